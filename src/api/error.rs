@@ -1,0 +1,109 @@
+//! The one error type of the HTTP edge. Every failure becomes
+//! `{"error":{"code":"STABLE_CODE","message":"..."}}`; each variant's status
+//! is decided here and nowhere else.
+
+use crate::services;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<&'static str>,
+}
+
+/// The error body every endpoint returns on failure.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code such as `KEY_NOT_FOUND`.
+    pub code: String,
+    pub message: String,
+    /// The input field at fault, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+}
+
+impl From<services::Error> for ApiError {
+    fn from(err: services::Error) -> Self {
+        use services::Error as E;
+        match err {
+            E::Validation(v) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "VALIDATION_ERROR",
+                message: v.to_string(),
+                field: Some(v.field),
+            },
+            E::NotFound { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
+            E::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            E::Store(e) if crate::db::is_unique_violation(&e) => Self::new(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                "the change conflicts with existing data",
+            ),
+            E::Store(e) => {
+                tracing::error!(error = %e, "storage failure");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "an internal error occurred; it has been logged",
+                )
+            }
+        }
+    }
+}
+
+impl From<crate::domain::ValidationError> for ApiError {
+    fn from(err: crate::domain::ValidationError) -> Self {
+        services::Error::from(err).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field.map(str::to_string),
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if unauthorized {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"keyward\""),
+            );
+        }
+        response
+    }
+}

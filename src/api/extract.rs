@@ -1,0 +1,136 @@
+//! Extractors: JSON and query strings that fail with our error body, the
+//! root-token guard, and the request id.
+
+use super::error::ApiError;
+use crate::domain::audit::Actor;
+use crate::startup::AppState;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::de::DeserializeOwned;
+
+fn json_error(rejection: JsonRejection) -> ApiError {
+    let (status, code) = match &rejection {
+        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "INVALID_JSON"),
+        JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY"),
+        JsonRejection::MissingJsonContentType(_) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+        }
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
+        }
+        _ => (StatusCode::BAD_REQUEST, "INVALID_BODY"),
+    };
+    ApiError::new(status, code, rejection.body_text())
+}
+
+/// `Json<T>` whose rejections carry our error body.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| Self(v))
+            .map_err(json_error)
+    }
+}
+
+/// A JSON body that may be absent entirely (then `T::default()`).
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let has_body = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v != "0")
+            .unwrap_or(false)
+            || req.headers().contains_key(axum::http::header::TRANSFER_ENCODING);
+        if !has_body {
+            return Ok(Self(T::default()));
+        }
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|ApiJson(v)| Self(v))
+    }
+}
+
+/// `Query<T>` whose rejections carry our error body.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e: QueryRejection| {
+                ApiError::new(StatusCode::BAD_REQUEST, "INVALID_QUERY", e.body_text())
+            })
+    }
+}
+
+/// The request id set by the request-id layer (or sent by the client).
+pub fn request_id(parts: &Parts) -> String {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(128).collect())
+        .unwrap_or_default()
+}
+
+/// The bearer token of the request, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Admits only callers presenting the root token; yields the audit actor.
+pub struct RootActor(pub Actor);
+
+impl FromRequestParts<AppState> for RootActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match bearer(parts) {
+            Some(token) if state.root.matches(token) => Ok(Self(Actor {
+                name: "root".into(),
+                request_id: request_id(parts),
+            })),
+            Some(_) => {
+                tracing::warn!(path = %parts.uri.path(), "management call with a wrong token");
+                Err(ApiError::unauthorized("the bearer token is not valid"))
+            }
+            None => Err(ApiError::unauthorized(
+                "this call needs 'Authorization: Bearer <root token>'",
+            )),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The JSON API: one file per resource. Routes and the OpenAPI document come
+//! from the same `#[utoipa::path]` annotations, so they cannot drift apart.
+
+pub mod audit;
+pub mod error;
+pub mod extract;
+pub mod keys;
+pub mod namespaces;
+pub mod provision;
+pub mod tenants;
+
+use crate::startup::AppState;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use error::ApiError;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Management bodies are small; a larger one is refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "keyward",
+        description = "Self-hosted API-key and cost control plane. Management calls need \
+                       `Authorization: Bearer <root token>`; errors are \
+                       `{\"error\":{\"code\",\"message\"}}` with a 4xx status."
+    ),
+    modifiers(&SecuritySchemes),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "root_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API routes and their OpenAPI document.
+pub fn openapi_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(provision::provision))
+        .routes(routes!(namespaces::create_namespace))
+        .routes(routes!(tenants::list_tenants))
+        .routes(routes!(tenants::get_tenant, tenants::update_tenant))
+        .routes(routes!(keys::list_keys))
+        .routes(routes!(keys::get_key))
+        .routes(routes!(keys::verify_key))
+        .routes(routes!(keys::rotate_key))
+        .routes(routes!(keys::disable_key))
+        .routes(routes!(keys::enable_key))
+        .routes(routes!(audit::audit_trail))
+}
+
+/// The OpenAPI document served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi_router().split_for_parts().1
+}
+
+pub fn router() -> Router<AppState> {
+    let (api, doc) = openapi_router().split_for_parts();
+    api.route("/api/openapi.json", get(move || async move { Json(doc) }))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api", any(unknown_route))
+        .route("/api/{*rest}", any(unknown_route))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("no such API endpoint; see /api/openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this endpoint does not accept that method; see /api/openapi.json",
+    )
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: the store answers.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.core.check_store().await {
+        Ok(_) => (StatusCode::OK, Json(serde_json::json!({ "status": "ready", "database": "ok" }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `POST /api/provision`: a tenant, its namespace and a key in one call.
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, RootActor};
+use crate::domain::api_key::parse_rate_limit;
+use crate::domain::ids::{Integration, NamespaceName, ProjectId, TenantId};
+use crate::domain::namespace::NamespacePattern;
+use crate::domain::plan::Plan;
+use crate::domain::tenant::{parse_display_name, parse_free_text};
+use crate::domain::ValidationError;
+use crate::services::keys::ProvisionRequest;
+use crate::startup::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The design's provisioning body; fields after `rate_limit` are optional extras.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ProvisionBody {
+    /// The tenant (customer) id; created when it does not exist.
+    #[schema(example = "acme")]
+    pub user_id: String,
+    /// The integration the key is for; it becomes part of the key (`ac_<integration>_...`).
+    #[schema(example = "files")]
+    pub integration: String,
+    #[schema(example = "jt")]
+    pub project_id: String,
+    /// free | pro | enterprise. Defaults to the tenant's plan, or free for a new tenant.
+    #[schema(example = "pro")]
+    pub tier: Option<String>,
+    /// Monthly request quota for this key, overriding the plan's figure.
+    pub rate_limit: Option<i64>,
+    /// The tenant's namespace; `<project_id>_<user_id>` when absent (unless `scopes` is given).
+    pub namespace: Option<String>,
+    /// Extra namespace patterns for a pooled key, e.g. `["jt_customer_*"]`.
+    pub scopes: Option<Vec<String>>,
+    /// Display name of a new tenant.
+    pub name: Option<String>,
+    /// Parent organisation of a new tenant.
+    pub parent_id: Option<String>,
+    /// When the key stops working (RFC 3339).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub sector: Option<String>,
+    pub use_case: Option<String>,
+}
+
+impl TryFrom<ProvisionBody> for ProvisionRequest {
+    type Error = ValidationError;
+
+    fn try_from(body: ProvisionBody) -> Result<Self, Self::Error> {
+        Ok(Self {
+            tenant_id: TenantId::parse_field("user_id", body.user_id)?,
+            tenant_name: body.name.map(|n| parse_display_name("name", &n)).transpose()?,
+            parent_id: body
+                .parent_id
+                .map(|p| TenantId::parse_field("parent_id", p))
+                .transpose()?,
+            integration: Integration::parse(body.integration)?,
+            project_id: ProjectId::parse(body.project_id)?,
+            plan: body.tier.map(|t| Plan::parse_field("tier", &t)).transpose()?,
+            rate_limit: parse_rate_limit(body.rate_limit)?,
+            namespace: body.namespace.map(NamespaceName::parse).transpose()?,
+            scopes: body
+                .scopes
+                .unwrap_or_default()
+                .into_iter()
+                .map(NamespacePattern::parse)
+                .collect::<Result<_, _>>()?,
+            expires_at: body.expires_at,
+            sector: parse_free_text("sector", body.sector.as_deref().unwrap_or(""))?,
+            use_case: parse_free_text("use_case", body.use_case.as_deref().unwrap_or(""))?,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProvisionResponse {
+    /// The full key. Shown this once; keyward keeps only a digest.
+    pub api_key: String,
+    pub key_id: String,
+    pub tenant_id: String,
+    pub namespace: Option<String>,
+    pub tier: String,
+    /// The monthly quota in force for this key.
+    pub rate_limit: i64,
+    pub scopes: Vec<String>,
+    pub display_prefix: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Provision a key (creating the tenant and namespace when they do not exist).
+#[utoipa::path(
+    post,
+    path = "/api/provision",
+    tag = "keys",
+    request_body = ProvisionBody,
+    security(("root_token" = [])),
+    responses(
+        (status = 201, description = "Key created; `api_key` is shown only now", body = ProvisionResponse),
+        (status = 401, description = "Missing or wrong root token", body = ErrorBody),
+        (status = 404, description = "Parent tenant not found", body = ErrorBody),
+        (status = 409, description = "Namespace taken or plan mismatch", body = ErrorBody),
+        (status = 422, description = "Invalid body", body = ErrorBody),
+    )
+)]
+pub async fn provision(
+    State(state): State<AppState>,
+    RootActor(actor): RootActor,
+    ApiJson(body): ApiJson<ProvisionBody>,
+) -> Result<(StatusCode, Json<ProvisionResponse>), ApiError> {
+    let request = ProvisionRequest::try_from(body)?;
+    let done = state.core.provision(request, &actor).await?;
+    let version = done.key.versions.last();
+    Ok((
+        StatusCode::CREATED,
+        Json(ProvisionResponse {
+            api_key: done.api_key.expose().to_string(),
+            key_id: done.key.id.to_string(),
+            tenant_id: done.tenant.id.to_string(),
+            namespace: done.namespace.map(|n| n.to_string()),
+            tier: done.tenant.plan.to_string(),
+            rate_limit: done.monthly_quota,
+            scopes: done.key.scopes.iter().map(ToString::to_string).collect(),
+            display_prefix: version.map(|v| v.display_prefix.clone()).unwrap_or_default(),
+            version: version.map(|v| v.version).unwrap_or(1),
+            created_at: done.key.created_at,
+            expires_at: done.key.expires_at,
+        }),
+    ))
+}

@@ -1,0 +1,206 @@
+//! `/api/tenants`: list, inspect, change plan or status.
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery, RootActor};
+use super::namespaces::NamespaceView;
+use crate::domain::ids::TenantId;
+use crate::domain::plan::{Plan, PlanLimits};
+use crate::domain::tenant::{parse_display_name, Tenant, TenantStatus};
+use crate::domain::ValidationError;
+use crate::services::tenants::TenantChanges;
+use crate::startup::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TenantView {
+    pub id: String,
+    pub name: String,
+    /// free | pro | enterprise
+    pub plan: String,
+    pub parent_id: Option<String>,
+    /// active | suspended
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Tenant> for TenantView {
+    fn from(t: Tenant) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name,
+            plan: t.plan.to_string(),
+            parent_id: t.parent_id.map(|p| p.to_string()),
+            status: t.status.as_str().to_string(),
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TenantListQuery {
+    /// Only tenants on this plan.
+    pub plan: Option<String>,
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TenantList {
+    pub tenants: Vec<TenantView>,
+    /// All tenants matching the filter, across pages.
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// List tenants in id order.
+#[utoipa::path(
+    get,
+    path = "/api/tenants",
+    tag = "tenants",
+    params(TenantListQuery),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = TenantList),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    _root: RootActor,
+    ApiQuery(query): ApiQuery<TenantListQuery>,
+) -> Result<Json<TenantList>, ApiError> {
+    let plan = query.plan.map(|p| Plan::parse_field("plan", &p)).transpose()?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ValidationError::new("limit", "must be between 1 and 1000").into());
+    }
+    let offset = query.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ValidationError::new("offset", "must not be negative").into());
+    }
+    let (tenants, total) = state.core.list_tenants(plan, limit, offset).await?;
+    Ok(Json(TenantList {
+        tenants: tenants.into_iter().map(TenantView::from).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LimitsView {
+    pub requests_per_month: i64,
+    pub requests_per_second: i64,
+    pub concurrent_requests: i64,
+    pub max_payload_bytes: i64,
+}
+
+impl From<PlanLimits> for LimitsView {
+    fn from(l: PlanLimits) -> Self {
+        Self {
+            requests_per_month: l.requests_per_month,
+            requests_per_second: l.requests_per_second,
+            concurrent_requests: l.concurrent_requests,
+            max_payload_bytes: l.max_payload_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TenantDetailView {
+    #[serde(flatten)]
+    pub tenant: TenantView,
+    /// The limits of the tenant's plan.
+    pub limits: LimitsView,
+    pub namespaces: Vec<NamespaceView>,
+    pub key_count: usize,
+}
+
+fn tenant_id(raw: String) -> Result<TenantId, ApiError> {
+    Ok(TenantId::parse(raw)?)
+}
+
+/// One tenant with its plan limits, namespaces and number of keys.
+#[utoipa::path(
+    get,
+    path = "/api/tenants/{id}",
+    tag = "tenants",
+    params(("id" = String, Path, description = "Tenant id")),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = TenantDetailView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn get_tenant(
+    State(state): State<AppState>,
+    _root: RootActor,
+    Path(raw): Path<String>,
+) -> Result<Json<TenantDetailView>, ApiError> {
+    let detail = state.core.tenant_detail(&tenant_id(raw)?).await?;
+    Ok(Json(TenantDetailView {
+        tenant: detail.tenant.into(),
+        limits: detail.limits.into(),
+        namespaces: detail.namespaces.into_iter().map(Into::into).collect(),
+        key_count: detail.key_count,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct TenantPatch {
+    pub name: Option<String>,
+    /// free | pro | enterprise
+    pub plan: Option<String>,
+    /// active | suspended (a suspended tenant's keys are refused as DISABLED)
+    pub status: Option<String>,
+}
+
+impl TryFrom<TenantPatch> for TenantChanges {
+    type Error = ValidationError;
+    fn try_from(p: TenantPatch) -> Result<Self, Self::Error> {
+        Ok(Self {
+            name: p.name.map(|n| parse_display_name("name", &n)).transpose()?,
+            plan: p.plan.map(|v| Plan::parse_field("plan", &v)).transpose()?,
+            status: p
+                .status
+                .map(|v| TenantStatus::parse_field("status", &v))
+                .transpose()?,
+        })
+    }
+}
+
+/// Rename a tenant, change its plan, or suspend / reactivate it.
+#[utoipa::path(
+    patch,
+    path = "/api/tenants/{id}",
+    tag = "tenants",
+    params(("id" = String, Path, description = "Tenant id")),
+    request_body = TenantPatch,
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn update_tenant(
+    State(state): State<AppState>,
+    RootActor(actor): RootActor,
+    Path(raw): Path<String>,
+    ApiJson(patch): ApiJson<TenantPatch>,
+) -> Result<Json<TenantView>, ApiError> {
+    let id = tenant_id(raw)?;
+    let changes = TenantChanges::try_from(patch)?;
+    Ok(Json(state.core.update_tenant(&id, changes, &actor).await?.into()))
+}

@@ -1,0 +1,109 @@
+//! Typed configuration, read from the environment once at start-up. A bad
+//! value stops start-up with a message naming the variable.
+
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `KEYWARD_ADDR`, default `127.0.0.1:3000`.
+    pub addr: SocketAddr,
+    /// `KEYWARD_DATA_DIR`, default `./data`.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`, default the SQLite file `keyward.db` in the data directory.
+    pub database_url: Option<String>,
+    /// `KEYWARD_ROOT_TOKEN`; generated into the data directory when absent.
+    pub root_token: Option<SecretString>,
+    /// `KEYWARD_KEY_HASH_SECRET`: the pepper for API-key digests; generated
+    /// into the data directory when absent. Replicas sharing a database must share it.
+    pub key_hash_secret: Option<SecretString>,
+    /// `LEPTOS_SITE_ROOT`, default `target/site`: where the built site (wasm, css) lives.
+    pub site_root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get`, so tests can supply their own variables.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let addr = match non_empty("KEYWARD_ADDR") {
+            Some(raw) => raw.trim().parse().map_err(|e| ConfigError {
+                name: "KEYWARD_ADDR",
+                message: format!("{raw:?} is not a socket address like 127.0.0.1:3000 ({e})"),
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        };
+        let database_url = non_empty("DATABASE_URL");
+        if let Some(url) = &database_url {
+            if crate::db::Engine::from_url(url).is_none() {
+                return Err(ConfigError {
+                    name: "DATABASE_URL",
+                    message: "must start with sqlite: or postgres://".into(),
+                });
+            }
+        }
+        let root_token = non_empty("KEYWARD_ROOT_TOKEN");
+        if root_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError {
+                name: "KEYWARD_ROOT_TOKEN",
+                message: "must be at least 16 characters".into(),
+            });
+        }
+        Ok(Self {
+            addr,
+            data_dir: non_empty("KEYWARD_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            database_url,
+            root_token: root_token.map(SecretString::from),
+            key_hash_secret: non_empty("KEYWARD_KEY_HASH_SECRET").map(SecretString::from),
+            site_root: non_empty("LEPTOS_SITE_ROOT")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("target/site")),
+        })
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("keyward.db").display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.database_url(), "sqlite://data/keyward.db");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(from(&[("KEYWARD_ADDR", "nope")]).unwrap_err().name, "KEYWARD_ADDR");
+        assert_eq!(from(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name, "DATABASE_URL");
+        assert_eq!(from(&[("KEYWARD_ROOT_TOKEN", "short")]).unwrap_err().name, "KEYWARD_ROOT_TOKEN");
+    }
+}

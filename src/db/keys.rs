@@ -1,0 +1,208 @@
+//! API keys, their scopes and their secret versions. Secrets are stored only
+//! as digests; nothing here ever sees a plain key.
+
+use super::{get_opt_ts, get_parsed, get_ts, ts, Conn};
+use crate::domain::api_key::{ApiKey, KeyStatus, SecretVersion};
+use crate::domain::ids::{Integration, KeyId, ProjectId, TenantId};
+use crate::domain::namespace::NamespacePattern;
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// A secret version about to be stored.
+pub struct NewSecret<'a> {
+    pub key_id: &'a KeyId,
+    pub version: i64,
+    pub digest_hex: String,
+    pub display_prefix: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert_key(conn: &mut Conn, key: &ApiKey) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, integration, project_id, status, rate_limit, \
+         expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(key.id.as_str())
+    .bind(key.tenant_id.as_str())
+    .bind(key.integration.as_str())
+    .bind(key.project_id.as_str())
+    .bind(key.status.as_str())
+    .bind(key.rate_limit)
+    .bind(key.expires_at.map(ts))
+    .bind(ts(key.created_at))
+    .bind(ts(key.updated_at))
+    .execute(&mut *conn)
+    .await?;
+    for pattern in &key.scopes {
+        sqlx::query("INSERT INTO api_key_scopes (key_id, pattern) VALUES ($1, $2)")
+            .bind(key.id.as_str())
+            .bind(pattern.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_secret(conn: &mut Conn, secret: NewSecret<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO api_key_secrets (key_id, version, digest, display_prefix, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(secret.key_id.as_str())
+    .bind(secret.version)
+    .bind(secret.digest_hex)
+    .bind(secret.display_prefix)
+    .bind(ts(secret.created_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Which key and version a digest belongs to. A digest never changes owner.
+pub async fn find_secret_owner(conn: &mut Conn, digest_hex: &str) -> sqlx::Result<Option<(KeyId, i64)>> {
+    let row = sqlx::query("SELECT key_id, version FROM api_key_secrets WHERE digest = $1")
+        .bind(digest_hex)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| Ok((get_parsed(&r, "key_id", KeyId::parse)?, r.try_get("version")?)))
+        .transpose()
+}
+
+/// Stamps the key as changed. As the first statement of a transaction this
+/// takes the lock that serialises concurrent changes; false when no such key.
+pub async fn touch(conn: &mut Conn, id: &KeyId, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE api_keys SET updated_at = $1 WHERE id = $2")
+        .bind(ts(now))
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_status(
+    conn: &mut Conn,
+    id: &KeyId,
+    status: KeyStatus,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE api_keys SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(ts(now))
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn max_version(conn: &mut Conn, id: &KeyId) -> sqlx::Result<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM api_key_secrets WHERE key_id = $1")
+        .bind(id.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    row.try_get("v")
+}
+
+/// Ends every accepted version of the key at `grace_end` at the latest:
+/// the current one gets that end, versions already in grace keep an earlier one.
+pub async fn retire_secrets(conn: &mut Conn, id: &KeyId, grace_end: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE api_key_secrets SET expires_at = $1 \
+         WHERE key_id = $2 AND (expires_at IS NULL OR expires_at > $1)",
+    )
+    .bind(ts(grace_end))
+    .bind(id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+const KEY_COLUMNS: &str = "k.id, k.tenant_id, k.integration, k.project_id, k.status, k.rate_limit, \
+     k.expires_at, k.created_at, k.updated_at";
+
+fn key_from_row(row: &AnyRow) -> sqlx::Result<ApiKey> {
+    Ok(ApiKey {
+        id: get_parsed(row, "id", KeyId::parse)?,
+        tenant_id: get_parsed(row, "tenant_id", TenantId::parse)?,
+        integration: get_parsed(row, "integration", Integration::parse)?,
+        project_id: get_parsed(row, "project_id", ProjectId::parse)?,
+        scopes: Vec::new(),
+        status: get_parsed(row, "status", |s| {
+            KeyStatus::parse(&s).ok_or_else(|| format!("unknown key status {s:?}"))
+        })?,
+        rate_limit: row.try_get("rate_limit")?,
+        expires_at: get_opt_ts(row, "expires_at")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+        versions: Vec::new(),
+    })
+}
+
+/// Loads keys matching `filter` (a SQL condition on `k` with `$1`), with
+/// their scopes and versions, in three queries whatever the number of keys.
+async fn load_where(conn: &mut Conn, filter: &str, arg: &str) -> sqlx::Result<Vec<ApiKey>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys k WHERE {filter} ORDER BY k.created_at, k.id"
+    ))
+    .bind(arg)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut keys = rows.iter().map(key_from_row).collect::<sqlx::Result<Vec<_>>>()?;
+    if keys.is_empty() {
+        return Ok(keys);
+    }
+    let index: HashMap<String, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.id.as_str().to_string(), i))
+        .collect();
+
+    let scopes = sqlx::query(&format!(
+        "SELECT s.key_id, s.pattern FROM api_key_scopes s JOIN api_keys k ON k.id = s.key_id \
+         WHERE {filter} ORDER BY s.pattern"
+    ))
+    .bind(arg)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &scopes {
+        let key_id: String = row.try_get("key_id")?;
+        if let Some(&i) = index.get(&key_id) {
+            keys[i]
+                .scopes
+                .push(get_parsed(row, "pattern", NamespacePattern::parse)?);
+        }
+    }
+
+    let secrets = sqlx::query(&format!(
+        "SELECT s.key_id, s.version, s.display_prefix, s.created_at, s.expires_at \
+         FROM api_key_secrets s JOIN api_keys k ON k.id = s.key_id \
+         WHERE {filter} ORDER BY s.version"
+    ))
+    .bind(arg)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &secrets {
+        let key_id: String = row.try_get("key_id")?;
+        if let Some(&i) = index.get(&key_id) {
+            keys[i].versions.push(SecretVersion {
+                version: row.try_get("version")?,
+                display_prefix: row.try_get("display_prefix")?,
+                created_at: get_ts(row, "created_at")?,
+                expires_at: get_opt_ts(row, "expires_at")?,
+            });
+        }
+    }
+    Ok(keys)
+}
+
+pub async fn find(conn: &mut Conn, id: &KeyId) -> sqlx::Result<Option<ApiKey>> {
+    Ok(load_where(conn, "k.id = $1", id.as_str()).await?.pop())
+}
+
+pub async fn list(conn: &mut Conn, tenant: Option<&TenantId>) -> sqlx::Result<Vec<ApiKey>> {
+    match tenant {
+        Some(t) => load_where(conn, "k.tenant_id = $1", t.as_str()).await,
+        None => load_where(conn, "$1 = $1", "").await,
+    }
+}

@@ -1,0 +1,166 @@
+//! The store: sqlx repositories over SQLite (the embedded default) or
+//! PostgreSQL, through one code path (`sqlx::Any`).
+//!
+//! Conventions every repository follows:
+//! * placeholders are `$1..$n` (both engines accept them);
+//! * timestamps are fixed-width RFC 3339 text (see [`ts`]), integers BIGINT;
+//! * a transaction that will write starts with its write, so SQLite takes the
+//!   write lock up front (no deferred-upgrade failures) and PostgreSQL locks the
+//!   row that serialises concurrent changes to the same key.
+
+pub mod audit;
+pub mod keys;
+pub mod namespaces;
+pub mod plans;
+pub mod tenants;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+pub use sqlx::AnyConnection as Conn;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("DATABASE_URL must start with sqlite: or postgres://")]
+    UnsupportedUrl,
+    #[error("cannot open the database: {0}")]
+    Open(#[from] sqlx::Error),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Db {
+    /// Opens a pool. SQLite files are created when missing and put in WAL mode.
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let engine = Engine::from_url(url).ok_or(ConnectError::UnsupportedUrl)?;
+        let (url, max) = match engine {
+            Engine::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                (format!("{url}{sep}mode=rwc"), 8)
+            }
+            Engine::Sqlite => (url.to_string(), 8),
+            Engine::Postgres => (url.to_string(), 16),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Self { pool, engine })
+    }
+
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        let migrator = match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATOR,
+            Engine::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The journal mode SQLite reports (for health output and tests).
+    pub async fn sqlite_journal_mode(&self) -> sqlx::Result<Option<String>> {
+        if self.engine != Engine::Sqlite {
+            return Ok(None);
+        }
+        let row = sqlx::query("PRAGMA journal_mode").fetch_one(&self.pool).await?;
+        Ok(Some(row.try_get::<String, _>(0)?))
+    }
+}
+
+/// Formats a timestamp the way every table stores it.
+pub fn ts(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub(crate) fn corrupt(message: String) -> sqlx::Error {
+    sqlx::Error::Decode(message.into())
+}
+
+pub(crate) fn get_ts(row: &AnyRow, column: &str) -> sqlx::Result<DateTime<Utc>> {
+    let raw: String = row.try_get(column)?;
+    parse_ts(column, &raw)
+}
+
+pub(crate) fn get_opt_ts(row: &AnyRow, column: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+    let raw: Option<String> = row.try_get(column)?;
+    raw.map(|r| parse_ts(column, &r)).transpose()
+}
+
+fn parse_ts(column: &str, raw: &str) -> sqlx::Result<DateTime<Utc>> {
+    DateTime::<chrono::FixedOffset>::from_str(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| corrupt(format!("{column}: bad timestamp {raw:?}: {e}")))
+}
+
+/// Parses a stored domain value, turning a rule violation into a decode error.
+pub(crate) fn get_parsed<T, E: std::fmt::Display>(
+    row: &AnyRow,
+    column: &str,
+    parse: impl FnOnce(String) -> Result<T, E>,
+) -> sqlx::Result<T> {
+    let raw: String = row.try_get(column)?;
+    parse(raw).map_err(|e| corrupt(format!("{column}: {e}")))
+}
+
+/// True when `err` is a unique-constraint violation.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

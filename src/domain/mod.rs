@@ -1,0 +1,26 @@
+//! The domain core: keyward's rules and types. It knows nothing of HTTP, HTML,
+//! SQL or the terminal; it imports std, serde, chrono and thiserror only.
+
+pub mod api_key;
+pub mod audit;
+pub mod ids;
+pub mod namespace;
+pub mod plan;
+pub mod tenant;
+
+/// A value from outside failed a domain rule. `field` names the input it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}

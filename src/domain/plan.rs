@@ -1,0 +1,83 @@
+//! Plans (free / pro / enterprise) and the limits each one grants.
+
+use super::ValidationError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    Free,
+    Pro,
+    Enterprise,
+}
+
+impl Plan {
+    pub const ALL: [Plan; 3] = [Plan::Free, Plan::Pro, Plan::Enterprise];
+
+    pub fn parse_field(field: &'static str, value: &str) -> Result<Self, ValidationError> {
+        match value {
+            "free" => Ok(Self::Free),
+            "pro" => Ok(Self::Pro),
+            "enterprise" => Ok(Self::Enterprise),
+            other => Err(ValidationError::new(
+                field,
+                format!("'{other}' is not a plan; expected free, pro or enterprise"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Free => "free",
+            Self::Pro => "pro",
+            Self::Enterprise => "enterprise",
+        }
+    }
+
+    /// Paying plans get dedicated keys in the hybrid arrangement.
+    pub fn is_paying(self) -> bool {
+        !matches!(self, Self::Free)
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The limits a plan grants. Stored in the database (editable); these are the seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanLimits {
+    pub requests_per_month: i64,
+    pub requests_per_second: i64,
+    pub concurrent_requests: i64,
+    pub max_payload_bytes: i64,
+}
+
+impl PlanLimits {
+    pub fn seed(plan: Plan) -> Self {
+        const MB: i64 = 1024 * 1024;
+        match plan {
+            Plan::Free => Self {
+                requests_per_month: 10_000,
+                requests_per_second: 10,
+                concurrent_requests: 5,
+                max_payload_bytes: 10 * MB,
+            },
+            Plan::Pro => Self {
+                requests_per_month: 100_000,
+                requests_per_second: 50,
+                concurrent_requests: 20,
+                max_payload_bytes: 100 * MB,
+            },
+            Plan::Enterprise => Self {
+                requests_per_month: 10_000_000,
+                requests_per_second: 500,
+                concurrent_requests: 100,
+                max_payload_bytes: 1024 * MB,
+            },
+        }
+    }
+}

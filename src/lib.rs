@@ -1,0 +1,53 @@
+//! keyward: a self-hosted API-key and cost control plane.
+//!
+//! Data flows one way: the edge (`api`, `ui` server functions, `cli`) calls
+//! `services`, which uses `domain`, `db` and `crypto`.
+
+pub mod domain;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod config;
+#[cfg(feature = "ssr")]
+pub mod crypto;
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod services;
+#[cfg(feature = "ssr")]
+pub mod startup;
+#[cfg(feature = "ssr")]
+pub mod telemetry;
+
+/// The whole HTTP surface: the JSON API, then the Leptos pages and static files.
+#[cfg(feature = "ssr")]
+pub fn routes(state: startup::AppState) -> axum::Router {
+    use leptos_axum::{generate_route_list, LeptosRoutes};
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::trace::TraceLayer;
+
+    let leptos_options = state.leptos_options.clone();
+    let pages = generate_route_list(ui::App);
+    axum::Router::new()
+        .merge(api::router())
+        .leptos_routes(&state, pages, {
+            let options = leptos_options.clone();
+            move || ui::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<startup::AppState, _>(ui::shell))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(ui::App);
+}

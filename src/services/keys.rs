@@ -1,0 +1,425 @@
+//! The API-key lifecycle: provision, verify, rotate with grace, disable,
+//! enable, list.
+
+use super::key_cache::CachedKey;
+use super::{now, Error, Keyward, Result};
+use crate::crypto::api_key::PlainApiKey;
+use crate::crypto::random_bytes;
+use crate::db::{self, keys::NewSecret};
+use crate::domain::api_key::{
+    parse_key_expiry, reconcile_plan, ApiKey, KeyStatus, Rotation, VerifyCode, VerifyContext,
+};
+use crate::domain::audit::Actor;
+use crate::domain::ids::{Integration, KeyId, NamespaceName, ProjectId, TenantId};
+use crate::domain::namespace::{derive_namespace, Namespace, NamespacePattern};
+use crate::domain::plan::Plan;
+use crate::domain::tenant::{Tenant, TenantStatus};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::sync::Arc;
+
+/// A validated provisioning request.
+#[derive(Debug, Clone)]
+pub struct ProvisionRequest {
+    pub tenant_id: TenantId,
+    pub tenant_name: Option<String>,
+    pub parent_id: Option<TenantId>,
+    pub integration: Integration,
+    pub project_id: ProjectId,
+    pub plan: Option<Plan>,
+    pub rate_limit: Option<i64>,
+    /// The namespace to create (or reuse) for the tenant.
+    pub namespace: Option<NamespaceName>,
+    /// Extra namespace patterns, for pooled keys (`jt_customer_*`).
+    pub scopes: Vec<NamespacePattern>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub sector: String,
+    pub use_case: String,
+}
+
+/// A new key: the only value that ever holds its plain secret.
+#[derive(Debug)]
+pub struct Provisioned {
+    pub api_key: PlainApiKey,
+    pub key: ApiKey,
+    pub tenant: Tenant,
+    pub namespace: Option<NamespaceName>,
+    /// The monthly quota in force: the key's override or its plan's figure.
+    pub monthly_quota: i64,
+}
+
+#[derive(Debug)]
+pub struct Rotated {
+    pub api_key: PlainApiKey,
+    pub key_id: KeyId,
+    pub version: i64,
+    pub previous_expires_at: DateTime<Utc>,
+}
+
+/// What verifying a presented key found.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub code: VerifyCode,
+    pub key_id: Option<KeyId>,
+    pub tenant_id: Option<TenantId>,
+    pub namespace: Option<NamespaceName>,
+    /// The tenant that owns the namespace (differs from `tenant_id` on pooled keys).
+    pub namespace_tenant_id: Option<TenantId>,
+    pub plan: Option<Plan>,
+    pub version: Option<i64>,
+}
+
+impl Verification {
+    fn bare(code: VerifyCode, namespace: Option<NamespaceName>) -> Self {
+        Self {
+            code,
+            key_id: None,
+            tenant_id: None,
+            namespace,
+            namespace_tenant_id: None,
+            plan: None,
+            version: None,
+        }
+    }
+}
+
+fn key_not_found(id: &KeyId) -> Error {
+    Error::not_found("KEY_NOT_FOUND", format!("key '{id}' does not exist"))
+}
+
+impl Keyward {
+    pub async fn provision(&self, req: ProvisionRequest, actor: &Actor) -> Result<Provisioned> {
+        let now = now();
+        let expires_at = parse_key_expiry(req.expires_at, now)?;
+        let namespace = match (&req.namespace, req.scopes.is_empty()) {
+            (Some(ns), _) => Some(ns.clone()),
+            (None, true) => Some(derive_namespace(&req.project_id, &req.tenant_id)?),
+            (None, false) => None,
+        };
+        let mut scopes = req.scopes.clone();
+        if let Some(ns) = &namespace {
+            if !scopes.iter().any(|p| p.matches(ns)) {
+                scopes.push(NamespacePattern::Exact(ns.clone()));
+            }
+        }
+        let api_key = PlainApiKey::generate(&req.integration);
+        let key = ApiKey {
+            id: KeyId::from_random(random_bytes()),
+            tenant_id: req.tenant_id.clone(),
+            integration: req.integration.clone(),
+            project_id: req.project_id.clone(),
+            scopes,
+            status: KeyStatus::Active,
+            rate_limit: req.rate_limit,
+            expires_at,
+            created_at: now,
+            updated_at: now,
+            versions: Vec::new(),
+        };
+
+        let mut tx = self.db().pool().begin().await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "key.provision",
+                "key",
+                key.id.as_str(),
+                Some(req.tenant_id.as_str()),
+                json!({
+                    "integration": req.integration,
+                    "project_id": req.project_id,
+                    "namespace": namespace,
+                    "scopes": key.scopes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "rate_limit": req.rate_limit,
+                    "display_prefix": api_key.display_prefix(),
+                }),
+            ),
+            now,
+        )
+        .await?;
+        let tenant = self
+            .ensure_tenant(
+                &mut tx,
+                &req.tenant_id,
+                req.tenant_name.as_deref(),
+                req.parent_id.as_ref(),
+                req.plan,
+                now,
+            )
+            .await?;
+        if let Some(ns) = &namespace {
+            let new = Namespace {
+                name: ns.clone(),
+                tenant_id: tenant.id.clone(),
+                sector: req.sector.clone(),
+                use_case: req.use_case.clone(),
+                created_at: now,
+            };
+            if !db::namespaces::insert_if_absent(&mut tx, &new).await? {
+                let existing = db::namespaces::find(&mut tx, ns).await?;
+                if existing.is_some_and(|e| e.tenant_id != tenant.id) {
+                    return Err(Error::conflict(
+                        "NAMESPACE_TAKEN",
+                        format!("namespace '{ns}' belongs to another tenant"),
+                    ));
+                }
+            }
+        }
+        db::keys::insert_key(&mut tx, &key).await?;
+        db::keys::insert_secret(
+            &mut tx,
+            NewSecret {
+                key_id: &key.id,
+                version: 1,
+                digest_hex: self.inner.hasher.digest(&api_key).to_hex(),
+                display_prefix: api_key.display_prefix(),
+                created_at: now,
+            },
+        )
+        .await?;
+        let limits = db::plans::limits(&mut tx, tenant.plan).await?;
+        tx.commit().await?;
+
+        let mut key = key;
+        key.versions.push(crate::domain::api_key::SecretVersion {
+            version: 1,
+            display_prefix: api_key.display_prefix(),
+            created_at: now,
+            expires_at: None,
+        });
+        Ok(Provisioned {
+            monthly_quota: key.rate_limit.unwrap_or(limits.requests_per_month),
+            api_key,
+            key,
+            tenant,
+            namespace,
+        })
+    }
+
+    /// Creates the tenant when missing; otherwise checks the requested plan
+    /// against the tenant's. Call inside a transaction that already wrote.
+    pub(super) async fn ensure_tenant(
+        &self,
+        conn: &mut db::Conn,
+        id: &TenantId,
+        name: Option<&str>,
+        parent: Option<&TenantId>,
+        plan: Option<Plan>,
+        now: DateTime<Utc>,
+    ) -> Result<Tenant> {
+        if let Some(existing) = db::tenants::find(conn, id).await? {
+            return match reconcile_plan(Some(existing.plan), plan) {
+                Ok(_) => Ok(existing),
+                Err((have, want)) => Err(Error::conflict(
+                    "PLAN_MISMATCH",
+                    format!(
+                        "tenant '{id}' is on the {have} plan, not {want}; change it with PATCH /api/tenants/{id}"
+                    ),
+                )),
+            };
+        }
+        if let Some(parent) = parent {
+            if parent == id {
+                return Err(crate::domain::ValidationError::new(
+                    "parent_id",
+                    "a tenant cannot be its own parent",
+                )
+                .into());
+            }
+            if db::tenants::find(conn, parent).await?.is_none() {
+                return Err(Error::not_found(
+                    "TENANT_NOT_FOUND",
+                    format!("parent tenant '{parent}' does not exist"),
+                ));
+            }
+        }
+        let tenant = Tenant {
+            id: id.clone(),
+            name: name.map(str::to_string).unwrap_or_else(|| id.to_string()),
+            plan: reconcile_plan(None, plan).unwrap_or(Plan::Free),
+            parent_id: parent.cloned(),
+            status: TenantStatus::Active,
+            created_at: now,
+        };
+        db::tenants::insert_if_absent(conn, &tenant).await?;
+        Ok(tenant)
+    }
+
+    /// Checks a presented key. Served from memory after the first lookup; a
+    /// malformed key is rejected without touching the store.
+    pub async fn verify(&self, presented: &str, namespace: Option<NamespaceName>) -> Result<Verification> {
+        let Ok(plain) = PlainApiKey::parse(presented) else {
+            return Ok(Verification::bare(VerifyCode::Malformed, namespace));
+        };
+        let digest = self.inner.hasher.digest(&plain);
+        let cache = &self.inner.cache;
+        let owner = match cache.owner(&digest) {
+            Some(owner) => owner,
+            None => {
+                let mut conn = self.db().pool().acquire().await?;
+                match db::keys::find_secret_owner(&mut conn, &digest.to_hex()).await? {
+                    Some(owner) => {
+                        cache.put_owner(digest, owner.clone());
+                        owner
+                    }
+                    None => return Ok(Verification::bare(VerifyCode::NotFound, namespace)),
+                }
+            }
+        };
+        let (key_id, version) = owner;
+        let Some(cached) = self.cached_key(&key_id).await? else {
+            return Ok(Verification::bare(VerifyCode::NotFound, namespace));
+        };
+        let namespace_tenant = match &namespace {
+            Some(ns) => self.namespace_owner(ns).await?,
+            None => None,
+        };
+        let code = cached.key.check(
+            version,
+            &VerifyContext {
+                now: now(),
+                tenant_status: cached.tenant_status,
+                namespace: namespace.as_ref().map(|ns| (ns, namespace_tenant.is_some())),
+            },
+        );
+        Ok(Verification {
+            code,
+            key_id: Some(key_id),
+            tenant_id: Some(cached.key.tenant_id.clone()),
+            namespace,
+            namespace_tenant_id: namespace_tenant,
+            plan: Some(cached.plan),
+            version: Some(version),
+        })
+    }
+
+    async fn cached_key(&self, id: &KeyId) -> Result<Option<Arc<CachedKey>>> {
+        let cache = &self.inner.cache;
+        if let Some(hit) = cache.key(id) {
+            return Ok(Some(hit));
+        }
+        let epoch = cache.epoch();
+        let mut conn = self.db().pool().acquire().await?;
+        let Some(key) = db::keys::find(&mut conn, id).await? else {
+            return Ok(None);
+        };
+        let Some(tenant) = db::tenants::find(&mut conn, &key.tenant_id).await? else {
+            return Ok(None);
+        };
+        let cached = Arc::new(CachedKey {
+            key,
+            tenant_status: tenant.status,
+            plan: tenant.plan,
+        });
+        cache.put_key(epoch, cached.clone());
+        Ok(Some(cached))
+    }
+
+    async fn namespace_owner(&self, name: &NamespaceName) -> Result<Option<TenantId>> {
+        let cache = &self.inner.cache;
+        if let Some(owner) = cache.namespace_owner(name) {
+            return Ok(Some(owner));
+        }
+        let mut conn = self.db().pool().acquire().await?;
+        let owner = db::namespaces::find(&mut conn, name).await?.map(|ns| ns.tenant_id);
+        if let Some(owner) = &owner {
+            cache.put_namespace_owner(name.clone(), owner.clone());
+        }
+        Ok(owner)
+    }
+
+    /// Adds a new secret version to the same key id. The new secret works at
+    /// once; older ones keep working until `rotation`'s grace end (never later
+    /// than an end they already had).
+    pub async fn rotate(&self, id: &KeyId, rotation: Rotation, actor: &Actor) -> Result<Rotated> {
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        if !db::keys::touch(&mut tx, id, now).await? {
+            return Err(key_not_found(id));
+        }
+        let key = db::keys::find(&mut tx, id).await?.ok_or_else(|| key_not_found(id))?;
+        let version = db::keys::max_version(&mut tx, id).await? + 1;
+        let grace_end = rotation.grace_end(now);
+        db::keys::retire_secrets(&mut tx, id, grace_end).await?;
+        let api_key = PlainApiKey::generate(&key.integration);
+        db::keys::insert_secret(
+            &mut tx,
+            NewSecret {
+                key_id: id,
+                version,
+                digest_hex: self.inner.hasher.digest(&api_key).to_hex(),
+                display_prefix: api_key.display_prefix(),
+                created_at: now,
+            },
+        )
+        .await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "key.rotate",
+                "key",
+                id.as_str(),
+                Some(key.tenant_id.as_str()),
+                json!({
+                    "version": version,
+                    "grace_seconds": rotation.grace.num_seconds(),
+                    "previous_expires_at": grace_end,
+                    "display_prefix": api_key.display_prefix(),
+                }),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.inner.cache.invalidate_key(id);
+        Ok(Rotated {
+            api_key,
+            key_id: id.clone(),
+            version,
+            previous_expires_at: grace_end,
+        })
+    }
+
+    pub async fn set_key_status(&self, id: &KeyId, status: KeyStatus, actor: &Actor) -> Result<ApiKey> {
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        if !db::keys::touch(&mut tx, id, now).await? {
+            return Err(key_not_found(id));
+        }
+        let before = db::keys::find(&mut tx, id)
+            .await?
+            .ok_or_else(|| key_not_found(id))?
+            .status;
+        db::keys::set_status(&mut tx, id, status, now).await?;
+        let key = db::keys::find(&mut tx, id).await?.ok_or_else(|| key_not_found(id))?;
+        let action = match status {
+            KeyStatus::Active => "key.enable",
+            KeyStatus::Disabled => "key.disable",
+        };
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                action,
+                "key",
+                id.as_str(),
+                Some(key.tenant_id.as_str()),
+                json!({ "from": before.as_str(), "to": status.as_str() }),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.inner.cache.invalidate_key(id);
+        Ok(key)
+    }
+
+    pub async fn list_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>> {
+        let mut conn = self.db().pool().acquire().await?;
+        Ok(db::keys::list(&mut conn, tenant).await?)
+    }
+
+    pub async fn get_key(&self, id: &KeyId) -> Result<ApiKey> {
+        let mut conn = self.db().pool().acquire().await?;
+        db::keys::find(&mut conn, id).await?.ok_or_else(|| key_not_found(id))
+    }
+}

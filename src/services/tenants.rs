@@ -1,0 +1,138 @@
+//! Tenants and their namespaces.
+
+use super::{now, Error, Keyward, Result};
+use crate::db;
+use crate::domain::audit::Actor;
+use crate::domain::ids::{NamespaceName, TenantId};
+use crate::domain::namespace::Namespace;
+use crate::domain::plan::{Plan, PlanLimits};
+use crate::domain::tenant::{Tenant, TenantStatus};
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct NewNamespace {
+    pub name: NamespaceName,
+    pub tenant_id: TenantId,
+    pub plan: Option<Plan>,
+    pub sector: String,
+    pub use_case: String,
+}
+
+/// A tenant with what hangs off it.
+#[derive(Debug, Clone)]
+pub struct TenantDetail {
+    pub tenant: Tenant,
+    pub limits: PlanLimits,
+    pub namespaces: Vec<Namespace>,
+    pub key_count: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TenantChanges {
+    pub name: Option<String>,
+    pub plan: Option<Plan>,
+    pub status: Option<TenantStatus>,
+}
+
+fn tenant_not_found(id: &TenantId) -> Error {
+    Error::not_found("TENANT_NOT_FOUND", format!("tenant '{id}' does not exist"))
+}
+
+impl Keyward {
+    /// Creates a namespace for a tenant, creating the tenant (free plan unless
+    /// told otherwise) when it does not exist yet.
+    pub async fn create_namespace(&self, req: NewNamespace, actor: &Actor) -> Result<Namespace> {
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "namespace.create",
+                "namespace",
+                req.name.as_str(),
+                Some(req.tenant_id.as_str()),
+                json!({ "sector": req.sector, "use_case": req.use_case }),
+            ),
+            now,
+        )
+        .await?;
+        self.ensure_tenant(&mut tx, &req.tenant_id, None, None, req.plan, now)
+            .await?;
+        let ns = Namespace {
+            name: req.name,
+            tenant_id: req.tenant_id,
+            sector: req.sector,
+            use_case: req.use_case,
+            created_at: now,
+        };
+        if !db::namespaces::insert_if_absent(&mut tx, &ns).await? {
+            return Err(Error::conflict(
+                "NAMESPACE_EXISTS",
+                format!("namespace '{}' already exists", ns.name),
+            ));
+        }
+        tx.commit().await?;
+        Ok(ns)
+    }
+
+    pub async fn list_tenants(&self, plan: Option<Plan>, limit: i64, offset: i64) -> Result<(Vec<Tenant>, i64)> {
+        let mut conn = self.db().pool().acquire().await?;
+        let tenants = db::tenants::list(&mut conn, plan, limit, offset).await?;
+        let total = db::tenants::count(&mut conn, plan).await?;
+        Ok((tenants, total))
+    }
+
+    pub async fn tenant_detail(&self, id: &TenantId) -> Result<TenantDetail> {
+        let mut conn = self.db().pool().acquire().await?;
+        let tenant = db::tenants::find(&mut conn, id)
+            .await?
+            .ok_or_else(|| tenant_not_found(id))?;
+        Ok(TenantDetail {
+            limits: db::plans::limits(&mut conn, tenant.plan).await?,
+            namespaces: db::namespaces::list_for_tenant(&mut conn, id).await?,
+            key_count: db::keys::list(&mut conn, Some(id)).await?.len(),
+            tenant,
+        })
+    }
+
+    /// Renames a tenant, moves it to another plan, or suspends / reactivates
+    /// it. Suspension stops every key of the tenant at the next request.
+    pub async fn update_tenant(&self, id: &TenantId, changes: TenantChanges, actor: &Actor) -> Result<Tenant> {
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        let updated = db::tenants::update(
+            &mut tx,
+            id,
+            changes.name.as_deref(),
+            changes.plan,
+            changes.status,
+            now,
+        )
+        .await?;
+        if !updated {
+            return Err(tenant_not_found(id));
+        }
+        let tenant = db::tenants::find(&mut tx, id)
+            .await?
+            .ok_or_else(|| tenant_not_found(id))?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "tenant.update",
+                "tenant",
+                id.as_str(),
+                Some(id.as_str()),
+                json!({
+                    "name": changes.name,
+                    "plan": changes.plan,
+                    "status": changes.status,
+                }),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.inner.cache.invalidate_all_keys();
+        Ok(tenant)
+    }
+}

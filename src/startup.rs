@@ -1,0 +1,167 @@
+//! Builds the application from settings: data directory, database,
+//! migrations, local secrets, the core, and the HTTP router.
+
+use crate::config::Settings;
+use crate::crypto::api_key::KeyHasher;
+use crate::crypto::root_token::RootToken;
+use crate::crypto::secret_file::{self, Origin};
+use crate::db::{ConnectError, Db};
+use crate::services::Keyward;
+use axum::extract::FromRef;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use secrecy::ExposeSecret;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+/// Everything a handler or server function may need, cloned per request.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub core: Keyward,
+    pub root: RootToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Database(#[from] ConnectError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Opens the store named by the settings and applies the embedded migrations.
+pub async fn open_store(settings: &Settings) -> Result<Db, StartupError> {
+    ensure_data_dir(settings)?;
+    let db = Db::connect(&settings.database_url()).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+fn ensure_data_dir(settings: &Settings) -> Result<(), StartupError> {
+    let dir = &settings.data_dir;
+    let err = |source| StartupError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    core: Keyward,
+    /// Set when this start generated the root token: shown once, by the caller.
+    pub generated_root_token: Option<String>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let db = open_store(&settings).await?;
+        let secret_err = |path: std::path::PathBuf| {
+            move |source| StartupError::DataDir {
+                path: path.display().to_string(),
+                source,
+            }
+        };
+
+        let mut generated_root_token = None;
+        let root = match &settings.root_token {
+            Some(token) => RootToken::new(token.expose_secret()),
+            None => {
+                let path = settings.data_dir.join("root_token");
+                let (token, origin) =
+                    secret_file::load_or_create(&path, RootToken::generate).map_err(secret_err(path))?;
+                if origin == Origin::Created {
+                    generated_root_token = Some(token.clone());
+                }
+                RootToken::new(&token)
+            }
+        };
+        let pepper = match &settings.key_hash_secret {
+            Some(secret) => secret.expose_secret().to_string(),
+            None => {
+                let path = settings.data_dir.join("key_hash_secret");
+                secret_file::load_or_create(&path, RootToken::generate)
+                    .map_err(secret_err(path))?
+                    .0
+            }
+        };
+        let core = Keyward::new(db, KeyHasher::new(pepper.as_bytes()));
+
+        let leptos_options = LeptosOptions::builder()
+            .output_name("keyward")
+            .site_root(settings.site_root.display().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(settings.addr)
+            .build();
+        let state = AppState {
+            leptos_options,
+            core: core.clone(),
+            root,
+        };
+        let router = crate::routes(state);
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.addr,
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            router,
+            core,
+            generated_root_token,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has a local address")
+    }
+
+    pub fn core(&self) -> &Keyward {
+        &self.core
+    }
+
+    /// Serves until `shutdown` resolves, lets requests in flight finish, then
+    /// closes the store.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let core = self.core.clone();
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        core.db().close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
