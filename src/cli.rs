@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "keyward", version, about = "Self-hosted API-key and cost control plane")]
+#[command(
+    name = "keyward",
+    version,
+    about = "Self-hosted API-key and cost control plane"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -44,7 +48,9 @@ pub async fn run() -> ExitCode {
 
 async fn serve(settings: Settings) -> Result<(), String> {
     let data_dir = settings.data_dir.clone();
-    let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(token) = &app.generated_root_token {
         println!(
             "\nkeyward generated a root admin token. It is shown once; it is also stored, \
@@ -61,9 +67,14 @@ async fn serve(settings: Settings) -> Result<(), String> {
 }
 
 async fn migrate(settings: Settings) -> Result<(), String> {
-    let db = startup::open_store(&settings).await.map_err(|e| e.to_string())?;
+    let db = startup::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
     db.close().await;
-    println!("keyward: migrations applied to {}", redact(&settings.database_url()));
+    println!(
+        "keyward: migrations applied to {}",
+        redact(&settings.database_url())
+    );
     Ok(())
 }
 

@@ -88,8 +88,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -102,8 +104,17 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        assert_eq!(from(&[("KEYWARD_ADDR", "nope")]).unwrap_err().name, "KEYWARD_ADDR");
-        assert_eq!(from(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name, "DATABASE_URL");
-        assert_eq!(from(&[("KEYWARD_ROOT_TOKEN", "short")]).unwrap_err().name, "KEYWARD_ROOT_TOKEN");
+        assert_eq!(
+            from(&[("KEYWARD_ADDR", "nope")]).unwrap_err().name,
+            "KEYWARD_ADDR"
+        );
+        assert_eq!(
+            from(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            from(&[("KEYWARD_ROOT_TOKEN", "short")]).unwrap_err().name,
+            "KEYWARD_ROOT_TOKEN"
+        );
     }
 }

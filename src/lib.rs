@@ -38,7 +38,9 @@ pub fn routes(state: startup::AppState) -> axum::Router {
             let options = leptos_options.clone();
             move || ui::shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<startup::AppState, _>(ui::shell))
+        .fallback(leptos_axum::file_and_error_handler::<startup::AppState, _>(
+            ui::shell,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -26,11 +26,17 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Database(#[from] ConnectError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Opens the store named by the settings and applies the embedded migrations.
@@ -75,8 +81,8 @@ impl Application {
             Some(token) => RootToken::new(token.expose_secret()),
             None => {
                 let path = settings.data_dir.join("root_token");
-                let (token, origin) =
-                    secret_file::load_or_create(&path, RootToken::generate).map_err(secret_err(path))?;
+                let (token, origin) = secret_file::load_or_create(&path, RootToken::generate)
+                    .map_err(secret_err(path))?;
                 if origin == Origin::Created {
                     generated_root_token = Some(token.clone());
                 }
@@ -106,12 +112,13 @@ impl Application {
             root,
         };
         let router = crate::routes(state);
-        let listener = TcpListener::bind(settings.addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.addr,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(settings.addr)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.addr,
+                    source,
+                })?;
         Ok(Self {
             listener,
             router,
@@ -132,7 +139,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, lets requests in flight finish, then
     /// closes the store.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let core = self.core.clone();
         axum::serve(
             self.listener,

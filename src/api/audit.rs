@@ -87,7 +87,9 @@ pub async fn audit_trail(
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(crate::domain::ValidationError::new("limit", "must be between 1 and 1000").into());
+        return Err(
+            crate::domain::ValidationError::new("limit", "must be between 1 and 1000").into(),
+        );
     }
     let entries = state
         .core

@@ -61,7 +61,9 @@ where
             .and_then(|v| v.to_str().ok())
             .map(|v| v != "0")
             .unwrap_or(false)
-            || req.headers().contains_key(axum::http::header::TRANSFER_ENCODING);
+            || req
+                .headers()
+                .contains_key(axum::http::header::TRANSFER_ENCODING);
         if !has_body {
             return Ok(Self(T::default()));
         }
@@ -118,7 +120,10 @@ pub struct RootActor(pub Actor);
 impl FromRequestParts<AppState> for RootActor {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match bearer(parts) {
             Some(token) if state.root.matches(token) => Ok(Self(Actor {
                 name: "root".into(),

@@ -107,10 +107,7 @@ pub async fn list_keys(
     _root: RootActor,
     ApiQuery(query): ApiQuery<KeyListQuery>,
 ) -> Result<Json<KeyList>, ApiError> {
-    let tenant = query
-        .tenant_id
-        .map(TenantId::parse)
-        .transpose()?;
+    let tenant = query.tenant_id.map(TenantId::parse).transpose()?;
     let keys = state.core.list_keys(tenant.as_ref()).await?;
     Ok(Json(KeyList {
         keys: keys.into_iter().map(KeyView::from).collect(),
@@ -267,7 +264,9 @@ async fn set_status(
     status: KeyStatus,
 ) -> Result<Json<KeyView>, ApiError> {
     let id = key_id(raw)?;
-    Ok(Json(state.core.set_key_status(&id, status, &actor).await?.into()))
+    Ok(Json(
+        state.core.set_key_status(&id, status, &actor).await?.into(),
+    ))
 }
 
 /// Disable a key: refused from the very next request on.

@@ -101,7 +101,10 @@ async fn healthz() -> impl IntoResponse {
 /// Readiness: the store answers.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.core.check_store().await {
-        Ok(_) => (StatusCode::OK, Json(serde_json::json!({ "status": "ready", "database": "ok" }))),
+        Ok(_) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready", "database": "ok" })),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (

@@ -33,7 +33,10 @@ impl TryFrom<NamespaceBody> for NewNamespace {
         Ok(Self {
             name: NamespaceName::parse_field("name", body.name)?,
             tenant_id: TenantId::parse_field("user_id", body.user_id)?,
-            plan: body.tier.map(|t| Plan::parse_field("tier", &t)).transpose()?,
+            plan: body
+                .tier
+                .map(|t| Plan::parse_field("tier", &t))
+                .transpose()?,
             sector: parse_free_text("sector", body.sector.as_deref().unwrap_or(""))?,
             use_case: parse_free_text("use_case", body.use_case.as_deref().unwrap_or(""))?,
         })

@@ -53,14 +53,20 @@ impl TryFrom<ProvisionBody> for ProvisionRequest {
     fn try_from(body: ProvisionBody) -> Result<Self, Self::Error> {
         Ok(Self {
             tenant_id: TenantId::parse_field("user_id", body.user_id)?,
-            tenant_name: body.name.map(|n| parse_display_name("name", &n)).transpose()?,
+            tenant_name: body
+                .name
+                .map(|n| parse_display_name("name", &n))
+                .transpose()?,
             parent_id: body
                 .parent_id
                 .map(|p| TenantId::parse_field("parent_id", p))
                 .transpose()?,
             integration: Integration::parse(body.integration)?,
             project_id: ProjectId::parse(body.project_id)?,
-            plan: body.tier.map(|t| Plan::parse_field("tier", &t)).transpose()?,
+            plan: body
+                .tier
+                .map(|t| Plan::parse_field("tier", &t))
+                .transpose()?,
             rate_limit: parse_rate_limit(body.rate_limit)?,
             namespace: body.namespace.map(NamespaceName::parse).transpose()?,
             scopes: body
@@ -126,7 +132,9 @@ pub async fn provision(
             tier: done.tenant.plan.to_string(),
             rate_limit: done.monthly_quota,
             scopes: done.key.scopes.iter().map(ToString::to_string).collect(),
-            display_prefix: version.map(|v| v.display_prefix.clone()).unwrap_or_default(),
+            display_prefix: version
+                .map(|v| v.display_prefix.clone())
+                .unwrap_or_default(),
             version: version.map(|v| v.version).unwrap_or(1),
             created_at: done.key.created_at,
             expires_at: done.key.expires_at,

@@ -77,7 +77,10 @@ pub async fn list_tenants(
     _root: RootActor,
     ApiQuery(query): ApiQuery<TenantListQuery>,
 ) -> Result<Json<TenantList>, ApiError> {
-    let plan = query.plan.map(|p| Plan::parse_field("plan", &p)).transpose()?;
+    let plan = query
+        .plan
+        .map(|p| Plan::parse_field("plan", &p))
+        .transpose()?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ValidationError::new("limit", "must be between 1 and 1000").into());
@@ -202,5 +205,7 @@ pub async fn update_tenant(
 ) -> Result<Json<TenantView>, ApiError> {
     let id = tenant_id(raw)?;
     let changes = TenantChanges::try_from(patch)?;
-    Ok(Json(state.core.update_tenant(&id, changes, &actor).await?.into()))
+    Ok(Json(
+        state.core.update_tenant(&id, changes, &actor).await?.into(),
+    ))
 }

@@ -190,8 +190,14 @@ mod tests {
     #[test]
     fn digest_depends_on_the_pepper() {
         let key = PlainApiKey::generate(&integration());
-        assert_eq!(KeyHasher::new(b"a").digest(&key), KeyHasher::new(b"a").digest(&key));
-        assert_ne!(KeyHasher::new(b"a").digest(&key), KeyHasher::new(b"b").digest(&key));
+        assert_eq!(
+            KeyHasher::new(b"a").digest(&key),
+            KeyHasher::new(b"a").digest(&key)
+        );
+        assert_ne!(
+            KeyHasher::new(b"a").digest(&key),
+            KeyHasher::new(b"b").digest(&key)
+        );
     }
 
     proptest! {

@@ -32,8 +32,8 @@ impl RootToken {
     /// A fresh token: `kwroot_` and 43 base64url characters (256 bits).
     pub fn generate() -> String {
         use base64::Engine;
-        let random = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(super::random_bytes::<32>());
+        let random =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(super::random_bytes::<32>());
         format!("kwroot_{random}")
     }
 }

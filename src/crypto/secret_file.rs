@@ -40,9 +40,10 @@ pub fn load_or_create(path: &Path, make: impl FnOnce() -> String) -> io::Result<
             file.sync_all()?;
             Ok((value, Origin::Created))
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            Ok((fs::read_to_string(path)?.trim().to_string(), Origin::Existing))
-        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok((
+            fs::read_to_string(path)?.trim().to_string(),
+            Origin::Existing,
+        )),
         Err(e) => Err(e),
     }
 }

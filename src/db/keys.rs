@@ -61,13 +61,21 @@ pub async fn insert_secret(conn: &mut Conn, secret: NewSecret<'_>) -> sqlx::Resu
 }
 
 /// Which key and version a digest belongs to. A digest never changes owner.
-pub async fn find_secret_owner(conn: &mut Conn, digest_hex: &str) -> sqlx::Result<Option<(KeyId, i64)>> {
+pub async fn find_secret_owner(
+    conn: &mut Conn,
+    digest_hex: &str,
+) -> sqlx::Result<Option<(KeyId, i64)>> {
     let row = sqlx::query("SELECT key_id, version FROM api_key_secrets WHERE digest = $1")
         .bind(digest_hex)
         .fetch_optional(&mut *conn)
         .await?;
-    row.map(|r| Ok((get_parsed(&r, "key_id", KeyId::parse)?, r.try_get("version")?)))
-        .transpose()
+    row.map(|r| {
+        Ok((
+            get_parsed(&r, "key_id", KeyId::parse)?,
+            r.try_get("version")?,
+        ))
+    })
+    .transpose()
 }
 
 /// Stamps the key as changed. As the first statement of a transaction this
@@ -97,16 +105,21 @@ pub async fn set_status(
 }
 
 pub async fn max_version(conn: &mut Conn, id: &KeyId) -> sqlx::Result<i64> {
-    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM api_key_secrets WHERE key_id = $1")
-        .bind(id.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM api_key_secrets WHERE key_id = $1")
+            .bind(id.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
     row.try_get("v")
 }
 
 /// Ends every accepted version of the key at `grace_end` at the latest:
 /// the current one gets that end, versions already in grace keep an earlier one.
-pub async fn retire_secrets(conn: &mut Conn, id: &KeyId, grace_end: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn retire_secrets(
+    conn: &mut Conn,
+    id: &KeyId,
+    grace_end: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE api_key_secrets SET expires_at = $1 \
          WHERE key_id = $2 AND (expires_at IS NULL OR expires_at > $1)",
@@ -118,7 +131,8 @@ pub async fn retire_secrets(conn: &mut Conn, id: &KeyId, grace_end: DateTime<Utc
     Ok(())
 }
 
-const KEY_COLUMNS: &str = "k.id, k.tenant_id, k.integration, k.project_id, k.status, k.rate_limit, \
+const KEY_COLUMNS: &str =
+    "k.id, k.tenant_id, k.integration, k.project_id, k.status, k.rate_limit, \
      k.expires_at, k.created_at, k.updated_at";
 
 fn key_from_row(row: &AnyRow) -> sqlx::Result<ApiKey> {
@@ -148,7 +162,10 @@ async fn load_where(conn: &mut Conn, filter: &str, arg: &str) -> sqlx::Result<Ve
     .bind(arg)
     .fetch_all(&mut *conn)
     .await?;
-    let mut keys = rows.iter().map(key_from_row).collect::<sqlx::Result<Vec<_>>>()?;
+    let mut keys = rows
+        .iter()
+        .map(key_from_row)
+        .collect::<sqlx::Result<Vec<_>>>()?;
     if keys.is_empty() {
         return Ok(keys);
     }

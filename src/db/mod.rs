@@ -120,7 +120,9 @@ impl Db {
         if self.engine != Engine::Sqlite {
             return Ok(None);
         }
-        let row = sqlx::query("PRAGMA journal_mode").fetch_one(&self.pool).await?;
+        let row = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(Some(row.try_get::<String, _>(0)?))
     }
 }

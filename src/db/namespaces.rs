@@ -33,13 +33,15 @@ pub async fn insert_if_absent(conn: &mut Conn, ns: &Namespace) -> sqlx::Result<b
 }
 
 pub async fn find(conn: &mut Conn, name: &NamespaceName) -> sqlx::Result<Option<Namespace>> {
-    sqlx::query("SELECT name, tenant_id, sector, use_case, created_at FROM namespaces WHERE name = $1")
-        .bind(name.as_str())
-        .fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    sqlx::query(
+        "SELECT name, tenant_id, sector, use_case, created_at FROM namespaces WHERE name = $1",
+    )
+    .bind(name.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 pub async fn list_for_tenant(conn: &mut Conn, tenant: &TenantId) -> sqlx::Result<Vec<Namespace>> {

@@ -210,7 +210,10 @@ pub fn parse_key_expiry(
 }
 
 /// The plan a provisioning call asks for must match the tenant's if it already exists.
-pub fn reconcile_plan(existing: Option<Plan>, requested: Option<Plan>) -> Result<Plan, (Plan, Plan)> {
+pub fn reconcile_plan(
+    existing: Option<Plan>,
+    requested: Option<Plan>,
+) -> Result<Plan, (Plan, Plan)> {
     match (existing, requested) {
         (Some(have), Some(want)) if have != want => Err((have, want)),
         (Some(have), _) => Ok(have),
@@ -265,8 +268,14 @@ mod tests {
         let now = Utc::now();
         let k = key(now);
         assert_eq!(k.check(1, &ctx(now)), VerifyCode::Valid);
-        assert_eq!(k.check(1, &ctx(now + Duration::seconds(10))), VerifyCode::Expired);
-        assert_eq!(k.check(2, &ctx(now + Duration::days(400))), VerifyCode::Valid);
+        assert_eq!(
+            k.check(1, &ctx(now + Duration::seconds(10))),
+            VerifyCode::Expired
+        );
+        assert_eq!(
+            k.check(2, &ctx(now + Duration::days(400))),
+            VerifyCode::Valid
+        );
     }
 
     #[test]
@@ -302,13 +311,19 @@ mod tests {
         let now = Utc::now();
         let mut k = key(now);
         k.expires_at = Some(now + Duration::seconds(5));
-        assert_eq!(k.check(2, &ctx(now + Duration::seconds(5))), VerifyCode::Expired);
+        assert_eq!(
+            k.check(2, &ctx(now + Duration::seconds(5))),
+            VerifyCode::Expired
+        );
     }
 
     #[test]
     fn rotation_grace_is_bounded() {
         assert_eq!(Rotation::parse(None, false).unwrap().grace, DEFAULT_GRACE);
-        assert_eq!(Rotation::parse(Some(500), true).unwrap().grace, Duration::zero());
+        assert_eq!(
+            Rotation::parse(Some(500), true).unwrap().grace,
+            Duration::zero()
+        );
         assert!(Rotation::parse(Some(-1), false).is_err());
         assert!(Rotation::parse(Some(MAX_GRACE.num_seconds() + 1), false).is_err());
     }

@@ -50,10 +50,16 @@ pub fn parse_display_name(field: &'static str, value: &str) -> Result<String, Va
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > 200 {
-        return Err(ValidationError::new(field, "must be at most 200 characters"));
+        return Err(ValidationError::new(
+            field,
+            "must be at most 200 characters",
+        ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, "must not contain control characters"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(trimmed.to_string())
 }
@@ -61,10 +67,16 @@ pub fn parse_display_name(field: &'static str, value: &str) -> Result<String, Va
 /// Free text such as a namespace's sector or use case: bounded, may be empty.
 pub fn parse_free_text(field: &'static str, value: &str) -> Result<String, ValidationError> {
     if value.chars().count() > 500 {
-        return Err(ValidationError::new(field, "must be at most 500 characters"));
+        return Err(ValidationError::new(
+            field,
+            "must be at most 500 characters",
+        ));
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ValidationError::new(field, "must not contain control characters"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(value.to_string())
 }

@@ -1,8 +1,8 @@
 //! Reading the audit trail.
 
 use super::{Keyward, Result};
-pub use crate::db::audit::AuditFilter;
 use crate::db;
+pub use crate::db::audit::AuditFilter;
 use crate::domain::audit::AuditEntry;
 
 pub const DEFAULT_LIMIT: i64 = 100;

@@ -247,7 +247,11 @@ impl Keyward {
 
     /// Checks a presented key. Served from memory after the first lookup; a
     /// malformed key is rejected without touching the store.
-    pub async fn verify(&self, presented: &str, namespace: Option<NamespaceName>) -> Result<Verification> {
+    pub async fn verify(
+        &self,
+        presented: &str,
+        namespace: Option<NamespaceName>,
+    ) -> Result<Verification> {
         let Ok(plain) = PlainApiKey::parse(presented) else {
             return Ok(Verification::bare(VerifyCode::Malformed, namespace));
         };
@@ -279,7 +283,9 @@ impl Keyward {
             &VerifyContext {
                 now: now(),
                 tenant_status: cached.tenant_status,
-                namespace: namespace.as_ref().map(|ns| (ns, namespace_tenant.is_some())),
+                namespace: namespace
+                    .as_ref()
+                    .map(|ns| (ns, namespace_tenant.is_some())),
             },
         );
         Ok(Verification {
@@ -321,7 +327,9 @@ impl Keyward {
             return Ok(Some(owner));
         }
         let mut conn = self.db().pool().acquire().await?;
-        let owner = db::namespaces::find(&mut conn, name).await?.map(|ns| ns.tenant_id);
+        let owner = db::namespaces::find(&mut conn, name)
+            .await?
+            .map(|ns| ns.tenant_id);
         if let Some(owner) = &owner {
             cache.put_namespace_owner(name.clone(), owner.clone());
         }
@@ -337,7 +345,9 @@ impl Keyward {
         if !db::keys::touch(&mut tx, id, now).await? {
             return Err(key_not_found(id));
         }
-        let key = db::keys::find(&mut tx, id).await?.ok_or_else(|| key_not_found(id))?;
+        let key = db::keys::find(&mut tx, id)
+            .await?
+            .ok_or_else(|| key_not_found(id))?;
         let version = db::keys::max_version(&mut tx, id).await? + 1;
         let grace_end = rotation.grace_end(now);
         db::keys::retire_secrets(&mut tx, id, grace_end).await?;
@@ -380,7 +390,12 @@ impl Keyward {
         })
     }
 
-    pub async fn set_key_status(&self, id: &KeyId, status: KeyStatus, actor: &Actor) -> Result<ApiKey> {
+    pub async fn set_key_status(
+        &self,
+        id: &KeyId,
+        status: KeyStatus,
+        actor: &Actor,
+    ) -> Result<ApiKey> {
         let now = now();
         let mut tx = self.db().pool().begin().await?;
         if !db::keys::touch(&mut tx, id, now).await? {
@@ -391,7 +406,9 @@ impl Keyward {
             .ok_or_else(|| key_not_found(id))?
             .status;
         db::keys::set_status(&mut tx, id, status, now).await?;
-        let key = db::keys::find(&mut tx, id).await?.ok_or_else(|| key_not_found(id))?;
+        let key = db::keys::find(&mut tx, id)
+            .await?
+            .ok_or_else(|| key_not_found(id))?;
         let action = match status {
             KeyStatus::Active => "key.enable",
             KeyStatus::Disabled => "key.disable",
@@ -420,6 +437,8 @@ impl Keyward {
 
     pub async fn get_key(&self, id: &KeyId) -> Result<ApiKey> {
         let mut conn = self.db().pool().acquire().await?;
-        db::keys::find(&mut conn, id).await?.ok_or_else(|| key_not_found(id))
+        db::keys::find(&mut conn, id)
+            .await?
+            .ok_or_else(|| key_not_found(id))
     }
 }

@@ -75,7 +75,12 @@ impl Keyward {
         Ok(ns)
     }
 
-    pub async fn list_tenants(&self, plan: Option<Plan>, limit: i64, offset: i64) -> Result<(Vec<Tenant>, i64)> {
+    pub async fn list_tenants(
+        &self,
+        plan: Option<Plan>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Tenant>, i64)> {
         let mut conn = self.db().pool().acquire().await?;
         let tenants = db::tenants::list(&mut conn, plan, limit, offset).await?;
         let total = db::tenants::count(&mut conn, plan).await?;
@@ -97,7 +102,12 @@ impl Keyward {
 
     /// Renames a tenant, moves it to another plan, or suspends / reactivates
     /// it. Suspension stops every key of the tenant at the next request.
-    pub async fn update_tenant(&self, id: &TenantId, changes: TenantChanges, actor: &Actor) -> Result<Tenant> {
+    pub async fn update_tenant(
+        &self,
+        id: &TenantId,
+        changes: TenantChanges,
+        actor: &Actor,
+    ) -> Result<Tenant> {
         let now = now();
         let mut tx = self.db().pool().begin().await?;
         let updated = db::tenants::update(

@@ -1,0 +1,146 @@
+//! The binary as a process: zero-configuration start, migrate, bad config.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyward");
+
+/// Starts `keyward` in `dir` with no configuration but a free port, and
+/// returns the child with every stdout line up to "listening on".
+fn start(dir: &std::path::Path) -> (Child, Vec<String>, String) {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KEYWARD_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+            panic!("server did not report listening: {lines:?}");
+        }
+        let line = line.trim_end().to_string();
+        if let Some(url) = line.strip_prefix("keyward listening on ") {
+            let url = url.to_string();
+            lines.push(line);
+            return (child, lines, url);
+        }
+        lines.push(line);
+    }
+}
+
+fn stop(mut child: Child) {
+    unsafe_kill_term(child.id());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("server did not stop on SIGTERM");
+}
+
+fn unsafe_kill_term(pid: u32) {
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn zero_configuration_start_creates_data_dir_wal_database_and_a_root_token_shown_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, lines, url) = start(dir.path());
+    let data = dir.path().join("data");
+    let token = std::fs::read_to_string(data.join("root_token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        lines.iter().any(|l| l.contains(&token)),
+        "token printed on first run: {lines:?}"
+    );
+    let mode = std::fs::metadata(data.join("root_token"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(data.join("keyward.db").exists());
+    assert!(
+        data.join("keyward.db-wal").exists(),
+        "SQLite runs in WAL mode"
+    );
+
+    let client = reqwest::Client::new();
+    let res = client
+        .get(format!("{url}/api/tenants"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    stop(child);
+
+    let (child, lines, _) = start(dir.path());
+    assert!(
+        !lines.iter().any(|l| l.contains(&token)),
+        "token not printed again: {lines:?}"
+    );
+    stop(child);
+}
+
+#[test]
+fn migrate_creates_and_migrates_the_database_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("migrate")
+        .current_dir(dir.path())
+        .env("KEYWARD_DATA_DIR", dir.path().join("d"))
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("d/keyward.db").exists());
+    let again = Command::new(BIN)
+        .arg("migrate")
+        .env("KEYWARD_DATA_DIR", dir.path().join("d"))
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "migrate is idempotent");
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
+    let out = Command::new(BIN)
+        .env("KEYWARD_ADDR", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("KEYWARD_ADDR"), "{err}");
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("serve") && text.contains("migrate"), "{text}");
+}

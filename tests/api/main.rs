@@ -1,0 +1,13 @@
+//! Integration tests: the app on a random port with a fresh database, driven
+//! through its public HTTP interface (and the CLI as a process).
+
+mod audit;
+mod bad_input;
+mod cli;
+mod helpers;
+mod lifecycle;
+mod openapi;
+mod pages;
+mod provision;
+mod restart;
+mod verify;

@@ -1,0 +1,86 @@
+use crate::helpers::{spawn_app, ROOT_TOKEN};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Every endpoint the API promises, as (method, path).
+const ENDPOINTS: &[(&str, &str)] = &[
+    ("post", "/api/provision"),
+    ("post", "/api/namespaces"),
+    ("get", "/api/tenants"),
+    ("get", "/api/tenants/{id}"),
+    ("patch", "/api/tenants/{id}"),
+    ("get", "/api/keys"),
+    ("get", "/api/keys/{key_id}"),
+    ("post", "/api/keys/verify"),
+    ("post", "/api/keys/{key_id}/rotate"),
+    ("post", "/api/keys/{key_id}/disable"),
+    ("post", "/api/keys/{key_id}/enable"),
+    ("get", "/api/audit"),
+];
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_served_endpoints() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = ENDPOINTS
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented, expected);
+
+    // Each documented operation is really served: never the unknown-route 404 or a 405.
+    for (method, path) in &documented {
+        let concrete = path
+            .replace("{id}", "acme")
+            .replace("{key_id}", "key_00000000000000000000000000000000");
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let res = app
+            .client
+            .request(method.clone(), app.url(&concrete))
+            .bearer_auth(ROOT_TOKEN)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_ne!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {concrete}"
+        );
+        assert_ne!(
+            body["error"]["code"], "NOT_FOUND",
+            "{method} {concrete} is not routed"
+        );
+        // Every documented status for this operation includes the one we got.
+        let op = &doc["paths"][path][method.as_str().to_lowercase()];
+        assert!(
+            op["responses"][status.as_str()].is_object(),
+            "{method} {path} answered {status}, which the document does not list"
+        );
+    }
+}
