@@ -13,24 +13,99 @@ pub const ROOT_TOKEN: &str = "test-root-token-0123456789";
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub data_dir: Arc<TempDir>,
     pub app_core: keyward::services::Keyward,
+    store: Option<Store>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<()>>,
 }
 
-/// A fresh app: its own temporary data directory and SQLite database.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_in(Arc::new(tempfile::tempdir().expect("temp dir"))).await
+/// Where an app keeps its state: a temporary data directory, and with
+/// `KEYWARD_TEST_ENGINE=postgres` a fresh PostgreSQL database, dropped when
+/// the last app using it is gone.
+pub struct Store {
+    pub data_dir: Arc<TempDir>,
+    pub postgres: Option<PgDatabase>,
 }
 
-/// An app over an existing data directory (for restarts).
-pub async fn spawn_app_in(data_dir: Arc<TempDir>) -> TestApp {
-    let vars: HashMap<&str, String> = HashMap::from([
+/// The server that `KEYWARD_TEST_ENGINE=postgres` runs against (trust auth).
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub struct PgDatabase {
+    pub name: String,
+}
+
+impl PgDatabase {
+    fn url(&self) -> String {
+        PG_ADMIN_URL.replace("/test", &format!("/{}", self.name))
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async code paths; a thread with its own runtime keeps it simple.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+pub fn engine_is_postgres() -> bool {
+    std::env::var("KEYWARD_TEST_ENGINE").is_ok_and(|e| e == "postgres")
+}
+
+async fn fresh_store() -> Store {
+    let postgres = if engine_is_postgres() {
+        use sqlx::Connection;
+        let name = format!("kw_test_{}", uuid_like());
+        let mut conn = sqlx::PgConnection::connect(PG_ADMIN_URL)
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432 (KEYWARD_TEST_ENGINE=postgres)");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        Some(PgDatabase { name })
+    } else {
+        None
+    };
+    Store {
+        data_dir: Arc::new(tempfile::tempdir().expect("temp dir")),
+        postgres,
+    }
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}_{}_{}", std::process::id(), t, n)
+}
+
+/// A fresh app: its own temporary data directory and database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_in(fresh_store().await).await
+}
+
+/// An app over an existing store (for restarts).
+pub async fn spawn_app_in(store: Store) -> TestApp {
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("KEYWARD_ADDR", "127.0.0.1:0".to_string()),
-        ("KEYWARD_DATA_DIR", data_dir.path().display().to_string()),
+        ("KEYWARD_DATA_DIR", store.data_dir.path().display().to_string()),
         ("KEYWARD_ROOT_TOKEN", ROOT_TOKEN.to_string()),
     ]);
+    if let Some(pg) = &store.postgres {
+        vars.insert("DATABASE_URL", pg.url());
+    }
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings");
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());
@@ -46,7 +121,7 @@ pub async fn spawn_app_in(data_dir: Arc<TempDir>) -> TestApp {
     TestApp {
         base,
         client: reqwest::Client::new(),
-        data_dir,
+        store: Some(store),
         app_core,
         shutdown: Some(tx),
         handle: Some(handle),
@@ -54,15 +129,15 @@ pub async fn spawn_app_in(data_dir: Arc<TempDir>) -> TestApp {
 }
 
 impl TestApp {
-    /// Stops the server gracefully and returns its data directory.
-    pub async fn stop(mut self) -> Arc<TempDir> {
+    /// Stops the server gracefully and returns its store.
+    pub async fn stop(mut self) -> Store {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(h) = self.handle.take() {
             h.await.expect("server task ends cleanly");
         }
-        self.data_dir.clone()
+        self.store.take().expect("store")
     }
 
     pub fn url(&self, path: &str) -> String {
