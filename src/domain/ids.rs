@@ -238,6 +238,40 @@ mod tests {
         assert!(TenantId::parse("acmé").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_id_of_the_documented_pattern_is_accepted(id in "[a-zA-Z0-9_-]{1,64}") {
+            let parsed = TenantId::parse(id.clone()).unwrap();
+            proptest::prop_assert_eq!(parsed.as_str(), id.as_str());
+            proptest::prop_assert!(NamespaceName::parse(id.clone()).is_ok());
+            proptest::prop_assert!(ProjectId::parse(id).is_ok());
+        }
+
+        #[test]
+        fn an_id_with_any_other_character_is_rejected(
+            head in "[a-zA-Z0-9_-]{0,30}",
+            bad in "[^a-zA-Z0-9_-]",
+            tail in "[a-zA-Z0-9_-]{0,30}",
+        ) {
+            let id = format!("{head}{bad}{tail}");
+            proptest::prop_assert!(TenantId::parse(id.clone()).is_err(), "accepted {:?}", id);
+            proptest::prop_assert!(NamespaceName::parse(id).is_err());
+        }
+
+        #[test]
+        fn an_id_longer_than_64_characters_is_rejected(id in "[a-zA-Z0-9_-]{65,200}") {
+            proptest::prop_assert!(TenantId::parse(id).is_err());
+        }
+
+        #[test]
+        fn key_ids_parse_only_in_their_own_shape(s in "\\PC{0,40}") {
+            if let Ok(id) = KeyId::parse(s.clone()) {
+                proptest::prop_assert!(s.starts_with("key_") && s.len() == 36);
+                proptest::prop_assert_eq!(id.as_str(), s.as_str());
+            }
+        }
+    }
+
     #[test]
     fn key_id_round_trips_from_random_bytes() {
         let id = KeyId::from_random([0xab; 16]);

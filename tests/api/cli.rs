@@ -9,6 +9,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 
 /// Starts `keyward` in `dir` with no configuration but a free port, and
 /// returns the child with every stdout line up to "listening on".
+// The child is returned to the caller, which always passes it to `stop`.
+#[allow(clippy::zombie_processes)]
 fn start(dir: &std::path::Path) -> (Child, Vec<String>, String) {
     let mut child = Command::new(BIN)
         .current_dir(dir)
@@ -26,6 +28,8 @@ fn start(dir: &std::path::Path) -> (Child, Vec<String>, String) {
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
             panic!("server did not report listening: {lines:?}");
         }
         let line = line.trim_end().to_string();
@@ -39,7 +43,7 @@ fn start(dir: &std::path::Path) -> (Child, Vec<String>, String) {
 }
 
 fn stop(mut child: Child) {
-    unsafe_kill_term(child.id());
+    send_sigterm(child.id());
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
@@ -48,10 +52,11 @@ fn stop(mut child: Child) {
         std::thread::sleep(Duration::from_millis(50));
     }
     child.kill().unwrap();
+    let _ = child.wait();
     panic!("server did not stop on SIGTERM");
 }
 
-fn unsafe_kill_term(pid: u32) {
+fn send_sigterm(pid: u32) {
     Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())

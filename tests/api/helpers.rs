@@ -45,14 +45,18 @@ impl Drop for PgDatabase {
         let name = self.name.clone();
         // Drop runs outside async code paths; a thread with its own runtime keeps it simple.
         let _ = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(async move {
+                    use sqlx::Connection;
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+                        let _ = sqlx::query(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
                         .execute(&mut conn)
                         .await;
-                }
-            })
+                    }
+                })
         })
         .join();
     }
@@ -87,7 +91,10 @@ fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{}_{}_{}", std::process::id(), t, n)
 }
 
@@ -100,7 +107,10 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_in(store: Store) -> TestApp {
     let mut vars: HashMap<&str, String> = HashMap::from([
         ("KEYWARD_ADDR", "127.0.0.1:0".to_string()),
-        ("KEYWARD_DATA_DIR", store.data_dir.path().display().to_string()),
+        (
+            "KEYWARD_DATA_DIR",
+            store.data_dir.path().display().to_string(),
+        ),
         ("KEYWARD_ROOT_TOKEN", ROOT_TOKEN.to_string()),
     ]);
     if let Some(pg) = &store.postgres {

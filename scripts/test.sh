@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one command that sets up and runs every keyward test: formatting and
+# lints, unit and property tests, the HTTP/CLI integration suite on SQLite and
+# on PostgreSQL, and the browser tests in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+scripts/setup.sh test
+
+step "format"
+cargo fmt --all -- --check
+step "lints"
+cargo clippy --features ssr --all-targets -- -D warnings
+step "unit, property and integration tests (SQLite)"
+cargo test --features ssr
+step "integration tests on PostgreSQL"
+KEYWARD_TEST_ENGINE=postgres cargo test --features ssr --test api
+step "building the site for the browser tests"
+cargo leptos build
+step "browser tests (Playwright, headless Chromium)"
+(cd end2end && npx playwright test)
+step "all tests passed"
