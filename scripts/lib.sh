@@ -11,3 +11,7 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
+# The name of the wasm/js bundle. cargo-leptos sets it for its own builds;
+# exporting it here makes plain cargo builds (tests) bake in the same name, so
+# the test binary can serve the site that `cargo leptos build` produced.
+export LEPTOS_OUTPUT_NAME=keyward

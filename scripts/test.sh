@@ -15,8 +15,8 @@ step "unit, property and integration tests (SQLite)"
 cargo test --features ssr
 step "integration tests on PostgreSQL"
 KEYWARD_TEST_ENGINE=postgres cargo test --features ssr --test api
-step "building the site for the browser tests"
-cargo leptos build
-step "browser tests (Playwright, headless Chromium)"
+step "building the site (wasm, css) for the browser tests"
+cargo leptos build --frontend-only
+step "browser tests (Playwright, headless Chromium, against target/debug/keyward)"
 (cd end2end && npx playwright test)
 step "all tests passed"

@@ -6,7 +6,7 @@ test("the landing page renders, hydrates and links to the admin dashboard and AP
   page.on("console", (m) => {
     if (m.type() === "error") errors.push(m.text());
   });
-  const wasm = page.waitForResponse((r) => r.url().endsWith("/pkg/keyward_bg.wasm"));
+  const wasm = page.waitForResponse((r) => r.url().endsWith("/pkg/keyward.wasm"));
 
   await page.goto("/");
   await expect(page).toHaveTitle("keyward");

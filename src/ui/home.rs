@@ -21,11 +21,11 @@ pub fn HomePage() -> impl IntoView {
                     <strong>"Admin dashboard"</strong>
                     <span>"Customers, keys, rotation and cost charts."</span>
                 </a>
-                <a class="card" href="/api/openapi.json">
+                <a class="card" href="/api/openapi.json" rel="external">
                     <strong>"API documentation"</strong>
                     <span>"The OpenAPI document of every endpoint."</span>
                 </a>
-                <a class="card" href="/healthz">
+                <a class="card" href="/healthz" rel="external">
                     <strong>"Health"</strong>
                     <span>"Liveness of this instance."</span>
                 </a>
