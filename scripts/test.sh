@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 scripts/setup.sh test
+# cargo-leptos builds debug wasm with `--cfg erase_components`; the server
+# that serves it must be built the same way or hydration fails. Every cargo
+# call below shares this flag, so they also share one build of the dependencies.
+export RUSTFLAGS="--cfg erase_components"
 
 step "format"
 cargo fmt --all -- --check
