@@ -20,6 +20,10 @@ pub struct Settings {
     pub key_hash_secret: Option<SecretString>,
     /// `LEPTOS_SITE_ROOT`, default `target/site`: where the built site (wasm, css) lives.
     pub site_root: PathBuf,
+    /// `KEYWARD_CACHE_MEMORY_MB`, default 256: the in-memory tier of the response cache.
+    pub cache_memory_mb: u64,
+    /// `KEYWARD_BENCH_ROUTES=1` serves `/bench/bare`, a bare handler for benchmarks.
+    pub bench_routes: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +72,14 @@ impl Settings {
             database_url,
             root_token: root_token.map(SecretString::from),
             key_hash_secret: non_empty("KEYWARD_KEY_HASH_SECRET").map(SecretString::from),
+            cache_memory_mb: match non_empty("KEYWARD_CACHE_MEMORY_MB") {
+                Some(raw) => raw.trim().parse().map_err(|_| ConfigError {
+                    name: "KEYWARD_CACHE_MEMORY_MB",
+                    message: format!("{raw:?} is not a whole number of megabytes"),
+                })?,
+                None => 256,
+            },
+            bench_routes: non_empty("KEYWARD_BENCH_ROUTES").is_some_and(|v| v == "1" || v == "true"),
             site_root: non_empty("LEPTOS_SITE_ROOT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("target/site")),

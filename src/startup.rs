@@ -32,6 +32,8 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Database(#[from] ConnectError),
+    #[error("cannot start: {0}")]
+    Core(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -98,7 +100,15 @@ impl Application {
                     .0
             }
         };
-        let core = Keyward::new(db, KeyHasher::new(pepper.as_bytes()));
+        let core = Keyward::start(
+            db,
+            KeyHasher::new(pepper.as_bytes()),
+            crate::services::CoreOptions {
+                cache_memory_bytes: settings.cache_memory_mb * 1024 * 1024,
+            },
+        )
+        .await
+        .map_err(|e| StartupError::Core(e.to_string()))?;
 
         let leptos_options = LeptosOptions::builder()
             .output_name("keyward")
@@ -111,7 +121,10 @@ impl Application {
             core: core.clone(),
             root,
         };
-        let router = crate::routes(state);
+        let mut router = crate::routes(state);
+        if settings.bench_routes {
+            router = router.merge(crate::api::bench_router());
+        }
         let listener =
             TcpListener::bind(settings.addr)
                 .await
@@ -151,6 +164,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
+        core.shutdown().await;
         core.db().close().await;
         Ok(())
     }

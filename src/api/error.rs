@@ -15,6 +15,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<&'static str>,
+    /// Extra response headers (Retry-After, RateLimit-*).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// The error body every endpoint returns on failure.
@@ -40,6 +42,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            headers: Vec::new(),
         }
     }
 
@@ -61,9 +64,13 @@ impl From<services::Error> for ApiError {
                 code: "VALIDATION_ERROR",
                 message: v.to_string(),
                 field: Some(v.field),
+                headers: Vec::new(),
             },
             E::NotFound { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
             E::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            E::Unauthenticated { code, message } => Self::new(StatusCode::UNAUTHORIZED, code, message),
+            E::Forbidden { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
+            E::Limit(l) => Self::from_limit(&l),
             E::Store(e) if crate::db::is_unique_violation(&e) => Self::new(
                 StatusCode::CONFLICT,
                 "CONFLICT",
@@ -79,6 +86,42 @@ impl From<services::Error> for ApiError {
             }
         }
     }
+}
+
+impl ApiError {
+    /// 429 with Retry-After and RateLimit-* headers, or 413 for payload size.
+    pub fn from_limit(l: &crate::domain::limits::LimitExceeded) -> Self {
+        use crate::domain::limits::LimitKind;
+        if l.kind == LimitKind::Payload {
+            return Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("the body is larger than the plan's {} bytes", l.limit),
+            );
+        }
+        let what = match l.kind {
+            LimitKind::PerSecond => format!("{} requests per second", l.limit),
+            LimitKind::Monthly => format!("{} requests this month", l.limit),
+            _ => format!("{} concurrent requests", l.limit),
+        };
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            l.kind.code(),
+            format!("the plan allows {what}; retry in {} s", l.reset_seconds),
+        );
+        e.headers = rate_limit_headers(l.limit, l.remaining, l.reset_seconds);
+        e.headers.push(("retry-after", l.reset_seconds.to_string()));
+        e
+    }
+}
+
+/// The RateLimit-Limit / -Remaining / -Reset header trio.
+pub fn rate_limit_headers(limit: i64, remaining: i64, reset_seconds: i64) -> Vec<(&'static str, String)> {
+    vec![
+        ("ratelimit-limit", limit.to_string()),
+        ("ratelimit-remaining", remaining.max(0).to_string()),
+        ("ratelimit-reset", reset_seconds.to_string()),
+    ]
 }
 
 impl From<crate::domain::ValidationError> for ApiError {
@@ -98,6 +141,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
+        }
         if unauthorized {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

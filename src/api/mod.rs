@@ -2,12 +2,14 @@
 //! from the same `#[utoipa::path]` annotations, so they cannot drift apart.
 
 pub mod audit;
+pub mod cache;
 pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod namespaces;
 pub mod provision;
 pub mod tenants;
+pub mod usage;
 
 use crate::startup::AppState;
 use axum::extract::{DefaultBodyLimit, State};
@@ -46,6 +48,10 @@ impl Modify for SecuritySchemes {
             "root_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -63,6 +69,28 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::disable_key))
         .routes(routes!(keys::enable_key))
         .routes(routes!(audit::audit_trail))
+        .routes(routes!(cache::cache_get))
+        .routes(routes!(cache::cache_set))
+        .routes(routes!(cache::cache_invalidate))
+        .routes(routes!(usage::usage_report))
+        .routes(routes!(usage::savings))
+        .routes(routes!(usage::rate_limit))
+        .routes(routes!(usage::flush))
+        .routes(routes!(usage::list_plans))
+        .routes(routes!(usage::update_plan))
+}
+
+/// Data-plane bodies may be as large as the largest plan allows; each request
+/// is checked against its own plan before its body is read.
+pub const MAX_DATA_PLANE_BODY_BYTES: usize = 4 * 1024 * 1024 * 1024;
+
+/// `/bench/bare`: a bare handler in the same binary, for the load benchmark
+/// (served only with `KEYWARD_BENCH_ROUTES=1`).
+pub fn bench_router() -> Router {
+    Router::new().route(
+        "/bench/bare",
+        axum::routing::post(|| async { Json(serde_json::json!({ "ok": true })) }),
+    )
 }
 
 /// The OpenAPI document served at `/api/openapi.json`.

@@ -9,10 +9,12 @@
 //!   row that serialises concurrent changes to the same key.
 
 pub mod audit;
+pub mod cache;
 pub mod keys;
 pub mod namespaces;
 pub mod plans;
 pub mod tenants;
+pub mod usage;
 
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};

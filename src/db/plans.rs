@@ -19,3 +19,27 @@ pub async fn limits(conn: &mut Conn, plan: Plan) -> sqlx::Result<PlanLimits> {
         max_payload_bytes: row.try_get("max_payload_bytes")?,
     })
 }
+
+pub async fn all(conn: &mut Conn) -> sqlx::Result<std::collections::HashMap<Plan, PlanLimits>> {
+    let mut out = std::collections::HashMap::new();
+    for plan in Plan::ALL {
+        out.insert(plan, limits(conn, plan).await?);
+    }
+    Ok(out)
+}
+
+pub async fn update(conn: &mut Conn, plan: Plan, l: &PlanLimits, now: chrono::DateTime<chrono::Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE plans SET requests_per_month = $1, requests_per_second = $2, \
+         concurrent_requests = $3, max_payload_bytes = $4, updated_at = $5 WHERE name = $6",
+    )
+    .bind(l.requests_per_month)
+    .bind(l.requests_per_second)
+    .bind(l.concurrent_requests)
+    .bind(l.max_payload_bytes)
+    .bind(super::ts(now))
+    .bind(plan.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

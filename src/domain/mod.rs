@@ -3,10 +3,13 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod cache;
+pub mod limits;
 pub mod ids;
 pub mod namespace;
 pub mod plan;
 pub mod tenant;
+pub mod usage;
 
 /// A value from outside failed a domain rule. `field` names the input it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -81,3 +81,26 @@ impl PlanLimits {
         }
     }
 }
+
+impl PlanLimits {
+    /// Every figure must be positive; payloads are capped at 4 GiB.
+    pub fn validate(self) -> Result<Self, ValidationError> {
+        for (field, v) in [
+            ("requests_per_month", self.requests_per_month),
+            ("requests_per_second", self.requests_per_second),
+            ("concurrent_requests", self.concurrent_requests),
+            ("max_payload_bytes", self.max_payload_bytes),
+        ] {
+            if v < 1 {
+                return Err(ValidationError::new(field, "must be at least 1"));
+            }
+        }
+        if self.requests_per_second > u32::MAX as i64 {
+            return Err(ValidationError::new("requests_per_second", "is too large"));
+        }
+        if self.max_payload_bytes > 4 * 1024 * 1024 * 1024 {
+            return Err(ValidationError::new("max_payload_bytes", "must be at most 4 GiB"));
+        }
+        Ok(self)
+    }
+}

@@ -1,91 +1,65 @@
 //! In-memory state that keeps verification off the database after the first
-//! lookup. Every change to a key invalidates its entry before the change's
-//! response is sent, so the next verify always sees it.
+//! lookup. Loads are single-flight: a burst of requests for one uncached key
+//! makes one database read. Every change to a key invalidates its entry before
+//! the change's response is sent, and a load that raced an invalidation is
+//! thrown away (per-key generations), so the next verify always sees it.
 
 use crate::crypto::api_key::KeyDigest;
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::{KeyId, NamespaceName, TenantId};
-use crate::domain::plan::Plan;
-use crate::domain::tenant::TenantStatus;
-use moka::sync::Cache;
+use crate::domain::tenant::Tenant;
+use dashmap::DashMap;
+use moka::future::Cache;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// A key as verification needs it, with its tenant's standing.
+/// A key as verification needs it, with its tenant.
 #[derive(Debug, Clone)]
 pub struct CachedKey {
     pub key: ApiKey,
-    pub tenant_status: TenantStatus,
-    pub plan: Plan,
+    pub tenant: Tenant,
+    /// The generation the key was loaded at; stale when it differs from now.
+    pub generation: u64,
 }
 
 pub struct KeyCache {
     /// digest -> (key, version). Immutable facts: a digest never changes owner.
-    owners: Cache<KeyDigest, (KeyId, i64)>,
-    keys: Cache<KeyId, Arc<CachedKey>>,
+    pub owners: Cache<KeyDigest, (KeyId, i64)>,
+    pub keys: Cache<KeyId, Arc<CachedKey>>,
     /// namespace -> owning tenant. Namespaces never change owner.
-    namespaces: Cache<NamespaceName, TenantId>,
-    /// Bumped by every invalidation, so a load that raced one is not kept.
-    epoch: AtomicU64,
+    pub namespaces: Cache<NamespaceName, TenantId>,
+    pub tenants: Cache<TenantId, Arc<Tenant>>,
+    key_generations: DashMap<KeyId, u64>,
+    /// Bumped by tenant-wide changes, which may affect every key.
+    global_generation: AtomicU64,
 }
 
 impl KeyCache {
     pub fn new() -> Self {
         Self {
-            owners: Cache::new(200_000),
-            keys: Cache::new(100_000),
-            namespaces: Cache::new(200_000),
-            epoch: AtomicU64::new(0),
+            owners: Cache::new(500_000),
+            keys: Cache::new(200_000),
+            namespaces: Cache::new(500_000),
+            tenants: Cache::new(200_000),
+            key_generations: DashMap::new(),
+            global_generation: AtomicU64::new(0),
         }
     }
 
-    pub fn owner(&self, digest: &KeyDigest) -> Option<(KeyId, i64)> {
-        self.owners.get(digest)
+    pub fn generation(&self, id: &KeyId) -> u64 {
+        let own = self.key_generations.get(id).map(|g| *g).unwrap_or(0);
+        own.wrapping_add(self.global_generation.load(Ordering::SeqCst) << 32)
     }
 
-    pub fn put_owner(&self, digest: KeyDigest, owner: (KeyId, i64)) {
-        self.owners.insert(digest, owner);
-    }
-
-    pub fn namespace_owner(&self, name: &NamespaceName) -> Option<TenantId> {
-        self.namespaces.get(name)
-    }
-
-    pub fn put_namespace_owner(&self, name: NamespaceName, tenant: TenantId) {
-        self.namespaces.insert(name, tenant);
-    }
-
-    pub fn key(&self, id: &KeyId) -> Option<Arc<CachedKey>> {
-        self.keys.get(id)
-    }
-
-    /// Call before reading a key from the store; pass the result to `put_key`.
-    pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::SeqCst)
-    }
-
-    /// Keeps a freshly loaded key unless an invalidation happened since
-    /// `epoch` was read. Checking again after the insert closes the window
-    /// where an invalidation lands between the check and the insert.
-    pub fn put_key(&self, epoch: u64, key: Arc<CachedKey>) {
-        if self.epoch() != epoch {
-            return;
-        }
-        let id = key.key.id.clone();
-        self.keys.insert(id.clone(), key);
-        if self.epoch() != epoch {
-            self.keys.invalidate(&id);
-        }
-    }
-
-    pub fn invalidate_key(&self, id: &KeyId) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.keys.invalidate(id);
+    pub async fn invalidate_key(&self, id: &KeyId) {
+        *self.key_generations.entry(id.clone()).or_insert(0) += 1;
+        self.keys.invalidate(id).await;
     }
 
     /// After a tenant-wide change (suspension, plan), every key may be affected.
-    pub fn invalidate_all_keys(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+    pub fn invalidate_tenants(&self) {
+        self.global_generation.fetch_add(1, Ordering::SeqCst);
         self.keys.invalidate_all();
+        self.tenants.invalidate_all();
     }
 }

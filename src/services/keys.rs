@@ -65,7 +65,12 @@ pub struct Verification {
     pub namespace: Option<NamespaceName>,
     /// The tenant that owns the namespace (differs from `tenant_id` on pooled keys).
     pub namespace_tenant_id: Option<TenantId>,
+    /// The plan of the namespace's tenant, whose limits apply.
+    pub namespace_plan: Option<Plan>,
+    /// The key tenant's plan.
     pub plan: Option<Plan>,
+    /// The key's own monthly quota, if it has one.
+    pub rate_limit: Option<i64>,
     pub version: Option<i64>,
 }
 
@@ -77,7 +82,9 @@ impl Verification {
             tenant_id: None,
             namespace,
             namespace_tenant_id: None,
+            namespace_plan: None,
             plan: None,
+            rate_limit: None,
             version: None,
         }
     }
@@ -247,45 +254,52 @@ impl Keyward {
 
     /// Checks a presented key. Served from memory after the first lookup; a
     /// malformed key is rejected without touching the store.
-    pub async fn verify(
-        &self,
-        presented: &str,
-        namespace: Option<NamespaceName>,
-    ) -> Result<Verification> {
+    pub async fn verify(&self, presented: &str, namespace: Option<NamespaceName>) -> Result<Verification> {
         let Ok(plain) = PlainApiKey::parse(presented) else {
             return Ok(Verification::bare(VerifyCode::Malformed, namespace));
         };
         let digest = self.inner.hasher.digest(&plain);
-        let cache = &self.inner.cache;
-        let owner = match cache.owner(&digest) {
-            Some(owner) => owner,
-            None => {
-                let mut conn = self.db().pool().acquire().await?;
-                match db::keys::find_secret_owner(&mut conn, &digest.to_hex()).await? {
-                    Some(owner) => {
-                        cache.put_owner(digest, owner.clone());
-                        owner
-                    }
-                    None => return Ok(Verification::bare(VerifyCode::NotFound, namespace)),
-                }
-            }
+        let cache = &self.inner.keys;
+        let owner = cache
+            .owners
+            .optionally_get_with(digest.clone(), async {
+                let mut conn = self.db().pool().acquire().await.ok()?;
+                db::keys::find_secret_owner(&mut conn, &digest.to_hex())
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "key lookup failed");
+                        None
+                    })
+            })
+            .await;
+        let Some((key_id, version)) = owner else {
+            return Ok(Verification::bare(VerifyCode::NotFound, namespace));
         };
-        let (key_id, version) = owner;
         let Some(cached) = self.cached_key(&key_id).await? else {
             return Ok(Verification::bare(VerifyCode::NotFound, namespace));
         };
-        let namespace_tenant = match &namespace {
-            Some(ns) => self.namespace_owner(ns).await?,
+        let namespace_owner = match &namespace {
+            Some(ns) => match self.namespace_owner(ns).await? {
+                Some(owner) => self.cached_tenant(&owner).await?,
+                None => None,
+            },
             None => None,
+        };
+        let owner_status = namespace_owner
+            .as_ref()
+            .map(|t| t.status)
+            .unwrap_or(TenantStatus::Active);
+        let tenant_status = if owner_status == TenantStatus::Active {
+            cached.tenant.status
+        } else {
+            owner_status
         };
         let code = cached.key.check(
             version,
             &VerifyContext {
                 now: now(),
-                tenant_status: cached.tenant_status,
-                namespace: namespace
-                    .as_ref()
-                    .map(|ns| (ns, namespace_tenant.is_some())),
+                tenant_status,
+                namespace: namespace.as_ref().map(|ns| (ns, namespace_owner.is_some())),
             },
         );
         Ok(Verification {
@@ -293,46 +307,79 @@ impl Keyward {
             key_id: Some(key_id),
             tenant_id: Some(cached.key.tenant_id.clone()),
             namespace,
-            namespace_tenant_id: namespace_tenant,
-            plan: Some(cached.plan),
+            namespace_tenant_id: namespace_owner.as_ref().map(|t| t.id.clone()),
+            namespace_plan: namespace_owner.as_ref().map(|t| t.plan),
+            plan: Some(cached.tenant.plan),
+            rate_limit: cached.key.rate_limit,
             version: Some(version),
         })
     }
 
+    /// The key with its tenant, from memory or (once, for concurrent callers) the store.
     async fn cached_key(&self, id: &KeyId) -> Result<Option<Arc<CachedKey>>> {
-        let cache = &self.inner.cache;
-        if let Some(hit) = cache.key(id) {
-            return Ok(Some(hit));
+        let cache = &self.inner.keys;
+        for _ in 0..3 {
+            let generation = cache.generation(id);
+            let loaded = cache
+                .keys
+                .try_get_with(id.clone(), async {
+                    let mut conn = self.db().pool().acquire().await?;
+                    let key = db::keys::find(&mut conn, id).await?.ok_or(LoadError::Missing)?;
+                    let tenant = db::tenants::find(&mut conn, &key.tenant_id)
+                        .await?
+                        .ok_or(LoadError::Missing)?;
+                    Ok::<_, LoadError>(Arc::new(CachedKey {
+                        key,
+                        tenant,
+                        generation,
+                    }))
+                })
+                .await;
+            match loaded {
+                Ok(k) if k.generation == cache.generation(id) => return Ok(Some(k)),
+                // Loaded before a change that landed meanwhile: drop it and load again.
+                Ok(_) => cache.keys.invalidate(id).await,
+                Err(e) => return e.into_result(),
+            }
         }
-        let epoch = cache.epoch();
-        let mut conn = self.db().pool().acquire().await?;
-        let Some(key) = db::keys::find(&mut conn, id).await? else {
-            return Ok(None);
-        };
-        let Some(tenant) = db::tenants::find(&mut conn, &key.tenant_id).await? else {
-            return Ok(None);
-        };
-        let cached = Arc::new(CachedKey {
-            key,
-            tenant_status: tenant.status,
-            plan: tenant.plan,
-        });
-        cache.put_key(epoch, cached.clone());
-        Ok(Some(cached))
+        Err(Error::Store(sqlx::Error::Protocol(
+            "the key kept changing while it was loaded".into(),
+        )))
+    }
+
+    pub(super) async fn cached_tenant(&self, id: &TenantId) -> Result<Option<Arc<Tenant>>> {
+        let loaded = self
+            .inner
+            .keys
+            .tenants
+            .try_get_with(id.clone(), async {
+                let mut conn = self.db().pool().acquire().await?;
+                let tenant = db::tenants::find(&mut conn, id).await?.ok_or(LoadError::Missing)?;
+                Ok::<_, LoadError>(Arc::new(tenant))
+            })
+            .await;
+        match loaded {
+            Ok(t) => Ok(Some(t)),
+            Err(e) => e.into_result(),
+        }
     }
 
     async fn namespace_owner(&self, name: &NamespaceName) -> Result<Option<TenantId>> {
-        let cache = &self.inner.cache;
-        if let Some(owner) = cache.namespace_owner(name) {
-            return Ok(Some(owner));
-        }
-        let mut conn = self.db().pool().acquire().await?;
-        let owner = db::namespaces::find(&mut conn, name)
-            .await?
-            .map(|ns| ns.tenant_id);
-        if let Some(owner) = &owner {
-            cache.put_namespace_owner(name.clone(), owner.clone());
-        }
+        let owner = self
+            .inner
+            .keys
+            .namespaces
+            .optionally_get_with(name.clone(), async {
+                let mut conn = self.db().pool().acquire().await.ok()?;
+                db::namespaces::find(&mut conn, name)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "namespace lookup failed");
+                        None
+                    })
+                    .map(|ns| ns.tenant_id)
+            })
+            .await;
         Ok(owner)
     }
 
@@ -381,7 +428,7 @@ impl Keyward {
         )
         .await?;
         tx.commit().await?;
-        self.inner.cache.invalidate_key(id);
+        self.inner.keys.invalidate_key(id).await;
         Ok(Rotated {
             api_key,
             key_id: id.clone(),
@@ -426,7 +473,7 @@ impl Keyward {
         )
         .await?;
         tx.commit().await?;
-        self.inner.cache.invalidate_key(id);
+        self.inner.keys.invalidate_key(id).await;
         Ok(key)
     }
 
@@ -440,5 +487,23 @@ impl Keyward {
         db::keys::find(&mut conn, id)
             .await?
             .ok_or_else(|| key_not_found(id))
+    }
+}
+
+/// Why a single-flight load found nothing: absent, or the store failed.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error("not found")]
+    Missing,
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+impl LoadError {
+    fn into_result<T>(self: Arc<Self>) -> Result<Option<T>> {
+        match &*self {
+            LoadError::Missing => Ok(None),
+            LoadError::Store(e) => Err(Error::Store(sqlx::Error::Protocol(e.to_string()))),
+        }
     }
 }

@@ -3,16 +3,23 @@
 //! `crypto`; it knows nothing of HTTP, HTML or the terminal.
 
 pub mod audit;
+pub mod data_plane;
 mod key_cache;
 pub mod keys;
+pub mod limits;
+pub mod plans;
+pub mod response_cache;
 pub mod tenants;
+pub mod usage;
 
 use crate::crypto::api_key::KeyHasher;
 use crate::db::Db;
 use crate::domain::ValidationError;
 use chrono::{DateTime, SubsecRound, Utc};
+use crate::domain::plan::{Plan, PlanLimits};
 use key_cache::KeyCache;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// The application core every adapter (REST API, server functions, CLI) calls.
 #[derive(Clone)]
@@ -23,22 +30,86 @@ pub struct Keyward {
 struct Inner {
     db: Db,
     hasher: KeyHasher,
-    cache: KeyCache,
+    keys: KeyCache,
+    limiter: limits::Limiter,
+    responses: response_cache::ResponseCache,
+    usage: Arc<usage::UsageSink>,
+    /// Plan limits as stored; read on every data-plane request, so kept in memory.
+    plans: RwLock<HashMap<Plan, PlanLimits>>,
+    background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Tunables of the core.
+#[derive(Debug, Clone)]
+pub struct CoreOptions {
+    /// Bytes the in-memory tier of the response cache may hold.
+    pub cache_memory_bytes: u64,
+}
+
+impl Default for CoreOptions {
+    fn default() -> Self {
+        Self {
+            cache_memory_bytes: 256 * 1024 * 1024,
+        }
+    }
 }
 
 impl Keyward {
-    pub fn new(db: Db, hasher: KeyHasher) -> Self {
-        Self {
+    /// Builds the core over a migrated store and starts its background work
+    /// (usage writer, expired-entry reclaimer).
+    pub async fn start(db: Db, hasher: KeyHasher, options: CoreOptions) -> Result<Self> {
+        let plans = {
+            let mut conn = db.pool().acquire().await?;
+            crate::db::plans::all(&mut conn).await?
+        };
+        let core = Self {
             inner: Arc::new(Inner {
+                usage: usage::UsageSink::start(db.clone()),
                 db,
                 hasher,
-                cache: KeyCache::new(),
+                keys: KeyCache::new(),
+                limiter: limits::Limiter::new(),
+                responses: response_cache::ResponseCache::new(options.cache_memory_bytes),
+                plans: RwLock::new(plans),
+                background: std::sync::Mutex::new(Vec::new()),
             }),
-        }
+        };
+        core.spawn_maintenance();
+        Ok(core)
     }
 
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Graceful shutdown: writes every queued usage record and stops background work.
+    pub async fn shutdown(&self) {
+        self.inner.usage.stop().await;
+        let tasks: Vec<_> = self.inner.background.lock().expect("tasks").drain(..).collect();
+        for t in tasks {
+            t.abort();
+        }
+    }
+
+    fn spawn_maintenance(&self) {
+        // Hold only a weak reference so the task never keeps the core alive.
+        let weak = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.limiter.shrink();
+                if let Ok(mut conn) = inner.db.pool().acquire().await {
+                    match crate::db::cache::delete_expired(&mut conn, now()).await {
+                        Ok(n) if n > 0 => tracing::debug!(removed = n, "expired cache entries reclaimed"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "reclaiming expired cache entries failed"),
+                    }
+                }
+            }
+        });
+        self.inner.background.lock().expect("tasks").push(task);
     }
 }
 
@@ -51,6 +122,15 @@ pub enum Error {
     NotFound { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// No valid credential (401).
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: String },
+    /// A valid credential without the right (403).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// A plan limit refused the request (429, or 413 for size).
+    #[error("{} limit reached", .0.kind.code())]
+    Limit(crate::domain::limits::LimitExceeded),
     #[error("storage failure: {0}")]
     Store(#[from] sqlx::Error),
 }

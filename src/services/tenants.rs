@@ -142,7 +142,17 @@ impl Keyward {
         )
         .await?;
         tx.commit().await?;
-        self.inner.cache.invalidate_all_keys();
+        self.inner.keys.invalidate_tenants();
         Ok(tenant)
+    }
+}
+
+impl Keyward {
+    /// Fails with TENANT_NOT_FOUND unless the tenant exists.
+    pub(super) async fn require_tenant(&self, id: &TenantId) -> Result<Tenant> {
+        match self.cached_tenant(id).await? {
+            Some(t) => Ok((*t).clone()),
+            None => Err(tenant_not_found(id)),
+        }
     }
 }

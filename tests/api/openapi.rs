@@ -17,6 +17,15 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/keys/{key_id}/disable"),
     ("post", "/api/keys/{key_id}/enable"),
     ("get", "/api/audit"),
+    ("post", "/api/cache/get"),
+    ("post", "/api/cache/set"),
+    ("post", "/api/cache/invalidate"),
+    ("get", "/api/usage/{tenant_id}"),
+    ("post", "/api/usage/flush"),
+    ("get", "/api/savings/{tenant_id}"),
+    ("get", "/api/ratelimit/{tenant_id}"),
+    ("get", "/api/plans"),
+    ("put", "/api/plans/{name}"),
 ];
 
 #[tokio::test]
@@ -54,6 +63,8 @@ async fn the_openapi_document_lists_exactly_the_served_endpoints() {
     for (method, path) in &documented {
         let concrete = path
             .replace("{id}", "acme")
+            .replace("{tenant_id}", "acme")
+            .replace("{name}", "gold")
             .replace("{key_id}", "key_00000000000000000000000000000000");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let res = app

@@ -1,0 +1,310 @@
+//! The data plane: `POST /api/cache/get`, `/api/cache/set`, `/api/cache/invalidate`,
+//! authorised by the customer's API key (`Authorization: Bearer <api key>`).
+
+use super::error::{rate_limit_headers, ApiError, ErrorBody};
+use super::extract::bearer_token;
+use crate::domain::cache::{check_cacheable_status, check_identity, parse_ttl};
+use crate::domain::ids::NamespaceName;
+use crate::domain::usage::Operation;
+use crate::services::data_plane::{Access, EntryIdentity};
+use crate::services::{self, now};
+use crate::startup::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::time::Instant;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CacheGetBody {
+    #[schema(example = "openai")]
+    pub provider: String,
+    #[schema(example = "gpt-4o")]
+    pub model: String,
+    /// The conversation; key order and whitespace do not matter.
+    #[schema(value_type = Vec<Message>)]
+    pub messages: Value,
+    pub namespace: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CacheSetBody {
+    pub provider: String,
+    pub model: String,
+    #[schema(value_type = Vec<Message>)]
+    pub messages: Value,
+    /// The response to cache: any JSON.
+    #[schema(value_type = Object)]
+    pub response: Box<RawValue>,
+    pub namespace: String,
+    /// Seconds to live (default 3600, at most 30 days).
+    pub ttl: Option<i64>,
+    /// The upstream HTTP status; anything but 2xx is refused.
+    pub status: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CacheInvalidateBody {
+    pub namespace: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    #[schema(value_type = Option<Vec<Message>>)]
+    pub messages: Option<Value>,
+    /// Remove every entry of the namespace (instead of one entry).
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CacheGetResponse {
+    pub hit: bool,
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CacheSetResponse {
+    pub stored: bool,
+    pub namespace: String,
+    pub cached_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CacheInvalidateResponse {
+    /// How many entries were removed.
+    pub invalidated: u64,
+}
+
+/// A data-plane request after authentication, payload check and parsing.
+struct Incoming<T> {
+    key: String,
+    body: T,
+    bytes_in: i64,
+}
+
+/// Reads the key, refuses an oversized body before reading it, then parses.
+async fn read<T: DeserializeOwned>(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Incoming<T>, ApiError> {
+    let key = bearer_token(headers)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "MISSING_API_KEY", "this call needs 'Authorization: Bearer <api key>'"))?
+        .to_string();
+    let cap = state.core.payload_cap(&key).await?;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body is larger than the plan's {cap} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err(too_large());
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, usize::try_from(cap).unwrap_or(usize::MAX))
+        .await
+        .map_err(|_| too_large())?;
+    let parsed = serde_json::from_slice::<T>(&bytes).map_err(|e| {
+        if e.is_data() {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY", e.to_string())
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", e.to_string())
+        }
+    })?;
+    Ok(Incoming {
+        key,
+        body: parsed,
+        bytes_in: bytes.len() as i64,
+    })
+}
+
+/// Opens the namespace and admits the request; a refusal by a limit is
+/// recorded as usage before it is returned.
+async fn admit(
+    state: &AppState,
+    key: &str,
+    namespace: String,
+    bytes_in: i64,
+    operation: Operation,
+    started: Instant,
+) -> Result<(Access, services::limits::Admission), ApiError> {
+    let namespace = NamespaceName::parse(namespace)?;
+    let access = state.core.open(key, namespace).await?;
+    match state.core.admit(&access, bytes_in).await {
+        Ok(admission) => Ok((access, admission)),
+        Err(services::Error::Limit(l)) => {
+            let err = ApiError::from_limit(&l);
+            state.core.record_usage(
+                &access,
+                operation,
+                None,
+                bytes_in,
+                0,
+                started.elapsed().as_micros() as i64,
+                err.status.as_u16(),
+                now(),
+            );
+            Err(err)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize, admission: &services::limits::Admission) -> (Response, i64) {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let len = bytes.len() as i64;
+    let mut res = (status, bytes).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in rate_limit_headers(
+        admission.monthly_limit,
+        admission.monthly_remaining,
+        admission.monthly_reset_seconds,
+    ) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    (res, len)
+}
+
+/// Look up a cached response.
+#[utoipa::path(
+    post,
+    path = "/api/cache/get",
+    tag = "cache",
+    request_body = CacheGetBody,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "`{\"hit\":true,...}` or `{\"hit\":false}`", body = CacheGetResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+    )
+)]
+pub async fn cache_get(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let req: Incoming<CacheGetBody> = read(&state, &headers, body).await?;
+    let b = &req.body;
+    check_identity(&b.provider, &b.model, &b.messages)?;
+    let (access, admission) = admit(&state, &req.key, b.namespace.clone(), req.bytes_in, Operation::Get, started).await?;
+    let identity = EntryIdentity {
+        provider: &b.provider,
+        model: &b.model,
+        messages: &b.messages,
+    };
+    let entry = state.core.cache_get(&access, &identity).await?;
+    let hit = entry.is_some();
+    let body = match entry {
+        Some(e) => CacheGetResponse {
+            hit: true,
+            response: Some(e.response.clone()),
+            cached_at: Some(e.cached_at),
+            expires_at: Some(e.expires_at),
+        },
+        None => CacheGetResponse {
+            hit: false,
+            response: None,
+            cached_at: None,
+            expires_at: None,
+        },
+    };
+    let (res, bytes_out) = json_response(StatusCode::OK, &body, &admission);
+    state.core.record_usage(&access, Operation::Get, Some(hit), req.bytes_in, bytes_out, started.elapsed().as_micros() as i64, 200, now());
+    Ok(res)
+}
+
+/// Store a successful upstream response.
+#[utoipa::path(
+    post,
+    path = "/api/cache/set",
+    tag = "cache",
+    request_body = CacheSetBody,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, body = CacheSetResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, description = "Invalid body, or a non-2xx upstream status", body = ErrorBody),
+        (status = 429, body = ErrorBody),
+    )
+)]
+pub async fn cache_set(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let req: Incoming<CacheSetBody> = read(&state, &headers, body).await?;
+    let b = req.body;
+    check_identity(&b.provider, &b.model, &b.messages)?;
+    check_cacheable_status(b.status)?;
+    let ttl = parse_ttl(b.ttl)?;
+    let (access, admission) = admit(&state, &req.key, b.namespace.clone(), req.bytes_in, Operation::Set, started).await?;
+    let identity = EntryIdentity {
+        provider: &b.provider,
+        model: &b.model,
+        messages: &b.messages,
+    };
+    let entry = state.core.cache_set(&access, &identity, b.response, ttl).await?;
+    let out = CacheSetResponse {
+        stored: true,
+        namespace: access.namespace.to_string(),
+        cached_at: entry.cached_at,
+        expires_at: entry.expires_at,
+    };
+    let (res, bytes_out) = json_response(StatusCode::CREATED, &out, &admission);
+    state.core.record_usage(&access, Operation::Set, None, req.bytes_in, bytes_out, started.elapsed().as_micros() as i64, 201, now());
+    Ok(res)
+}
+
+/// Remove one entry (provider, model, messages) or, with `"all": true`, a whole namespace.
+#[utoipa::path(
+    post,
+    path = "/api/cache/invalidate",
+    tag = "cache",
+    request_body = CacheInvalidateBody,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = CacheInvalidateResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+    )
+)]
+pub async fn cache_invalidate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let req: Incoming<CacheInvalidateBody> = read(&state, &headers, body).await?;
+    let b = &req.body;
+    let identity = match (&b.provider, &b.model, &b.messages, b.all) {
+        (Some(provider), Some(model), Some(messages), false) => {
+            check_identity(provider, model, messages)?;
+            Some(EntryIdentity { provider, model, messages })
+        }
+        (None, None, None, true) => None,
+        _ => {
+            return Err(crate::domain::ValidationError::new(
+                "all",
+                "give provider, model and messages for one entry, or only \"all\": true for the whole namespace",
+            )
+            .into())
+        }
+    };
+    let (access, admission) = admit(&state, &req.key, b.namespace.clone(), req.bytes_in, Operation::Invalidate, started).await?;
+    let invalidated = state.core.cache_invalidate(&access, identity.as_ref()).await?;
+    let (res, bytes_out) = json_response(StatusCode::OK, &CacheInvalidateResponse { invalidated }, &admission);
+    state.core.record_usage(&access, Operation::Invalidate, None, req.bytes_in, bytes_out, started.elapsed().as_micros() as i64, 200, now());
+    Ok(res)
+}

@@ -1,0 +1,408 @@
+//! Usage, savings and rate-limit state per tenant; plans.
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery, RootActor};
+use crate::domain::ids::TenantId;
+use crate::domain::plan::{Plan, PlanLimits};
+use crate::domain::usage::{SavingsAssumptions, UsageTotals};
+use crate::services::usage::{Granularity, Window};
+use crate::startup::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UsageQuery {
+    /// RFC 3339, inclusive (default: 24 h or 30 days before `to`).
+    pub from: Option<DateTime<Utc>>,
+    /// RFC 3339, exclusive (default: now).
+    pub to: Option<DateTime<Utc>>,
+    /// hour (default) | day
+    pub granularity: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsageFigures {
+    pub requests: i64,
+    pub hits: i64,
+    pub misses: i64,
+    /// hits / (hits + misses)
+    pub hit_rate: f64,
+    /// Requests refused by a limit (429 / 413).
+    pub rejected: i64,
+    pub bytes_in: i64,
+    /// Response bytes sent.
+    pub bytes_served: i64,
+    pub mean_latency_ms: f64,
+    /// From an hourly histogram with 20%-wide buckets.
+    pub p95_latency_ms: f64,
+}
+
+impl From<&UsageTotals> for UsageFigures {
+    fn from(t: &UsageTotals) -> Self {
+        Self {
+            requests: t.requests,
+            hits: t.hits,
+            misses: t.misses,
+            hit_rate: t.hit_rate(),
+            rejected: t.rejected,
+            bytes_in: t.bytes_in,
+            bytes_served: t.bytes_out,
+            mean_latency_ms: t.mean_latency_ms(),
+            p95_latency_ms: t.latency_quantile_ms(0.95),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsagePoint {
+    pub start: DateTime<Utc>,
+    #[serde(flatten)]
+    pub figures: UsageFigures,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NamespaceUsage {
+    pub namespace: String,
+    pub total: UsageFigures,
+    pub series: Vec<UsagePoint>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsageReportView {
+    pub tenant_id: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub granularity: String,
+    pub total: UsageFigures,
+    pub series: Vec<UsagePoint>,
+    pub namespaces: Vec<NamespaceUsage>,
+}
+
+fn series(points: &BTreeMap<DateTime<Utc>, UsageTotals>) -> Vec<UsagePoint> {
+    points
+        .iter()
+        .map(|(start, t)| UsagePoint {
+            start: *start,
+            figures: t.into(),
+        })
+        .collect()
+}
+
+/// A tenant's data-plane usage, in total and per namespace, over time.
+#[utoipa::path(
+    get,
+    path = "/api/usage/{tenant_id}",
+    tag = "usage",
+    params(("tenant_id" = String, Path), UsageQuery),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = UsageReportView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn usage_report(
+    State(state): State<AppState>,
+    _root: RootActor,
+    Path(tenant): Path<String>,
+    ApiQuery(q): ApiQuery<UsageQuery>,
+) -> Result<Json<UsageReportView>, ApiError> {
+    let tenant = TenantId::parse(tenant)?;
+    let granularity = Granularity::parse(q.granularity.as_deref())?;
+    let window = Window::parse(q.from, q.to, granularity)?;
+    let report = state.core.usage_report(&tenant, window, granularity).await?;
+    Ok(Json(UsageReportView {
+        tenant_id: tenant.to_string(),
+        from: window.from,
+        to: window.to,
+        granularity: match granularity {
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+        }
+        .into(),
+        total: (&report.total).into(),
+        series: series(&report.series),
+        namespaces: report
+            .namespaces
+            .iter()
+            .map(|(ns, (total, points))| NamespaceUsage {
+                namespace: ns.clone(),
+                total: total.into(),
+                series: series(points),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SavingsQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Origin egress price per GB in micro-dollars (default 90000 = $0.09).
+    pub origin_egress_per_gb_micros: Option<i64>,
+    /// Origin cost per request served, micro-dollars (default 0).
+    pub origin_cost_per_request_micros: Option<i64>,
+    /// Cache cost per million requests, micro-dollars (default 400000 = $0.40).
+    pub cache_cost_per_million_requests_micros: Option<i64>,
+    /// Cache egress price per GB, micro-dollars (default 10000 = $0.01).
+    pub cache_egress_per_gb_micros: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SavingsView {
+    pub tenant_id: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The prices the estimate used, micro-dollars.
+    #[schema(value_type = Object)]
+    pub assumptions: SavingsAssumptions,
+    pub usage: UsageFigures,
+    /// Bytes served by hits: origin egress avoided.
+    pub hit_bytes: i64,
+    pub avoided_micros: i64,
+    pub cache_cost_micros: i64,
+    pub net_savings_micros: i64,
+    /// net savings in dollars, e.g. "12.345678"
+    pub net_savings_usd: String,
+}
+
+fn usd(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let m = micros.unsigned_abs();
+    format!("{sign}{}.{:06}", m / 1_000_000, m % 1_000_000)
+}
+
+/// The cost-savings estimate: origin cost avoided by hits against the cache's own cost.
+#[utoipa::path(
+    get,
+    path = "/api/savings/{tenant_id}",
+    tag = "usage",
+    params(("tenant_id" = String, Path), SavingsQuery),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = SavingsView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn savings(
+    State(state): State<AppState>,
+    _root: RootActor,
+    Path(tenant): Path<String>,
+    ApiQuery(q): ApiQuery<SavingsQuery>,
+) -> Result<Json<SavingsView>, ApiError> {
+    let tenant = TenantId::parse(tenant)?;
+    let d = SavingsAssumptions::default();
+    let a = SavingsAssumptions {
+        origin_egress_per_gb_micros: q.origin_egress_per_gb_micros.unwrap_or(d.origin_egress_per_gb_micros),
+        origin_cost_per_request_micros: q.origin_cost_per_request_micros.unwrap_or(d.origin_cost_per_request_micros),
+        cache_cost_per_million_requests_micros: q
+            .cache_cost_per_million_requests_micros
+            .unwrap_or(d.cache_cost_per_million_requests_micros),
+        cache_egress_per_gb_micros: q.cache_egress_per_gb_micros.unwrap_or(d.cache_egress_per_gb_micros),
+    };
+    for (field, v) in [
+        ("origin_egress_per_gb_micros", a.origin_egress_per_gb_micros),
+        ("origin_cost_per_request_micros", a.origin_cost_per_request_micros),
+        ("cache_cost_per_million_requests_micros", a.cache_cost_per_million_requests_micros),
+        ("cache_egress_per_gb_micros", a.cache_egress_per_gb_micros),
+    ] {
+        if v < 0 {
+            return Err(crate::domain::ValidationError::new(field, "must not be negative").into());
+        }
+    }
+    let window = Window::parse(q.from, q.to, Granularity::Day)?;
+    let (totals, s) = state.core.savings(&tenant, window, a).await?;
+    Ok(Json(SavingsView {
+        tenant_id: tenant.to_string(),
+        from: window.from,
+        to: window.to,
+        assumptions: a,
+        usage: (&totals).into(),
+        hit_bytes: totals.hit_bytes,
+        avoided_micros: s.avoided_micros,
+        cache_cost_micros: s.cache_cost_micros,
+        net_savings_micros: s.net_micros,
+        net_savings_usd: usd(s.net_micros),
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LimitView {
+    pub limit: i64,
+    pub used: i64,
+    pub remaining: i64,
+    pub reset_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::services::limits::LimitState> for LimitView {
+    fn from(s: crate::services::limits::LimitState) -> Self {
+        Self {
+            limit: s.limit,
+            used: s.used,
+            remaining: s.remaining,
+            reset_at: s.reset_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubjectLimitsView {
+    pub key_id: String,
+    /// The key's own tenant (differs from the reported tenant on pooled keys).
+    pub key_tenant_id: String,
+    pub pooled: bool,
+    pub per_second: LimitView,
+    pub monthly: LimitView,
+    pub concurrent: LimitView,
+    pub max_payload_bytes: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RateLimitView {
+    pub tenant_id: String,
+    pub plan: String,
+    pub keys: Vec<SubjectLimitsView>,
+}
+
+/// The state of every limit applying to a tenant, per key that reaches its namespaces.
+#[utoipa::path(
+    get,
+    path = "/api/ratelimit/{tenant_id}",
+    tag = "usage",
+    params(("tenant_id" = String, Path)),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = RateLimitView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn rate_limit(
+    State(state): State<AppState>,
+    _root: RootActor,
+    Path(tenant): Path<String>,
+) -> Result<Json<RateLimitView>, ApiError> {
+    let tenant = TenantId::parse(tenant)?;
+    let (plan, subjects) = state.core.rate_limits(&tenant).await?;
+    Ok(Json(RateLimitView {
+        tenant_id: tenant.to_string(),
+        plan: plan.to_string(),
+        keys: subjects
+            .into_iter()
+            .map(|s| SubjectLimitsView {
+                key_id: s.key_id.to_string(),
+                key_tenant_id: s.key_tenant.to_string(),
+                pooled: s.pooled,
+                per_second: s.per_second.into(),
+                monthly: s.monthly.into(),
+                concurrent: s.concurrent.into(),
+                max_payload_bytes: s.max_payload_bytes,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FlushResponse {
+    pub flushed: bool,
+    /// Records dropped because the queue was full, since start-up.
+    pub dropped: u64,
+}
+
+/// Write every queued usage record now (normally at most 0.5 s away).
+#[utoipa::path(
+    post,
+    path = "/api/usage/flush",
+    tag = "usage",
+    security(("root_token" = [])),
+    responses((status = 200, body = FlushResponse), (status = 401, body = ErrorBody))
+)]
+pub async fn flush(State(state): State<AppState>, _root: RootActor) -> Json<FlushResponse> {
+    state.core.flush_usage().await;
+    Json(FlushResponse {
+        flushed: true,
+        dropped: state.core.usage_sink().dropped(),
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlanView {
+    pub name: String,
+    pub requests_per_month: i64,
+    pub requests_per_second: i64,
+    pub concurrent_requests: i64,
+    pub max_payload_bytes: i64,
+}
+
+impl PlanView {
+    fn new(plan: Plan, l: PlanLimits) -> Self {
+        Self {
+            name: plan.to_string(),
+            requests_per_month: l.requests_per_month,
+            requests_per_second: l.requests_per_second,
+            concurrent_requests: l.concurrent_requests,
+            max_payload_bytes: l.max_payload_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlanList {
+    pub plans: Vec<PlanView>,
+}
+
+/// The plans and their limits.
+#[utoipa::path(
+    get,
+    path = "/api/plans",
+    tag = "plans",
+    security(("root_token" = [])),
+    responses((status = 200, body = PlanList), (status = 401, body = ErrorBody))
+)]
+pub async fn list_plans(State(state): State<AppState>, _root: RootActor) -> Json<PlanList> {
+    Json(PlanList {
+        plans: state.core.plans().into_iter().map(|(p, l)| PlanView::new(p, l)).collect(),
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PlanBody {
+    pub requests_per_month: i64,
+    pub requests_per_second: i64,
+    pub concurrent_requests: i64,
+    pub max_payload_bytes: i64,
+}
+
+/// Change a plan's limits (from the next request on).
+#[utoipa::path(
+    put,
+    path = "/api/plans/{name}",
+    tag = "plans",
+    params(("name" = String, Path, description = "free | pro | enterprise")),
+    request_body = PlanBody,
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = PlanView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn update_plan(
+    State(state): State<AppState>,
+    RootActor(actor): RootActor,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<PlanBody>,
+) -> Result<Json<PlanView>, ApiError> {
+    let plan = Plan::parse_field("name", &name)?;
+    let limits = PlanLimits {
+        requests_per_month: body.requests_per_month,
+        requests_per_second: body.requests_per_second,
+        concurrent_requests: body.concurrent_requests,
+        max_payload_bytes: body.max_payload_bytes,
+    };
+    let limits = state.core.update_plan(plan, limits, &actor).await?;
+    Ok(Json(PlanView::new(plan, limits)))
+}

@@ -1,0 +1,237 @@
+//! The data plane: a customer's API key opens a namespace, the plan's limits
+//! admit the request, the response cache answers, and usage is recorded. Every
+//! step reads memory only once warm; nothing here waits on a database write.
+
+use super::limits::{Admission, EffectiveLimits, LimitState, Subject};
+use super::response_cache::{entry_digest, CacheEntry};
+use super::{now, Error, Keyward, Result};
+use crate::db;
+use crate::domain::api_key::VerifyCode;
+use crate::domain::cache::canonical_identity;
+use crate::domain::ids::{KeyId, NamespaceName, TenantId};
+use crate::domain::limits::month_start;
+use crate::domain::usage::{Operation, UsageRecord};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A key's right to one namespace, with the limits that apply.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub key_id: KeyId,
+    pub key_tenant: TenantId,
+    /// The tenant owning the namespace: usage and limits are its own.
+    pub owner: TenantId,
+    pub namespace: NamespaceName,
+    pub limits: EffectiveLimits,
+}
+
+impl Access {
+    fn subject(&self) -> Subject {
+        (self.key_id.clone(), self.owner.clone())
+    }
+}
+
+/// The identity of a cache entry.
+pub struct EntryIdentity<'a> {
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub messages: &'a Value,
+}
+
+impl EntryIdentity<'_> {
+    fn digest(&self) -> [u8; 32] {
+        entry_digest(&canonical_identity(self.provider, self.model, self.messages))
+    }
+}
+
+fn refuse(code: VerifyCode) -> Result<()> {
+    let (status_401, code, message) = match code {
+        VerifyCode::Valid => return Ok(()),
+        VerifyCode::Malformed | VerifyCode::NotFound => (true, "INVALID_API_KEY", "the API key is not valid"),
+        VerifyCode::Expired => (true, "KEY_EXPIRED", "the API key has expired"),
+        VerifyCode::Disabled => (false, "KEY_DISABLED", "the API key is disabled"),
+        VerifyCode::ForbiddenNamespace => (
+            false,
+            "FORBIDDEN_NAMESPACE",
+            "the API key may not touch this namespace",
+        ),
+    };
+    let message = message.to_string();
+    Err(if status_401 {
+        Error::Unauthenticated { code, message }
+    } else {
+        Error::Forbidden { code, message }
+    })
+}
+
+/// One subject's limits as reported by `GET /api/ratelimit/{tenant}`.
+#[derive(Debug, Clone)]
+pub struct SubjectLimits {
+    pub key_id: KeyId,
+    pub key_tenant: TenantId,
+    pub pooled: bool,
+    pub per_second: LimitState,
+    pub monthly: LimitState,
+    pub concurrent: LimitState,
+    pub max_payload_bytes: i64,
+}
+
+impl Keyward {
+    /// The largest body a presented key may send: its own plan's payload
+    /// limit. Checked before any body is read.
+    pub async fn payload_cap(&self, presented: &str) -> Result<i64> {
+        let v = self.verify(presented, None).await?;
+        refuse(v.code)?;
+        let plan = v.plan.ok_or_else(|| Error::Store(sqlx::Error::RowNotFound))?;
+        Ok(self.plan_limits(plan).max_payload_bytes)
+    }
+
+    /// Opens `namespace` with a presented key: 401 / 403 unless the key is
+    /// valid and its scope covers the namespace.
+    pub async fn open(&self, presented: &str, namespace: NamespaceName) -> Result<Access> {
+        let v = self.verify(presented, Some(namespace.clone())).await?;
+        refuse(v.code)?;
+        let (Some(key_id), Some(key_tenant), Some(owner), Some(owner_plan)) =
+            (v.key_id, v.tenant_id, v.namespace_tenant_id, v.namespace_plan)
+        else {
+            return Err(Error::Store(sqlx::Error::RowNotFound));
+        };
+        let dedicated = owner == key_tenant;
+        Ok(Access {
+            limits: EffectiveLimits::new(self.plan_limits(owner_plan), v.rate_limit, dedicated),
+            key_id,
+            key_tenant,
+            owner,
+            namespace,
+        })
+    }
+
+    async fn subject_state(&self, subject: &Subject) -> Result<Arc<super::limits::SubjectState>> {
+        let db = self.db().clone();
+        let (key, tenant) = (subject.0.to_string(), subject.1.to_string());
+        self.inner
+            .limiter
+            .subject(subject, async move {
+                let mut conn = db.pool().acquire().await?;
+                db::usage::admitted_since(&mut conn, &key, &tenant, month_start(now())).await
+            })
+            .await
+            .map_err(|e| Error::Store(sqlx::Error::Protocol(e.to_string())))
+    }
+
+    /// Admits a request of `payload` bytes under the access's limits.
+    pub async fn admit(&self, access: &Access, payload: i64) -> Result<Admission> {
+        let subject = access.subject();
+        let state = self.subject_state(&subject).await?;
+        self.inner
+            .limiter
+            .admit(&subject, &state, &access.limits, payload, now())
+            .map_err(Error::Limit)
+    }
+
+    pub async fn cache_get(&self, access: &Access, identity: &EntryIdentity<'_>) -> Result<Option<Arc<CacheEntry>>> {
+        Ok(self
+            .inner
+            .responses
+            .get(self.db(), &access.namespace, identity.digest(), now())
+            .await?)
+    }
+
+    pub async fn cache_set(
+        &self,
+        access: &Access,
+        identity: &EntryIdentity<'_>,
+        response: Box<RawValue>,
+        ttl: Duration,
+    ) -> Result<Arc<CacheEntry>> {
+        let now = now();
+        Ok(self
+            .inner
+            .responses
+            .set(
+                self.db(),
+                &access.namespace,
+                identity.digest(),
+                identity.provider,
+                identity.model,
+                response,
+                now,
+                now + ttl,
+            )
+            .await?)
+    }
+
+    /// Removes one entry, or with no identity the whole namespace; returns how many.
+    pub async fn cache_invalidate(&self, access: &Access, identity: Option<&EntryIdentity<'_>>) -> Result<u64> {
+        let cache = &self.inner.responses;
+        Ok(match identity {
+            Some(id) => cache.invalidate(self.db(), &access.namespace, id.digest()).await? as u64,
+            None => cache.invalidate_namespace(self.db(), &access.namespace).await?,
+        })
+    }
+
+    /// Hands a usage record to the batch writer (never blocks).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_usage(
+        &self,
+        access: &Access,
+        operation: Operation,
+        hit: Option<bool>,
+        bytes_in: i64,
+        bytes_out: i64,
+        latency_us: i64,
+        status: u16,
+        at: DateTime<Utc>,
+    ) {
+        self.inner.usage.record(UsageRecord {
+            at,
+            key_id: access.key_id.to_string(),
+            tenant_id: access.owner.to_string(),
+            namespace: access.namespace.to_string(),
+            operation,
+            hit,
+            bytes_in,
+            bytes_out,
+            latency_us,
+            status,
+        });
+    }
+
+    /// Every limit that applies to a tenant's namespaces: one subject per key
+    /// that can reach them (its own keys, and pooled keys over its namespaces).
+    pub async fn rate_limits(&self, tenant: &TenantId) -> Result<(crate::domain::plan::Plan, Vec<SubjectLimits>)> {
+        let t = self.require_tenant(tenant).await?;
+        let (namespaces, keys) = {
+            let mut conn = self.db().pool().acquire().await?;
+            (
+                db::namespaces::list_for_tenant(&mut conn, tenant).await?,
+                db::keys::list(&mut conn, None).await?,
+            )
+        };
+        let plan = self.plan_limits(t.plan);
+        let now = now();
+        let mut out = Vec::new();
+        for key in keys {
+            let own = key.tenant_id == *tenant;
+            if !own && !namespaces.iter().any(|ns| key.allows(&ns.name)) {
+                continue;
+            }
+            let limits = EffectiveLimits::new(plan, key.rate_limit, own);
+            let subject = (key.id.clone(), tenant.clone());
+            let state = self.subject_state(&subject).await?;
+            let [per_second, monthly, concurrent] = super::limits::Limiter::report(&state, &limits, now);
+            out.push(SubjectLimits {
+                key_id: key.id,
+                key_tenant: key.tenant_id,
+                pooled: !own,
+                per_second,
+                monthly,
+                concurrent,
+                max_payload_bytes: limits.max_payload,
+            });
+        }
+        Ok((t.plan, out))
+    }
+}

@@ -1,0 +1,258 @@
+//! Plan limits on the data plane, all answered from memory: requests per
+//! second (GCRA, the governor crate), the calendar-month quota, requests in
+//! flight, and payload size. A subject is a key together with the tenant that
+//! owns the namespace of the request, so on a pooled key each tenant has its
+//! own limits and one cannot starve another. The monthly counter of a subject
+//! is seeded once from the usage rollups (one database read, shared by every
+//! request that arrives while it runs).
+
+use crate::domain::ids::{KeyId, TenantId};
+use crate::domain::limits::{month_id, month_start, next_month_start, LimitExceeded, LimitKind};
+use crate::domain::plan::PlanLimits;
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// A key and the tenant owning the namespace a request touches.
+pub type Subject = (KeyId, TenantId);
+
+/// The limits in force for one subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectiveLimits {
+    pub per_second: i64,
+    pub monthly: i64,
+    pub concurrent: i64,
+    pub max_payload: i64,
+}
+
+impl EffectiveLimits {
+    /// The owner's plan; a key's own monthly figure applies when the key
+    /// belongs to the owner (a dedicated key), not to tenants under a pooled key.
+    pub fn new(plan: PlanLimits, key_override: Option<i64>, dedicated: bool) -> Self {
+        Self {
+            per_second: plan.requests_per_second,
+            monthly: key_override.filter(|_| dedicated).unwrap_or(plan.requests_per_month),
+            concurrent: plan.concurrent_requests,
+            max_payload: plan.max_payload_bytes,
+        }
+    }
+}
+
+/// Counters of one subject.
+#[derive(Debug)]
+pub struct SubjectState {
+    month: AtomicI64,
+    used: AtomicI64,
+    in_flight: AtomicI64,
+    second: AtomicI64,
+    second_count: AtomicI64,
+}
+
+/// Holds a place among the subject's requests in flight until dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<SubjectState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An admitted request: its place in flight and the monthly quota left after it.
+#[derive(Debug)]
+pub struct Admission {
+    _in_flight: InFlight,
+    pub monthly_limit: i64,
+    pub monthly_remaining: i64,
+    pub monthly_reset_seconds: i64,
+}
+
+/// One limit's state, for `GET /api/ratelimit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitState {
+    pub limit: i64,
+    pub used: i64,
+    pub remaining: i64,
+    pub reset_at: Option<DateTime<Utc>>,
+}
+
+pub struct Limiter {
+    per_second: RwLock<HashMap<u32, Arc<DefaultKeyedRateLimiter<Subject>>>>,
+    subjects: moka::future::Cache<Subject, Arc<SubjectState>>,
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Limiter {
+    pub fn new() -> Self {
+        Self {
+            per_second: RwLock::new(HashMap::new()),
+            subjects: moka::future::Cache::new(1_000_000),
+        }
+    }
+
+    /// The subject's counters, seeding the monthly count with `seed` on first use.
+    pub async fn subject<F, E>(&self, subject: &Subject, seed: F) -> Result<Arc<SubjectState>, Arc<E>>
+    where
+        F: std::future::Future<Output = Result<i64, E>>,
+        E: Send + Sync + 'static,
+    {
+        let now = Utc::now();
+        self.subjects
+            .try_get_with(subject.clone(), async move {
+                Ok(Arc::new(SubjectState {
+                    month: AtomicI64::new(month_id(now)),
+                    used: AtomicI64::new(seed.await?),
+                    in_flight: AtomicI64::new(0),
+                    second: AtomicI64::new(now.timestamp()),
+                    second_count: AtomicI64::new(0),
+                }))
+            })
+            .await
+    }
+
+    fn rate_limiter(&self, per_second: i64) -> Arc<DefaultKeyedRateLimiter<Subject>> {
+        let rps = u32::try_from(per_second.max(1)).unwrap_or(u32::MAX);
+        if let Some(l) = self.per_second.read().expect("limiter lock").get(&rps) {
+            return l.clone();
+        }
+        let mut map = self.per_second.write().expect("limiter lock");
+        map.entry(rps)
+            .or_insert_with(|| {
+                let n = NonZeroU32::new(rps).expect("rps is at least 1");
+                Arc::new(RateLimiter::keyed(Quota::per_second(n)))
+            })
+            .clone()
+    }
+
+    /// Admits one request of `payload` bytes or says which limit refuses it.
+    /// Checks run cheapest-first and a refused request consumes nothing.
+    pub fn admit(
+        &self,
+        subject: &Subject,
+        state: &Arc<SubjectState>,
+        limits: &EffectiveLimits,
+        payload: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, LimitExceeded> {
+        if payload > limits.max_payload {
+            return Err(LimitExceeded {
+                kind: LimitKind::Payload,
+                limit: limits.max_payload,
+                remaining: 0,
+                reset_seconds: 0,
+            });
+        }
+        let month_reset = (next_month_start(now) - now).num_seconds().max(1);
+        let month = month_id(now);
+        if state.month.load(Ordering::SeqCst) != month {
+            // A new calendar month: start counting from zero (once).
+            let old = state.month.swap(month, Ordering::SeqCst);
+            if old != month {
+                state.used.store(0, Ordering::SeqCst);
+            }
+        }
+        let monthly_refusal = || LimitExceeded {
+            kind: LimitKind::Monthly,
+            limit: limits.monthly,
+            remaining: 0,
+            reset_seconds: month_reset,
+        };
+        if state.used.load(Ordering::SeqCst) >= limits.monthly {
+            return Err(monthly_refusal());
+        }
+        let in_flight = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        let guard = InFlight(state.clone());
+        if in_flight > limits.concurrent {
+            return Err(LimitExceeded {
+                kind: LimitKind::Concurrent,
+                limit: limits.concurrent,
+                remaining: 0,
+                reset_seconds: 1,
+            });
+        }
+        let limiter = self.rate_limiter(limits.per_second);
+        if let Err(not_until) = limiter.check_key(subject) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(LimitExceeded {
+                kind: LimitKind::PerSecond,
+                limit: limits.per_second,
+                remaining: 0,
+                reset_seconds: (wait.as_millis() as i64 + 999) / 1000,
+            });
+        }
+        let before = state.used.fetch_add(1, Ordering::SeqCst);
+        if before >= limits.monthly {
+            state.used.fetch_sub(1, Ordering::SeqCst);
+            return Err(monthly_refusal());
+        }
+        let second = now.timestamp();
+        if state.second.swap(second, Ordering::SeqCst) != second {
+            state.second_count.store(0, Ordering::SeqCst);
+        }
+        state.second_count.fetch_add(1, Ordering::SeqCst);
+        Ok(Admission {
+            _in_flight: guard,
+            monthly_limit: limits.monthly,
+            monthly_remaining: limits.monthly - before - 1,
+            monthly_reset_seconds: month_reset,
+        })
+    }
+
+    /// The current state of each limit of a subject: per second, monthly, concurrent.
+    pub fn report(
+        state: &SubjectState,
+        limits: &EffectiveLimits,
+        now: DateTime<Utc>,
+    ) -> [LimitState; 3] {
+        let this_second = state.second.load(Ordering::SeqCst) == now.timestamp();
+        let second_used = if this_second {
+            state.second_count.load(Ordering::SeqCst)
+        } else {
+            0
+        };
+        let used = if state.month.load(Ordering::SeqCst) == month_id(now) {
+            state.used.load(Ordering::SeqCst)
+        } else {
+            0
+        };
+        let in_flight = state.in_flight.load(Ordering::SeqCst);
+        let state_of = |limit: i64, used: i64, reset_at| LimitState {
+            limit,
+            used,
+            remaining: (limit - used).max(0),
+            reset_at,
+        };
+        let next_second = DateTime::from_timestamp(now.timestamp() + 1, 0);
+        [
+            state_of(limits.per_second, second_used, next_second),
+            state_of(limits.monthly, used, Some(next_month_start(now))),
+            state_of(limits.concurrent, in_flight, None),
+        ]
+    }
+
+    /// The subject's state if it has been seen since start-up.
+    pub async fn peek(&self, subject: &Subject) -> Option<Arc<SubjectState>> {
+        self.subjects.get(subject).await
+    }
+
+    /// Lets idle per-second limiter entries go (called periodically).
+    pub fn shrink(&self) {
+        for l in self.per_second.read().expect("limiter lock").values() {
+            l.retain_recent();
+        }
+    }
+}
+
+/// When the month began, for seeding counters from the store.
+pub fn current_month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    month_start(now)
+}

@@ -1,0 +1,176 @@
+//! The response cache: a size-bounded in-memory tier (moka, per-entry TTL)
+//! over the persistent store. Hits are served from memory; a miss in memory
+//! reads the store once (concurrent misses for the same entry share the read).
+
+use crate::db;
+use crate::domain::ids::NamespaceName;
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use moka::future::Cache;
+use moka::Expiry;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A cached response, kept as the raw JSON it was stored as.
+#[derive(Debug)]
+pub struct CacheEntry {
+    pub response: Box<RawValue>,
+    pub cached_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// (namespace, namespace generation, entry digest). Invalidating a whole
+/// namespace bumps its generation, which makes every older entry unreachable.
+type MemoryKey = (Arc<str>, u64, [u8; 32]);
+
+struct UntilExpiry;
+
+impl Expiry<MemoryKey, Arc<CacheEntry>> for UntilExpiry {
+    fn expire_after_create(&self, _: &MemoryKey, value: &Arc<CacheEntry>, _: Instant) -> Option<Duration> {
+        Some(
+            (value.expires_at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+        )
+    }
+}
+
+pub struct ResponseCache {
+    memory: Cache<MemoryKey, Arc<CacheEntry>>,
+    generations: DashMap<Arc<str>, u64>,
+}
+
+/// The digest naming an entry: SHA-256 of its canonical identity.
+pub fn entry_digest(canonical_identity: &str) -> [u8; 32] {
+    Sha256::digest(canonical_identity.as_bytes()).into()
+}
+
+impl ResponseCache {
+    pub fn new(memory_bytes: u64) -> Self {
+        Self {
+            memory: Cache::builder()
+                .max_capacity(memory_bytes)
+                .weigher(|_k: &MemoryKey, v: &Arc<CacheEntry>| {
+                    u32::try_from(v.response.get().len() + 128).unwrap_or(u32::MAX)
+                })
+                .expire_after(UntilExpiry)
+                .build(),
+            generations: DashMap::new(),
+        }
+    }
+
+    fn key(&self, namespace: &NamespaceName, digest: [u8; 32]) -> MemoryKey {
+        let ns: Arc<str> = Arc::from(namespace.as_str());
+        let generation = self.generations.get(&ns).map(|g| *g).unwrap_or(0);
+        (ns, generation, digest)
+    }
+
+    /// The live entry, from memory or else the store.
+    pub async fn get(
+        &self,
+        db: &db::Db,
+        namespace: &NamespaceName,
+        digest: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<Arc<CacheEntry>>> {
+        let key = self.key(namespace, digest);
+        if let Some(hit) = self.memory.get(&key).await {
+            if hit.expires_at > now {
+                return Ok(Some(hit));
+            }
+        }
+        let loaded = self
+            .memory
+            .try_get_with(key.clone(), async {
+                let mut conn = db.pool().acquire().await?;
+                let stored = db::cache::find_live(&mut conn, namespace.as_str(), &hex::encode(digest), now)
+                    .await?
+                    .ok_or(LoadError::Miss)?;
+                let response = RawValue::from_string(stored.response)
+                    .map_err(|e| LoadError::Store(sqlx::Error::Decode(e.into())))?;
+                Ok::<_, LoadError>(Arc::new(CacheEntry {
+                    response,
+                    cached_at: stored.created_at,
+                    expires_at: stored.expires_at,
+                }))
+            })
+            .await;
+        match loaded {
+            Ok(entry) => Ok(Some(entry).filter(|e| e.expires_at > now)),
+            Err(e) => match &*e {
+                LoadError::Miss => Ok(None),
+                LoadError::Store(s) => Err(sqlx::Error::Protocol(s.to_string())),
+            },
+        }
+    }
+
+    /// Stores an entry (replacing any with the same identity).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn set(
+        &self,
+        db: &db::Db,
+        namespace: &NamespaceName,
+        digest: [u8; 32],
+        provider: &str,
+        model: &str,
+        response: Box<RawValue>,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> sqlx::Result<Arc<CacheEntry>> {
+        let mut conn = db.pool().acquire().await?;
+        db::cache::upsert(
+            &mut conn,
+            &db::cache::NewEntry {
+                namespace: namespace.as_str(),
+                entry_key: &hex::encode(digest),
+                provider,
+                model,
+                response: response.get(),
+                created_at: now,
+                expires_at,
+            },
+        )
+        .await?;
+        let entry = Arc::new(CacheEntry {
+            response,
+            cached_at: now,
+            expires_at,
+        });
+        self.memory.insert(self.key(namespace, digest), entry.clone()).await;
+        Ok(entry)
+    }
+
+    /// Removes one entry; true when one was stored.
+    pub async fn invalidate(&self, db: &db::Db, namespace: &NamespaceName, digest: [u8; 32]) -> sqlx::Result<bool> {
+        let mut conn = db.pool().acquire().await?;
+        let existed = db::cache::delete(&mut conn, namespace.as_str(), &hex::encode(digest)).await?;
+        self.memory.invalidate(&self.key(namespace, digest)).await;
+        Ok(existed)
+    }
+
+    /// Removes every entry of a namespace; returns how many were stored.
+    pub async fn invalidate_namespace(&self, db: &db::Db, namespace: &NamespaceName) -> sqlx::Result<u64> {
+        let mut conn = db.pool().acquire().await?;
+        let removed = db::cache::delete_namespace(&mut conn, namespace.as_str()).await?;
+        *self
+            .generations
+            .entry(Arc::from(namespace.as_str()))
+            .or_insert(0) += 1;
+        Ok(removed)
+    }
+
+    /// Bytes held by the memory tier (approximate).
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory.weighted_size()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error("not cached")]
+    Miss,
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
