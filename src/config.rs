@@ -79,7 +79,8 @@ impl Settings {
                 })?,
                 None => 256,
             },
-            bench_routes: non_empty("KEYWARD_BENCH_ROUTES").is_some_and(|v| v == "1" || v == "true"),
+            bench_routes: non_empty("KEYWARD_BENCH_ROUTES")
+                .is_some_and(|v| v == "1" || v == "true"),
             site_root: non_empty("LEPTOS_SITE_ROOT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("target/site")),

@@ -101,9 +101,19 @@ struct Incoming<T> {
 }
 
 /// Reads the key, refuses an oversized body before reading it, then parses.
-async fn read<T: DeserializeOwned>(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Incoming<T>, ApiError> {
+async fn read<T: DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Incoming<T>, ApiError> {
     let key = bearer_token(headers)
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "MISSING_API_KEY", "this call needs 'Authorization: Bearer <api key>'"))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "MISSING_API_KEY",
+                "this call needs 'Authorization: Bearer <api key>'",
+            )
+        })?
         .to_string();
     let cap = state.core.payload_cap(&key).await?;
     let too_large = || {
@@ -125,7 +135,11 @@ async fn read<T: DeserializeOwned>(state: &AppState, headers: &HeaderMap, body: 
         .map_err(|_| too_large())?;
     let parsed = serde_json::from_slice::<T>(&bytes).map_err(|e| {
         if e.is_data() {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY", e.to_string())
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_BODY",
+                e.to_string(),
+            )
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", e.to_string())
         }
@@ -169,12 +183,19 @@ async fn admit(
     }
 }
 
-fn json_response(status: StatusCode, body: &impl Serialize, admission: &services::limits::Admission) -> (Response, i64) {
+fn json_response(
+    status: StatusCode,
+    body: &impl Serialize,
+    admission: &services::limits::Admission,
+) -> (Response, i64) {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let len = bytes.len() as i64;
     let mut res = (status, bytes).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     for (name, value) in rate_limit_headers(
         admission.monthly_limit,
         admission.monthly_remaining,
@@ -200,12 +221,24 @@ fn json_response(status: StatusCode, body: &impl Serialize, admission: &services
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
     )
 )]
-pub async fn cache_get(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn cache_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let req: Incoming<CacheGetBody> = read(&state, &headers, body).await?;
     let b = &req.body;
     check_identity(&b.provider, &b.model, &b.messages)?;
-    let (access, admission) = admit(&state, &req.key, b.namespace.clone(), req.bytes_in, Operation::Get, started).await?;
+    let (access, admission) = admit(
+        &state,
+        &req.key,
+        b.namespace.clone(),
+        req.bytes_in,
+        Operation::Get,
+        started,
+    )
+    .await?;
     let identity = EntryIdentity {
         provider: &b.provider,
         model: &b.model,
@@ -228,7 +261,16 @@ pub async fn cache_get(State(state): State<AppState>, headers: HeaderMap, body: 
         },
     };
     let (res, bytes_out) = json_response(StatusCode::OK, &body, &admission);
-    state.core.record_usage(&access, Operation::Get, Some(hit), req.bytes_in, bytes_out, started.elapsed().as_micros() as i64, 200, now());
+    state.core.record_usage(
+        &access,
+        Operation::Get,
+        Some(hit),
+        req.bytes_in,
+        bytes_out,
+        started.elapsed().as_micros() as i64,
+        200,
+        now(),
+    );
     Ok(res)
 }
 
@@ -246,20 +288,35 @@ pub async fn cache_get(State(state): State<AppState>, headers: HeaderMap, body: 
         (status = 429, body = ErrorBody),
     )
 )]
-pub async fn cache_set(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn cache_set(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let req: Incoming<CacheSetBody> = read(&state, &headers, body).await?;
     let b = req.body;
     check_identity(&b.provider, &b.model, &b.messages)?;
     check_cacheable_status(b.status)?;
     let ttl = parse_ttl(b.ttl)?;
-    let (access, admission) = admit(&state, &req.key, b.namespace.clone(), req.bytes_in, Operation::Set, started).await?;
+    let (access, admission) = admit(
+        &state,
+        &req.key,
+        b.namespace.clone(),
+        req.bytes_in,
+        Operation::Set,
+        started,
+    )
+    .await?;
     let identity = EntryIdentity {
         provider: &b.provider,
         model: &b.model,
         messages: &b.messages,
     };
-    let entry = state.core.cache_set(&access, &identity, b.response, ttl).await?;
+    let entry = state
+        .core
+        .cache_set(&access, &identity, b.response, ttl)
+        .await?;
     let out = CacheSetResponse {
         stored: true,
         namespace: access.namespace.to_string(),
@@ -267,7 +324,16 @@ pub async fn cache_set(State(state): State<AppState>, headers: HeaderMap, body: 
         expires_at: entry.expires_at,
     };
     let (res, bytes_out) = json_response(StatusCode::CREATED, &out, &admission);
-    state.core.record_usage(&access, Operation::Set, None, req.bytes_in, bytes_out, started.elapsed().as_micros() as i64, 201, now());
+    state.core.record_usage(
+        &access,
+        Operation::Set,
+        None,
+        req.bytes_in,
+        bytes_out,
+        started.elapsed().as_micros() as i64,
+        201,
+        now(),
+    );
     Ok(res)
 }
 
@@ -284,7 +350,11 @@ pub async fn cache_set(State(state): State<AppState>, headers: HeaderMap, body: 
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
     )
 )]
-pub async fn cache_invalidate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn cache_invalidate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let req: Incoming<CacheInvalidateBody> = read(&state, &headers, body).await?;
     let b = &req.body;
@@ -302,9 +372,33 @@ pub async fn cache_invalidate(State(state): State<AppState>, headers: HeaderMap,
             .into())
         }
     };
-    let (access, admission) = admit(&state, &req.key, b.namespace.clone(), req.bytes_in, Operation::Invalidate, started).await?;
-    let invalidated = state.core.cache_invalidate(&access, identity.as_ref()).await?;
-    let (res, bytes_out) = json_response(StatusCode::OK, &CacheInvalidateResponse { invalidated }, &admission);
-    state.core.record_usage(&access, Operation::Invalidate, None, req.bytes_in, bytes_out, started.elapsed().as_micros() as i64, 200, now());
+    let (access, admission) = admit(
+        &state,
+        &req.key,
+        b.namespace.clone(),
+        req.bytes_in,
+        Operation::Invalidate,
+        started,
+    )
+    .await?;
+    let invalidated = state
+        .core
+        .cache_invalidate(&access, identity.as_ref())
+        .await?;
+    let (res, bytes_out) = json_response(
+        StatusCode::OK,
+        &CacheInvalidateResponse { invalidated },
+        &admission,
+    );
+    state.core.record_usage(
+        &access,
+        Operation::Invalidate,
+        None,
+        req.bytes_in,
+        bytes_out,
+        started.elapsed().as_micros() as i64,
+        200,
+        now(),
+    );
     Ok(res)
 }

@@ -68,7 +68,9 @@ impl From<services::Error> for ApiError {
             },
             E::NotFound { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
             E::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
-            E::Unauthenticated { code, message } => Self::new(StatusCode::UNAUTHORIZED, code, message),
+            E::Unauthenticated { code, message } => {
+                Self::new(StatusCode::UNAUTHORIZED, code, message)
+            }
             E::Forbidden { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
             E::Limit(l) => Self::from_limit(&l),
             E::Store(e) if crate::db::is_unique_violation(&e) => Self::new(
@@ -116,7 +118,11 @@ impl ApiError {
 }
 
 /// The RateLimit-Limit / -Remaining / -Reset header trio.
-pub fn rate_limit_headers(limit: i64, remaining: i64, reset_seconds: i64) -> Vec<(&'static str, String)> {
+pub fn rate_limit_headers(
+    limit: i64,
+    remaining: i64,
+    reset_seconds: i64,
+) -> Vec<(&'static str, String)> {
     vec![
         ("ratelimit-limit", limit.to_string()),
         ("ratelimit-remaining", remaining.max(0).to_string()),

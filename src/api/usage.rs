@@ -114,7 +114,10 @@ pub async fn usage_report(
     let tenant = TenantId::parse(tenant)?;
     let granularity = Granularity::parse(q.granularity.as_deref())?;
     let window = Window::parse(q.from, q.to, granularity)?;
-    let report = state.core.usage_report(&tenant, window, granularity).await?;
+    let report = state
+        .core
+        .usage_report(&tenant, window, granularity)
+        .await?;
     Ok(Json(UsageReportView {
         tenant_id: tenant.to_string(),
         from: window.from,
@@ -198,17 +201,29 @@ pub async fn savings(
     let tenant = TenantId::parse(tenant)?;
     let d = SavingsAssumptions::default();
     let a = SavingsAssumptions {
-        origin_egress_per_gb_micros: q.origin_egress_per_gb_micros.unwrap_or(d.origin_egress_per_gb_micros),
-        origin_cost_per_request_micros: q.origin_cost_per_request_micros.unwrap_or(d.origin_cost_per_request_micros),
+        origin_egress_per_gb_micros: q
+            .origin_egress_per_gb_micros
+            .unwrap_or(d.origin_egress_per_gb_micros),
+        origin_cost_per_request_micros: q
+            .origin_cost_per_request_micros
+            .unwrap_or(d.origin_cost_per_request_micros),
         cache_cost_per_million_requests_micros: q
             .cache_cost_per_million_requests_micros
             .unwrap_or(d.cache_cost_per_million_requests_micros),
-        cache_egress_per_gb_micros: q.cache_egress_per_gb_micros.unwrap_or(d.cache_egress_per_gb_micros),
+        cache_egress_per_gb_micros: q
+            .cache_egress_per_gb_micros
+            .unwrap_or(d.cache_egress_per_gb_micros),
     };
     for (field, v) in [
         ("origin_egress_per_gb_micros", a.origin_egress_per_gb_micros),
-        ("origin_cost_per_request_micros", a.origin_cost_per_request_micros),
-        ("cache_cost_per_million_requests_micros", a.cache_cost_per_million_requests_micros),
+        (
+            "origin_cost_per_request_micros",
+            a.origin_cost_per_request_micros,
+        ),
+        (
+            "cache_cost_per_million_requests_micros",
+            a.cache_cost_per_million_requests_micros,
+        ),
         ("cache_egress_per_gb_micros", a.cache_egress_per_gb_micros),
     ] {
         if v < 0 {
@@ -365,7 +380,12 @@ pub struct PlanList {
 )]
 pub async fn list_plans(State(state): State<AppState>, _root: RootActor) -> Json<PlanList> {
     Json(PlanList {
-        plans: state.core.plans().into_iter().map(|(p, l)| PlanView::new(p, l)).collect(),
+        plans: state
+            .core
+            .plans()
+            .into_iter()
+            .map(|(p, l)| PlanView::new(p, l))
+            .collect(),
     })
 }
 

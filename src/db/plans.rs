@@ -28,7 +28,12 @@ pub async fn all(conn: &mut Conn) -> sqlx::Result<std::collections::HashMap<Plan
     Ok(out)
 }
 
-pub async fn update(conn: &mut Conn, plan: Plan, l: &PlanLimits, now: chrono::DateTime<chrono::Utc>) -> sqlx::Result<()> {
+pub async fn update(
+    conn: &mut Conn,
+    plan: Plan,
+    l: &PlanLimits,
+    now: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE plans SET requests_per_month = $1, requests_per_second = $2, \
          concurrent_requests = $3, max_payload_bytes = $4, updated_at = $5 WHERE name = $6",

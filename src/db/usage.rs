@@ -30,7 +30,16 @@ pub async fn write_batch(conn: &mut Conn, records: &[UsageRecord]) -> sqlx::Resu
             let b = i * 10;
             sql.push_str(&format!(
                 "(${},${},${},${},${},${},${},${},${},${})",
-                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10
             ));
         }
         let mut q = sqlx::query(&sql);
@@ -154,7 +163,10 @@ pub async fn tenant_hours(
     .fetch_all(&mut *conn)
     .await?;
     for r in rows {
-        let key = (r.try_get::<String, _>("hour")?, r.try_get::<String, _>("namespace")?);
+        let key = (
+            r.try_get::<String, _>("hour")?,
+            r.try_get::<String, _>("namespace")?,
+        );
         let t = out.entry(key).or_default();
         t.requests += r.try_get::<i64, _>("requests")?;
         t.hits += r.try_get::<i64, _>("hits")?;
@@ -175,10 +187,17 @@ pub async fn tenant_hours(
     .fetch_all(&mut *conn)
     .await?;
     for r in rows {
-        let key = (r.try_get::<String, _>("hour")?, r.try_get::<String, _>("namespace")?);
+        let key = (
+            r.try_get::<String, _>("hour")?,
+            r.try_get::<String, _>("namespace")?,
+        );
         let bucket: i64 = r.try_get("bucket")?;
         let n: i64 = r.try_get("n")?;
-        *out.entry(key).or_default().latency_buckets.entry(bucket).or_default() += n;
+        *out.entry(key)
+            .or_default()
+            .latency_buckets
+            .entry(bucket)
+            .or_default() += n;
     }
     Ok(out)
 }

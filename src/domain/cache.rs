@@ -56,19 +56,29 @@ fn write_canonical(value: &Value, out: &mut String) {
 }
 
 /// Validates the identifying fields of a cache request.
-pub fn check_identity(provider: &str, model: &str, messages: &Value) -> Result<(), ValidationError> {
+pub fn check_identity(
+    provider: &str,
+    model: &str,
+    messages: &Value,
+) -> Result<(), ValidationError> {
     for (field, value) in [("provider", provider), ("model", model)] {
         if value.trim().is_empty() {
             return Err(ValidationError::new(field, "must not be empty"));
         }
         if value.len() > 200 {
-            return Err(ValidationError::new(field, "must be at most 200 characters"));
+            return Err(ValidationError::new(
+                field,
+                "must be at most 200 characters",
+            ));
         }
     }
     match messages {
         Value::Array(items) if !items.is_empty() => Ok(()),
         Value::Array(_) => Err(ValidationError::new("messages", "must not be empty")),
-        _ => Err(ValidationError::new("messages", "must be an array of messages")),
+        _ => Err(ValidationError::new(
+            "messages",
+            "must be an array of messages",
+        )),
     }
 }
 
@@ -90,7 +100,9 @@ pub fn check_cacheable_status(status: Option<i64>) -> Result<(), ValidationError
         Some(s) if (200..300).contains(&s) => Ok(()),
         Some(s) => Err(ValidationError::new(
             "status",
-            format!("upstream status {s} is not a success (2xx); only successful responses are cached"),
+            format!(
+                "upstream status {s} is not a success (2xx); only successful responses are cached"
+            ),
         )),
     }
 }
@@ -103,8 +115,12 @@ mod tests {
     #[test]
     fn key_order_and_whitespace_do_not_change_the_identity() {
         let a: Value = serde_json::from_str(r#"[{"role":"user","content":"hi"}]"#).unwrap();
-        let b: Value = serde_json::from_str("[ {\"content\" : \"hi\",\n \"role\":\"user\"} ]").unwrap();
-        assert_eq!(canonical_identity("openai", "gpt", &a), canonical_identity("openai", "gpt", &b));
+        let b: Value =
+            serde_json::from_str("[ {\"content\" : \"hi\",\n \"role\":\"user\"} ]").unwrap();
+        assert_eq!(
+            canonical_identity("openai", "gpt", &a),
+            canonical_identity("openai", "gpt", &b)
+        );
     }
 
     #[test]
@@ -113,9 +129,19 @@ mod tests {
         let base = canonical_identity("openai", "gpt", &m);
         assert_ne!(base, canonical_identity("anthropic", "gpt", &m));
         assert_ne!(base, canonical_identity("openai", "gpt2", &m));
-        assert_ne!(base, canonical_identity("openai", "gpt", &json!([{"role": "user", "content": "hi!"}])));
+        assert_ne!(
+            base,
+            canonical_identity(
+                "openai",
+                "gpt",
+                &json!([{"role": "user", "content": "hi!"}])
+            )
+        );
         // No ambiguity from concatenation.
-        assert_ne!(canonical_identity("ab", "c", &m), canonical_identity("a", "bc", &m));
+        assert_ne!(
+            canonical_identity("ab", "c", &m),
+            canonical_identity("a", "bc", &m)
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 pub mod api_key;
 pub mod audit;
 pub mod cache;
-pub mod limits;
 pub mod ids;
+pub mod limits;
 pub mod namespace;
 pub mod plan;
 pub mod tenant;

@@ -99,7 +99,10 @@ impl PlanLimits {
             return Err(ValidationError::new("requests_per_second", "is too large"));
         }
         if self.max_payload_bytes > 4 * 1024 * 1024 * 1024 {
-            return Err(ValidationError::new("max_payload_bytes", "must be at most 4 GiB"));
+            return Err(ValidationError::new(
+                "max_payload_bytes",
+                "must be at most 4 GiB",
+            ));
         }
         Ok(self)
     }

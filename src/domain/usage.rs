@@ -93,7 +93,10 @@ impl UsageTotals {
         self.bytes_in += r.bytes_in;
         self.bytes_out += r.bytes_out;
         self.latency_sum_us += r.latency_us;
-        *self.latency_buckets.entry(latency_bucket(r.latency_us)).or_default() += 1;
+        *self
+            .latency_buckets
+            .entry(latency_bucket(r.latency_us))
+            .or_default() += 1;
     }
 
     pub fn merge(&mut self, other: &UsageTotals) {
@@ -185,7 +188,8 @@ const GB: i128 = 1_000_000_000;
 pub fn estimate_savings(totals: &UsageTotals, a: &SavingsAssumptions) -> Savings {
     let avoided = totals.hit_bytes as i128 * a.origin_egress_per_gb_micros as i128 / GB
         + totals.hits as i128 * a.origin_cost_per_request_micros as i128;
-    let cache = totals.requests as i128 * a.cache_cost_per_million_requests_micros as i128 / 1_000_000
+    let cache = totals.requests as i128 * a.cache_cost_per_million_requests_micros as i128
+        / 1_000_000
         + totals.bytes_out as i128 * a.cache_egress_per_gb_micros as i128 / GB;
     let clamp = |v: i128| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
     Savings {

@@ -42,14 +42,20 @@ pub struct EntryIdentity<'a> {
 
 impl EntryIdentity<'_> {
     fn digest(&self) -> [u8; 32] {
-        entry_digest(&canonical_identity(self.provider, self.model, self.messages))
+        entry_digest(&canonical_identity(
+            self.provider,
+            self.model,
+            self.messages,
+        ))
     }
 }
 
 fn refuse(code: VerifyCode) -> Result<()> {
     let (status_401, code, message) = match code {
         VerifyCode::Valid => return Ok(()),
-        VerifyCode::Malformed | VerifyCode::NotFound => (true, "INVALID_API_KEY", "the API key is not valid"),
+        VerifyCode::Malformed | VerifyCode::NotFound => {
+            (true, "INVALID_API_KEY", "the API key is not valid")
+        }
         VerifyCode::Expired => (true, "KEY_EXPIRED", "the API key has expired"),
         VerifyCode::Disabled => (false, "KEY_DISABLED", "the API key is disabled"),
         VerifyCode::ForbiddenNamespace => (
@@ -84,7 +90,9 @@ impl Keyward {
     pub async fn payload_cap(&self, presented: &str) -> Result<i64> {
         let v = self.verify(presented, None).await?;
         refuse(v.code)?;
-        let plan = v.plan.ok_or_else(|| Error::Store(sqlx::Error::RowNotFound))?;
+        let plan = v
+            .plan
+            .ok_or_else(|| Error::Store(sqlx::Error::RowNotFound))?;
         Ok(self.plan_limits(plan).max_payload_bytes)
     }
 
@@ -93,9 +101,12 @@ impl Keyward {
     pub async fn open(&self, presented: &str, namespace: NamespaceName) -> Result<Access> {
         let v = self.verify(presented, Some(namespace.clone())).await?;
         refuse(v.code)?;
-        let (Some(key_id), Some(key_tenant), Some(owner), Some(owner_plan)) =
-            (v.key_id, v.tenant_id, v.namespace_tenant_id, v.namespace_plan)
-        else {
+        let (Some(key_id), Some(key_tenant), Some(owner), Some(owner_plan)) = (
+            v.key_id,
+            v.tenant_id,
+            v.namespace_tenant_id,
+            v.namespace_plan,
+        ) else {
             return Err(Error::Store(sqlx::Error::RowNotFound));
         };
         let dedicated = owner == key_tenant;
@@ -131,7 +142,11 @@ impl Keyward {
             .map_err(Error::Limit)
     }
 
-    pub async fn cache_get(&self, access: &Access, identity: &EntryIdentity<'_>) -> Result<Option<Arc<CacheEntry>>> {
+    pub async fn cache_get(
+        &self,
+        access: &Access,
+        identity: &EntryIdentity<'_>,
+    ) -> Result<Option<Arc<CacheEntry>>> {
         Ok(self
             .inner
             .responses
@@ -164,11 +179,23 @@ impl Keyward {
     }
 
     /// Removes one entry, or with no identity the whole namespace; returns how many.
-    pub async fn cache_invalidate(&self, access: &Access, identity: Option<&EntryIdentity<'_>>) -> Result<u64> {
+    pub async fn cache_invalidate(
+        &self,
+        access: &Access,
+        identity: Option<&EntryIdentity<'_>>,
+    ) -> Result<u64> {
         let cache = &self.inner.responses;
         Ok(match identity {
-            Some(id) => cache.invalidate(self.db(), &access.namespace, id.digest()).await? as u64,
-            None => cache.invalidate_namespace(self.db(), &access.namespace).await?,
+            Some(id) => {
+                cache
+                    .invalidate(self.db(), &access.namespace, id.digest())
+                    .await? as u64
+            }
+            None => {
+                cache
+                    .invalidate_namespace(self.db(), &access.namespace)
+                    .await?
+            }
         })
     }
 
@@ -201,7 +228,10 @@ impl Keyward {
 
     /// Every limit that applies to a tenant's namespaces: one subject per key
     /// that can reach them (its own keys, and pooled keys over its namespaces).
-    pub async fn rate_limits(&self, tenant: &TenantId) -> Result<(crate::domain::plan::Plan, Vec<SubjectLimits>)> {
+    pub async fn rate_limits(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(crate::domain::plan::Plan, Vec<SubjectLimits>)> {
         let t = self.require_tenant(tenant).await?;
         let (namespaces, keys) = {
             let mut conn = self.db().pool().acquire().await?;
@@ -221,7 +251,8 @@ impl Keyward {
             let limits = EffectiveLimits::new(plan, key.rate_limit, own);
             let subject = (key.id.clone(), tenant.clone());
             let state = self.subject_state(&subject).await?;
-            let [per_second, monthly, concurrent] = super::limits::Limiter::report(&state, &limits, now);
+            let [per_second, monthly, concurrent] =
+                super::limits::Limiter::report(&state, &limits, now);
             out.push(SubjectLimits {
                 key_id: key.id,
                 key_tenant: key.tenant_id,

@@ -254,7 +254,11 @@ impl Keyward {
 
     /// Checks a presented key. Served from memory after the first lookup; a
     /// malformed key is rejected without touching the store.
-    pub async fn verify(&self, presented: &str, namespace: Option<NamespaceName>) -> Result<Verification> {
+    pub async fn verify(
+        &self,
+        presented: &str,
+        namespace: Option<NamespaceName>,
+    ) -> Result<Verification> {
         let Ok(plain) = PlainApiKey::parse(presented) else {
             return Ok(Verification::bare(VerifyCode::Malformed, namespace));
         };
@@ -324,7 +328,9 @@ impl Keyward {
                 .keys
                 .try_get_with(id.clone(), async {
                     let mut conn = self.db().pool().acquire().await?;
-                    let key = db::keys::find(&mut conn, id).await?.ok_or(LoadError::Missing)?;
+                    let key = db::keys::find(&mut conn, id)
+                        .await?
+                        .ok_or(LoadError::Missing)?;
                     let tenant = db::tenants::find(&mut conn, &key.tenant_id)
                         .await?
                         .ok_or(LoadError::Missing)?;
@@ -354,7 +360,9 @@ impl Keyward {
             .tenants
             .try_get_with(id.clone(), async {
                 let mut conn = self.db().pool().acquire().await?;
-                let tenant = db::tenants::find(&mut conn, id).await?.ok_or(LoadError::Missing)?;
+                let tenant = db::tenants::find(&mut conn, id)
+                    .await?
+                    .ok_or(LoadError::Missing)?;
                 Ok::<_, LoadError>(Arc::new(tenant))
             })
             .await;

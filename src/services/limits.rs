@@ -35,7 +35,9 @@ impl EffectiveLimits {
     pub fn new(plan: PlanLimits, key_override: Option<i64>, dedicated: bool) -> Self {
         Self {
             per_second: plan.requests_per_second,
-            monthly: key_override.filter(|_| dedicated).unwrap_or(plan.requests_per_month),
+            monthly: key_override
+                .filter(|_| dedicated)
+                .unwrap_or(plan.requests_per_month),
             concurrent: plan.concurrent_requests,
             max_payload: plan.max_payload_bytes,
         }
@@ -100,7 +102,11 @@ impl Limiter {
     }
 
     /// The subject's counters, seeding the monthly count with `seed` on first use.
-    pub async fn subject<F, E>(&self, subject: &Subject, seed: F) -> Result<Arc<SubjectState>, Arc<E>>
+    pub async fn subject<F, E>(
+        &self,
+        subject: &Subject,
+        seed: F,
+    ) -> Result<Arc<SubjectState>, Arc<E>>
     where
         F: std::future::Future<Output = Result<i64, E>>,
         E: Send + Sync + 'static,

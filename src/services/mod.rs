@@ -14,9 +14,9 @@ pub mod usage;
 
 use crate::crypto::api_key::KeyHasher;
 use crate::db::Db;
+use crate::domain::plan::{Plan, PlanLimits};
 use crate::domain::ValidationError;
 use chrono::{DateTime, SubsecRound, Utc};
-use crate::domain::plan::{Plan, PlanLimits};
 use key_cache::KeyCache;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -85,7 +85,13 @@ impl Keyward {
     /// Graceful shutdown: writes every queued usage record and stops background work.
     pub async fn shutdown(&self) {
         self.inner.usage.stop().await;
-        let tasks: Vec<_> = self.inner.background.lock().expect("tasks").drain(..).collect();
+        let tasks: Vec<_> = self
+            .inner
+            .background
+            .lock()
+            .expect("tasks")
+            .drain(..)
+            .collect();
         for t in tasks {
             t.abort();
         }
@@ -102,9 +108,13 @@ impl Keyward {
                 inner.limiter.shrink();
                 if let Ok(mut conn) = inner.db.pool().acquire().await {
                     match crate::db::cache::delete_expired(&mut conn, now()).await {
-                        Ok(n) if n > 0 => tracing::debug!(removed = n, "expired cache entries reclaimed"),
+                        Ok(n) if n > 0 => {
+                            tracing::debug!(removed = n, "expired cache entries reclaimed")
+                        }
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "reclaiming expired cache entries failed"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reclaiming expired cache entries failed")
+                        }
                     }
                 }
             }

@@ -18,11 +18,19 @@ impl Keyward {
     }
 
     pub fn plans(&self) -> Vec<(Plan, PlanLimits)> {
-        Plan::ALL.iter().map(|p| (*p, self.plan_limits(*p))).collect()
+        Plan::ALL
+            .iter()
+            .map(|p| (*p, self.plan_limits(*p)))
+            .collect()
     }
 
     /// Changes a plan's limits; they apply from the next request on.
-    pub async fn update_plan(&self, plan: Plan, limits: PlanLimits, actor: &Actor) -> Result<PlanLimits> {
+    pub async fn update_plan(
+        &self,
+        plan: Plan,
+        limits: PlanLimits,
+        actor: &Actor,
+    ) -> Result<PlanLimits> {
         let limits = limits.validate()?;
         let now = now();
         let mut tx = self.db().pool().begin().await?;

@@ -28,7 +28,12 @@ type MemoryKey = (Arc<str>, u64, [u8; 32]);
 struct UntilExpiry;
 
 impl Expiry<MemoryKey, Arc<CacheEntry>> for UntilExpiry {
-    fn expire_after_create(&self, _: &MemoryKey, value: &Arc<CacheEntry>, _: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &MemoryKey,
+        value: &Arc<CacheEntry>,
+        _: Instant,
+    ) -> Option<Duration> {
         Some(
             (value.expires_at - Utc::now())
                 .to_std()
@@ -85,9 +90,10 @@ impl ResponseCache {
             .memory
             .try_get_with(key.clone(), async {
                 let mut conn = db.pool().acquire().await?;
-                let stored = db::cache::find_live(&mut conn, namespace.as_str(), &hex::encode(digest), now)
-                    .await?
-                    .ok_or(LoadError::Miss)?;
+                let stored =
+                    db::cache::find_live(&mut conn, namespace.as_str(), &hex::encode(digest), now)
+                        .await?
+                        .ok_or(LoadError::Miss)?;
                 let response = RawValue::from_string(stored.response)
                     .map_err(|e| LoadError::Store(sqlx::Error::Decode(e.into())))?;
                 Ok::<_, LoadError>(Arc::new(CacheEntry {
@@ -138,20 +144,32 @@ impl ResponseCache {
             cached_at: now,
             expires_at,
         });
-        self.memory.insert(self.key(namespace, digest), entry.clone()).await;
+        self.memory
+            .insert(self.key(namespace, digest), entry.clone())
+            .await;
         Ok(entry)
     }
 
     /// Removes one entry; true when one was stored.
-    pub async fn invalidate(&self, db: &db::Db, namespace: &NamespaceName, digest: [u8; 32]) -> sqlx::Result<bool> {
+    pub async fn invalidate(
+        &self,
+        db: &db::Db,
+        namespace: &NamespaceName,
+        digest: [u8; 32],
+    ) -> sqlx::Result<bool> {
         let mut conn = db.pool().acquire().await?;
-        let existed = db::cache::delete(&mut conn, namespace.as_str(), &hex::encode(digest)).await?;
+        let existed =
+            db::cache::delete(&mut conn, namespace.as_str(), &hex::encode(digest)).await?;
         self.memory.invalidate(&self.key(namespace, digest)).await;
         Ok(existed)
     }
 
     /// Removes every entry of a namespace; returns how many were stored.
-    pub async fn invalidate_namespace(&self, db: &db::Db, namespace: &NamespaceName) -> sqlx::Result<u64> {
+    pub async fn invalidate_namespace(
+        &self,
+        db: &db::Db,
+        namespace: &NamespaceName,
+    ) -> sqlx::Result<u64> {
         let mut conn = db.pool().acquire().await?;
         let removed = db::cache::delete_namespace(&mut conn, namespace.as_str()).await?;
         *self

@@ -10,7 +10,9 @@
 use super::{now, Keyward, Result};
 use crate::db::{self, Db};
 use crate::domain::ids::TenantId;
-use crate::domain::usage::{estimate_savings, Savings, SavingsAssumptions, UsageRecord, UsageTotals};
+use crate::domain::usage::{
+    estimate_savings, Savings, SavingsAssumptions, UsageRecord, UsageTotals,
+};
 use crate::domain::ValidationError;
 use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
 use std::collections::BTreeMap;
@@ -84,7 +86,11 @@ impl UsageSink {
     }
 }
 
-async fn run_writer(db: Db, mut rx: mpsc::Receiver<UsageRecord>, mut control: mpsc::Receiver<Control>) {
+async fn run_writer(
+    db: Db,
+    mut rx: mpsc::Receiver<UsageRecord>,
+    mut control: mpsc::Receiver<Control>,
+) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending: Vec<UsageRecord> = Vec::new();
@@ -193,7 +199,10 @@ impl Window {
             return Err(ValidationError::new("from", "must be before 'to'"));
         }
         if to - from > Duration::days(400) {
-            return Err(ValidationError::new("from", "the window may span at most 400 days"));
+            return Err(ValidationError::new(
+                "from",
+                "the window may span at most 400 days",
+            ));
         }
         Ok(Self { from, to })
     }
@@ -226,7 +235,8 @@ impl Keyward {
     ) -> Result<UsageReport> {
         self.require_tenant(tenant).await?;
         let mut conn = self.db().pool().acquire().await?;
-        let hours = db::usage::tenant_hours(&mut conn, tenant.as_str(), window.from, window.to).await?;
+        let hours =
+            db::usage::tenant_hours(&mut conn, tenant.as_str(), window.from, window.to).await?;
         let mut report = UsageReport {
             total: UsageTotals::default(),
             series: BTreeMap::new(),

@@ -235,3 +235,123 @@ pub fn s(v: &Value) -> &str {
     v.as_str()
         .unwrap_or_else(|| panic!("expected a string, got {v}"))
 }
+
+/// A data-plane call's outcome.
+pub struct Call {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    /// Response body length in bytes, as sent.
+    pub len: i64,
+}
+
+impl Call {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    /// POSTs raw JSON text to a data-plane endpoint with an API key.
+    pub async fn data_raw(&self, path: &str, key: &str, body: String) -> Call {
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("data-plane request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        Call {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            len: bytes.len() as i64,
+        }
+    }
+
+    pub async fn data(&self, path: &str, key: &str, body: Value) -> Call {
+        self.data_raw(path, key, body.to_string()).await
+    }
+
+    pub async fn cache_get(&self, key: &str, namespace: &str, content: &str) -> Call {
+        self.data(
+            "/api/cache/get",
+            key,
+            json!({
+                "provider": "openai", "model": "gpt-4o", "namespace": namespace,
+                "messages": [{"role": "user", "content": content}],
+            }),
+        )
+        .await
+    }
+
+    pub async fn cache_set(
+        &self,
+        key: &str,
+        namespace: &str,
+        content: &str,
+        response: Value,
+    ) -> Call {
+        self.data(
+            "/api/cache/set",
+            key,
+            json!({
+                "provider": "openai", "model": "gpt-4o", "namespace": namespace,
+                "messages": [{"role": "user", "content": content}],
+                "response": response, "ttl": 600,
+            }),
+        )
+        .await
+    }
+
+    /// Sets a plan's limits.
+    pub async fn set_plan(
+        &self,
+        plan: &str,
+        per_month: i64,
+        per_second: i64,
+        concurrent: i64,
+        max_payload: i64,
+    ) {
+        let (status, body) = self
+            .root_json(
+                Method::PUT,
+                &format!("/api/plans/{plan}"),
+                Some(json!({
+                    "requests_per_month": per_month, "requests_per_second": per_second,
+                    "concurrent_requests": concurrent, "max_payload_bytes": max_payload,
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "plan update: {body}");
+    }
+
+    pub async fn flush_usage(&self) {
+        let (status, _) = self.root_json(Method::POST, "/api/usage/flush", None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    pub fn engine_url(&self) -> Option<String> {
+        self.store
+            .as_ref()
+            .and_then(|s| s.postgres.as_ref().map(|p| p.url()))
+    }
+
+    pub fn sqlite_path(&self) -> std::path::PathBuf {
+        self.store
+            .as_ref()
+            .expect("store")
+            .data_dir
+            .path()
+            .join("keyward.db")
+    }
+}

@@ -4,10 +4,13 @@
 mod audit;
 mod bad_input;
 mod cli;
+mod data_plane;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod openapi;
 mod pages;
 mod provision;
 mod restart;
+mod usage;
 mod verify;
