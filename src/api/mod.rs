@@ -76,6 +76,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(usage::savings))
         .routes(routes!(usage::rate_limit))
         .routes(routes!(usage::flush))
+        .routes(routes!(usage::stats))
         .routes(routes!(usage::list_plans))
         .routes(routes!(usage::update_plan))
 }

@@ -426,3 +426,30 @@ pub async fn update_plan(
     let limits = state.core.update_plan(plan, limits, &actor).await?;
     Ok(Json(PlanView::new(plan, limits)))
 }
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatsView {
+    /// Store reads made to fill the key caches since start-up.
+    pub key_store_reads: u64,
+    /// Usage records dropped because the writer's queue was full.
+    pub usage_records_dropped: u64,
+    /// Bytes held by the response cache's memory tier.
+    pub cache_memory_bytes: u64,
+}
+
+/// Operational counters of this instance.
+#[utoipa::path(
+    get,
+    path = "/api/stats",
+    tag = "usage",
+    security(("root_token" = [])),
+    responses((status = 200, body = StatsView), (status = 401, body = ErrorBody))
+)]
+pub async fn stats(State(state): State<AppState>, _root: RootActor) -> Json<StatsView> {
+    let s = state.core.stats();
+    Json(StatsView {
+        key_store_reads: s.key_store_reads,
+        usage_records_dropped: s.usage_records_dropped,
+        cache_memory_bytes: s.cache_memory_bytes,
+    })
+}

@@ -32,6 +32,8 @@ pub struct KeyCache {
     key_generations: DashMap<KeyId, u64>,
     /// Bumped by tenant-wide changes, which may affect every key.
     global_generation: AtomicU64,
+    /// Reads of the store made to fill these caches (for the stats endpoint).
+    pub store_reads: AtomicU64,
 }
 
 impl KeyCache {
@@ -43,7 +45,12 @@ impl KeyCache {
             tenants: Cache::new(200_000),
             key_generations: DashMap::new(),
             global_generation: AtomicU64::new(0),
+            store_reads: AtomicU64::new(0),
         }
+    }
+
+    pub fn count_store_read(&self) {
+        self.store_reads.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn generation(&self, id: &KeyId) -> u64 {

@@ -267,6 +267,7 @@ impl Keyward {
         let owner = cache
             .owners
             .optionally_get_with(digest.clone(), async {
+                cache.count_store_read();
                 let mut conn = self.db().pool().acquire().await.ok()?;
                 db::keys::find_secret_owner(&mut conn, &digest.to_hex())
                     .await
@@ -327,6 +328,7 @@ impl Keyward {
             let loaded = cache
                 .keys
                 .try_get_with(id.clone(), async {
+                    cache.count_store_read();
                     let mut conn = self.db().pool().acquire().await?;
                     let key = db::keys::find(&mut conn, id)
                         .await?
@@ -359,6 +361,7 @@ impl Keyward {
             .keys
             .tenants
             .try_get_with(id.clone(), async {
+                self.inner.keys.count_store_read();
                 let mut conn = self.db().pool().acquire().await?;
                 let tenant = db::tenants::find(&mut conn, id)
                     .await?
@@ -378,6 +381,7 @@ impl Keyward {
             .keys
             .namespaces
             .optionally_get_with(name.clone(), async {
+                self.inner.keys.count_store_read();
                 let mut conn = self.db().pool().acquire().await.ok()?;
                 db::namespaces::find(&mut conn, name)
                     .await

@@ -39,6 +39,17 @@ struct Inner {
     background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
+/// Counters for operators (and for tests of the caches' behaviour).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Stats {
+    /// Store reads made to fill the key caches (digests, keys, tenants, namespaces).
+    pub key_store_reads: u64,
+    /// Usage records dropped because the writer's queue was full.
+    pub usage_records_dropped: u64,
+    /// Bytes held by the response cache's memory tier.
+    pub cache_memory_bytes: u64,
+}
+
 /// Tunables of the core.
 #[derive(Debug, Clone)]
 pub struct CoreOptions {
@@ -80,6 +91,15 @@ impl Keyward {
 
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Operational counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            key_store_reads: self.inner.keys.store_reads.load(std::sync::atomic::Ordering::Relaxed),
+            usage_records_dropped: self.inner.usage.dropped(),
+            cache_memory_bytes: self.inner.responses.memory_bytes(),
+        }
     }
 
     /// Graceful shutdown: writes every queued usage record and stops background work.

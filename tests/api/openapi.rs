@@ -25,6 +25,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/savings/{tenant_id}"),
     ("get", "/api/ratelimit/{tenant_id}"),
     ("get", "/api/plans"),
+    ("get", "/api/stats"),
     ("put", "/api/plans/{name}"),
 ];
 

@@ -61,3 +61,20 @@ async fn verification_after_the_first_lookup_is_served_from_memory() {
     // A malformed key never needed the store either.
     assert_eq!(app.verify_code("ac_files_typo", None).await, "MALFORMED");
 }
+
+#[tokio::test]
+async fn a_burst_of_requests_for_one_uncached_key_makes_one_store_lookup() {
+    let app = spawn_app().await;
+    let body = app.provision_tenant("acme").await;
+    let key = s(&body["api_key"]).to_string();
+    let reads = |v: serde_json::Value| v["key_store_reads"].as_u64().unwrap();
+    let (_, before) = app.root_json(reqwest::Method::GET, "/api/stats", None).await;
+
+    let burst = (0..64).map(|_| app.verify_code(&key, Some("jt_acme")));
+    let codes = futures::future::join_all(burst).await;
+    assert!(codes.iter().all(|c| c == "VALID"));
+
+    let (_, after) = app.root_json(reqwest::Method::GET, "/api/stats", None).await;
+    // One read each for the digest, the key with its tenant, the namespace and its tenant.
+    assert_eq!(reads(after) - reads(before), 4, "64 concurrent verifications, one load each");
+}
