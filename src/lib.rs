@@ -25,15 +25,20 @@ pub mod telemetry;
 
 /// The whole HTTP surface: the JSON API, then the Leptos pages and static files.
 #[cfg(feature = "ssr")]
-pub fn routes(state: startup::AppState) -> axum::Router {
+pub fn routes(state: startup::AppState, bench_routes: bool) -> axum::Router {
     use leptos_axum::{generate_route_list, LeptosRoutes};
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     use tower_http::trace::TraceLayer;
 
-    let leptos_options = state.leptos_options.clone();
+    let leptos_options = (*state.leptos_options).clone();
     let pages = generate_route_list(ui::App);
-    axum::Router::new()
-        .merge(api::router())
+    let mut router = axum::Router::new().merge(api::router());
+    if bench_routes {
+        // Behind the same middleware as every route, so the benchmark's
+        // baseline differs from the real endpoints only by their handlers.
+        router = router.merge(api::bench_router());
+    }
+    router
         .leptos_routes(&state, pages, {
             let options = leptos_options.clone();
             move || ui::shell(options.clone())

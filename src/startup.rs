@@ -15,12 +15,19 @@ use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
-/// Everything a handler or server function may need, cloned per request.
+/// Everything a handler or server function may need, cloned per request
+/// (so every field is cheap to clone).
 #[derive(Clone, FromRef)]
 pub struct AppState {
-    pub leptos_options: LeptosOptions,
+    pub leptos_options: std::sync::Arc<LeptosOptions>,
     pub core: Keyward,
     pub root: RootToken,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        (*state.leptos_options).clone()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,14 +124,11 @@ impl Application {
             .site_addr(settings.addr)
             .build();
         let state = AppState {
-            leptos_options,
+            leptos_options: std::sync::Arc::new(leptos_options),
             core: core.clone(),
             root,
         };
-        let mut router = crate::routes(state);
-        if settings.bench_routes {
-            router = router.merge(crate::api::bench_router());
-        }
+        let router = crate::routes(state, settings.bench_routes);
         let listener =
             TcpListener::bind(settings.addr)
                 .await

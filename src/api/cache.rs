@@ -115,7 +115,17 @@ async fn read<T: DeserializeOwned>(
             )
         })?
         .to_string();
-    let cap = state.core.payload_cap(&key).await?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    // A body no plan refuses can be read before the key is looked at; the
+    // plan's own limit is applied at admission. Anything larger (or of unknown
+    // length) is read only up to the key's plan limit.
+    let cap = match declared {
+        Some(n) if n <= state.core.smallest_payload_limit() => n,
+        _ => state.core.payload_cap(&key).await?,
+    };
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -123,10 +133,6 @@ async fn read<T: DeserializeOwned>(
             format!("the body is larger than the plan's {cap} bytes"),
         )
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i64>().ok());
     if declared.is_some_and(|n| n > cap) {
         return Err(too_large());
     }

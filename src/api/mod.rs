@@ -87,7 +87,7 @@ pub const MAX_DATA_PLANE_BODY_BYTES: usize = 4 * 1024 * 1024 * 1024;
 
 /// `/bench/bare`: a bare handler in the same binary, for the load benchmark
 /// (served only with `KEYWARD_BENCH_ROUTES=1`).
-pub fn bench_router() -> Router {
+pub fn bench_router() -> Router<AppState> {
     Router::new().route(
         "/bench/bare",
         axum::routing::post(|| async { Json(serde_json::json!({ "ok": true })) }),

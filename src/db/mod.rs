@@ -129,9 +129,23 @@ impl Db {
     }
 }
 
-/// Formats a timestamp the way every table stores it.
+/// Formats a timestamp the way every table stores it:
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, fixed width, so text order is time order.
 pub fn ts(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// `n` bind placeholders starting at `$first`. SQLite gets anonymous `?`
+/// ones: it resolves each named placeholder by a linear scan, which makes
+/// large multi-row statements quadratic.
+pub fn placeholders(engine: Engine, first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| match engine {
+            Engine::Sqlite => "?".to_string(),
+            Engine::Postgres => format!("${i}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) fn corrupt(message: String) -> sqlx::Error {

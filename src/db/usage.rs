@@ -17,7 +17,11 @@ type RollupKey = (String, String, String, String);
 
 /// Writes a batch of records and adds them to the hourly rollups. Call inside
 /// a transaction so a batch lands whole or not at all.
-pub async fn write_batch(conn: &mut Conn, records: &[UsageRecord]) -> sqlx::Result<()> {
+pub async fn write_batch(
+    conn: &mut Conn,
+    engine: super::Engine,
+    records: &[UsageRecord],
+) -> sqlx::Result<()> {
     for chunk in records.chunks(100) {
         let mut sql = String::from(
             "INSERT INTO usage_records (at, key_id, tenant_id, namespace, operation, hit, bytes_in, \
@@ -27,28 +31,17 @@ pub async fn write_batch(conn: &mut Conn, records: &[UsageRecord]) -> sqlx::Resu
             if i > 0 {
                 sql.push(',');
             }
-            let b = i * 10;
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10
-            ));
+            sql.push('(');
+            sql.push_str(&super::placeholders(engine, i * 10 + 1, 10));
+            sql.push(')');
         }
         let mut q = sqlx::query(&sql);
         for r in chunk {
             q = q
                 .bind(ts(r.at))
-                .bind(r.key_id.clone())
-                .bind(r.tenant_id.clone())
-                .bind(r.namespace.clone())
+                .bind(r.key_id.as_str())
+                .bind(r.tenant_id.as_str())
+                .bind(r.namespace.as_str())
                 .bind(r.operation.as_str())
                 .bind(r.hit.map(i64::from))
                 .bind(r.bytes_in)
@@ -59,16 +52,28 @@ pub async fn write_batch(conn: &mut Conn, records: &[UsageRecord]) -> sqlx::Resu
         q.execute(&mut *conn).await?;
     }
 
-    let mut rollups: HashMap<RollupKey, UsageTotals> = HashMap::new();
+    // Grouped by reference first: one allocation per group, not per record.
+    let mut groups: HashMap<(i64, &str, &str, &str), UsageTotals> = HashMap::new();
     for r in records {
+        let hour = r.at.timestamp().div_euclid(3600);
         let key = (
-            ts(hour_of(r.at)),
-            r.key_id.clone(),
-            r.tenant_id.clone(),
-            r.namespace.clone(),
+            hour,
+            r.key_id.as_str(),
+            r.tenant_id.as_str(),
+            r.namespace.as_str(),
         );
-        rollups.entry(key).or_default().add_record(r);
+        groups.entry(key).or_default().add_record(r);
     }
+    let rollups: HashMap<RollupKey, UsageTotals> = groups
+        .into_iter()
+        .map(|((hour, k, t, n), totals)| {
+            let at = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
+            (
+                (ts(at), k.to_string(), t.to_string(), n.to_string()),
+                totals,
+            )
+        })
+        .collect();
     // A stable order keeps concurrent writers from deadlocking on PostgreSQL.
     let mut rollups: Vec<_> = rollups.into_iter().collect();
     rollups.sort_by(|a, b| a.0.cmp(&b.0));

@@ -13,45 +13,52 @@ pub const MAX_TTL: Duration = Duration::days(30);
 /// as JSON with object keys sorted and no insignificant whitespace, so two
 /// requests that differ only in key order or spacing address the same entry.
 pub fn canonical_identity(provider: &str, model: &str, messages: &Value) -> String {
-    let mut out = String::with_capacity(128);
-    write_canonical(
-        &Value::Array(vec![
-            Value::String(provider.to_string()),
-            Value::String(model.to_string()),
-            messages.clone(),
-        ]),
-        &mut out,
-    );
-    out
+    let mut out = Vec::with_capacity(128);
+    out.push(b'[');
+    write_str(provider, &mut out);
+    out.push(b',');
+    write_str(model, &mut out);
+    out.push(b',');
+    write_canonical(messages, &mut out);
+    out.push(b']');
+    // Only valid UTF-8 was written: JSON text from serde_json and ASCII punctuation.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // Serialising a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
+            out.push(b'{');
             for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
+                write_str(k, out);
+                out.push(b':');
                 write_canonical(v, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(v, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
     }
 }
 

@@ -96,7 +96,11 @@ impl Keyward {
     /// Operational counters.
     pub fn stats(&self) -> Stats {
         Stats {
-            key_store_reads: self.inner.keys.store_reads.load(std::sync::atomic::Ordering::Relaxed),
+            key_store_reads: self
+                .inner
+                .keys
+                .store_reads
+                .load(std::sync::atomic::Ordering::Relaxed),
             usage_records_dropped: self.inner.usage.dropped(),
             cache_memory_bytes: self.inner.responses.memory_bytes(),
         }

@@ -17,6 +17,15 @@ impl Keyward {
             .unwrap_or_else(|| PlanLimits::seed(plan))
     }
 
+    /// The payload limit every plan allows.
+    pub fn smallest_payload_limit(&self) -> i64 {
+        self.plans()
+            .iter()
+            .map(|(_, l)| l.max_payload_bytes)
+            .min()
+            .unwrap_or(0)
+    }
+
     pub fn plans(&self) -> Vec<(Plan, PlanLimits)> {
         Plan::ALL
             .iter()

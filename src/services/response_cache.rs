@@ -21,9 +21,10 @@ pub struct CacheEntry {
     pub expires_at: DateTime<Utc>,
 }
 
-/// (namespace, namespace generation, entry digest). Invalidating a whole
-/// namespace bumps its generation, which makes every older entry unreachable.
-type MemoryKey = (Arc<str>, u64, [u8; 32]);
+/// SHA-256 of (namespace, namespace generation, entry digest): a fixed-size
+/// key, so a lookup allocates nothing. Invalidating a whole namespace bumps
+/// its generation, which makes every older entry unreachable.
+type MemoryKey = [u8; 32];
 
 struct UntilExpiry;
 
@@ -44,7 +45,7 @@ impl Expiry<MemoryKey, Arc<CacheEntry>> for UntilExpiry {
 
 pub struct ResponseCache {
     memory: Cache<MemoryKey, Arc<CacheEntry>>,
-    generations: DashMap<Arc<str>, u64>,
+    generations: DashMap<String, u64>,
 }
 
 /// The digest naming an entry: SHA-256 of its canonical identity.
@@ -67,9 +68,17 @@ impl ResponseCache {
     }
 
     fn key(&self, namespace: &NamespaceName, digest: [u8; 32]) -> MemoryKey {
-        let ns: Arc<str> = Arc::from(namespace.as_str());
-        let generation = self.generations.get(&ns).map(|g| *g).unwrap_or(0);
-        (ns, generation, digest)
+        let generation = self
+            .generations
+            .get(namespace.as_str())
+            .map(|g| *g)
+            .unwrap_or(0);
+        let mut h = Sha256::new();
+        h.update(namespace.as_str().as_bytes());
+        h.update([0]);
+        h.update(generation.to_le_bytes());
+        h.update(digest);
+        h.finalize().into()
     }
 
     /// The live entry, from memory or else the store.
@@ -88,7 +97,7 @@ impl ResponseCache {
         }
         let loaded = self
             .memory
-            .try_get_with(key.clone(), async {
+            .try_get_with(key, async {
                 let mut conn = db.pool().acquire().await?;
                 let stored =
                     db::cache::find_live(&mut conn, namespace.as_str(), &hex::encode(digest), now)
@@ -174,7 +183,7 @@ impl ResponseCache {
         let removed = db::cache::delete_namespace(&mut conn, namespace.as_str()).await?;
         *self
             .generations
-            .entry(Arc::from(namespace.as_str()))
+            .entry(namespace.as_str().to_string())
             .or_insert(0) += 1;
         Ok(removed)
     }

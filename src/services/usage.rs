@@ -144,7 +144,7 @@ async fn drain(db: &Db, rx: &mut mpsc::Receiver<UsageRecord>, pending: &mut Vec<
 
 async fn write(db: &Db, records: &[UsageRecord]) -> sqlx::Result<()> {
     let mut tx = db.pool().begin().await?;
-    db::usage::write_batch(&mut tx, records).await?;
+    db::usage::write_batch(&mut tx, db.engine(), records).await?;
     tx.commit().await
 }
 

@@ -68,13 +68,21 @@ async fn a_burst_of_requests_for_one_uncached_key_makes_one_store_lookup() {
     let body = app.provision_tenant("acme").await;
     let key = s(&body["api_key"]).to_string();
     let reads = |v: serde_json::Value| v["key_store_reads"].as_u64().unwrap();
-    let (_, before) = app.root_json(reqwest::Method::GET, "/api/stats", None).await;
+    let (_, before) = app
+        .root_json(reqwest::Method::GET, "/api/stats", None)
+        .await;
 
     let burst = (0..64).map(|_| app.verify_code(&key, Some("jt_acme")));
     let codes = futures::future::join_all(burst).await;
     assert!(codes.iter().all(|c| c == "VALID"));
 
-    let (_, after) = app.root_json(reqwest::Method::GET, "/api/stats", None).await;
+    let (_, after) = app
+        .root_json(reqwest::Method::GET, "/api/stats", None)
+        .await;
     // One read each for the digest, the key with its tenant, the namespace and its tenant.
-    assert_eq!(reads(after) - reads(before), 4, "64 concurrent verifications, one load each");
+    assert_eq!(
+        reads(after) - reads(before),
+        4,
+        "64 concurrent verifications, one load each"
+    );
 }
