@@ -15,7 +15,7 @@ CREATE TABLE cache_entries (
 CREATE INDEX cache_entries_expiry ON cache_entries(expires_at);
 
 CREATE TABLE usage_records (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          INTEGER PRIMARY KEY,
     at          TEXT NOT NULL,
     key_id      TEXT NOT NULL,
     tenant_id   TEXT NOT NULL,
