@@ -6,8 +6,8 @@ use super::extract::bearer_token;
 use crate::domain::cache::{check_cacheable_status, check_identity, parse_ttl};
 use crate::domain::ids::NamespaceName;
 use crate::domain::usage::Operation;
-use crate::services::data_plane::{Access, EntryIdentity};
-use crate::services::{self, now};
+use crate::services;
+use crate::services::data_plane::{Access, EntryIdentity, Served};
 use crate::startup::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -157,6 +157,55 @@ async fn read<T: DeserializeOwned>(
     })
 }
 
+/// An admitted request being served: what its usage record needs.
+struct Metered {
+    access: Access,
+    admission: services::limits::Admission,
+    operation: Operation,
+    bytes_in: i64,
+    started: Instant,
+}
+
+impl Metered {
+    /// Hands the request's usage record to the batch writer.
+    fn record(&self, state: &AppState, hit: Option<bool>, bytes_out: i64, status: u16) {
+        record(
+            state,
+            &self.access,
+            self.operation,
+            hit,
+            self.bytes_in,
+            bytes_out,
+            self.started,
+            status,
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    state: &AppState,
+    access: &Access,
+    operation: Operation,
+    hit: Option<bool>,
+    bytes_in: i64,
+    bytes_out: i64,
+    started: Instant,
+    status: u16,
+) {
+    state.core.record_usage(
+        access,
+        Served {
+            operation,
+            hit,
+            bytes_in,
+            bytes_out,
+            latency_us: started.elapsed().as_micros() as i64,
+            status,
+        },
+    );
+}
+
 /// Opens the namespace and admits the request; a refusal by a limit is
 /// recorded as usage before it is returned.
 async fn admit(
@@ -166,22 +215,28 @@ async fn admit(
     bytes_in: i64,
     operation: Operation,
     started: Instant,
-) -> Result<(Access, services::limits::Admission), ApiError> {
+) -> Result<Metered, ApiError> {
     let namespace = NamespaceName::parse(namespace)?;
     let access = state.core.open(key, namespace).await?;
     match state.core.admit(&access, bytes_in).await {
-        Ok(admission) => Ok((access, admission)),
+        Ok(admission) => Ok(Metered {
+            access,
+            admission,
+            operation,
+            bytes_in,
+            started,
+        }),
         Err(services::Error::Limit(l)) => {
             let err = ApiError::from_limit(&l);
-            state.core.record_usage(
+            record(
+                state,
                 &access,
                 operation,
                 None,
                 bytes_in,
                 0,
-                started.elapsed().as_micros() as i64,
+                started,
                 err.status.as_u16(),
-                now(),
             );
             Err(err)
         }
@@ -236,7 +291,7 @@ pub async fn cache_get(
     let req: Incoming<CacheGetBody> = read(&state, &headers, body).await?;
     let b = &req.body;
     check_identity(&b.provider, &b.model, &b.messages)?;
-    let (access, admission) = admit(
+    let m = admit(
         &state,
         &req.key,
         b.namespace.clone(),
@@ -250,7 +305,7 @@ pub async fn cache_get(
         model: &b.model,
         messages: &b.messages,
     };
-    let entry = state.core.cache_get(&access, &identity).await?;
+    let entry = state.core.cache_get(&m.access, &identity).await?;
     let hit = entry.is_some();
     let body = match entry {
         Some(e) => CacheGetResponse {
@@ -266,17 +321,8 @@ pub async fn cache_get(
             expires_at: None,
         },
     };
-    let (res, bytes_out) = json_response(StatusCode::OK, &body, &admission);
-    state.core.record_usage(
-        &access,
-        Operation::Get,
-        Some(hit),
-        req.bytes_in,
-        bytes_out,
-        started.elapsed().as_micros() as i64,
-        200,
-        now(),
-    );
+    let (res, bytes_out) = json_response(StatusCode::OK, &body, &m.admission);
+    m.record(&state, Some(hit), bytes_out, 200);
     Ok(res)
 }
 
@@ -305,7 +351,7 @@ pub async fn cache_set(
     check_identity(&b.provider, &b.model, &b.messages)?;
     check_cacheable_status(b.status)?;
     let ttl = parse_ttl(b.ttl)?;
-    let (access, admission) = admit(
+    let m = admit(
         &state,
         &req.key,
         b.namespace.clone(),
@@ -321,25 +367,16 @@ pub async fn cache_set(
     };
     let entry = state
         .core
-        .cache_set(&access, &identity, b.response, ttl)
+        .cache_set(&m.access, &identity, b.response, ttl)
         .await?;
     let out = CacheSetResponse {
         stored: true,
-        namespace: access.namespace.to_string(),
+        namespace: m.access.namespace.to_string(),
         cached_at: entry.cached_at,
         expires_at: entry.expires_at,
     };
-    let (res, bytes_out) = json_response(StatusCode::CREATED, &out, &admission);
-    state.core.record_usage(
-        &access,
-        Operation::Set,
-        None,
-        req.bytes_in,
-        bytes_out,
-        started.elapsed().as_micros() as i64,
-        201,
-        now(),
-    );
+    let (res, bytes_out) = json_response(StatusCode::CREATED, &out, &m.admission);
+    m.record(&state, None, bytes_out, 201);
     Ok(res)
 }
 
@@ -378,7 +415,7 @@ pub async fn cache_invalidate(
             .into())
         }
     };
-    let (access, admission) = admit(
+    let m = admit(
         &state,
         &req.key,
         b.namespace.clone(),
@@ -389,22 +426,13 @@ pub async fn cache_invalidate(
     .await?;
     let invalidated = state
         .core
-        .cache_invalidate(&access, identity.as_ref())
+        .cache_invalidate(&m.access, identity.as_ref())
         .await?;
     let (res, bytes_out) = json_response(
         StatusCode::OK,
         &CacheInvalidateResponse { invalidated },
-        &admission,
+        &m.admission,
     );
-    state.core.record_usage(
-        &access,
-        Operation::Invalidate,
-        None,
-        req.bytes_in,
-        bytes_out,
-        started.elapsed().as_micros() as i64,
-        200,
-        now(),
-    );
+    m.record(&state, None, bytes_out, 200);
     Ok(res)
 }

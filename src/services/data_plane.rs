@@ -11,7 +11,7 @@ use crate::domain::cache::canonical_identity;
 use crate::domain::ids::{KeyId, NamespaceName, TenantId};
 use crate::domain::limits::month_start;
 use crate::domain::usage::{Operation, UsageRecord};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::sync::Arc;
@@ -70,6 +70,18 @@ fn refuse(code: VerifyCode) -> Result<()> {
     } else {
         Error::Forbidden { code, message }
     })
+}
+
+/// What serving one data-plane request amounted to.
+#[derive(Debug, Clone, Copy)]
+pub struct Served {
+    pub operation: Operation,
+    /// For gets: whether the entry was served from cache.
+    pub hit: Option<bool>,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+    pub latency_us: i64,
+    pub status: u16,
 }
 
 /// One subject's limits as reported by `GET /api/ratelimit/{tenant}`.
@@ -199,30 +211,20 @@ impl Keyward {
         })
     }
 
-    /// Hands a usage record to the batch writer (never blocks).
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_usage(
-        &self,
-        access: &Access,
-        operation: Operation,
-        hit: Option<bool>,
-        bytes_in: i64,
-        bytes_out: i64,
-        latency_us: i64,
-        status: u16,
-        at: DateTime<Utc>,
-    ) {
+    /// Hands the request's usage record, attributed to the namespace's
+    /// tenant, to the batch writer (never blocks).
+    pub fn record_usage(&self, access: &Access, served: Served) {
         self.inner.usage.record(UsageRecord {
-            at,
+            at: now(),
             key_id: access.key_id.to_string(),
             tenant_id: access.owner.to_string(),
             namespace: access.namespace.to_string(),
-            operation,
-            hit,
-            bytes_in,
-            bytes_out,
-            latency_us,
-            status,
+            operation: served.operation,
+            hit: served.hit,
+            bytes_in: served.bytes_in,
+            bytes_out: served.bytes_out,
+            latency_us: served.latency_us,
+            status: served.status,
         });
     }
 
