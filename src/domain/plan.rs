@@ -34,11 +34,6 @@ impl Plan {
             Self::Enterprise => "enterprise",
         }
     }
-
-    /// Paying plans get dedicated keys in the hybrid arrangement.
-    pub fn is_paying(self) -> bool {
-        !matches!(self, Self::Free)
-    }
 }
 
 impl fmt::Display for Plan {

@@ -7,7 +7,7 @@
 //! request that arrives while it runs).
 
 use crate::domain::ids::{KeyId, TenantId};
-use crate::domain::limits::{month_id, month_start, next_month_start, LimitExceeded, LimitKind};
+use crate::domain::limits::{month_id, next_month_start, LimitExceeded, LimitKind};
 use crate::domain::plan::PlanLimits;
 use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
@@ -245,20 +245,10 @@ impl Limiter {
         ]
     }
 
-    /// The subject's state if it has been seen since start-up.
-    pub async fn peek(&self, subject: &Subject) -> Option<Arc<SubjectState>> {
-        self.subjects.get(subject).await
-    }
-
     /// Lets idle per-second limiter entries go (called periodically).
     pub fn shrink(&self) {
         for l in self.per_second.read().expect("limiter lock").values() {
             l.retain_recent();
         }
     }
-}
-
-/// When the month began, for seeding counters from the store.
-pub fn current_month_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    month_start(now)
 }
