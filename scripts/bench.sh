@@ -5,6 +5,8 @@
 # and each one's throughput relative to the bare handler.
 #   scripts/bench.sh              10 s per target
 #   DURATION=30s scripts/bench.sh
+#   PROFILE=cache_get_hit scripts/bench.sh   also perf-record the server during
+#                                            that target (target/perf-<name>.data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -46,7 +48,13 @@ run() { # name path body auth
     [ -n "$4" ] && echo "wrk.headers[\"Authorization\"] = \"Bearer $4\""
     printf 'wrk.body = [[%s]]\n' "$3"
   } >"$lua"
+  local perf=
+  if [ "${PROFILE:-}" = "$1" ]; then
+    perf record ${PERF_ARGS:--F 499 -g} -p "$SERVER" -o "target/perf-$1.data" -- sleep "${DURATION%s}" 2>/dev/null &
+    perf=$!
+  fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$lua" "$BASE$2" >"$DATA/$1.out"
+  [ -z "$perf" ] || wait "$perf"
   python3 - "$1" "$DATA/$1.out" <<'PY'
 import re, sys
 name, path = sys.argv[1], sys.argv[2]

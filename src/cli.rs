@@ -1,4 +1,8 @@
-//! The command line: `keyward [serve]`, `keyward migrate`.
+//! The command line: `keyward [serve]`, `keyward migrate`, and the vault:
+//! `keyward keys get|provision|rotate <service> <tenant>`,
+//! `keyward vault rotate-master|retire-master`. Vault commands run over the
+//! same core as the server (same database, data directory and keyring), print
+//! human tables, or JSON with `--json`.
 
 use crate::config::Settings;
 use crate::startup::{self, Application};
@@ -22,6 +26,55 @@ enum Command {
     Serve,
     /// Create the data directory and database if needed and apply migrations.
     Migrate,
+    /// Tenants' AI provider keys in the vault.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The vault's master keys.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print the key a tenant gets for a service (customer, else managed, else pooled).
+    Get {
+        service: String,
+        tenant: String,
+        /// The tier whose pooled key is the last resort (default: the tenant's plan).
+        #[arg(long)]
+        tier: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mint a managed key for the tenant at the provider.
+    Provision {
+        service: String,
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the tenant's managed key with a freshly provisioned one.
+    Rotate {
+        service: String,
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum VaultCommand {
+    /// Add a master key version and re-seal every secret under it (the server may keep running).
+    RotateMaster {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an old master key version once nothing is sealed under it.
+    RetireMaster {
+        version: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run() -> ExitCode {
@@ -36,6 +89,8 @@ pub async fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Keys(cmd) => keys(settings, cmd).await,
+        Command::Vault(cmd) => vault(settings, cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,4 +145,157 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+async fn core(settings: &Settings) -> Result<crate::services::Keyward, String> {
+    let db = startup::open_store(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    startup::open_core(settings, db)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn cli_actor() -> crate::domain::audit::Actor {
+    crate::domain::audit::Actor {
+        name: format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        ),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+fn service_error(e: crate::services::Error) -> String {
+    e.to_string()
+}
+
+fn print_meta(meta: &crate::domain::secret::SecretMeta, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "name": meta.name, "service": meta.secret.service.as_str(),
+                "kind": meta.secret.kind.as_str(), "version": meta.version,
+                "key_version": meta.key_version, "updated_at": meta.updated_at,
+            })
+        );
+    } else {
+        println!(
+            "{:<40} {:<10} {:<8} {:>7}",
+            "NAME", "SERVICE", "KIND", "VERSION"
+        );
+        println!(
+            "{:<40} {:<10} {:<8} {:>7}",
+            meta.name,
+            meta.secret.service.as_str(),
+            meta.secret.kind.as_str(),
+            meta.version
+        );
+    }
+}
+
+async fn keys(settings: Settings, cmd: KeysCommand) -> Result<(), String> {
+    use crate::domain::ids::TenantId;
+    use crate::domain::secret::Service;
+    let core = core(&settings).await?;
+    let actor = cli_actor();
+    let parse = |service: &str, tenant: &str| -> Result<(Service, TenantId), String> {
+        Ok((
+            Service::parse(service).map_err(|e| e.to_string())?,
+            TenantId::parse(tenant).map_err(|e| e.to_string())?,
+        ))
+    };
+    let result = match cmd {
+        KeysCommand::Get {
+            service,
+            tenant,
+            tier,
+            json,
+        } => {
+            let (service, tenant) = parse(&service, &tenant)?;
+            let tier = tier
+                .map(|t| crate::domain::plan::Plan::parse_field("tier", &t))
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            let r = core
+                .resolve_secret(
+                    &crate::services::vault::Caller::Root,
+                    &actor,
+                    service,
+                    &tenant,
+                    tier,
+                )
+                .await
+                .map_err(service_error)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"service": service.as_str(), "tenant_id": tenant.as_str(),
+                        "key": r.value.as_str(), "source": r.source.as_str(), "name": r.name, "version": r.version})
+                );
+            } else {
+                println!("{:<40} {:<8} {:>7}  KEY", "NAME", "SOURCE", "VERSION");
+                println!(
+                    "{:<40} {:<8} {:>7}  {}",
+                    r.name,
+                    r.source.as_str(),
+                    r.version,
+                    r.value.as_str()
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Provision {
+            service,
+            tenant,
+            json,
+        }
+        | KeysCommand::Rotate {
+            service,
+            tenant,
+            json,
+        } => {
+            let (service, tenant) = parse(&service, &tenant)?;
+            let meta = core
+                .provision_managed(&actor, service, &tenant)
+                .await
+                .map_err(service_error)?;
+            print_meta(&meta, json);
+            Ok(())
+        }
+    };
+    core.shutdown().await;
+    result
+}
+
+async fn vault(settings: Settings, cmd: VaultCommand) -> Result<(), String> {
+    let core = core(&settings).await?;
+    let actor = cli_actor();
+    let result = match cmd {
+        VaultCommand::RotateMaster { json } => core
+            .rotate_master(&actor)
+            .await
+            .map(|(version, moved)| {
+                if json {
+                    println!("{}", serde_json::json!({"version": version, "resealed": moved}));
+                } else {
+                    println!("master key version {version} is current; {moved} secrets re-sealed under it");
+                }
+            })
+            .map_err(service_error),
+        VaultCommand::RetireMaster { version, json } => core
+            .retire_master(&actor, version)
+            .await
+            .map(|()| {
+                if json {
+                    println!("{}", serde_json::json!({"retired": version}));
+                } else {
+                    println!("master key version {version} retired");
+                }
+            })
+            .map_err(service_error),
+    };
+    core.shutdown().await;
+    result
 }

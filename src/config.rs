@@ -18,6 +18,14 @@ pub struct Settings {
     /// `KEYWARD_KEY_HASH_SECRET`: the pepper for API-key digests; generated
     /// into the data directory when absent. Replicas sharing a database must share it.
     pub key_hash_secret: Option<SecretString>,
+    /// `KEYWARD_MASTER_KEY` (base64, 32 bytes): version 1 of the vault's
+    /// master keys; generated into `master.keys` in the data directory when absent.
+    pub master_key: Option<SecretString>,
+    /// `KEYWARD_PROVIDER_<SERVICE>_URL` (e.g. `KEYWARD_PROVIDER_OPENAI_URL`):
+    /// a provider's API base URL; each defaults to the provider's real API.
+    pub provider_urls: std::collections::HashMap<crate::domain::secret::Service, String>,
+    /// `KEYWARD_PROVIDER_TIMEOUT_MS`, default 5000: how long a provider call may take.
+    pub provider_timeout_ms: u64,
     /// `LEPTOS_SITE_ROOT`, default `target/site`: where the built site (wasm, css) lives.
     pub site_root: PathBuf,
     /// `KEYWARD_CACHE_MEMORY_MB`, default 256: the in-memory tier of the response cache.
@@ -72,6 +80,21 @@ impl Settings {
             database_url,
             root_token: root_token.map(SecretString::from),
             key_hash_secret: non_empty("KEYWARD_KEY_HASH_SECRET").map(SecretString::from),
+            master_key: non_empty("KEYWARD_MASTER_KEY").map(SecretString::from),
+            provider_urls: crate::domain::secret::Service::ALL
+                .into_iter()
+                .filter_map(|s| {
+                    let var = format!("KEYWARD_PROVIDER_{}_URL", s.as_str().to_ascii_uppercase());
+                    non_empty(&var).map(|u| (s, u.trim().to_string()))
+                })
+                .collect(),
+            provider_timeout_ms: match non_empty("KEYWARD_PROVIDER_TIMEOUT_MS") {
+                Some(raw) => raw.trim().parse().map_err(|_| ConfigError {
+                    name: "KEYWARD_PROVIDER_TIMEOUT_MS",
+                    message: format!("{raw:?} is not a number of milliseconds"),
+                })?,
+                None => 5_000,
+            },
             cache_memory_mb: match non_empty("KEYWARD_CACHE_MEMORY_MB") {
                 Some(raw) => raw.trim().parse().map_err(|_| ConfigError {
                     name: "KEYWARD_CACHE_MEMORY_MB",

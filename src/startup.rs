@@ -5,7 +5,9 @@ use crate::config::Settings;
 use crate::crypto::api_key::KeyHasher;
 use crate::crypto::root_token::RootToken;
 use crate::crypto::secret_file::{self, Origin};
+use crate::crypto::vault::Keyring;
 use crate::db::{ConnectError, Db};
+use crate::services::providers::Providers;
 use crate::services::Keyward;
 use axum::extract::FromRef;
 use axum::Router;
@@ -67,6 +69,49 @@ fn ensure_data_dir(settings: &Settings) -> Result<(), StartupError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
 }
 
+/// The core over an opened store: the key-hashing pepper and the vault's
+/// keyring from the settings or the data directory, the provider adapters
+/// from the environment. The CLI uses it without the HTTP server.
+pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupError> {
+    let secret_err = |path: std::path::PathBuf| {
+        move |source| StartupError::DataDir {
+            path: path.display().to_string(),
+            source,
+        }
+    };
+    let pepper = match &settings.key_hash_secret {
+        Some(secret) => secret.expose_secret().to_string(),
+        None => {
+            let path = settings.data_dir.join("key_hash_secret");
+            secret_file::load_or_create(&path, RootToken::generate)
+                .map_err(secret_err(path))?
+                .0
+        }
+    };
+    let keyring = Keyring::open(
+        &settings.data_dir,
+        settings
+            .master_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_string()),
+    )
+    .map_err(|e| StartupError::Core(format!("vault keyring: {e}")))?;
+    Keyward::start(
+        db,
+        KeyHasher::new(pepper.as_bytes()),
+        crate::services::CoreOptions {
+            cache_memory_bytes: settings.cache_memory_mb * 1024 * 1024,
+            keyring: std::sync::Arc::new(keyring),
+            providers: std::sync::Arc::new(Providers::new(
+                &settings.provider_urls,
+                std::time::Duration::from_millis(settings.provider_timeout_ms),
+            )),
+        },
+    )
+    .await
+    .map_err(|e| StartupError::Core(e.to_string()))
+}
+
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -98,24 +143,7 @@ impl Application {
                 RootToken::new(&token)
             }
         };
-        let pepper = match &settings.key_hash_secret {
-            Some(secret) => secret.expose_secret().to_string(),
-            None => {
-                let path = settings.data_dir.join("key_hash_secret");
-                secret_file::load_or_create(&path, RootToken::generate)
-                    .map_err(secret_err(path))?
-                    .0
-            }
-        };
-        let core = Keyward::start(
-            db,
-            KeyHasher::new(pepper.as_bytes()),
-            crate::services::CoreOptions {
-                cache_memory_bytes: settings.cache_memory_mb * 1024 * 1024,
-            },
-        )
-        .await
-        .map_err(|e| StartupError::Core(e.to_string()))?;
+        let core = open_core(&settings, db).await?;
 
         let leptos_options = LeptosOptions::builder()
             .output_name("keyward")

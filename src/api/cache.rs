@@ -1,7 +1,7 @@
 //! The data plane: `POST /api/cache/get`, `/api/cache/set`, `/api/cache/invalidate`,
 //! authorised by the customer's API key (`Authorization: Bearer <api key>`).
 
-use super::error::{rate_limit_headers, ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody};
 use super::extract::bearer_token;
 use crate::domain::cache::{check_cacheable_status, check_identity, parse_ttl};
 use crate::domain::ids::NamespaceName;
@@ -11,13 +11,14 @@ use crate::services::data_plane::{Access, EntryIdentity, Served};
 use crate::startup::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Instant;
 use utoipa::ToSchema;
 
@@ -159,7 +160,7 @@ async fn read<T: DeserializeOwned>(
 
 /// An admitted request being served: what its usage record needs.
 struct Metered {
-    access: Access,
+    access: Arc<Access>,
     admission: services::limits::Admission,
     operation: Operation,
     bytes_in: i64,
@@ -218,7 +219,7 @@ async fn admit(
 ) -> Result<Metered, ApiError> {
     let namespace = NamespaceName::parse(namespace)?;
     let access = state.core.open(key, namespace).await?;
-    match state.core.admit(&access, bytes_in).await {
+    match state.core.admit(&access, bytes_in) {
         Ok(admission) => Ok(Metered {
             access,
             admission,
@@ -250,21 +251,31 @@ fn json_response(
     admission: &services::limits::Admission,
 ) -> (Response, i64) {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let len = bytes.len() as i64;
-    let mut res = (status, bytes).into_response();
+    body_response(status, Bytes::from(bytes), admission)
+}
+
+/// A JSON body with the monthly quota's RateLimit-* headers; returns its length too.
+fn body_response(
+    status: StatusCode,
+    body: Bytes,
+    admission: &services::limits::Admission,
+) -> (Response, i64) {
+    let len = body.len() as i64;
+    let mut res = (status, body).into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    for (name, value) in rate_limit_headers(
-        admission.monthly_limit,
-        admission.monthly_remaining,
-        admission.monthly_reset_seconds,
-    ) {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(name, v);
-        }
+    const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+    const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+    const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+    for (name, value) in [
+        (LIMIT, admission.monthly_limit),
+        (REMAINING, admission.monthly_remaining.max(0)),
+        (RESET, admission.monthly_reset_seconds),
+    ] {
+        h.insert(name, HeaderValue::from(value));
     }
     (res, len)
 }
@@ -308,20 +319,19 @@ pub async fn cache_get(
     let entry = state.core.cache_get(&m.access, &identity).await?;
     let hit = entry.is_some();
     let body = match entry {
-        Some(e) => CacheGetResponse {
-            hit: true,
-            response: Some(e.response.clone()),
-            cached_at: Some(e.cached_at),
-            expires_at: Some(e.expires_at),
-        },
-        None => CacheGetResponse {
-            hit: false,
-            response: None,
-            cached_at: None,
-            expires_at: None,
-        },
+        // A hit's body is rendered once per entry and shared afterwards.
+        Some(e) => Bytes::from_owner(e.rendered(|e| {
+            serde_json::to_vec(&CacheGetResponse {
+                hit: true,
+                response: Some(e.response.clone()),
+                cached_at: Some(e.cached_at),
+                expires_at: Some(e.expires_at),
+            })
+            .unwrap_or_default()
+        })),
+        None => Bytes::from_static(br#"{"hit":false}"#),
     };
-    let (res, bytes_out) = json_response(StatusCode::OK, &body, &m.admission);
+    let (res, bytes_out) = body_response(StatusCode::OK, body, &m.admission);
     m.record(&state, Some(hit), bytes_out, 200);
     Ok(res)
 }

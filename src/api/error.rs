@@ -72,6 +72,9 @@ impl From<services::Error> for ApiError {
                 Self::new(StatusCode::UNAUTHORIZED, code, message)
             }
             E::Forbidden { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
+            E::Unavailable { code, message } => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+            }
             E::Limit(l) => Self::from_limit(&l),
             E::Store(e) if crate::db::is_unique_violation(&e) => Self::new(
                 StatusCode::CONFLICT,

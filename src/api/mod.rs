@@ -8,6 +8,7 @@ pub mod extract;
 pub mod keys;
 pub mod namespaces;
 pub mod provision;
+pub mod secrets;
 pub mod tenants;
 pub mod usage;
 
@@ -73,12 +74,18 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(cache::cache_set))
         .routes(routes!(cache::cache_invalidate))
         .routes(routes!(usage::usage_report))
+        .routes(routes!(usage::usage_records))
         .routes(routes!(usage::savings))
         .routes(routes!(usage::rate_limit))
         .routes(routes!(usage::flush))
         .routes(routes!(usage::stats))
         .routes(routes!(usage::list_plans))
         .routes(routes!(usage::update_plan))
+        .routes(routes!(secrets::resolve))
+        .routes(routes!(secrets::provision))
+        .routes(routes!(secrets::rotate))
+        .routes(routes!(secrets::put_customer))
+        .routes(routes!(secrets::put_secret, secrets::list))
 }
 
 /// Data-plane bodies may be as large as the largest plan allows; each request

@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, RootActor};
-use crate::domain::api_key::parse_rate_limit;
+use crate::domain::api_key::{parse_rate_limit, Permission};
 use crate::domain::ids::{Integration, NamespaceName, ProjectId, TenantId};
 use crate::domain::namespace::NamespacePattern;
 use crate::domain::plan::Plan;
@@ -37,6 +37,9 @@ pub struct ProvisionBody {
     pub namespace: Option<String>,
     /// Extra namespace patterns for a pooled key, e.g. `["jt_customer_*"]`.
     pub scopes: Option<Vec<String>>,
+    /// Rights beyond the data plane: `["secrets:read"]` lets the key read its
+    /// own tenant's provider secrets.
+    pub permissions: Option<Vec<String>>,
     /// Display name of a new tenant.
     pub name: Option<String>,
     /// Parent organisation of a new tenant.
@@ -75,6 +78,12 @@ impl TryFrom<ProvisionBody> for ProvisionRequest {
                 .into_iter()
                 .map(NamespacePattern::parse)
                 .collect::<Result<_, _>>()?,
+            permissions: body
+                .permissions
+                .unwrap_or_default()
+                .iter()
+                .map(|p| Permission::parse(p))
+                .collect::<Result<_, _>>()?,
             expires_at: body.expires_at,
             sector: parse_free_text("sector", body.sector.as_deref().unwrap_or(""))?,
             use_case: parse_free_text("use_case", body.use_case.as_deref().unwrap_or(""))?,
@@ -93,6 +102,7 @@ pub struct ProvisionResponse {
     /// The monthly quota in force for this key.
     pub rate_limit: i64,
     pub scopes: Vec<String>,
+    pub permissions: Vec<String>,
     pub display_prefix: String,
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -132,6 +142,12 @@ pub async fn provision(
             tier: done.tenant.plan.to_string(),
             rate_limit: done.monthly_quota,
             scopes: done.key.scopes.iter().map(ToString::to_string).collect(),
+            permissions: done
+                .key
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
             display_prefix: version
                 .map(|v| v.display_prefix.clone())
                 .unwrap_or_default(),

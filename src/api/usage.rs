@@ -92,6 +92,92 @@ fn series(points: &BTreeMap<DateTime<Utc>, UsageTotals>) -> Vec<UsagePoint> {
         .collect()
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RecordsQuery {
+    /// RFC 3339, inclusive (default: 24 h before `to`).
+    pub from: Option<DateTime<Utc>>,
+    /// RFC 3339, exclusive (default: now).
+    pub to: Option<DateTime<Utc>>,
+    /// At most this many records, oldest first (default 1000, at most 10000).
+    pub limit: Option<i64>,
+}
+
+/// One data-plane request as recorded.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsageRecordView {
+    pub at: DateTime<Utc>,
+    pub key_id: String,
+    pub namespace: String,
+    /// get | set | invalidate
+    pub operation: String,
+    /// For gets: whether it was served from cache.
+    pub hit: Option<bool>,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+    pub latency_us: i64,
+    pub status: u16,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UsageRecordsView {
+    pub tenant_id: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub records: Vec<UsageRecordView>,
+}
+
+/// A tenant's raw usage records (written by the batch writer), oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/usage/{tenant_id}/records",
+    tag = "usage",
+    params(("tenant_id" = String, Path), RecordsQuery),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = UsageRecordsView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn usage_records(
+    State(state): State<AppState>,
+    _root: RootActor,
+    Path(tenant): Path<String>,
+    ApiQuery(q): ApiQuery<RecordsQuery>,
+) -> Result<Json<UsageRecordsView>, ApiError> {
+    let tenant = TenantId::parse(tenant)?;
+    let window = Window::parse(q.from, q.to, Granularity::Hour)?;
+    let limit = match q.limit {
+        None => 1000,
+        Some(n) if (1..=10_000).contains(&n) => n as usize,
+        Some(_) => {
+            return Err(
+                crate::domain::ValidationError::new("limit", "must be between 1 and 10000").into(),
+            )
+        }
+    };
+    let records = state.core.usage_records(&tenant, window, limit).await?;
+    Ok(Json(UsageRecordsView {
+        tenant_id: tenant.to_string(),
+        from: window.from,
+        to: window.to,
+        records: records
+            .into_iter()
+            .map(|r| UsageRecordView {
+                at: r.at,
+                key_id: r.key_id.to_string(),
+                namespace: r.namespace.to_string(),
+                operation: r.operation.as_str().into(),
+                hit: r.hit,
+                bytes_in: r.bytes_in,
+                bytes_out: r.bytes_out,
+                latency_us: r.latency_us,
+                status: r.status,
+            })
+            .collect(),
+    }))
+}
+
 /// A tenant's data-plane usage, in total and per namespace, over time.
 #[utoipa::path(
     get,

@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod root_token;
 pub mod secret_file;
+pub mod vault;
 
 /// Fills `buf` from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {

@@ -2,7 +2,7 @@
 //! as digests; nothing here ever sees a plain key.
 
 use super::{get_opt_ts, get_parsed, get_ts, ts, Conn};
-use crate::domain::api_key::{ApiKey, KeyStatus, SecretVersion};
+use crate::domain::api_key::{ApiKey, KeyStatus, Permission, SecretVersion};
 use crate::domain::ids::{Integration, KeyId, ProjectId, TenantId};
 use crate::domain::namespace::NamespacePattern;
 use chrono::{DateTime, Utc};
@@ -22,7 +22,8 @@ pub struct NewSecret<'a> {
 pub async fn insert_key(conn: &mut Conn, key: &ApiKey) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO api_keys (id, tenant_id, integration, project_id, status, rate_limit, \
-         expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         expires_at, created_at, updated_at, permissions) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(key.id.as_str())
     .bind(key.tenant_id.as_str())
@@ -33,6 +34,13 @@ pub async fn insert_key(conn: &mut Conn, key: &ApiKey) -> sqlx::Result<()> {
     .bind(key.expires_at.map(ts))
     .bind(ts(key.created_at))
     .bind(ts(key.updated_at))
+    .bind(
+        key.permissions
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    )
     .execute(&mut *conn)
     .await?;
     for pattern in &key.scopes {
@@ -133,7 +141,7 @@ pub async fn retire_secrets(
 
 const KEY_COLUMNS: &str =
     "k.id, k.tenant_id, k.integration, k.project_id, k.status, k.rate_limit, \
-     k.expires_at, k.created_at, k.updated_at";
+     k.expires_at, k.created_at, k.updated_at, k.permissions";
 
 fn key_from_row(row: &AnyRow) -> sqlx::Result<ApiKey> {
     Ok(ApiKey {
@@ -142,6 +150,12 @@ fn key_from_row(row: &AnyRow) -> sqlx::Result<ApiKey> {
         integration: get_parsed(row, "integration", Integration::parse)?,
         project_id: get_parsed(row, "project_id", ProjectId::parse)?,
         scopes: Vec::new(),
+        permissions: get_parsed(row, "permissions", |s| {
+            s.split(',')
+                .filter(|p| !p.is_empty())
+                .map(Permission::parse)
+                .collect::<Result<Vec<_>, _>>()
+        })?,
         status: get_parsed(row, "status", |s| {
             KeyStatus::parse(&s).ok_or_else(|| format!("unknown key status {s:?}"))
         })?,

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod keys;
 pub mod namespaces;
 pub mod plans;
+pub mod secrets;
 pub mod tenants;
 pub mod usage;
 
@@ -79,6 +80,9 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(10))
+            // An embedded SQLite connection cannot go away under us; pinging
+            // it on every acquire is a round trip to its worker for nothing.
+            .test_before_acquire(engine == Engine::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {

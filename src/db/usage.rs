@@ -2,10 +2,13 @@
 //! any number of writers (replicas) can add to the same hour.
 
 use super::{ts, Conn};
-use crate::domain::usage::{UsageRecord, UsageTotals};
+use crate::domain::usage::{Operation, UsageRecord, UsageTotals};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The hour a record is rolled up into.
 pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -17,51 +20,27 @@ type RollupKey = (String, String, String, String);
 
 /// Writes a batch of records and adds them to the hourly rollups. Call inside
 /// a transaction so a batch lands whole or not at all.
-pub async fn write_batch(
-    conn: &mut Conn,
-    engine: super::Engine,
-    records: &[UsageRecord],
-) -> sqlx::Result<()> {
-    for chunk in records.chunks(100) {
-        let mut sql = String::from(
-            "INSERT INTO usage_records (at, key_id, tenant_id, namespace, operation, hit, bytes_in, \
-             bytes_out, latency_us, status) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            sql.push_str(&super::placeholders(engine, i * 10 + 1, 10));
-            sql.push(')');
-        }
-        let mut q = sqlx::query(&sql);
-        for r in chunk {
-            q = q
-                .bind(ts(r.at))
-                .bind(r.key_id.as_str())
-                .bind(r.tenant_id.as_str())
-                .bind(r.namespace.as_str())
-                .bind(r.operation.as_str())
-                .bind(r.hit.map(i64::from))
-                .bind(r.bytes_in)
-                .bind(r.bytes_out)
-                .bind(r.latency_us)
-                .bind(r.status as i64);
-        }
-        q.execute(&mut *conn).await?;
+pub async fn write_batch(conn: &mut Conn, records: &[UsageRecord]) -> sqlx::Result<()> {
+    if let (Some(first), Some(last)) = (
+        records.iter().map(|r| r.at).min(),
+        records.iter().map(|r| r.at).max(),
+    ) {
+        sqlx::query(
+            "INSERT INTO usage_batches (first_at, last_at, records, body) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(ts(first))
+        .bind(ts(last))
+        .bind(records.len() as i64)
+        .bind(encode_batch(records))
+        .execute(&mut *conn)
+        .await?;
     }
 
     // Grouped by reference first: one allocation per group, not per record.
     let mut groups: HashMap<(i64, &str, &str, &str), UsageTotals> = HashMap::new();
     for r in records {
         let hour = r.at.timestamp().div_euclid(3600);
-        let key = (
-            hour,
-            r.key_id.as_str(),
-            r.tenant_id.as_str(),
-            r.namespace.as_str(),
-        );
+        let key = (hour, &*r.key_id, &*r.tenant_id, &*r.namespace);
         groups.entry(key).or_default().add_record(r);
     }
     let rollups: HashMap<RollupKey, UsageTotals> = groups
@@ -106,24 +85,166 @@ pub async fn write_batch(
         .bind(t.latency_sum_us)
         .execute(&mut *conn)
         .await?;
-        for (bucket, count) in &t.latency_buckets {
-            sqlx::query(
-                "INSERT INTO usage_latency_hourly (hour, key_id, tenant_id, namespace, bucket, count) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (hour, key_id, tenant_id, namespace, bucket) DO UPDATE SET \
+        // The group's latency histogram in one statement.
+        if !t.latency_buckets.is_empty() {
+            let mut sql = String::from(
+                "INSERT INTO usage_latency_hourly (hour, key_id, tenant_id, namespace, bucket, count) VALUES ",
+            );
+            for i in 0..t.latency_buckets.len() {
+                let p = 5 + 2 * i;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("($1, $2, $3, $4, ${}, ${})", p, p + 1));
+            }
+            sql.push_str(
+                " ON CONFLICT (hour, key_id, tenant_id, namespace, bucket) DO UPDATE SET \
                  count = usage_latency_hourly.count + excluded.count",
-            )
-            .bind(&hour)
-            .bind(&key_id)
-            .bind(&tenant_id)
-            .bind(&namespace)
-            .bind(*bucket)
-            .bind(*count)
-            .execute(&mut *conn)
-            .await?;
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(&hour)
+                .bind(&key_id)
+                .bind(&tenant_id)
+                .bind(&namespace);
+            for (bucket, count) in &t.latency_buckets {
+                q = q.bind(*bucket).bind(*count);
+            }
+            q.execute(&mut *conn).await?;
         }
     }
     Ok(())
+}
+
+/// The stored form of a batch of raw records: each distinct label once, then
+/// one integer tuple per record.
+#[derive(Serialize, Deserialize)]
+struct StoredBatch<'a> {
+    /// Format version.
+    v: u32,
+    #[serde(borrow)]
+    labels: Vec<Cow<'a, str>>,
+    /// [at (µs since the epoch), key, tenant, namespace (indexes into
+    /// `labels`), operation (0 get, 1 set, 2 invalidate), hit (-1 not a get,
+    /// 0 miss, 1 hit), bytes in, bytes out, latency µs, status]
+    records: Vec<[i64; 10]>,
+}
+
+/// Each distinct label once, in order of first use.
+#[derive(Default)]
+struct Labels<'a> {
+    list: Vec<Cow<'a, str>>,
+    index: HashMap<&'a str, i64>,
+}
+
+impl<'a> Labels<'a> {
+    fn index(&mut self, label: &'a str) -> i64 {
+        *self.index.entry(label).or_insert_with(|| {
+            self.list.push(Cow::Borrowed(label));
+            self.list.len() as i64 - 1
+        })
+    }
+}
+
+const OPERATIONS: [Operation; 3] = [Operation::Get, Operation::Set, Operation::Invalidate];
+
+/// Encodes records as one compact JSON document.
+pub fn encode_batch(records: &[UsageRecord]) -> String {
+    let mut labels = Labels::default();
+    let tuples = records
+        .iter()
+        .map(|r| {
+            [
+                r.at.timestamp_micros(),
+                labels.index(&r.key_id),
+                labels.index(&r.tenant_id),
+                labels.index(&r.namespace),
+                OPERATIONS
+                    .iter()
+                    .position(|o| *o == r.operation)
+                    .unwrap_or(0) as i64,
+                r.hit.map_or(-1, i64::from),
+                r.bytes_in,
+                r.bytes_out,
+                r.latency_us,
+                i64::from(r.status),
+            ]
+        })
+        .collect();
+    serde_json::to_string(&StoredBatch {
+        v: 1,
+        labels: labels.list,
+        records: tuples,
+    })
+    .expect("a batch serialises")
+}
+
+/// Decodes a document written by [`encode_batch`].
+pub fn decode_batch(body: &str) -> Result<Vec<UsageRecord>, String> {
+    let batch: StoredBatch = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    if batch.v != 1 {
+        return Err(format!("unknown usage batch format {}", batch.v));
+    }
+    let labels: Vec<Arc<str>> = batch.labels.iter().map(|l| Arc::from(&**l)).collect();
+    let label = |i: i64| {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| labels.get(i).cloned())
+            .ok_or_else(|| format!("label {i} out of range"))
+    };
+    batch
+        .records
+        .iter()
+        .map(|t| {
+            Ok(UsageRecord {
+                at: DateTime::from_timestamp_micros(t[0]).ok_or("time out of range")?,
+                key_id: label(t[1])?,
+                tenant_id: label(t[2])?,
+                namespace: label(t[3])?,
+                operation: usize::try_from(t[4])
+                    .ok()
+                    .and_then(|i| OPERATIONS.get(i).copied())
+                    .ok_or("unknown operation")?,
+                hit: match t[5] {
+                    -1 => None,
+                    h => Some(h != 0),
+                },
+                bytes_in: t[6],
+                bytes_out: t[7],
+                latency_us: t[8],
+                status: u16::try_from(t[9]).map_err(|e| e.to_string())?,
+            })
+        })
+        .collect()
+}
+
+/// A tenant's raw records in `[from, to)`, oldest first, at most `limit`.
+pub async fn tenant_records(
+    conn: &mut Conn,
+    tenant_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: usize,
+) -> sqlx::Result<Vec<UsageRecord>> {
+    let rows = sqlx::query(
+        "SELECT body FROM usage_batches WHERE first_at < $1 AND last_at >= $2 ORDER BY first_at, id",
+    )
+    .bind(ts(to))
+    .bind(ts(from))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let body: String = row.try_get("body")?;
+        let records = decode_batch(&body).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        out.extend(
+            records
+                .into_iter()
+                .filter(|r| &*r.tenant_id == tenant_id && r.at >= from && r.at < to),
+        );
+    }
+    out.sort_by_key(|r| r.at);
+    out.truncate(limit);
+    Ok(out)
 }
 
 /// Requests admitted (not refused by a limit) for a key and tenant since `from`.

@@ -78,6 +78,8 @@ pub struct ApiKey {
     pub integration: Integration,
     pub project_id: ProjectId,
     pub scopes: Vec<NamespacePattern>,
+    /// Rights beyond the data plane, e.g. `secrets:read`.
+    pub permissions: Vec<Permission>,
     pub status: KeyStatus,
     /// A per-key monthly request quota overriding the plan's figure.
     pub rate_limit: Option<i64>,
@@ -95,6 +97,46 @@ impl ApiKey {
 
     pub fn allows(&self, namespace: &NamespaceName) -> bool {
         self.scopes.iter().any(|p| p.matches(namespace))
+    }
+
+    /// The first instant at which secret `version` is no longer accepted
+    /// (the key's expiry or the end of the secret's grace), if any.
+    pub fn valid_until(&self, version: i64) -> Option<DateTime<Utc>> {
+        let secret = self
+            .versions
+            .iter()
+            .find(|v| v.version == version)
+            .and_then(|v| v.expires_at);
+        match (self.expires_at, secret) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// A right a key may carry beyond the data plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Permission {
+    /// Read its own tenant's provider secrets from the vault.
+    #[serde(rename = "secrets:read")]
+    SecretsRead,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SecretsRead => "secrets:read",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        match value {
+            "secrets:read" => Ok(Self::SecretsRead),
+            other => Err(ValidationError::new(
+                "permissions",
+                format!("'{other}' is not a permission (secrets:read)"),
+            )),
+        }
     }
 }
 
@@ -233,6 +275,7 @@ mod tests {
             integration: Integration::parse("files").unwrap(),
             project_id: ProjectId::parse("jt").unwrap(),
             scopes: vec![NamespacePattern::parse("jt_acme").unwrap()],
+            permissions: Vec::new(),
             status: KeyStatus::Active,
             rate_limit: None,
             expires_at: None,

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,9 +28,9 @@ impl Operation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageRecord {
     pub at: DateTime<Utc>,
-    pub key_id: String,
-    pub tenant_id: String,
-    pub namespace: String,
+    pub key_id: Arc<str>,
+    pub tenant_id: Arc<str>,
+    pub namespace: Arc<str>,
     pub operation: Operation,
     /// For gets: whether the entry was served from cache.
     pub hit: Option<bool>,

@@ -2,22 +2,27 @@
 //! admit the request, the response cache answers, and usage is recorded. Every
 //! step reads memory only once warm; nothing here waits on a database write.
 
-use super::limits::{Admission, EffectiveLimits, LimitState, Subject};
+use super::limits::{Admission, EffectiveLimits, LimitState, Limiter, Subject, SubjectState};
 use super::response_cache::{entry_digest, CacheEntry};
 use super::{now, Error, Keyward, Result};
+use crate::crypto::api_key::PlainApiKey;
 use crate::db;
 use crate::domain::api_key::VerifyCode;
 use crate::domain::cache::canonical_identity;
 use crate::domain::ids::{KeyId, NamespaceName, TenantId};
 use crate::domain::limits::month_start;
 use crate::domain::usage::{Operation, UsageRecord};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use governor::DefaultDirectRateLimiter;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// A key's right to one namespace, with the limits that apply.
-#[derive(Debug, Clone)]
+/// A key's right to one namespace, with the limits that apply and the
+/// counters they are checked against. Built once per (secret, namespace) by a
+/// full verification, then kept in memory until anything it was derived from
+/// changes (see `KeyCache::grants`), so a warm request looks up one entry.
+#[derive(Debug)]
 pub struct Access {
     pub key_id: KeyId,
     pub key_tenant: TenantId,
@@ -25,11 +30,19 @@ pub struct Access {
     pub owner: TenantId,
     pub namespace: NamespaceName,
     pub limits: EffectiveLimits,
+    state: Arc<SubjectState>,
+    per_second: Arc<DefaultDirectRateLimiter>,
+    /// The labels of its usage records, shared rather than copied per request.
+    labels: [Arc<str>; 3],
+    /// When the secret (or the key) stops being accepted.
+    valid_until: Option<DateTime<Utc>>,
+    /// The change generation it was verified at.
+    generation: u64,
 }
 
 impl Access {
-    fn subject(&self) -> Subject {
-        (self.key_id.clone(), self.owner.clone())
+    pub(super) fn usable(&self, generation: u64, now: DateTime<Utc>) -> bool {
+        self.generation == generation && self.valid_until.is_none_or(|end| now < end)
     }
 }
 
@@ -51,9 +64,17 @@ impl EntryIdentity<'_> {
 }
 
 fn refuse(code: VerifyCode) -> Result<()> {
+    if code.is_valid() {
+        Ok(())
+    } else {
+        Err(refusal(code))
+    }
+}
+
+/// The error for a key that is not accepted.
+fn refusal(code: VerifyCode) -> Error {
     let (status_401, code, message) = match code {
-        VerifyCode::Valid => return Ok(()),
-        VerifyCode::Malformed | VerifyCode::NotFound => {
+        VerifyCode::Valid | VerifyCode::Malformed | VerifyCode::NotFound => {
             (true, "INVALID_API_KEY", "the API key is not valid")
         }
         VerifyCode::Expired => (true, "KEY_EXPIRED", "the API key has expired"),
@@ -65,11 +86,11 @@ fn refuse(code: VerifyCode) -> Result<()> {
         ),
     };
     let message = message.to_string();
-    Err(if status_401 {
+    if status_401 {
         Error::Unauthenticated { code, message }
     } else {
         Error::Forbidden { code, message }
-    })
+    }
 }
 
 /// What serving one data-plane request amounted to.
@@ -109,9 +130,24 @@ impl Keyward {
     }
 
     /// Opens `namespace` with a presented key: 401 / 403 unless the key is
-    /// valid and its scope covers the namespace.
-    pub async fn open(&self, presented: &str, namespace: NamespaceName) -> Result<Access> {
-        let v = self.verify(presented, Some(namespace.clone())).await?;
+    /// valid and its scope covers the namespace. Warm, this is one keyed HMAC
+    /// and one map lookup; cold (or after any change to keys, tenants or
+    /// plans), a full verification whose result is kept for the next request.
+    pub async fn open(&self, presented: &str, namespace: NamespaceName) -> Result<Arc<Access>> {
+        let Ok(plain) = PlainApiKey::parse(presented) else {
+            return Err(refusal(VerifyCode::Malformed));
+        };
+        let digest = self.inner.hasher.digest(&plain);
+        let keys = &self.inner.keys;
+        let generation = keys.change_generation();
+        let grant = (digest, namespace);
+        if let Some(access) = keys.grants.get(&grant) {
+            if access.usable(generation, Utc::now()) {
+                return Ok(access.clone());
+            }
+        }
+        let (digest, namespace) = grant;
+        let v = self.verify_digest(&digest, Some(namespace.clone())).await?;
         refuse(v.code)?;
         let (Some(key_id), Some(key_tenant), Some(owner), Some(owner_plan)) = (
             v.key_id,
@@ -122,13 +158,29 @@ impl Keyward {
             return Err(Error::Store(sqlx::Error::RowNotFound));
         };
         let dedicated = owner == key_tenant;
-        Ok(Access {
-            limits: EffectiveLimits::new(self.plan_limits(owner_plan), v.rate_limit, dedicated),
+        let limits = EffectiveLimits::new(self.plan_limits(owner_plan), v.rate_limit, dedicated);
+        let state = self.subject_state(&(key_id.clone(), owner.clone())).await?;
+        let access = Arc::new(Access {
+            per_second: state.rate_limiter(limits.per_second),
+            state,
+            labels: [
+                Arc::from(key_id.as_str()),
+                Arc::from(owner.as_str()),
+                Arc::from(namespace.as_str()),
+            ],
+            limits,
             key_id,
             key_tenant,
             owner,
-            namespace,
-        })
+            namespace: namespace.clone(),
+            valid_until: v.valid_until,
+            generation,
+        });
+        // Kept only if nothing changed while it was verified.
+        if keys.change_generation() == generation {
+            keys.grants.insert((digest, namespace), access.clone());
+        }
+        Ok(access)
     }
 
     async fn subject_state(&self, subject: &Subject) -> Result<Arc<super::limits::SubjectState>> {
@@ -144,14 +196,16 @@ impl Keyward {
             .map_err(|e| Error::Store(sqlx::Error::Protocol(e.to_string())))
     }
 
-    /// Admits a request of `payload` bytes under the access's limits.
-    pub async fn admit(&self, access: &Access, payload: i64) -> Result<Admission> {
-        let subject = access.subject();
-        let state = self.subject_state(&subject).await?;
-        self.inner
-            .limiter
-            .admit(&subject, &state, &access.limits, payload, now())
-            .map_err(Error::Limit)
+    /// Admits a request of `payload` bytes under the access's limits (memory only).
+    pub fn admit(&self, access: &Access, payload: i64) -> Result<Admission> {
+        Limiter::admit(
+            &access.state,
+            &access.per_second,
+            &access.limits,
+            payload,
+            now(),
+        )
+        .map_err(Error::Limit)
     }
 
     pub async fn cache_get(
@@ -216,9 +270,9 @@ impl Keyward {
     pub fn record_usage(&self, access: &Access, served: Served) {
         self.inner.usage.record(UsageRecord {
             at: now(),
-            key_id: access.key_id.to_string(),
-            tenant_id: access.owner.to_string(),
-            namespace: access.namespace.to_string(),
+            key_id: access.labels[0].clone(),
+            tenant_id: access.labels[1].clone(),
+            namespace: access.labels[2].clone(),
             operation: served.operation,
             hit: served.hit,
             bytes_in: served.bytes_in,

@@ -3,7 +3,16 @@
 //! makes one database read. Every change to a key invalidates its entry before
 //! the change's response is sent, and a load that raced an invalidation is
 //! thrown away (per-key generations), so the next verify always sees it.
+//!
+//! Above those sit the data plane's grants: (secret digest, namespace) ->
+//! everything a request needs. Any change to a key, a tenant or a plan bumps
+//! one change generation, which retires every grant at once (they are rebuilt
+//! from the caches below on the next request); changes are admin actions, rare
+//! next to requests, so this costs little and cannot miss a dependency.
+//! Verdicts (the verify endpoint's answers) are kept the same way.
 
+use super::data_plane::Access;
+use super::keys::Verification;
 use crate::crypto::api_key::KeyDigest;
 use crate::domain::api_key::ApiKey;
 use crate::domain::ids::{KeyId, NamespaceName, TenantId};
@@ -22,6 +31,19 @@ pub struct CachedKey {
     pub generation: u64,
 }
 
+/// A remembered verification.
+#[derive(Debug)]
+pub struct Verdict {
+    pub verification: Verification,
+    pub generation: u64,
+}
+
+impl Verdict {
+    pub fn usable(&self, generation: u64, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.generation == generation && self.verification.valid_until.is_none_or(|end| now < end)
+    }
+}
+
 pub struct KeyCache {
     /// digest -> (key, version). Immutable facts: a digest never changes owner.
     pub owners: Cache<KeyDigest, (KeyId, i64)>,
@@ -34,6 +56,11 @@ pub struct KeyCache {
     global_generation: AtomicU64,
     /// Reads of the store made to fill these caches (for the stats endpoint).
     pub store_reads: AtomicU64,
+    /// (secret digest, namespace) -> a verified right to the namespace.
+    pub grants: DashMap<(KeyDigest, NamespaceName), Arc<Access>>,
+    /// (secret digest, namespace asked about) -> the verify endpoint's answer.
+    pub verdicts: DashMap<(KeyDigest, Option<NamespaceName>), Arc<Verdict>>,
+    change_generation: AtomicU64,
 }
 
 impl KeyCache {
@@ -46,7 +73,28 @@ impl KeyCache {
             key_generations: DashMap::new(),
             global_generation: AtomicU64::new(0),
             store_reads: AtomicU64::new(0),
+            grants: DashMap::new(),
+            verdicts: DashMap::new(),
+            change_generation: AtomicU64::new(0),
         }
+    }
+
+    pub fn change_generation(&self) -> u64 {
+        self.change_generation.load(Ordering::SeqCst)
+    }
+
+    /// Frees grants that can no longer be used (expired secrets).
+    pub fn drop_stale_grants(&self, now: chrono::DateTime<chrono::Utc>) {
+        let generation = self.change_generation();
+        self.grants.retain(|_, a| a.usable(generation, now));
+        self.verdicts.retain(|_, v| v.usable(generation, now));
+    }
+
+    /// Retires every grant: something they may depend on changed.
+    pub fn invalidate_grants(&self) {
+        self.change_generation.fetch_add(1, Ordering::SeqCst);
+        self.grants.clear();
+        self.verdicts.clear();
     }
 
     pub fn count_store_read(&self) {
@@ -61,6 +109,7 @@ impl KeyCache {
     pub async fn invalidate_key(&self, id: &KeyId) {
         *self.key_generations.entry(id.clone()).or_insert(0) += 1;
         self.keys.invalidate(id).await;
+        self.invalidate_grants();
     }
 
     /// After a tenant-wide change (suspension, plan), every key may be affected.
@@ -68,5 +117,6 @@ impl KeyCache {
         self.global_generation.fetch_add(1, Ordering::SeqCst);
         self.keys.invalidate_all();
         self.tenants.invalidate_all();
+        self.invalidate_grants();
     }
 }

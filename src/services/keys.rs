@@ -1,13 +1,14 @@
 //! The API-key lifecycle: provision, verify, rotate with grace, disable,
 //! enable, list.
 
-use super::key_cache::CachedKey;
+use super::key_cache::{CachedKey, Verdict};
 use super::{now, Error, Keyward, Result};
-use crate::crypto::api_key::PlainApiKey;
+use crate::crypto::api_key::{KeyDigest, PlainApiKey};
 use crate::crypto::random_bytes;
 use crate::db::{self, keys::NewSecret};
 use crate::domain::api_key::{
-    parse_key_expiry, reconcile_plan, ApiKey, KeyStatus, Rotation, VerifyCode, VerifyContext,
+    parse_key_expiry, reconcile_plan, ApiKey, KeyStatus, Permission, Rotation, VerifyCode,
+    VerifyContext,
 };
 use crate::domain::audit::Actor;
 use crate::domain::ids::{Integration, KeyId, NamespaceName, ProjectId, TenantId};
@@ -32,6 +33,7 @@ pub struct ProvisionRequest {
     pub namespace: Option<NamespaceName>,
     /// Extra namespace patterns, for pooled keys (`jt_customer_*`).
     pub scopes: Vec<NamespacePattern>,
+    pub permissions: Vec<Permission>,
     pub expires_at: Option<DateTime<Utc>>,
     pub sector: String,
     pub use_case: String,
@@ -71,7 +73,10 @@ pub struct Verification {
     pub plan: Option<Plan>,
     /// The key's own monthly quota, if it has one.
     pub rate_limit: Option<i64>,
+    pub permissions: Vec<Permission>,
     pub version: Option<i64>,
+    /// When this secret (or the key) stops being accepted, if ever.
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 impl Verification {
@@ -85,7 +90,9 @@ impl Verification {
             namespace_plan: None,
             plan: None,
             rate_limit: None,
+            permissions: Vec::new(),
             version: None,
+            valid_until: None,
         }
     }
 }
@@ -116,6 +123,7 @@ impl Keyward {
             integration: req.integration.clone(),
             project_id: req.project_id.clone(),
             scopes,
+            permissions: req.permissions.clone(),
             status: KeyStatus::Active,
             rate_limit: req.rate_limit,
             expires_at,
@@ -262,7 +270,47 @@ impl Keyward {
         let Ok(plain) = PlainApiKey::parse(presented) else {
             return Ok(Verification::bare(VerifyCode::Malformed, namespace));
         };
-        let digest = self.inner.hasher.digest(&plain);
+        self.verify_digest(&self.inner.hasher.digest(&plain), namespace)
+            .await
+    }
+
+    /// Verification of a well-formed key, by its digest. A verdict about a
+    /// key that exists (and a namespace that exists, if one was asked about)
+    /// is kept until its secret's validity ends or anything changes.
+    pub(super) async fn verify_digest(
+        &self,
+        digest: &KeyDigest,
+        namespace: Option<NamespaceName>,
+    ) -> Result<Verification> {
+        let cache = &self.inner.keys;
+        let generation = cache.change_generation();
+        let question = (digest.clone(), namespace);
+        if let Some(v) = cache.verdicts.get(&question) {
+            if v.usable(generation, Utc::now()) {
+                return Ok(v.verification.clone());
+            }
+        }
+        let (digest, namespace) = question;
+        let v = self.verify_uncached(&digest, namespace).await?;
+        let known =
+            v.key_id.is_some() && (v.namespace.is_none() || v.namespace_tenant_id.is_some());
+        if known && cache.change_generation() == generation {
+            cache.verdicts.insert(
+                (digest, v.namespace.clone()),
+                Arc::new(Verdict {
+                    verification: v.clone(),
+                    generation,
+                }),
+            );
+        }
+        Ok(v)
+    }
+
+    async fn verify_uncached(
+        &self,
+        digest: &KeyDigest,
+        namespace: Option<NamespaceName>,
+    ) -> Result<Verification> {
         let cache = &self.inner.keys;
         let owner = cache
             .owners
@@ -316,7 +364,9 @@ impl Keyward {
             namespace_plan: namespace_owner.as_ref().map(|t| t.plan),
             plan: Some(cached.tenant.plan),
             rate_limit: cached.key.rate_limit,
+            permissions: cached.key.permissions.clone(),
             version: Some(version),
+            valid_until: cached.key.valid_until(version),
         })
     }
 

@@ -11,11 +11,10 @@ use crate::domain::limits::{month_id, next_month_start, LimitExceeded, LimitKind
 use crate::domain::plan::PlanLimits;
 use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use std::collections::HashMap;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// A key and the tenant owning the namespace a request touches.
 pub type Subject = (KeyId, TenantId);
@@ -52,6 +51,26 @@ pub struct SubjectState {
     in_flight: AtomicI64,
     second: AtomicI64,
     second_count: AtomicI64,
+    /// The subject's GCRA state, with the requests-per-second figure it was
+    /// built for; replaced (once) when the plan's figure changes.
+    per_second: Mutex<Option<(i64, Arc<DefaultDirectRateLimiter>)>>,
+}
+
+impl SubjectState {
+    /// The subject's per-second limiter for a plan allowing `per_second`.
+    pub fn rate_limiter(&self, per_second: i64) -> Arc<DefaultDirectRateLimiter> {
+        let mut slot = self.per_second.lock().expect("rate limiter lock");
+        match &*slot {
+            Some((rps, limiter)) if *rps == per_second => limiter.clone(),
+            _ => {
+                let n = NonZeroU32::new(u32::try_from(per_second.max(1)).unwrap_or(u32::MAX))
+                    .expect("rps is at least 1");
+                let limiter = Arc::new(RateLimiter::direct(Quota::per_second(n)));
+                *slot = Some((per_second, limiter.clone()));
+                limiter
+            }
+        }
+    }
 }
 
 /// Holds a place among the subject's requests in flight until dropped.
@@ -83,7 +102,6 @@ pub struct LimitState {
 }
 
 pub struct Limiter {
-    per_second: RwLock<HashMap<u32, Arc<DefaultKeyedRateLimiter<Subject>>>>,
     subjects: moka::future::Cache<Subject, Arc<SubjectState>>,
 }
 
@@ -96,7 +114,6 @@ impl Default for Limiter {
 impl Limiter {
     pub fn new() -> Self {
         Self {
-            per_second: RwLock::new(HashMap::new()),
             subjects: moka::future::Cache::new(1_000_000),
         }
     }
@@ -120,31 +137,17 @@ impl Limiter {
                     in_flight: AtomicI64::new(0),
                     second: AtomicI64::new(now.timestamp()),
                     second_count: AtomicI64::new(0),
+                    per_second: Mutex::new(None),
                 }))
             })
             .await
     }
 
-    fn rate_limiter(&self, per_second: i64) -> Arc<DefaultKeyedRateLimiter<Subject>> {
-        let rps = u32::try_from(per_second.max(1)).unwrap_or(u32::MAX);
-        if let Some(l) = self.per_second.read().expect("limiter lock").get(&rps) {
-            return l.clone();
-        }
-        let mut map = self.per_second.write().expect("limiter lock");
-        map.entry(rps)
-            .or_insert_with(|| {
-                let n = NonZeroU32::new(rps).expect("rps is at least 1");
-                Arc::new(RateLimiter::keyed(Quota::per_second(n)))
-            })
-            .clone()
-    }
-
     /// Admits one request of `payload` bytes or says which limit refuses it.
     /// Checks run cheapest-first and a refused request consumes nothing.
     pub fn admit(
-        &self,
-        subject: &Subject,
         state: &Arc<SubjectState>,
+        per_second: &DefaultDirectRateLimiter,
         limits: &EffectiveLimits,
         payload: i64,
         now: DateTime<Utc>,
@@ -185,8 +188,7 @@ impl Limiter {
                 reset_seconds: 1,
             });
         }
-        let limiter = self.rate_limiter(limits.per_second);
-        if let Err(not_until) = limiter.check_key(subject) {
+        if let Err(not_until) = per_second.check() {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(LimitExceeded {
                 kind: LimitKind::PerSecond,
@@ -243,12 +245,5 @@ impl Limiter {
             state_of(limits.monthly, used, Some(next_month_start(now))),
             state_of(limits.concurrent, in_flight, None),
         ]
-    }
-
-    /// Lets idle per-second limiter entries go (called periodically).
-    pub fn shrink(&self) {
-        for l in self.per_second.read().expect("limiter lock").values() {
-            l.retain_recent();
-        }
     }
 }

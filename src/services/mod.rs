@@ -8,9 +8,11 @@ mod key_cache;
 pub mod keys;
 pub mod limits;
 pub mod plans;
+pub mod providers;
 pub mod response_cache;
 pub mod tenants;
 pub mod usage;
+pub mod vault;
 
 use crate::crypto::api_key::KeyHasher;
 use crate::db::Db;
@@ -34,8 +36,11 @@ struct Inner {
     limiter: limits::Limiter,
     responses: response_cache::ResponseCache,
     usage: Arc<usage::UsageSink>,
+    vault: vault::Vault,
     /// Plan limits as stored; read on every data-plane request, so kept in memory.
     plans: RwLock<HashMap<Plan, PlanLimits>>,
+    /// The smallest payload limit of any plan, kept beside `plans`.
+    smallest_payload: std::sync::atomic::AtomicI64,
     background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -50,19 +55,14 @@ pub struct Stats {
     pub cache_memory_bytes: u64,
 }
 
-/// Tunables of the core.
-#[derive(Debug, Clone)]
+/// Tunables and collaborators of the core.
 pub struct CoreOptions {
     /// Bytes the in-memory tier of the response cache may hold.
     pub cache_memory_bytes: u64,
-}
-
-impl Default for CoreOptions {
-    fn default() -> Self {
-        Self {
-            cache_memory_bytes: 256 * 1024 * 1024,
-        }
-    }
+    /// The vault's master keys.
+    pub keyring: Arc<crate::crypto::vault::Keyring>,
+    /// The AI provider adapters.
+    pub providers: Arc<providers::Providers>,
 }
 
 impl Keyward {
@@ -76,11 +76,18 @@ impl Keyward {
         let core = Self {
             inner: Arc::new(Inner {
                 usage: usage::UsageSink::start(db.clone()),
+                vault: vault::Vault {
+                    keyring: options.keyring,
+                    providers: options.providers,
+                },
                 db,
                 hasher,
                 keys: KeyCache::new(),
                 limiter: limits::Limiter::new(),
                 responses: response_cache::ResponseCache::new(options.cache_memory_bytes),
+                smallest_payload: std::sync::atomic::AtomicI64::new(plans::smallest_payload(
+                    &plans,
+                )),
                 plans: RwLock::new(plans),
                 background: std::sync::Mutex::new(Vec::new()),
             }),
@@ -129,7 +136,7 @@ impl Keyward {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                inner.limiter.shrink();
+                inner.keys.drop_stale_grants(now());
                 if let Ok(mut conn) = inner.db.pool().acquire().await {
                     match crate::db::cache::delete_expired(&mut conn, now()).await {
                         Ok(n) if n > 0 => {
@@ -162,6 +169,9 @@ pub enum Error {
     /// A valid credential without the right (403).
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// Something the use case depends on (a provider, the keyring) did not answer (503).
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     /// A plan limit refused the request (429, or 413 for size).
     #[error("{} limit reached", .0.kind.code())]
     Limit(crate::domain::limits::LimitExceeded),

@@ -17,13 +17,11 @@ impl Keyward {
             .unwrap_or_else(|| PlanLimits::seed(plan))
     }
 
-    /// The payload limit every plan allows.
+    /// The payload limit every plan allows (read on every data-plane request).
     pub fn smallest_payload_limit(&self) -> i64 {
-        self.plans()
-            .iter()
-            .map(|(_, l)| l.max_payload_bytes)
-            .min()
-            .unwrap_or(0)
+        self.inner
+            .smallest_payload
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn plans(&self) -> Vec<(Plan, PlanLimits)> {
@@ -56,6 +54,26 @@ impl Keyward {
             .write()
             .expect("plans lock")
             .insert(plan, limits);
+        self.inner.smallest_payload.store(
+            smallest_payload(&self.inner.plans.read().expect("plans lock")),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.inner.keys.invalidate_grants();
         Ok(limits)
     }
+}
+
+/// The smallest payload limit among plans.
+pub(super) fn smallest_payload(plans: &std::collections::HashMap<Plan, PlanLimits>) -> i64 {
+    Plan::ALL
+        .iter()
+        .map(|p| {
+            plans
+                .get(p)
+                .copied()
+                .unwrap_or_else(|| PlanLimits::seed(*p))
+                .max_payload_bytes
+        })
+        .min()
+        .unwrap_or(0)
 }

@@ -10,7 +10,7 @@ use moka::future::Cache;
 use moka::Expiry;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A cached response, kept as the raw JSON it was stored as.
@@ -19,6 +19,32 @@ pub struct CacheEntry {
     pub response: Box<RawValue>,
     pub cached_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The answer to a hit as an adapter renders it, made once per entry and
+    /// then shared by every hit (see [`CacheEntry::rendered`]).
+    rendered: OnceLock<Arc<[u8]>>,
+}
+
+impl CacheEntry {
+    pub fn new(
+        response: Box<RawValue>,
+        cached_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            response,
+            cached_at,
+            expires_at,
+            rendered: OnceLock::new(),
+        }
+    }
+
+    /// The entry rendered by `render`, computed on first use and kept: an
+    /// entry never changes, so neither does its rendering.
+    pub fn rendered(&self, render: impl FnOnce(&Self) -> Vec<u8>) -> Arc<[u8]> {
+        self.rendered
+            .get_or_init(|| Arc::from(render(self)))
+            .clone()
+    }
 }
 
 /// SHA-256 of (namespace, namespace generation, entry digest): a fixed-size
@@ -59,7 +85,8 @@ impl ResponseCache {
             memory: Cache::builder()
                 .max_capacity(memory_bytes)
                 .weigher(|_k: &MemoryKey, v: &Arc<CacheEntry>| {
-                    u32::try_from(v.response.get().len() + 128).unwrap_or(u32::MAX)
+                    // The response, its rendering (about as large) and overhead.
+                    u32::try_from(2 * v.response.get().len() + 256).unwrap_or(u32::MAX)
                 })
                 .expire_after(UntilExpiry)
                 .build(),
@@ -105,11 +132,11 @@ impl ResponseCache {
                         .ok_or(LoadError::Miss)?;
                 let response = RawValue::from_string(stored.response)
                     .map_err(|e| LoadError::Store(sqlx::Error::Decode(e.into())))?;
-                Ok::<_, LoadError>(Arc::new(CacheEntry {
+                Ok::<_, LoadError>(Arc::new(CacheEntry::new(
                     response,
-                    cached_at: stored.created_at,
-                    expires_at: stored.expires_at,
-                }))
+                    stored.created_at,
+                    stored.expires_at,
+                )))
             })
             .await;
         match loaded {
@@ -148,11 +175,7 @@ impl ResponseCache {
             },
         )
         .await?;
-        let entry = Arc::new(CacheEntry {
-            response,
-            cached_at: now,
-            expires_at,
-        });
+        let entry = Arc::new(CacheEntry::new(response, now, expires_at));
         self.memory
             .insert(self.key(namespace, digest), entry.clone())
             .await;

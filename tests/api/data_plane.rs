@@ -296,3 +296,85 @@ async fn cached_entries_survive_a_restart() {
     assert_eq!(hit.body["hit"], true);
     assert_eq!(hit.body["response"], json!({"kept": true}));
 }
+
+/// A warm key's right to a namespace is kept in memory; every change to the
+/// key, its tenant or its plan must still apply from the very next request.
+#[tokio::test]
+async fn warm_keys_follow_every_change_at_once() {
+    let app = spawn_app().await;
+    let acme = app.provision_tenant("acme").await;
+    let key = s(&acme["api_key"]).to_string();
+    let key_id = s(&acme["key_id"]).to_string();
+    let get = |key: String| {
+        let app = &app;
+        async move { app.cache_get(&key, "jt_acme", "q").await }
+    };
+    for _ in 0..3 {
+        assert_eq!(get(key.clone()).await.status, StatusCode::OK);
+    }
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "VALID");
+
+    // Disable, enable.
+    app.root(Method::POST, &format!("/api/keys/{key_id}/disable"), None)
+        .await;
+    assert_eq!(get(key.clone()).await.code(), "KEY_DISABLED");
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "DISABLED");
+    app.root(Method::POST, &format!("/api/keys/{key_id}/enable"), None)
+        .await;
+    assert_eq!(get(key.clone()).await.status, StatusCode::OK);
+
+    // Tenant suspension.
+    app.root_json(
+        Method::PATCH,
+        "/api/tenants/acme",
+        Some(json!({"status": "suspended"})),
+    )
+    .await;
+    assert_eq!(get(key.clone()).await.status, StatusCode::FORBIDDEN);
+    app.root_json(
+        Method::PATCH,
+        "/api/tenants/acme",
+        Some(json!({"status": "active"})),
+    )
+    .await;
+    assert_eq!(get(key.clone()).await.status, StatusCode::OK);
+
+    // A plan change applies to the next request: one request a month left.
+    let month = get(key.clone()).await;
+    let used: i64 = month
+        .header("ratelimit-limit")
+        .unwrap()
+        .parse::<i64>()
+        .unwrap()
+        - month
+            .header("ratelimit-remaining")
+            .unwrap()
+            .parse::<i64>()
+            .unwrap();
+    app.set_plan("pro", used + 1, 50, 20, 1 << 20).await;
+    assert_eq!(get(key.clone()).await.status, StatusCode::OK);
+    let over = get(key.clone()).await;
+    assert_eq!(
+        (over.status, over.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "MONTHLY_QUOTA_EXCEEDED")
+    );
+    app.set_plan("pro", 100_000, 50, 20, 100 << 20).await;
+
+    // Rotation with a one-second grace: the old secret works, then stops by itself.
+    let rotated = app.rotate(&key_id, json!({"grace_seconds": 1})).await;
+    let new_key = s(&rotated["api_key"]).to_string();
+    assert_eq!(get(key.clone()).await.status, StatusCode::OK);
+    assert_eq!(get(new_key.clone()).await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let old = get(key.clone()).await;
+    assert_eq!(
+        (old.status, old.code()),
+        (StatusCode::UNAUTHORIZED, "KEY_EXPIRED")
+    );
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "EXPIRED");
+    assert_eq!(get(new_key.clone()).await.status, StatusCode::OK);
+
+    // Immediate rotation retires the warm secret at once.
+    app.rotate(&key_id, json!({"immediate": true})).await;
+    assert_eq!(get(new_key).await.status, StatusCode::UNAUTHORIZED);
+}

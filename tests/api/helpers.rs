@@ -112,7 +112,21 @@ pub async fn spawn_app_in(store: Store) -> TestApp {
             store.data_dir.path().display().to_string(),
         ),
         ("KEYWARD_ROOT_TOKEN", ROOT_TOKEN.to_string()),
+        ("KEYWARD_PROVIDER_TIMEOUT_MS", "1000".to_string()),
     ]);
+    let stub = crate::providers_stub::base_url();
+    for service in ["openai", "anthropic", "hume", "elevenlabs", "deepgram"] {
+        vars.insert(
+            match service {
+                "openai" => "KEYWARD_PROVIDER_OPENAI_URL",
+                "anthropic" => "KEYWARD_PROVIDER_ANTHROPIC_URL",
+                "hume" => "KEYWARD_PROVIDER_HUME_URL",
+                "elevenlabs" => "KEYWARD_PROVIDER_ELEVENLABS_URL",
+                _ => "KEYWARD_PROVIDER_DEEPGRAM_URL",
+            },
+            format!("{stub}/{service}"),
+        );
+    }
     if let Some(pg) = &store.postgres {
         vars.insert("DATABASE_URL", pg.url());
     }

@@ -110,6 +110,51 @@ async fn usage_matches_the_requests_made_exactly_after_a_flush() {
     let (_, hourly) = app.root_json(Method::GET, "/api/usage/acme", None).await;
     assert_eq!(hourly["granularity"], "hour");
     assert_eq!(hourly["total"]["requests"], 13);
+
+    // The raw records behind the rollups: one per request, in order.
+    let (status, raw) = app
+        .root_json(Method::GET, "/api/usage/acme/records", None)
+        .await;
+    assert_eq!(status, 200, "{raw}");
+    let records = raw["records"].as_array().unwrap();
+    assert_eq!(records.len(), 13);
+    let ops: Vec<(&str, &str, Option<bool>)> = records
+        .iter()
+        .map(|r| (s(&r["namespace"]), s(&r["operation"]), r["hit"].as_bool()))
+        .collect();
+    assert_eq!(&ops[..3], [("jt_acme", "get", Some(false)); 3]);
+    assert_eq!(&ops[3..5], [("jt_acme", "set", None); 2]);
+    assert_eq!(&ops[5..9], [("jt_acme", "get", Some(true)); 4]);
+    assert_eq!(ops[9], ("acme_second", "get", Some(false)));
+    let total_out: i64 = records
+        .iter()
+        .map(|r| r["bytes_out"].as_i64().unwrap())
+        .sum();
+    let total_in: i64 = records
+        .iter()
+        .map(|r| r["bytes_in"].as_i64().unwrap())
+        .sum();
+    assert_eq!((total_out, total_in), (served, sent));
+    assert!(records
+        .iter()
+        .all(|r| r["status"] == 200 || r["status"] == 201));
+    assert_eq!(records[0]["key_id"], acme["key_id"]);
+    assert_eq!(records[9]["key_id"], second["key_id"]);
+    let (_, limited) = app
+        .root_json(Method::GET, "/api/usage/acme/records?limit=2", None)
+        .await;
+    assert_eq!(limited["records"].as_array().unwrap().len(), 2);
+    let (status, bad) = app
+        .root_json(Method::GET, "/api/usage/acme/records?limit=0", None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), bad["error"]["code"].as_str()),
+        (422, Some("VALIDATION_ERROR"))
+    );
+    let (status, _) = app
+        .root_json(Method::GET, "/api/usage/nobody/records", None)
+        .await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]

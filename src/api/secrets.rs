@@ -1,0 +1,352 @@
+//! The provider secret vault over HTTP: tenants' AI provider keys.
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{bearer, request_id, ApiJson, ApiQuery, OptionalJson, RootActor};
+use crate::domain::api_key::{Permission, VerifyCode};
+use crate::domain::audit::Actor;
+use crate::domain::ids::TenantId;
+use crate::domain::plan::Plan;
+use crate::domain::secret::{SecretKind, SecretMeta, SecretRef, Service};
+use crate::services::vault::Caller;
+use crate::startup::AppState;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// The root token, or a tenant's keyward API key (for reading its own secrets).
+pub struct SecretCaller(pub Caller, pub Actor);
+
+impl FromRequestParts<AppState> for SecretCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = bearer(parts) else {
+            return Err(ApiError::unauthorized(
+                "this call needs 'Authorization: Bearer <root token or API key>'",
+            ));
+        };
+        let request_id = request_id(parts);
+        if state.root.matches(token) {
+            return Ok(Self(
+                Caller::Root,
+                Actor {
+                    name: "root".into(),
+                    request_id,
+                },
+            ));
+        }
+        let v = state.core.verify(token, None).await?;
+        match (v.code, v.tenant_id, v.key_id) {
+            (VerifyCode::Valid, Some(tenant), Some(key_id)) => Ok(Self(
+                Caller::TenantKey {
+                    secrets_read: v.permissions.contains(&Permission::SecretsRead),
+                    tenant,
+                },
+                Actor {
+                    name: format!("key:{key_id}"),
+                    request_id,
+                },
+            )),
+            _ => Err(ApiError::unauthorized("the bearer token is not valid")),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolveBody {
+    /// The end user the key is for (recorded in the audit trail).
+    pub user_id: Option<String>,
+    /// The tier whose pooled key is the last resort (default: the tenant's plan).
+    pub tier: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResolvedKey {
+    pub service: String,
+    pub tenant_id: String,
+    /// The provider key.
+    pub key: String,
+    /// customer | managed | pooled: which secret answered.
+    pub source: String,
+    pub name: String,
+    pub version: i64,
+}
+
+fn parse_tier(tier: Option<&str>) -> Result<Option<Plan>, ApiError> {
+    Ok(tier.map(|t| Plan::parse_field("tier", t)).transpose()?)
+}
+
+/// A tenant's key for a service: customer key, else managed key, else the
+/// platform's pooled key for the tier. Root token, or the tenant's own API
+/// key with the `secrets:read` permission; every read and denial is audited.
+#[utoipa::path(
+    post,
+    path = "/api/keys/{service}/{tenant_id}",
+    tag = "vault",
+    params(("service" = String, Path), ("tenant_id" = String, Path)),
+    request_body(content = ResolveBody, description = "optional"),
+    security(("root_token" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = ResolvedKey),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn resolve(
+    State(state): State<AppState>,
+    SecretCaller(caller, actor): SecretCaller,
+    Path((service, tenant)): Path<(String, String)>,
+    OptionalJson(body): OptionalJson<ResolveBody>,
+) -> Result<Json<ResolvedKey>, ApiError> {
+    let service = Service::parse(&service)?;
+    let tenant = TenantId::parse(tenant)?;
+    let tier = parse_tier(body.tier.as_deref())?;
+    let r = state
+        .core
+        .resolve_secret(&caller, &actor, service, &tenant, tier)
+        .await?;
+    Ok(Json(ResolvedKey {
+        service: service.to_string(),
+        tenant_id: tenant.to_string(),
+        key: r.value.to_string(),
+        source: r.source.as_str().into(),
+        name: r.name,
+        version: r.version,
+    }))
+}
+
+/// A secret as listed: never its value.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretView {
+    pub name: String,
+    pub service: String,
+    /// managed | customer | admin | pooled
+    pub kind: String,
+    pub tenant_id: Option<String>,
+    pub version: i64,
+    /// The master key version it is sealed under.
+    pub key_version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_validated_at: Option<DateTime<Utc>>,
+    /// valid | invalid | unavailable
+    pub last_validation: Option<String>,
+}
+
+impl From<SecretMeta> for SecretView {
+    fn from(m: SecretMeta) -> Self {
+        Self {
+            name: m.name,
+            service: m.secret.service.to_string(),
+            kind: m.secret.kind.as_str().into(),
+            tenant_id: m.secret.owner.tenant().map(|t| t.to_string()),
+            version: m.version,
+            key_version: m.key_version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            last_validated_at: m.last_validated_at,
+            last_validation: m.last_validation.map(|v| v.as_str().into()),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionSecretBody {
+    /// Who asked (recorded in the audit trail).
+    pub requested_by: Option<String>,
+    pub tier: Option<String>,
+}
+
+/// Mint a managed key for the tenant at the provider (providers with a key
+/// management API: Hume), with the tenant's or the platform's admin credentials.
+#[utoipa::path(
+    post,
+    path = "/api/keys/{service}/{tenant_id}/provision",
+    tag = "vault",
+    params(("service" = String, Path), ("tenant_id" = String, Path)),
+    request_body(content = ProvisionSecretBody, description = "optional"),
+    security(("root_token" = [])),
+    responses(
+        (status = 201, body = SecretView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn provision(
+    State(state): State<AppState>,
+    RootActor(actor): RootActor,
+    Path((service, tenant)): Path<(String, String)>,
+    OptionalJson(body): OptionalJson<ProvisionSecretBody>,
+) -> Result<(StatusCode, Json<SecretView>), ApiError> {
+    let service = Service::parse(&service)?;
+    let tenant = TenantId::parse(tenant)?;
+    parse_tier(body.tier.as_deref())?;
+    let meta = state
+        .core
+        .provision_managed(&actor, service, &tenant)
+        .await?;
+    Ok((StatusCode::CREATED, Json(meta.into())))
+}
+
+/// Replace the tenant's managed key with a freshly provisioned one (a new version).
+#[utoipa::path(
+    post,
+    path = "/api/keys/{service}/{tenant_id}/rotate",
+    tag = "vault",
+    params(("service" = String, Path), ("tenant_id" = String, Path)),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = SecretView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn rotate(
+    State(state): State<AppState>,
+    RootActor(actor): RootActor,
+    Path((service, tenant)): Path<(String, String)>,
+) -> Result<Json<SecretView>, ApiError> {
+    let service = Service::parse(&service)?;
+    let tenant = TenantId::parse(tenant)?;
+    let meta = state
+        .core
+        .provision_managed(&actor, service, &tenant)
+        .await?;
+    Ok(Json(meta.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CustomerKeyBody {
+    /// The tenant's own provider key; checked with the provider before it is stored.
+    pub key: String,
+}
+
+/// Store the tenant's own key (BYOK) after the provider accepts it.
+#[utoipa::path(
+    put,
+    path = "/api/keys/{service}/{tenant_id}/customer",
+    tag = "vault",
+    params(("service" = String, Path), ("tenant_id" = String, Path)),
+    request_body = CustomerKeyBody,
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = SecretView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "Invalid body, or the provider refused the key", body = ErrorBody),
+        (status = 503, description = "The provider could not be asked", body = ErrorBody),
+    )
+)]
+pub async fn put_customer(
+    State(state): State<AppState>,
+    RootActor(actor): RootActor,
+    Path((service, tenant)): Path<(String, String)>,
+    ApiJson(body): ApiJson<CustomerKeyBody>,
+) -> Result<Json<SecretView>, ApiError> {
+    let service = Service::parse(&service)?;
+    let tenant = TenantId::parse(tenant)?;
+    let secret = SecretRef::tenant(service, tenant, SecretKind::Customer);
+    let meta = state
+        .core
+        .put_secret(&actor, &secret, &body.key, true)
+        .await?;
+    Ok(Json(meta.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PutSecretBody {
+    pub service: String,
+    /// managed | customer | admin | pooled
+    pub kind: String,
+    /// The owning tenant (managed, customer, admin). Absent for pooled keys
+    /// and for the platform's own admin credentials.
+    pub tenant_id: Option<String>,
+    /// The tier of a pooled key.
+    pub tier: Option<String>,
+    pub value: String,
+    /// Check the key with its provider first (default true).
+    pub validate: Option<bool>,
+}
+
+/// Store any secret: a managed key held for a tenant, admin credentials
+/// (a tenant's, or the platform's with no tenant), or a tier's pooled key.
+#[utoipa::path(
+    put,
+    path = "/api/secrets",
+    tag = "vault",
+    request_body = PutSecretBody,
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = SecretView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn put_secret(
+    State(state): State<AppState>,
+    RootActor(actor): RootActor,
+    ApiJson(body): ApiJson<PutSecretBody>,
+) -> Result<Json<SecretView>, ApiError> {
+    let service = Service::parse(&body.service)?;
+    let kind = SecretKind::parse(&body.kind)?;
+    let invalid = |m: &str| crate::domain::ValidationError::new("kind", m.to_string());
+    let secret = match (kind, body.tenant_id, body.tier) {
+        (SecretKind::Pooled, None, Some(tier)) => {
+            SecretRef::pool(service, Plan::parse_field("tier", &tier)?)
+        }
+        (SecretKind::Pooled, _, _) => {
+            return Err(invalid("a pooled key takes a tier and no tenant_id").into())
+        }
+        (SecretKind::Admin, None, None) => SecretRef::platform_admin(service),
+        (kind, Some(t), None) => {
+            SecretRef::tenant(service, TenantId::parse_field("tenant_id", t)?, kind)
+        }
+        _ => {
+            return Err(invalid(
+                "give a tenant_id (and no tier) for managed, customer and admin secrets",
+            )
+            .into())
+        }
+    };
+    let meta = state
+        .core
+        .put_secret(&actor, &secret, &body.value, body.validate.unwrap_or(true))
+        .await?;
+    Ok(Json(meta.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SecretsQuery {
+    /// Only this tenant's secrets.
+    pub tenant_id: Option<String>,
+}
+
+/// Secrets' names, kinds, versions and last validation; never their values.
+#[utoipa::path(
+    get,
+    path = "/api/secrets",
+    tag = "vault",
+    params(SecretsQuery),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = Vec<SecretView>),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    _root: RootActor,
+    ApiQuery(q): ApiQuery<SecretsQuery>,
+) -> Result<Json<Vec<SecretView>>, ApiError> {
+    let tenant = q.tenant_id.map(TenantId::parse).transpose()?;
+    let list = state.core.list_secrets(tenant.as_ref()).await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}

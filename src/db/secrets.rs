@@ -1,0 +1,214 @@
+//! Provider secrets, stored sealed (see `crypto::vault`). This module never
+//! sees a plaintext.
+
+use super::{corrupt, get_opt_ts, get_parsed, get_ts, ts, Conn};
+use crate::crypto::vault::Sealed;
+use crate::domain::ids::TenantId;
+use crate::domain::plan::Plan;
+use crate::domain::secret::{SecretKind, SecretMeta, SecretOwner, SecretRef, Service, Validation};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+const COLUMNS: &str = "service, owner, kind, name, tenant_id, version, key_version, nonce, \
+    ciphertext, created_at, updated_at, last_validated_at, last_validation";
+
+fn owner_from(raw: &str) -> sqlx::Result<SecretOwner> {
+    if raw == "platform:" {
+        return Ok(SecretOwner::Platform);
+    }
+    match raw.strip_prefix("pool:") {
+        Some(tier) => Plan::parse_field("owner", tier)
+            .map(SecretOwner::Pool)
+            .map_err(|e| corrupt(format!("owner: {e}"))),
+        None => TenantId::parse(raw)
+            .map(SecretOwner::Tenant)
+            .map_err(|e| corrupt(format!("owner: {e}"))),
+    }
+}
+
+fn from_row(row: &AnyRow) -> sqlx::Result<(SecretMeta, Sealed)> {
+    let secret = SecretRef {
+        service: get_parsed(row, "service", |s| Service::parse(&s))?,
+        owner: get_parsed(row, "owner", |s| owner_from(&s))?,
+        kind: get_parsed(row, "kind", |s| SecretKind::parse(&s))?,
+    };
+    let last: Option<String> = row.try_get("last_validation")?;
+    let nonce: String = row.try_get("nonce")?;
+    let ciphertext: String = row.try_get("ciphertext")?;
+    let key_version: i64 = row.try_get("key_version")?;
+    Ok((
+        SecretMeta {
+            secret,
+            name: row.try_get("name")?,
+            version: row.try_get("version")?,
+            key_version,
+            created_at: get_ts(row, "created_at")?,
+            updated_at: get_ts(row, "updated_at")?,
+            last_validated_at: get_opt_ts(row, "last_validated_at")?,
+            last_validation: last.as_deref().and_then(Validation::parse),
+        },
+        Sealed {
+            key_version,
+            // Undecodable text becomes an empty value, which fails to open
+            // as tampered rather than failing the whole listing.
+            nonce: hex::decode(nonce).unwrap_or_default(),
+            ciphertext: B64.decode(ciphertext).unwrap_or_default(),
+        },
+    ))
+}
+
+fn bind_ref<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    secret: &SecretRef,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(secret.service.as_str())
+        .bind(secret.owner.key())
+        .bind(secret.kind.as_str())
+}
+
+pub async fn find(
+    conn: &mut Conn,
+    secret: &SecretRef,
+) -> sqlx::Result<Option<(SecretMeta, Sealed)>> {
+    bind_ref(
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM provider_secrets WHERE service = $1 AND owner = $2 AND kind = $3"
+        )),
+        secret,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// Stores a new value (a new version when one existed); returns the version.
+pub async fn put(
+    conn: &mut Conn,
+    secret: &SecretRef,
+    sealed: &Sealed,
+    validation: Option<Validation>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    let row = bind_ref(
+        sqlx::query(
+            "INSERT INTO provider_secrets (service, owner, kind, name, tenant_id, version, key_version, \
+             nonce, ciphertext, created_at, updated_at, last_validated_at, last_validation) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $9, $10, $11) \
+             ON CONFLICT (service, owner, kind) DO UPDATE SET version = provider_secrets.version + 1, \
+             key_version = excluded.key_version, nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
+             updated_at = excluded.updated_at, last_validated_at = excluded.last_validated_at, \
+             last_validation = excluded.last_validation RETURNING version",
+        ),
+        secret,
+    )
+    .bind(secret.name())
+    .bind(secret.owner.tenant().map(|t| t.to_string()))
+    .bind(sealed.key_version)
+    .bind(hex::encode(&sealed.nonce))
+    .bind(B64.encode(&sealed.ciphertext))
+    .bind(ts(now))
+    .bind(validation.map(|_| ts(now)))
+    .bind(validation.map(|v| v.as_str().to_string()))
+    .fetch_one(&mut *conn)
+    .await?;
+    row.try_get("version")
+}
+
+pub async fn set_validation(
+    conn: &mut Conn,
+    secret: &SecretRef,
+    validation: Validation,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let done = bind_ref(
+        sqlx::query(
+            "UPDATE provider_secrets SET last_validated_at = $4, last_validation = $5 \
+             WHERE service = $1 AND owner = $2 AND kind = $3",
+        ),
+        secret,
+    )
+    .bind(ts(now))
+    .bind(validation.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Every secret's metadata, of one tenant or all, in name order.
+pub async fn list(conn: &mut Conn, tenant: Option<&TenantId>) -> sqlx::Result<Vec<SecretMeta>> {
+    let rows = match tenant {
+        Some(t) => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM provider_secrets WHERE tenant_id = $1 ORDER BY name"
+            ))
+            .bind(t.as_str())
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM provider_secrets ORDER BY name"
+            ))
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    rows.iter()
+        .map(|r| from_row(r).map(|(meta, _)| meta))
+        .collect()
+}
+
+/// Up to `limit` secrets sealed under a master key version other than `current`.
+pub async fn sealed_under_other_versions(
+    conn: &mut Conn,
+    current: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(SecretMeta, Sealed)>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM provider_secrets WHERE key_version <> $1 ORDER BY name LIMIT $2"
+    ))
+    .bind(current)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// How many secrets are sealed under master key `version`.
+pub async fn count_under_version(conn: &mut Conn, version: i64) -> sqlx::Result<i64> {
+    sqlx::query("SELECT COUNT(*) AS n FROM provider_secrets WHERE key_version = $1")
+        .bind(version)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")
+}
+
+/// Replaces a ciphertext with its re-sealed form, only if the row still holds
+/// `old` (a concurrent write wins; the caller retries with the new value).
+pub async fn reseal(
+    conn: &mut Conn,
+    secret: &SecretRef,
+    old: &Sealed,
+    new: &Sealed,
+) -> sqlx::Result<bool> {
+    let done = bind_ref(
+        sqlx::query(
+            "UPDATE provider_secrets SET key_version = $4, nonce = $5, ciphertext = $6 \
+             WHERE service = $1 AND owner = $2 AND kind = $3 AND key_version = $7 AND nonce = $8",
+        ),
+        secret,
+    )
+    .bind(new.key_version)
+    .bind(hex::encode(&new.nonce))
+    .bind(B64.encode(&new.ciphertext))
+    .bind(old.key_version)
+    .bind(hex::encode(&old.nonce))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

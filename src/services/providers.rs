@@ -1,0 +1,293 @@
+//! Service adapters for the AI providers whose keys the vault holds. Each
+//! adapter says, without doing any I/O, how to check a key with its provider
+//! (the cheapest authenticated call), whether and how the provider can mint
+//! keys, and how it charges; one HTTP executor runs those requests with a
+//! timeout. Base URLs come from `KEYWARD_PROVIDER_<SERVICE>_URL`, defaulting
+//! to each provider's real API.
+
+use crate::domain::secret::{Service, Validation};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// An HTTP request an adapter wants made.
+#[derive(Debug, Clone)]
+pub struct ProviderRequest {
+    pub method: reqwest::Method,
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<serde_json::Value>,
+}
+
+/// How a provider charges for its calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostUnit {
+    /// Per token, priced separately in and out, per model.
+    TokensInOut,
+    /// Per 1,000 characters of input.
+    ThousandCharacters,
+    /// Per second of audio or session.
+    Seconds,
+    /// Per minute of audio.
+    Minutes,
+}
+
+/// One provider's rules.
+pub trait ProviderAdapter: Send + Sync {
+    fn service(&self) -> Service;
+    fn default_base_url(&self) -> &'static str;
+    /// The cheapest authenticated call that tells a valid key from an invalid one.
+    fn validation_request(&self, key: &str) -> ProviderRequest;
+    /// The call that mints a key for `tenant` with admin credentials, when
+    /// the provider has a management API.
+    fn provision_request(&self, _admin_key: &str, _tenant: &str) -> Option<ProviderRequest> {
+        None
+    }
+    /// The new key in a successful provisioning answer.
+    fn provisioned_key(&self, _body: &serde_json::Value) -> Option<String> {
+        None
+    }
+    fn cost_unit(&self) -> CostUnit;
+}
+
+fn get(path: &str, headers: Vec<(&'static str, String)>) -> ProviderRequest {
+    ProviderRequest {
+        method: reqwest::Method::GET,
+        path: path.into(),
+        headers,
+        body: None,
+    }
+}
+
+struct OpenAi;
+impl ProviderAdapter for OpenAi {
+    fn service(&self) -> Service {
+        Service::OpenAi
+    }
+    fn default_base_url(&self) -> &'static str {
+        "https://api.openai.com"
+    }
+    fn validation_request(&self, key: &str) -> ProviderRequest {
+        get(
+            "/v1/models",
+            vec![("authorization", format!("Bearer {key}"))],
+        )
+    }
+    fn cost_unit(&self) -> CostUnit {
+        CostUnit::TokensInOut
+    }
+}
+
+struct Anthropic;
+impl ProviderAdapter for Anthropic {
+    fn service(&self) -> Service {
+        Service::Anthropic
+    }
+    fn default_base_url(&self) -> &'static str {
+        "https://api.anthropic.com"
+    }
+    fn validation_request(&self, key: &str) -> ProviderRequest {
+        get(
+            "/v1/models",
+            vec![
+                ("x-api-key", key.to_string()),
+                ("anthropic-version", "2023-06-01".into()),
+            ],
+        )
+    }
+    fn cost_unit(&self) -> CostUnit {
+        CostUnit::TokensInOut
+    }
+}
+
+struct Hume;
+impl ProviderAdapter for Hume {
+    fn service(&self) -> Service {
+        Service::Hume
+    }
+    fn default_base_url(&self) -> &'static str {
+        "https://api.hume.ai"
+    }
+    fn validation_request(&self, key: &str) -> ProviderRequest {
+        get(
+            "/v0/evi/configs?page_size=1",
+            vec![("x-hume-api-key", key.to_string())],
+        )
+    }
+    fn provision_request(&self, admin_key: &str, tenant: &str) -> Option<ProviderRequest> {
+        Some(ProviderRequest {
+            method: reqwest::Method::POST,
+            path: "/v0/api-keys".into(),
+            headers: vec![("x-hume-api-key", admin_key.to_string())],
+            body: Some(serde_json::json!({"name": format!("keyward-{tenant}")})),
+        })
+    }
+    fn provisioned_key(&self, body: &serde_json::Value) -> Option<String> {
+        body.get("api_key")
+            .or_else(|| body.get("key"))
+            .and_then(|k| k.as_str())
+            .map(str::to_string)
+    }
+    fn cost_unit(&self) -> CostUnit {
+        CostUnit::Minutes
+    }
+}
+
+struct ElevenLabs;
+impl ProviderAdapter for ElevenLabs {
+    fn service(&self) -> Service {
+        Service::ElevenLabs
+    }
+    fn default_base_url(&self) -> &'static str {
+        "https://api.elevenlabs.io"
+    }
+    fn validation_request(&self, key: &str) -> ProviderRequest {
+        get("/v1/user", vec![("xi-api-key", key.to_string())])
+    }
+    fn cost_unit(&self) -> CostUnit {
+        CostUnit::ThousandCharacters
+    }
+}
+
+struct Deepgram;
+impl ProviderAdapter for Deepgram {
+    fn service(&self) -> Service {
+        Service::Deepgram
+    }
+    fn default_base_url(&self) -> &'static str {
+        "https://api.deepgram.com"
+    }
+    fn validation_request(&self, key: &str) -> ProviderRequest {
+        get(
+            "/v1/projects",
+            vec![("authorization", format!("Token {key}"))],
+        )
+    }
+    fn cost_unit(&self) -> CostUnit {
+        CostUnit::Minutes
+    }
+}
+
+/// Why provisioning a key at a provider did not work.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{0} has no key management API keyward can use")]
+    Unsupported(Service),
+    #[error("{0} refused the admin credentials")]
+    Refused(Service),
+    #[error("{0} did not answer usably: {1}")]
+    Unavailable(Service, String),
+}
+
+/// Every adapter with its base URL, and the HTTP client that runs them.
+pub struct Providers {
+    adapters: HashMap<Service, (Box<dyn ProviderAdapter>, String)>,
+    client: reqwest::Client,
+}
+
+impl Providers {
+    /// Base URLs from `base_urls` (by service) or each provider's default.
+    pub fn new(base_urls: &HashMap<Service, String>, timeout: Duration) -> Self {
+        let all: [Box<dyn ProviderAdapter>; 5] = [
+            Box::new(OpenAi),
+            Box::new(Anthropic),
+            Box::new(Hume),
+            Box::new(ElevenLabs),
+            Box::new(Deepgram),
+        ];
+        let adapters = all
+            .into_iter()
+            .map(|a| {
+                let url = base_urls
+                    .get(&a.service())
+                    .cloned()
+                    .unwrap_or_else(|| a.default_base_url().to_string());
+                (a.service(), (a, url.trim_end_matches('/').to_string()))
+            })
+            .collect();
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .expect("the HTTP client builds");
+        Self { adapters, client }
+    }
+
+    pub fn adapter(&self, service: Service) -> &dyn ProviderAdapter {
+        self.adapters[&service].0.as_ref()
+    }
+
+    async fn send(
+        &self,
+        service: Service,
+        req: ProviderRequest,
+    ) -> Result<(reqwest::StatusCode, serde_json::Value), String> {
+        let base = &self.adapters[&service].1;
+        let mut builder = self
+            .client
+            .request(req.method, format!("{base}{}", req.path));
+        for (name, value) in req.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = req.body {
+            builder = builder.json(&body);
+        }
+        // The error text of reqwest names the URL, never the headers.
+        let res = builder.send().await.map_err(|e| {
+            if e.is_timeout() {
+                "timed out".to_string()
+            } else {
+                "could not be reached".to_string()
+            }
+        })?;
+        let status = res.status();
+        let body = res.json().await.unwrap_or(serde_json::Value::Null);
+        Ok((status, body))
+    }
+
+    /// Checks a key with its provider.
+    pub async fn validate(&self, service: Service, key: &str) -> Validation {
+        let req = self.adapter(service).validation_request(key);
+        match self.send(service, req).await {
+            Ok((status, _)) if status.is_success() => Validation::Valid,
+            Ok((status, _)) if status == 401 || status == 403 => Validation::Invalid,
+            Ok((status, _)) => {
+                tracing::warn!(%service, %status, "provider answered a key check unexpectedly");
+                Validation::Unavailable
+            }
+            Err(e) => {
+                tracing::warn!(%service, error = %e, "provider key check failed");
+                Validation::Unavailable
+            }
+        }
+    }
+
+    /// Mints a key for `tenant` with admin credentials.
+    pub async fn provision(
+        &self,
+        service: Service,
+        admin_key: &str,
+        tenant: &str,
+    ) -> Result<String, ProvisionError> {
+        let adapter = self.adapter(service);
+        let req = adapter
+            .provision_request(admin_key, tenant)
+            .ok_or(ProvisionError::Unsupported(service))?;
+        let (status, body) = self
+            .send(service, req)
+            .await
+            .map_err(|e| ProvisionError::Unavailable(service, e))?;
+        if status == 401 || status == 403 {
+            return Err(ProvisionError::Refused(service));
+        }
+        if !status.is_success() {
+            return Err(ProvisionError::Unavailable(
+                service,
+                format!("status {status}"),
+            ));
+        }
+        adapter
+            .provisioned_key(&body)
+            .ok_or_else(|| ProvisionError::Unavailable(service, "the answer held no key".into()))
+    }
+}

@@ -1,0 +1,398 @@
+//! The provider secret vault: tenants' AI provider keys, sealed at rest,
+//! handed only to whom may read them, each access audited. A secret is never
+//! returned unless the audit record of its reading has been written.
+
+use super::providers::{Providers, ProvisionError};
+use super::{now, Error, Keyward, Result};
+use crate::crypto::vault::{Keyring, VaultError};
+use crate::db;
+use crate::domain::audit::Actor;
+use crate::domain::ids::TenantId;
+use crate::domain::plan::Plan;
+use crate::domain::secret::{
+    check_secret_value, resolution_order, SecretKind, SecretMeta, SecretRef, Service, Validation,
+};
+use serde_json::json;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// The vault's collaborators: the master keyring and the provider adapters.
+pub struct Vault {
+    pub keyring: Arc<Keyring>,
+    pub providers: Arc<Providers>,
+}
+
+/// Who asks for a secret.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// The root token: any tenant.
+    Root,
+    /// A tenant's keyward API key; reads its own tenant's secrets only, and
+    /// only when the key carries the `secrets:read` permission.
+    TenantKey {
+        tenant: TenantId,
+        secrets_read: bool,
+    },
+}
+
+/// A secret handed out: the value, and which secret it came from.
+pub struct Resolved {
+    pub value: Zeroizing<String>,
+    pub source: SecretKind,
+    pub name: String,
+    pub version: i64,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("value", &"<redacted>")
+            .field("source", &self.source)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+fn vault_error(e: VaultError) -> Error {
+    match e {
+        VaultError::Tampered | VaultError::UnknownKeyVersion(_) => Error::Conflict {
+            code: "SECRET_UNREADABLE",
+            message: format!("the stored secret cannot be opened: {e}"),
+        },
+        other => Error::Unavailable {
+            code: "VAULT_UNAVAILABLE",
+            message: other.to_string(),
+        },
+    }
+}
+
+fn provision_error(e: ProvisionError) -> Error {
+    match e {
+        ProvisionError::Unsupported(_) => Error::Conflict {
+            code: "PROVISIONING_UNSUPPORTED",
+            message: e.to_string(),
+        },
+        ProvisionError::Refused(_) => Error::Conflict {
+            code: "ADMIN_KEY_REFUSED",
+            message: e.to_string(),
+        },
+        ProvisionError::Unavailable(..) => Error::Unavailable {
+            code: "PROVIDER_UNAVAILABLE",
+            message: e.to_string(),
+        },
+    }
+}
+
+impl Keyward {
+    fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.vault().providers
+    }
+
+    /// Records a refused secret access and returns the refusal.
+    async fn deny(&self, actor: &Actor, tenant: &TenantId, service: Service) -> Error {
+        let mut entry = actor.entry(
+            "secret.read",
+            "secret",
+            format!("ai-{service}-{tenant}"),
+            Some(tenant.as_str()),
+            json!({"service": service.as_str()}),
+        );
+        entry.outcome = "denied";
+        if let Err(e) = self.audit_now(entry).await {
+            tracing::error!(error = %e, "could not audit a denied secret access");
+        }
+        Error::Forbidden {
+            code: "SECRET_ACCESS_DENIED",
+            message: "this credential may not read that tenant's secrets".into(),
+        }
+    }
+
+    async fn audit_now(&self, entry: crate::domain::audit::NewAuditEntry) -> Result<()> {
+        let mut tx = self.db().pool().begin().await?;
+        db::audit::insert(&mut tx, &entry, now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A tenant's key for a service: its own (customer) key first, then its
+    /// managed key, then the platform's pooled key for its tier.
+    pub async fn resolve_secret(
+        &self,
+        caller: &Caller,
+        actor: &Actor,
+        service: Service,
+        tenant: &TenantId,
+        tier: Option<Plan>,
+    ) -> Result<Resolved> {
+        let allowed = match caller {
+            Caller::Root => true,
+            Caller::TenantKey {
+                tenant: own,
+                secrets_read,
+            } => own == tenant && *secrets_read,
+        };
+        if !allowed {
+            return Err(self.deny(actor, tenant, service).await);
+        }
+        let t = self.require_tenant(tenant).await?;
+        let tier = tier.unwrap_or(t.plan);
+        let mut conn = self.db().pool().acquire().await?;
+        for secret in resolution_order(service, tenant, tier) {
+            let Some((meta, sealed)) = db::secrets::find(&mut conn, &secret).await? else {
+                continue;
+            };
+            let plain = self
+                .vault()
+                .keyring
+                .open_sealed(&sealed, &secret.associated_data())
+                .map_err(vault_error)?;
+            let value = Zeroizing::new(String::from_utf8_lossy(&plain).into_owned());
+            // The record first: no audit, no secret.
+            self.audit_now(actor.entry(
+                "secret.read",
+                "secret",
+                meta.name.clone(),
+                Some(tenant.as_str()),
+                json!({"service": service.as_str(), "kind": secret.kind.as_str(), "version": meta.version}),
+            ))
+            .await?;
+            return Ok(Resolved {
+                value,
+                source: secret.kind,
+                name: meta.name,
+                version: meta.version,
+            });
+        }
+        Err(Error::not_found(
+            "NO_PROVIDER_KEY",
+            format!(
+                "no {service} key for tenant '{tenant}': no customer, managed or {tier} pooled key"
+            ),
+        ))
+    }
+
+    /// Stores a secret (a new version when one exists), after checking it
+    /// with its provider when `validate` is set: an invalid key is refused.
+    pub async fn put_secret(
+        &self,
+        actor: &Actor,
+        secret: &SecretRef,
+        value: &str,
+        validate: bool,
+    ) -> Result<SecretMeta> {
+        check_secret_value(value)?;
+        if let Some(t) = secret.owner.tenant() {
+            self.require_tenant(t).await?;
+        }
+        let validation = if validate {
+            match self.providers().validate(secret.service, value).await {
+                Validation::Valid => Some(Validation::Valid),
+                Validation::Invalid => {
+                    self.audit_now({
+                        let mut e = actor.entry(
+                            "secret.write",
+                            "secret",
+                            secret.name(),
+                            secret.owner.tenant().map(|t| t.as_str()),
+                            json!({"service": secret.service.as_str(), "kind": secret.kind.as_str(), "validation": "invalid"}),
+                        );
+                        e.outcome = "refused";
+                        e
+                    })
+                    .await?;
+                    return Err(Error::Validation(crate::domain::ValidationError::new(
+                        "value",
+                        format!("{} refused this key", secret.service),
+                    )));
+                }
+                Validation::Unavailable => {
+                    return Err(Error::Unavailable {
+                        code: "PROVIDER_UNAVAILABLE",
+                        message: format!(
+                            "{} could not be asked whether the key is valid; try again",
+                            secret.service
+                        ),
+                    })
+                }
+            }
+        } else {
+            None
+        };
+        self.store_secret(actor, secret, value, validation, "secret.write")
+            .await
+    }
+
+    async fn store_secret(
+        &self,
+        actor: &Actor,
+        secret: &SecretRef,
+        value: &str,
+        validation: Option<Validation>,
+        action: &'static str,
+    ) -> Result<SecretMeta> {
+        let sealed = self
+            .vault()
+            .keyring
+            .seal(value.as_bytes(), &secret.associated_data())
+            .map_err(vault_error)?;
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        let version = db::secrets::put(&mut tx, secret, &sealed, validation, now).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                action,
+                "secret",
+                secret.name(),
+                secret.owner.tenant().map(|t| t.as_str()),
+                json!({"service": secret.service.as_str(), "kind": secret.kind.as_str(), "version": version,
+                       "validation": validation.map(|v| v.as_str())}),
+            ),
+            now,
+        )
+        .await?;
+        let (meta, _) = db::secrets::find(&mut tx, secret)
+            .await?
+            .ok_or_else(|| Error::Store(sqlx::Error::RowNotFound))?;
+        tx.commit().await?;
+        Ok(meta)
+    }
+
+    /// Mints a managed key for a tenant at the provider (with the tenant's
+    /// admin credentials, else the platform's) and stores it; the previous
+    /// managed key, if any, is replaced by a new version.
+    pub async fn provision_managed(
+        &self,
+        actor: &Actor,
+        service: Service,
+        tenant: &TenantId,
+    ) -> Result<SecretMeta> {
+        self.require_tenant(tenant).await?;
+        if self
+            .providers()
+            .adapter(service)
+            .provision_request("", "")
+            .is_none()
+        {
+            return Err(provision_error(ProvisionError::Unsupported(service)));
+        }
+        let admin = {
+            let mut conn = self.db().pool().acquire().await?;
+            let mut found = None;
+            for secret in [
+                SecretRef::tenant(service, tenant.clone(), SecretKind::Admin),
+                SecretRef::platform_admin(service),
+            ] {
+                if let Some((_, sealed)) = db::secrets::find(&mut conn, &secret).await? {
+                    found = Some(
+                        self.vault()
+                            .keyring
+                            .open_sealed(&sealed, &secret.associated_data())
+                            .map_err(vault_error)?,
+                    );
+                    break;
+                }
+            }
+            found.ok_or_else(|| {
+                Error::not_found(
+                    "NO_ADMIN_KEY",
+                    format!("no {service} admin credentials for '{tenant}' or the platform"),
+                )
+            })?
+        };
+        let admin = Zeroizing::new(String::from_utf8_lossy(&admin).into_owned());
+        let key = Zeroizing::new(
+            self.providers()
+                .provision(service, &admin, tenant.as_str())
+                .await
+                .map_err(provision_error)?,
+        );
+        self.store_secret(
+            actor,
+            &SecretRef::tenant(service, tenant.clone(), SecretKind::Managed),
+            &key,
+            Some(Validation::Valid),
+            "secret.provision",
+        )
+        .await
+    }
+
+    /// The secrets of one tenant (or all), without their values.
+    pub async fn list_secrets(&self, tenant: Option<&TenantId>) -> Result<Vec<SecretMeta>> {
+        let mut conn = self.db().pool().acquire().await?;
+        Ok(db::secrets::list(&mut conn, tenant).await?)
+    }
+
+    /// Adds a master key version and re-seals every secret under it while
+    /// the vault keeps serving (each row is swapped only if unchanged since
+    /// it was read). Returns the new version and how many secrets moved.
+    pub async fn rotate_master(&self, actor: &Actor) -> Result<(i64, u64)> {
+        let keyring = &self.vault().keyring;
+        let version = keyring.add_version().map_err(vault_error)?;
+        let mut moved = 0u64;
+        loop {
+            let batch = {
+                let mut conn = self.db().pool().acquire().await?;
+                db::secrets::sealed_under_other_versions(&mut conn, version, 100).await?
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for (meta, old) in batch {
+                let aad = meta.secret.associated_data();
+                let plain = keyring.open_sealed(&old, &aad).map_err(vault_error)?;
+                let new = keyring.seal(&plain, &aad).map_err(vault_error)?;
+                let mut conn = self.db().pool().acquire().await?;
+                if db::secrets::reseal(&mut conn, &meta.secret, &old, &new).await? {
+                    moved += 1;
+                }
+            }
+        }
+        self.audit_now(actor.entry(
+            "vault.rotate_master",
+            "vault",
+            format!("master-key-{version}"),
+            None,
+            json!({"version": version, "resealed": moved}),
+        ))
+        .await?;
+        Ok((version, moved))
+    }
+
+    /// Removes an old master key version once nothing is sealed under it.
+    pub async fn retire_master(&self, actor: &Actor, version: i64) -> Result<()> {
+        let in_use = {
+            let mut conn = self.db().pool().acquire().await?;
+            db::secrets::count_under_version(&mut conn, version).await?
+        };
+        if in_use > 0 {
+            return Err(Error::conflict(
+                "MASTER_KEY_IN_USE",
+                format!("{in_use} secrets are still sealed under version {version}; run rotate-master first"),
+            ));
+        }
+        if !self
+            .vault()
+            .keyring
+            .retire_version(version)
+            .map_err(vault_error)?
+        {
+            return Err(Error::conflict(
+                "MASTER_KEY_NOT_RETIRABLE",
+                format!("version {version} is the current one or not in the keyring file"),
+            ));
+        }
+        self.audit_now(actor.entry(
+            "vault.retire_master",
+            "vault",
+            format!("master-key-{version}"),
+            None,
+            json!({"version": version}),
+        ))
+        .await
+    }
+}

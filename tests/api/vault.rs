@@ -1,0 +1,548 @@
+//! The provider secret vault over HTTP (adapters against local stubs), and
+//! its CLI as a process.
+
+use crate::helpers::{engine_is_postgres, s, spawn_app, TestApp, ROOT_TOKEN};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn put_secret(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    app.root_json(Method::PUT, "/api/secrets", Some(body)).await
+}
+
+async fn resolve_as(
+    app: &TestApp,
+    token: &str,
+    service: &str,
+    tenant: &str,
+) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/keys/{service}/{tenant}")))
+        .bearer_auth(token)
+        .json(&json!({"userId": "u1"}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn resolve(app: &TestApp, service: &str, tenant: &str) -> (StatusCode, Value) {
+    resolve_as(app, ROOT_TOKEN, service, tenant).await
+}
+
+async fn sql(app: &TestApp, statement: &str) {
+    sqlx::query(statement)
+        .execute(app.app_core.db().pool())
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+#[tokio::test]
+async fn every_kind_round_trips_and_resolution_prefers_customer_then_managed_then_pool() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await; // pro
+    let (status, _) = resolve(&app, "openai", "acme").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, pooled) = put_secret(
+        &app,
+        json!({"service": "openai", "kind": "pooled", "tier": "pro", "value": "pool-pro-key-1", "validate": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{pooled}");
+    assert_eq!(pooled["name"], "ai-openai-pool-pro");
+    let (_, got) = resolve(&app, "openai", "acme").await;
+    assert_eq!(
+        (got["key"].as_str(), got["source"].as_str()),
+        (Some("pool-pro-key-1"), Some("pooled"))
+    );
+
+    let (status, managed) = put_secret(
+        &app,
+        json!({"service": "openai", "kind": "managed", "tenant_id": "acme", "value": "valid-managed-acme"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{managed}");
+    assert_eq!(managed["name"], "ai-openai-acme");
+    assert_eq!(managed["last_validation"], "valid");
+    let (_, got) = resolve(&app, "openai", "acme").await;
+    assert_eq!(
+        (got["key"].as_str(), got["source"].as_str()),
+        (Some("valid-managed-acme"), Some("managed"))
+    );
+
+    let (status, customer) = app
+        .root_json(
+            Method::PUT,
+            "/api/keys/openai/acme/customer",
+            Some(json!({"key": "valid-customer-acme"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{customer}");
+    assert_eq!(customer["name"], "ai-openai-acme-customer");
+    let (_, got) = resolve(&app, "openai", "acme").await;
+    assert_eq!(
+        (got["key"].as_str(), got["source"].as_str()),
+        (Some("valid-customer-acme"), Some("customer"))
+    );
+
+    // A second value is a new version; admin credentials are stored but never resolved.
+    app.root_json(
+        Method::PUT,
+        "/api/keys/openai/acme/customer",
+        Some(json!({"key": "valid-customer-acme-2"})),
+    )
+    .await;
+    let (status, admin) = put_secret(
+        &app,
+        json!({"service": "openai", "kind": "admin", "tenant_id": "acme", "value": "admin-acme-openai", "validate": false}),
+    )
+    .await;
+    assert_eq!(
+        (status, admin["name"].as_str()),
+        (StatusCode::OK, Some("ai-openai-acme-admin"))
+    );
+    let (_, got) = resolve(&app, "openai", "acme").await;
+    assert_eq!(
+        (got["key"].as_str(), got["version"].as_i64()),
+        (Some("valid-customer-acme-2"), Some(2))
+    );
+
+    // A tier asked for explicitly picks that tier's pool.
+    put_secret(
+        &app,
+        json!({"service": "deepgram", "kind": "pooled", "tier": "free", "value": "pool-free-dg", "validate": false}),
+    )
+    .await;
+    let res = app
+        .client
+        .post(app.url("/api/keys/deepgram/acme"))
+        .bearer_auth(ROOT_TOKEN)
+        .json(&json!({"tier": "free"}))
+        .send()
+        .await
+        .unwrap();
+    let got: Value = res.json().await.unwrap();
+    assert_eq!(got["key"], "pool-free-dg");
+
+    // The listing names everything and shows no value.
+    let (status, list) = app
+        .root_json(Method::GET, "/api/secrets?tenant_id=acme", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| s(&m["name"]))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ai-openai-acme",
+            "ai-openai-acme-admin",
+            "ai-openai-acme-customer"
+        ]
+    );
+    let text = list.to_string();
+    for secret in [
+        "valid-managed-acme",
+        "valid-customer-acme",
+        "admin-acme-openai",
+    ] {
+        assert!(!text.contains(secret), "a listing leaked {secret}");
+    }
+    let (_, all) = app.root_json(Method::GET, "/api/secrets", None).await;
+    assert_eq!(all.as_array().unwrap().len(), 5);
+
+    // Bad input: clear errors.
+    let (status, err) = resolve(&app, "myspace", "acme").await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("service"))
+    );
+    let (status, _) = put_secret(
+        &app,
+        json!({"service": "openai", "kind": "pooled", "value": "x-long-enough"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = put_secret(&app, json!({"service": "openai", "kind": "managed", "tenant_id": "nobody", "value": "valid-123456", "validate": false})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = put_secret(
+        &app,
+        json!({"service": "openai", "kind": "managed", "tenant_id": "acme", "value": "short"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_tenant_key_reads_only_its_own_secrets_and_denials_are_audited() {
+    let app = spawn_app().await;
+    let reader = app
+        .provision(
+            json!({"user_id": "acme", "integration": "files", "project_id": "jt", "tier": "pro",
+                          "permissions": ["secrets:read"]}),
+        )
+        .await;
+    assert_eq!(reader["permissions"], json!(["secrets:read"]));
+    let plain = app.provision_tenant("globex").await;
+    for (tenant, value) in [
+        ("acme", "valid-acme-secret"),
+        ("globex", "valid-globex-secret"),
+    ] {
+        let (status, _) = put_secret(
+            &app,
+            json!({"service": "anthropic", "kind": "managed", "tenant_id": tenant, "value": value}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let acme_key = s(&reader["api_key"]);
+    let (status, own) = resolve_as(&app, acme_key, "anthropic", "acme").await;
+    assert_eq!(
+        (status, own["key"].as_str()),
+        (StatusCode::OK, Some("valid-acme-secret"))
+    );
+
+    let (status, err) = resolve_as(&app, acme_key, "anthropic", "globex").await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("SECRET_ACCESS_DENIED"))
+    );
+    assert!(!err.to_string().contains("valid-globex-secret"));
+    // A key without the permission reads nothing, not even its own tenant's.
+    let (status, _) = resolve_as(&app, s(&plain["api_key"]), "anthropic", "globex").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = resolve_as(&app, "ac_files_not-a-key", "anthropic", "acme").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (_, audit) = app
+        .root_json(Method::GET, "/api/audit?tenant_id=globex", None)
+        .await;
+    let entries = audit["entries"]
+        .as_array()
+        .or(audit.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let denied: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "secret.read" && e["outcome"] == "denied")
+        .collect();
+    assert_eq!(denied.len(), 2, "{audit}");
+    assert_eq!(
+        denied
+            .iter()
+            .filter(|e| e["actor"].as_str().unwrap().starts_with("key:"))
+            .count(),
+        2
+    );
+    let (_, acme_audit) = app
+        .root_json(Method::GET, "/api/audit?tenant_id=acme", None)
+        .await;
+    let reads = acme_audit.to_string().matches("\"secret.read\"").count();
+    assert_eq!(reads, 1, "the successful read is audited");
+    assert!(!acme_audit.to_string().contains("valid-acme-secret"));
+}
+
+#[tokio::test]
+async fn a_moved_or_tampered_ciphertext_does_not_open() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    app.provision_tenant("globex").await;
+    for (tenant, value) in [("acme", "valid-acme-1"), ("globex", "valid-globex-1")] {
+        put_secret(
+            &app,
+            json!({"service": "openai", "kind": "managed", "tenant_id": tenant, "value": value}),
+        )
+        .await;
+    }
+    // Copy acme's sealed value onto globex's row.
+    sql(
+        &app,
+        "UPDATE provider_secrets SET nonce = (SELECT nonce FROM provider_secrets WHERE owner = 'acme'), \
+         ciphertext = (SELECT ciphertext FROM provider_secrets WHERE owner = 'acme') WHERE owner = 'globex'",
+    )
+    .await;
+    let (status, err) = resolve(&app, "openai", "globex").await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("SECRET_UNREADABLE"))
+    );
+    assert!(!err.to_string().contains("valid-acme-1"));
+    // acme's own row still opens; then tamper with it.
+    let (status, _) = resolve(&app, "openai", "acme").await;
+    assert_eq!(status, StatusCode::OK);
+    sql(
+        &app,
+        "UPDATE provider_secrets SET ciphertext = 'AAAA' || ciphertext WHERE owner = 'acme'",
+    )
+    .await;
+    let (status, err) = resolve(&app, "openai", "acme").await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("SECRET_UNREADABLE"))
+    );
+    sql(
+        &app,
+        "UPDATE provider_secrets SET ciphertext = 'AAAA' WHERE owner = 'acme'",
+    )
+    .await;
+    let (status, _) = resolve(&app, "openai", "acme").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn each_adapter_validates_against_its_provider() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    for service in ["openai", "anthropic", "hume", "elevenlabs", "deepgram"] {
+        let path = format!("/api/keys/{service}/acme/customer");
+        let (status, ok) = app
+            .root_json(
+                Method::PUT,
+                &path,
+                Some(json!({"key": format!("valid-{service}-123")})),
+            )
+            .await;
+        assert_eq!(
+            (status, ok["last_validation"].as_str()),
+            (StatusCode::OK, Some("valid")),
+            "{service}: {ok}"
+        );
+        let (status, bad) = app
+            .root_json(Method::PUT, &path, Some(json!({"key": "wrong-key-123456"})))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{service}: {bad}");
+        let (status, down) = app
+            .root_json(Method::PUT, &path, Some(json!({"key": "down-key-123456"})))
+            .await;
+        assert_eq!(
+            (status, down["error"]["code"].as_str()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("PROVIDER_UNAVAILABLE")
+            ),
+            "{service}"
+        );
+        // The refused and unchecked keys were not stored.
+        let (_, got) = resolve(&app, service, "acme").await;
+        assert_eq!(got["key"], format!("valid-{service}-123"));
+    }
+    // A provider slower than the timeout is "unavailable", not a hang.
+    let started = std::time::Instant::now();
+    let (status, _) = app
+        .root_json(
+            Method::PUT,
+            "/api/keys/openai/acme/customer",
+            Some(json!({"key": "slow-key-123456"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < std::time::Duration::from_millis(2900));
+}
+
+#[tokio::test]
+async fn hume_keys_are_provisioned_with_admin_credentials_others_say_unsupported() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    let (status, err) = app
+        .root_json(
+            Method::POST,
+            "/api/keys/hume/acme/provision",
+            Some(json!({"requestedBy": "ops"})),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NO_ADMIN_KEY"))
+    );
+    put_secret(
+        &app,
+        json!({"service": "hume", "kind": "admin", "value": "valid-platform-admin"}),
+    )
+    .await;
+    let (status, meta) = app
+        .root_json(
+            Method::POST,
+            "/api/keys/hume/acme/provision",
+            Some(json!({"requestedBy": "ops"})),
+        )
+        .await;
+    assert_eq!(
+        (status, meta["kind"].as_str()),
+        (StatusCode::CREATED, Some("managed")),
+        "{meta}"
+    );
+    let (_, first) = resolve(&app, "hume", "acme").await;
+    assert!(s(&first["key"]).starts_with("valid-hume-minted-"));
+    let (status, rotated) = app
+        .root_json(Method::POST, "/api/keys/hume/acme/rotate", None)
+        .await;
+    assert_eq!(
+        (status, rotated["version"].as_i64()),
+        (StatusCode::OK, Some(2))
+    );
+    let (_, second) = resolve(&app, "hume", "acme").await;
+    assert_ne!(first["key"], second["key"]);
+
+    let (status, err) = app
+        .root_json(Method::POST, "/api/keys/openai/acme/provision", None)
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("PROVISIONING_UNSUPPORTED"))
+    );
+}
+
+#[tokio::test]
+async fn master_rotation_under_concurrent_reads_loses_nothing() {
+    let app = spawn_app().await;
+    let tenants: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
+    for t in &tenants {
+        app.provision_tenant(t).await;
+        put_secret(
+            &app,
+            json!({"service": "elevenlabs", "kind": "managed", "tenant_id": t, "value": format!("valid-{t}-el")}),
+        )
+        .await;
+    }
+    let readers: Vec<_> = tenants
+        .iter()
+        .map(|t| {
+            let (client, url, t) = (
+                app.client.clone(),
+                app.url(&format!("/api/keys/elevenlabs/{t}")),
+                t.clone(),
+            );
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    let res = client
+                        .post(&url)
+                        .bearer_auth(ROOT_TOKEN)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), StatusCode::OK);
+                    let v: Value = res.json().await.unwrap();
+                    assert_eq!(v["key"], format!("valid-{t}-el"));
+                }
+            })
+        })
+        .collect();
+    let actor = keyward::domain::audit::Actor {
+        name: "test".into(),
+        request_id: "r".into(),
+    };
+    let (version, moved) = app.app_core.rotate_master(&actor).await.unwrap();
+    assert_eq!((version, moved), (2, 8));
+    for r in readers {
+        r.await.unwrap();
+    }
+    let (_, list) = app.root_json(Method::GET, "/api/secrets", None).await;
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["key_version"] == 2));
+    // Version 1 can go now; every secret still opens.
+    app.app_core.retire_master(&actor, 1).await.unwrap();
+    for t in &tenants {
+        let (status, v) = resolve(&app, "elevenlabs", t).await;
+        assert_eq!(
+            (status, v["key"].clone()),
+            (StatusCode::OK, json!(format!("valid-{t}-el")))
+        );
+    }
+    assert!(
+        app.app_core.retire_master(&actor, 2).await.is_err(),
+        "the current version stays"
+    );
+}
+
+#[tokio::test]
+async fn no_audit_record_no_secret() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    put_secret(
+        &app,
+        json!({"service": "openai", "kind": "managed", "tenant_id": "acme", "value": "valid-withheld"}),
+    )
+    .await;
+    if engine_is_postgres() {
+        sql(&app, "CREATE FUNCTION no_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$ LANGUAGE plpgsql").await;
+        sql(&app, "CREATE TRIGGER no_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION no_audit()").await;
+    } else {
+        sql(&app, "CREATE TRIGGER no_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(FAIL, 'audit down'); END").await;
+    }
+    let (status, body) = resolve(&app, "openai", "acme").await;
+    assert!(!status.is_success(), "{status} {body}");
+    assert!(!body.to_string().contains("valid-withheld"));
+}
+
+#[tokio::test]
+async fn the_cli_reads_provisions_and_rotates_the_master_key() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    put_secret(
+        &app,
+        json!({"service": "openai", "kind": "managed", "tenant_id": "acme", "value": "valid-cli-secret"}),
+    )
+    .await;
+    let dir = app.sqlite_path();
+    let data_dir = dir.parent().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KEYWARD_DATA_DIR", data_dir)
+            .args(args);
+        if let Some(url) = app.engine_url() {
+            cmd.env("DATABASE_URL", url);
+        }
+        cmd.output().expect("cli runs")
+    };
+    let out = run(&["keys", "get", "openai", "acme", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["key"].as_str(), v["source"].as_str()),
+        (Some("valid-cli-secret"), Some("managed"))
+    );
+    let table = run(&["keys", "get", "openai", "acme"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("NAME") && text.contains("ai-openai-acme"),
+        "{text}"
+    );
+
+    let out = run(&["keys", "provision", "openai", "acme", "--json"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no key management API"));
+    let out = run(&["keys", "get", "nope", "acme"]);
+    assert!(!out.status.success());
+
+    let out = run(&["vault", "rotate-master", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["version"].as_i64(), v["resealed"].as_i64()),
+        (Some(2), Some(1))
+    );
+    // The running server reads the re-sealed secret under the new version.
+    let (status, got) = resolve(&app, "openai", "acme").await;
+    assert_eq!(
+        (status, got["key"].as_str()),
+        (StatusCode::OK, Some("valid-cli-secret"))
+    );
+}
