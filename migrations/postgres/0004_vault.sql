@@ -25,3 +25,27 @@ CREATE INDEX provider_secrets_key_version ON provider_secrets(key_version);
 
 -- What a keyward API key may do besides the data plane (e.g. secrets:read).
 ALTER TABLE api_keys ADD COLUMN permissions TEXT NOT NULL DEFAULT '';
+
+-- Each service's cost model: a price per unit, by model ('*' = any model),
+-- with the date it takes effect, so a later change never reprices history.
+-- Money is integer micro-dollars: price_micros per per_units units.
+CREATE TABLE service_prices (
+    service         TEXT NOT NULL,
+    model           TEXT NOT NULL,
+    unit            TEXT NOT NULL,
+    price_micros    BIGINT NOT NULL,
+    per_units       BIGINT NOT NULL,
+    effective_from  TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    PRIMARY KEY (service, model, unit, effective_from)
+);
+INSERT INTO service_prices (service, model, unit, price_micros, per_units, effective_from, created_at) VALUES
+    ('openai', '*', 'token_in', 2500000, 1000000, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'),
+    ('openai', '*', 'token_out', 10000000, 1000000, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'),
+    ('openai', 'gpt-4o-mini', 'token_in', 150000, 1000000, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'),
+    ('openai', 'gpt-4o-mini', 'token_out', 600000, 1000000, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'),
+    ('anthropic', '*', 'token_in', 3000000, 1000000, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'),
+    ('anthropic', '*', 'token_out', 15000000, 1000000, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'),
+    ('hume', '*', 'second', 1200, 1, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'),
+    ('elevenlabs', '*', 'character', 300000, 1000, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'),
+    ('deepgram', '*', 'minute', 4300, 1, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');

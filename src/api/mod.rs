@@ -85,7 +85,9 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(secrets::provision))
         .routes(routes!(secrets::rotate))
         .routes(routes!(secrets::put_customer))
+        .routes(routes!(secrets::check))
         .routes(routes!(secrets::put_secret, secrets::list))
+        .routes(routes!(secrets::set_price, secrets::list_prices))
 }
 
 /// Data-plane bodies may be as large as the largest plan allows; each request

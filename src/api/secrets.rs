@@ -6,6 +6,7 @@ use crate::domain::api_key::{Permission, VerifyCode};
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
+use crate::domain::pricing::{Price, PriceUnit, ANY_MODEL};
 use crate::domain::secret::{SecretKind, SecretMeta, SecretRef, Service};
 use crate::services::vault::Caller;
 use crate::startup::AppState;
@@ -13,7 +14,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -349,4 +350,170 @@ pub async fn list(
     let tenant = q.tenant_id.map(TenantId::parse).transpose()?;
     let list = state.core.list_secrets(tenant.as_ref()).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PriceView {
+    #[schema(example = "openai")]
+    pub service: String,
+    /// A model name, or `*` for every model without its own price.
+    #[schema(example = "*")]
+    pub model: String,
+    /// token_in | token_out | character | second | minute
+    #[schema(example = "token_in")]
+    pub unit: String,
+    /// Micro-dollars (1 USD = 1,000,000) per `per_units` units.
+    #[schema(example = 2500000)]
+    pub price_micros: i64,
+    #[schema(example = 1000000)]
+    pub per_units: i64,
+    pub effective_from: DateTime<Utc>,
+}
+
+impl From<Price> for PriceView {
+    fn from(p: Price) -> Self {
+        Self {
+            service: p.service.to_string(),
+            model: p.model,
+            unit: p.unit.as_str().into(),
+            price_micros: p.price_micros,
+            per_units: p.per_units,
+            effective_from: p.effective_from,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PricesQuery {
+    pub service: Option<String>,
+}
+
+/// Each service's cost model: prices by unit and model, with effective dates.
+#[utoipa::path(
+    get,
+    path = "/api/prices",
+    tag = "vault",
+    params(PricesQuery),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = Vec<PriceView>),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn list_prices(
+    State(state): State<AppState>,
+    _root: RootActor,
+    ApiQuery(q): ApiQuery<PricesQuery>,
+) -> Result<Json<Vec<PriceView>>, ApiError> {
+    let service = q.service.as_deref().map(Service::parse).transpose()?;
+    let prices = state.core.prices(service).await?;
+    Ok(Json(prices.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PriceBody {
+    pub service: String,
+    /// Default `*`.
+    pub model: Option<String>,
+    pub unit: String,
+    pub price_micros: i64,
+    /// Default 1.
+    pub per_units: Option<i64>,
+    /// Default now. Usage before it keeps the price it had.
+    pub effective_from: Option<DateTime<Utc>>,
+}
+
+/// Set a price from a date on (history is kept, never rewritten).
+#[utoipa::path(
+    put,
+    path = "/api/prices",
+    tag = "vault",
+    request_body = PriceBody,
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = PriceView),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn set_price(
+    State(state): State<AppState>,
+    RootActor(actor): RootActor,
+    ApiJson(body): ApiJson<PriceBody>,
+) -> Result<Json<PriceView>, ApiError> {
+    let price = Price {
+        service: Service::parse(&body.service)?,
+        model: body.model.unwrap_or_else(|| ANY_MODEL.into()),
+        unit: PriceUnit::parse(&body.unit)?,
+        price_micros: body.price_micros,
+        per_units: body.per_units.unwrap_or(1),
+        effective_from: body
+            .effective_from
+            .unwrap_or_else(crate::services::now)
+            .trunc_subsecs(6),
+    };
+    Ok(Json(state.core.set_price(&actor, price).await?.into()))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CheckBody {
+    /// managed (default) | customer | admin
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckResponse {
+    /// valid | invalid | unavailable: what the provider said of the key checked.
+    pub validation: String,
+    /// True when the refused managed key was replaced by a newly provisioned one.
+    pub healed: bool,
+    /// The secret as it stands now.
+    pub secret: SecretView,
+}
+
+/// Check a tenant's stored key with its provider. A managed key the provider
+/// refuses is replaced by a freshly provisioned one where the adapter can
+/// provision (self-healing), with no gap: readers get the old or the new.
+#[utoipa::path(
+    post,
+    path = "/api/keys/{service}/{tenant_id}/validate",
+    tag = "vault",
+    params(("service" = String, Path), ("tenant_id" = String, Path)),
+    request_body(content = CheckBody, description = "optional"),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = CheckResponse),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn check(
+    State(state): State<AppState>,
+    RootActor(actor): RootActor,
+    Path((service, tenant)): Path<(String, String)>,
+    OptionalJson(body): OptionalJson<CheckBody>,
+) -> Result<Json<CheckResponse>, ApiError> {
+    let service = Service::parse(&service)?;
+    let tenant = TenantId::parse(tenant)?;
+    let kind = match body.kind.as_deref() {
+        None => SecretKind::Managed,
+        Some(k) => match SecretKind::parse(k)? {
+            SecretKind::Pooled => {
+                return Err(crate::domain::ValidationError::new(
+                    "kind",
+                    "pooled keys belong to a tier, not a tenant",
+                )
+                .into())
+            }
+            kind => kind,
+        },
+    };
+    let checked = state
+        .core
+        .check_secret(&actor, &SecretRef::tenant(service, tenant, kind))
+        .await?;
+    Ok(Json(CheckResponse {
+        validation: checked.validation.as_str().into(),
+        healed: checked.healed,
+        secret: checked.meta.into(),
+    }))
 }

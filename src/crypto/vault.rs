@@ -69,8 +69,8 @@ impl MasterKey {
 
 struct Ring {
     keys: BTreeMap<i64, MasterKey>,
-    /// When the keyring file was last read (to notice another process's rotation).
-    file_modified: Option<SystemTime>,
+    /// The keyring file as last read (to notice another process's rotation).
+    file_modified: Option<FileStamp>,
 }
 
 pub struct Keyring {
@@ -88,8 +88,14 @@ impl std::fmt::Debug for Keyring {
     }
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What identifies a version of the keyring file: every rewrite is a rename
+/// onto it (a new inode), so this changes even within one mtime tick.
+type FileStamp = (u64, SystemTime, u64);
+
+fn modified(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some((m.ino(), m.modified().ok()?, m.len()))
 }
 
 fn read_file(path: &Path) -> Result<BTreeMap<i64, MasterKey>, VaultError> {

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod keys;
 pub mod namespaces;
 pub mod plans;
+pub mod prices;
 pub mod secrets;
 pub mod tenants;
 pub mod usage;

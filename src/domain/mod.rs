@@ -8,6 +8,7 @@ pub mod ids;
 pub mod limits;
 pub mod namespace;
 pub mod plan;
+pub mod pricing;
 pub mod secret;
 pub mod tenant;
 pub mod usage;

@@ -5,6 +5,7 @@
 //! timeout. Base URLs come from `KEYWARD_PROVIDER_<SERVICE>_URL`, defaulting
 //! to each provider's real API.
 
+use crate::domain::pricing::{units_of, PriceUnit};
 use crate::domain::secret::{Service, Validation};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,20 +17,6 @@ pub struct ProviderRequest {
     pub path: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<serde_json::Value>,
-}
-
-/// How a provider charges for its calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CostUnit {
-    /// Per token, priced separately in and out, per model.
-    TokensInOut,
-    /// Per 1,000 characters of input.
-    ThousandCharacters,
-    /// Per second of audio or session.
-    Seconds,
-    /// Per minute of audio.
-    Minutes,
 }
 
 /// One provider's rules.
@@ -47,7 +34,10 @@ pub trait ProviderAdapter: Send + Sync {
     fn provisioned_key(&self, _body: &serde_json::Value) -> Option<String> {
         None
     }
-    fn cost_unit(&self) -> CostUnit;
+    /// The units its cost model charges by (prices live in the store).
+    fn cost_units(&self) -> &'static [PriceUnit] {
+        units_of(self.service())
+    }
 }
 
 fn get(path: &str, headers: Vec<(&'static str, String)>) -> ProviderRequest {
@@ -73,9 +63,6 @@ impl ProviderAdapter for OpenAi {
             vec![("authorization", format!("Bearer {key}"))],
         )
     }
-    fn cost_unit(&self) -> CostUnit {
-        CostUnit::TokensInOut
-    }
 }
 
 struct Anthropic;
@@ -94,9 +81,6 @@ impl ProviderAdapter for Anthropic {
                 ("anthropic-version", "2023-06-01".into()),
             ],
         )
-    }
-    fn cost_unit(&self) -> CostUnit {
-        CostUnit::TokensInOut
     }
 }
 
@@ -128,9 +112,6 @@ impl ProviderAdapter for Hume {
             .and_then(|k| k.as_str())
             .map(str::to_string)
     }
-    fn cost_unit(&self) -> CostUnit {
-        CostUnit::Minutes
-    }
 }
 
 struct ElevenLabs;
@@ -143,9 +124,6 @@ impl ProviderAdapter for ElevenLabs {
     }
     fn validation_request(&self, key: &str) -> ProviderRequest {
         get("/v1/user", vec![("xi-api-key", key.to_string())])
-    }
-    fn cost_unit(&self) -> CostUnit {
-        CostUnit::ThousandCharacters
     }
 }
 
@@ -162,9 +140,6 @@ impl ProviderAdapter for Deepgram {
             "/v1/projects",
             vec![("authorization", format!("Token {key}"))],
         )
-    }
-    fn cost_unit(&self) -> CostUnit {
-        CostUnit::Minutes
     }
 }
 

@@ -9,6 +9,7 @@ use crate::db;
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
+use crate::domain::pricing::Price;
 use crate::domain::secret::{
     check_secret_value, resolution_order, SecretKind, SecretMeta, SecretRef, Service, Validation,
 };
@@ -140,11 +141,20 @@ impl Keyward {
         }
         let t = self.require_tenant(tenant).await?;
         let tier = tier.unwrap_or(t.plan);
-        let mut conn = self.db().pool().acquire().await?;
-        for secret in resolution_order(service, tenant, tier) {
-            let Some((meta, sealed)) = db::secrets::find(&mut conn, &secret).await? else {
-                continue;
-            };
+        // Find first, then let the connection go: the audit write below needs
+        // one of its own, and holding two per request can starve the pool.
+        let found = {
+            let mut conn = self.db().pool().acquire().await?;
+            let mut found = None;
+            for secret in resolution_order(service, tenant, tier) {
+                if let Some(row) = db::secrets::find(&mut conn, &secret).await? {
+                    found = Some((secret, row));
+                    break;
+                }
+            }
+            found
+        };
+        if let Some((secret, (meta, sealed))) = found {
             let plain = self
                 .vault()
                 .keyring
@@ -394,5 +404,126 @@ impl Keyward {
             json!({"version": version}),
         ))
         .await
+    }
+}
+
+impl Keyward {
+    /// The services' prices (their full history), of one service or all.
+    pub async fn prices(&self, service: Option<Service>) -> Result<Vec<Price>> {
+        let mut conn = self.db().pool().acquire().await?;
+        Ok(db::prices::list(&mut conn, service).await?)
+    }
+
+    /// Adds a price to a service's cost model, in force from its
+    /// `effective_from`; earlier prices stay for the usage before it.
+    pub async fn set_price(&self, actor: &Actor, price: Price) -> Result<Price> {
+        let price = price.validate()?;
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        db::prices::put(&mut tx, &price, now).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "price.set",
+                "service",
+                price.service.as_str(),
+                None,
+                json!({"model": price.model, "unit": price.unit.as_str(), "price_micros": price.price_micros,
+                       "per_units": price.per_units, "effective_from": price.effective_from}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(price)
+    }
+}
+
+/// What checking a stored secret with its provider found and did.
+#[derive(Debug)]
+pub struct Checked {
+    pub meta: SecretMeta,
+    pub validation: Validation,
+    /// Set when an invalid managed key was replaced by a newly provisioned one.
+    pub healed: bool,
+}
+
+impl Keyward {
+    /// Checks a stored secret with its provider and records the outcome. A
+    /// managed key the provider refuses is replaced (self-healing) when its
+    /// adapter can provision and admin credentials are at hand: the new key
+    /// is a new version, swapped in atomically, and the swap is audited.
+    pub async fn check_secret(&self, actor: &Actor, secret: &SecretRef) -> Result<Checked> {
+        let found = {
+            let mut conn = self.db().pool().acquire().await?;
+            db::secrets::find(&mut conn, secret).await?
+        };
+        let Some((_, sealed)) = found else {
+            return Err(Error::not_found(
+                "SECRET_NOT_FOUND",
+                format!("there is no secret '{}'", secret.name()),
+            ));
+        };
+        let plain = self
+            .vault()
+            .keyring
+            .open_sealed(&sealed, &secret.associated_data())
+            .map_err(vault_error)?;
+        let value = Zeroizing::new(String::from_utf8_lossy(&plain).into_owned());
+        let validation = self.providers().validate(secret.service, &value).await;
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        db::secrets::set_validation(&mut tx, secret, validation, now).await?;
+        let mut entry = actor.entry(
+            "secret.validate",
+            "secret",
+            secret.name(),
+            secret.owner.tenant().map(|t| t.as_str()),
+            json!({"service": secret.service.as_str(), "kind": secret.kind.as_str(), "validation": validation.as_str()}),
+        );
+        if validation != Validation::Valid {
+            entry.outcome = "failed";
+        }
+        db::audit::insert(&mut tx, &entry, now).await?;
+        tx.commit().await?;
+
+        let can_heal = validation == Validation::Invalid
+            && secret.kind == SecretKind::Managed
+            && self
+                .providers()
+                .adapter(secret.service)
+                .provision_request("", "")
+                .is_some();
+        if let (true, Some(tenant)) = (can_heal, secret.owner.tenant()) {
+            match self.provision_managed(actor, secret.service, tenant).await {
+                Ok(meta) => {
+                    self.audit_now(actor.entry(
+                        "secret.heal",
+                        "secret",
+                        secret.name(),
+                        Some(tenant.as_str()),
+                        json!({"service": secret.service.as_str(), "replaced_by_version": meta.version}),
+                    ))
+                    .await?;
+                    return Ok(Checked {
+                        meta,
+                        validation,
+                        healed: true,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(secret = %secret.name(), error = %e, "could not replace an invalid managed key");
+                }
+            }
+        }
+        let mut conn = self.db().pool().acquire().await?;
+        let (meta, _) = db::secrets::find(&mut conn, secret)
+            .await?
+            .ok_or_else(|| Error::Store(sqlx::Error::RowNotFound))?;
+        Ok(Checked {
+            meta,
+            validation,
+            healed: false,
+        })
     }
 }

@@ -546,3 +546,258 @@ async fn the_cli_reads_provisions_and_rotates_the_master_key() {
         (StatusCode::OK, Some("valid-cli-secret"))
     );
 }
+
+#[tokio::test]
+async fn prices_have_effective_dates_and_fit_each_cost_model() {
+    let app = spawn_app().await;
+    let (status, prices) = app
+        .root_json(Method::GET, "/api/prices?service=openai", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let list = prices.as_array().unwrap();
+    assert!(list.iter().any(|p| p["model"] == "*"
+        && p["unit"] == "token_in"
+        && p["price_micros"] == 2_500_000
+        && p["per_units"] == 1_000_000));
+    let (_, all) = app.root_json(Method::GET, "/api/prices", None).await;
+    let units: std::collections::BTreeSet<(&str, &str)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (s(&p["service"]), s(&p["unit"])))
+        .collect();
+    for expected in [
+        ("hume", "second"),
+        ("elevenlabs", "character"),
+        ("deepgram", "minute"),
+        ("anthropic", "token_out"),
+    ] {
+        assert!(units.contains(&expected), "{expected:?} in {units:?}");
+    }
+
+    let (status, set) = app
+        .root_json(
+            Method::PUT,
+            "/api/prices",
+            Some(json!({"service": "openai", "unit": "token_in", "price_micros": 2_000_000, "per_units": 1_000_000,
+                        "effective_from": "2026-12-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let (_, after) = app
+        .root_json(Method::GET, "/api/prices?service=openai", None)
+        .await;
+    let token_in: Vec<i64> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["model"] == "*" && p["unit"] == "token_in")
+        .map(|p| p["price_micros"].as_i64().unwrap())
+        .collect();
+    assert_eq!(token_in, [2_500_000, 2_000_000], "history is kept");
+
+    for bad in [
+        json!({"service": "deepgram", "unit": "token_in", "price_micros": 1}),
+        json!({"service": "openai", "unit": "token_in", "price_micros": -1}),
+        json!({"service": "openai", "unit": "furlong", "price_micros": 1}),
+        json!({"service": "openai", "unit": "token_in", "price_micros": 1, "per_units": 0}),
+    ] {
+        let (status, err) = app
+            .root_json(Method::PUT, "/api/prices", Some(bad.clone()))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad} -> {err}");
+    }
+    let (_, audit) = app
+        .root_json(Method::GET, "/api/audit?action=price.set", None)
+        .await;
+    assert!(audit.to_string().contains("price.set"));
+}
+
+#[tokio::test]
+async fn an_invalid_managed_key_heals_itself_where_the_provider_can_provision() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    put_secret(
+        &app,
+        json!({"service": "hume", "kind": "admin", "value": "valid-platform-admin"}),
+    )
+    .await;
+    for service in ["hume", "openai"] {
+        let (status, _) = put_secret(
+            &app,
+            json!({"service": service, "kind": "managed", "tenant_id": "acme", "value": "revoked-at-provider", "validate": false}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, checked) = app
+        .root_json(Method::POST, "/api/keys/hume/acme/validate", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{checked}");
+    assert_eq!(
+        (checked["validation"].as_str(), checked["healed"].as_bool()),
+        (Some("invalid"), Some(true))
+    );
+    assert_eq!(checked["secret"]["version"], 2);
+    assert_eq!(checked["secret"]["last_validation"], "valid");
+    let (_, got) = resolve(&app, "hume", "acme").await;
+    assert!(s(&got["key"]).starts_with("valid-hume-minted-"));
+    let (_, audit) = app
+        .root_json(
+            Method::GET,
+            "/api/audit?tenant_id=acme&action=secret.heal",
+            None,
+        )
+        .await;
+    assert!(audit.to_string().contains("secret.heal"), "{audit}");
+
+    // OpenAI cannot mint keys: the invalid key is reported, not replaced.
+    let (_, checked) = app
+        .root_json(Method::POST, "/api/keys/openai/acme/validate", None)
+        .await;
+    assert_eq!(
+        (checked["validation"].as_str(), checked["healed"].as_bool()),
+        (Some("invalid"), Some(false))
+    );
+    assert_eq!(checked["secret"]["last_validation"], "invalid");
+    let (status, _) = app
+        .root_json(Method::POST, "/api/keys/deepgram/acme/validate", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A full run of the binary with verbose logging: no secret it handled may
+/// appear in its output.
+#[tokio::test]
+async fn no_secret_value_ever_reaches_the_logs() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let stub = crate::providers_stub::base_url();
+    let log = dir.path().join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KEYWARD_ADDR", "127.0.0.1:0")
+        .env("KEYWARD_ROOT_TOKEN", ROOT_TOKEN)
+        .env("RUST_LOG", "trace")
+        .env("KEYWARD_PROVIDER_TIMEOUT_MS", "1000")
+        .envs(
+            ["openai", "anthropic", "hume", "elevenlabs", "deepgram"].map(|s| {
+                (
+                    format!("KEYWARD_PROVIDER_{}_URL", s.to_uppercase()),
+                    format!("{stub}/{s}"),
+                )
+            }),
+        )
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("server.err")).unwrap())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut base = None;
+    for _ in 0..600 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(url) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("keyward listening on "))
+        {
+            base = Some(url.to_string());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let base = base.expect("server listening");
+    let client = reqwest::Client::new();
+    let call = |method: Method, path: &str, body: Value| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(ROOT_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let secrets = [
+        "valid-logcheck-customer-7c1f",
+        "wrong-logcheck-refused-9a2e",
+        "valid-logcheck-pooled-3b4d",
+        "valid-logcheck-admin-5e6f",
+    ];
+    call(
+        Method::POST,
+        "/api/provision",
+        json!({"user_id": "acme", "integration": "files", "project_id": "jt", "tier": "pro"}),
+    )
+    .await
+    .unwrap();
+    let r = call(
+        Method::PUT,
+        "/api/keys/openai/acme/customer",
+        json!({"key": secrets[0]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = call(
+        Method::PUT,
+        "/api/keys/anthropic/acme/customer",
+        json!({"key": secrets[1]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    call(
+        Method::PUT,
+        "/api/secrets",
+        json!({"service": "deepgram", "kind": "pooled", "tier": "pro", "value": secrets[2]}),
+    )
+    .await
+    .unwrap();
+    call(
+        Method::PUT,
+        "/api/secrets",
+        json!({"service": "hume", "kind": "admin", "value": secrets[3]}),
+    )
+    .await
+    .unwrap();
+    call(Method::POST, "/api/keys/hume/acme/provision", json!({}))
+        .await
+        .unwrap();
+    for service in ["openai", "deepgram", "hume"] {
+        let r = call(
+            Method::POST,
+            &format!("/api/keys/{service}/acme"),
+            json!({}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    call(
+        Method::POST,
+        "/api/keys/openai/acme/validate",
+        json!({"kind": "customer"}),
+    )
+    .await
+    .unwrap();
+    call(Method::GET, "/api/secrets", json!({})).await.unwrap();
+    call(Method::GET, "/api/audit", json!({})).await.unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+
+    let output = std::fs::read_to_string(&log).unwrap()
+        + &std::fs::read_to_string(dir.path().join("server.err")).unwrap();
+    assert!(
+        output.contains("secret"),
+        "the run logged its requests: {output}"
+    );
+    for secret in secrets {
+        assert!(!output.contains(secret), "{secret} leaked into the logs");
+    }
+    assert!(
+        !output.contains("valid-hume-minted-"),
+        "a provisioned key leaked into the logs"
+    );
+}
