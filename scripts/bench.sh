@@ -40,6 +40,9 @@ GET_BODY='{"provider":"openai","model":"gpt-4o","namespace":"jt_bench","messages
 curl -sf "$BASE/api/cache/set" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
   -d '{"provider":"openai","model":"gpt-4o","namespace":"jt_bench","messages":[{"role":"user","content":"What is keyward?"}],"response":{"choices":[{"message":{"role":"assistant","content":"A self-hosted API-key and cost control plane."}}]},"ttl":3600}' >/dev/null
 
+# CPU time the server has used so far, in clock ticks (user + system).
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER/stat"; }
+
 run() { # name path body auth
   local lua="$DATA/$1.lua"
   {
@@ -53,7 +56,11 @@ run() { # name path body auth
     perf record ${PERF_ARGS:--F 499 -g} -p "$SERVER" -o "target/perf-$1.data" -- sleep "${DURATION%s}" 2>/dev/null &
     perf=$!
   fi
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$lua" "$BASE$2" >"$DATA/$1.out"
+  local before wrk_cpu
+  before=$(server_cpu_ticks)
+  wrk_cpu=$( { TIMEFORMAT='%U %S'; time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$lua" "$BASE$2" >"$DATA/$1.out"; } 2>&1 | tail -1)
+  echo "server_ticks $(( $(server_cpu_ticks) - before ))" >>"$DATA/$1.out"
+  echo "wrk_cpu $wrk_cpu" >>"$DATA/$1.out"
   [ -z "$perf" ] || wait "$perf"
   python3 - "$1" "$DATA/$1.out" <<'PY'
 import re, sys
@@ -65,7 +72,13 @@ def pct(p):
     v, unit = float(m.group(1)), m.group(2)
     return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(f"{name}\t{rps:.0f}\t{pct(50):.2f}\t{pct(99):.2f}\t{errors.group(1) if errors else 0}")
+total = int(re.search(r"(\d+) requests in", text).group(1))
+ticks = int(re.search(r"server_ticks (\d+)", text).group(1))
+wrk_user, wrk_sys = map(float, re.search(r"wrk_cpu ([\d.]+) ([\d.]+)", text).groups())
+hz = 100
+server_us = ticks / hz / total * 1e6
+wrk_us = (wrk_user + wrk_sys) / total * 1e6
+print(f"{name}\t{rps:.0f}\t{pct(50):.2f}\t{pct(99):.2f}\t{errors.group(1) if errors else 0}\t{server_us:.1f}\t{wrk_us:.1f}")
 PY
 }
 
@@ -84,7 +97,7 @@ python3 - "$RESULTS" <<'PY'
 import sys
 rows = [l.split("\t") for l in sys.argv[1].strip().splitlines()]
 bare = float(rows[0][1])
-print(f"{'target':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'vs bare':>10}{'non-2xx':>10}")
-for name, rps, p50, p99, errs in rows:
-    print(f"{name:<16}{float(rps):>10.0f}{float(p50):>10.2f}{float(p99):>10.2f}{float(rps)/bare:>10.2f}{int(errs):>10}")
+print(f"{'target':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'vs bare':>10}{'non-2xx':>10}{'server us/req':>15}{'wrk us/req':>12}")
+for name, rps, p50, p99, errs, server_us, wrk_us in rows:
+    print(f"{name:<16}{float(rps):>10.0f}{float(p50):>10.2f}{float(p99):>10.2f}{float(rps)/bare:>10.2f}{int(errs):>10}{float(server_us):>15.1f}{float(wrk_us):>12.1f}")
 PY

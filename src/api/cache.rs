@@ -254,6 +254,10 @@ fn json_response(
     body_response(status, Bytes::from(bytes), admission)
 }
 
+const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
 /// A JSON body with the monthly quota's RateLimit-* headers; returns its length too.
 fn body_response(
     status: StatusCode,
@@ -261,22 +265,22 @@ fn body_response(
     admission: &services::limits::Admission,
 ) -> (Response, i64) {
     let len = body.len() as i64;
-    let mut res = (status, body).into_response();
-    let h = res.headers_mut();
-    h.insert(
+    // Sized for every header the response will carry, so none regrows the map.
+    let mut headers = HeaderMap::with_capacity(8);
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
-    const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
-    const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = status;
     for (name, value) in [
         (LIMIT, admission.monthly_limit),
         (REMAINING, admission.monthly_remaining.max(0)),
         (RESET, admission.monthly_reset_seconds),
     ] {
-        h.insert(name, HeaderValue::from(value));
+        headers.insert(name, HeaderValue::from(value));
     }
+    *res.headers_mut() = headers;
     (res, len)
 }
 
