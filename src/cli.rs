@@ -225,6 +225,7 @@ async fn keys(settings: Settings, cmd: KeysCommand) -> Result<(), String> {
                     service,
                     &tenant,
                     tier,
+                    None,
                 )
                 .await
                 .map_err(service_error)?;
@@ -258,7 +259,7 @@ async fn keys(settings: Settings, cmd: KeysCommand) -> Result<(), String> {
         } => {
             let (service, tenant) = parse(&service, &tenant)?;
             let meta = core
-                .provision_managed(&actor, service, &tenant)
+                .provision_managed(&actor, service, &tenant, Some("cli"))
                 .await
                 .map_err(service_error)?;
             print_meta(&meta, json);

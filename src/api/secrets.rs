@@ -110,7 +110,14 @@ pub async fn resolve(
     let tier = parse_tier(body.tier.as_deref())?;
     let r = state
         .core
-        .resolve_secret(&caller, &actor, service, &tenant, tier)
+        .resolve_secret(
+            &caller,
+            &actor,
+            service,
+            &tenant,
+            tier,
+            body.user_id.as_deref(),
+        )
         .await?;
     Ok(Json(ResolvedKey {
         service: service.to_string(),
@@ -192,7 +199,7 @@ pub async fn provision(
     parse_tier(body.tier.as_deref())?;
     let meta = state
         .core
-        .provision_managed(&actor, service, &tenant)
+        .provision_managed(&actor, service, &tenant, body.requested_by.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(meta.into())))
 }
@@ -220,7 +227,7 @@ pub async fn rotate(
     let tenant = TenantId::parse(tenant)?;
     let meta = state
         .core
-        .provision_managed(&actor, service, &tenant)
+        .provision_managed(&actor, service, &tenant, Some("rotation"))
         .await?;
     Ok(Json(meta.into()))
 }

@@ -128,6 +128,7 @@ impl Keyward {
         service: Service,
         tenant: &TenantId,
         tier: Option<Plan>,
+        user_id: Option<&str>,
     ) -> Result<Resolved> {
         let allowed = match caller {
             Caller::Root => true,
@@ -167,7 +168,8 @@ impl Keyward {
                 "secret",
                 meta.name.clone(),
                 Some(tenant.as_str()),
-                json!({"service": service.as_str(), "kind": secret.kind.as_str(), "version": meta.version}),
+                json!({"service": service.as_str(), "kind": secret.kind.as_str(), "version": meta.version,
+                       "user_id": user_id}),
             ))
             .await?;
             return Ok(Resolved {
@@ -232,7 +234,7 @@ impl Keyward {
         } else {
             None
         };
-        self.store_secret(actor, secret, value, validation, "secret.write")
+        self.store_secret(actor, secret, value, validation, "secret.write", None)
             .await
     }
 
@@ -243,6 +245,7 @@ impl Keyward {
         value: &str,
         validation: Option<Validation>,
         action: &'static str,
+        requested_by: Option<&str>,
     ) -> Result<SecretMeta> {
         let sealed = self
             .vault()
@@ -260,7 +263,7 @@ impl Keyward {
                 secret.name(),
                 secret.owner.tenant().map(|t| t.as_str()),
                 json!({"service": secret.service.as_str(), "kind": secret.kind.as_str(), "version": version,
-                       "validation": validation.map(|v| v.as_str())}),
+                       "validation": validation.map(|v| v.as_str()), "requested_by": requested_by}),
             ),
             now,
         )
@@ -280,6 +283,7 @@ impl Keyward {
         actor: &Actor,
         service: Service,
         tenant: &TenantId,
+        requested_by: Option<&str>,
     ) -> Result<SecretMeta> {
         self.require_tenant(tenant).await?;
         if self
@@ -327,6 +331,7 @@ impl Keyward {
             &key,
             Some(Validation::Valid),
             "secret.provision",
+            requested_by,
         )
         .await
     }
@@ -495,7 +500,10 @@ impl Keyward {
                 .provision_request("", "")
                 .is_some();
         if let (true, Some(tenant)) = (can_heal, secret.owner.tenant()) {
-            match self.provision_managed(actor, secret.service, tenant).await {
+            match self
+                .provision_managed(actor, secret.service, tenant, Some("self-healing"))
+                .await
+            {
                 Ok(meta) => {
                     self.audit_now(actor.entry(
                         "secret.heal",
