@@ -180,22 +180,32 @@ pub struct ProvisionSecretBody {
     tag = "vault",
     params(("service" = String, Path), ("tenant_id" = String, Path)),
     request_body(content = ProvisionSecretBody, description = "optional"),
-    security(("root_token" = [])),
+    security(("root_token" = []), ("api_key" = [])),
     responses(
         (status = 201, body = SecretView),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody),
     )
 )]
 pub async fn provision(
     State(state): State<AppState>,
-    RootActor(actor): RootActor,
+    SecretCaller(caller, actor): SecretCaller,
     Path((service, tenant)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<ProvisionSecretBody>,
 ) -> Result<(StatusCode, Json<SecretView>), ApiError> {
     let service = Service::parse(&service)?;
     let tenant = TenantId::parse(tenant)?;
+    state
+        .core
+        .require_vault_admin(
+            &caller,
+            &actor,
+            "secret.provision",
+            Some(&tenant),
+            Some(service),
+        )
+        .await?;
     parse_tier(body.tier.as_deref())?;
     let meta = state
         .core
@@ -210,21 +220,31 @@ pub async fn provision(
     path = "/api/keys/{service}/{tenant_id}/rotate",
     tag = "vault",
     params(("service" = String, Path), ("tenant_id" = String, Path)),
-    security(("root_token" = [])),
+    security(("root_token" = []), ("api_key" = [])),
     responses(
         (status = 200, body = SecretView),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody),
     )
 )]
 pub async fn rotate(
     State(state): State<AppState>,
-    RootActor(actor): RootActor,
+    SecretCaller(caller, actor): SecretCaller,
     Path((service, tenant)): Path<(String, String)>,
 ) -> Result<Json<SecretView>, ApiError> {
     let service = Service::parse(&service)?;
     let tenant = TenantId::parse(tenant)?;
+    state
+        .core
+        .require_vault_admin(
+            &caller,
+            &actor,
+            "secret.rotate",
+            Some(&tenant),
+            Some(service),
+        )
+        .await?;
     let meta = state
         .core
         .provision_managed(&actor, service, &tenant, Some("rotation"))
@@ -245,22 +265,32 @@ pub struct CustomerKeyBody {
     tag = "vault",
     params(("service" = String, Path), ("tenant_id" = String, Path)),
     request_body = CustomerKeyBody,
-    security(("root_token" = [])),
+    security(("root_token" = []), ("api_key" = [])),
     responses(
         (status = 200, body = SecretView),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, description = "Invalid body, or the provider refused the key", body = ErrorBody),
         (status = 503, description = "The provider could not be asked", body = ErrorBody),
     )
 )]
 pub async fn put_customer(
     State(state): State<AppState>,
-    RootActor(actor): RootActor,
+    SecretCaller(caller, actor): SecretCaller,
     Path((service, tenant)): Path<(String, String)>,
     ApiJson(body): ApiJson<CustomerKeyBody>,
 ) -> Result<Json<SecretView>, ApiError> {
     let service = Service::parse(&service)?;
     let tenant = TenantId::parse(tenant)?;
+    state
+        .core
+        .require_vault_admin(
+            &caller,
+            &actor,
+            "secret.write",
+            Some(&tenant),
+            Some(service),
+        )
+        .await?;
     let secret = SecretRef::tenant(service, tenant, SecretKind::Customer);
     let meta = state
         .core
@@ -291,19 +321,23 @@ pub struct PutSecretBody {
     path = "/api/secrets",
     tag = "vault",
     request_body = PutSecretBody,
-    security(("root_token" = [])),
+    security(("root_token" = []), ("api_key" = [])),
     responses(
         (status = 200, body = SecretView),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
     )
 )]
 pub async fn put_secret(
     State(state): State<AppState>,
-    RootActor(actor): RootActor,
+    SecretCaller(caller, actor): SecretCaller,
     ApiJson(body): ApiJson<PutSecretBody>,
 ) -> Result<Json<SecretView>, ApiError> {
     let service = Service::parse(&body.service)?;
+    state
+        .core
+        .require_vault_admin(&caller, &actor, "secret.write", None, Some(service))
+        .await?;
     let kind = SecretKind::parse(&body.kind)?;
     let invalid = |m: &str| crate::domain::ValidationError::new("kind", m.to_string());
     let secret = match (kind, body.tenant_id, body.tier) {
@@ -343,18 +377,22 @@ pub struct SecretsQuery {
     path = "/api/secrets",
     tag = "vault",
     params(SecretsQuery),
-    security(("root_token" = [])),
+    security(("root_token" = []), ("api_key" = [])),
     responses(
         (status = 200, body = Vec<SecretView>),
-        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
-    _root: RootActor,
+    SecretCaller(caller, actor): SecretCaller,
     ApiQuery(q): ApiQuery<SecretsQuery>,
 ) -> Result<Json<Vec<SecretView>>, ApiError> {
     let tenant = q.tenant_id.map(TenantId::parse).transpose()?;
+    state
+        .core
+        .require_vault_admin(&caller, &actor, "secret.list", tenant.as_ref(), None)
+        .await?;
     let list = state.core.list_secrets(tenant.as_ref()).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
@@ -486,21 +524,31 @@ pub struct CheckResponse {
     tag = "vault",
     params(("service" = String, Path), ("tenant_id" = String, Path)),
     request_body(content = CheckBody, description = "optional"),
-    security(("root_token" = [])),
+    security(("root_token" = []), ("api_key" = [])),
     responses(
         (status = 200, body = CheckResponse),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn check(
     State(state): State<AppState>,
-    RootActor(actor): RootActor,
+    SecretCaller(caller, actor): SecretCaller,
     Path((service, tenant)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<CheckBody>,
 ) -> Result<Json<CheckResponse>, ApiError> {
     let service = Service::parse(&service)?;
     let tenant = TenantId::parse(tenant)?;
+    state
+        .core
+        .require_vault_admin(
+            &caller,
+            &actor,
+            "secret.validate",
+            Some(&tenant),
+            Some(service),
+        )
+        .await?;
     let kind = match body.kind.as_deref() {
         None => SecretKind::Managed,
         Some(k) => match SecretKind::parse(k)? {

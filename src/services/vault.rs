@@ -94,13 +94,25 @@ impl Keyward {
     }
 
     /// Records a refused secret access and returns the refusal.
-    async fn deny(&self, actor: &Actor, tenant: &TenantId, service: Service) -> Error {
+    async fn deny(
+        &self,
+        actor: &Actor,
+        action: &'static str,
+        tenant: Option<&TenantId>,
+        service: Option<Service>,
+    ) -> Error {
+        let target = match (service, tenant) {
+            (Some(s), Some(t)) => format!("ai-{s}-{t}"),
+            (Some(s), None) => format!("ai-{s}"),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "vault".into(),
+        };
         let mut entry = actor.entry(
-            "secret.read",
+            action,
             "secret",
-            format!("ai-{service}-{tenant}"),
-            Some(tenant.as_str()),
-            json!({"service": service.as_str()}),
+            target,
+            tenant.map(|t| t.as_str()),
+            json!({"service": service.map(|s| s.as_str())}),
         );
         entry.outcome = "denied";
         if let Err(e) = self.audit_now(entry).await {
@@ -108,7 +120,23 @@ impl Keyward {
         }
         Error::Forbidden {
             code: "SECRET_ACCESS_DENIED",
-            message: "this credential may not read that tenant's secrets".into(),
+            message: "this credential may not do that with tenants' secrets".into(),
+        }
+    }
+
+    /// Lets only the root token through to a vault administration call; a
+    /// tenant's API key gets a 403, and the refusal is audited as `action`.
+    pub async fn require_vault_admin(
+        &self,
+        caller: &Caller,
+        actor: &Actor,
+        action: &'static str,
+        tenant: Option<&TenantId>,
+        service: Option<Service>,
+    ) -> Result<()> {
+        match caller {
+            Caller::Root => Ok(()),
+            Caller::TenantKey { .. } => Err(self.deny(actor, action, tenant, service).await),
         }
     }
 
@@ -138,7 +166,9 @@ impl Keyward {
             } => own == tenant && *secrets_read,
         };
         if !allowed {
-            return Err(self.deny(actor, tenant, service).await);
+            return Err(self
+                .deny(actor, "secret.read", Some(tenant), Some(service))
+                .await);
         }
         let t = self.require_tenant(tenant).await?;
         let tier = tier.unwrap_or(t.plan);

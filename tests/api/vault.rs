@@ -218,6 +218,37 @@ async fn a_tenant_key_reads_only_its_own_secrets_and_denials_are_audited() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = resolve_as(&app, "ac_files_not-a-key", "anthropic", "acme").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Reading is all a tenant key may do: administration is the root token's.
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            "/api/keys/openai/acme/customer",
+            json!({"key": "valid-sneaky-1"}),
+        ),
+        (Method::POST, "/api/keys/hume/acme/provision", json!({})),
+        (Method::POST, "/api/keys/anthropic/acme/validate", json!({})),
+        (Method::GET, "/api/secrets?tenant_id=acme", Value::Null),
+        (
+            Method::PUT,
+            "/api/secrets",
+            json!({"service": "openai", "kind": "managed", "tenant_id": "acme", "value": "valid-sneaky-2"}),
+        ),
+    ] {
+        let mut req = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(acme_key);
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{method} {path}");
+    }
+    let (_, own_audit) = app
+        .root_json(Method::GET, "/api/audit?tenant_id=acme", None)
+        .await;
+    let denied_admin = own_audit.to_string().matches("\"denied\"").count();
+    assert_eq!(denied_admin, 4, "{own_audit}");
 
     let (_, audit) = app
         .root_json(Method::GET, "/api/audit?tenant_id=globex", None)
