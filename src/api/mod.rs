@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cache;
+pub mod costs;
 pub mod error;
 pub mod extract;
 pub mod keys;
@@ -88,6 +89,9 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(secrets::check))
         .routes(routes!(secrets::put_secret, secrets::list))
         .routes(routes!(secrets::set_price, secrets::list_prices))
+        .routes(routes!(costs::ingest))
+        .routes(routes!(costs::tpc))
+        .routes(routes!(costs::set_plan_pricing))
 }
 
 /// Data-plane bodies may be as large as the largest plan allows; each request

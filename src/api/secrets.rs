@@ -6,7 +6,7 @@ use crate::domain::api_key::{Permission, VerifyCode};
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
-use crate::domain::pricing::{Price, PriceUnit, ANY_MODEL};
+use crate::domain::pricing::{CostService, Price, PriceUnit, ANY_MODEL};
 use crate::domain::secret::{SecretKind, SecretMeta, SecretRef, Service};
 use crate::services::vault::Caller;
 use crate::startup::AppState;
@@ -450,7 +450,7 @@ pub async fn list_prices(
     _root: RootActor,
     ApiQuery(q): ApiQuery<PricesQuery>,
 ) -> Result<Json<Vec<PriceView>>, ApiError> {
-    let service = q.service.as_deref().map(Service::parse).transpose()?;
+    let service = q.service.as_deref().map(CostService::parse).transpose()?;
     let prices = state.core.prices(service).await?;
     Ok(Json(prices.into_iter().map(Into::into).collect()))
 }
@@ -486,7 +486,7 @@ pub async fn set_price(
     ApiJson(body): ApiJson<PriceBody>,
 ) -> Result<Json<PriceView>, ApiError> {
     let price = Price {
-        service: Service::parse(&body.service)?,
+        service: CostService::parse(&body.service)?,
         model: body.model.unwrap_or_else(|| ANY_MODEL.into()),
         unit: PriceUnit::parse(&body.unit)?,
         price_micros: body.price_micros,

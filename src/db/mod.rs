@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod cache;
+pub mod costs;
 pub mod keys;
 pub mod namespaces;
 pub mod plans;

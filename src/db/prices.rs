@@ -1,13 +1,12 @@
 //! Service prices, kept with their effective dates (never updated in place).
 
 use super::{get_parsed, get_ts, ts, Conn};
-use crate::domain::pricing::{Price, PriceUnit};
-use crate::domain::secret::Service;
+use crate::domain::pricing::{CostService, Price, PriceUnit};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 /// Every price, or one service's, oldest first.
-pub async fn list(conn: &mut Conn, service: Option<Service>) -> sqlx::Result<Vec<Price>> {
+pub async fn list(conn: &mut Conn, service: Option<CostService>) -> sqlx::Result<Vec<Price>> {
     let sql =
         "SELECT service, model, unit, price_micros, per_units, effective_from FROM service_prices";
     let rows = match service {
@@ -30,7 +29,7 @@ pub async fn list(conn: &mut Conn, service: Option<Service>) -> sqlx::Result<Vec
     rows.iter()
         .map(|row| {
             Ok(Price {
-                service: get_parsed(row, "service", |s| Service::parse(&s))?,
+                service: get_parsed(row, "service", |s| CostService::parse(&s))?,
                 model: row.try_get("model")?,
                 unit: get_parsed(row, "unit", |s| PriceUnit::parse(&s))?,
                 price_micros: row.try_get("price_micros")?,

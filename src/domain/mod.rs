@@ -1,9 +1,11 @@
 //! The domain core: keyward's rules and types. It knows nothing of HTTP, HTML,
 //! SQL or the terminal; it imports std, serde, chrono and thiserror only.
 
+pub mod analytics;
 pub mod api_key;
 pub mod audit;
 pub mod cache;
+pub mod cost;
 pub mod ids;
 pub mod limits;
 pub mod namespace;

@@ -6,6 +6,50 @@ use super::ValidationError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// What a cost is incurred with: an AI provider, or keyward's own response
+/// cache (its data-plane requests are a service too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum CostService {
+    Provider(Service),
+    Cache,
+}
+
+impl CostService {
+    pub const ALL: [CostService; 6] = [
+        Self::Provider(Service::OpenAi),
+        Self::Provider(Service::Anthropic),
+        Self::Provider(Service::Hume),
+        Self::Provider(Service::ElevenLabs),
+        Self::Provider(Service::Deepgram),
+        Self::Cache,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provider(s) => s.as_str(),
+            Self::Cache => "keyward",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        if value == "keyward" {
+            return Ok(Self::Cache);
+        }
+        Service::parse(value).map(Self::Provider).map_err(|_| {
+            ValidationError::new(
+                "service",
+                format!("'{value}' is not one of openai, anthropic, hume, elevenlabs, deepgram, keyward"),
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for CostService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The unit a price is charged per.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -15,6 +59,8 @@ pub enum PriceUnit {
     Character,
     Second,
     Minute,
+    /// One data-plane request (keyward's cache).
+    Request,
 }
 
 impl PriceUnit {
@@ -25,6 +71,7 @@ impl PriceUnit {
             Self::Character => "character",
             Self::Second => "second",
             Self::Minute => "minute",
+            Self::Request => "request",
         }
     }
 
@@ -35,25 +82,31 @@ impl PriceUnit {
             Self::Character,
             Self::Second,
             Self::Minute,
+            Self::Request,
         ]
         .into_iter()
         .find(|u| u.as_str() == value)
         .ok_or_else(|| {
             ValidationError::new(
                 "unit",
-                format!("'{value}' is not token_in, token_out, character, second or minute"),
+                format!(
+                    "'{value}' is not token_in, token_out, character, second, minute or request"
+                ),
             )
         })
     }
 }
 
 /// The units each service's cost model charges by.
-pub fn units_of(service: Service) -> &'static [PriceUnit] {
+pub fn units_of(service: CostService) -> &'static [PriceUnit] {
     match service {
-        Service::OpenAi | Service::Anthropic => &[PriceUnit::TokenIn, PriceUnit::TokenOut],
-        Service::Hume => &[PriceUnit::Second],
-        Service::ElevenLabs => &[PriceUnit::Character],
-        Service::Deepgram => &[PriceUnit::Minute],
+        CostService::Provider(Service::OpenAi | Service::Anthropic) => {
+            &[PriceUnit::TokenIn, PriceUnit::TokenOut]
+        }
+        CostService::Provider(Service::Hume) => &[PriceUnit::Second],
+        CostService::Provider(Service::ElevenLabs) => &[PriceUnit::Character],
+        CostService::Provider(Service::Deepgram) => &[PriceUnit::Minute],
+        CostService::Cache => &[PriceUnit::Request],
     }
 }
 
@@ -63,7 +116,7 @@ pub const ANY_MODEL: &str = "*";
 /// A price in force from `effective_from`: `price_micros` per `per_units` units.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Price {
-    pub service: Service,
+    pub service: CostService,
     pub model: String,
     pub unit: PriceUnit,
     pub price_micros: i64,
@@ -108,8 +161,14 @@ impl Price {
 
     /// The cost of `units` units, rounded half up to the micro-dollar.
     pub fn cost_micros(&self, units: i64) -> i64 {
-        let numerator = i128::from(units) * i128::from(self.price_micros);
-        let per = i128::from(self.per_units);
+        self.cost_micros_milli(units.saturating_mul(1000))
+    }
+
+    /// The cost of `milli_units` thousandths of a unit (fractional seconds
+    /// and minutes), rounded half up to the micro-dollar.
+    pub fn cost_micros_milli(&self, milli_units: i64) -> i64 {
+        let numerator = i128::from(milli_units) * i128::from(self.price_micros);
+        let per = i128::from(self.per_units) * 1000;
         i64::try_from((2 * numerator + per) / (2 * per)).unwrap_or(i64::MAX)
     }
 }
@@ -118,7 +177,7 @@ impl Price {
 /// price if it has one, else the `*` price; the latest that took effect by `at`.
 pub fn price_at<'a>(
     prices: &'a [Price],
-    service: Service,
+    service: CostService,
     model: Option<&str>,
     unit: PriceUnit,
     at: DateTime<Utc>,
@@ -141,7 +200,7 @@ mod tests {
 
     fn price(model: &str, micros: i64, per: i64, from_day: u32) -> Price {
         Price {
-            service: Service::OpenAi,
+            service: CostService::Provider(Service::OpenAi),
             model: model.into(),
             unit: PriceUnit::TokenIn,
             price_micros: micros,
@@ -169,8 +228,14 @@ mod tests {
         ];
         let at = |day| Utc.with_ymd_and_hms(2026, 1, day, 12, 0, 0).unwrap();
         let p = |model, day| {
-            price_at(&prices, Service::OpenAi, model, PriceUnit::TokenIn, at(day))
-                .map(|p| p.price_micros)
+            price_at(
+                &prices,
+                CostService::Provider(Service::OpenAi),
+                model,
+                PriceUnit::TokenIn,
+                at(day),
+            )
+            .map(|p| p.price_micros)
         };
         assert_eq!(p(None, 2), Some(10));
         assert_eq!(p(None, 12), Some(20));
@@ -178,7 +243,13 @@ mod tests {
         assert_eq!(p(Some("gpt-4o-mini"), 6), Some(1));
         assert_eq!(p(Some("other"), 6), Some(10));
         assert_eq!(
-            price_at(&prices, Service::Hume, None, PriceUnit::Second, at(6)),
+            price_at(
+                &prices,
+                CostService::Provider(Service::Hume),
+                None,
+                PriceUnit::Second,
+                at(6)
+            ),
             None
         );
     }

@@ -3,6 +3,7 @@
 //! `crypto`; it knows nothing of HTTP, HTML or the terminal.
 
 pub mod audit;
+pub mod costs;
 pub mod data_plane;
 mod key_cache;
 pub mod keys;

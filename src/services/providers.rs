@@ -5,7 +5,7 @@
 //! timeout. Base URLs come from `KEYWARD_PROVIDER_<SERVICE>_URL`, defaulting
 //! to each provider's real API.
 
-use crate::domain::pricing::{units_of, PriceUnit};
+use crate::domain::pricing::{units_of, CostService, PriceUnit};
 use crate::domain::secret::{Service, Validation};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -36,7 +36,7 @@ pub trait ProviderAdapter: Send + Sync {
     }
     /// The units its cost model charges by (prices live in the store).
     fn cost_units(&self) -> &'static [PriceUnit] {
-        units_of(self.service())
+        units_of(CostService::Provider(self.service()))
     }
 }
 

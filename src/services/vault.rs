@@ -9,7 +9,7 @@ use crate::db;
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
-use crate::domain::pricing::Price;
+use crate::domain::pricing::{CostService, Price};
 use crate::domain::secret::{
     check_secret_value, resolution_order, SecretKind, SecretMeta, SecretRef, Service, Validation,
 };
@@ -444,7 +444,7 @@ impl Keyward {
 
 impl Keyward {
     /// The services' prices (their full history), of one service or all.
-    pub async fn prices(&self, service: Option<Service>) -> Result<Vec<Price>> {
+    pub async fn prices(&self, service: Option<CostService>) -> Result<Vec<Price>> {
         let mut conn = self.db().pool().acquire().await?;
         Ok(db::prices::list(&mut conn, service).await?)
     }

@@ -4,6 +4,7 @@
 mod audit;
 mod bad_input;
 mod cli;
+mod costs;
 mod data_plane;
 mod helpers;
 mod lifecycle;

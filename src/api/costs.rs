@@ -1,0 +1,348 @@
+//! The cost engine over HTTP: usage events in, True Production Cost out.
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery, RootActor};
+use crate::domain::analytics::{Earnings, Tpc};
+use crate::domain::cost::{parse_milli, Units, UsageEvent};
+use crate::domain::ids::TenantId;
+use crate::domain::plan::Plan;
+use crate::domain::pricing::CostService;
+use crate::domain::ValidationError;
+use crate::services::costs::{parse_span, MAX_EVENTS_PER_BATCH};
+use crate::startup::AppState;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Bodies of event batches may be this large (1,000 events with room to spare).
+const MAX_EVENTS_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnitsBody {
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub characters: Option<i64>,
+    /// May be fractional (up to 3 decimals).
+    pub seconds: Option<f64>,
+    /// May be fractional (up to 3 decimals).
+    pub minutes: Option<f64>,
+}
+
+/// One AI call (or keyward cache request) by a tenant's user.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EventBody {
+    /// Unique per event: a retried batch with the same ids counts once.
+    pub event_id: String,
+    pub trace_id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    /// openai | anthropic | hume | elevenlabs | deepgram | keyward
+    pub service: String,
+    pub operation: String,
+    pub model: Option<String>,
+    #[serde(default)]
+    pub units: UnitsBody,
+    pub duration_ms: i64,
+    /// RFC 3339: when the call happened; it picks the price in force.
+    pub timestamp: DateTime<Utc>,
+}
+
+impl EventBody {
+    fn into_event(self) -> Result<UsageEvent, ValidationError> {
+        UsageEvent {
+            event_id: self.event_id,
+            trace_id: self.trace_id,
+            tenant_id: TenantId::parse_field("tenant_id", self.tenant_id)?,
+            user_id: self.user_id,
+            service: CostService::parse(&self.service)?,
+            operation: self.operation,
+            model: self.model,
+            units: Units {
+                tokens_in: self.units.tokens_in,
+                tokens_out: self.units.tokens_out,
+                characters: self.units.characters,
+                seconds_milli: self
+                    .units
+                    .seconds
+                    .map(|v| parse_milli("units.seconds", v))
+                    .transpose()?,
+                minutes_milli: self
+                    .units
+                    .minutes
+                    .map(|v| parse_milli("units.minutes", v))
+                    .transpose()?,
+            },
+            duration_ms: self.duration_ms,
+            at: self.timestamp,
+        }
+        .validate()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IngestResponse {
+    /// Events stored by this call.
+    pub accepted: usize,
+    /// Events already stored before (same event_id), not counted again.
+    pub duplicates: usize,
+    /// The cost of the batch's events, in micro-dollars (1 USD = 1,000,000).
+    pub cost_micros: i64,
+}
+
+/// Ingest a batch of 1 to 1,000 usage events (a JSON array). Each is priced
+/// at the price in force at its timestamp; the batch lands whole or not at all.
+#[utoipa::path(
+    post,
+    path = "/api/usage/events",
+    tag = "costs",
+    request_body = Vec<EventBody>,
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = IngestResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "An event names an unknown tenant", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn ingest(
+    State(state): State<AppState>,
+    _root: RootActor,
+    body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_EVENTS_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("an event batch may be at most {MAX_EVENTS_BODY_BYTES} bytes"),
+            )
+        })?;
+    let bodies: Vec<EventBody> = serde_json::from_slice(&bytes).map_err(|e| {
+        if e.is_data() {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_BODY",
+                e.to_string(),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", e.to_string())
+        }
+    })?;
+    if bodies.is_empty() || bodies.len() > MAX_EVENTS_PER_BATCH {
+        return Err(ValidationError::new(
+            "events",
+            format!("give 1 to {MAX_EVENTS_PER_BATCH} events"),
+        )
+        .into());
+    }
+    let events = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            b.into_event()
+                .map_err(|e| ValidationError::new(e.field, format!("event {i}: {}", e.message)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let done = state.core.ingest_events(events).await?;
+    Ok(Json(IngestResponse {
+        accepted: done.accepted,
+        duplicates: done.duplicates,
+        cost_micros: done.cost_micros,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TpcQuery {
+    /// daily | weekly | monthly (default).
+    pub period: Option<String>,
+    /// First day (YYYY-MM-DD, UTC), default the start of the current period.
+    pub from: Option<NaiveDate>,
+    /// Day after the last (exclusive), default one period after `from`.
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserCostView {
+    pub user_id: String,
+    pub events: i64,
+    pub cost_micros: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServiceCostView {
+    pub service: String,
+    pub events: i64,
+    pub cost_micros: i64,
+    /// Share of the total, in basis points (10000 = 100%).
+    pub share_bps: i64,
+    pub previous_cost_micros: i64,
+    /// Change against the previous period in basis points; null when it cost nothing then.
+    pub trend_bps: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserStats {
+    pub count: usize,
+    pub mean_micros: i64,
+    pub median_micros: i64,
+    pub p95_micros: i64,
+    pub p99_micros: i64,
+    pub std_dev_micros: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Profitability {
+    pub plan: String,
+    /// The plan's monthly price, prorated by day over the period.
+    pub plan_revenue_micros: i64,
+    /// Cost times the plan's usage markup.
+    pub usage_revenue_micros: i64,
+    pub revenue_micros: i64,
+    pub cost_micros: i64,
+    pub profit_micros: i64,
+    /// Profit over revenue in basis points; null without revenue.
+    pub margin_bps: Option<i64>,
+}
+
+/// True Production Cost of a tenant over a period. Money in integer micro-dollars.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TpcView {
+    pub tenant_id: String,
+    pub period: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub previous_from: NaiveDate,
+    pub total_cost_micros: i64,
+    pub events: i64,
+    pub users: Vec<UserCostView>,
+    pub user_stats: UserStats,
+    pub services: Vec<ServiceCostView>,
+    pub profitability: Profitability,
+}
+
+fn view(tenant: &TenantId, period: &str, plan: Plan, t: Tpc) -> TpcView {
+    TpcView {
+        tenant_id: tenant.to_string(),
+        period: period.into(),
+        from: t.span.from,
+        to: t.span.to,
+        previous_from: t.span.previous().from,
+        total_cost_micros: t.total_cost_micros,
+        events: t.events,
+        user_stats: UserStats {
+            count: t.users.len(),
+            mean_micros: t.mean_user_cost_micros,
+            median_micros: t.median_user_cost_micros,
+            p95_micros: t.p95_user_cost_micros,
+            p99_micros: t.p99_user_cost_micros,
+            std_dev_micros: t.std_dev_user_cost_micros,
+        },
+        users: t
+            .users
+            .into_iter()
+            .map(|u| UserCostView {
+                user_id: u.user_id,
+                events: u.events,
+                cost_micros: u.cost_micros,
+            })
+            .collect(),
+        services: t
+            .services
+            .into_iter()
+            .map(|s| ServiceCostView {
+                service: s.service,
+                events: s.events,
+                cost_micros: s.cost_micros,
+                share_bps: s.share_bps,
+                previous_cost_micros: s.previous_cost_micros,
+                trend_bps: s.trend_bps,
+            })
+            .collect(),
+        profitability: Profitability {
+            plan: plan.to_string(),
+            plan_revenue_micros: t.plan_revenue_micros,
+            usage_revenue_micros: t.usage_revenue_micros,
+            revenue_micros: t.revenue_micros,
+            cost_micros: t.total_cost_micros,
+            profit_micros: t.profit_micros,
+            margin_bps: t.margin_bps,
+        },
+    }
+}
+
+/// A tenant's True Production Cost: total, per user, per service (with the
+/// trend against the previous period), spread across users, profitability.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/tpc/{tenant_id}",
+    tag = "costs",
+    params(("tenant_id" = String, Path), TpcQuery),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = TpcView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn tpc(
+    State(state): State<AppState>,
+    _root: RootActor,
+    Path(tenant): Path<String>,
+    ApiQuery(q): ApiQuery<TpcQuery>,
+) -> Result<Json<TpcView>, ApiError> {
+    let tenant = TenantId::parse(tenant)?;
+    let (period, span) = parse_span(q.period.as_deref(), q.from, q.to)?;
+    let (plan, t) = state.core.tpc(&tenant, span).await?;
+    Ok(Json(view(&tenant, period.as_str(), plan, t)))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlanPricingBody {
+    /// The plan's price per calendar month, micro-dollars.
+    pub monthly_price_micros: i64,
+    /// Usage is billed at cost times this / 10000 (12000 = cost + 20%).
+    pub usage_markup_bps: i64,
+}
+
+/// What a plan earns: monthly price and usage markup (used for profitability and invoices).
+#[utoipa::path(
+    put,
+    path = "/api/plans/{name}/pricing",
+    tag = "costs",
+    params(("name" = String, Path)),
+    request_body = PlanPricingBody,
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = PlanPricingBody),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn set_plan_pricing(
+    State(state): State<AppState>,
+    RootActor(actor): RootActor,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<PlanPricingBody>,
+) -> Result<Json<PlanPricingBody>, ApiError> {
+    let plan = Plan::parse_field("name", &name)?;
+    let p = state
+        .core
+        .set_plan_pricing(
+            &actor,
+            plan,
+            Earnings {
+                monthly_price_micros: body.monthly_price_micros,
+                usage_markup_bps: body.usage_markup_bps,
+            },
+        )
+        .await?;
+    Ok(Json(PlanPricingBody {
+        monthly_price_micros: p.monthly_price_micros,
+        usage_markup_bps: p.usage_markup_bps,
+    }))
+}

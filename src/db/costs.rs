@@ -1,0 +1,191 @@
+//! Usage events and their daily cost rollups; plan pricing.
+
+use super::{ts, Conn, Engine};
+use crate::domain::analytics::Earnings;
+use crate::domain::cost::UsageEvent;
+use crate::domain::plan::Plan;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use std::collections::{BTreeMap, HashSet};
+
+const EVENT_COLUMNS: usize = 16;
+
+/// (tenant, day, user, service) of a rollup row; its value is (events, cost, duration).
+type RollupKey<'a> = (&'a str, String, &'a str, &'a str);
+
+/// Stores the events not stored before (by event id) with their costs, and
+/// adds exactly those to the daily rollups. Call inside a transaction.
+/// Returns how many were new.
+pub async fn ingest(
+    conn: &mut Conn,
+    engine: Engine,
+    events: &[(UsageEvent, i64)],
+    now: DateTime<Utc>,
+) -> sqlx::Result<usize> {
+    let mut new_ids: HashSet<String> = HashSet::new();
+    let now = ts(now);
+    for chunk in events.chunks(500) {
+        let mut sql = String::from(
+            "INSERT INTO usage_events (event_id, trace_id, tenant_id, user_id, service, operation, model, \
+             tokens_in, tokens_out, characters, seconds_milli, minutes_milli, duration_ms, occurred_at, \
+             cost_micros, ingested_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            sql.push_str(&super::placeholders(
+                engine,
+                i * EVENT_COLUMNS + 1,
+                EVENT_COLUMNS,
+            ));
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+        let mut q = sqlx::query(&sql);
+        for (e, cost) in chunk {
+            let u = &e.units;
+            q = q
+                .bind(e.event_id.as_str())
+                .bind(e.trace_id.as_str())
+                .bind(e.tenant_id.as_str())
+                .bind(e.user_id.as_str())
+                .bind(e.service.as_str())
+                .bind(e.operation.as_str())
+                .bind(e.model.clone())
+                .bind(u.tokens_in)
+                .bind(u.tokens_out)
+                .bind(u.characters)
+                .bind(u.seconds_milli)
+                .bind(u.minutes_milli)
+                .bind(e.duration_ms)
+                .bind(ts(e.at))
+                .bind(*cost)
+                .bind(now.as_str());
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            new_ids.insert(row.try_get("event_id")?);
+        }
+    }
+
+    let mut rollups: BTreeMap<RollupKey, (i64, i64, i64)> = BTreeMap::new();
+    for (e, cost) in events {
+        if !new_ids.contains(&e.event_id) {
+            continue;
+        }
+        let day = e.at.date_naive().to_string();
+        let r = rollups
+            .entry((
+                e.tenant_id.as_str(),
+                day,
+                e.user_id.as_str(),
+                e.service.as_str(),
+            ))
+            .or_default();
+        r.0 += 1;
+        r.1 += cost;
+        r.2 += e.duration_ms;
+    }
+    for ((tenant, day, user, service), (n, cost, duration)) in rollups {
+        sqlx::query(
+            "INSERT INTO cost_daily (day, tenant_id, user_id, service, events, cost_micros, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, day, user_id, service) DO UPDATE SET \
+             events = cost_daily.events + excluded.events, \
+             cost_micros = cost_daily.cost_micros + excluded.cost_micros, \
+             duration_ms = cost_daily.duration_ms + excluded.duration_ms",
+        )
+        .bind(day)
+        .bind(tenant)
+        .bind(user)
+        .bind(service)
+        .bind(n)
+        .bind(cost)
+        .bind(duration)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(new_ids.len())
+}
+
+/// One rollup row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyCost {
+    pub day: chrono::NaiveDate,
+    pub user_id: String,
+    pub service: String,
+    pub events: i64,
+    pub cost_micros: i64,
+}
+
+/// A tenant's daily rollups for days in `[from, to)`.
+pub async fn tenant_days(
+    conn: &mut Conn,
+    tenant: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> sqlx::Result<Vec<DailyCost>> {
+    let rows = sqlx::query(
+        "SELECT day, user_id, service, events, cost_micros FROM cost_daily \
+         WHERE tenant_id = $1 AND day >= $2 AND day < $3 ORDER BY day, user_id, service",
+    )
+    .bind(tenant)
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let day: String = r.try_get("day")?;
+            Ok(DailyCost {
+                day: day
+                    .parse()
+                    .map_err(|e| super::corrupt(format!("day: {e}")))?,
+                user_id: r.try_get("user_id")?,
+                service: r.try_get("service")?,
+                events: r.try_get("events")?,
+                cost_micros: r.try_get("cost_micros")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn plan_pricing(conn: &mut Conn, plan: Plan) -> sqlx::Result<Earnings> {
+    let row = sqlx::query(
+        "SELECT monthly_price_micros, usage_markup_bps FROM plan_pricing WHERE plan = $1",
+    )
+    .bind(plan.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(r) => Earnings {
+            monthly_price_micros: r.try_get("monthly_price_micros")?,
+            usage_markup_bps: r.try_get("usage_markup_bps")?,
+        },
+        None => Earnings {
+            monthly_price_micros: 0,
+            usage_markup_bps: 0,
+        },
+    })
+}
+
+pub async fn set_plan_pricing(
+    conn: &mut Conn,
+    plan: Plan,
+    pricing: Earnings,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO plan_pricing (plan, monthly_price_micros, usage_markup_bps, updated_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (plan) DO UPDATE SET \
+         monthly_price_micros = excluded.monthly_price_micros, \
+         usage_markup_bps = excluded.usage_markup_bps, updated_at = excluded.updated_at",
+    )
+    .bind(plan.as_str())
+    .bind(pricing.monthly_price_micros)
+    .bind(pricing.usage_markup_bps)
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

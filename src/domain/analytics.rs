@@ -1,0 +1,358 @@
+//! True Production Cost (TPC): what a tenant's use of the AI services cost
+//! over a period, per user and per service, how spread it is across users, and
+//! what the tenant earned against it. Money is integer micro-dollars;
+//! statistics are rounded half up to the micro-dollar.
+
+use super::ValidationError;
+use chrono::{Datelike, Duration, NaiveDate};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl Period {
+    pub fn parse(value: Option<&str>) -> Result<Self, ValidationError> {
+        match value.unwrap_or("monthly") {
+            "daily" => Ok(Self::Daily),
+            "weekly" => Ok(Self::Weekly),
+            "monthly" => Ok(Self::Monthly),
+            other => Err(ValidationError::new(
+                "period",
+                format!("'{other}' is not daily, weekly or monthly"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+            Self::Monthly => "monthly",
+        }
+    }
+
+    /// The period containing `day`: the day, its ISO week (Monday first), or its month.
+    pub fn containing(self, day: NaiveDate) -> (NaiveDate, NaiveDate) {
+        match self {
+            Self::Daily => (day, day + Duration::days(1)),
+            Self::Weekly => {
+                let start = day - Duration::days(day.weekday().num_days_from_monday() as i64);
+                (start, start + Duration::days(7))
+            }
+            Self::Monthly => {
+                let start = day.with_day(1).expect("day 1 exists");
+                (start, next_month(start))
+            }
+        }
+    }
+}
+
+fn next_month(first: NaiveDate) -> NaiveDate {
+    let (y, m) = if first.month() == 12 {
+        (first.year() + 1, 1)
+    } else {
+        (first.year(), first.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1).expect("valid month")
+}
+
+/// `[from, to)` and the equally long window just before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Span {
+    /// From the query: `from` defaults to the start of the period containing
+    /// `today`, `to` to one period after `from`.
+    pub fn parse(
+        period: Period,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        today: NaiveDate,
+    ) -> Result<Self, ValidationError> {
+        let from = from.unwrap_or_else(|| period.containing(today).0);
+        let to = to.unwrap_or_else(|| match period {
+            Period::Monthly => {
+                next_month(from.with_day(1).expect("day 1")).max(from + Duration::days(1))
+            }
+            Period::Weekly => from + Duration::days(7),
+            Period::Daily => from + Duration::days(1),
+        });
+        if to <= from {
+            return Err(ValidationError::new("to", "must be after 'from'"));
+        }
+        if (to - from).num_days() > 800 {
+            return Err(ValidationError::new(
+                "from",
+                "the window may span at most 800 days",
+            ));
+        }
+        Ok(Self { from, to })
+    }
+
+    pub fn days(&self) -> i64 {
+        (self.to - self.from).num_days()
+    }
+
+    pub fn previous(&self) -> Self {
+        Self {
+            from: self.from - Duration::days(self.days()),
+            to: self.from,
+        }
+    }
+}
+
+/// n / d rounded half away from zero.
+fn round_div(n: i128, d: i128) -> i64 {
+    if d == 0 {
+        return 0;
+    }
+    let (n, d) = if d < 0 { (-n, -d) } else { (n, d) };
+    let q = if n >= 0 {
+        (2 * n + d) / (2 * d)
+    } else {
+        -((2 * -n + d) / (2 * d))
+    };
+    i64::try_from(q).unwrap_or(if q > 0 { i64::MAX } else { i64::MIN })
+}
+
+/// Nearest-rank percentile of sorted values (`p` in percent).
+pub fn percentile(sorted: &[i64], p: u32) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (u64::from(p) * sorted.len() as u64).div_ceil(100).max(1) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// The median of sorted values; the two middle ones averaged (half up) when even.
+pub fn median(sorted: &[i64]) -> i64 {
+    match sorted.len() {
+        0 => 0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => round_div(i128::from(sorted[n / 2 - 1]) + i128::from(sorted[n / 2]), 2),
+    }
+}
+
+/// Population standard deviation, rounded to the micro-dollar.
+pub fn std_dev(values: &[i64]) -> i64 {
+    if values.is_empty() {
+        return 0;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().map(|v| *v as f64).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|v| (*v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    var.sqrt().round() as i64
+}
+
+/// A plan's earnings rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Earnings {
+    pub monthly_price_micros: i64,
+    pub usage_markup_bps: i64,
+}
+
+/// The plan price for `[from, to)`: each month's price times the share of its
+/// days in the window, rounded half up per month.
+pub fn prorated_plan_price(monthly_price_micros: i64, span: Span) -> i64 {
+    let mut total = 0i64;
+    let mut start = span.from;
+    while start < span.to {
+        let month_start = start.with_day(1).expect("day 1");
+        let month_end = next_month(month_start);
+        let end = month_end.min(span.to);
+        let days_in_month = (month_end - month_start).num_days();
+        total += round_div(
+            i128::from(monthly_price_micros) * i128::from((end - start).num_days()),
+            i128::from(days_in_month),
+        );
+        start = end;
+    }
+    total
+}
+
+/// One user's cost in the period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCost {
+    pub user_id: String,
+    pub events: i64,
+    pub cost_micros: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCost {
+    pub service: String,
+    pub events: i64,
+    pub cost_micros: i64,
+    /// Share of the period's total, in basis points (1/100 of a percent).
+    pub share_bps: i64,
+    pub previous_cost_micros: i64,
+    /// Change against the previous period in basis points; none when it cost nothing then.
+    pub trend_bps: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tpc {
+    pub span: Span,
+    pub total_cost_micros: i64,
+    pub events: i64,
+    pub users: Vec<UserCost>,
+    pub mean_user_cost_micros: i64,
+    pub median_user_cost_micros: i64,
+    pub p95_user_cost_micros: i64,
+    pub p99_user_cost_micros: i64,
+    pub std_dev_user_cost_micros: i64,
+    pub services: Vec<ServiceCost>,
+    pub plan_revenue_micros: i64,
+    pub usage_revenue_micros: i64,
+    pub revenue_micros: i64,
+    pub profit_micros: i64,
+    /// profit / revenue in basis points; none without revenue.
+    pub margin_bps: Option<i64>,
+}
+
+/// A rollup row as analytics needs it: (day, user, service, events, cost).
+pub type CostRow = (NaiveDate, String, String, i64, i64);
+
+/// Computes the TPC of a period from its rollup rows and the previous period's.
+pub fn tpc(span: Span, current: &[CostRow], previous: &[CostRow], earnings: Earnings) -> Tpc {
+    let mut users: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    let mut services: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for (_, user, service, events, cost) in current {
+        let u = users.entry(user).or_default();
+        u.0 += events;
+        u.1 += cost;
+        let s = services.entry(service).or_default();
+        s.0 += events;
+        s.1 += cost;
+    }
+    let mut before: BTreeMap<&str, i64> = BTreeMap::new();
+    for (_, _, service, _, cost) in previous {
+        *before.entry(service).or_default() += cost;
+    }
+    let total: i64 = users.values().map(|u| u.1).sum();
+    let events: i64 = users.values().map(|u| u.0).sum();
+    let mut costs: Vec<i64> = users.values().map(|u| u.1).collect();
+    costs.sort_unstable();
+    let n = costs.len() as i128;
+    let mut service_names: Vec<&str> = services.keys().copied().collect();
+    for s in before.keys() {
+        if !services.contains_key(s) {
+            service_names.push(s);
+        }
+    }
+    service_names.sort_unstable();
+    let plan_revenue = prorated_plan_price(earnings.monthly_price_micros, span);
+    let usage_revenue = round_div(
+        i128::from(total) * i128::from(earnings.usage_markup_bps),
+        10_000,
+    );
+    let revenue = plan_revenue + usage_revenue;
+    let profit = revenue - total;
+    Tpc {
+        span,
+        total_cost_micros: total,
+        events,
+        users: users
+            .iter()
+            .map(|(u, (e, c))| UserCost {
+                user_id: u.to_string(),
+                events: *e,
+                cost_micros: *c,
+            })
+            .collect(),
+        mean_user_cost_micros: if n == 0 {
+            0
+        } else {
+            round_div(i128::from(total), n)
+        },
+        median_user_cost_micros: median(&costs),
+        p95_user_cost_micros: percentile(&costs, 95),
+        p99_user_cost_micros: percentile(&costs, 99),
+        std_dev_user_cost_micros: std_dev(&costs),
+        services: service_names
+            .into_iter()
+            .map(|s| {
+                let (events, cost) = services.get(s).copied().unwrap_or_default();
+                let prev = before.get(s).copied().unwrap_or(0);
+                ServiceCost {
+                    service: s.to_string(),
+                    events,
+                    cost_micros: cost,
+                    share_bps: if total == 0 {
+                        0
+                    } else {
+                        round_div(i128::from(cost) * 10_000, i128::from(total))
+                    },
+                    previous_cost_micros: prev,
+                    trend_bps: (prev != 0)
+                        .then(|| round_div(i128::from(cost - prev) * 10_000, i128::from(prev))),
+                }
+            })
+            .collect(),
+        plan_revenue_micros: plan_revenue,
+        usage_revenue_micros: usage_revenue,
+        revenue_micros: revenue,
+        profit_micros: profit,
+        margin_bps: (revenue != 0)
+            .then(|| round_div(i128::from(profit) * 10_000, i128::from(revenue))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn statistics_by_hand() {
+        let v = [1, 2, 3, 4, 100];
+        assert_eq!(median(&v), 3);
+        assert_eq!(median(&[1, 2, 3, 4]), 3, "2.5 rounds half up");
+        assert_eq!(percentile(&v, 95), 100);
+        assert_eq!(percentile(&v, 50), 3);
+        assert_eq!(percentile(&[], 99), 0);
+        // mean 22, deviations 21,20,19,18,78 -> var (441+400+361+324+6084)/5 = 1522
+        assert_eq!(std_dev(&v), 39);
+        assert_eq!(round_div(-5, 2), -3);
+        assert_eq!(round_div(5, 2), 3);
+    }
+
+    #[test]
+    fn periods_and_proration() {
+        assert_eq!(
+            Period::Weekly.containing(d(2026, 11, 26)),
+            (d(2026, 11, 23), d(2026, 11, 30))
+        );
+        assert_eq!(
+            Period::Monthly.containing(d(2026, 12, 9)),
+            (d(2026, 12, 1), d(2027, 1, 1))
+        );
+        let span = Span {
+            from: d(2026, 1, 25),
+            to: d(2026, 2, 8),
+        };
+        // 7 of 31 days of January and 7 of 28 of February at 31,000,000 µ$.
+        assert_eq!(prorated_plan_price(31_000_000, span), 7_000_000 + 7_750_000);
+        assert_eq!(
+            span.previous(),
+            Span {
+                from: d(2026, 1, 11),
+                to: d(2026, 1, 25)
+            }
+        );
+    }
+}

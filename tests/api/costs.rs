@@ -1,0 +1,425 @@
+//! The cost engine: usage events priced at ingest, True Production Cost.
+//! Every expected figure below is computed by hand in the comments.
+
+use crate::helpers::{spawn_app, TestApp, ROOT_TOKEN};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+fn event(id: &str, tenant: &str, user: &str, service: &str, units: Value, at: &str) -> Value {
+    json!({"event_id": id, "trace_id": format!("tr-{id}"), "tenant_id": tenant, "user_id": user,
+           "service": service, "operation": "call", "units": units, "duration_ms": 120, "timestamp": at})
+}
+
+async fn ingest(app: &TestApp, events: &Value) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .post(app.url("/api/usage/events"))
+        .bearer_auth(ROOT_TOKEN)
+        .header("content-type", "application/json")
+        .body(events.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn tpc(app: &TestApp, tenant: &str, query: &str) -> Value {
+    let (status, body) = app
+        .root_json(
+            Method::GET,
+            &format!("/api/analytics/tpc/{tenant}?{query}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn tpc_matches_a_hand_computation() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await; // pro: 49,000,000 µ$ a month, usage at cost x 1.2
+                                        // OpenAI input tokens cost twice as much from 15 October on.
+    let (status, _) = app
+        .root_json(
+            Method::PUT,
+            "/api/prices",
+            Some(
+                json!({"service": "openai", "unit": "token_in", "price_micros": 5_000_000,
+                        "per_units": 1_000_000, "effective_from": "2026-10-15T00:00:00Z"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let batch = json!([
+        // u1: 1000 in x 2.5 $/M + 500 out x 10 $/M = 2,500 + 5,000 = 7,500 µ$
+        event(
+            "e1",
+            "acme",
+            "u1",
+            "openai",
+            json!({"tokens_in": 1000, "tokens_out": 500}),
+            "2026-10-05T10:00:00Z"
+        ),
+        // u1: 12.5 s x 1,200 µ$/s = 15,000 µ$
+        event(
+            "e2",
+            "acme",
+            "u1",
+            "hume",
+            json!({"seconds": 12.5}),
+            "2026-10-06T10:00:00Z"
+        ),
+        // u2: 2,000,000 in x 2.5 $/M (before the change) = 5,000,000 µ$
+        event(
+            "e3",
+            "acme",
+            "u2",
+            "openai",
+            json!({"tokens_in": 2_000_000}),
+            "2026-10-10T10:00:00Z"
+        ),
+        // u3: 10 min x 4,300 µ$ = 43,000 µ$; 2,500 chars x 0.30 $/1000 = 750,000 µ$
+        event(
+            "e4",
+            "acme",
+            "u3",
+            "deepgram",
+            json!({"minutes": 10}),
+            "2026-10-20T10:00:00Z"
+        ),
+        event(
+            "e5",
+            "acme",
+            "u3",
+            "elevenlabs",
+            json!({"characters": 2500}),
+            "2026-10-21T10:00:00Z"
+        ),
+        // u4: 1000 in x 5 $/M (after the change) = 5,000 µ$
+        event(
+            "e6",
+            "acme",
+            "u4",
+            "openai",
+            json!({"tokens_in": 1000}),
+            "2026-10-16T10:00:00Z"
+        ),
+        // September (the previous period): 1,000,000 in x 2.5 $/M = 2,500,000 µ$
+        event(
+            "e7",
+            "acme",
+            "u1",
+            "openai",
+            json!({"tokens_in": 1_000_000}),
+            "2026-09-15T10:00:00Z"
+        ),
+    ]);
+    let (status, done) = ingest(&app, &batch).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(
+        done,
+        json!({"accepted": 7, "duplicates": 0, "cost_micros": 8_320_500})
+    );
+    // A retried batch counts nothing twice.
+    let (_, again) = ingest(&app, &batch).await;
+    assert_eq!(
+        again,
+        json!({"accepted": 0, "duplicates": 7, "cost_micros": 8_320_500})
+    );
+
+    let t = tpc(&app, "acme", "period=monthly&from=2026-10-01").await;
+    assert_eq!(
+        (
+            t["from"].as_str(),
+            t["to"].as_str(),
+            t["previous_from"].as_str()
+        ),
+        (Some("2026-10-01"), Some("2026-11-01"), Some("2026-08-31"))
+    );
+    // 7,500 + 15,000 + 5,000,000 + 43,000 + 750,000 + 5,000
+    assert_eq!(t["total_cost_micros"], 5_820_500);
+    assert_eq!(t["events"], 6);
+    assert_eq!(
+        t["users"],
+        json!([
+            {"user_id": "u1", "events": 2, "cost_micros": 22_500},
+            {"user_id": "u2", "events": 1, "cost_micros": 5_000_000},
+            {"user_id": "u3", "events": 2, "cost_micros": 793_000},
+            {"user_id": "u4", "events": 1, "cost_micros": 5_000},
+        ])
+    );
+    // sorted 5,000 / 22,500 / 793,000 / 5,000,000: mean 5,820,500 / 4 = 1,455,125;
+    // median (22,500 + 793,000) / 2 = 407,750; p95 and p99 by nearest rank = the 4th;
+    // population sd = sqrt(sum (x - mean)^2 / 4) = 2,071,221 (rounded).
+    assert_eq!(
+        t["user_stats"],
+        json!({"count": 4, "mean_micros": 1_455_125, "median_micros": 407_750,
+               "p95_micros": 5_000_000, "p99_micros": 5_000_000, "std_dev_micros": 2_071_221})
+    );
+    // shares of 5,820,500 in basis points, rounded; openai's trend:
+    // (5,012,500 - 2,500,000) / 2,500,000 = +100.50% = 10,050 bps.
+    assert_eq!(
+        t["services"],
+        json!([
+            {"service": "deepgram", "events": 1, "cost_micros": 43_000, "share_bps": 74, "previous_cost_micros": 0, "trend_bps": null},
+            {"service": "elevenlabs", "events": 1, "cost_micros": 750_000, "share_bps": 1289, "previous_cost_micros": 0, "trend_bps": null},
+            {"service": "hume", "events": 1, "cost_micros": 15_000, "share_bps": 26, "previous_cost_micros": 0, "trend_bps": null},
+            {"service": "openai", "events": 3, "cost_micros": 5_012_500, "share_bps": 8612, "previous_cost_micros": 2_500_000, "trend_bps": 10_050},
+        ])
+    );
+    // revenue: the whole of October's 49,000,000 + 5,820,500 x 1.2 = 6,984,600 -> 55,984,600;
+    // profit 50,164,100; margin 50,164,100 / 55,984,600 = 89.60% = 8,960 bps.
+    assert_eq!(
+        t["profitability"],
+        json!({"plan": "pro", "plan_revenue_micros": 49_000_000, "usage_revenue_micros": 6_984_600,
+               "revenue_micros": 55_984_600, "cost_micros": 5_820_500, "profit_micros": 50_164_100,
+               "margin_bps": 8_960})
+    );
+
+    // Weekly: 2026-10-05 .. 10-12 holds e1, e2, e3; the week before holds nothing.
+    let w = tpc(&app, "acme", "period=weekly&from=2026-10-05").await;
+    assert_eq!(w["to"], "2026-10-12");
+    assert_eq!(w["total_cost_micros"], 7_500 + 15_000 + 5_000_000);
+    // 7 of October's 31 days of 49,000,000 = 11,064,516.13 -> 11,064,516
+    assert_eq!(w["profitability"]["plan_revenue_micros"], 11_064_516);
+    // Daily, one user.
+    let d = tpc(&app, "acme", "period=daily&from=2026-10-16").await;
+    assert_eq!(
+        d["user_stats"],
+        json!({"count": 1, "mean_micros": 5_000, "median_micros": 5_000,
+        "p95_micros": 5_000, "p99_micros": 5_000, "std_dev_micros": 0})
+    );
+}
+
+#[tokio::test]
+async fn empty_periods_and_free_tenants_have_no_margin_to_divide_by() {
+    let app = spawn_app().await;
+    app.provision(
+        json!({"user_id": "solo", "integration": "files", "project_id": "jt", "tier": "free"}),
+    )
+    .await;
+    let t = tpc(&app, "solo", "period=monthly&from=2026-12-01").await;
+    assert_eq!(t["total_cost_micros"], 0);
+    assert_eq!(t["users"], json!([]));
+    assert_eq!(t["user_stats"]["median_micros"], 0);
+    assert_eq!(t["services"], json!([]));
+    assert_eq!(t["profitability"]["revenue_micros"], 0);
+    assert_eq!(t["profitability"]["margin_bps"], Value::Null);
+
+    // A one-user free tenant: all the spread figures are that user's cost.
+    let (status, _) = ingest(
+        &app,
+        &json!([
+            event(
+                "s1",
+                "solo",
+                "only",
+                "keyward",
+                json!({}),
+                "2026-12-03T00:00:00Z"
+            ),
+            event(
+                "s2",
+                "solo",
+                "only",
+                "anthropic",
+                json!({"tokens_out": 100}),
+                "2026-12-03T00:00:00Z"
+            )
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let t = tpc(&app, "solo", "period=monthly&from=2026-12-01").await;
+    // keyward request: 0.4 µ$ -> 0; 100 out x 15 $/M = 1,500 µ$
+    assert_eq!(t["total_cost_micros"], 1_500);
+    assert_eq!(t["profitability"]["profit_micros"], -1_500);
+    assert_eq!(t["profitability"]["margin_bps"], Value::Null);
+    assert_eq!(t["user_stats"]["p99_micros"], 1_500);
+}
+
+#[tokio::test]
+async fn bad_batches_store_nothing_and_say_why() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    let good = event(
+        "g1",
+        "acme",
+        "u",
+        "openai",
+        json!({"tokens_in": 10}),
+        "2026-10-01T00:00:00Z",
+    );
+    let cases = [
+        (
+            json!([
+                good,
+                event(
+                    "b1",
+                    "acme",
+                    "u",
+                    "myspace",
+                    json!({}),
+                    "2026-10-01T00:00:00Z"
+                )
+            ]),
+            422,
+            "service",
+        ),
+        (
+            json!([
+                good,
+                event(
+                    "b2",
+                    "acme",
+                    "u",
+                    "hume",
+                    json!({"tokens_in": 5}),
+                    "2026-10-01T00:00:00Z"
+                )
+            ]),
+            422,
+            "units",
+        ),
+        (
+            json!([
+                good,
+                event(
+                    "b3",
+                    "acme",
+                    "u",
+                    "openai",
+                    json!({}),
+                    "2026-10-01T00:00:00Z"
+                )
+            ]),
+            422,
+            "units",
+        ),
+        (
+            json!([
+                good,
+                event(
+                    "b4",
+                    "acme",
+                    "u",
+                    "hume",
+                    json!({"seconds": 1.0005}),
+                    "2026-10-01T00:00:00Z"
+                )
+            ]),
+            422,
+            "units.seconds",
+        ),
+        (
+            json!([
+                good,
+                event(
+                    "b5",
+                    "nobody",
+                    "u",
+                    "openai",
+                    json!({"tokens_in": 1}),
+                    "2026-10-01T00:00:00Z"
+                )
+            ]),
+            404,
+            "",
+        ),
+        (
+            json!([
+                good,
+                event(
+                    "b6",
+                    "acme",
+                    "u",
+                    "openai",
+                    json!({"tokens_in": 1}),
+                    "2025-01-01T00:00:00Z"
+                )
+            ]),
+            422,
+            "timestamp",
+        ),
+        (json!([]), 422, "events"),
+        (Value::Array(vec![good.clone(); 1001]), 422, "events"),
+    ];
+    for (batch, status, field) in cases {
+        let (got, body) = ingest(&app, &batch).await;
+        assert_eq!(got.as_u16(), status, "{body}");
+        if !field.is_empty() {
+            assert_eq!(body["error"]["field"], field, "{body}");
+        }
+    }
+    let res = app
+        .client
+        .post(app.url("/api/usage/events"))
+        .bearer_auth(ROOT_TOKEN)
+        .body("[{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (_, t) = app
+        .root_json(
+            Method::GET,
+            "/api/analytics/tpc/acme?period=monthly&from=2026-10-01",
+            None,
+        )
+        .await;
+    assert_eq!(t["events"], 0, "nothing of a refused batch was stored");
+    let (status, _) = app
+        .root_json(Method::GET, "/api/analytics/tpc/acme?period=hourly", None)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .root_json(
+            Method::GET,
+            "/api/analytics/tpc/acme?from=2026-10-05&to=2026-10-01",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .root_json(Method::GET, "/api/analytics/tpc/nobody", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Duplicate ids within one batch count once.
+    let (_, done) = ingest(&app, &json!([good.clone(), good])).await;
+    assert_eq!(
+        (done["accepted"].as_i64(), done["duplicates"].as_i64()),
+        (Some(1), Some(1))
+    );
+
+    let (status, p) = app
+        .root_json(
+            Method::PUT,
+            "/api/plans/pro/pricing",
+            Some(json!({"monthly_price_micros": 0, "usage_markup_bps": 10000})),
+        )
+        .await;
+    assert_eq!(
+        (status, p["usage_markup_bps"].as_i64()),
+        (StatusCode::OK, Some(10000))
+    );
+    let t = tpc(&app, "acme", "period=monthly&from=2026-10-01").await;
+    // 10 in x 2.5 $/M = 25 µ$, billed at cost, no plan price.
+    assert_eq!(
+        (
+            t["profitability"]["revenue_micros"].as_i64(),
+            t["profitability"]["profit_micros"].as_i64()
+        ),
+        (Some(25), Some(0))
+    );
+    let (status, _) = app
+        .root_json(
+            Method::PUT,
+            "/api/plans/pro/pricing",
+            Some(json!({"monthly_price_micros": -1, "usage_markup_bps": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
