@@ -346,3 +346,84 @@ pub async fn set_plan_pricing(
         usage_markup_bps: p.usage_markup_bps,
     }))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ForecastQuery {
+    /// Quarters (91 days each) to project, 1..=8 (default 1).
+    pub quarters: Option<i64>,
+    /// Days of history to fit, 2..=730 (default 90), from the first day with data.
+    pub days: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FitView {
+    /// Micro-dollars per day at the first day of data.
+    pub intercept_micros: f64,
+    /// Change in micro-dollars per day, per day.
+    pub slope_micros_per_day: f64,
+    pub r_squared: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ForecastView {
+    pub quarters: i64,
+    /// The data span the regression used, `[data_from, data_to)`.
+    pub data_from: Option<NaiveDate>,
+    pub data_to: NaiveDate,
+    pub days: i64,
+    pub cost_fit: Option<FitView>,
+    pub revenue_fit: Option<FitView>,
+    pub forecast_from: NaiveDate,
+    pub forecast_to: NaiveDate,
+    pub projected_tpc_micros: i64,
+    pub projected_revenue_micros: i64,
+    pub projected_gross_profit_micros: i64,
+    /// Gross profit over revenue in basis points; null without revenue.
+    pub projected_margin_bps: Option<i64>,
+}
+
+/// Least-squares regression over the platform's daily cost and revenue,
+/// projecting the next quarters' TPC, revenue, gross profit and margin.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/forecast",
+    tag = "costs",
+    params(ForecastQuery),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = ForecastView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn forecast(
+    State(state): State<AppState>,
+    _root: RootActor,
+    ApiQuery(q): ApiQuery<ForecastQuery>,
+) -> Result<Json<ForecastView>, ApiError> {
+    let f = state
+        .core
+        .forecast(q.quarters.unwrap_or(1), q.days.unwrap_or(90))
+        .await?;
+    let fit = |f: Option<crate::domain::analytics::Fit>| {
+        f.map(|f| FitView {
+            intercept_micros: f.intercept,
+            slope_micros_per_day: f.slope,
+            r_squared: f.r_squared,
+        })
+    };
+    Ok(Json(ForecastView {
+        quarters: f.quarters,
+        data_from: f.data_from,
+        data_to: f.data_to,
+        days: f.days,
+        cost_fit: fit(f.cost_fit),
+        revenue_fit: fit(f.revenue_fit),
+        forecast_from: f.forecast_from,
+        forecast_to: f.forecast_to,
+        projected_tpc_micros: f.tpc_micros,
+        projected_revenue_micros: f.revenue_micros,
+        projected_gross_profit_micros: f.gross_profit_micros,
+        projected_margin_bps: f.margin_bps,
+    }))
+}

@@ -91,6 +91,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(secrets::set_price, secrets::list_prices))
         .routes(routes!(costs::ingest))
         .routes(routes!(costs::tpc))
+        .routes(routes!(costs::forecast))
         .routes(routes!(costs::set_plan_pricing))
 }
 

@@ -189,3 +189,41 @@ pub async fn set_plan_pricing(
     .await?;
     Ok(())
 }
+
+/// Cost per day and plan (of the tenant who incurred it) for days in `[from, to)`.
+pub async fn daily_cost_by_plan(
+    conn: &mut Conn,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> sqlx::Result<Vec<(chrono::NaiveDate, String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT c.day AS day, t.plan AS plan, CAST(SUM(c.cost_micros) AS BIGINT) AS cost \
+         FROM cost_daily c JOIN tenants t ON t.id = c.tenant_id \
+         WHERE c.day >= $1 AND c.day < $2 GROUP BY c.day, t.plan ORDER BY c.day",
+    )
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let day: String = r.try_get("day")?;
+            Ok((
+                day.parse()
+                    .map_err(|e| super::corrupt(format!("day: {e}")))?,
+                r.try_get("plan")?,
+                r.try_get("cost")?,
+            ))
+        })
+        .collect()
+}
+
+/// How many tenants each plan has.
+pub async fn tenants_per_plan(conn: &mut Conn) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query("SELECT plan, CAST(COUNT(*) AS BIGINT) AS n FROM tenants GROUP BY plan")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("plan")?, r.try_get("n")?)))
+        .collect()
+}

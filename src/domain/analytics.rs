@@ -356,3 +356,87 @@ mod tests {
         );
     }
 }
+
+/// A least-squares line y = intercept + slope * x, with its R².
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fit {
+    pub intercept: f64,
+    pub slope: f64,
+    /// 1 - SSres / SStot; 1 when the data are flat and fitted exactly.
+    pub r_squared: f64,
+}
+
+/// Ordinary least squares over (x, y) points. None with fewer than two points.
+pub fn least_squares(points: &[(f64, f64)]) -> Option<Fit> {
+    if points.len() < 2 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    let intercept = my - slope * mx;
+    let ss_tot: f64 = points.iter().map(|p| (p.1 - my).powi(2)).sum();
+    let ss_res: f64 = points
+        .iter()
+        .map(|p| (p.1 - (intercept + slope * p.0)).powi(2))
+        .sum();
+    let r_squared = if ss_tot == 0.0 {
+        1.0
+    } else {
+        1.0 - ss_res / ss_tot
+    };
+    Some(Fit {
+        intercept,
+        slope,
+        r_squared,
+    })
+}
+
+impl Fit {
+    /// The sum of the line's values at x = from .. from + n - 1, never below
+    /// zero per day (costs and revenues are not negative), rounded to the micro-dollar.
+    pub fn project(&self, from: i64, n: i64) -> i64 {
+        (from..from + n)
+            .map(|x| (self.intercept + self.slope * x as f64).max(0.0))
+            .sum::<f64>()
+            .round() as i64
+    }
+}
+
+/// Days in `quarters` quarters, as the forecast counts them (91 days each).
+pub const DAYS_PER_QUARTER: i64 = 91;
+
+#[cfg(test)]
+mod fit_tests {
+    use super::*;
+
+    #[test]
+    fn a_straight_line_is_fitted_exactly() {
+        let points: Vec<(f64, f64)> = (0..10)
+            .map(|x| (x as f64, 100.0 + 5.0 * x as f64))
+            .collect();
+        let fit = least_squares(&points).unwrap();
+        assert!((fit.slope - 5.0).abs() < 1e-9 && (fit.intercept - 100.0).abs() < 1e-9);
+        assert!((fit.r_squared - 1.0).abs() < 1e-12);
+        // days 10, 11, 12: 150 + 155 + 160
+        assert_eq!(fit.project(10, 3), 465);
+        assert!(least_squares(&[(1.0, 1.0)]).is_none());
+    }
+
+    #[test]
+    fn noisy_data_by_hand() {
+        // x 0..3, y 1, 3, 2, 4: mx 1.5, my 2.5, sxx 5, sxy 2.25-0.25-0.25+2.25 = 4
+        // -> slope 0.8, intercept 1.3; predictions 1.3, 2.1, 2.9, 3.7;
+        // SSres 0.09+0.81+0.81+0.09 = 1.8; SStot 5; R² = 0.64
+        let fit = least_squares(&[(0.0, 1.0), (1.0, 3.0), (2.0, 2.0), (3.0, 4.0)]).unwrap();
+        assert!((fit.slope - 0.8).abs() < 1e-9);
+        assert!((fit.intercept - 1.3).abs() < 1e-9);
+        assert!((fit.r_squared - 0.64).abs() < 1e-9);
+    }
+}

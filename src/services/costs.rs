@@ -2,7 +2,9 @@
 
 use super::{now, Error, Keyward, Result};
 use crate::db;
-use crate::domain::analytics::{tpc, CostRow, Earnings, Period, Span, Tpc};
+use crate::domain::analytics::{
+    least_squares, tpc, CostRow, Earnings, Fit, Period, Span, Tpc, DAYS_PER_QUARTER,
+};
 use crate::domain::audit::Actor;
 use crate::domain::cost::{dedup_batch, UsageEvent};
 use crate::domain::ids::TenantId;
@@ -134,4 +136,133 @@ pub fn parse_span(
     let period = Period::parse(period)?;
     let span = Span::parse(period, from, to, now().date_naive())?;
     Ok((period, span))
+}
+
+/// The forecast of the next quarters from the daily cost and revenue so far.
+#[derive(Debug, Clone)]
+pub struct Forecast {
+    pub quarters: i64,
+    /// The days the regression used: `[data_from, data_to)`; none without data.
+    pub data_from: Option<chrono::NaiveDate>,
+    pub data_to: chrono::NaiveDate,
+    pub days: i64,
+    pub cost_fit: Option<Fit>,
+    pub revenue_fit: Option<Fit>,
+    pub forecast_from: chrono::NaiveDate,
+    pub forecast_to: chrono::NaiveDate,
+    pub tpc_micros: i64,
+    pub revenue_micros: i64,
+    pub gross_profit_micros: i64,
+    pub margin_bps: Option<i64>,
+}
+
+impl Keyward {
+    /// Fits least-squares lines to the platform's daily cost and revenue over
+    /// the last `lookback_days` (from the first day with data) and projects
+    /// the next `quarters` quarters of 91 days.
+    pub async fn forecast(&self, quarters: i64, lookback_days: i64) -> Result<Forecast> {
+        if !(1..=8).contains(&quarters) {
+            return Err(ValidationError::new("quarters", "must be between 1 and 8").into());
+        }
+        if !(2..=730).contains(&lookback_days) {
+            return Err(ValidationError::new("days", "must be between 2 and 730").into());
+        }
+        let today = now().date_naive();
+        let start = today - chrono::Duration::days(lookback_days);
+        let mut conn = self.db().pool().acquire().await?;
+        let rows = db::costs::daily_cost_by_plan(&mut conn, start, today).await?;
+        let counts = db::costs::tenants_per_plan(&mut conn).await?;
+        let mut earnings = std::collections::HashMap::new();
+        for plan in Plan::ALL {
+            earnings.insert(
+                plan.as_str().to_string(),
+                db::costs::plan_pricing(&mut conn, plan).await?,
+            );
+        }
+        drop(conn);
+        let first = rows.iter().map(|r| r.0).min();
+        let forecast_to = today + chrono::Duration::days(DAYS_PER_QUARTER * quarters);
+        let Some(first) = first else {
+            return Ok(Forecast {
+                quarters,
+                data_from: None,
+                data_to: today,
+                days: 0,
+                cost_fit: None,
+                revenue_fit: None,
+                forecast_from: today,
+                forecast_to,
+                tpc_micros: 0,
+                revenue_micros: 0,
+                gross_profit_micros: 0,
+                margin_bps: None,
+            });
+        };
+        let days = (today - first).num_days();
+        let mut cost = vec![0i64; days as usize];
+        let mut usage_revenue = vec![0i64; days as usize];
+        for (day, plan, c) in &rows {
+            let i = (*day - first).num_days() as usize;
+            cost[i] += c;
+            let markup = earnings.get(plan).map(|e| e.usage_markup_bps).unwrap_or(0);
+            usage_revenue[i] += (i128::from(*c) * i128::from(markup) / 10_000) as i64;
+        }
+        let plan_revenue = |day: chrono::NaiveDate| -> f64 {
+            counts
+                .iter()
+                .map(|(plan, n)| {
+                    let monthly = earnings
+                        .get(plan)
+                        .map(|e| e.monthly_price_micros)
+                        .unwrap_or(0);
+                    let (m0, m1) = Period::Monthly.containing(day);
+                    *n as f64 * monthly as f64 / (m1 - m0).num_days() as f64
+                })
+                .sum()
+        };
+        let cost_points: Vec<(f64, f64)> = cost
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as f64, *c as f64))
+            .collect();
+        let revenue_points: Vec<(f64, f64)> = usage_revenue
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let day = first + chrono::Duration::days(i as i64);
+                (i as f64, *u as f64 + plan_revenue(day))
+            })
+            .collect();
+        let cost_fit = least_squares(&cost_points);
+        let revenue_fit = least_squares(&revenue_points);
+        let horizon = DAYS_PER_QUARTER * quarters;
+        // With one day of data, the flat line through it.
+        let flat = |points: &[(f64, f64)]| Fit {
+            intercept: points.first().map(|p| p.1).unwrap_or(0.0),
+            slope: 0.0,
+            r_squared: 1.0,
+        };
+        let tpc = cost_fit
+            .unwrap_or_else(|| flat(&cost_points))
+            .project(days, horizon);
+        let revenue = revenue_fit
+            .unwrap_or_else(|| flat(&revenue_points))
+            .project(days, horizon);
+        let profit = revenue - tpc;
+        Ok(Forecast {
+            quarters,
+            data_from: Some(first),
+            data_to: today,
+            days,
+            cost_fit,
+            revenue_fit,
+            forecast_from: today,
+            forecast_to,
+            tpc_micros: tpc,
+            revenue_micros: revenue,
+            gross_profit_micros: profit,
+            margin_bps: (revenue != 0)
+                .then(|| (i128::from(profit) * 10_000 / i128::from(revenue)) as i64),
+        })
+    }
 }

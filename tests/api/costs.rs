@@ -423,3 +423,89 @@ async fn bad_batches_store_nothing_and_say_why() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn the_forecast_extends_the_least_squares_line() {
+    let app = spawn_app().await;
+    let (_, empty) = app
+        .root_json(Method::GET, "/api/analytics/forecast", None)
+        .await;
+    assert_eq!(
+        (
+            empty["days"].as_i64(),
+            empty["projected_tpc_micros"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(empty["projected_margin_bps"], Value::Null);
+
+    app.provision_tenant("acme").await;
+    // Revenue is exactly 1.5 x cost: no plan price, usage marked up 50%.
+    app.root_json(
+        Method::PUT,
+        "/api/plans/pro/pricing",
+        Some(json!({"monthly_price_micros": 0, "usage_markup_bps": 15000})),
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    let (status, _) = app
+        .root_json(
+            Method::PUT,
+            "/api/prices",
+            Some(json!({"service": "deepgram", "unit": "minute", "price_micros": 100,
+                        "effective_from": format!("{}T00:00:00Z", today - chrono::Duration::days(30))})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Day i of the last ten (i = 0..9) costs 1,000 + 100 i µ$ (10 + i minutes at 100 µ$).
+    let events: Vec<Value> = (0..10)
+        .map(|i| {
+            let day = today - chrono::Duration::days(10 - i);
+            event(
+                &format!("f{i}"),
+                "acme",
+                "u",
+                "deepgram",
+                json!({"minutes": 10 + i}),
+                &format!("{day}T12:00:00Z"),
+            )
+        })
+        .collect();
+    let (status, _) = ingest(&app, &Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, f) = app
+        .root_json(Method::GET, "/api/analytics/forecast?quarters=1", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{f}");
+    assert_eq!(f["days"], 10);
+    assert_eq!(
+        f["data_from"],
+        json!((today - chrono::Duration::days(10)).to_string())
+    );
+    let fit = &f["cost_fit"];
+    assert!(
+        (fit["slope_micros_per_day"].as_f64().unwrap() - 100.0).abs() < 1e-6,
+        "{f}"
+    );
+    assert!((fit["intercept_micros"].as_f64().unwrap() - 1000.0).abs() < 1e-6);
+    assert!((fit["r_squared"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+    // Next 91 days are x = 10..100: 91 x 1,000 + 100 x (5,050 - 45) = 591,500 µ$.
+    assert_eq!(f["projected_tpc_micros"], 591_500);
+    assert_eq!(f["projected_revenue_micros"], 887_250);
+    assert_eq!(f["projected_gross_profit_micros"], 295_750);
+    assert_eq!(f["projected_margin_bps"], 3_333);
+    assert_eq!(
+        f["forecast_to"],
+        json!((today + chrono::Duration::days(91)).to_string())
+    );
+
+    let (status, _) = app
+        .root_json(Method::GET, "/api/analytics/forecast?quarters=0", None)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .root_json(Method::GET, "/api/analytics/forecast?quarters=x", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -33,6 +33,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/prices"),
     ("post", "/api/usage/events"),
     ("get", "/api/analytics/tpc/{tenant_id}"),
+    ("get", "/api/analytics/forecast"),
     ("put", "/api/plans/{name}/pricing"),
     ("post", "/api/usage/flush"),
     ("get", "/api/savings/{tenant_id}"),
