@@ -427,3 +427,129 @@ pub async fn forecast(
         projected_margin_bps: f.margin_bps,
     }))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OptimizeQuery {
+    /// Any day of the ISO week to analyse (default: last week).
+    pub week: Option<NaiveDate>,
+    /// Flag services used by fewer than this share of the week's active users (basis points, default 1000 = 10%).
+    pub min_user_share_bps: Option<i64>,
+    /// Flag services whose weekly cost divided by all active users is below this (micro-dollars, default 1000).
+    pub min_cost_per_active_user_micros: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServiceUseView {
+    pub service: String,
+    pub users: i64,
+    pub user_share_bps: i64,
+    pub events: i64,
+    pub cost_micros: i64,
+    pub cost_per_active_user_micros: i64,
+    pub under_used: bool,
+    pub weekly_saving_micros: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CohortUserView {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub events: i64,
+    pub cost_micros: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OptimizeView {
+    pub week_from: NaiveDate,
+    pub week_to: NaiveDate,
+    pub active_users: i64,
+    pub min_user_share_bps: i64,
+    pub min_cost_per_active_user_micros: i64,
+    pub services: Vec<ServiceUseView>,
+    pub weekly_saving_micros: i64,
+    pub quarterly_saving_micros: i64,
+    /// The innovation-trial cohort: the 30% most active users.
+    pub trial_cohort: Vec<CohortUserView>,
+    pub trial_cohort_weekly_cost_micros: i64,
+    /// Weekly saving over the cohort's weekly cost, basis points; null when the cohort costs nothing.
+    pub projected_roi_bps: Option<i64>,
+}
+
+/// The weekly degradation analysis: under-used services, what removing each
+/// would save, and the innovation-trial cohort the saving could fund.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/optimize",
+    tag = "costs",
+    params(OptimizeQuery),
+    security(("root_token" = [])),
+    responses(
+        (status = 200, body = OptimizeView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn optimize(
+    State(state): State<AppState>,
+    _root: RootActor,
+    ApiQuery(q): ApiQuery<OptimizeQuery>,
+) -> Result<Json<OptimizeView>, ApiError> {
+    let defaults = crate::domain::analytics::Thresholds::default();
+    let thresholds = crate::domain::analytics::Thresholds {
+        min_user_share_bps: q.min_user_share_bps.unwrap_or(defaults.min_user_share_bps),
+        min_cost_per_active_user_micros: q
+            .min_cost_per_active_user_micros
+            .unwrap_or(defaults.min_cost_per_active_user_micros),
+    };
+    if !(0..=10_000).contains(&thresholds.min_user_share_bps) {
+        return Err(
+            ValidationError::new("min_user_share_bps", "must be between 0 and 10000").into(),
+        );
+    }
+    if thresholds.min_cost_per_active_user_micros < 0 {
+        return Err(ValidationError::new(
+            "min_cost_per_active_user_micros",
+            "must not be negative",
+        )
+        .into());
+    }
+    let day = q
+        .week
+        .unwrap_or_else(|| crate::services::now().date_naive() - chrono::Duration::days(7));
+    let (span, o) = state.core.optimize(day, thresholds).await?;
+    Ok(Json(OptimizeView {
+        week_from: span.from,
+        week_to: span.to,
+        active_users: o.active_users,
+        min_user_share_bps: thresholds.min_user_share_bps,
+        min_cost_per_active_user_micros: thresholds.min_cost_per_active_user_micros,
+        services: o
+            .services
+            .into_iter()
+            .map(|s| ServiceUseView {
+                service: s.service,
+                users: s.users,
+                user_share_bps: s.user_share_bps,
+                events: s.events,
+                cost_micros: s.cost_micros,
+                cost_per_active_user_micros: s.cost_per_active_user_micros,
+                under_used: s.under_used,
+                weekly_saving_micros: s.weekly_saving_micros,
+            })
+            .collect(),
+        weekly_saving_micros: o.weekly_saving_micros,
+        quarterly_saving_micros: o.quarterly_saving_micros,
+        trial_cohort: o
+            .cohort
+            .into_iter()
+            .map(|c| CohortUserView {
+                tenant_id: c.tenant_id,
+                user_id: c.user_id,
+                events: c.events,
+                cost_micros: c.cost_micros,
+            })
+            .collect(),
+        trial_cohort_weekly_cost_micros: o.cohort_weekly_cost_micros,
+        projected_roi_bps: o.projected_roi_bps,
+    }))
+}

@@ -92,6 +92,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(costs::ingest))
         .routes(routes!(costs::tpc))
         .routes(routes!(costs::forecast))
+        .routes(routes!(costs::optimize))
         .routes(routes!(costs::set_plan_pricing))
 }
 

@@ -227,3 +227,31 @@ pub async fn tenants_per_plan(conn: &mut Conn) -> sqlx::Result<Vec<(String, i64)
         .map(|r| Ok((r.try_get("plan")?, r.try_get("n")?)))
         .collect()
 }
+
+/// Every tenant's use per user and service for days in `[from, to)`.
+pub async fn usage_between(
+    conn: &mut Conn,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> sqlx::Result<Vec<(String, String, String, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT tenant_id, user_id, service, CAST(SUM(events) AS BIGINT) AS events, \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily WHERE day >= $1 AND day < $2 \
+         GROUP BY tenant_id, user_id, service",
+    )
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("tenant_id")?,
+                r.try_get("user_id")?,
+                r.try_get("service")?,
+                r.try_get("events")?,
+                r.try_get("cost")?,
+            ))
+        })
+        .collect()
+}

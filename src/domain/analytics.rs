@@ -440,3 +440,197 @@ mod fit_tests {
         assert!((fit.r_squared - 0.64).abs() < 1e-9);
     }
 }
+
+/// Thresholds under which a service counts as under-used in a week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Share of the week's active users who used the service, basis points.
+    pub min_user_share_bps: i64,
+    /// The service's weekly cost divided by all active users, micro-dollars.
+    pub min_cost_per_active_user_micros: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            min_user_share_bps: 1_000,
+            min_cost_per_active_user_micros: 1_000,
+        }
+    }
+}
+
+/// A week's use of one service across the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUse {
+    pub service: String,
+    pub users: i64,
+    pub user_share_bps: i64,
+    pub events: i64,
+    pub cost_micros: i64,
+    pub cost_per_active_user_micros: i64,
+    pub under_used: bool,
+    /// The week's cost, saved if the service were removed (flagged ones only).
+    pub weekly_saving_micros: i64,
+}
+
+/// One user of the innovation-trial cohort.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CohortUser {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub events: i64,
+    pub cost_micros: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Optimization {
+    pub active_users: i64,
+    pub services: Vec<ServiceUse>,
+    pub weekly_saving_micros: i64,
+    /// 13 weeks of the weekly saving.
+    pub quarterly_saving_micros: i64,
+    /// The most active 30% of users (by events; ties by cost, then id).
+    pub cohort: Vec<CohortUser>,
+    pub cohort_weekly_cost_micros: i64,
+    /// Saving / the cohort's weekly cost, basis points: how much of the
+    /// cohort's current use the saving would fund. None when it costs nothing.
+    pub projected_roi_bps: Option<i64>,
+}
+
+/// A week's rollup row across tenants: (tenant, user, service, events, cost).
+pub type UseRow = (String, String, String, i64, i64);
+
+/// (tenant, user)
+type UserKey<'a> = (&'a str, &'a str);
+
+/// A service's week: its distinct users, events and cost.
+#[derive(Default)]
+struct Week<'a> {
+    users: std::collections::BTreeSet<UserKey<'a>>,
+    events: i64,
+    cost: i64,
+}
+
+/// The weekly degradation analysis.
+pub fn optimize(rows: &[UseRow], t: Thresholds) -> Optimization {
+    let mut users: BTreeMap<UserKey, (i64, i64)> = BTreeMap::new();
+    let mut services: BTreeMap<&str, Week> = BTreeMap::new();
+    for (tenant, user, service, events, cost) in rows {
+        let u = users.entry((tenant, user)).or_default();
+        u.0 += events;
+        u.1 += cost;
+        let s = services.entry(service).or_default();
+        s.users.insert((tenant, user));
+        s.events += events;
+        s.cost += cost;
+    }
+    let active = users.len() as i64;
+    let services: Vec<ServiceUse> = services
+        .into_iter()
+        .map(
+            |(
+                name,
+                Week {
+                    users: who,
+                    events,
+                    cost,
+                },
+            )| {
+                let share = round_div(i128::from(who.len() as i64) * 10_000, i128::from(active));
+                let per_user = round_div(i128::from(cost), i128::from(active));
+                let under =
+                    share < t.min_user_share_bps || per_user < t.min_cost_per_active_user_micros;
+                ServiceUse {
+                    service: name.to_string(),
+                    users: who.len() as i64,
+                    user_share_bps: share,
+                    events,
+                    cost_micros: cost,
+                    cost_per_active_user_micros: per_user,
+                    under_used: under,
+                    weekly_saving_micros: if under { cost } else { 0 },
+                }
+            },
+        )
+        .collect();
+    let saving: i64 = services.iter().map(|s| s.weekly_saving_micros).sum();
+    let mut ranked: Vec<(UserKey, (i64, i64))> = users.into_iter().collect();
+    ranked.sort_by(|a, b| {
+        b.1 .0
+            .cmp(&a.1 .0)
+            .then(b.1 .1.cmp(&a.1 .1))
+            .then(a.0.cmp(&b.0))
+    });
+    let size = (ranked.len() * 3).div_ceil(10);
+    let cohort: Vec<CohortUser> = ranked
+        .into_iter()
+        .take(size)
+        .map(|((tenant, user), (events, cost))| CohortUser {
+            tenant_id: tenant.to_string(),
+            user_id: user.to_string(),
+            events,
+            cost_micros: cost,
+        })
+        .collect();
+    let cohort_cost: i64 = cohort.iter().map(|c| c.cost_micros).sum();
+    Optimization {
+        active_users: active,
+        services,
+        weekly_saving_micros: saving,
+        quarterly_saving_micros: saving * 13,
+        cohort,
+        cohort_weekly_cost_micros: cohort_cost,
+        projected_roi_bps: (cohort_cost != 0)
+            .then(|| round_div(i128::from(saving) * 10_000, i128::from(cohort_cost))),
+    }
+}
+
+#[cfg(test)]
+mod optimize_tests {
+    use super::*;
+
+    fn row(t: &str, u: &str, s: &str, e: i64, c: i64) -> UseRow {
+        (t.into(), u.into(), s.into(), e, c)
+    }
+
+    #[test]
+    fn a_rarely_used_service_is_flagged_and_the_top_30_percent_form_the_cohort() {
+        // 10 users all on openai (1,000 µ$ each); one of them also on hume (500 µ$).
+        let mut rows: Vec<UseRow> = (0..10)
+            .map(|i| row("t", &format!("u{i}"), "openai", 10 + i, 1_000))
+            .collect();
+        rows.push(row("t", "u0", "hume", 1, 500));
+        let o = optimize(&rows, Thresholds::default());
+        assert_eq!(o.active_users, 10);
+        let hume = o.services.iter().find(|s| s.service == "hume").unwrap();
+        // 1 of 10 users = 1,000 bps: not under 10%; 500 / 10 = 50 µ$ per active user < 1,000.
+        assert_eq!(
+            (
+                hume.user_share_bps,
+                hume.cost_per_active_user_micros,
+                hume.under_used
+            ),
+            (1_000, 50, true)
+        );
+        let openai = o.services.iter().find(|s| s.service == "openai").unwrap();
+        assert_eq!(
+            (
+                openai.user_share_bps,
+                openai.cost_per_active_user_micros,
+                openai.under_used
+            ),
+            (10_000, 1_000, false)
+        );
+        assert_eq!(
+            (o.weekly_saving_micros, o.quarterly_saving_micros),
+            (500, 6_500)
+        );
+        // ceil(30% of 10) = 3 users: u9 (19 events), u8, u7.
+        let ids: Vec<&str> = o.cohort.iter().map(|c| c.user_id.as_str()).collect();
+        assert_eq!(ids, ["u9", "u8", "u7"]);
+        assert_eq!(o.cohort_weekly_cost_micros, 3_000);
+        // 500 / 3,000 = 16.67% -> 1,667 bps
+        assert_eq!(o.projected_roi_bps, Some(1_667));
+        assert_eq!(optimize(&[], Thresholds::default()).projected_roi_bps, None);
+    }
+}

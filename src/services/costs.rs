@@ -3,7 +3,8 @@
 use super::{now, Error, Keyward, Result};
 use crate::db;
 use crate::domain::analytics::{
-    least_squares, tpc, CostRow, Earnings, Fit, Period, Span, Tpc, DAYS_PER_QUARTER,
+    least_squares, optimize, tpc, CostRow, Earnings, Fit, Optimization, Period, Span, Thresholds,
+    Tpc, DAYS_PER_QUARTER,
 };
 use crate::domain::audit::Actor;
 use crate::domain::cost::{dedup_batch, UsageEvent};
@@ -264,5 +265,19 @@ impl Keyward {
             margin_bps: (revenue != 0)
                 .then(|| (i128::from(profit) * 10_000 / i128::from(revenue)) as i64),
         })
+    }
+}
+
+impl Keyward {
+    /// The weekly degradation analysis of the ISO week containing `day`.
+    pub async fn optimize(
+        &self,
+        day: chrono::NaiveDate,
+        thresholds: Thresholds,
+    ) -> Result<(Span, Optimization)> {
+        let (from, to) = Period::Weekly.containing(day);
+        let mut conn = self.db().pool().acquire().await?;
+        let rows = db::costs::usage_between(&mut conn, from, to).await?;
+        Ok((Span { from, to }, optimize(&rows, thresholds)))
     }
 }

@@ -509,3 +509,109 @@ async fn the_forecast_extends_the_least_squares_line() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_weekly_optimisation_flags_rarely_used_services() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    app.provision_tenant("globex").await;
+    // Week of Monday 2026-10-05. Ten users on openai (1,000 in = 2,500 µ$ each),
+    // u0..u9 with 1..10 events; one user also on hume once (2 s = 2,400 µ$).
+    let mut events = Vec::new();
+    for i in 0..10 {
+        let tenant = if i < 5 { "acme" } else { "globex" };
+        for n in 0..=i {
+            events.push(event(
+                &format!("o{i}-{n}"),
+                tenant,
+                &format!("u{i}"),
+                "openai",
+                json!({"tokens_in": if n == 0 { 1000 } else { 0 }}),
+                "2026-10-06T10:00:00Z",
+            ));
+        }
+    }
+    events.push(event(
+        "h1",
+        "acme",
+        "u0",
+        "hume",
+        json!({"seconds": 2}),
+        "2026-10-07T10:00:00Z",
+    ));
+    // Outside the week: ignored.
+    events.push(event(
+        "late",
+        "acme",
+        "u0",
+        "hume",
+        json!({"seconds": 100}),
+        "2026-10-12T10:00:00Z",
+    ));
+    let (status, _) = ingest(&app, &Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, o) = app
+        .root_json(Method::GET, "/api/analytics/optimize?week=2026-10-08", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(
+        (o["week_from"].as_str(), o["week_to"].as_str()),
+        (Some("2026-10-05"), Some("2026-10-12"))
+    );
+    assert_eq!(o["active_users"], 10);
+    // hume: 1 of 10 users (1,000 bps, not under 10%), but 2,400 / 10 = 240 µ$ per
+    // active user < 1,000: flagged; openai: 25,000 / 10 = 2,500: kept.
+    assert_eq!(
+        o["services"],
+        json!([
+            {"service": "hume", "users": 1, "user_share_bps": 1000, "events": 1, "cost_micros": 2400,
+             "cost_per_active_user_micros": 240, "under_used": true, "weekly_saving_micros": 2400},
+            {"service": "openai", "users": 10, "user_share_bps": 10000, "events": 55, "cost_micros": 25000,
+             "cost_per_active_user_micros": 2500, "under_used": false, "weekly_saving_micros": 0},
+        ])
+    );
+    assert_eq!(
+        (
+            o["weekly_saving_micros"].as_i64(),
+            o["quarterly_saving_micros"].as_i64()
+        ),
+        (Some(2400), Some(31_200))
+    );
+    // The 3 most active: u9 (10 events), u8 (9), u7 (8); 3 x 2,500 = 7,500 µ$.
+    let cohort: Vec<&str> = o["trial_cohort"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(cohort, ["u9", "u8", "u7"]);
+    assert_eq!(o["trial_cohort_weekly_cost_micros"], 7_500);
+    // 2,400 / 7,500 = 32% = 3,200 bps
+    assert_eq!(o["projected_roi_bps"], 3_200);
+
+    // A stricter share threshold flags hume on both counts; bad thresholds are refused.
+    let (_, strict) = app
+        .root_json(Method::GET, "/api/analytics/optimize?week=2026-10-08&min_user_share_bps=2000&min_cost_per_active_user_micros=0", None)
+        .await;
+    assert_eq!(strict["services"][0]["under_used"], true);
+    assert_eq!(strict["services"][1]["under_used"], false);
+    let (status, _) = app
+        .root_json(
+            Method::GET,
+            "/api/analytics/optimize?min_user_share_bps=20000",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, empty) = app
+        .root_json(Method::GET, "/api/analytics/optimize?week=2025-01-01", None)
+        .await;
+    assert_eq!(
+        (
+            empty["active_users"].as_i64(),
+            empty["projected_roi_bps"].clone()
+        ),
+        (Some(0), Value::Null)
+    );
+}

@@ -34,6 +34,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/usage/events"),
     ("get", "/api/analytics/tpc/{tenant_id}"),
     ("get", "/api/analytics/forecast"),
+    ("get", "/api/analytics/optimize"),
     ("put", "/api/plans/{name}/pricing"),
     ("post", "/api/usage/flush"),
     ("get", "/api/savings/{tenant_id}"),
