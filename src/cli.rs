@@ -32,6 +32,41 @@ enum Command {
     /// The vault's master keys.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Cost analytics.
+    #[command(subcommand)]
+    Costs(CostsCommand),
+    /// The weekly optimisation analysis.
+    #[command(subcommand)]
+    Optimize(OptimizeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CostsCommand {
+    /// A tenant's True Production Cost over a period.
+    Analyze {
+        #[arg(long)]
+        tenant: String,
+        /// daily | weekly | monthly
+        #[arg(long, default_value = "monthly")]
+        period: String,
+        /// First day, YYYY-MM-DD (default: the start of the current period).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OptimizeCommand {
+    /// Under-used services, savings and the innovation-trial cohort of a week.
+    Analyze {
+        /// Any day of the week (default: last week).
+        #[arg(long)]
+        week: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +126,8 @@ pub async fn run() -> ExitCode {
         Command::Migrate => migrate(settings).await,
         Command::Keys(cmd) => keys(settings, cmd).await,
         Command::Vault(cmd) => vault(settings, cmd).await,
+        Command::Costs(cmd) => costs(settings, cmd).await,
+        Command::Optimize(cmd) => optimize(settings, cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -299,4 +336,152 @@ async fn vault(settings: Settings, cmd: VaultCommand) -> Result<(), String> {
     };
     core.shutdown().await;
     result
+}
+
+fn usd(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let m = micros.unsigned_abs();
+    format!("{sign}${}.{:06}", m / 1_000_000, m % 1_000_000)
+}
+
+async fn costs(settings: Settings, cmd: CostsCommand) -> Result<(), String> {
+    let CostsCommand::Analyze {
+        tenant,
+        period,
+        from,
+        json,
+    } = cmd;
+    let tenant = crate::domain::ids::TenantId::parse(tenant).map_err(|e| e.to_string())?;
+    let (period, span) =
+        crate::services::costs::parse_span(Some(&period), from, None).map_err(service_error)?;
+    let core = core(&settings).await?;
+    let result = core.tpc(&tenant, span).await.map_err(service_error);
+    core.shutdown().await;
+    let (plan, t) = result?;
+    if json {
+        let users: Vec<_> = t
+            .users
+            .iter()
+            .map(|u| serde_json::json!({"user_id": u.user_id, "events": u.events, "cost_micros": u.cost_micros}))
+            .collect();
+        let services: Vec<_> = t
+            .services
+            .iter()
+            .map(|s| {
+                serde_json::json!({"service": s.service, "cost_micros": s.cost_micros,
+                "share_bps": s.share_bps, "trend_bps": s.trend_bps})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "tenant_id": tenant.as_str(), "period": period.as_str(), "from": span.from, "to": span.to,
+                "total_cost_micros": t.total_cost_micros, "events": t.events, "users": users,
+                "mean_micros": t.mean_user_cost_micros, "median_micros": t.median_user_cost_micros,
+                "p95_micros": t.p95_user_cost_micros, "p99_micros": t.p99_user_cost_micros,
+                "std_dev_micros": t.std_dev_user_cost_micros, "services": services,
+                "plan": plan.as_str(), "revenue_micros": t.revenue_micros,
+                "profit_micros": t.profit_micros, "margin_bps": t.margin_bps,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "tenant {} ({}), {} {} .. {}: {} events, cost {}",
+        tenant,
+        plan,
+        period.as_str(),
+        span.from,
+        span.to,
+        t.events,
+        usd(t.total_cost_micros)
+    );
+    println!(
+        "{:<12} {:>16} {:>8} {:>10}",
+        "SERVICE", "COST", "SHARE", "TREND"
+    );
+    for s in &t.services {
+        println!(
+            "{:<12} {:>16} {:>7.2}% {:>10}",
+            s.service,
+            usd(s.cost_micros),
+            s.share_bps as f64 / 100.0,
+            s.trend_bps
+                .map(|b| format!("{:+.2}%", b as f64 / 100.0))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    println!(
+        "users {}: mean {}, median {}, p95 {}, p99 {}, sd {}",
+        t.users.len(),
+        usd(t.mean_user_cost_micros),
+        usd(t.median_user_cost_micros),
+        usd(t.p95_user_cost_micros),
+        usd(t.p99_user_cost_micros),
+        usd(t.std_dev_user_cost_micros)
+    );
+    println!(
+        "revenue {}, profit {}, margin {}",
+        usd(t.revenue_micros),
+        usd(t.profit_micros),
+        t.margin_bps
+            .map(|b| format!("{:.2}%", b as f64 / 100.0))
+            .unwrap_or_else(|| "-".into())
+    );
+    Ok(())
+}
+
+async fn optimize(settings: Settings, cmd: OptimizeCommand) -> Result<(), String> {
+    let OptimizeCommand::Analyze { week, json } = cmd;
+    let day =
+        week.unwrap_or_else(|| crate::services::now().date_naive() - chrono::Duration::days(7));
+    let core = core(&settings).await?;
+    let result = core
+        .optimize(day, crate::domain::analytics::Thresholds::default())
+        .await
+        .map_err(service_error);
+    core.shutdown().await;
+    let (span, o) = result?;
+    if json {
+        let services: Vec<_> = o
+            .services
+            .iter()
+            .map(|s| serde_json::json!({"service": s.service, "users": s.users, "user_share_bps": s.user_share_bps,
+                "cost_micros": s.cost_micros, "under_used": s.under_used, "weekly_saving_micros": s.weekly_saving_micros}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"week_from": span.from, "week_to": span.to, "active_users": o.active_users,
+                "services": services, "weekly_saving_micros": o.weekly_saving_micros,
+                "trial_cohort_size": o.cohort.len(), "projected_roi_bps": o.projected_roi_bps})
+        );
+        return Ok(());
+    }
+    println!(
+        "week {} .. {}: {} active users",
+        span.from, span.to, o.active_users
+    );
+    println!(
+        "{:<12} {:>6} {:>8} {:>16} {:>10}",
+        "SERVICE", "USERS", "SHARE", "COST", "UNDER-USED"
+    );
+    for s in &o.services {
+        println!(
+            "{:<12} {:>6} {:>7.2}% {:>16} {:>10}",
+            s.service,
+            s.users,
+            s.user_share_bps as f64 / 100.0,
+            usd(s.cost_micros),
+            if s.under_used { "yes" } else { "no" }
+        );
+    }
+    println!(
+        "saving {} a week; trial cohort {} users; projected ROI {}",
+        usd(o.weekly_saving_micros),
+        o.cohort.len(),
+        o.projected_roi_bps
+            .map(|b| format!("{:.2}%", b as f64 / 100.0))
+            .unwrap_or_else(|| "-".into())
+    );
+    Ok(())
 }

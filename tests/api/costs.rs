@@ -615,3 +615,87 @@ async fn the_weekly_optimisation_flags_rarely_used_services() {
         (Some(0), Value::Null)
     );
 }
+
+#[tokio::test]
+async fn the_cli_analyzes_costs_and_optimisation() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    let (status, _) = ingest(
+        &app,
+        &json!([event(
+            "c1",
+            "acme",
+            "u1",
+            "openai",
+            json!({"tokens_in": 1000}),
+            "2026-10-06T10:00:00Z"
+        )]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let dir = app.sqlite_path();
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KEYWARD_DATA_DIR", dir.parent().unwrap())
+            .args(args);
+        if let Some(url) = app.engine_url() {
+            cmd.env("DATABASE_URL", url);
+        }
+        cmd.output().expect("cli runs")
+    };
+    let out = run(&[
+        "costs",
+        "analyze",
+        "--tenant",
+        "acme",
+        "--period",
+        "weekly",
+        "--from",
+        "2026-10-05",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["total_cost_micros"].as_i64(), v["to"].as_str()),
+        (Some(2_500), Some("2026-10-12"))
+    );
+    let out = run(&[
+        "costs",
+        "analyze",
+        "--tenant",
+        "acme",
+        "--period",
+        "weekly",
+        "--from",
+        "2026-10-05",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("SERVICE") && text.contains("$0.002500"),
+        "{text}"
+    );
+    let out = run(&["costs", "analyze", "--tenant", "acme", "--period", "yearly"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("period"));
+
+    let out = run(&["optimize", "analyze", "--week", "2026-10-06", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["active_users"].as_i64(), v["trial_cohort_size"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let out = run(&["optimize", "analyze", "--week", "2026-10-06"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("active users"));
+}
