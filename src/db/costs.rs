@@ -87,23 +87,39 @@ pub async fn ingest(
         r.1 += cost;
         r.2 += e.duration_ms;
     }
-    for ((tenant, day, user, service), (n, cost, duration)) in rollups {
-        sqlx::query(
-            "INSERT INTO cost_daily (day, tenant_id, user_id, service, events, cost_micros, duration_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, day, user_id, service) DO UPDATE SET \
+    // Many rows per statement: a batch of random events touches about as many
+    // rollup rows as it has events.
+    let rollups: Vec<_> = rollups.into_iter().collect();
+    for chunk in rollups.chunks(200) {
+        let mut sql = String::from(
+            "INSERT INTO cost_daily (day, tenant_id, user_id, service, events, cost_micros, duration_ms) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            sql.push_str(&super::placeholders(engine, i * 7 + 1, 7));
+            sql.push(')');
+        }
+        sql.push_str(
+            " ON CONFLICT (tenant_id, day, user_id, service) DO UPDATE SET \
              events = cost_daily.events + excluded.events, \
              cost_micros = cost_daily.cost_micros + excluded.cost_micros, \
              duration_ms = cost_daily.duration_ms + excluded.duration_ms",
-        )
-        .bind(day)
-        .bind(tenant)
-        .bind(user)
-        .bind(service)
-        .bind(n)
-        .bind(cost)
-        .bind(duration)
-        .execute(&mut *conn)
-        .await?;
+        );
+        let mut q = sqlx::query(&sql);
+        for ((tenant, day, user, service), (n, cost, duration)) in chunk {
+            q = q
+                .bind(day.as_str())
+                .bind(*tenant)
+                .bind(*user)
+                .bind(*service)
+                .bind(*n)
+                .bind(*cost)
+                .bind(*duration);
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(new_ids.len())
 }
