@@ -14,20 +14,7 @@ TENANTS=${TENANTS:-100}
 PORT=${BENCH_PORT:-3902}
 TOKEN=bench-root-token-0123456789
 
-if ! command -v wrk >/dev/null 2>&1; then
-  step "installing wrk"
-  as_root apt-get install -y -qq wrk >/dev/null
-fi
-step "building keyward (release)"
-cargo build --release --features ssr --bin keyward
-
-DATA=$(mktemp -d)
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
-KEYWARD_ADDR=127.0.0.1:$PORT KEYWARD_DATA_DIR=$DATA KEYWARD_ROOT_TOKEN=$TOKEN \
-  RUST_LOG=warn target/release/keyward serve >"$DATA/server.log" 2>&1 &
-SERVER=$!
-BASE=http://127.0.0.1:$PORT
-for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+start_bench_server "$PORT"
 
 step "provisioning $TENANTS tenants"
 for i in $(seq 0 $((TENANTS - 1))); do

@@ -78,6 +78,25 @@ pub struct ResolvedKey {
     pub version: i64,
 }
 
+/// Parses a vault administration call's service and tenant and lets only
+/// the root token through (a tenant key's attempt is refused and audited).
+async fn admin_on(
+    state: &AppState,
+    caller: &Caller,
+    actor: &Actor,
+    action: &'static str,
+    service: &str,
+    tenant: String,
+) -> Result<(Service, TenantId), ApiError> {
+    let service = Service::parse(service)?;
+    let tenant = TenantId::parse(tenant)?;
+    state
+        .core
+        .require_vault_admin(caller, actor, action, Some(&tenant), Some(service))
+        .await?;
+    Ok((service, tenant))
+}
+
 fn parse_tier(tier: Option<&str>) -> Result<Option<Plan>, ApiError> {
     Ok(tier.map(|t| Plan::parse_field("tier", t)).transpose()?)
 }
@@ -194,18 +213,15 @@ pub async fn provision(
     Path((service, tenant)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<ProvisionSecretBody>,
 ) -> Result<(StatusCode, Json<SecretView>), ApiError> {
-    let service = Service::parse(&service)?;
-    let tenant = TenantId::parse(tenant)?;
-    state
-        .core
-        .require_vault_admin(
-            &caller,
-            &actor,
-            "secret.provision",
-            Some(&tenant),
-            Some(service),
-        )
-        .await?;
+    let (service, tenant) = admin_on(
+        &state,
+        &caller,
+        &actor,
+        "secret.provision",
+        &service,
+        tenant,
+    )
+    .await?;
     parse_tier(body.tier.as_deref())?;
     let meta = state
         .core
@@ -233,18 +249,8 @@ pub async fn rotate(
     SecretCaller(caller, actor): SecretCaller,
     Path((service, tenant)): Path<(String, String)>,
 ) -> Result<Json<SecretView>, ApiError> {
-    let service = Service::parse(&service)?;
-    let tenant = TenantId::parse(tenant)?;
-    state
-        .core
-        .require_vault_admin(
-            &caller,
-            &actor,
-            "secret.rotate",
-            Some(&tenant),
-            Some(service),
-        )
-        .await?;
+    let (service, tenant) =
+        admin_on(&state, &caller, &actor, "secret.rotate", &service, tenant).await?;
     let meta = state
         .core
         .provision_managed(&actor, service, &tenant, Some("rotation"))
@@ -279,18 +285,8 @@ pub async fn put_customer(
     Path((service, tenant)): Path<(String, String)>,
     ApiJson(body): ApiJson<CustomerKeyBody>,
 ) -> Result<Json<SecretView>, ApiError> {
-    let service = Service::parse(&service)?;
-    let tenant = TenantId::parse(tenant)?;
-    state
-        .core
-        .require_vault_admin(
-            &caller,
-            &actor,
-            "secret.write",
-            Some(&tenant),
-            Some(service),
-        )
-        .await?;
+    let (service, tenant) =
+        admin_on(&state, &caller, &actor, "secret.write", &service, tenant).await?;
     let secret = SecretRef::tenant(service, tenant, SecretKind::Customer);
     let meta = state
         .core
@@ -537,18 +533,8 @@ pub async fn check(
     Path((service, tenant)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<CheckBody>,
 ) -> Result<Json<CheckResponse>, ApiError> {
-    let service = Service::parse(&service)?;
-    let tenant = TenantId::parse(tenant)?;
-    state
-        .core
-        .require_vault_admin(
-            &caller,
-            &actor,
-            "secret.validate",
-            Some(&tenant),
-            Some(service),
-        )
-        .await?;
+    let (service, tenant) =
+        admin_on(&state, &caller, &actor, "secret.validate", &service, tenant).await?;
     let kind = match body.kind.as_deref() {
         None => SecretKind::Managed,
         Some(k) => match SecretKind::parse(k)? {

@@ -30,6 +30,10 @@ pub trait ProviderAdapter: Send + Sync {
     fn provision_request(&self, _admin_key: &str, _tenant: &str) -> Option<ProviderRequest> {
         None
     }
+    /// Whether the provider can mint keys.
+    fn can_provision(&self) -> bool {
+        self.provision_request("", "").is_some()
+    }
     /// The new key in a successful provisioning answer.
     fn provisioned_key(&self, _body: &serde_json::Value) -> Option<String> {
         None

@@ -4,7 +4,7 @@
 
 use super::providers::{Providers, ProvisionError};
 use super::{now, Error, Keyward, Result};
-use crate::crypto::vault::{Keyring, VaultError};
+use crate::crypto::vault::{Keyring, Sealed, VaultError};
 use crate::db;
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
@@ -87,6 +87,16 @@ fn provision_error(e: ProvisionError) -> Error {
 impl Keyward {
     fn vault(&self) -> &Vault {
         &self.inner.vault
+    }
+
+    /// Opens a stored secret bound to `secret`'s identity.
+    fn open_secret(&self, secret: &SecretRef, sealed: &Sealed) -> Result<Zeroizing<String>> {
+        let plain = self
+            .vault()
+            .keyring
+            .open_sealed(sealed, &secret.associated_data())
+            .map_err(vault_error)?;
+        Ok(Zeroizing::new(String::from_utf8_lossy(&plain).into_owned()))
     }
 
     pub fn providers(&self) -> &Providers {
@@ -186,12 +196,7 @@ impl Keyward {
             found
         };
         if let Some((secret, (meta, sealed))) = found {
-            let plain = self
-                .vault()
-                .keyring
-                .open_sealed(&sealed, &secret.associated_data())
-                .map_err(vault_error)?;
-            let value = Zeroizing::new(String::from_utf8_lossy(&plain).into_owned());
+            let value = self.open_secret(&secret, &sealed)?;
             // The record first: no audit, no secret.
             self.audit_now(actor.entry(
                 "secret.read",
@@ -316,12 +321,7 @@ impl Keyward {
         requested_by: Option<&str>,
     ) -> Result<SecretMeta> {
         self.require_tenant(tenant).await?;
-        if self
-            .providers()
-            .adapter(service)
-            .provision_request("", "")
-            .is_none()
-        {
+        if !self.providers().adapter(service).can_provision() {
             return Err(provision_error(ProvisionError::Unsupported(service)));
         }
         let admin = {
@@ -332,12 +332,7 @@ impl Keyward {
                 SecretRef::platform_admin(service),
             ] {
                 if let Some((_, sealed)) = db::secrets::find(&mut conn, &secret).await? {
-                    found = Some(
-                        self.vault()
-                            .keyring
-                            .open_sealed(&sealed, &secret.associated_data())
-                            .map_err(vault_error)?,
-                    );
+                    found = Some(self.open_secret(&secret, &sealed)?);
                     break;
                 }
             }
@@ -348,7 +343,6 @@ impl Keyward {
                 )
             })?
         };
-        let admin = Zeroizing::new(String::from_utf8_lossy(&admin).into_owned());
         let key = Zeroizing::new(
             self.providers()
                 .provision(service, &admin, tenant.as_str())
@@ -499,12 +493,7 @@ impl Keyward {
                 format!("there is no secret '{}'", secret.name()),
             ));
         };
-        let plain = self
-            .vault()
-            .keyring
-            .open_sealed(&sealed, &secret.associated_data())
-            .map_err(vault_error)?;
-        let value = Zeroizing::new(String::from_utf8_lossy(&plain).into_owned());
+        let value = self.open_secret(secret, &sealed)?;
         let validation = self.providers().validate(secret.service, &value).await;
         let now = now();
         let mut tx = self.db().pool().begin().await?;
@@ -524,11 +513,7 @@ impl Keyward {
 
         let can_heal = validation == Validation::Invalid
             && secret.kind == SecretKind::Managed
-            && self
-                .providers()
-                .adapter(secret.service)
-                .provision_request("", "")
-                .is_some();
+            && self.providers().adapter(secret.service).can_provision();
         if let (true, Some(tenant)) = (can_heal, secret.owner.tenant()) {
             match self
                 .provision_managed(actor, secret.service, tenant, Some("self-healing"))

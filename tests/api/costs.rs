@@ -633,18 +633,7 @@ async fn the_cli_analyzes_costs_and_optimisation() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let dir = app.sqlite_path();
-    let run = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("KEYWARD_DATA_DIR", dir.parent().unwrap())
-            .args(args);
-        if let Some(url) = app.engine_url() {
-            cmd.env("DATABASE_URL", url);
-        }
-        cmd.output().expect("cli runs")
-    };
+    let run = |args: &[&str]| app.cli(args);
     let out = run(&[
         "costs",
         "analyze",

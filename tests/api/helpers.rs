@@ -360,6 +360,21 @@ impl TestApp {
             .and_then(|s| s.postgres.as_ref().map(|p| p.url()))
     }
 
+    /// Runs the `keyward` binary as a process over this app's store and data
+    /// directory (same database, keyring and pepper), with no other environment.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let data_dir = self.sqlite_path();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KEYWARD_DATA_DIR", data_dir.parent().expect("data dir"))
+            .args(args);
+        if let Some(url) = self.engine_url() {
+            cmd.env("DATABASE_URL", url);
+        }
+        cmd.output().expect("cli runs")
+    }
+
     pub fn sqlite_path(&self) -> std::path::PathBuf {
         self.store
             .as_ref()

@@ -522,19 +522,7 @@ async fn the_cli_reads_provisions_and_rotates_the_master_key() {
         json!({"service": "openai", "kind": "managed", "tenant_id": "acme", "value": "valid-cli-secret"}),
     )
     .await;
-    let dir = app.sqlite_path();
-    let data_dir = dir.parent().unwrap();
-    let run = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("KEYWARD_DATA_DIR", data_dir)
-            .args(args);
-        if let Some(url) = app.engine_url() {
-            cmd.env("DATABASE_URL", url);
-        }
-        cmd.output().expect("cli runs")
-    };
+    let run = |args: &[&str]| app.cli(args);
     let out = run(&["keys", "get", "openai", "acme", "--json"]);
     assert!(
         out.status.success(),
