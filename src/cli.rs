@@ -1,6 +1,7 @@
 //! The command line: `keyward [serve]`, `keyward migrate`, and the vault:
 //! `keyward keys get|provision|rotate <service> <tenant>`,
-//! `keyward vault rotate-master|retire-master`. Vault commands run over the
+//! `keyward vault rotate-master|retire-master`, `keyward costs analyze`,
+//! `keyward optimize analyze`, `keyward billing generate-invoices|export|push`. Vault commands run over the
 //! same core as the server (same database, data directory and keyring), print
 //! human tables, or JSON with `--json`.
 
@@ -38,6 +39,39 @@ enum Command {
     /// The weekly optimisation analysis.
     #[command(subcommand)]
     Optimize(OptimizeCommand),
+    /// Invoices: generate a month's, export them for Xero, push them to Xero.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BillingCommand {
+    /// Generate (or regenerate) the draft invoices of a month.
+    GenerateInvoices {
+        /// Any day of the month to invoice, YYYY-MM-DD.
+        #[arg(long, conflicts_with = "period", required_unless_present = "period")]
+        date: Option<String>,
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a month's invoices for Xero: csv (the sales-invoice import layout) or json (API Invoices).
+    Export {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
+    /// Push a month's drafts to Xero and mark them sent.
+    Push {
+        #[arg(long)]
+        period: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +162,7 @@ pub async fn run() -> ExitCode {
         Command::Vault(cmd) => vault(settings, cmd).await,
         Command::Costs(cmd) => costs(settings, cmd).await,
         Command::Optimize(cmd) => optimize(settings, cmd).await,
+        Command::Billing(cmd) => billing(settings, cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -484,4 +519,104 @@ async fn optimize(settings: Settings, cmd: OptimizeCommand) -> Result<(), String
             .unwrap_or_else(|| "-".into())
     );
     Ok(())
+}
+
+fn invoice_table(invoices: &[crate::domain::invoice::Invoice]) {
+    use crate::domain::invoice::cents_to_decimal;
+    println!(
+        "{:<28} {:<20} {:<7} {:>6} {:>14} {:<5}",
+        "NUMBER", "TENANT", "STATUS", "LINES", "TOTAL", "CUR"
+    );
+    for i in invoices {
+        println!(
+            "{:<28} {:<20} {:<7} {:>6} {:>14} {:<5}",
+            i.number,
+            i.tenant_id,
+            i.status.as_str(),
+            i.lines.len(),
+            cents_to_decimal(i.total_cents()),
+            i.currency
+        );
+    }
+}
+
+fn invoices_json(invoices: &[crate::domain::invoice::Invoice]) -> serde_json::Value {
+    invoices
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "number": i.number, "tenant_id": i.tenant_id, "period": i.period.to_string(),
+                "status": i.status.as_str(), "total_cents": i.total_cents(),
+                "lines": i.lines.iter().map(|l| serde_json::json!({
+                    "item_code": l.item_code, "description": l.description,
+                    "quantity": l.quantity, "unit_amount_cents": l.unit_amount_cents,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+async fn billing(settings: Settings, cmd: BillingCommand) -> Result<(), String> {
+    use crate::domain::invoice::BillingPeriod;
+    use crate::services::billing::{billing_period, Export};
+    let parse = |p: &str| BillingPeriod::parse(p).map_err(|e| e.to_string());
+    let core = core(&settings).await?;
+    let result = match cmd {
+        BillingCommand::GenerateInvoices { date, period, json } => {
+            match billing_period(period.as_deref(), date.as_deref()) {
+                Err(e) => Err(e.to_string()),
+                Ok(p) => core
+                    .generate_invoices(&cli_actor(), p)
+                    .await
+                    .map_err(service_error)
+                    .map(|g| {
+                        if json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"period": g.period.to_string(), "invoices": invoices_json(&g.invoices),
+                                    "replaced": g.replaced, "kept": g.kept})
+                            );
+                        } else {
+                            println!(
+                                "period {}: {} draft invoices ({} replaced, {} already sent or paid kept)",
+                                g.period,
+                                g.invoices.len(),
+                                g.replaced,
+                                g.kept.len()
+                            );
+                            invoice_table(&g.invoices);
+                        }
+                    }),
+            }
+        }
+        BillingCommand::Export { period, format } => match (parse(&period), format.as_str()) {
+            (Err(e), _) => Err(e),
+            (Ok(p), "csv" | "json") => core
+                .export_invoices(p, format == "csv")
+                .await
+                .map_err(service_error)
+                .map(|export| match export {
+                    Export::Csv(text) => print!("{text}"),
+                    Export::Json(value) => println!("{value:#}"),
+                }),
+            (Ok(_), other) => Err(format!("--format must be csv or json, not {other:?}")),
+        },
+        BillingCommand::Push { period, json } => match parse(&period) {
+            Err(e) => Err(e),
+            Ok(p) => core
+                .push_invoices(&cli_actor(), p)
+                .await
+                .map_err(service_error)
+                .map(|sent| {
+                    if json {
+                        println!("{}", invoices_json(&sent));
+                    } else {
+                        println!("period {p}: {} invoices sent to Xero", sent.len());
+                        invoice_table(&sent);
+                    }
+                }),
+        },
+    };
+    core.shutdown().await;
+    result
 }

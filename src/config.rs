@@ -32,6 +32,22 @@ pub struct Settings {
     pub cache_memory_mb: u64,
     /// `KEYWARD_BENCH_ROUTES=1` serves `/bench/bare`, a bare handler for benchmarks.
     pub bench_routes: bool,
+    /// Invoices: Xero's API and token URLs, client credentials, organisation,
+    /// ledger codes and currency (`KEYWARD_XERO_*`).
+    pub xero: XeroSettings,
+}
+
+/// Where invoices are booked and pushed.
+#[derive(Debug, Clone)]
+pub struct XeroSettings {
+    pub api_url: String,
+    pub token_url: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub tenant_id: Option<String>,
+    pub account_code: String,
+    pub tax_type: String,
+    pub currency: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +117,19 @@ impl Settings {
                     message: format!("{raw:?} is not a whole number of megabytes"),
                 })?,
                 None => 256,
+            },
+            xero: XeroSettings {
+                api_url: non_empty("KEYWARD_XERO_API_URL")
+                    .unwrap_or_else(|| "https://api.xero.com".into()),
+                token_url: non_empty("KEYWARD_XERO_TOKEN_URL")
+                    .unwrap_or_else(|| "https://identity.xero.com/connect/token".into()),
+                client_id: non_empty("KEYWARD_XERO_CLIENT_ID"),
+                client_secret: non_empty("KEYWARD_XERO_CLIENT_SECRET").map(SecretString::from),
+                tenant_id: non_empty("KEYWARD_XERO_TENANT_ID"),
+                account_code: non_empty("KEYWARD_XERO_ACCOUNT_CODE")
+                    .unwrap_or_else(|| "200".into()),
+                tax_type: non_empty("KEYWARD_XERO_TAX_TYPE").unwrap_or_else(|| "OUTPUT".into()),
+                currency: non_empty("KEYWARD_CURRENCY").unwrap_or_else(|| "USD".into()),
             },
             bench_routes: non_empty("KEYWARD_BENCH_ROUTES")
                 .is_some_and(|v| v == "1" || v == "true"),

@@ -106,10 +106,33 @@ pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupEr
                 &settings.provider_urls,
                 std::time::Duration::from_millis(settings.provider_timeout_ms),
             )),
+            billing: billing_options(settings),
         },
     )
     .await
     .map_err(|e| StartupError::Core(e.to_string()))
+}
+
+fn billing_options(settings: &Settings) -> crate::services::billing::BillingOptions {
+    let x = &settings.xero;
+    crate::services::billing::BillingOptions {
+        ledger: crate::domain::invoice::Ledger {
+            account_code: x.account_code.clone(),
+            tax_type: x.tax_type.clone(),
+        },
+        currency: x.currency.clone(),
+        xero: match (&x.client_id, &x.client_secret) {
+            (Some(id), Some(secret)) => Some(crate::services::billing::XeroClient::new(
+                x.api_url.clone(),
+                x.token_url.clone(),
+                id.clone(),
+                secret.clone(),
+                x.tenant_id.clone(),
+                std::time::Duration::from_millis(settings.provider_timeout_ms),
+            )),
+            _ => None,
+        },
+    }
 }
 
 pub struct Application {

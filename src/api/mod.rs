@@ -2,6 +2,7 @@
 //! from the same `#[utoipa::path]` annotations, so they cannot drift apart.
 
 pub mod audit;
+pub mod billing;
 pub mod cache;
 pub mod costs;
 pub mod error;
@@ -94,6 +95,12 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(costs::forecast))
         .routes(routes!(costs::optimize))
         .routes(routes!(costs::set_plan_pricing))
+        .routes(routes!(billing::generate))
+        .routes(routes!(billing::list))
+        .routes(routes!(billing::get_invoice))
+        .routes(routes!(billing::export))
+        .routes(routes!(billing::push))
+        .routes(routes!(billing::payment))
 }
 
 /// Data-plane bodies may be as large as the largest plan allows; each request

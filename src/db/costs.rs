@@ -271,3 +271,80 @@ pub async fn usage_between(
         })
         .collect()
 }
+
+/// Adds data-plane requests to the cost rollups as service `keyward`: one
+/// row per (day, namespace-owner tenant, key), counting requests that were
+/// served (refusals by a limit are not charged). The cost is the request
+/// price in force at the time, applied to the row's running count and
+/// rounded once (the increment added is round(p * after) - round(p * before)),
+/// so many small batches cost exactly what one large one would, and a later
+/// price change never rewrites what was already added.
+pub async fn add_data_plane(
+    conn: &mut Conn,
+    records: &[crate::domain::usage::UsageRecord],
+    prices: &[crate::domain::pricing::Price],
+) -> sqlx::Result<()> {
+    use crate::domain::pricing::{price_at, CostService, PriceUnit};
+    // (price, per_units) -> (day, tenant, key) -> (requests, duration ms)
+    type Groups<'a> = BTreeMap<(i64, i64), BTreeMap<(String, &'a str, &'a str), (i64, i64)>>;
+    let mut groups: Groups = BTreeMap::new();
+    for r in records.iter().filter(|r| r.status < 400) {
+        let (p, per) = price_at(prices, CostService::Cache, None, PriceUnit::Request, r.at)
+            .map(|p| (p.price_micros, p.per_units.max(1)))
+            .unwrap_or((0, 1));
+        let day = r.at.date_naive().to_string();
+        let entry = groups
+            .entry((p, per))
+            .or_default()
+            .entry((day, &*r.tenant_id, &*r.key_id))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += r.latency_us / 1000;
+    }
+    for ((price, per), rows) in groups {
+        let rows: Vec<_> = rows.into_iter().collect();
+        // Numbered placeholders on both engines ($1 and $2 recur): there are
+        // few rows per flush (one per day, tenant and key), so SQLite's named
+        // lookup stays cheap.
+        for chunk in rows.chunks(50) {
+            // $1 price, $2 per-units; then 7 values per row.
+            let mut sql = String::from(
+                "INSERT INTO cost_daily (day, tenant_id, user_id, service, events, cost_micros, duration_ms) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                sql.push_str(&super::placeholders(Engine::Postgres, i * 7 + 3, 7));
+                sql.push(')');
+            }
+            sql.push_str(
+                " ON CONFLICT (tenant_id, day, user_id, service) DO UPDATE SET \
+                 events = cost_daily.events + excluded.events, \
+                 cost_micros = cost_daily.cost_micros \
+                   + ((cost_daily.events + excluded.events) * $1 * 2 + $2) / ($2 * 2) \
+                   - (cost_daily.events * $1 * 2 + $2) / ($2 * 2), \
+                 duration_ms = cost_daily.duration_ms + excluded.duration_ms",
+            );
+            let mut q = sqlx::query(&sql).bind(price).bind(per);
+            for ((day, tenant, key), (n, duration)) in chunk {
+                let cost = i64::try_from(
+                    (2 * i128::from(*n) * i128::from(price) + i128::from(per))
+                        / (2 * i128::from(per)),
+                )
+                .unwrap_or(i64::MAX);
+                q = q
+                    .bind(day.as_str())
+                    .bind(*tenant)
+                    .bind(*key)
+                    .bind(CostService::Cache.as_str())
+                    .bind(*n)
+                    .bind(cost)
+                    .bind(*duration);
+            }
+            q.execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}

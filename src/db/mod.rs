@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod cache;
 pub mod costs;
+pub mod invoices;
 pub mod keys;
 pub mod namespaces;
 pub mod plans;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cache;
 pub mod cost;
 pub mod ids;
+pub mod invoice;
 pub mod limits;
 pub mod namespace;
 pub mod plan;

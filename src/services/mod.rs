@@ -3,6 +3,7 @@
 //! `crypto`; it knows nothing of HTTP, HTML or the terminal.
 
 pub mod audit;
+pub mod billing;
 pub mod costs;
 pub mod data_plane;
 mod key_cache;
@@ -38,6 +39,7 @@ struct Inner {
     responses: response_cache::ResponseCache,
     usage: Arc<usage::UsageSink>,
     vault: vault::Vault,
+    billing: billing::BillingOptions,
     /// Plan limits as stored; read on every data-plane request, so kept in memory.
     plans: RwLock<HashMap<Plan, PlanLimits>>,
     /// The smallest payload limit of any plan, kept beside `plans`.
@@ -64,6 +66,8 @@ pub struct CoreOptions {
     pub keyring: Arc<crate::crypto::vault::Keyring>,
     /// The AI provider adapters.
     pub providers: Arc<providers::Providers>,
+    /// Invoice booking and the Xero client.
+    pub billing: billing::BillingOptions,
 }
 
 impl Keyward {
@@ -81,6 +85,7 @@ impl Keyward {
                     keyring: options.keyring,
                     providers: options.providers,
                 },
+                billing: options.billing,
                 db,
                 hasher,
                 keys: KeyCache::new(),
@@ -181,14 +186,14 @@ pub enum Error {
 }
 
 impl Error {
-    fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::NotFound {
             code,
             message: message.into(),
         }
     }
 
-    fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::Conflict {
             code,
             message: message.into(),

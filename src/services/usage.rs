@@ -10,6 +10,7 @@
 use super::{now, Keyward, Result};
 use crate::db::{self, Db};
 use crate::domain::ids::TenantId;
+use crate::domain::pricing::CostService;
 use crate::domain::usage::{
     estimate_savings, Savings, SavingsAssumptions, UsageRecord, UsageTotals,
 };
@@ -146,6 +147,10 @@ async fn drain(db: &Db, rx: &mut mpsc::Receiver<UsageRecord>, pending: &mut Vec<
 async fn write(db: &Db, records: &[UsageRecord]) -> sqlx::Result<()> {
     let mut tx = db.pool().begin().await?;
     db::usage::write_batch(&mut tx, records).await?;
+    // The data plane is a service too: its requests land in the cost rollups
+    // (service "keyward") in the same transaction as the records.
+    let prices = db::prices::list(&mut tx, Some(CostService::Cache)).await?;
+    db::costs::add_data_plane(&mut tx, records, &prices).await?;
     tx.commit().await
 }
 

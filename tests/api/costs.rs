@@ -5,12 +5,12 @@ use crate::helpers::{spawn_app, TestApp, ROOT_TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-fn event(id: &str, tenant: &str, user: &str, service: &str, units: Value, at: &str) -> Value {
+pub fn event(id: &str, tenant: &str, user: &str, service: &str, units: Value, at: &str) -> Value {
     json!({"event_id": id, "trace_id": format!("tr-{id}"), "tenant_id": tenant, "user_id": user,
            "service": service, "operation": "call", "units": units, "duration_ms": 120, "timestamp": at})
 }
 
-async fn ingest(app: &TestApp, events: &Value) -> (StatusCode, Value) {
+pub async fn ingest(app: &TestApp, events: &Value) -> (StatusCode, Value) {
     let res = app
         .client
         .post(app.url("/api/usage/events"))

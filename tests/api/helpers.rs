@@ -127,6 +127,20 @@ pub async fn spawn_app_in(store: Store) -> TestApp {
             format!("{stub}/{service}"),
         );
     }
+    vars.insert("KEYWARD_XERO_API_URL", format!("{stub}/xero"));
+    vars.insert(
+        "KEYWARD_XERO_TOKEN_URL",
+        format!("{stub}/xero/connect/token"),
+    );
+    vars.insert("KEYWARD_XERO_CLIENT_ID", crate::xero_stub::CLIENT_ID.into());
+    vars.insert(
+        "KEYWARD_XERO_CLIENT_SECRET",
+        crate::xero_stub::CLIENT_SECRET.into(),
+    );
+    vars.insert(
+        "KEYWARD_XERO_TENANT_ID",
+        crate::xero_stub::ORGANISATION.into(),
+    );
     if let Some(pg) = &store.postgres {
         vars.insert("DATABASE_URL", pg.url());
     }

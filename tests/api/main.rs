@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod billing;
 mod cli;
 mod costs;
 mod data_plane;
@@ -17,3 +18,4 @@ mod restart;
 mod usage;
 mod vault;
 mod verify;
+mod xero_stub;

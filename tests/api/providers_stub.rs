@@ -85,6 +85,7 @@ async fn answer(service: &str, headers: &HeaderMap) -> (StatusCode, Json<Value>)
 
 fn router() -> Router {
     Router::new()
+        .nest("/xero", crate::xero_stub::router())
         .route(
             "/{service}/v1/models",
             get(|Path(s): Path<String>, h: HeaderMap| async move { answer(&s, &h).await }),

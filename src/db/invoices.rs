@@ -1,0 +1,277 @@
+//! Invoices, their lines and the payments reconciled against them.
+
+use super::{corrupt, get_parsed, ts, Conn};
+use crate::domain::invoice::{BillingPeriod, Invoice, InvoiceLine, InvoiceStatus};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// One tenant's use of one service over a span, from the daily rollups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub tenant_id: String,
+    pub service: String,
+    pub events: i64,
+    pub cost_micros: i64,
+}
+
+/// Every tenant's cost per service for days in `[from, to)`.
+pub async fn charges(conn: &mut Conn, from: NaiveDate, to: NaiveDate) -> sqlx::Result<Vec<Charge>> {
+    let rows = sqlx::query(
+        "SELECT tenant_id, service, CAST(SUM(events) AS BIGINT) AS events, \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost_micros \
+         FROM cost_daily WHERE day >= $1 AND day < $2 \
+         GROUP BY tenant_id, service ORDER BY tenant_id, service",
+    )
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Charge {
+                tenant_id: r.try_get("tenant_id")?,
+                service: r.try_get("service")?,
+                events: r.try_get("events")?,
+                cost_micros: r.try_get("cost_micros")?,
+            })
+        })
+        .collect()
+}
+
+/// Removes a period's drafts (and their lines); returns their numbers.
+pub async fn delete_drafts(conn: &mut Conn, period: BillingPeriod) -> sqlx::Result<Vec<String>> {
+    let period = period.to_string();
+    sqlx::query(
+        "DELETE FROM invoice_lines WHERE invoice_number IN \
+         (SELECT number FROM invoices WHERE period = $1 AND status = 'draft')",
+    )
+    .bind(&period)
+    .execute(&mut *conn)
+    .await?;
+    let rows =
+        sqlx::query("DELETE FROM invoices WHERE period = $1 AND status = 'draft' RETURNING number")
+            .bind(&period)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter().map(|r| r.try_get("number")).collect()
+}
+
+/// Numbers of a period's invoices that are no longer drafts.
+pub async fn issued_numbers(conn: &mut Conn, period: BillingPeriod) -> sqlx::Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT number FROM invoices WHERE period = $1 AND status <> 'draft' ORDER BY number",
+    )
+    .bind(period.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| r.try_get("number")).collect()
+}
+
+pub async fn insert(conn: &mut Conn, inv: &Invoice, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO invoices (number, tenant_id, period, contact_name, invoice_date, due_date, \
+         currency, status, total_cents, paid_cents, xero_invoice_id, generated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&inv.number)
+    .bind(&inv.tenant_id)
+    .bind(inv.period.to_string())
+    .bind(&inv.contact_name)
+    .bind(inv.date.to_string())
+    .bind(inv.due_date.to_string())
+    .bind(&inv.currency)
+    .bind(inv.status.as_str())
+    .bind(inv.total_cents())
+    .bind(inv.paid_cents)
+    .bind(inv.xero_invoice_id.clone())
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    for (i, line) in inv.lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO invoice_lines (invoice_number, line_no, item_code, description, quantity, \
+             unit_amount_cents) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&inv.number)
+        .bind(i as i64 + 1)
+        .bind(&line.item_code)
+        .bind(&line.description)
+        .bind(line.quantity)
+        .bind(line.unit_amount_cents)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+const COLUMNS: &str = "number, tenant_id, period, contact_name, invoice_date, due_date, currency, \
+                       status, paid_cents, xero_invoice_id";
+
+fn date(row: &AnyRow, column: &str) -> sqlx::Result<NaiveDate> {
+    get_parsed(row, column, |s| s.parse::<NaiveDate>())
+}
+
+fn invoice(row: &AnyRow) -> sqlx::Result<Invoice> {
+    Ok(Invoice {
+        number: row.try_get("number")?,
+        tenant_id: row.try_get("tenant_id")?,
+        contact_name: row.try_get("contact_name")?,
+        period: get_parsed(row, "period", |s| BillingPeriod::parse(&s))?,
+        date: date(row, "invoice_date")?,
+        due_date: date(row, "due_date")?,
+        currency: row.try_get("currency")?,
+        status: get_parsed(row, "status", |s| InvoiceStatus::parse(&s))?,
+        lines: Vec::new(),
+        paid_cents: row.try_get("paid_cents")?,
+        xero_invoice_id: row.try_get("xero_invoice_id")?,
+    })
+}
+
+async fn with_lines(conn: &mut Conn, mut invoices: Vec<Invoice>) -> sqlx::Result<Vec<Invoice>> {
+    for inv in &mut invoices {
+        let rows = sqlx::query(
+            "SELECT item_code, description, quantity, unit_amount_cents FROM invoice_lines \
+             WHERE invoice_number = $1 ORDER BY line_no",
+        )
+        .bind(&inv.number)
+        .fetch_all(&mut *conn)
+        .await?;
+        inv.lines = rows
+            .iter()
+            .map(|r| {
+                Ok(InvoiceLine {
+                    item_code: r.try_get("item_code")?,
+                    description: r.try_get("description")?,
+                    quantity: r.try_get("quantity")?,
+                    unit_amount_cents: r.try_get("unit_amount_cents")?,
+                })
+            })
+            .collect::<sqlx::Result<_>>()?;
+    }
+    Ok(invoices)
+}
+
+/// Invoices of a period (or all), optionally of one status, by number.
+pub async fn list(
+    conn: &mut Conn,
+    period: Option<BillingPeriod>,
+    status: Option<InvoiceStatus>,
+) -> sqlx::Result<Vec<Invoice>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM invoices WHERE ($1 = '' OR period = $1) AND ($2 = '' OR status = $2) \
+         ORDER BY period, number"
+    ))
+    .bind(period.map(|p| p.to_string()).unwrap_or_default())
+    .bind(status.map(|s| s.as_str()).unwrap_or_default())
+    .fetch_all(&mut *conn)
+    .await?;
+    let invoices = rows.iter().map(invoice).collect::<sqlx::Result<Vec<_>>>()?;
+    with_lines(conn, invoices).await
+}
+
+pub async fn get(conn: &mut Conn, number: &str) -> sqlx::Result<Option<Invoice>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM invoices WHERE number = $1"))
+        .bind(number)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(with_lines(conn, vec![invoice(&r)?]).await?.pop()),
+    }
+}
+
+/// Marks a draft sent (pushed to Xero under `xero_id`); false if it was not a draft.
+pub async fn mark_sent(
+    conn: &mut Conn,
+    number: &str,
+    xero_id: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE invoices SET status = 'sent', xero_invoice_id = $1, sent_at = $2 \
+         WHERE number = $3 AND status = 'draft'",
+    )
+    .bind(xero_id)
+    .bind(ts(now))
+    .bind(number)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A payment received against an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub payment_id: String,
+    pub invoice_number: String,
+    pub amount_cents: i64,
+    pub paid_on: NaiveDate,
+    pub reference: Option<String>,
+}
+
+/// Stores a payment unless one with its id exists; true when stored.
+pub async fn insert_payment(
+    conn: &mut Conn,
+    p: &Payment,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let rows = sqlx::query(
+        "INSERT INTO invoice_payments (payment_id, invoice_number, amount_cents, paid_on, reference, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id",
+    )
+    .bind(&p.payment_id)
+    .bind(&p.invoice_number)
+    .bind(p.amount_cents)
+    .bind(p.paid_on.to_string())
+    .bind(p.reference.clone())
+    .bind(ts(now))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(!rows.is_empty())
+}
+
+/// A stored payment by id.
+pub async fn payment(conn: &mut Conn, payment_id: &str) -> sqlx::Result<Option<Payment>> {
+    let row = sqlx::query(
+        "SELECT payment_id, invoice_number, amount_cents, paid_on, reference FROM invoice_payments \
+         WHERE payment_id = $1",
+    )
+    .bind(payment_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| {
+        Ok(Payment {
+            payment_id: r.try_get("payment_id")?,
+            invoice_number: r.try_get("invoice_number")?,
+            amount_cents: r.try_get("amount_cents")?,
+            paid_on: date(&r, "paid_on")?,
+            reference: r.try_get("reference")?,
+        })
+    })
+    .transpose()
+}
+
+/// Sets what has been paid on an invoice, and its status.
+pub async fn set_paid(
+    conn: &mut Conn,
+    number: &str,
+    paid_cents: i64,
+    status: InvoiceStatus,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let paid_at = (status == InvoiceStatus::Paid).then(|| ts(now));
+    let done = sqlx::query(
+        "UPDATE invoices SET paid_cents = $1, status = $2, paid_at = $3 WHERE number = $4",
+    )
+    .bind(paid_cents)
+    .bind(status.as_str())
+    .bind(paid_at)
+    .bind(number)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(corrupt(format!("invoice {number} vanished while paid")));
+    }
+    Ok(())
+}

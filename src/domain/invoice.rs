@@ -1,0 +1,555 @@
+//! Invoices: one per tenant per calendar month, a line per service at its
+//! True Production Cost with the service's component code, plus the Global
+//! SG&A allocation (10%) and the compliance line (GDPR/SOC2/VAT, 5%) computed
+//! on the cost lines. Amounts are integer cents on the invoice (costs are
+//! micro-dollars until they are rounded, once, per line).
+//!
+//! Also the two Xero renderings: the sales-invoice CSV import layout and the
+//! Xero API `Invoice` JSON.
+
+use super::pricing::CostService;
+use super::secret::Service;
+use super::ValidationError;
+use chrono::{Datelike, Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// The SG&A allocation, in basis points of the cost lines.
+pub const SGA_BPS: i64 = 1_000;
+/// The compliance (GDPR / SOC2 / VAT) line, in basis points of the cost lines.
+pub const COMPLIANCE_BPS: i64 = 500;
+/// Days from the invoice date to its due date.
+pub const PAYMENT_TERMS_DAYS: i64 = 30;
+pub const SGA_CODE: &str = "90-SGA";
+pub const COMPLIANCE_CODE: &str = "91-COMPLIANCE";
+
+/// The component code of a service's invoice line.
+pub fn component_code(service: CostService) -> &'static str {
+    match service {
+        CostService::Provider(Service::Hume) => "13-HUME",
+        CostService::Provider(Service::ElevenLabs) => "14-ELEVENLABS",
+        CostService::Provider(Service::OpenAi) => "15-OPENAI",
+        CostService::Provider(Service::Anthropic) => "16-ANTHROPIC",
+        CostService::Provider(Service::Deepgram) => "17-DEEPGRAM",
+        CostService::Cache => "18-KEYWARD",
+    }
+}
+
+fn service_label(service: CostService) -> &'static str {
+    match service {
+        CostService::Provider(Service::Hume) => "Hume",
+        CostService::Provider(Service::ElevenLabs) => "ElevenLabs",
+        CostService::Provider(Service::OpenAi) => "OpenAI",
+        CostService::Provider(Service::Anthropic) => "Anthropic",
+        CostService::Provider(Service::Deepgram) => "Deepgram",
+        CostService::Cache => "keyward response cache",
+    }
+}
+
+/// A calendar month (UTC): the period an invoice covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BillingPeriod {
+    year: i32,
+    month: u32,
+}
+
+impl BillingPeriod {
+    /// `YYYY-MM`.
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let bad = || ValidationError::new("period", "must be a month as YYYY-MM, e.g. 2026-11");
+        let (y, m) = value.split_once('-').ok_or_else(bad)?;
+        if y.len() != 4 || m.len() != 2 {
+            return Err(bad());
+        }
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        let month: u32 = m.parse().map_err(|_| bad())?;
+        NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(bad)?;
+        Ok(Self { year, month })
+    }
+
+    /// The month containing `day`.
+    pub fn containing(day: NaiveDate) -> Self {
+        Self {
+            year: day.year(),
+            month: day.month(),
+        }
+    }
+
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("validated month")
+    }
+
+    /// The first day of the next month (the period is `[first_day, end)`).
+    pub fn end(self) -> NaiveDate {
+        let (y, m) = if self.month == 12 {
+            (self.year + 1, 1)
+        } else {
+            (self.year, self.month + 1)
+        };
+        NaiveDate::from_ymd_opt(y, m, 1).expect("valid month")
+    }
+
+    pub fn last_day(self) -> NaiveDate {
+        self.end() - Duration::days(1)
+    }
+
+    /// `YYYYMM`, as used in invoice numbers.
+    fn compact(self) -> String {
+        format!("{:04}{:02}", self.year, self.month)
+    }
+}
+
+impl std::fmt::Display for BillingPeriod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// The invoice number of a tenant's invoice for a period: the same inputs
+/// always give the same number, so regenerating never mints a new one.
+pub fn invoice_number(period: BillingPeriod, tenant_id: &str) -> String {
+    format!("KW-{}-{}", period.compact(), tenant_id.to_ascii_uppercase())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Draft,
+    Sent,
+    Paid,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Sent => "sent",
+            Self::Paid => "paid",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        match value {
+            "draft" => Ok(Self::Draft),
+            "sent" => Ok(Self::Sent),
+            "paid" => Ok(Self::Paid),
+            _ => Err(ValidationError::new(
+                "status",
+                "must be one of draft, sent, paid",
+            )),
+        }
+    }
+}
+
+/// One invoice line. Quantity is 1: the line's amount is its unit amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvoiceLine {
+    pub item_code: String,
+    pub description: String,
+    pub quantity: i64,
+    pub unit_amount_cents: i64,
+}
+
+impl InvoiceLine {
+    pub fn amount_cents(&self) -> i64 {
+        self.quantity * self.unit_amount_cents
+    }
+}
+
+/// What one service cost a tenant over the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceCharge {
+    pub service: CostService,
+    pub events: i64,
+    pub cost_micros: i64,
+}
+
+/// Rounds micro-dollars to cents, half away from zero.
+pub fn micros_to_cents(micros: i64) -> i64 {
+    let (q, r) = (micros / 10_000, micros % 10_000);
+    if r.abs() >= 5_000 {
+        q + micros.signum()
+    } else {
+        q
+    }
+}
+
+/// `bps` basis points of `cents`, rounded half away from zero.
+fn share_cents(cents: i64, bps: i64) -> i64 {
+    let scaled = cents * bps;
+    let (q, r) = (scaled / 10_000, scaled % 10_000);
+    if r.abs() >= 5_000 {
+        q + scaled.signum()
+    } else {
+        q
+    }
+}
+
+/// The lines of a tenant's invoice: one per service that cost anything (in
+/// the order of the component codes), then SG&A and compliance on their sum.
+/// No charges, no lines.
+pub fn invoice_lines(period: BillingPeriod, charges: &[ServiceCharge]) -> Vec<InvoiceLine> {
+    let mut charges: Vec<&ServiceCharge> = charges
+        .iter()
+        .filter(|c| c.events > 0 || c.cost_micros != 0)
+        .collect();
+    charges.sort_by_key(|c| component_code(c.service));
+    let mut lines: Vec<InvoiceLine> = charges
+        .iter()
+        .map(|c| InvoiceLine {
+            item_code: component_code(c.service).to_string(),
+            description: format!(
+                "{} usage {period} ({} event{})",
+                service_label(c.service),
+                c.events,
+                if c.events == 1 { "" } else { "s" }
+            ),
+            quantity: 1,
+            unit_amount_cents: micros_to_cents(c.cost_micros),
+        })
+        .collect();
+    if lines.is_empty() {
+        return lines;
+    }
+    let cost: i64 = lines.iter().map(InvoiceLine::amount_cents).sum();
+    lines.push(InvoiceLine {
+        item_code: SGA_CODE.into(),
+        description: format!("Global SG&A allocation at 10% of usage {period}"),
+        quantity: 1,
+        unit_amount_cents: share_cents(cost, SGA_BPS),
+    });
+    lines.push(InvoiceLine {
+        item_code: COMPLIANCE_CODE.into(),
+        description: format!("Compliance (GDPR / SOC2 / VAT) at 5% of usage {period}"),
+        quantity: 1,
+        unit_amount_cents: share_cents(cost, COMPLIANCE_BPS),
+    });
+    lines
+}
+
+/// An invoice as stored and exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoice {
+    pub number: String,
+    pub tenant_id: String,
+    pub contact_name: String,
+    pub period: BillingPeriod,
+    pub date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub currency: String,
+    pub status: InvoiceStatus,
+    pub lines: Vec<InvoiceLine>,
+    pub paid_cents: i64,
+    /// Xero's id once pushed.
+    pub xero_invoice_id: Option<String>,
+}
+
+impl Invoice {
+    pub fn total_cents(&self) -> i64 {
+        self.lines.iter().map(InvoiceLine::amount_cents).sum()
+    }
+
+    pub fn due_cents(&self) -> i64 {
+        self.total_cents() - self.paid_cents
+    }
+
+    /// The reference printed on the invoice.
+    pub fn reference(&self) -> String {
+        format!("keyward {} {}", self.tenant_id, self.period)
+    }
+}
+
+/// A draft invoice for a tenant's charges over a period, dated the period's
+/// last day; `None` when nothing was used.
+pub fn draft_invoice(
+    period: BillingPeriod,
+    tenant_id: &str,
+    contact_name: &str,
+    currency: &str,
+    charges: &[ServiceCharge],
+) -> Option<Invoice> {
+    let lines = invoice_lines(period, charges);
+    if lines.is_empty() {
+        return None;
+    }
+    let date = period.last_day();
+    Some(Invoice {
+        number: invoice_number(period, tenant_id),
+        tenant_id: tenant_id.to_string(),
+        contact_name: contact_name.to_string(),
+        period,
+        date,
+        due_date: date + Duration::days(PAYMENT_TERMS_DAYS),
+        currency: currency.to_string(),
+        status: InvoiceStatus::Draft,
+        lines,
+        paid_cents: 0,
+        xero_invoice_id: None,
+    })
+}
+
+/// Where Xero books the lines: the revenue account and the tax rate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ledger {
+    pub account_code: String,
+    pub tax_type: String,
+}
+
+/// Cents as a decimal amount with two places ("12.34", "-0.05").
+pub fn cents_to_decimal(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+/// The columns of Xero's sales-invoice CSV import template, in order.
+pub const XERO_CSV_COLUMNS: [&str; 27] = [
+    "*ContactName",
+    "EmailAddress",
+    "POAddressLine1",
+    "POAddressLine2",
+    "POAddressLine3",
+    "POAddressLine4",
+    "POCity",
+    "PORegion",
+    "POPostalCode",
+    "POCountry",
+    "*InvoiceNumber",
+    "Reference",
+    "*InvoiceDate",
+    "*DueDate",
+    "InventoryItemCode",
+    "*Description",
+    "*Quantity",
+    "*UnitAmount",
+    "Discount",
+    "*AccountCode",
+    "*TaxType",
+    "TrackingName1",
+    "TrackingOption1",
+    "TrackingName2",
+    "TrackingOption2",
+    "Currency",
+    "BrandingTheme",
+];
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
+}
+
+/// Xero's sales-invoice import CSV: a header, then one row per line item
+/// (an invoice's rows share its number). Dates are DD/MM/YYYY as the import
+/// expects; amounts are tax-exclusive decimals.
+pub fn xero_csv(invoices: &[Invoice], ledger: &Ledger) -> String {
+    let mut out = XERO_CSV_COLUMNS.join(",");
+    out.push_str("\r\n");
+    for inv in invoices {
+        for line in &inv.lines {
+            let date = inv.date.format("%d/%m/%Y").to_string();
+            let due = inv.due_date.format("%d/%m/%Y").to_string();
+            let row: [&str; 27] = [
+                &inv.contact_name,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                &inv.number,
+                &inv.reference(),
+                &date,
+                &due,
+                &line.item_code,
+                &line.description,
+                &line.quantity.to_string(),
+                &cents_to_decimal(line.unit_amount_cents),
+                "",
+                &ledger.account_code,
+                &ledger.tax_type,
+                "",
+                "",
+                "",
+                "",
+                &inv.currency,
+                "",
+            ];
+            let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&fields.join(","));
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+/// One invoice as a Xero API `Invoice` (type ACCREC, a sales invoice).
+pub fn xero_invoice_json(inv: &Invoice, ledger: &Ledger) -> Value {
+    let status = match inv.status {
+        InvoiceStatus::Draft => "DRAFT",
+        InvoiceStatus::Sent | InvoiceStatus::Paid => "AUTHORISED",
+    };
+    json!({
+        "Type": "ACCREC",
+        "Contact": { "Name": inv.contact_name, "ContactNumber": inv.tenant_id },
+        "Date": inv.date.to_string(),
+        "DueDate": inv.due_date.to_string(),
+        "InvoiceNumber": inv.number,
+        "Reference": inv.reference(),
+        "CurrencyCode": inv.currency,
+        "LineAmountTypes": "Exclusive",
+        "Status": status,
+        "LineItems": inv.lines.iter().map(|l| json!({
+            "Description": l.description,
+            "Quantity": l.quantity,
+            "UnitAmount": cents_to_decimal(l.unit_amount_cents).parse::<f64>().unwrap_or(0.0),
+            "AccountCode": ledger.account_code,
+            "ItemCode": l.item_code,
+            "TaxType": ledger.tax_type,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The Xero API's request body for several invoices.
+pub fn xero_invoices_json(invoices: &[Invoice], ledger: &Ledger) -> Value {
+    json!({ "Invoices": invoices.iter().map(|i| xero_invoice_json(i, ledger)).collect::<Vec<_>>() })
+}
+
+/// Parses a decimal amount ("12.34", "12", "12.3") into cents; more than two
+/// decimal places is refused rather than rounded.
+pub fn parse_amount_cents(field: &'static str, value: &str) -> Result<i64, ValidationError> {
+    let bad = || {
+        ValidationError::new(
+            field,
+            "must be a positive amount with at most 2 decimals, e.g. 12.34",
+        )
+    };
+    let (whole, frac) = value.split_once('.').unwrap_or((value, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
+        return Err(bad());
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+    let cents = whole
+        .checked_mul(100)
+        .and_then(|c| c.checked_add(frac))
+        .ok_or_else(bad)?;
+    if cents <= 0 {
+        return Err(bad());
+    }
+    Ok(cents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn charge(service: CostService, events: i64, cost_micros: i64) -> ServiceCharge {
+        ServiceCharge {
+            service,
+            events,
+            cost_micros,
+        }
+    }
+
+    #[test]
+    fn periods_parse_and_bound_a_month() {
+        let p = BillingPeriod::parse("2026-12").unwrap();
+        assert_eq!(p.first_day().to_string(), "2026-12-01");
+        assert_eq!(p.end().to_string(), "2027-01-01");
+        assert_eq!(p.last_day().to_string(), "2026-12-31");
+        assert_eq!(p.to_string(), "2026-12");
+        assert_eq!(
+            BillingPeriod::containing("2024-02-29".parse().unwrap())
+                .last_day()
+                .to_string(),
+            "2024-02-29"
+        );
+        for bad in ["2026-13", "2026-1", "26-11", "2026/11", "", "2026-00"] {
+            assert!(BillingPeriod::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lines_carry_codes_and_overheads_on_the_cost_lines() {
+        let p = BillingPeriod::parse("2026-11").unwrap();
+        let lines = invoice_lines(
+            p,
+            &[
+                charge(CostService::Provider(Service::OpenAi), 3, 12_345_678), // 12.35
+                charge(CostService::Provider(Service::Hume), 1, 1_004_999),    // 1.00
+                charge(CostService::Cache, 10, 5_000),                         // 0.01
+                charge(CostService::Provider(Service::Deepgram), 0, 0),        // skipped
+            ],
+        );
+        let codes: Vec<&str> = lines.iter().map(|l| l.item_code.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                "13-HUME",
+                "15-OPENAI",
+                "18-KEYWARD",
+                "90-SGA",
+                "91-COMPLIANCE"
+            ]
+        );
+        let amounts: Vec<i64> = lines.iter().map(|l| l.unit_amount_cents).collect();
+        // Cost lines sum to 13.36; 10% = 1.336 -> 1.34; 5% = 0.668 -> 0.67.
+        assert_eq!(amounts, [100, 1235, 1, 134, 67]);
+        assert!(lines[1].description.contains("3 events"));
+        assert!(lines[0].description.contains("1 event)"));
+    }
+
+    #[test]
+    fn no_usage_no_invoice() {
+        let p = BillingPeriod::parse("2026-11").unwrap();
+        assert!(draft_invoice(p, "acme", "Acme", "USD", &[]).is_none());
+        let inv = draft_invoice(
+            p,
+            "acme",
+            "Acme",
+            "USD",
+            &[charge(CostService::Provider(Service::OpenAi), 1, 1_000_000)],
+        )
+        .unwrap();
+        assert_eq!(inv.number, "KW-202611-ACME");
+        assert_eq!(inv.date.to_string(), "2026-11-30");
+        assert_eq!(inv.due_date.to_string(), "2026-12-30");
+        assert_eq!(inv.total_cents(), 100 + 10 + 5);
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(micros_to_cents(5_000), 1);
+        assert_eq!(micros_to_cents(4_999), 0);
+        assert_eq!(micros_to_cents(-5_000), -1);
+        assert_eq!(share_cents(15, 1_000), 2); // 1.5 -> 2
+        assert_eq!(share_cents(14, 1_000), 1);
+        assert_eq!(cents_to_decimal(123_405), "1234.05");
+        assert_eq!(cents_to_decimal(-7), "-0.07");
+    }
+
+    #[test]
+    fn csv_quotes_fields_that_need_it() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn amounts_parse_to_cents_exactly() {
+        assert_eq!(parse_amount_cents("a", "12.34").unwrap(), 1234);
+        assert_eq!(parse_amount_cents("a", "12.3").unwrap(), 1230);
+        assert_eq!(parse_amount_cents("a", "12").unwrap(), 1200);
+        for bad in ["", "-1", "0", "1.234", "1e3", ".5", "x"] {
+            assert!(parse_amount_cents("a", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! Billing: monthly invoices from the cost rollups, their Xero exports, the
+//! push to Xero's API (OAuth2 client credentials) and payment reconciliation.
+
+use super::{now, Error, Keyward, Result};
+use crate::db;
+use crate::domain::audit::Actor;
+use crate::domain::ids::TenantId;
+use crate::domain::invoice::{
+    draft_invoice, xero_csv, xero_invoice_json, xero_invoices_json, BillingPeriod, Invoice,
+    InvoiceStatus, Ledger, ServiceCharge,
+};
+use crate::domain::pricing::CostService;
+use crate::domain::ValidationError;
+use chrono::NaiveDate;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How invoices are booked and where they are pushed.
+pub struct BillingOptions {
+    pub ledger: Ledger,
+    pub currency: String,
+    /// `None` until Xero's client id and secret are configured.
+    pub xero: Option<XeroClient>,
+}
+
+impl Default for BillingOptions {
+    fn default() -> Self {
+        Self {
+            ledger: Ledger {
+                account_code: "200".into(),
+                tax_type: "OUTPUT".into(),
+            },
+            currency: "USD".into(),
+            xero: None,
+        }
+    }
+}
+
+/// Xero's accounting API, reached through configurable URLs (a local stub in
+/// tests). Tokens come from the client-credentials grant of a Xero custom
+/// connection; the secret is sent only to the token URL, never logged.
+pub struct XeroClient {
+    pub api_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// The `Xero-tenant-id` header (the organisation), when the connection needs one.
+    pub tenant_id: Option<String>,
+    http: reqwest::Client,
+}
+
+impl XeroClient {
+    pub fn new(
+        api_url: String,
+        token_url: String,
+        client_id: String,
+        client_secret: SecretString,
+        tenant_id: Option<String>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            api_url: api_url.trim_end_matches('/').to_string(),
+            token_url,
+            client_id,
+            client_secret,
+            tenant_id,
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn unavailable(message: String) -> Error {
+        Error::Unavailable {
+            code: "XERO_UNAVAILABLE",
+            message,
+        }
+    }
+
+    async fn token(&self) -> Result<String> {
+        let res = self
+            .http
+            .post(&self.token_url)
+            .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "accounting.transactions"),
+            ])
+            .send()
+            .await
+            .map_err(|e| {
+                Self::unavailable(format!("Xero token request failed: {}", e.without_url()))
+            })?;
+        let status = res.status();
+        if !status.is_success() {
+            return Err(Self::unavailable(format!(
+                "Xero refused the client credentials (HTTP {status})"
+            )));
+        }
+        let body: Value = res
+            .json()
+            .await
+            .map_err(|_| Self::unavailable("Xero's token answer is not JSON".into()))?;
+        body.get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Self::unavailable("Xero's token answer has no access_token".into()))
+    }
+
+    /// Creates the invoices in Xero; returns Xero's id for each invoice number.
+    async fn create_invoices(&self, body: &Value) -> Result<BTreeMap<String, String>> {
+        let token = self.token().await?;
+        let mut req = self
+            .http
+            .post(format!("{}/api.xro/2.0/Invoices", self.api_url))
+            .bearer_auth(token)
+            .header("Accept", "application/json")
+            .json(body);
+        if let Some(t) = &self.tenant_id {
+            req = req.header("Xero-tenant-id", t);
+        }
+        let res = req
+            .send()
+            .await
+            .map_err(|e| Self::unavailable(format!("Xero request failed: {}", e.without_url())))?;
+        let status = res.status();
+        if !status.is_success() {
+            return Err(Self::unavailable(format!(
+                "Xero refused the invoices (HTTP {status})"
+            )));
+        }
+        let answer: Value = res
+            .json()
+            .await
+            .map_err(|_| Self::unavailable("Xero's answer is not JSON".into()))?;
+        Ok(answer
+            .get("Invoices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| {
+                Some((
+                    i.get("InvoiceNumber")?.as_str()?.to_string(),
+                    i.get("InvoiceID")?.as_str()?.to_string(),
+                ))
+            })
+            .collect())
+    }
+}
+
+/// What generating a period did.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub period: BillingPeriod,
+    /// The period's drafts now stored.
+    pub invoices: Vec<Invoice>,
+    /// Drafts that existed before and were replaced.
+    pub replaced: usize,
+    /// Invoices already sent or paid, left untouched.
+    pub kept: Vec<String>,
+}
+
+/// An export of a period's invoices.
+pub enum Export {
+    Csv(String),
+    Json(Value),
+}
+
+/// A payment to reconcile.
+pub struct NewPayment {
+    pub payment_id: String,
+    pub invoice_number: String,
+    pub amount_cents: i64,
+    pub paid_on: NaiveDate,
+    pub reference: Option<String>,
+}
+
+/// What reconciling a payment did.
+pub struct Reconciled {
+    pub invoice: Invoice,
+    /// False when the payment id had been recorded before (nothing changed).
+    pub recorded: bool,
+}
+
+impl Keyward {
+    fn billing(&self) -> &BillingOptions {
+        &self.inner.billing
+    }
+
+    /// Generates the period's invoices: one draft per tenant with usage, from
+    /// the daily cost rollups. Regenerating replaces the period's drafts in
+    /// one transaction (same numbers, no duplicates); invoices already sent
+    /// or paid are kept as they are.
+    pub async fn generate_invoices(
+        &self,
+        actor: &Actor,
+        period: BillingPeriod,
+    ) -> Result<Generated> {
+        let now = now();
+        let opts = self.billing();
+        let mut tx = self.db().pool().begin().await?;
+        // The write comes first, so SQLite takes its write lock up front.
+        let replaced = db::invoices::delete_drafts(&mut tx, period).await?.len();
+        let kept = db::invoices::issued_numbers(&mut tx, period).await?;
+        let charges = db::invoices::charges(&mut tx, period.first_day(), period.end()).await?;
+        let mut by_tenant: BTreeMap<String, Vec<ServiceCharge>> = BTreeMap::new();
+        for c in charges {
+            let service = CostService::parse(&c.service)
+                .map_err(|e| db::corrupt(format!("cost_daily.service: {e}")))?;
+            by_tenant
+                .entry(c.tenant_id)
+                .or_default()
+                .push(ServiceCharge {
+                    service,
+                    events: c.events,
+                    cost_micros: c.cost_micros,
+                });
+        }
+        let mut invoices = Vec::new();
+        for (tenant_id, charges) in by_tenant {
+            let id = TenantId::parse(tenant_id.clone())?;
+            let name = db::tenants::find(&mut tx, &id)
+                .await?
+                .map(|t| t.name)
+                .unwrap_or_else(|| tenant_id.clone());
+            let Some(inv) = draft_invoice(period, &tenant_id, &name, &opts.currency, &charges)
+            else {
+                continue;
+            };
+            if kept.contains(&inv.number) {
+                continue;
+            }
+            db::invoices::insert(&mut tx, &inv, now).await?;
+            invoices.push(inv);
+        }
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "invoices.generate",
+                "period",
+                period.to_string(),
+                None,
+                json!({"invoices": invoices.len(), "replaced": replaced, "kept": kept.len()}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Generated {
+            period,
+            invoices,
+            replaced,
+            kept,
+        })
+    }
+
+    pub async fn invoices(
+        &self,
+        period: Option<BillingPeriod>,
+        status: Option<InvoiceStatus>,
+    ) -> Result<Vec<Invoice>> {
+        let mut conn = self.db().pool().acquire().await?;
+        Ok(db::invoices::list(&mut conn, period, status).await?)
+    }
+
+    pub async fn invoice(&self, number: &str) -> Result<Invoice> {
+        let mut conn = self.db().pool().acquire().await?;
+        db::invoices::get(&mut conn, number)
+            .await?
+            .ok_or_else(|| Error::not_found("INVOICE_NOT_FOUND", format!("no invoice {number}")))
+    }
+
+    /// A period's invoices in Xero's CSV import layout or as Xero API JSON.
+    pub async fn export_invoices(&self, period: BillingPeriod, csv: bool) -> Result<Export> {
+        let invoices = self.invoices(Some(period), None).await?;
+        let ledger = &self.billing().ledger;
+        Ok(if csv {
+            Export::Csv(xero_csv(&invoices, ledger))
+        } else {
+            Export::Json(xero_invoices_json(&invoices, ledger))
+        })
+    }
+
+    /// Pushes the period's drafts to Xero (as authorised sales invoices) and
+    /// marks each one Xero accepted as sent; returns the invoices sent now.
+    pub async fn push_invoices(
+        &self,
+        actor: &Actor,
+        period: BillingPeriod,
+    ) -> Result<Vec<Invoice>> {
+        let Some(xero) = &self.billing().xero else {
+            return Err(Error::Unavailable {
+                code: "XERO_NOT_CONFIGURED",
+                message:
+                    "set KEYWARD_XERO_CLIENT_ID and KEYWARD_XERO_CLIENT_SECRET to push invoices"
+                        .into(),
+            });
+        };
+        let drafts = self
+            .invoices(Some(period), Some(InvoiceStatus::Draft))
+            .await?;
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ledger = &self.billing().ledger;
+        let body = json!({
+            "Invoices": drafts.iter().map(|i| {
+                let sent = Invoice { status: InvoiceStatus::Sent, ..i.clone() };
+                xero_invoice_json(&sent, ledger)
+            }).collect::<Vec<_>>()
+        });
+        let ids = xero.create_invoices(&body).await?;
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        let mut sent = Vec::new();
+        for mut inv in drafts {
+            let Some(xero_id) = ids.get(&inv.number) else {
+                continue;
+            };
+            if db::invoices::mark_sent(&mut tx, &inv.number, xero_id, now).await? {
+                inv.status = InvoiceStatus::Sent;
+                inv.xero_invoice_id = Some(xero_id.clone());
+                sent.push(inv);
+            }
+        }
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "invoices.push",
+                "period",
+                period.to_string(),
+                None,
+                json!({"sent": sent.iter().map(|i| i.number.as_str()).collect::<Vec<_>>()}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(sent)
+    }
+
+    /// Reconciles a payment to its invoice: paid in full (or more) marks it
+    /// paid. Idempotent by payment id; a draft cannot be paid (push it first),
+    /// and a payment id reused for another invoice or amount is refused.
+    pub async fn record_payment(&self, actor: &Actor, p: NewPayment) -> Result<Reconciled> {
+        if p.payment_id.trim().is_empty() || p.payment_id.len() > 200 {
+            return Err(ValidationError::new("payment_id", "must be 1 to 200 characters").into());
+        }
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        let row = db::invoices::Payment {
+            payment_id: p.payment_id.clone(),
+            invoice_number: p.invoice_number.clone(),
+            amount_cents: p.amount_cents,
+            paid_on: p.paid_on,
+            reference: p.reference.clone(),
+        };
+        // The insert first: it takes SQLite's write lock and decides idempotency.
+        let recorded = db::invoices::insert_payment(&mut tx, &row, now).await?;
+        if !recorded {
+            let earlier = db::invoices::payment(&mut tx, &p.payment_id).await?;
+            if earlier.is_some_and(|e| {
+                e.invoice_number != p.invoice_number || e.amount_cents != p.amount_cents
+            }) {
+                return Err(Error::conflict(
+                    "PAYMENT_ID_REUSED",
+                    format!(
+                        "payment {} was recorded with another invoice or amount",
+                        p.payment_id
+                    ),
+                ));
+            }
+            drop(tx);
+            return Ok(Reconciled {
+                invoice: self.invoice(&p.invoice_number).await?,
+                recorded: false,
+            });
+        }
+        let mut inv = db::invoices::get(&mut tx, &p.invoice_number)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "INVOICE_NOT_FOUND",
+                    format!("no invoice {}", p.invoice_number),
+                )
+            })?;
+        if inv.status == InvoiceStatus::Draft {
+            return Err(Error::conflict(
+                "INVOICE_NOT_SENT",
+                format!(
+                    "invoice {} is a draft; send it before recording payments",
+                    inv.number
+                ),
+            ));
+        }
+        inv.paid_cents += p.amount_cents;
+        inv.status = if inv.due_cents() <= 0 {
+            InvoiceStatus::Paid
+        } else {
+            InvoiceStatus::Sent
+        };
+        db::invoices::set_paid(&mut tx, &inv.number, inv.paid_cents, inv.status, now).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "invoice.payment",
+                "invoice",
+                &inv.number,
+                Some(&inv.tenant_id),
+                json!({"payment_id": p.payment_id, "amount_cents": p.amount_cents, "status": inv.status.as_str()}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Reconciled {
+            invoice: inv,
+            recorded: true,
+        })
+    }
+}
+
+/// Reads `{"period":"YYYY-MM"}` or `{"date":"YYYY-MM-DD"}` (the month containing it).
+pub fn billing_period(
+    period: Option<&str>,
+    date: Option<&str>,
+) -> Result<BillingPeriod, ValidationError> {
+    match (period, date) {
+        (Some(p), None) => BillingPeriod::parse(p),
+        (None, Some(d)) => d
+            .parse::<NaiveDate>()
+            .map(BillingPeriod::containing)
+            .map_err(|_| ValidationError::new("date", "must be a date as YYYY-MM-DD")),
+        _ => Err(ValidationError::new(
+            "period",
+            "give either period (YYYY-MM) or date (YYYY-MM-DD)",
+        )),
+    }
+}
