@@ -1,6 +1,6 @@
 //! Usage events and their daily cost rollups; plan pricing.
 
-use super::{ts, Conn, Engine};
+use super::{corrupt, ts, Conn, Engine};
 use crate::domain::analytics::Earnings;
 use crate::domain::cost::UsageEvent;
 use crate::domain::plan::Plan;
@@ -10,25 +10,28 @@ use std::collections::{BTreeMap, HashSet};
 
 const EVENT_COLUMNS: usize = 16;
 
-/// (tenant, day, user, service) of a rollup row; its value is (events, cost, duration).
-type RollupKey<'a> = (&'a str, String, &'a str, &'a str);
+/// (tenant, day, user, service) of a rollup row.
+pub type RollupKey = (String, String, String, String);
+/// A rollup row's additions: (events, cost µ$, duration ms).
+pub type RollupDelta = (i64, i64, i64);
 
-/// Stores the events not stored before (by event id) with their costs, and
-/// adds exactly those to the daily rollups. Call inside a transaction.
-/// Returns how many were new.
+/// Stores the events not stored before (an event is identified by its id and
+/// timestamp; a retry resends both) with their costs, and queues exactly those
+/// for the daily rollups (one `cost_rollup_pending` row; see
+/// [`apply_pending`]). Call inside a transaction. Returns how many were new.
 pub async fn ingest(
     conn: &mut Conn,
     engine: Engine,
     events: &[(UsageEvent, i64)],
     now: DateTime<Utc>,
 ) -> sqlx::Result<usize> {
-    let mut new_ids: HashSet<String> = HashSet::new();
+    let mut new_ids: HashSet<(String, String)> = HashSet::new();
     let now = ts(now);
     for chunk in events.chunks(500) {
         let mut sql = String::from(
-            "INSERT INTO usage_events (event_id, trace_id, tenant_id, user_id, service, operation, model, \
-             tokens_in, tokens_out, characters, seconds_milli, minutes_milli, duration_ms, occurred_at, \
-             cost_micros, ingested_at) VALUES ",
+            "INSERT INTO usage_events (occurred_at, event_id, trace_id, tenant_id, user_id, service, \
+             operation, model, tokens_in, tokens_out, characters, seconds_milli, minutes_milli, \
+             duration_ms, cost_micros, ingested_at) VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
@@ -42,11 +45,14 @@ pub async fn ingest(
             ));
             sql.push(')');
         }
-        sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+        sql.push_str(
+            " ON CONFLICT (occurred_at, event_id) DO NOTHING RETURNING occurred_at, event_id",
+        );
         let mut q = sqlx::query(&sql);
         for (e, cost) in chunk {
             let u = &e.units;
             q = q
+                .bind(ts(e.at))
                 .bind(e.event_id.as_str())
                 .bind(e.trace_id.as_str())
                 .bind(e.tenant_id.as_str())
@@ -60,25 +66,23 @@ pub async fn ingest(
                 .bind(u.seconds_milli)
                 .bind(u.minutes_milli)
                 .bind(e.duration_ms)
-                .bind(ts(e.at))
                 .bind(*cost)
                 .bind(now.as_str());
         }
         for row in q.fetch_all(&mut *conn).await? {
-            new_ids.insert(row.try_get("event_id")?);
+            new_ids.insert((row.try_get("occurred_at")?, row.try_get("event_id")?));
         }
     }
 
-    let mut rollups: BTreeMap<RollupKey, (i64, i64, i64)> = BTreeMap::new();
+    let mut rollups: BTreeMap<(&str, String, &str, &str), RollupDelta> = BTreeMap::new();
     for (e, cost) in events {
-        if !new_ids.contains(&e.event_id) {
+        if !new_ids.contains(&(ts(e.at), e.event_id.clone())) {
             continue;
         }
-        let day = e.at.date_naive().to_string();
         let r = rollups
             .entry((
                 e.tenant_id.as_str(),
-                day,
+                e.at.date_naive().to_string(),
                 e.user_id.as_str(),
                 e.service.as_str(),
             ))
@@ -87,21 +91,59 @@ pub async fn ingest(
         r.1 += cost;
         r.2 += e.duration_ms;
     }
-    // Many rows per statement: a batch of random events touches about as many
-    // rollup rows as it has events.
-    let rollups: Vec<_> = rollups.into_iter().collect();
-    for chunk in rollups.chunks(200) {
+    if !rollups.is_empty() {
+        let rows: Vec<_> = rollups
+            .iter()
+            .map(|((t, d, u, s), (n, c, ms))| (t, d, u, s, n, c, ms))
+            .collect();
+        let body = serde_json::to_string(&rows).map_err(|e| corrupt(e.to_string()))?;
+        sqlx::query("INSERT INTO cost_rollup_pending (body) VALUES ($1)")
+            .bind(body)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(new_ids.len())
+}
+
+/// Applies every queued rollup delta (from ingest batches) to `cost_daily` and
+/// `cost_daily_tenant`, merged and in key order, and removes them from the
+/// queue, all in the caller's transaction. Returns how many batches it applied.
+pub async fn apply_pending(conn: &mut Conn, engine: Engine) -> sqlx::Result<usize> {
+    let bodies = sqlx::query("DELETE FROM cost_rollup_pending RETURNING body")
+        .fetch_all(&mut *conn)
+        .await?;
+    if bodies.is_empty() {
+        return Ok(0);
+    }
+    let mut merged: BTreeMap<RollupKey, RollupDelta> = BTreeMap::new();
+    for row in &bodies {
+        let body: String = row.try_get("body")?;
+        let rows: Vec<(String, String, String, String, i64, i64, i64)> =
+            serde_json::from_str(&body)
+                .map_err(|e| corrupt(format!("cost_rollup_pending: {e}")))?;
+        for (t, d, u, s, n, c, ms) in rows {
+            let r = merged.entry((t, d, u, s)).or_default();
+            r.0 += n;
+            r.1 += c;
+            r.2 += ms;
+        }
+    }
+    add_rollups(conn, engine, &merged).await?;
+    Ok(bodies.len())
+}
+
+/// Adds deltas to the per-user daily rollups and to the per-tenant ones.
+pub async fn add_rollups(
+    conn: &mut Conn,
+    engine: Engine,
+    deltas: &BTreeMap<RollupKey, RollupDelta>,
+) -> sqlx::Result<()> {
+    let rows: Vec<_> = deltas.iter().collect();
+    for chunk in rows.chunks(200) {
         let mut sql = String::from(
             "INSERT INTO cost_daily (day, tenant_id, user_id, service, events, cost_micros, duration_ms) VALUES ",
         );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            sql.push_str(&super::placeholders(engine, i * 7 + 1, 7));
-            sql.push(')');
-        }
+        push_values(&mut sql, engine, chunk.len(), 7);
         sql.push_str(
             " ON CONFLICT (tenant_id, day, user_id, service) DO UPDATE SET \
              events = cost_daily.events + excluded.events, \
@@ -112,16 +154,59 @@ pub async fn ingest(
         for ((tenant, day, user, service), (n, cost, duration)) in chunk {
             q = q
                 .bind(day.as_str())
-                .bind(*tenant)
-                .bind(*user)
-                .bind(*service)
+                .bind(tenant.as_str())
+                .bind(user.as_str())
+                .bind(service.as_str())
                 .bind(*n)
                 .bind(*cost)
                 .bind(*duration);
         }
         q.execute(&mut *conn).await?;
     }
-    Ok(new_ids.len())
+    // (day, tenant, service), the primary key's order.
+    let mut per_tenant: BTreeMap<(&str, &str, &str), (i64, i64)> = BTreeMap::new();
+    for ((tenant, day, _, service), (n, cost, _)) in deltas {
+        let r = per_tenant
+            .entry((day.as_str(), tenant.as_str(), service.as_str()))
+            .or_default();
+        r.0 += n;
+        r.1 += cost;
+    }
+    let rows: Vec<_> = per_tenant.into_iter().collect();
+    for chunk in rows.chunks(200) {
+        let mut sql = String::from(
+            "INSERT INTO cost_daily_tenant (day, tenant_id, service, events, cost_micros) VALUES ",
+        );
+        push_values(&mut sql, engine, chunk.len(), 5);
+        sql.push_str(
+            " ON CONFLICT (day, tenant_id, service) DO UPDATE SET \
+             events = cost_daily_tenant.events + excluded.events, \
+             cost_micros = cost_daily_tenant.cost_micros + excluded.cost_micros",
+        );
+        let mut q = sqlx::query(&sql);
+        for ((day, tenant, service), (n, cost)) in chunk {
+            q = q
+                .bind(*day)
+                .bind(*tenant)
+                .bind(*service)
+                .bind(*n)
+                .bind(*cost);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// `rows` groups of `width` placeholders: `(?,?,...),(...)`.
+fn push_values(sql: &mut String, engine: Engine, rows: usize, width: usize) {
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        sql.push_str(&super::placeholders(engine, i * width + 1, width));
+        sql.push(')');
+    }
 }
 
 /// One rollup row.
@@ -214,7 +299,7 @@ pub async fn daily_cost_by_plan(
 ) -> sqlx::Result<Vec<(chrono::NaiveDate, String, i64)>> {
     let rows = sqlx::query(
         "SELECT c.day AS day, t.plan AS plan, CAST(SUM(c.cost_micros) AS BIGINT) AS cost \
-         FROM cost_daily c JOIN tenants t ON t.id = c.tenant_id \
+         FROM cost_daily_tenant c JOIN tenants t ON t.id = c.tenant_id \
          WHERE c.day >= $1 AND c.day < $2 GROUP BY c.day, t.plan ORDER BY c.day",
     )
     .bind(from.to_string())
@@ -281,70 +366,58 @@ pub async fn usage_between(
 /// price change never rewrites what was already added.
 pub async fn add_data_plane(
     conn: &mut Conn,
+    engine: Engine,
     records: &[crate::domain::usage::UsageRecord],
     prices: &[crate::domain::pricing::Price],
 ) -> sqlx::Result<()> {
     use crate::domain::pricing::{price_at, CostService, PriceUnit};
-    // (price, per_units) -> (day, tenant, key) -> (requests, duration ms)
-    type Groups<'a> = BTreeMap<(i64, i64), BTreeMap<(String, &'a str, &'a str), (i64, i64)>>;
-    let mut groups: Groups = BTreeMap::new();
+    // (day, tenant, key, price, per units) -> (requests, duration ms)
+    type Group<'a> = (String, &'a str, &'a str, i64, i64);
+    let mut groups: BTreeMap<Group, (i64, i64)> = BTreeMap::new();
     for r in records.iter().filter(|r| r.status < 400) {
         let (p, per) = price_at(prices, CostService::Cache, None, PriceUnit::Request, r.at)
             .map(|p| (p.price_micros, p.per_units.max(1)))
             .unwrap_or((0, 1));
         let day = r.at.date_naive().to_string();
         let entry = groups
-            .entry((p, per))
-            .or_default()
-            .entry((day, &*r.tenant_id, &*r.key_id))
+            .entry((day, &*r.tenant_id, &*r.key_id, p, per))
             .or_default();
         entry.0 += 1;
         entry.1 += r.latency_us / 1000;
     }
-    for ((price, per), rows) in groups {
-        let rows: Vec<_> = rows.into_iter().collect();
-        // Numbered placeholders on both engines ($1 and $2 recur): there are
-        // few rows per flush (one per day, tenant and key), so SQLite's named
-        // lookup stays cheap.
-        for chunk in rows.chunks(50) {
-            // $1 price, $2 per-units; then 7 values per row.
-            let mut sql = String::from(
-                "INSERT INTO cost_daily (day, tenant_id, user_id, service, events, cost_micros, duration_ms) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                sql.push_str(&super::placeholders(Engine::Postgres, i * 7 + 3, 7));
-                sql.push(')');
-            }
-            sql.push_str(
-                " ON CONFLICT (tenant_id, day, user_id, service) DO UPDATE SET \
-                 events = cost_daily.events + excluded.events, \
-                 cost_micros = cost_daily.cost_micros \
-                   + ((cost_daily.events + excluded.events) * $1 * 2 + $2) / ($2 * 2) \
-                   - (cost_daily.events * $1 * 2 + $2) / ($2 * 2), \
-                 duration_ms = cost_daily.duration_ms + excluded.duration_ms",
-            );
-            let mut q = sqlx::query(&sql).bind(price).bind(per);
-            for ((day, tenant, key), (n, duration)) in chunk {
-                let cost = i64::try_from(
-                    (2 * i128::from(*n) * i128::from(price) + i128::from(per))
-                        / (2 * i128::from(per)),
-                )
-                .unwrap_or(i64::MAX);
-                q = q
-                    .bind(day.as_str())
-                    .bind(*tenant)
-                    .bind(*key)
-                    .bind(CostService::Cache.as_str())
-                    .bind(*n)
-                    .bind(cost)
-                    .bind(*duration);
-            }
-            q.execute(&mut *conn).await?;
-        }
+    let service = CostService::Cache.as_str();
+    let round = |n: i64, p: i64, per: i64| {
+        i64::try_from((2 * i128::from(n) * i128::from(p) + i128::from(per)) / (2 * i128::from(per)))
+            .unwrap_or(i64::MAX)
+    };
+    let mut deltas: BTreeMap<RollupKey, RollupDelta> = BTreeMap::new();
+    for ((day, tenant, key, p, per), (n, duration)) in groups {
+        let row = (
+            tenant.to_string(),
+            day,
+            key.to_string(),
+            service.to_string(),
+        );
+        let before: i64 = match deltas.get(&row) {
+            Some(d) => d.0,
+            None => 0,
+        } + sqlx::query(
+            "SELECT events FROM cost_daily WHERE tenant_id = $1 AND day = $2 AND user_id = $3 AND service = $4",
+        )
+        .bind(&row.0)
+        .bind(&row.1)
+        .bind(&row.2)
+        .bind(service)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get::<i64, _>("events"))
+        .transpose()?
+        .unwrap_or(0);
+        let cost = round(before + n, p, per) - round(before, p, per);
+        let d = deltas.entry(row).or_default();
+        d.0 += n;
+        d.1 += cost;
+        d.2 += duration;
     }
-    Ok(())
+    add_rollups(conn, engine, &deltas).await
 }

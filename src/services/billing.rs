@@ -199,6 +199,7 @@ impl Keyward {
         actor: &Actor,
         period: BillingPeriod,
     ) -> Result<Generated> {
+        self.apply_cost_rollups().await?;
         let now = now();
         let opts = self.billing();
         let mut tx = self.db().pool().begin().await?;

@@ -67,6 +67,7 @@ impl Keyward {
     /// A tenant's True Production Cost over `span`, with the previous span for trends.
     pub async fn tpc(&self, tenant: &TenantId, span: Span) -> Result<(Plan, Tpc)> {
         let t = self.require_tenant(tenant).await?;
+        self.apply_cost_rollups().await?;
         let mut conn = self.db().pool().acquire().await?;
         let rows = |days: Vec<db::costs::DailyCost>| -> Vec<CostRow> {
             days.into_iter()
@@ -82,6 +83,16 @@ impl Keyward {
         );
         let earnings = db::costs::plan_pricing(&mut conn, t.plan).await?;
         Ok((t.plan, tpc(span, &current, &previous, earnings)))
+    }
+
+    /// Applies the rollup deltas queued by ingest. Runs every second in the
+    /// background and before every read of the rollups, so analytics always
+    /// see every event ingested before they were asked.
+    pub async fn apply_cost_rollups(&self) -> Result<usize> {
+        let mut tx = self.db().pool().begin().await?;
+        let applied = db::costs::apply_pending(&mut tx, self.db().engine()).await?;
+        tx.commit().await?;
+        Ok(applied)
     }
 
     pub async fn plan_pricing(&self, plan: Plan) -> Result<Earnings> {
@@ -170,6 +181,7 @@ impl Keyward {
         }
         let today = now().date_naive();
         let start = today - chrono::Duration::days(lookback_days);
+        self.apply_cost_rollups().await?;
         let mut conn = self.db().pool().acquire().await?;
         let rows = db::costs::daily_cost_by_plan(&mut conn, start, today).await?;
         let counts = db::costs::tenants_per_plan(&mut conn).await?;
@@ -276,6 +288,7 @@ impl Keyward {
         thresholds: Thresholds,
     ) -> Result<(Span, Optimization)> {
         let (from, to) = Period::Weekly.containing(day);
+        self.apply_cost_rollups().await?;
         let mut conn = self.db().pool().acquire().await?;
         let rows = db::costs::usage_between(&mut conn, from, to).await?;
         Ok((Span { from, to }, optimize(&rows, thresholds)))

@@ -122,6 +122,9 @@ impl Keyward {
     /// Graceful shutdown: writes every queued usage record and stops background work.
     pub async fn shutdown(&self) {
         self.inner.usage.stop().await;
+        if let Err(e) = self.apply_cost_rollups().await {
+            tracing::warn!(error = %e, "cost rollups left queued at shutdown (applied on the next start)");
+        }
         let tasks: Vec<_> = self
             .inner
             .background
@@ -157,6 +160,21 @@ impl Keyward {
             }
         });
         self.inner.background.lock().expect("tasks").push(task);
+        // Ingested events reach the cost rollups within a second.
+        let weak = Arc::downgrade(&self.inner);
+        let rollups = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let core = Keyward { inner };
+                if let Err(e) = core.apply_cost_rollups().await {
+                    tracing::warn!(error = %e, "applying cost rollups failed; will retry");
+                }
+            }
+        });
+        self.inner.background.lock().expect("tasks").push(rollups);
     }
 }
 

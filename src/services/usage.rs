@@ -150,7 +150,7 @@ async fn write(db: &Db, records: &[UsageRecord]) -> sqlx::Result<()> {
     // The data plane is a service too: its requests land in the cost rollups
     // (service "keyward") in the same transaction as the records.
     let prices = db::prices::list(&mut tx, Some(CostService::Cache)).await?;
-    db::costs::add_data_plane(&mut tx, records, &prices).await?;
+    db::costs::add_data_plane(&mut tx, db.engine(), records, &prices).await?;
     tx.commit().await
 }
 
