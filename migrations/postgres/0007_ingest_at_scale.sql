@@ -21,5 +21,16 @@ INSERT INTO cost_daily_tenant (day, tenant_id, service, events, cost_micros)
 SELECT day, tenant_id, service, SUM(events), SUM(cost_micros) FROM cost_daily
 GROUP BY day, tenant_id, service;
 
-DROP INDEX cost_daily_day;
-CREATE INDEX cost_daily_day ON cost_daily(day, tenant_id, user_id, service, events, cost_micros);
+CREATE TABLE cost_weekly (
+    week         TEXT NOT NULL,
+    tenant_id    TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    service      TEXT NOT NULL,
+    events       BIGINT NOT NULL,
+    cost_micros  BIGINT NOT NULL,
+    PRIMARY KEY (week, tenant_id, user_id, service)
+);
+INSERT INTO cost_weekly (week, tenant_id, user_id, service, events, cost_micros)
+SELECT to_char(date_trunc('week', day::date), 'YYYY-MM-DD'), tenant_id, user_id, service,
+       SUM(events), SUM(cost_micros)
+FROM cost_daily GROUP BY 1, tenant_id, user_id, service;

@@ -1,7 +1,7 @@
 //! Usage events and their daily cost rollups; plan pricing.
 
 use super::{corrupt, ts, Conn, Engine};
-use crate::domain::analytics::Earnings;
+use crate::domain::analytics::{Earnings, ServiceWeek, UserWeek};
 use crate::domain::cost::UsageEvent;
 use crate::domain::plan::Plan;
 use chrono::{DateTime, Utc};
@@ -160,6 +160,47 @@ pub async fn add_rollups(
                 .bind(*n)
                 .bind(*cost)
                 .bind(*duration);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    // (week, tenant, user, service), the primary key's order.
+    let mut weekly: BTreeMap<(String, &str, &str, &str), (i64, i64)> = BTreeMap::new();
+    for ((tenant, day, user, service), (n, cost, _)) in deltas {
+        let week = day
+            .parse::<chrono::NaiveDate>()
+            .map(|d| {
+                (d - chrono::Duration::days(i64::from(
+                    chrono::Datelike::weekday(&d).num_days_from_monday(),
+                )))
+                .to_string()
+            })
+            .map_err(|e| corrupt(format!("rollup day {day}: {e}")))?;
+        let r = weekly
+            .entry((week, tenant.as_str(), user.as_str(), service.as_str()))
+            .or_default();
+        r.0 += n;
+        r.1 += cost;
+    }
+    let rows: Vec<_> = weekly.into_iter().collect();
+    for chunk in rows.chunks(200) {
+        let mut sql = String::from(
+            "INSERT INTO cost_weekly (week, tenant_id, user_id, service, events, cost_micros) VALUES ",
+        );
+        push_values(&mut sql, engine, chunk.len(), 6);
+        sql.push_str(
+            " ON CONFLICT (week, tenant_id, user_id, service) DO UPDATE SET \
+             events = cost_weekly.events + excluded.events, \
+             cost_micros = cost_weekly.cost_micros + excluded.cost_micros",
+        );
+        let mut q = sqlx::query(&sql);
+        for ((week, tenant, user, service), (n, cost)) in chunk {
+            q = q
+                .bind(week.as_str())
+                .bind(*tenant)
+                .bind(*user)
+                .bind(*service)
+                .bind(*n)
+                .bind(*cost);
         }
         q.execute(&mut *conn).await?;
     }
@@ -329,32 +370,51 @@ pub async fn tenants_per_plan(conn: &mut Conn) -> sqlx::Result<Vec<(String, i64)
         .collect()
 }
 
-/// Every tenant's use per user and service for days in `[from, to)`.
-pub async fn usage_between(
+/// The ISO week starting on `monday`, across tenants: per service (users,
+/// events, cost) and per active user (events, cost), aggregated here.
+pub async fn week_totals(
     conn: &mut Conn,
-    from: chrono::NaiveDate,
-    to: chrono::NaiveDate,
-) -> sqlx::Result<Vec<(String, String, String, i64, i64)>> {
-    let rows = sqlx::query(
-        "SELECT tenant_id, user_id, service, CAST(SUM(events) AS BIGINT) AS events, \
-         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily WHERE day >= $1 AND day < $2 \
-         GROUP BY tenant_id, user_id, service",
+    monday: chrono::NaiveDate,
+) -> sqlx::Result<(Vec<ServiceWeek>, Vec<UserWeek>)> {
+    let week = monday.to_string();
+    // One row per (tenant, user, service) and week, so a count is a user count.
+    let services = sqlx::query(
+        "SELECT service, CAST(COUNT(*) AS BIGINT) AS users, CAST(SUM(events) AS BIGINT) AS events, \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_weekly WHERE week = $1 \
+         GROUP BY service ORDER BY service",
     )
-    .bind(from.to_string())
-    .bind(to.to_string())
+    .bind(&week)
     .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("tenant_id")?,
-                r.try_get("user_id")?,
-                r.try_get("service")?,
-                r.try_get("events")?,
-                r.try_get("cost")?,
-            ))
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(ServiceWeek {
+            service: r.try_get("service")?,
+            users: r.try_get("users")?,
+            events: r.try_get("events")?,
+            cost_micros: r.try_get("cost")?,
         })
-        .collect()
+    })
+    .collect::<sqlx::Result<Vec<_>>>()?;
+    let users = sqlx::query(
+        "SELECT tenant_id, user_id, CAST(SUM(events) AS BIGINT) AS events, \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_weekly WHERE week = $1 \
+         GROUP BY tenant_id, user_id",
+    )
+    .bind(&week)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(UserWeek {
+            tenant_id: r.try_get("tenant_id")?,
+            user_id: r.try_get("user_id")?,
+            events: r.try_get("events")?,
+            cost_micros: r.try_get("cost")?,
+        })
+    })
+    .collect::<sqlx::Result<Vec<_>>>()?;
+    Ok((services, users))
 }
 
 /// Adds data-plane requests to the cost rollups as service `keyward`: one

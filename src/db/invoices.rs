@@ -20,7 +20,7 @@ pub async fn charges(conn: &mut Conn, from: NaiveDate, to: NaiveDate) -> sqlx::R
     let rows = sqlx::query(
         "SELECT tenant_id, service, CAST(SUM(events) AS BIGINT) AS events, \
          CAST(SUM(cost_micros) AS BIGINT) AS cost_micros \
-         FROM cost_daily WHERE day >= $1 AND day < $2 \
+         FROM cost_daily_tenant WHERE day >= $1 AND day < $2 \
          GROUP BY tenant_id, service ORDER BY tenant_id, service",
     )
     .bind(from.to_string())

@@ -497,79 +497,64 @@ pub struct Optimization {
     pub projected_roi_bps: Option<i64>,
 }
 
-/// A week's rollup row across tenants: (tenant, user, service, events, cost).
-pub type UseRow = (String, String, String, i64, i64);
-
-/// (tenant, user)
-type UserKey<'a> = (&'a str, &'a str);
-
-/// A service's week: its distinct users, events and cost.
-#[derive(Default)]
-struct Week<'a> {
-    users: std::collections::BTreeSet<UserKey<'a>>,
-    events: i64,
-    cost: i64,
+/// A service's week across the platform: its distinct users, events and cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceWeek {
+    pub service: String,
+    pub users: i64,
+    pub events: i64,
+    pub cost_micros: i64,
 }
 
-/// The weekly degradation analysis.
-pub fn optimize(rows: &[UseRow], t: Thresholds) -> Optimization {
-    let mut users: BTreeMap<UserKey, (i64, i64)> = BTreeMap::new();
-    let mut services: BTreeMap<&str, Week> = BTreeMap::new();
-    for (tenant, user, service, events, cost) in rows {
-        let u = users.entry((tenant, user)).or_default();
-        u.0 += events;
-        u.1 += cost;
-        let s = services.entry(service).or_default();
-        s.users.insert((tenant, user));
-        s.events += events;
-        s.cost += cost;
-    }
+/// A user's week across services (one per active (tenant, user)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserWeek {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub events: i64,
+    pub cost_micros: i64,
+}
+
+/// The weekly degradation analysis, from the week's per-service and per-user
+/// totals (both aggregated by the store, so a week of 100,000 users is
+/// 100,000 rows, not one per user and service).
+pub fn optimize(services: &[ServiceWeek], mut users: Vec<UserWeek>, t: Thresholds) -> Optimization {
     let active = users.len() as i64;
     let services: Vec<ServiceUse> = services
-        .into_iter()
-        .map(
-            |(
-                name,
-                Week {
-                    users: who,
-                    events,
-                    cost,
-                },
-            )| {
-                let share = round_div(i128::from(who.len() as i64) * 10_000, i128::from(active));
-                let per_user = round_div(i128::from(cost), i128::from(active));
-                let under =
-                    share < t.min_user_share_bps || per_user < t.min_cost_per_active_user_micros;
-                ServiceUse {
-                    service: name.to_string(),
-                    users: who.len() as i64,
-                    user_share_bps: share,
-                    events,
-                    cost_micros: cost,
-                    cost_per_active_user_micros: per_user,
-                    under_used: under,
-                    weekly_saving_micros: if under { cost } else { 0 },
-                }
-            },
-        )
+        .iter()
+        .map(|w| {
+            let share = round_div(i128::from(w.users) * 10_000, i128::from(active));
+            let per_user = round_div(i128::from(w.cost_micros), i128::from(active));
+            let under =
+                share < t.min_user_share_bps || per_user < t.min_cost_per_active_user_micros;
+            ServiceUse {
+                service: w.service.clone(),
+                users: w.users,
+                user_share_bps: share,
+                events: w.events,
+                cost_micros: w.cost_micros,
+                cost_per_active_user_micros: per_user,
+                under_used: under,
+                weekly_saving_micros: if under { w.cost_micros } else { 0 },
+            }
+        })
         .collect();
     let saving: i64 = services.iter().map(|s| s.weekly_saving_micros).sum();
-    let mut ranked: Vec<(UserKey, (i64, i64))> = users.into_iter().collect();
-    ranked.sort_by(|a, b| {
-        b.1 .0
-            .cmp(&a.1 .0)
-            .then(b.1 .1.cmp(&a.1 .1))
-            .then(a.0.cmp(&b.0))
+    users.sort_by(|a, b| {
+        b.events
+            .cmp(&a.events)
+            .then(b.cost_micros.cmp(&a.cost_micros))
+            .then_with(|| (&a.tenant_id, &a.user_id).cmp(&(&b.tenant_id, &b.user_id)))
     });
-    let size = (ranked.len() * 3).div_ceil(10);
-    let cohort: Vec<CohortUser> = ranked
+    let size = (users.len() * 3).div_ceil(10);
+    users.truncate(size);
+    let cohort: Vec<CohortUser> = users
         .into_iter()
-        .take(size)
-        .map(|((tenant, user), (events, cost))| CohortUser {
-            tenant_id: tenant.to_string(),
-            user_id: user.to_string(),
-            events,
-            cost_micros: cost,
+        .map(|u| CohortUser {
+            tenant_id: u.tenant_id,
+            user_id: u.user_id,
+            events: u.events,
+            cost_micros: u.cost_micros,
         })
         .collect();
     let cohort_cost: i64 = cohort.iter().map(|c| c.cost_micros).sum();
@@ -588,6 +573,36 @@ pub fn optimize(rows: &[UseRow], t: Thresholds) -> Optimization {
 #[cfg(test)]
 mod optimize_tests {
     use super::*;
+
+    /// (tenant, user, service, events, cost), unique per (tenant, user, service).
+    type UseRow = (String, String, String, i64, i64);
+
+    /// What the store's two aggregate queries answer for these rows.
+    fn optimize(rows: &[UseRow], t: Thresholds) -> Optimization {
+        let mut services: BTreeMap<&str, ServiceWeek> = BTreeMap::new();
+        let mut users: BTreeMap<(&str, &str), UserWeek> = BTreeMap::new();
+        for (tenant, user, service, events, cost) in rows {
+            let s = services.entry(service).or_insert_with(|| ServiceWeek {
+                service: service.clone(),
+                users: 0,
+                events: 0,
+                cost_micros: 0,
+            });
+            s.users += 1;
+            s.events += events;
+            s.cost_micros += cost;
+            let u = users.entry((tenant, user)).or_insert_with(|| UserWeek {
+                tenant_id: tenant.clone(),
+                user_id: user.clone(),
+                events: 0,
+                cost_micros: 0,
+            });
+            u.events += events;
+            u.cost_micros += cost;
+        }
+        let services: Vec<ServiceWeek> = services.into_values().collect();
+        super::optimize(&services, users.into_values().collect(), t)
+    }
 
     fn row(t: &str, u: &str, s: &str, e: i64, c: i64) -> UseRow {
         (t.into(), u.into(), s.into(), e, c)

@@ -290,7 +290,7 @@ impl Keyward {
         let (from, to) = Period::Weekly.containing(day);
         self.apply_cost_rollups().await?;
         let mut conn = self.db().pool().acquire().await?;
-        let rows = db::costs::usage_between(&mut conn, from, to).await?;
-        Ok((Span { from, to }, optimize(&rows, thresholds)))
+        let (services, users) = db::costs::week_totals(&mut conn, from).await?;
+        Ok((Span { from, to }, optimize(&services, users, thresholds)))
     }
 }
