@@ -1,7 +1,8 @@
 //! The command line: `keyward [serve]`, `keyward migrate`, and the vault:
 //! `keyward keys get|provision|rotate <service> <tenant>`,
 //! `keyward vault rotate-master|retire-master`, `keyward costs analyze`,
-//! `keyward optimize analyze`, `keyward billing generate-invoices|export|push`. Vault commands run over the
+//! `keyward optimize analyze`, `keyward billing generate-invoices|export|push`,
+//! `keyward admin add-user`. Vault commands run over the
 //! same core as the server (same database, data directory and keyring), print
 //! human tables, or JSON with `--json`.
 
@@ -42,6 +43,21 @@ enum Command {
     /// Invoices: generate a month's, export them for Xero, push them to Xero.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// Dashboard admin accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Add an admin account. The password is read from stdin (piped), or
+    /// prompted for without echo on a terminal; at least 12 characters.
+    AddUser {
+        email: String,
+        /// admin (changes things) or viewer (sees everything, changes nothing).
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +179,7 @@ pub async fn run() -> ExitCode {
         Command::Costs(cmd) => costs(settings, cmd).await,
         Command::Optimize(cmd) => optimize(settings, cmd).await,
         Command::Billing(cmd) => billing(settings, cmd).await,
+        Command::Admin(cmd) => admin(settings, cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -619,4 +636,43 @@ async fn billing(settings: Settings, cmd: BillingCommand) -> Result<(), String> 
     };
     core.shutdown().await;
     result
+}
+
+/// The password for a new admin: prompted without echo on a terminal,
+/// otherwise the first line of stdin.
+fn read_password() -> Result<String, String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password (at least 12 characters): ")
+            .map_err(|e| format!("reading the password: {e}"))?;
+        let again = rpassword::prompt_password("Again: ")
+            .map_err(|e| format!("reading the password: {e}"))?;
+        if first != again {
+            return Err("the two passwords differ".into());
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password from stdin: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn admin(settings: Settings, cmd: AdminCommand) -> Result<(), String> {
+    let AdminCommand::AddUser { email, role } = cmd;
+    let role = crate::domain::admin::AdminRole::parse(&role).map_err(|e| e.to_string())?;
+    let password = read_password()?;
+    let core = core(&settings).await?;
+    let result = core
+        .add_admin(&cli_actor(), &email, role, password)
+        .await
+        .map_err(service_error);
+    core.shutdown().await;
+    let email = result?;
+    println!(
+        "keyward: admin {email} added ({}); sign in at /admin/sign-in",
+        role.as_str()
+    );
+    Ok(())
 }

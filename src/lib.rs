@@ -32,7 +32,9 @@ pub fn routes(state: startup::AppState, bench_routes: bool) -> axum::Router {
 
     let leptos_options = (*state.leptos_options).clone();
     let pages = generate_route_list(ui::App);
-    let mut router = axum::Router::new().merge(api::router());
+    let mut router = axum::Router::new()
+        .merge(api::router())
+        .merge(api::admin_session::router());
     if bench_routes {
         // Behind the same middleware as every route, so the benchmark's
         // baseline differs from the real endpoints only by their handlers.

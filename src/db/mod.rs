@@ -8,6 +8,7 @@
 //!   write lock up front (no deferred-upgrade failures) and PostgreSQL locks the
 //!   row that serialises concurrent changes to the same key.
 
+pub mod admins;
 pub mod audit;
 pub mod cache;
 pub mod costs;

@@ -2,6 +2,7 @@
 //! namespaces and the audit trail. The only layer that touches `db` and
 //! `crypto`; it knows nothing of HTTP, HTML or the terminal.
 
+pub mod admins;
 pub mod audit;
 pub mod billing;
 pub mod costs;
@@ -40,6 +41,7 @@ struct Inner {
     usage: Arc<usage::UsageSink>,
     vault: vault::Vault,
     billing: billing::BillingOptions,
+    sign_in_limits: admins::SignInLimits,
     /// Plan limits as stored; read on every data-plane request, so kept in memory.
     plans: RwLock<HashMap<Plan, PlanLimits>>,
     /// The smallest payload limit of any plan, kept beside `plans`.
@@ -86,6 +88,7 @@ impl Keyward {
                     providers: options.providers,
                 },
                 billing: options.billing,
+                sign_in_limits: admins::SignInLimits::default(),
                 db,
                 hasher,
                 keys: KeyCache::new(),
@@ -196,6 +199,13 @@ pub enum Error {
     /// Something the use case depends on (a provider, the keyring) did not answer (503).
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
+    /// Too many attempts of something guarded (sign-in): 429 with Retry-After.
+    #[error("{message}")]
+    TooManyAttempts {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
     /// A plan limit refused the request (429, or 413 for size).
     #[error("{} limit reached", .0.kind.code())]
     Limit(crate::domain::limits::LimitExceeded),

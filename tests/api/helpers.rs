@@ -389,6 +389,31 @@ impl TestApp {
         cmd.output().expect("cli runs")
     }
 
+    /// Like [`TestApp::cli`], with `input` on the process's stdin.
+    pub fn cli_with_stdin(&self, args: &[&str], input: &str) -> std::process::Output {
+        use std::io::Write;
+        let data_dir = self.sqlite_path();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KEYWARD_DATA_DIR", data_dir.parent().expect("data dir"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(url) = self.engine_url() {
+            cmd.env("DATABASE_URL", url);
+        }
+        let mut child = cmd.spawn().expect("cli starts");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("stdin written");
+        child.wait_with_output().expect("cli runs")
+    }
+
     pub fn sqlite_path(&self) -> std::path::PathBuf {
         self.store
             .as_ref()

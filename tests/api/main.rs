@@ -1,6 +1,7 @@
 //! Integration tests: the app on a random port with a fresh database, driven
 //! through its public HTTP interface (and the CLI as a process).
 
+mod admins;
 mod audit;
 mod bad_input;
 mod billing;

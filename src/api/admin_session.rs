@@ -1,0 +1,213 @@
+//! The dashboard's sign-in over plain HTML forms (they work without
+//! JavaScript): `POST /admin/sign-in`, `POST /admin/sign-out`,
+//! `POST /admin/first-run` (creates the first admin with the root token, only
+//! while there is none), and `GET /admin/session` (who is signed in, and the
+//! session's CSRF token for forms; JSON).
+//!
+//! The session cookie `keyward_session` is HttpOnly, SameSite=Strict, Path=/,
+//! expires with the session, and is Secure when the request came over TLS
+//! (`X-Forwarded-Proto: https` from the proxy terminating it).
+
+use super::error::ApiError;
+use crate::domain::admin::AdminRole;
+use crate::services::admins::{AdminSession, SESSION_TTL};
+use crate::services::Error;
+use crate::startup::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+pub const COOKIE: &str = "keyward_session";
+
+/// The session token the request's cookie carries, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+fn over_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+fn cookie(headers: &HeaderMap, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if over_tls(headers) { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+/// The signed-in admin of a request (401 without a live session).
+pub struct SignedInAdmin(pub AdminSession);
+
+impl FromRequestParts<AppState> for SignedInAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = session_token(&parts.headers).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "NOT_SIGNED_IN",
+                "sign in at /admin/sign-in",
+            )
+        })?;
+        match state.core.admin_session(&token).await? {
+            Some(s) => Ok(Self(s)),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "NOT_SIGNED_IN",
+                "the session has ended; sign in again at /admin/sign-in",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    pub email: String,
+    pub password: String,
+}
+
+fn client(addr: &SocketAddr) -> String {
+    addr.ip().to_string()
+}
+
+/// Signs in and lands on the customers page; a refusal goes back to the
+/// sign-in page with `?error=invalid` or `?error=limited`.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, ApiError> {
+    match state
+        .core
+        .sign_in(&form.email, form.password, &client(&addr))
+        .await
+    {
+        Ok(signed_in) => {
+            let mut res = see_other("/admin/cache-keys");
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                cookie(&headers, &signed_in.token, SESSION_TTL.num_seconds()),
+            );
+            Ok(res)
+        }
+        Err(Error::Unauthenticated { .. }) => Ok(see_other("/admin/sign-in?error=invalid")),
+        Err(Error::TooManyAttempts { .. }) => Ok(see_other("/admin/sign-in?error=limited")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignOutForm {
+    pub csrf_token: String,
+}
+
+/// Ends the session (the form carries its CSRF token) and clears the cookie.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    SignedInAdmin(session): SignedInAdmin,
+    headers: HeaderMap,
+    Form(form): Form<SignOutForm>,
+) -> Result<Response, ApiError> {
+    session.check_csrf(&form.csrf_token)?;
+    if let Some(token) = session_token(&headers) {
+        state.core.sign_out(&token).await?;
+    }
+    let mut res = see_other("/admin/sign-in?signed_out=1");
+    res.headers_mut()
+        .append(header::SET_COOKIE, cookie(&headers, "", 0));
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FirstRunForm {
+    pub root_token: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// The first admin, made with the root token while no admin exists (so a new
+/// install needs no database editing); then signed in.
+pub async fn first_run(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<FirstRunForm>,
+) -> Result<Response, ApiError> {
+    if !state.root.matches(&form.root_token) {
+        return Err(ApiError::unauthorized("the root token is not valid"));
+    }
+    if state.core.admin_count().await? > 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ADMINS_EXIST",
+            "the first admin exists already; sign in, or add admins with `keyward admin add-user`",
+        ));
+    }
+    let actor = crate::domain::audit::Actor {
+        name: "root".into(),
+        request_id: String::new(),
+    };
+    let password = form.password.clone();
+    state
+        .core
+        .add_admin(&actor, &form.email, AdminRole::Admin, password)
+        .await?;
+    sign_in(
+        State(state),
+        ConnectInfo(addr),
+        headers,
+        Form(SignInForm {
+            email: form.email,
+            password: form.password,
+        }),
+    )
+    .await
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    pub email: String,
+    pub role: &'static str,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Who is signed in.
+pub async fn session(SignedInAdmin(s): SignedInAdmin) -> impl IntoResponse {
+    Json(SessionView {
+        email: s.email,
+        role: s.role.as_str(),
+        csrf_token: s.csrf_token,
+        expires_at: s.expires_at,
+    })
+}
+
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/sign-in", post(sign_in))
+        .route("/admin/sign-out", post(sign_out))
+        .route("/admin/first-run", post(first_run))
+        .route("/admin/session", get(session))
+}

@@ -1,0 +1,281 @@
+//! Dashboard admins: accounts (argon2id), sign-in with rate limiting, sessions
+//! with a CSRF token, and the rule that viewers change nothing.
+
+use super::{now, Error, Keyward, Result};
+use crate::crypto::password::{decoy_hash, hash_password, verify_password};
+use crate::db;
+use crate::db::admins::AdminUser;
+use crate::domain::admin::{check_password, parse_email, AdminRole};
+use crate::domain::audit::Actor;
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::num::NonZeroU32;
+
+/// How long a session lasts.
+pub const SESSION_TTL: Duration = Duration::hours(12);
+
+/// Sign-in attempts per email, and per client address, per minute.
+pub const SIGN_IN_ATTEMPTS_PER_MINUTE: u32 = 5;
+
+/// Rate limits on sign-in attempts (kept in memory: a restart resets them).
+pub struct SignInLimits {
+    per_email: DefaultKeyedRateLimiter<String>,
+    per_client: DefaultKeyedRateLimiter<String>,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        let quota =
+            Quota::per_minute(NonZeroU32::new(SIGN_IN_ATTEMPTS_PER_MINUTE).expect("non-zero"));
+        Self {
+            per_email: RateLimiter::keyed(quota),
+            per_client: RateLimiter::keyed(
+                quota.allow_burst(
+                    NonZeroU32::new(4 * SIGN_IN_ATTEMPTS_PER_MINUTE).expect("non-zero"),
+                ),
+            ),
+        }
+    }
+}
+
+/// A signed-in admin, as a request sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSession {
+    pub email: String,
+    pub role: AdminRole,
+    /// Must accompany every state-changing form of this session.
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl AdminSession {
+    /// The audit actor of this admin's actions.
+    pub fn actor(&self, request_id: String) -> Actor {
+        Actor {
+            name: format!("admin:{}", self.email),
+            request_id,
+        }
+    }
+
+    /// Refuses viewers (the server's rule, whatever the page shows).
+    pub fn require_admin(&self) -> Result<()> {
+        if self.role.may_change() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden {
+                code: "VIEWER_READ_ONLY",
+                message: "viewers can see everything and change nothing".into(),
+            })
+        }
+    }
+
+    /// Checks a form's CSRF token against the session's, in constant time.
+    pub fn check_csrf(&self, presented: &str) -> Result<()> {
+        use subtle::ConstantTimeEq;
+        if bool::from(self.csrf_token.as_bytes().ct_eq(presented.as_bytes())) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden {
+                code: "CSRF_MISMATCH",
+                message: "the form is stale or not from this site; reload the page and try again"
+                    .into(),
+            })
+        }
+    }
+}
+
+/// A new session: the cookie's token (shown to the browser only) and its state.
+pub struct SignedIn {
+    pub token: String,
+    pub session: AdminSession,
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn random_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<32>())
+}
+
+impl Keyward {
+    /// Adds an admin account (audited). The password is hashed with argon2id
+    /// off the async workers.
+    pub async fn add_admin(
+        &self,
+        actor: &Actor,
+        email: &str,
+        role: AdminRole,
+        password: String,
+    ) -> Result<String> {
+        let email = parse_email(email)?;
+        check_password(&password)?;
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| Error::Store(sqlx::Error::Protocol(e.to_string())))?
+            .map_err(|e| Error::Store(sqlx::Error::Protocol(e)))?;
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        let added = db::admins::insert(
+            &mut tx,
+            &AdminUser {
+                email: email.clone(),
+                role,
+                password_hash: hash,
+                created_at: now,
+            },
+        )
+        .await?;
+        if !added {
+            return Err(Error::conflict(
+                "ADMIN_EXISTS",
+                format!("an admin {email} exists already"),
+            ));
+        }
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "admin.add",
+                "admin",
+                email.clone(),
+                None,
+                json!({"role": role.as_str()}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(email)
+    }
+
+    /// How many admin accounts exist (none: the first-run path is open).
+    pub async fn admin_count(&self) -> Result<i64> {
+        let mut conn = self.db().pool().acquire().await?;
+        Ok(db::admins::count(&mut conn).await?)
+    }
+
+    /// Signs an admin in: rate-limited per email and per client address; an
+    /// unknown email and a wrong password get the same answer in about the
+    /// same time. Audited either way.
+    pub async fn sign_in(&self, email: &str, password: String, client: &str) -> Result<SignedIn> {
+        let email = parse_email(email).map_err(|_| invalid_credentials())?;
+        let limits = &self.inner.sign_in_limits;
+        if limits.per_client.check_key(&client.to_string()).is_err()
+            || limits.per_email.check_key(&email).is_err()
+        {
+            return Err(Error::TooManyAttempts {
+                code: "SIGN_IN_RATE_LIMITED",
+                message: format!(
+                    "too many sign-in attempts; at most {SIGN_IN_ATTEMPTS_PER_MINUTE} a minute per account"
+                ),
+                retry_after_secs: 60,
+            });
+        }
+        let user = {
+            let mut conn = self.db().pool().acquire().await?;
+            db::admins::find(&mut conn, &email).await?
+        };
+        let stored = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| decoy_hash().to_string());
+        let ok = tokio::task::spawn_blocking(move || verify_password(&stored, &password))
+            .await
+            .unwrap_or(false);
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        let actor = Actor {
+            name: format!("admin:{email}"),
+            request_id: String::new(),
+        };
+        let Some(user) = user.filter(|_| ok) else {
+            db::audit::insert(
+                &mut tx,
+                &actor.entry(
+                    "admin.sign_in_failed",
+                    "admin",
+                    email.clone(),
+                    None,
+                    json!({"client": client}),
+                ),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(invalid_credentials());
+        };
+        let token = random_token();
+        let session = AdminSession {
+            email: user.email.clone(),
+            role: user.role,
+            csrf_token: random_token(),
+            expires_at: now + SESSION_TTL,
+        };
+        db::admins::insert_session(
+            &mut tx,
+            &token_hash(&token),
+            &session.email,
+            &session.csrf_token,
+            now,
+            session.expires_at,
+        )
+        .await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "admin.sign_in",
+                "admin",
+                email,
+                None,
+                json!({"client": client}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(SignedIn { token, session })
+    }
+
+    /// The live session a cookie's token names, if any.
+    pub async fn admin_session(&self, token: &str) -> Result<Option<AdminSession>> {
+        let mut conn = self.db().pool().acquire().await?;
+        Ok(db::admins::session(&mut conn, &token_hash(token), now())
+            .await?
+            .map(|(email, role, csrf_token, expires_at)| AdminSession {
+                email,
+                role,
+                csrf_token,
+                expires_at,
+            }))
+    }
+
+    /// Ends a session (audited).
+    pub async fn sign_out(&self, token: &str) -> Result<()> {
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        if let Some(email) = db::admins::delete_session(&mut tx, &token_hash(token)).await? {
+            let actor = Actor {
+                name: format!("admin:{email}"),
+                request_id: String::new(),
+            };
+            db::audit::insert(
+                &mut tx,
+                &actor.entry("admin.sign_out", "admin", email, None, json!({})),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn invalid_credentials() -> Error {
+    Error::Unauthenticated {
+        code: "INVALID_CREDENTIALS",
+        message: "the email or the password is wrong".into(),
+    }
+}

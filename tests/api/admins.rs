@@ -1,0 +1,265 @@
+//! Dashboard admins: the first-run path, sign-in and sign-out over plain
+//! forms, the session cookie's attributes, CSRF on sign-out, rate-limited
+//! attempts, and `keyward admin add-user` as a process.
+
+use crate::helpers::{spawn_app, TestApp, ROOT_TOKEN};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let mut req = client().post(app.url(path)).form(form);
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, c);
+    }
+    req.send().await.unwrap()
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()[LOCATION].to_str().unwrap().to_string()
+}
+
+/// The `keyward_session=...` pair of a response's Set-Cookie, and the whole header.
+fn session_cookie(res: &reqwest::Response) -> (String, String) {
+    let header = res.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    let pair = header.split(';').next().unwrap().trim().to_string();
+    (pair, header)
+}
+
+async fn session(app: &TestApp, cookie: &str) -> (StatusCode, Value) {
+    let res = client()
+        .get(app.url("/admin/session"))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    post_form(
+        app,
+        "/admin/sign-in",
+        &[("email", email), ("password", password)],
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn first_run_sign_in_and_sign_out() {
+    let app = spawn_app().await;
+    let first = [
+        ("root_token", "not-the-root-token"),
+        ("email", "ops@example.com"),
+        ("password", PASSWORD),
+    ];
+    let res = post_form(&app, "/admin/first-run", &first, None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let short = [
+        ("root_token", ROOT_TOKEN),
+        ("email", "ops@example.com"),
+        ("password", "too short"),
+    ];
+    let res = post_form(&app, "/admin/first-run", &short, None).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let first = [
+        ("root_token", ROOT_TOKEN),
+        ("email", "Ops@Example.com"),
+        ("password", PASSWORD),
+    ];
+    let res = post_form(&app, "/admin/first-run", &first, None).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/admin/cache-keys");
+    let (cookie, header) = session_cookie(&res);
+    assert!(
+        cookie.starts_with("keyward_session=") && cookie.len() > 40,
+        "{header}"
+    );
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(header.contains(attribute), "{attribute} missing: {header}");
+    }
+    assert!(!header.contains("Secure"), "plain HTTP: {header}");
+    let (status, me) = session(&app, &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["email"], "ops@example.com");
+    assert_eq!(me["role"], "admin");
+    let csrf = me["csrf_token"].as_str().unwrap().to_string();
+
+    // The first-run path closes once an admin exists.
+    let res = post_form(&app, "/admin/first-run", &first, None).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+
+    // Sign-out needs the session's CSRF token.
+    let res = post_form(
+        &app,
+        "/admin/sign-out",
+        &[("csrf_token", "forged")],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(session(&app, &cookie).await.0, StatusCode::OK);
+    let res = post_form(
+        &app,
+        "/admin/sign-out",
+        &[("csrf_token", &csrf)],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(session_cookie(&res).1.contains("Max-Age=0"));
+    assert_eq!(session(&app, &cookie).await.0, StatusCode::UNAUTHORIZED);
+
+    // Signing in again; wrong passwords and unknown emails get the same answer.
+    let res = sign_in(&app, "ops@example.com", "wrong password here").await;
+    assert_eq!(location(&res), "/admin/sign-in?error=invalid");
+    assert!(res.headers().get(SET_COOKIE).is_none());
+    let res = sign_in(&app, "nobody@example.com", PASSWORD).await;
+    assert_eq!(location(&res), "/admin/sign-in?error=invalid");
+    let res = client()
+        .post(app.url("/admin/sign-in"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("email", "ops@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/admin/cache-keys");
+    let (cookie, header) = session_cookie(&res);
+    assert!(header.contains("; Secure"), "over TLS: {header}");
+    assert_eq!(session(&app, &cookie).await.0, StatusCode::OK);
+
+    // Every step is in the audit trail under the admin's name.
+    let (_, trail) = app
+        .root_json(Method::GET, "/api/audit?limit=50", None)
+        .await;
+    let actions: Vec<(String, String)> = trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (action, actor) in [
+        ("admin.add", "root"),
+        ("admin.sign_in", "admin:ops@example.com"),
+        ("admin.sign_out", "admin:ops@example.com"),
+        ("admin.sign_in_failed", "admin:nobody@example.com"),
+    ] {
+        assert!(
+            actions.contains(&(action.to_string(), actor.to_string())),
+            "{action} by {actor}: {actions:?}"
+        );
+    }
+    // The password is stored as argon2id, never as given.
+    let listed = trail.to_string();
+    assert!(!listed.contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_rate_limited_per_account() {
+    let app = spawn_app().await;
+    let out = app.cli_with_stdin(
+        &["admin", "add-user", "ops@example.com"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for _ in 0..5 {
+        let res = sign_in(&app, "ops@example.com", "wrong password here").await;
+        assert_eq!(location(&res), "/admin/sign-in?error=invalid");
+    }
+    // The sixth attempt within the minute is refused, even with the right password.
+    let res = sign_in(&app, "ops@example.com", PASSWORD).await;
+    assert_eq!(location(&res), "/admin/sign-in?error=limited");
+    assert!(res.headers().get(SET_COOKIE).is_none());
+    // Another account is not locked out by it.
+    let out = app.cli_with_stdin(
+        &["admin", "add-user", "other@example.com"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success());
+    let res = sign_in(&app, "other@example.com", PASSWORD).await;
+    assert_eq!(location(&res), "/admin/cache-keys");
+}
+
+#[tokio::test]
+async fn the_cli_adds_admins_and_viewers() {
+    let app = spawn_app().await;
+    let out = app.cli_with_stdin(
+        &[
+            "admin",
+            "add-user",
+            "viewer@example.com",
+            "--role",
+            "viewer",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("viewer@example.com added (viewer)"));
+    let res = sign_in(&app, "viewer@example.com", PASSWORD).await;
+    let (cookie, _) = session_cookie(&res);
+    let (_, me) = session(&app, &cookie).await;
+    assert_eq!(me["role"], "viewer");
+
+    for (args, input, message) in [
+        (
+            vec!["admin", "add-user", "viewer@example.com"],
+            format!("{PASSWORD}\n"),
+            "exists already",
+        ),
+        (
+            vec!["admin", "add-user", "x@example.com"],
+            "short\n".to_string(),
+            "at least 12 characters",
+        ),
+        (
+            vec!["admin", "add-user", "not-an-email"],
+            format!("{PASSWORD}\n"),
+            "email",
+        ),
+        (
+            vec!["admin", "add-user", "y@example.com", "--role", "owner"],
+            format!("{PASSWORD}\n"),
+            "admin or viewer",
+        ),
+    ] {
+        let out = app.cli_with_stdin(&args, &input);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    // Without a session there is no session.
+    assert_eq!(
+        session(&app, "keyward_session=forged").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
