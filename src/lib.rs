@@ -40,8 +40,21 @@ pub fn routes(state: startup::AppState, bench_routes: bool) -> axum::Router {
         // baseline differs from the real endpoints only by their handlers.
         router = router.merge(api::bench_router());
     }
+    // Pages and server functions see the application state as context.
+    let context = {
+        let state = state.clone();
+        move || leptos::prelude::provide_context(state.clone())
+    };
+    let server_fns = {
+        let context = context.clone();
+        move |req: axum::extract::Request| {
+            let context = context.clone();
+            async move { leptos_axum::handle_server_fns_with_context(context, req).await }
+        }
+    };
     router
-        .leptos_routes(&state, pages, {
+        .route("/admin/fn/{*name}", axum::routing::any(server_fns))
+        .leptos_routes_with_context(&state, pages, context, {
             let options = leptos_options.clone();
             move || ui::shell(options.clone())
         })

@@ -1,6 +1,7 @@
 //! Leptos pages. Server functions sit beside the page that uses them and call
 //! `services`; nothing here names `db` or `crypto`.
 
+pub mod admin;
 mod home;
 
 use leptos::prelude::*;
@@ -34,6 +35,16 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=StaticSegment("") view=home::HomePage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("sign-in"))
+                    view=admin::SignInPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("cache-keys"))
+                    view=admin::CacheKeysPage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

@@ -1,0 +1,60 @@
+import { expect, test } from "@playwright/test";
+import { ROOT_TOKEN } from "../playwright.config";
+
+const PASSWORD = "correct horse battery staple";
+const shots = "../docs/screenshots";
+
+test("an admin signs in on first run, sees customers, signs out, and a wrong password is refused", async ({ page }) => {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+
+  // A customer exists before anyone signs in.
+  const provisioned = await page.request.post("/api/provision", {
+    headers: { Authorization: `Bearer ${ROOT_TOKEN}` },
+    data: { user_id: "acme", integration: "files", project_id: "jt", tier: "pro" },
+  });
+  expect(provisioned.status()).toBe(201);
+
+  // The dashboard sends a stranger to the sign-in page, which offers the first-run form.
+  await page.goto("/admin/cache-keys");
+  await expect(page).toHaveURL(/\/admin\/sign-in$/);
+  await expect(page.getByRole("heading", { name: "Sign in to keyward" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: /First run/ })).toBeVisible();
+  await page.screenshot({ path: `${shots}/sign-in.png`, fullPage: true });
+
+  await page.getByLabel("Root token").fill(ROOT_TOKEN);
+  await page.locator("#first_email").fill("ops@example.com");
+  await page.locator("#first_password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create admin and sign in" }).click();
+
+  await expect(page).toHaveURL(/\/admin\/cache-keys$/);
+  await expect(page.getByRole("heading", { name: "Customers" })).toBeVisible();
+  await expect(page.getByText("ops@example.com (admin)")).toBeVisible();
+  const row = page.locator('tr[data-tenant="acme"]');
+  await expect(row).toBeVisible();
+  await expect(row.getByRole("cell").nth(1)).toHaveText("pro");
+  await expect(row.locator(".badge").first()).toHaveText("active");
+  await page.screenshot({ path: `${shots}/cache-keys.png`, fullPage: true });
+
+  // Sign out (the form carries the session's CSRF token), then the dashboard is closed again.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/admin\/sign-in\?signed_out=1$/);
+  await expect(page.getByRole("status")).toHaveText("You are signed out.");
+  await page.goto("/admin/cache-keys");
+  await expect(page).toHaveURL(/\/admin\/sign-in$/);
+
+  // A wrong password is refused with a message; the right one signs in.
+  await page.locator("#email").fill("ops@example.com");
+  await page.locator("#password").fill("not the password at all");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page.getByRole("alert")).toHaveText("The email or the password is wrong.");
+  await page.locator("#email").fill("ops@example.com");
+  await page.locator("#password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page.getByRole("heading", { name: "Customers" })).toBeVisible();
+
+  expect(errors).toEqual([]);
+});
