@@ -39,6 +39,20 @@ test("an admin signs in on first run, sees customers, signs out, and a wrong pas
   await expect(row.locator(".badge").first()).toHaveText("active");
   await page.screenshot({ path: `${shots}/cache-keys.png`, fullPage: true });
 
+  // Disable acme's key from the page (after confirming), and the API refuses it at once.
+  const key = (await provisioned.json()).api_key as string;
+  const verify = async () =>
+    (await (await page.request.post("/api/keys/verify", { data: { key, namespace: "jt_acme" } })).json()).code;
+  expect(await verify()).toBe("VALID");
+  await row.getByLabel("Confirm").check();
+  await row.getByRole("button", { name: "Disable" }).click();
+  await expect(page.getByRole("status")).toContainText("is disabled");
+  await expect(page.locator('tr[data-tenant="acme"] .keys .badge')).toHaveText("disabled");
+  expect(await verify()).toBe("DISABLED");
+  await page.locator('tr[data-tenant="acme"]').getByRole("button", { name: "Enable" }).click();
+  await expect(page.getByRole("status")).toContainText("is enabled again");
+  expect(await verify()).toBe("VALID");
+
   // Sign out (the form carries the session's CSRF token), then the dashboard is closed again.
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/admin\/sign-in\?signed_out=1$/);

@@ -1,8 +1,9 @@
 //! The dashboard's sign-in over plain HTML forms (they work without
 //! JavaScript): `POST /admin/sign-in`, `POST /admin/sign-out`,
 //! `POST /admin/first-run` (creates the first admin with the root token, only
-//! while there is none), and `GET /admin/session` (who is signed in, and the
-//! session's CSRF token for forms; JSON).
+//! while there is none), `GET /admin/session` (who is signed in, and the
+//! session's CSRF token for forms; JSON), and the customers page's actions
+//! `POST /admin/keys/{key_id}/disable|enable`.
 //!
 //! The session cookie `keyward_session` is HttpOnly, SameSite=Strict, Path=/,
 //! expires with the session, and is Secure when the request came over TLS
@@ -210,4 +211,89 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/sign-out", post(sign_out))
         .route("/admin/first-run", post(first_run))
         .route("/admin/session", get(session))
+        .route("/admin/keys/{key_id}/disable", post(disable_key))
+        .route("/admin/keys/{key_id}/enable", post(enable_key))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KeyStatusForm {
+    pub csrf_token: String,
+    /// Disabling asks for an explicit confirmation (a checkbox in the page),
+    /// so a stray click or keypress does not cut a customer off.
+    pub confirm: Option<String>,
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `POST /admin/keys/{key_id}/disable|enable` from the customers page: the
+/// session's CSRF token, an admin (viewers are refused), and for disable a
+/// confirmation; then back to the page with a notice. Audited as the admin.
+async fn set_key_status(
+    state: AppState,
+    session: AdminSession,
+    headers: HeaderMap,
+    raw: String,
+    form: KeyStatusForm,
+    status: crate::domain::api_key::KeyStatus,
+) -> Result<Response, ApiError> {
+    session.check_csrf(&form.csrf_token)?;
+    if session.require_admin().is_err() {
+        // Refused by the server (nothing changes); the page says why.
+        return Ok(see_other("/admin/cache-keys?notice=read-only"));
+    }
+    let id = crate::domain::ids::KeyId::parse(raw)?;
+    if status == crate::domain::api_key::KeyStatus::Disabled
+        && form.confirm.as_deref() != Some("yes")
+    {
+        return Ok(see_other("/admin/cache-keys?notice=confirm"));
+    }
+    let actor = session.actor(request_id(&headers));
+    let key = state.core.set_key_status(&id, status, &actor).await?;
+    Ok(see_other(&format!(
+        "/admin/cache-keys?notice={}&key={}",
+        status.as_str(),
+        key.id
+    )))
+}
+
+pub async fn disable_key(
+    State(state): State<AppState>,
+    SignedInAdmin(session): SignedInAdmin,
+    headers: HeaderMap,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    Form(form): Form<KeyStatusForm>,
+) -> Result<Response, ApiError> {
+    set_key_status(
+        state,
+        session,
+        headers,
+        raw,
+        form,
+        crate::domain::api_key::KeyStatus::Disabled,
+    )
+    .await
+}
+
+pub async fn enable_key(
+    State(state): State<AppState>,
+    SignedInAdmin(session): SignedInAdmin,
+    headers: HeaderMap,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    Form(form): Form<KeyStatusForm>,
+) -> Result<Response, ApiError> {
+    set_key_status(
+        state,
+        session,
+        headers,
+        raw,
+        form,
+        crate::domain::api_key::KeyStatus::Active,
+    )
+    .await
 }

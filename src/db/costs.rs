@@ -105,6 +105,14 @@ pub async fn ingest(
     Ok(new_ids.len())
 }
 
+/// Whether any rollup deltas are queued.
+pub async fn rollups_pending(conn: &mut Conn) -> sqlx::Result<bool> {
+    Ok(sqlx::query("SELECT id FROM cost_rollup_pending LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
 /// Applies every queued rollup delta (from ingest batches) to `cost_daily` and
 /// `cost_daily_tenant`, merged and in key order, and removes them from the
 /// queue, all in the caller's transaction. Returns how many batches it applied.

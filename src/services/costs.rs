@@ -89,6 +89,13 @@ impl Keyward {
     /// background and before every read of the rollups, so analytics always
     /// see every event ingested before they were asked.
     pub async fn apply_cost_rollups(&self) -> Result<usize> {
+        // A read first: most ticks find nothing, and need no write lock.
+        {
+            let mut conn = self.db().pool().acquire().await?;
+            if !db::costs::rollups_pending(&mut conn).await? {
+                return Ok(0);
+            }
+        }
         let mut tx = self.db().pool().begin().await?;
         let applied = db::costs::apply_pending(&mut tx, self.db().engine()).await?;
         tx.commit().await?;

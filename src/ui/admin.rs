@@ -213,8 +213,35 @@ pub fn CacheKeysPage() -> impl IntoView {
     }
 }
 
+/// The message a finished (or refused) action leaves on the page.
+fn notice(kind: &str, key: &str) -> Option<(bool, String)> {
+    match kind {
+        "disabled" => Some((
+            false,
+            format!("Key {key} is disabled: the API refuses it from the next request on."),
+        )),
+        "active" => Some((false, format!("Key {key} is enabled again."))),
+        "confirm" => Some((true, "Tick Confirm before disabling a key.".to_string())),
+        "read-only" => Some((
+            true,
+            "Viewers can see everything and change nothing.".to_string(),
+        )),
+        _ => None,
+    }
+}
+
 #[component]
 fn Customers(page: CustomersPage) -> impl IntoView {
+    let query = use_query_map();
+    let message = {
+        let q = query.read_untracked();
+        notice(
+            q.get("notice").as_deref().unwrap_or(""),
+            q.get("key").as_deref().unwrap_or(""),
+        )
+    };
+    let csrf = page.admin.csrf_token.clone();
+    let viewer = page.admin.role != "admin";
     let pages = ((page.total + page.per_page - 1) / page.per_page).max(1);
     let plan = page.plan.clone().unwrap_or_default();
     let link = {
@@ -240,6 +267,12 @@ fn Customers(page: CustomersPage) -> impl IntoView {
         </header>
         <main class="page wide">
             <h1>"Customers"</h1>
+            {message.map(|(error, text)| if error {
+                view! { <p class="notice error" role="alert">{text}</p> }.into_any()
+            } else {
+                view! { <p class="notice" role="status">{text}</p> }.into_any()
+            })}
+            {viewer.then(|| view! { <p class="muted">"You are signed in as a viewer: actions are refused."</p> })}
             <form class="filters" method="get" action="/admin/cache-keys">
                 <label for="plan">"Plan"</label>
                 <select id="plan" name="plan">
@@ -274,12 +307,31 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                                     <td><span class=format!("badge {}", r.status)>{r.status.clone()}</span></td>
                                     <td>
                                         <ul class="keys">
-                                            {r.keys.into_iter().map(|k| view! {
-                                                <li>
-                                                    <code>{k.display_prefix}"..."</code>
-                                                    " "
-                                                    <span class=format!("badge {}", k.status)>{k.status.clone()}</span>
-                                                </li>
+                                            {r.keys.into_iter().map(|k| {
+                                                let active = k.status == "active";
+                                                let action = format!(
+                                                    "/admin/keys/{}/{}",
+                                                    k.key_id,
+                                                    if active { "disable" } else { "enable" }
+                                                );
+                                                let confirm_id = format!("confirm-{}", k.key_id);
+                                                view! {
+                                                    <li data-key=k.key_id.clone()>
+                                                        <code>{k.display_prefix}"..."</code>
+                                                        " "
+                                                        <span class=format!("badge {}", k.status)>{k.status.clone()}</span>
+                                                        <form class="inline" method="post" action=action>
+                                                            <input type="hidden" name="csrf_token" value=csrf.clone()/>
+                                                            {active.then(|| view! {
+                                                                <input type="checkbox" id=confirm_id.clone() name="confirm" value="yes" required/>
+                                                                <label for=confirm_id.clone()>"Confirm"</label>
+                                                            })}
+                                                            <button type="submit" class=if active { "danger" } else { "" }>
+                                                                {if active { "Disable" } else { "Enable" }}
+                                                            </button>
+                                                        </form>
+                                                    </li>
+                                                }
                                             }).collect_view()}
                                         </ul>
                                     </td>

@@ -263,3 +263,98 @@ async fn the_cli_adds_admins_and_viewers() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn admins_disable_and_enable_keys_from_the_page_and_viewers_cannot() {
+    let app = spawn_app().await;
+    let acme = app.provision_tenant("acme").await;
+    let (key, key_id) = (
+        crate::helpers::s(&acme["api_key"]).to_string(),
+        crate::helpers::s(&acme["key_id"]).to_string(),
+    );
+    for (email, role) in [
+        ("ops@example.com", "admin"),
+        ("viewer@example.com", "viewer"),
+    ] {
+        let out = app.cli_with_stdin(
+            &["admin", "add-user", email, "--role", role],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(out.status.success());
+    }
+    let signed_in = |email: &'static str| {
+        let app = &app;
+        async move {
+            let (cookie, _) = session_cookie(&sign_in(app, email, PASSWORD).await);
+            let csrf = session(app, &cookie).await.1["csrf_token"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (cookie, csrf)
+        }
+    };
+    let disable = format!("/admin/keys/{key_id}/disable");
+    let enable = format!("/admin/keys/{key_id}/enable");
+
+    // A viewer is refused by the server: nothing changes.
+    let (viewer, viewer_csrf) = signed_in("viewer@example.com").await;
+    let res = post_form(
+        &app,
+        &disable,
+        &[("csrf_token", &viewer_csrf), ("confirm", "yes")],
+        Some(&viewer),
+    )
+    .await;
+    assert_eq!(location(&res), "/admin/cache-keys?notice=read-only");
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "VALID");
+
+    let (admin, csrf) = signed_in("ops@example.com").await;
+    // Without the session's CSRF token, or without confirming, nothing changes.
+    let res = post_form(
+        &app,
+        &disable,
+        &[("csrf_token", "forged"), ("confirm", "yes")],
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = post_form(&app, &disable, &[("csrf_token", &csrf)], Some(&admin)).await;
+    assert_eq!(location(&res), "/admin/cache-keys?notice=confirm");
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "VALID");
+    // Without a session at all: 401.
+    let res = post_form(
+        &app,
+        &disable,
+        &[("csrf_token", &csrf), ("confirm", "yes")],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    let res = post_form(
+        &app,
+        &disable,
+        &[("csrf_token", &csrf), ("confirm", "yes")],
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(
+        location(&res),
+        format!("/admin/cache-keys?notice=disabled&key={key_id}")
+    );
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "DISABLED");
+    let res = post_form(&app, &enable, &[("csrf_token", &csrf)], Some(&admin)).await;
+    assert_eq!(
+        location(&res),
+        format!("/admin/cache-keys?notice=active&key={key_id}")
+    );
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "VALID");
+
+    // The audit trail names the admin.
+    let (_, trail) = app
+        .root_json(Method::GET, "/api/audit?action=key.disable", None)
+        .await;
+    let entries = trail["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{trail}");
+    assert_eq!(entries[0]["actor"], "admin:ops@example.com");
+}
