@@ -4,7 +4,7 @@ import { ROOT_TOKEN } from "../playwright.config";
 const PASSWORD = "correct horse battery staple";
 const shots = "../docs/screenshots";
 
-test("an admin signs in on first run, sees customers, signs out, and a wrong password is refused", async ({ page }) => {
+test("an admin signs in on first run, disables, enables and rotates a key, signs out; a wrong password is refused", async ({ page }) => {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => {
@@ -52,6 +52,19 @@ test("an admin signs in on first run, sees customers, signs out, and a wrong pas
   await page.locator('tr[data-tenant="acme"]').getByRole("button", { name: "Enable" }).click();
   await expect(page.getByRole("status")).toContainText("is enabled again");
   expect(await verify()).toBe("VALID");
+
+  // Rotate: the new secret is shown once; the old one keeps working during the grace period.
+  await page.locator('tr[data-tenant="acme"]').getByRole("button", { name: "Rotate" }).click();
+  await expect(page.getByText("Copy it now: you will not see this again.")).toBeVisible();
+  const secret = await page.locator("code.secret-value").innerText();
+  expect(secret).not.toBe(key);
+  await page.screenshot({ path: `${shots}/rotated.png`, fullPage: true });
+  expect(await verify()).toBe("VALID");
+  const fresh = await page.request.post("/api/keys/verify", { data: { key: secret, namespace: "jt_acme" } });
+  expect((await fresh.json()).code).toBe("VALID");
+  await page.reload();
+  await expect(page.getByRole("heading", { name: "Customers" })).toBeVisible();
+  await expect(page.locator("code.secret-value")).toHaveCount(0);
 
   // Sign out (the form carries the session's CSRF token), then the dashboard is closed again.
   await page.getByRole("button", { name: "Sign out" }).click();

@@ -3,7 +3,7 @@
 //! `POST /admin/first-run` (creates the first admin with the root token, only
 //! while there is none), `GET /admin/session` (who is signed in, and the
 //! session's CSRF token for forms; JSON), and the customers page's actions
-//! `POST /admin/keys/{key_id}/disable|enable`.
+//! `POST /admin/keys/{key_id}/disable|enable|rotate`.
 //!
 //! The session cookie `keyward_session` is HttpOnly, SameSite=Strict, Path=/,
 //! expires with the session, and is Secure when the request came over TLS
@@ -204,6 +204,54 @@ pub async fn session(SignedInAdmin(s): SignedInAdmin) -> impl IntoResponse {
     })
 }
 
+/// A new secret waiting to be shown once.
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    pub key_id: String,
+    pub secret: String,
+    pub old_valid_until: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RotateForm {
+    pub csrf_token: String,
+    /// How long the old secret keeps working: seconds (0 = at once).
+    pub grace_seconds: Option<i64>,
+}
+
+/// `POST /admin/keys/{key_id}/rotate`: a new secret now, the old one valid
+/// for the chosen grace period. The new secret is shown once, on the page
+/// this redirects to, and is never stored in the clear.
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    SignedInAdmin(session): SignedInAdmin,
+    headers: HeaderMap,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    Form(form): Form<RotateForm>,
+) -> Result<Response, ApiError> {
+    session.check_csrf(&form.csrf_token)?;
+    if session.require_admin().is_err() {
+        return Ok(see_other("/admin/cache-keys?notice=read-only"));
+    }
+    let id = crate::domain::ids::KeyId::parse(raw)?;
+    let grace = form.grace_seconds.unwrap_or(86_400);
+    let rotation = crate::domain::api_key::Rotation::parse(Some(grace), grace == 0)?;
+    let actor = session.actor(request_id(&headers));
+    let rotated = state.core.rotate(&id, rotation, &actor).await?;
+    state.secret_flash.insert(
+        session.csrf_token.clone(),
+        NewSecret {
+            key_id: rotated.key_id.to_string(),
+            secret: rotated.api_key.expose().to_string(),
+            old_valid_until: rotated.previous_expires_at,
+        },
+    );
+    Ok(see_other(&format!(
+        "/admin/cache-keys?notice=rotated&key={}",
+        rotated.key_id
+    )))
+}
+
 pub fn router() -> axum::Router<AppState> {
     use axum::routing::{get, post};
     axum::Router::new()
@@ -213,6 +261,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/session", get(session))
         .route("/admin/keys/{key_id}/disable", post(disable_key))
         .route("/admin/keys/{key_id}/enable", post(enable_key))
+        .route("/admin/keys/{key_id}/rotate", post(rotate_key))
 }
 
 #[derive(Debug, Deserialize)]

@@ -33,8 +33,17 @@ pub struct CustomerRow {
     pub keys: Vec<KeyRow>,
 }
 
+/// A rotated key's new secret, in the one page view that shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShownOnce {
+    pub key_id: String,
+    pub secret: String,
+    pub old_valid_until: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CustomersPage {
+    pub new_secret: Option<ShownOnce>,
     pub admin: AdminView,
     pub rows: Vec<CustomerRow>,
     pub total: i64,
@@ -127,7 +136,27 @@ pub async fn customers(
                 .collect(),
         });
     }
+    // Taken, not read: the secret is in this one response only, never cached.
+    let new_secret = state
+        .secret_flash
+        .remove(&session.csrf_token)
+        .map(|s| ShownOnce {
+            key_id: s.key_id,
+            secret: s.secret,
+            old_valid_until: s
+                .old_valid_until
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        });
+    if new_secret.is_some() {
+        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            res.insert_header(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            );
+        }
+    }
     Ok(Some(CustomersPage {
+        new_secret,
         admin: AdminView {
             email: session.email,
             role: session.role.as_str().to_string(),
@@ -226,6 +255,7 @@ fn notice(kind: &str, key: &str) -> Option<(bool, String)> {
             true,
             "Viewers can see everything and change nothing.".to_string(),
         )),
+        "rotated" => Some((false, format!("Key {key} is rotated."))),
         _ => None,
     }
 }
@@ -273,6 +303,7 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                 view! { <p class="notice" role="status">{text}</p> }.into_any()
             })}
             {viewer.then(|| view! { <p class="muted">"You are signed in as a viewer: actions are refused."</p> })}
+            {page.new_secret.clone().map(|s| view! { <NewSecretPanel secret=s/> })}
             <form class="filters" method="get" action="/admin/cache-keys">
                 <label for="plan">"Plan"</label>
                 <select id="plan" name="plan">
@@ -320,6 +351,17 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                                                         <code>{k.display_prefix}"..."</code>
                                                         " "
                                                         <span class=format!("badge {}", k.status)>{k.status.clone()}</span>
+                                                        <form class="inline" method="post" action=format!("/admin/keys/{}/rotate", k.key_id)>
+                                                            <input type="hidden" name="csrf_token" value=csrf.clone()/>
+                                                            <label for=format!("grace-{}", k.key_id)>"Old secret valid for"</label>
+                                                            <select id=format!("grace-{}", k.key_id) name="grace_seconds">
+                                                                <option value="0">"none (at once)"</option>
+                                                                <option value="3600">"1 hour"</option>
+                                                                <option value="86400" selected=true>"24 hours"</option>
+                                                                <option value="604800">"7 days"</option>
+                                                            </select>
+                                                            <button type="submit">"Rotate"</button>
+                                                        </form>
                                                         <form class="inline" method="post" action=action>
                                                             <input type="hidden" name="csrf_token" value=csrf.clone()/>
                                                             {active.then(|| view! {
@@ -347,5 +389,27 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                 {next.map(|href| view! { <a href=href rel="next">"Next"</a> })}
             </nav>
         </main>
+    }
+}
+
+/// The new secret after a rotation: shown once, with a copy button (it uses
+/// the browser's clipboard; without JavaScript the secret can be selected and
+/// copied by hand).
+#[component]
+fn NewSecretPanel(secret: ShownOnce) -> impl IntoView {
+    view! {
+        <section class="card secret" role="region" aria-labelledby="new-secret">
+            <h2 id="new-secret">"New secret for key " {secret.key_id.clone()}</h2>
+            <p><strong>"Copy it now: you will not see this again."</strong></p>
+            <p><code class="secret-value">{secret.secret.clone()}</code></p>
+            <button
+                type="button"
+                data-secret=secret.secret.clone()
+                onclick="navigator.clipboard.writeText(this.dataset.secret).then(() => { this.textContent = 'Copied'; })"
+            >
+                "Copy"
+            </button>
+            <p class="muted">"The old secret keeps working until " {secret.old_valid_until.clone()} "."</p>
+        </section>
     }
 }

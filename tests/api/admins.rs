@@ -358,3 +358,88 @@ async fn admins_disable_and_enable_keys_from_the_page_and_viewers_cannot() {
     assert_eq!(entries.len(), 1, "{trail}");
     assert_eq!(entries[0]["actor"], "admin:ops@example.com");
 }
+
+#[tokio::test]
+async fn rotating_from_the_page_shows_the_new_secret_once_and_keeps_the_old_one_for_the_grace() {
+    let app = spawn_app().await;
+    let acme = app.provision_tenant("acme").await;
+    let old_key = crate::helpers::s(&acme["api_key"]).to_string();
+    let key_id = crate::helpers::s(&acme["key_id"]).to_string();
+    let out = app.cli_with_stdin(
+        &["admin", "add-user", "ops@example.com"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (cookie, _) = session_cookie(&sign_in(&app, "ops@example.com", PASSWORD).await);
+    let csrf = session(&app, &cookie).await.1["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = || async {
+        let res = client()
+            .get(app.url("/admin/cache-keys?notice=rotated"))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        let no_store = res
+            .headers()
+            .get("cache-control")
+            .is_some_and(|v| v == "no-store");
+        (no_store, res.text().await.unwrap())
+    };
+    let rotate = format!("/admin/keys/{key_id}/rotate");
+    let res = post_form(
+        &app,
+        &rotate,
+        &[("csrf_token", &csrf), ("grace_seconds", "3600")],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(
+        location(&res),
+        format!("/admin/cache-keys?notice=rotated&key={key_id}")
+    );
+
+    let (no_store, html) = page().await;
+    assert!(html.contains("you will not see this again"), "{html}");
+    assert!(no_store, "a page with a secret must not be cached");
+    let start = html.find("class=\"secret-value\">").expect("secret shown")
+        + "class=\"secret-value\">".len();
+    let new_key = html[start..start + html[start..].find('<').unwrap()].to_string();
+    assert_ne!(new_key, old_key);
+    assert_eq!(app.verify_code(&new_key, Some("jt_acme")).await, "VALID");
+    // The old secret still works during the grace period.
+    assert_eq!(app.verify_code(&old_key, Some("jt_acme")).await, "VALID");
+    // Shown once: the next view has no secret.
+    let (no_store, again) = page().await;
+    assert!(!again.contains(&new_key) && !again.contains("secret-value"));
+    assert!(!no_store);
+
+    // Rotating at once retires the previous secret immediately.
+    let res = post_form(
+        &app,
+        &rotate,
+        &[("csrf_token", &csrf), ("grace_seconds", "0")],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_ne!(app.verify_code(&new_key, Some("jt_acme")).await, "VALID");
+    let (_, trail) = app
+        .root_json(Method::GET, "/api/audit?action=key.rotate", None)
+        .await;
+    let entries = trail["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{trail}");
+    assert!(entries
+        .iter()
+        .all(|e| e["actor"] == "admin:ops@example.com"));
+    assert!(
+        !trail.to_string().contains(&new_key),
+        "the audit trail never holds a secret"
+    );
+}
