@@ -4,7 +4,7 @@ import { ROOT_TOKEN } from "../playwright.config";
 const PASSWORD = "correct horse battery staple";
 const shots = "../docs/screenshots";
 
-test("an admin signs in on first run, disables, enables and rotates a key, signs out; a wrong password is refused", async ({ page }) => {
+test("an admin signs in on first run, disables, enables and rotates a key, provisions a customer, signs out; a wrong password is refused", async ({ page }) => {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => {
@@ -65,6 +65,17 @@ test("an admin signs in on first run, disables, enables and rotates a key, signs
   await page.reload();
   await expect(page.getByRole("heading", { name: "Customers" })).toBeVisible();
   await expect(page.locator("code.secret-value")).toHaveCount(0);
+
+  // Provision a customer from the page: its key is shown once.
+  await page.getByText("Provision a customer").click();
+  await page.locator("#p-user").fill("initech");
+  await page.locator("#p-tier").selectOption("enterprise");
+  await page.getByRole("button", { name: "Provision", exact: true }).click();
+  await expect(page.getByRole("status")).toContainText("Customer provisioned");
+  const provisionedKey = await page.locator("code.secret-value").innerText();
+  const check = await page.request.post("/api/keys/verify", { data: { key: provisionedKey, namespace: "jt_initech" } });
+  expect((await check.json()).code).toBe("VALID");
+  await expect(page.locator('tr[data-tenant="initech"]')).toBeVisible();
 
   // Sign out (the form carries the session's CSRF token), then the dashboard is closed again.
   await page.getByRole("button", { name: "Sign out" }).click();

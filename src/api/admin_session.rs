@@ -209,7 +209,8 @@ pub async fn session(SignedInAdmin(s): SignedInAdmin) -> impl IntoResponse {
 pub struct NewSecret {
     pub key_id: String,
     pub secret: String,
-    pub old_valid_until: DateTime<Utc>,
+    /// When the replaced secret stops working (rotation only).
+    pub old_valid_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,13 +244,82 @@ pub async fn rotate_key(
         NewSecret {
             key_id: rotated.key_id.to_string(),
             secret: rotated.api_key.expose().to_string(),
-            old_valid_until: rotated.previous_expires_at,
+            old_valid_until: Some(rotated.previous_expires_at),
         },
     );
     Ok(see_other(&format!(
         "/admin/cache-keys?notice=rotated&key={}",
         rotated.key_id
     )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProvisionForm {
+    pub csrf_token: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub tier: String,
+    pub integration: String,
+    pub project_id: String,
+}
+
+/// `POST /admin/provision`: a customer's tenant, namespace and key, as
+/// `POST /api/provision` makes them; the key is shown once on the page this
+/// redirects to. A refusal comes back as a notice naming what to fix.
+pub async fn provision(
+    State(state): State<AppState>,
+    SignedInAdmin(session): SignedInAdmin,
+    headers: HeaderMap,
+    Form(form): Form<ProvisionForm>,
+) -> Result<Response, ApiError> {
+    session.check_csrf(&form.csrf_token)?;
+    if session.require_admin().is_err() {
+        return Ok(see_other("/admin/cache-keys?notice=read-only"));
+    }
+    let body = super::provision::ProvisionBody {
+        user_id: form.user_id.trim().to_string(),
+        integration: form.integration.trim().to_string(),
+        project_id: form.project_id.trim().to_string(),
+        tier: Some(form.tier),
+        rate_limit: None,
+        namespace: None,
+        scopes: None,
+        permissions: None,
+        name: form.name.filter(|n| !n.trim().is_empty()),
+        parent_id: None,
+        expires_at: None,
+        sector: None,
+        use_case: None,
+    };
+    let refused = |message: String| {
+        let query =
+            serde_urlencoded::to_string([("notice", "invalid"), ("message", message.as_str())])
+                .unwrap_or_default();
+        see_other(&format!("/admin/cache-keys?{query}"))
+    };
+    let request = match crate::services::keys::ProvisionRequest::try_from(body) {
+        Ok(r) => r,
+        Err(e) => return Ok(refused(e.to_string())),
+    };
+    let actor = session.actor(request_id(&headers));
+    match state.core.provision(request, &actor).await {
+        Ok(p) => {
+            state.secret_flash.insert(
+                session.csrf_token.clone(),
+                NewSecret {
+                    key_id: p.key.id.to_string(),
+                    secret: p.api_key.expose().to_string(),
+                    old_valid_until: None,
+                },
+            );
+            Ok(see_other(&format!(
+                "/admin/cache-keys?notice=provisioned&key={}",
+                p.key.id
+            )))
+        }
+        Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => Ok(refused(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn router() -> axum::Router<AppState> {
@@ -262,6 +332,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/keys/{key_id}/disable", post(disable_key))
         .route("/admin/keys/{key_id}/enable", post(enable_key))
         .route("/admin/keys/{key_id}/rotate", post(rotate_key))
+        .route("/admin/provision", post(provision))
 }
 
 #[derive(Debug, Deserialize)]

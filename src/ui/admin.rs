@@ -38,7 +38,7 @@ pub struct CustomerRow {
 pub struct ShownOnce {
     pub key_id: String,
     pub secret: String,
-    pub old_valid_until: String,
+    pub old_valid_until: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -145,7 +145,7 @@ pub async fn customers(
             secret: s.secret,
             old_valid_until: s
                 .old_valid_until
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         });
     if new_secret.is_some() {
         if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
@@ -243,8 +243,9 @@ pub fn CacheKeysPage() -> impl IntoView {
 }
 
 /// The message a finished (or refused) action leaves on the page.
-fn notice(kind: &str, key: &str) -> Option<(bool, String)> {
+fn notice(kind: &str, key: &str, message: &str) -> Option<(bool, String)> {
     match kind {
+        "invalid" => Some((true, format!("Provisioning refused: {message}"))),
         "disabled" => Some((
             false,
             format!("Key {key} is disabled: the API refuses it from the next request on."),
@@ -256,6 +257,7 @@ fn notice(kind: &str, key: &str) -> Option<(bool, String)> {
             "Viewers can see everything and change nothing.".to_string(),
         )),
         "rotated" => Some((false, format!("Key {key} is rotated."))),
+        "provisioned" => Some((false, format!("Customer provisioned: key {key}."))),
         _ => None,
     }
 }
@@ -268,6 +270,7 @@ fn Customers(page: CustomersPage) -> impl IntoView {
         notice(
             q.get("notice").as_deref().unwrap_or(""),
             q.get("key").as_deref().unwrap_or(""),
+            q.get("message").as_deref().unwrap_or(""),
         )
     };
     let csrf = page.admin.csrf_token.clone();
@@ -304,6 +307,27 @@ fn Customers(page: CustomersPage) -> impl IntoView {
             })}
             {viewer.then(|| view! { <p class="muted">"You are signed in as a viewer: actions are refused."</p> })}
             {page.new_secret.clone().map(|s| view! { <NewSecretPanel secret=s/> })}
+            <details class="card" open=page.total == 0>
+                <summary>"Provision a customer"</summary>
+                <form class="grid-form" method="post" action="/admin/provision">
+                    <input type="hidden" name="csrf_token" value=csrf.clone()/>
+                    <label for="p-user">"Tenant id"</label>
+                    <input id="p-user" name="user_id" required pattern="[A-Za-z0-9_-]{1,64}"/>
+                    <label for="p-name">"Name (optional)"</label>
+                    <input id="p-name" name="name"/>
+                    <label for="p-tier">"Plan"</label>
+                    <select id="p-tier" name="tier">
+                        <option value="free">"free (pooled key)"</option>
+                        <option value="pro" selected=true>"pro"</option>
+                        <option value="enterprise">"enterprise"</option>
+                    </select>
+                    <label for="p-integration">"Integration"</label>
+                    <input id="p-integration" name="integration" value="files" required/>
+                    <label for="p-project">"Project"</label>
+                    <input id="p-project" name="project_id" value="jt" required/>
+                    <button type="submit">"Provision"</button>
+                </form>
+            </details>
             <form class="filters" method="get" action="/admin/cache-keys">
                 <label for="plan">"Plan"</label>
                 <select id="plan" name="plan">
@@ -409,7 +433,9 @@ fn NewSecretPanel(secret: ShownOnce) -> impl IntoView {
             >
                 "Copy"
             </button>
-            <p class="muted">"The old secret keeps working until " {secret.old_valid_until.clone()} "."</p>
+            {secret.old_valid_until.clone().map(|end| view! {
+                <p class="muted">"The old secret keeps working until " {end} "."</p>
+            })}
         </section>
     }
 }

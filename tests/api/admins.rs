@@ -443,3 +443,105 @@ async fn rotating_from_the_page_shows_the_new_secret_once_and_keeps_the_old_one_
         "the audit trail never holds a secret"
     );
 }
+
+#[tokio::test]
+async fn provisioning_from_the_page_shows_the_key_once() {
+    let app = spawn_app().await;
+    for (email, role) in [
+        ("ops@example.com", "admin"),
+        ("viewer@example.com", "viewer"),
+    ] {
+        let out = app.cli_with_stdin(
+            &["admin", "add-user", email, "--role", role],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let form = |csrf: &str, user: &str| {
+        vec![
+            ("csrf_token".to_string(), csrf.to_string()),
+            ("user_id".to_string(), user.to_string()),
+            ("name".to_string(), "Globex Corp".to_string()),
+            ("tier".to_string(), "pro".to_string()),
+            ("integration".to_string(), "files".to_string()),
+            ("project_id".to_string(), "jt".to_string()),
+        ]
+    };
+    let post = |cookie: String, fields: Vec<(String, String)>| {
+        let app = &app;
+        async move {
+            client()
+                .post(app.url("/admin/provision"))
+                .header(COOKIE, cookie)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (viewer, viewer_csrf) = {
+        let (c, _) = session_cookie(&sign_in(&app, "viewer@example.com", PASSWORD).await);
+        let csrf = session(&app, &c).await.1["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (c, csrf)
+    };
+    let res = post(viewer, form(&viewer_csrf, "globex")).await;
+    assert_eq!(location(&res), "/admin/cache-keys?notice=read-only");
+
+    let (cookie, _) = session_cookie(&sign_in(&app, "ops@example.com", PASSWORD).await);
+    let csrf = session(&app, &cookie).await.1["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = post(cookie.clone(), form(&csrf, "bad id")).await;
+    let refused = location(&res);
+    assert!(
+        refused.starts_with("/admin/cache-keys?notice=invalid&message="),
+        "{refused}"
+    );
+    let html = client()
+        .get(app.url(&refused))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Provisioning refused: "), "{html}");
+
+    let res = post(cookie.clone(), form(&csrf, "globex")).await;
+    let landed = location(&res);
+    assert!(
+        landed.starts_with("/admin/cache-keys?notice=provisioned&key="),
+        "{landed}"
+    );
+    let html = client()
+        .get(app.url(&landed))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = html
+        .find("class=\"secret-value\">")
+        .expect("key shown once")
+        + "class=\"secret-value\">".len();
+    let key = &html[start..start + html[start..].find('<').unwrap()];
+    assert_eq!(app.verify_code(key, Some("jt_globex")).await, "VALID");
+    assert!(html.contains("data-tenant=\"globex\""));
+    let (status, tenant) = app
+        .root_json(Method::GET, "/api/tenants/globex", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tenant["plan"], "pro");
+    assert_eq!(tenant["name"], "Globex Corp");
+}
