@@ -100,3 +100,99 @@ pub async fn update(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// What the customers table asks for: a text search over id and name, plan
+/// and status filters, a sort, and a page.
+#[derive(Debug, Clone, Default)]
+pub struct TenantSearch {
+    pub text: String,
+    pub plan: Option<Plan>,
+    pub status: Option<TenantStatus>,
+    pub sort: TenantSort,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TenantSort {
+    #[default]
+    Id,
+    Name,
+    Plan,
+    /// Newest first.
+    Created,
+}
+
+impl TenantSort {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "id" => Some(Self::Id),
+            "name" => Some(Self::Name),
+            "plan" => Some(Self::Plan),
+            "created" => Some(Self::Created),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::Name => "name",
+            Self::Plan => "plan",
+            Self::Created => "created",
+        }
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::Name => "LOWER(name), id",
+            Self::Plan => "plan, id",
+            Self::Created => "created_at DESC, id",
+        }
+    }
+}
+
+/// A page of tenants matching the search, and how many match in all.
+pub async fn search(conn: &mut Conn, s: &TenantSearch) -> sqlx::Result<(Vec<Tenant>, i64)> {
+    // LIKE with its wildcards escaped: the text is matched literally.
+    let text = s.text.trim().to_lowercase();
+    let pattern = if text.is_empty() {
+        String::new()
+    } else {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    };
+    let filter = "($1 = '' OR plan = $1) AND ($2 = '' OR status = $2) \
+                  AND ($3 = '' OR LOWER(id) LIKE $3 ESCAPE '\\' OR LOWER(name) LIKE $3 ESCAPE '\\')";
+    let plan = s.plan.map(Plan::as_str).unwrap_or("");
+    let status = s.status.map(TenantStatus::as_str).unwrap_or("");
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tenants WHERE {filter} ORDER BY {} LIMIT $4 OFFSET $5",
+        s.sort.order_by()
+    ))
+    .bind(plan)
+    .bind(status)
+    .bind(&pattern)
+    .bind(s.limit)
+    .bind(s.offset)
+    .fetch_all(&mut *conn)
+    .await?;
+    let tenants = rows
+        .iter()
+        .map(from_row)
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    let total: i64 = sqlx::query(&format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM tenants WHERE {filter}"
+    ))
+    .bind(plan)
+    .bind(status)
+    .bind(&pattern)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    Ok((tenants, total))
+}

@@ -327,3 +327,47 @@ pub async fn tenant_hours(
     }
     Ok(out)
 }
+
+/// A tenant's data-plane use since `since` (requests, hits, misses) and the
+/// last hour it was used at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantActivity {
+    pub requests: i64,
+    pub hits: i64,
+    pub misses: i64,
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+pub async fn tenant_activity(
+    conn: &mut Conn,
+    tenant: &str,
+    since: DateTime<Utc>,
+) -> sqlx::Result<TenantActivity> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) AS requests, \
+         CAST(COALESCE(SUM(hits), 0) AS BIGINT) AS hits, \
+         CAST(COALESCE(SUM(misses), 0) AS BIGINT) AS misses \
+         FROM usage_hourly WHERE tenant_id = $1 AND hour >= $2",
+    )
+    .bind(tenant)
+    .bind(ts(since))
+    .fetch_one(&mut *conn)
+    .await?;
+    let last = sqlx::query("SELECT MAX(hour) AS last FROM usage_hourly WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&mut *conn)
+        .await?;
+    let last: Option<String> = last.try_get("last")?;
+    Ok(TenantActivity {
+        requests: row.try_get("requests")?,
+        hits: row.try_get("hits")?,
+        misses: row.try_get("misses")?,
+        last_used: last
+            .map(|l| {
+                DateTime::parse_from_rfc3339(&l)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| super::corrupt(format!("usage_hourly.hour: {e}")))
+            })
+            .transpose()?,
+    })
+}

@@ -156,3 +156,46 @@ impl Keyward {
         }
     }
 }
+
+/// One row of the admin's customers table.
+#[derive(Debug, Clone)]
+pub struct CustomerSummary {
+    pub tenant: Tenant,
+    pub namespaces: Vec<String>,
+    pub keys: Vec<crate::domain::api_key::ApiKey>,
+    /// This calendar month (UTC), from the hourly rollups.
+    pub activity: db::usage::TenantActivity,
+    pub monthly_quota: i64,
+}
+
+impl Keyward {
+    /// A page of the customers table: tenants matching the search with their
+    /// namespaces, keys and this month's use against the plan's quota. A page
+    /// costs a handful of indexed reads per row, however many tenants exist.
+    pub async fn customers(
+        &self,
+        search: &db::tenants::TenantSearch,
+    ) -> Result<(Vec<CustomerSummary>, i64)> {
+        let mut conn = self.db().pool().acquire().await?;
+        let (tenants, total) = db::tenants::search(&mut conn, search).await?;
+        let month = crate::domain::limits::month_start(super::now());
+        let mut rows = Vec::with_capacity(tenants.len());
+        for tenant in tenants {
+            let namespaces = db::namespaces::list_for_tenant(&mut conn, &tenant.id)
+                .await?
+                .into_iter()
+                .map(|n| n.name.to_string())
+                .collect();
+            let keys = db::keys::list(&mut conn, Some(&tenant.id)).await?;
+            let activity = db::usage::tenant_activity(&mut conn, tenant.id.as_str(), month).await?;
+            rows.push(CustomerSummary {
+                monthly_quota: self.plan_limits(tenant.plan).requests_per_month,
+                namespaces,
+                keys,
+                activity,
+                tenant,
+            });
+        }
+        Ok((rows, total))
+    }
+}

@@ -31,6 +31,14 @@ pub struct CustomerRow {
     pub status: String,
     pub created_at: String,
     pub keys: Vec<KeyRow>,
+    pub namespaces: Vec<String>,
+    /// The last hour with data-plane use (UTC), if any.
+    pub last_used: Option<String>,
+    /// Requests this calendar month, and the plan's monthly quota.
+    pub requests: i64,
+    pub quota: i64,
+    /// Hits over hits + misses this month, as "87.5%".
+    pub hit_rate: Option<String>,
 }
 
 /// A rotated key's new secret, in the one page view that shows it.
@@ -50,6 +58,9 @@ pub struct CustomersPage {
     pub page: i64,
     pub per_page: i64,
     pub plan: Option<String>,
+    pub q: String,
+    pub status: Option<String>,
+    pub sort: String,
 }
 
 /// Whether the first-run form should be offered (no admin exists yet).
@@ -69,10 +80,15 @@ pub async fn setup_needed() -> Result<bool, ServerFnError> {
 /// page without a live session.
 #[server(prefix = "/admin/fn", endpoint = "customers")]
 pub async fn customers(
+    q: Option<String>,
     plan: Option<String>,
+    status: Option<String>,
+    sort: Option<String>,
     page: Option<i64>,
 ) -> Result<Option<CustomersPage>, ServerFnError> {
+    use crate::db::tenants::{TenantSearch, TenantSort};
     use crate::domain::plan::Plan;
+    use crate::domain::tenant::TenantStatus;
     let state = use_context::<crate::startup::AppState>()
         .ok_or_else(|| ServerFnError::new("server state missing"))?;
     let headers: http::HeaderMap = leptos_axum::extract().await?;
@@ -92,50 +108,76 @@ pub async fn customers(
         }
         return Ok(None);
     };
+    let bad = |e: crate::domain::ValidationError| ServerFnError::new(e.to_string());
     let plan = plan.filter(|p| !p.is_empty());
-    let plan_filter = plan
+    let status = status.filter(|p| !p.is_empty());
+    let sort = sort
         .as_deref()
-        .map(|p| Plan::parse_field("plan", p))
-        .transpose()
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .and_then(TenantSort::parse)
+        .unwrap_or_default();
+    let q = q.unwrap_or_default();
     let per_page = 50;
     let page = page.unwrap_or(1).max(1);
-    let (tenants, total) = state
+    let search = TenantSearch {
+        text: q.chars().take(100).collect(),
+        plan: plan
+            .as_deref()
+            .map(|p| Plan::parse_field("plan", p))
+            .transpose()
+            .map_err(bad)?,
+        status: status
+            .as_deref()
+            .map(|p| TenantStatus::parse_field("status", p))
+            .transpose()
+            .map_err(bad)?,
+        sort,
+        limit: per_page,
+        offset: (page - 1) * per_page,
+    };
+    let (customers, total) = state
         .core
-        .list_tenants(plan_filter, per_page, (page - 1) * per_page)
+        .customers(&search)
         .await
         .map_err(|e| ServerFnError::new(e.to_string()))?;
     let now = chrono::Utc::now();
-    let mut rows = Vec::with_capacity(tenants.len());
-    for t in tenants {
-        let keys = state
-            .core
-            .list_keys(Some(&t.id))
-            .await
-            .map_err(|e| ServerFnError::new(e.to_string()))?;
-        rows.push(CustomerRow {
-            tenant_id: t.id.to_string(),
-            name: t.name,
-            plan: t.plan.as_str().to_string(),
-            status: format!("{:?}", t.status).to_lowercase(),
-            created_at: t.created_at.format("%Y-%m-%d").to_string(),
-            keys: keys
-                .iter()
-                .map(|k| KeyRow {
-                    key_id: k.id.to_string(),
-                    display_prefix: k
-                        .versions
-                        .iter()
-                        .rev()
-                        .find(|v| v.state(now) != crate::domain::api_key::SecretState::Retired)
-                        .map(|v| v.display_prefix.clone())
-                        .unwrap_or_default(),
-                    status: format!("{:?}", k.status).to_lowercase(),
-                    created_at: k.created_at.format("%Y-%m-%d").to_string(),
-                })
-                .collect(),
-        });
-    }
+    let rows = customers
+        .into_iter()
+        .map(|c| {
+            let a = c.activity;
+            let served = a.hits + a.misses;
+            CustomerRow {
+                tenant_id: c.tenant.id.to_string(),
+                name: c.tenant.name,
+                plan: c.tenant.plan.as_str().to_string(),
+                status: c.tenant.status.as_str().to_string(),
+                created_at: c.tenant.created_at.format("%Y-%m-%d").to_string(),
+                keys: c
+                    .keys
+                    .iter()
+                    .map(|k| KeyRow {
+                        key_id: k.id.to_string(),
+                        display_prefix: k
+                            .versions
+                            .iter()
+                            .rev()
+                            .find(|v| v.state(now) != crate::domain::api_key::SecretState::Retired)
+                            .map(|v| v.display_prefix.clone())
+                            .unwrap_or_default(),
+                        status: k.status.as_str().to_string(),
+                        created_at: k.created_at.format("%Y-%m-%d").to_string(),
+                    })
+                    .collect(),
+                namespaces: c.namespaces,
+                last_used: a
+                    .last_used
+                    .map(|t| t.format("%Y-%m-%d %H:00 UTC").to_string()),
+                requests: a.requests,
+                quota: c.monthly_quota,
+                hit_rate: (served > 0)
+                    .then(|| format!("{:.1}%", a.hits as f64 * 100.0 / served as f64)),
+            }
+        })
+        .collect::<Vec<_>>();
     // Taken, not read: the secret is in this one response only, never cached.
     let new_secret = state
         .secret_flash
@@ -167,6 +209,9 @@ pub async fn customers(
         page,
         per_page,
         plan,
+        q,
+        status,
+        sort: sort.as_str().to_string(),
     }))
 }
 
@@ -223,11 +268,14 @@ pub fn CacheKeysPage() -> impl IntoView {
         move || {
             let q = query.read();
             (
+                q.get("q"),
                 q.get("plan"),
+                q.get("status"),
+                q.get("sort"),
                 q.get("page").and_then(|p| p.parse::<i64>().ok()),
             )
         },
-        |(plan, page)| customers(plan, page),
+        |(q, plan, status, sort, page)| customers(q, plan, status, sort, page),
     );
     view! {
         <Suspense fallback=|| view! { <p>"Loading customers..."</p> }>
@@ -277,14 +325,45 @@ fn Customers(page: CustomersPage) -> impl IntoView {
     let viewer = page.admin.role != "admin";
     let pages = ((page.total + page.per_page - 1) / page.per_page).max(1);
     let plan = page.plan.clone().unwrap_or_default();
-    let link = {
-        let plan = plan.clone();
-        move |n: i64| {
-            if plan.is_empty() {
-                format!("/admin/cache-keys?page={n}")
-            } else {
-                format!("/admin/cache-keys?plan={plan}&page={n}")
+    let status = page.status.clone().unwrap_or_default();
+    let sort = page.sort.clone();
+    // A link to this view with one thing changed (the page, or the sort).
+    let href = {
+        let (q, plan, status) = (page.q.clone(), plan.clone(), status.clone());
+        move |sort: &str, n: i64| {
+            let mut pairs: Vec<(&str, String)> = Vec::new();
+            for (k, v) in [("q", &q), ("plan", &plan), ("status", &status)] {
+                if !v.is_empty() {
+                    pairs.push((k, v.clone()));
+                }
             }
+            if sort != "id" {
+                pairs.push(("sort", sort.to_string()));
+            }
+            if n > 1 {
+                pairs.push(("page", n.to_string()));
+            }
+            let query: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={}", encode(v)))
+                .collect();
+            if query.is_empty() {
+                "/admin/cache-keys".to_string()
+            } else {
+                format!("/admin/cache-keys?{}", query.join("&"))
+            }
+        }
+    };
+    let link = {
+        let (href, sort) = (href.clone(), sort.clone());
+        move |n: i64| href(&sort, n)
+    };
+    let sorted_by = |key: &'static str, label: &'static str| {
+        let current = sort == key;
+        view! {
+            <th scope="col" aria-sort=if current { "ascending" } else { "none" }>
+                <a href=href(key, 1)>{label}{if current { " \u{25B2}" } else { "" }}</a>
+            </th>
         }
     };
     let prev = (page.page > 1).then(|| link(page.page - 1));
@@ -312,7 +391,7 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                 <form class="grid-form" method="post" action="/admin/provision">
                     <input type="hidden" name="csrf_token" value=csrf.clone()/>
                     <label for="p-user">"Tenant id"</label>
-                    <input id="p-user" name="user_id" required pattern="[A-Za-z0-9_-]{1,64}"/>
+                    <input id="p-user" name="user_id" required pattern="[A-Za-z0-9_\\-]{1,64}"/>
                     <label for="p-name">"Name (optional)"</label>
                     <input id="p-name" name="name"/>
                     <label for="p-tier">"Plan"</label>
@@ -328,7 +407,16 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                     <button type="submit">"Provision"</button>
                 </form>
             </details>
-            <form class="filters" method="get" action="/admin/cache-keys">
+            <form class="filters" method="get" action="/admin/cache-keys" role="search">
+                <label for="q">"Search"</label>
+                <input id="q" name="q" type="search" value=page.q.clone() placeholder="tenant id or name"/>
+                <label for="status">"Status"</label>
+                <select id="status" name="status">
+                    <option value="" selected=status.is_empty()>"Any status"</option>
+                    <option value="active" selected=status == "active">"active"</option>
+                    <option value="suspended" selected=status == "suspended">"suspended"</option>
+                </select>
+                <input type="hidden" name="sort" value=sort.clone()/>
                 <label for="plan">"Plan"</label>
                 <select id="plan" name="plan">
                     <option value="" selected=plan.is_empty()>"All plans"</option>
@@ -347,11 +435,15 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                         <caption class="visually-hidden">"Customers and their keys"</caption>
                         <thead>
                             <tr>
-                                <th scope="col">"Tenant"</th>
-                                <th scope="col">"Plan"</th>
+                                {sorted_by("id", "Tenant")}
+                                {sorted_by("plan", "Plan")}
+                                <th scope="col">"Namespaces"</th>
                                 <th scope="col">"Status"</th>
                                 <th scope="col">"Keys"</th>
-                                <th scope="col">"Created"</th>
+                                {sorted_by("created", "Created")}
+                                <th scope="col">"Last used"</th>
+                                <th scope="col">"Requests this month"</th>
+                                <th scope="col">"Hit rate"</th>
                             </tr>
                         </thead>
                         <tbody>
@@ -359,6 +451,7 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                                 <tr data-tenant=r.tenant_id.clone()>
                                     <td><strong>{r.tenant_id.clone()}</strong><br/><span class="muted">{r.name}</span></td>
                                     <td>{r.plan}</td>
+                                    <td>{r.namespaces.join(", ")}</td>
                                     <td><span class=format!("badge {}", r.status)>{r.status.clone()}</span></td>
                                     <td>
                                         <ul class="keys">
@@ -402,6 +495,13 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                                         </ul>
                                     </td>
                                     <td>{r.created_at}</td>
+                                    <td>{r.last_used.unwrap_or_else(|| "never".to_string())}</td>
+                                    <td>
+                                        {format!("{} / {}", r.requests, r.quota)}
+                                        <meter min="0" max=r.quota.max(1) value=r.requests.min(r.quota)
+                                            aria-label="share of the monthly quota used"></meter>
+                                    </td>
+                                    <td>{r.hit_rate.unwrap_or_else(|| "-".to_string())}</td>
                                 </tr>
                             }).collect_view()}
                         </tbody>
@@ -438,4 +538,17 @@ fn NewSecretPanel(secret: ShownOnce) -> impl IntoView {
             })}
         </section>
     }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -545,3 +545,83 @@ async fn provisioning_from_the_page_shows_the_key_once() {
     assert_eq!(tenant["plan"], "pro");
     assert_eq!(tenant["name"], "Globex Corp");
 }
+
+/// The tenant ids of the customers table's rows, in order.
+fn table_rows(html: &str) -> Vec<String> {
+    html.split("data-tenant=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_customers_table_searches_filters_sorts_and_shows_this_months_use() {
+    let app = spawn_app().await;
+    let acme = app.provision_tenant("acme").await;
+    for (id, tier) in [("beta", "free"), ("gamma", "enterprise")] {
+        app.provision(serde_json::json!({"user_id": id, "integration": "files", "project_id": "jt", "tier": tier}))
+            .await;
+    }
+    // acme: one miss and one hit this month.
+    let key = crate::helpers::s(&acme["api_key"]);
+    app.cache_set(key, "jt_acme", "hello", serde_json::json!({"a": 1}))
+        .await;
+    app.cache_get(key, "jt_acme", "hello").await;
+    app.cache_get(key, "jt_acme", "other").await;
+    app.flush_usage().await;
+
+    let out = app.cli_with_stdin(
+        &["admin", "add-user", "ops@example.com"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success());
+    let (cookie, _) = session_cookie(&sign_in(&app, "ops@example.com", PASSWORD).await);
+    let view = |query: &'static str| {
+        let (app, cookie) = (&app, cookie.clone());
+        async move {
+            client()
+                .get(app.url(&format!("/admin/cache-keys{query}")))
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let all = view("").await;
+    assert_eq!(table_rows(&all), ["acme", "beta", "gamma"]);
+    assert!(all.contains("3 customers"), "{all}");
+    // acme's row: its namespace, 3 requests of the pro quota (100,000), hits 1 of 2 gets.
+    let acme_row =
+        &all[all.find("data-tenant=\"acme\"").unwrap()..all.find("data-tenant=\"beta\"").unwrap()];
+    assert!(acme_row.contains("jt_acme"), "{acme_row}");
+    assert!(acme_row.contains("3 / 100000"), "{acme_row}");
+    assert!(acme_row.contains("50.0%"), "{acme_row}");
+    assert!(acme_row.contains(" UTC"), "last used: {acme_row}");
+    let beta_row =
+        &all[all.find("data-tenant=\"beta\"").unwrap()..all.find("data-tenant=\"gamma\"").unwrap()];
+    assert!(beta_row.contains("never"), "{beta_row}");
+
+    assert_eq!(table_rows(&view("?q=BET").await), ["beta"]);
+    assert_eq!(
+        table_rows(&view("?q=%25").await),
+        Vec::<String>::new(),
+        "a % is matched literally"
+    );
+    assert_eq!(table_rows(&view("?plan=enterprise").await), ["gamma"]);
+    assert_eq!(
+        table_rows(&view("?sort=plan").await),
+        ["gamma", "beta", "acme"]
+    );
+    let (status, _) = app
+        .root_json(
+            Method::PATCH,
+            "/api/tenants/beta",
+            Some(serde_json::json!({"status": "suspended"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(table_rows(&view("?status=suspended").await), ["beta"]);
+}
