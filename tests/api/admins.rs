@@ -61,6 +61,36 @@ async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Respons
     .await
 }
 
+/// Signs in with the test password; the session cookie and its CSRF token.
+async fn signed_in(app: &TestApp, email: &str) -> (String, String) {
+    let (cookie, _) = session_cookie(&sign_in(app, email, PASSWORD).await);
+    let csrf = session(app, &cookie).await.1["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+/// A dashboard page's HTML as the session sees it.
+async fn page_html(app: &TestApp, path: &str, cookie: &str) -> String {
+    client()
+        .get(app.url(path))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The secret a page shows once.
+fn shown_secret(html: &str) -> Option<String> {
+    let marker = "class=\"secret-value\">";
+    let start = html.find(marker)? + marker.len();
+    Some(html[start..start + html[start..].find('<')?].to_string())
+}
+
 #[tokio::test]
 async fn first_run_sign_in_and_sign_out() {
     let app = spawn_app().await;
@@ -282,22 +312,11 @@ async fn admins_disable_and_enable_keys_from_the_page_and_viewers_cannot() {
         );
         assert!(out.status.success());
     }
-    let signed_in = |email: &'static str| {
-        let app = &app;
-        async move {
-            let (cookie, _) = session_cookie(&sign_in(app, email, PASSWORD).await);
-            let csrf = session(app, &cookie).await.1["csrf_token"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            (cookie, csrf)
-        }
-    };
     let disable = format!("/admin/keys/{key_id}/disable");
     let enable = format!("/admin/keys/{key_id}/enable");
 
     // A viewer is refused by the server: nothing changes.
-    let (viewer, viewer_csrf) = signed_in("viewer@example.com").await;
+    let (viewer, viewer_csrf) = signed_in(&app, "viewer@example.com").await;
     let res = post_form(
         &app,
         &disable,
@@ -308,7 +327,7 @@ async fn admins_disable_and_enable_keys_from_the_page_and_viewers_cannot() {
     assert_eq!(location(&res), "/admin/cache-keys?notice=read-only");
     assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "VALID");
 
-    let (admin, csrf) = signed_in("ops@example.com").await;
+    let (admin, csrf) = signed_in(&app, "ops@example.com").await;
     // Without the session's CSRF token, or without confirming, nothing changes.
     let res = post_form(
         &app,
@@ -374,11 +393,7 @@ async fn rotating_from_the_page_shows_the_new_secret_once_and_keeps_the_old_one_
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (cookie, _) = session_cookie(&sign_in(&app, "ops@example.com", PASSWORD).await);
-    let csrf = session(&app, &cookie).await.1["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (cookie, csrf) = signed_in(&app, "ops@example.com").await;
     let page = || async {
         let res = client()
             .get(app.url("/admin/cache-keys?notice=rotated"))
@@ -408,9 +423,7 @@ async fn rotating_from_the_page_shows_the_new_secret_once_and_keeps_the_old_one_
     let (no_store, html) = page().await;
     assert!(html.contains("you will not see this again"), "{html}");
     assert!(no_store, "a page with a secret must not be cached");
-    let start = html.find("class=\"secret-value\">").expect("secret shown")
-        + "class=\"secret-value\">".len();
-    let new_key = html[start..start + html[start..].find('<').unwrap()].to_string();
+    let new_key = shown_secret(&html).expect("secret shown");
     assert_ne!(new_key, old_key);
     assert_eq!(app.verify_code(&new_key, Some("jt_acme")).await, "VALID");
     // The old secret still works during the grace period.
@@ -483,37 +496,18 @@ async fn provisioning_from_the_page_shows_the_key_once() {
                 .unwrap()
         }
     };
-    let (viewer, viewer_csrf) = {
-        let (c, _) = session_cookie(&sign_in(&app, "viewer@example.com", PASSWORD).await);
-        let csrf = session(&app, &c).await.1["csrf_token"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        (c, csrf)
-    };
+    let (viewer, viewer_csrf) = signed_in(&app, "viewer@example.com").await;
     let res = post(viewer, form(&viewer_csrf, "globex")).await;
     assert_eq!(location(&res), "/admin/cache-keys?notice=read-only");
 
-    let (cookie, _) = session_cookie(&sign_in(&app, "ops@example.com", PASSWORD).await);
-    let csrf = session(&app, &cookie).await.1["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (cookie, csrf) = signed_in(&app, "ops@example.com").await;
     let res = post(cookie.clone(), form(&csrf, "bad id")).await;
     let refused = location(&res);
     assert!(
         refused.starts_with("/admin/cache-keys?notice=invalid&message="),
         "{refused}"
     );
-    let html = client()
-        .get(app.url(&refused))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_html(&app, &refused, &cookie).await;
     assert!(html.contains("Provisioning refused: "), "{html}");
 
     let res = post(cookie.clone(), form(&csrf, "globex")).await;
@@ -522,21 +516,9 @@ async fn provisioning_from_the_page_shows_the_key_once() {
         landed.starts_with("/admin/cache-keys?notice=provisioned&key="),
         "{landed}"
     );
-    let html = client()
-        .get(app.url(&landed))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let start = html
-        .find("class=\"secret-value\">")
-        .expect("key shown once")
-        + "class=\"secret-value\">".len();
-    let key = &html[start..start + html[start..].find('<').unwrap()];
-    assert_eq!(app.verify_code(key, Some("jt_globex")).await, "VALID");
+    let html = page_html(&app, &landed, &cookie).await;
+    let key = shown_secret(&html).expect("key shown once");
+    assert_eq!(app.verify_code(&key, Some("jt_globex")).await, "VALID");
     assert!(html.contains("data-tenant=\"globex\""));
     let (status, tenant) = app
         .root_json(Method::GET, "/api/tenants/globex", None)
@@ -575,20 +557,10 @@ async fn the_customers_table_searches_filters_sorts_and_shows_this_months_use() 
         &format!("{PASSWORD}\n"),
     );
     assert!(out.status.success());
-    let (cookie, _) = session_cookie(&sign_in(&app, "ops@example.com", PASSWORD).await);
+    let (cookie, _) = signed_in(&app, "ops@example.com").await;
     let view = |query: &'static str| {
         let (app, cookie) = (&app, cookie.clone());
-        async move {
-            client()
-                .get(app.url(&format!("/admin/cache-keys{query}")))
-                .header(COOKIE, cookie)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
+        async move { page_html(app, &format!("/admin/cache-keys{query}"), &cookie).await }
     };
     let all = view("").await;
     assert_eq!(table_rows(&all), ["acme", "beta", "gamma"]);
