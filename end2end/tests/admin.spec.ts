@@ -4,7 +4,7 @@ import { ROOT_TOKEN } from "../playwright.config";
 const PASSWORD = "correct horse battery staple";
 const shots = "../docs/screenshots";
 
-test("an admin signs in on first run, disables, enables and rotates a key, provisions a customer, signs out; a wrong password is refused", async ({ page }) => {
+test("an admin signs in on first run, disables, enables and rotates a key, provisions a customer, generates and downloads invoices, signs out; a wrong password is refused", async ({ page }) => {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => {
@@ -76,6 +76,37 @@ test("an admin signs in on first run, disables, enables and rotates a key, provi
   const check = await page.request.post("/api/keys/verify", { data: { key: provisionedKey, namespace: "jt_initech" } });
   expect((await check.json()).code).toBe("VALID");
   await expect(page.locator('tr[data-tenant="initech"]')).toBeVisible();
+
+  // Invoices: last month's usage becomes an invoice; the CSV download is what the API exports.
+  const month = new Date();
+  month.setUTCDate(1);
+  month.setUTCMonth(month.getUTCMonth() - 1);
+  const period = month.toISOString().slice(0, 7);
+  const ingested = await page.request.post("/api/usage/events", {
+    headers: { Authorization: `Bearer ${ROOT_TOKEN}` },
+    data: [{ event_id: "e2e-1", trace_id: "t", tenant_id: "acme", user_id: "u1", service: "openai", operation: "chat",
+             units: { tokens_in: 1000000 }, duration_ms: 100, timestamp: `${period}-05T10:00:00Z` }],
+  });
+  expect(ingested.status()).toBe(200);
+  await page.getByRole("navigation", { name: "Admin pages" }).getByRole("link", { name: "Invoices" }).click();
+  await expect(page.getByRole("heading", { name: `Invoices ${period}` })).toBeVisible();
+  await page.getByRole("button", { name: `Generate invoices for ${period}` }).click();
+  await expect(page.getByRole("status")).toContainText("1 draft invoices generated");
+  const number = `KW-${period.replace("-", "")}-ACME`;
+  await expect(page.locator(`tr[data-invoice="${number}"]`)).toContainText("2.88 USD");
+  await page.screenshot({ path: `${shots}/invoices.png`, fullPage: true });
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download Xero CSV" }).click(),
+  ]);
+  const fs = await import("node:fs");
+  const downloaded = fs.readFileSync(await download.path(), "utf8");
+  const api = await page.request.get(`/api/xero/export?period=${period}&format=csv`, {
+    headers: { Authorization: `Bearer ${ROOT_TOKEN}` },
+  });
+  expect(downloaded).toBe(await api.text());
+  await page.getByRole("navigation", { name: "Admin pages" }).getByRole("link", { name: "Customers" }).click();
+  await expect(page.getByRole("heading", { name: "Customers" })).toBeVisible();
 
   // Sign out (the form carries the session's CSRF token), then the dashboard is closed again.
   await page.getByRole("button", { name: "Sign out" }).click();

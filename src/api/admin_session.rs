@@ -52,7 +52,8 @@ fn cookie(headers: &HeaderMap, value: &str, max_age: i64) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn see_other(location: &str) -> Response {
+/// A 303 to `location` (the answer to a form post).
+pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }
 
@@ -333,6 +334,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/keys/{key_id}/enable", post(enable_key))
         .route("/admin/keys/{key_id}/rotate", post(rotate_key))
         .route("/admin/provision", post(provision))
+        .merge(super::admin_billing::router())
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,7 +345,7 @@ pub struct KeyStatusForm {
     pub confirm: Option<String>,
 }
 
-fn request_id(headers: &HeaderMap) -> String {
+pub fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())

@@ -1,6 +1,7 @@
 //! The JSON API: one file per resource. Routes and the OpenAPI document come
 //! from the same `#[utoipa::path]` annotations, so they cannot drift apart.
 
+pub mod admin_billing;
 pub mod admin_session;
 pub mod audit;
 pub mod billing;

@@ -63,6 +63,40 @@ pub struct CustomersPage {
     pub sort: String,
 }
 
+/// The signed-in admin of the page being rendered; without one, the
+/// response becomes a redirect to the sign-in page.
+#[cfg(feature = "ssr")]
+async fn page_session(
+    state: &crate::startup::AppState,
+) -> Result<Option<crate::services::admins::AdminSession>, ServerFnError> {
+    let headers: http::HeaderMap = leptos_axum::extract().await?;
+    let session = match crate::api::admin_session::session_token(&headers) {
+        Some(token) => state
+            .core
+            .admin_session(&token)
+            .await
+            .map_err(|e| ServerFnError::new(e.to_string()))?,
+        None => None,
+    };
+    if session.is_none() {
+        leptos_axum::redirect("/admin/sign-in");
+        // Rendering on the server: make it a real redirect for the browser.
+        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            res.set_status(http::StatusCode::SEE_OTHER);
+        }
+    }
+    Ok(session)
+}
+
+#[cfg(feature = "ssr")]
+fn admin_view(s: crate::services::admins::AdminSession) -> AdminView {
+    AdminView {
+        email: s.email,
+        role: s.role.as_str().to_string(),
+        csrf_token: s.csrf_token,
+    }
+}
+
 /// Whether the first-run form should be offered (no admin exists yet).
 #[server(prefix = "/admin/fn", endpoint = "setup_needed")]
 pub async fn setup_needed() -> Result<bool, ServerFnError> {
@@ -91,21 +125,7 @@ pub async fn customers(
     use crate::domain::tenant::TenantStatus;
     let state = use_context::<crate::startup::AppState>()
         .ok_or_else(|| ServerFnError::new("server state missing"))?;
-    let headers: http::HeaderMap = leptos_axum::extract().await?;
-    let session = match crate::api::admin_session::session_token(&headers) {
-        Some(token) => state
-            .core
-            .admin_session(&token)
-            .await
-            .map_err(|e| ServerFnError::new(e.to_string()))?,
-        None => None,
-    };
-    let Some(session) = session else {
-        leptos_axum::redirect("/admin/sign-in");
-        // Rendering on the server: make it a real redirect for the browser.
-        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-            res.set_status(http::StatusCode::SEE_OTHER);
-        }
+    let Some(session) = page_session(&state).await? else {
         return Ok(None);
     };
     let bad = |e: crate::domain::ValidationError| ServerFnError::new(e.to_string());
@@ -199,11 +219,7 @@ pub async fn customers(
     }
     Ok(Some(CustomersPage {
         new_secret,
-        admin: AdminView {
-            email: session.email,
-            role: session.role.as_str().to_string(),
-            csrf_token: session.csrf_token,
-        },
+        admin: admin_view(session),
         rows,
         total,
         page,
@@ -369,14 +385,7 @@ fn Customers(page: CustomersPage) -> impl IntoView {
     let prev = (page.page > 1).then(|| link(page.page - 1));
     let next = (page.page < pages).then(|| link(page.page + 1));
     view! {
-        <header class="admin-bar">
-            <strong>"keyward admin"</strong>
-            <span class="who">{page.admin.email.clone()} " (" {page.admin.role.clone()} ")"</span>
-            <form method="post" action="/admin/sign-out">
-                <input type="hidden" name="csrf_token" value=page.admin.csrf_token.clone()/>
-                <button type="submit">"Sign out"</button>
-            </form>
-        </header>
+        <AdminBar admin=page.admin.clone()/>
         <main class="page wide">
             <h1>"Customers"</h1>
             {message.map(|(error, text)| if error {
@@ -551,4 +560,216 @@ fn encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The bar on every signed-in page: where to go, who is signed in, sign-out.
+#[component]
+fn AdminBar(admin: AdminView) -> impl IntoView {
+    view! {
+        <header class="admin-bar">
+            <strong>"keyward admin"</strong>
+            <nav aria-label="Admin pages" class="admin-nav">
+                <a href="/admin/cache-keys">"Customers"</a>
+                <a href="/admin/invoices">"Invoices"</a>
+            </nav>
+            <span class="who">{admin.email.clone()} " (" {admin.role.clone()} ")"</span>
+            <form method="post" action="/admin/sign-out">
+                <input type="hidden" name="csrf_token" value=admin.csrf_token.clone()/>
+                <button type="submit">"Sign out"</button>
+            </form>
+        </header>
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceRow {
+    pub number: String,
+    pub tenant_id: String,
+    pub contact_name: String,
+    pub status: String,
+    pub date: String,
+    pub due_date: String,
+    pub lines: usize,
+    pub total: String,
+    pub due: String,
+    pub currency: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvoicesPageData {
+    pub admin: AdminView,
+    pub period: String,
+    pub status: String,
+    pub invoices: Vec<InvoiceRow>,
+}
+
+/// A month's invoices (default: last month), optionally of one status.
+#[server(prefix = "/admin/fn", endpoint = "invoices")]
+pub async fn invoices_page(
+    period: Option<String>,
+    status: Option<String>,
+) -> Result<Option<InvoicesPageData>, ServerFnError> {
+    use crate::domain::invoice::{cents_to_decimal, BillingPeriod, InvoiceStatus};
+    let state = use_context::<crate::startup::AppState>()
+        .ok_or_else(|| ServerFnError::new("server state missing"))?;
+    let Some(session) = page_session(&state).await? else {
+        return Ok(None);
+    };
+    let period = match period.filter(|p| !p.is_empty()) {
+        Some(p) => BillingPeriod::parse(&p).map_err(|e| ServerFnError::new(e.to_string()))?,
+        None => {
+            let today = chrono::Utc::now().date_naive();
+            BillingPeriod::containing(
+                BillingPeriod::containing(today).first_day() - chrono::Duration::days(1),
+            )
+        }
+    };
+    let status = status.filter(|s| !s.is_empty());
+    let status_filter = status
+        .as_deref()
+        .map(InvoiceStatus::parse)
+        .transpose()
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let invoices = state
+        .core
+        .invoices(Some(period), status_filter)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(Some(InvoicesPageData {
+        admin: admin_view(session),
+        period: period.to_string(),
+        status: status.unwrap_or_default(),
+        invoices: invoices
+            .into_iter()
+            .map(|i| InvoiceRow {
+                total: cents_to_decimal(i.total_cents()),
+                due: cents_to_decimal(i.due_cents()),
+                lines: i.lines.len(),
+                number: i.number,
+                tenant_id: i.tenant_id,
+                contact_name: i.contact_name,
+                status: i.status.as_str().to_string(),
+                date: i.date.to_string(),
+                due_date: i.due_date.to_string(),
+                currency: i.currency,
+            })
+            .collect(),
+    }))
+}
+
+#[component]
+pub fn InvoicesPage() -> impl IntoView {
+    let query = use_query_map();
+    let data = Resource::new(
+        move || {
+            let q = query.read();
+            (q.get("period"), q.get("status"))
+        },
+        |(period, status)| invoices_page(period, status),
+    );
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading invoices..."</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(Some(page)) => view! { <Invoices page/> }.into_any(),
+                    Ok(None) => view! { <main class="page"><p>"Sign in first: "<a href="/admin/sign-in">"sign in"</a></p></main> }.into_any(),
+                    Err(e) => view! { <main class="page"><p class="notice error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Invoices(page: InvoicesPageData) -> impl IntoView {
+    let query = use_query_map();
+    let message = {
+        let q = query.read_untracked();
+        match q.get("notice").as_deref() {
+            Some("generated") => Some((
+                false,
+                format!(
+                    "{} draft invoices generated for {}.",
+                    q.get("count").unwrap_or_default(),
+                    page.period
+                ),
+            )),
+            Some("read-only") => Some((
+                true,
+                "Viewers can see everything and change nothing.".to_string(),
+            )),
+            Some("bad-period") => Some((true, "Give the month as YYYY-MM.".to_string())),
+            _ => None,
+        }
+    };
+    let csv = format!("/admin/invoices/export?period={}&format=csv", page.period);
+    let json = format!("/admin/invoices/export?period={}&format=json", page.period);
+    let status = page.status.clone();
+    view! {
+        <AdminBar admin=page.admin.clone()/>
+        <main class="page wide">
+            <h1>"Invoices " {page.period.clone()}</h1>
+            {message.map(|(error, text)| if error {
+                view! { <p class="notice error" role="alert">{text}</p> }.into_any()
+            } else {
+                view! { <p class="notice" role="status">{text}</p> }.into_any()
+            })}
+            <form class="filters" method="get" action="/admin/invoices">
+                <label for="period">"Month"</label>
+                <input id="period" name="period" type="month" value=page.period.clone()/>
+                <label for="inv-status">"Status"</label>
+                <select id="inv-status" name="status">
+                    <option value="" selected=status.is_empty()>"Any status"</option>
+                    <option value="draft" selected=status == "draft">"draft"</option>
+                    <option value="sent" selected=status == "sent">"sent"</option>
+                    <option value="paid" selected=status == "paid">"paid"</option>
+                </select>
+                <button type="submit">"Show"</button>
+            </form>
+            <div class="actions">
+                <form method="post" action="/admin/invoices/generate">
+                    <input type="hidden" name="csrf_token" value=page.admin.csrf_token.clone()/>
+                    <input type="hidden" name="period" value=page.period.clone()/>
+                    <button type="submit">{format!("Generate invoices for {}", page.period)}</button>
+                </form>
+                <a class="download" href=csv download>"Download Xero CSV"</a>
+                <a class="download" href=json download>"Download Xero JSON"</a>
+            </div>
+            {if page.invoices.is_empty() {
+                view! { <p class="empty">"No invoices for this month yet. Generate them from the month's usage."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="customers invoices">
+                        <caption class="visually-hidden">"Invoices of the month"</caption>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Number"</th>
+                                <th scope="col">"Customer"</th>
+                                <th scope="col">"Status"</th>
+                                <th scope="col">"Date"</th>
+                                <th scope="col">"Due"</th>
+                                <th scope="col">"Lines"</th>
+                                <th scope="col">"Total"</th>
+                                <th scope="col">"Outstanding"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {page.invoices.into_iter().map(|i| view! {
+                                <tr data-invoice=i.number.clone()>
+                                    <td><code>{i.number.clone()}</code></td>
+                                    <td>{i.contact_name}<br/><span class="muted">{i.tenant_id}</span></td>
+                                    <td><span class=format!("badge {}", i.status.clone())>{i.status.clone()}</span></td>
+                                    <td>{i.date}</td>
+                                    <td>{i.due_date}</td>
+                                    <td>{i.lines}</td>
+                                    <td class="num">{format!("{} {}", i.total, i.currency)}</td>
+                                    <td class="num">{format!("{} {}", i.due, i.currency)}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </main>
+    }
 }

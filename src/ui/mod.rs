@@ -41,6 +41,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=(StaticSegment("admin"), StaticSegment("invoices"))
+                    view=admin::InvoicesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=(StaticSegment("admin"), StaticSegment("cache-keys"))
                     view=admin::CacheKeysPage
                     ssr=SsrMode::Async

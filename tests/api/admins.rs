@@ -597,3 +597,91 @@ async fn the_customers_table_searches_filters_sorts_and_shows_this_months_use() 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(table_rows(&view("?status=suspended").await), ["beta"]);
 }
+
+#[tokio::test]
+async fn the_invoices_page_generates_and_downloads_what_the_api_exports() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    let (status, body) = crate::costs::ingest(
+        &app,
+        &serde_json::json!([crate::costs::event(
+            "i1",
+            "acme",
+            "u1",
+            "openai",
+            serde_json::json!({"tokens_in": 1_000_000}),
+            "2026-10-05T10:00:00Z"
+        )]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (email, role) in [
+        ("ops@example.com", "admin"),
+        ("viewer@example.com", "viewer"),
+    ] {
+        let out = app.cli_with_stdin(
+            &["admin", "add-user", email, "--role", role],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(out.status.success());
+    }
+    let (cookie, csrf) = signed_in(&app, "ops@example.com").await;
+    let empty = page_html(&app, "/admin/invoices?period=2026-10", &cookie).await;
+    assert!(empty.contains("No invoices for this month yet"), "{empty}");
+
+    let (viewer, viewer_csrf) = signed_in(&app, "viewer@example.com").await;
+    let form = |csrf: &str| {
+        vec![
+            ("csrf_token".to_string(), csrf.to_string()),
+            ("period".to_string(), "2026-10".to_string()),
+        ]
+    };
+    let post = |cookie: &str, fields: Vec<(String, String)>| {
+        client()
+            .post(app.url("/admin/invoices/generate"))
+            .header(COOKIE, cookie.to_string())
+            .form(&fields)
+            .send()
+    };
+    let res = post(&viewer, form(&viewer_csrf)).await.unwrap();
+    assert_eq!(location(&res), "/admin/invoices?notice=read-only");
+    let res = post(&cookie, form(&csrf)).await.unwrap();
+    assert_eq!(
+        location(&res),
+        "/admin/invoices?period=2026-10&notice=generated&count=1"
+    );
+
+    let page = page_html(&app, "/admin/invoices?period=2026-10", &cookie).await;
+    assert!(page.contains("data-invoice=\"KW-202610-ACME\""), "{page}");
+    // 1,000,000 in x 2.5 $/M = 2.50; SG&A 0.25; compliance 0.13 (12.5 c, half up): 2.88.
+    assert!(page.contains("2.88 USD"), "{page}");
+
+    let download = client()
+        .get(app.url("/admin/invoices/export?period=2026-10&format=csv"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    assert!(download.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("keyward-invoices-2026-10.csv"));
+    let api = app
+        .root(
+            Method::GET,
+            "/api/xero/export?period=2026-10&format=csv",
+            None,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(download.text().await.unwrap(), api);
+    let res = client()
+        .get(app.url("/admin/invoices/export?period=2026-10&format=csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}

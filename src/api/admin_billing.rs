@@ -1,0 +1,93 @@
+//! The invoices page's actions, for a signed-in admin (session cookie, not
+//! the root token): generate a month's invoices, and download them for Xero.
+
+use super::admin_session::{see_other, SignedInAdmin};
+use super::error::ApiError;
+use crate::domain::invoice::BillingPeriod;
+use crate::services::billing::Export;
+use crate::startup::AppState;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct GenerateForm {
+    pub csrf_token: String,
+    /// `YYYY-MM`
+    pub period: String,
+}
+
+/// `POST /admin/invoices/generate`: (re)generates a month's drafts; back to
+/// the invoices page of that month with a notice.
+pub async fn generate(
+    State(state): State<AppState>,
+    SignedInAdmin(session): SignedInAdmin,
+    headers: HeaderMap,
+    Form(form): Form<GenerateForm>,
+) -> Result<Response, ApiError> {
+    session.check_csrf(&form.csrf_token)?;
+    if session.require_admin().is_err() {
+        return Ok(see_other("/admin/invoices?notice=read-only"));
+    }
+    let period = match BillingPeriod::parse(form.period.trim()) {
+        Ok(p) => p,
+        Err(_) => return Ok(see_other("/admin/invoices?notice=bad-period")),
+    };
+    let actor = session.actor(super::admin_session::request_id(&headers));
+    let g = state.core.generate_invoices(&actor, period).await?;
+    Ok(see_other(&format!(
+        "/admin/invoices?period={period}&notice=generated&count={}",
+        g.invoices.len()
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    pub period: String,
+    pub format: Option<String>,
+}
+
+/// `GET /admin/invoices/export?period=YYYY-MM&format=csv|json`: the same
+/// files as `GET /api/xero/export`, for the signed-in admin.
+pub async fn export(
+    State(state): State<AppState>,
+    SignedInAdmin(_session): SignedInAdmin,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let period = BillingPeriod::parse(&q.period)?;
+    let csv = q.format.as_deref() != Some("json");
+    Ok(match state.core.export_invoices(period, csv).await? {
+        Export::Csv(text) => {
+            let mut res = text.into_response();
+            let h = res.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "attachment; filename=\"keyward-invoices-{period}.csv\""
+            )) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            res
+        }
+        Export::Json(value) => {
+            let mut res = Json(value).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "attachment; filename=\"keyward-invoices-{period}.json\""
+            )) {
+                res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            res
+        }
+    })
+}
+
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/invoices/generate", post(generate))
+        .route("/admin/invoices/export", get(export))
+}
