@@ -7,7 +7,9 @@ import * as path from "node:path";
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const port = Number(process.env.E2E_PORT ?? 3456);
 const bin = process.env.KEYWARD_BIN ?? "target/debug/keyward";
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "keyward-e2e-"));
+// Made once by the runner; its workers (which load this file again) inherit it.
+process.env.KEYWARD_E2E_DATA_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "keyward-e2e-"));
+export const dataDir = process.env.KEYWARD_E2E_DATA_DIR;
 export const ROOT_TOKEN = "e2e-root-token-0123456789";
 
 export default defineConfig({

@@ -1,10 +1,11 @@
 import { expect, test } from "@playwright/test";
-import { ROOT_TOKEN } from "../playwright.config";
+import { execFileSync } from "node:child_process";
+import { dataDir, ROOT_TOKEN } from "../playwright.config";
 
 const PASSWORD = "correct horse battery staple";
 const shots = "../docs/screenshots";
 
-test("an admin signs in on first run, disables, enables and rotates a key, provisions a customer, generates and downloads invoices, signs out; a wrong password is refused", async ({ page }) => {
+test("an admin signs in on first run, disables, enables and rotates a key, provisions a customer, generates and downloads invoices, signs out; a wrong password and a viewer's rotate are refused", async ({ page }) => {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => {
@@ -124,6 +125,22 @@ test("an admin signs in on first run, disables, enables and rotates a key, provi
   await page.locator("#password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByRole("heading", { name: "Customers" })).toBeVisible();
+
+  // A viewer (added with the CLI over the same data directory) sees the table, but its rotate is refused.
+  execFileSync("../target/debug/keyward", ["admin", "add-user", "viewer@example.com", "--role", "viewer"], {
+    env: { PATH: process.env.PATH ?? "", KEYWARD_DATA_DIR: dataDir },
+    input: `${PASSWORD}\n`,
+  });
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.locator("#email").fill("viewer@example.com");
+  await page.locator("#password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page.getByText("viewer@example.com (viewer)")).toBeVisible();
+  await page.locator('tr[data-tenant="acme"]').getByRole("button", { name: "Rotate" }).click();
+  await expect(page.getByRole("alert")).toHaveText("Viewers can see everything and change nothing.");
+  await expect(page.locator("code.secret-value")).toHaveCount(0);
+  const still = await page.request.post("/api/keys/verify", { data: { key: secret, namespace: "jt_acme" } });
+  expect((await still.json()).code).toBe("VALID");
 
   expect(errors).toEqual([]);
 });
