@@ -35,7 +35,7 @@ pub async fn generate(
         Ok(p) => p,
         Err(_) => return Ok(see_other("/admin/invoices?notice=bad-period")),
     };
-    let actor = session.actor(super::admin_session::request_id(&headers));
+    let actor = session.actor(super::extract::request_id(&headers));
     let g = state.core.generate_invoices(&actor, period).await?;
     Ok(see_other(&format!(
         "/admin/invoices?period={period}&notice=generated&count={}",

@@ -10,6 +10,7 @@
 //! (`X-Forwarded-Proto: https` from the proxy terminating it).
 
 use super::error::ApiError;
+use super::extract::request_id;
 use crate::domain::admin::AdminRole;
 use crate::services::admins::{AdminSession, SESSION_TTL};
 use crate::services::Error;
@@ -343,14 +344,6 @@ pub struct KeyStatusForm {
     /// Disabling asks for an explicit confirmation (a checkbox in the page),
     /// so a stray click or keypress does not cut a customer off.
     pub confirm: Option<String>,
-}
-
-pub fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// `POST /admin/keys/{key_id}/disable|enable` from the customers page: the

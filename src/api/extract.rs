@@ -7,7 +7,7 @@ use crate::startup::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::de::DeserializeOwned;
 
@@ -94,9 +94,8 @@ where
 }
 
 /// The request id set by the request-id layer (or sent by the client).
-pub fn request_id(parts: &Parts) -> String {
-    parts
-        .headers
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(128).collect())
@@ -130,7 +129,7 @@ impl FromRequestParts<AppState> for RootActor {
         match bearer(parts) {
             Some(token) if state.root.matches(token) => Ok(Self(Actor {
                 name: "root".into(),
-                request_id: request_id(parts),
+                request_id: request_id(&parts.headers),
             })),
             Some(_) => {
                 tracing::warn!(path = %parts.uri.path(), "management call with a wrong token");

@@ -30,7 +30,7 @@ impl FromRequestParts<AppState> for SecretCaller {
                 "this call needs 'Authorization: Bearer <root token or API key>'",
             ));
         };
-        let request_id = request_id(parts);
+        let request_id = request_id(&parts.headers);
         if state.root.matches(token) {
             return Ok(Self(
                 Caller::Root,

@@ -1,7 +1,7 @@
 //! Usage events and their daily cost rollups; plan pricing.
 
 use super::{corrupt, ts, Conn, Engine};
-use crate::domain::analytics::{Earnings, ServiceWeek, UserWeek};
+use crate::domain::analytics::{Earnings, Period, ServiceWeek, UserWeek};
 use crate::domain::cost::UsageEvent;
 use crate::domain::plan::Plan;
 use chrono::{DateTime, Utc};
@@ -140,122 +140,119 @@ pub async fn apply_pending(conn: &mut Conn, engine: Engine) -> sqlx::Result<usiz
     Ok(bodies.len())
 }
 
-/// Adds deltas to the per-user daily rollups and to the per-tenant ones.
+/// Adds deltas to the per-user daily rollups (`cost_daily`), the weekly ones
+/// (`cost_weekly`) and the per-tenant daily ones (`cost_daily_tenant`).
 pub async fn add_rollups(
     conn: &mut Conn,
     engine: Engine,
     deltas: &BTreeMap<RollupKey, RollupDelta>,
 ) -> sqlx::Result<()> {
-    let rows: Vec<_> = deltas.iter().collect();
-    for chunk in rows.chunks(200) {
-        let mut sql = String::from(
-            "INSERT INTO cost_daily (day, tenant_id, user_id, service, events, cost_micros, duration_ms) VALUES ",
-        );
-        push_values(&mut sql, engine, chunk.len(), 7);
-        sql.push_str(
-            " ON CONFLICT (tenant_id, day, user_id, service) DO UPDATE SET \
-             events = cost_daily.events + excluded.events, \
-             cost_micros = cost_daily.cost_micros + excluded.cost_micros, \
-             duration_ms = cost_daily.duration_ms + excluded.duration_ms",
-        );
-        let mut q = sqlx::query(&sql);
-        for ((tenant, day, user, service), (n, cost, duration)) in chunk {
-            q = q
-                .bind(day.as_str())
-                .bind(tenant.as_str())
-                .bind(user.as_str())
-                .bind(service.as_str())
-                .bind(*n)
-                .bind(*cost)
-                .bind(*duration);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    // (week, tenant, user, service), the primary key's order.
-    let mut weekly: BTreeMap<(String, &str, &str, &str), (i64, i64)> = BTreeMap::new();
-    for ((tenant, day, user, service), (n, cost, _)) in deltas {
-        let week = day
+    let mut daily = Vec::with_capacity(deltas.len());
+    // Both in their primary key's order.
+    let mut weekly: BTreeMap<(String, &str, &str, &str), [i64; 2]> = BTreeMap::new();
+    let mut per_tenant: BTreeMap<[&str; 3], [i64; 2]> = BTreeMap::new();
+    for ((tenant, day, user, service), &(n, cost, duration)) in deltas {
+        daily.push((
+            vec![day.clone(), tenant.clone(), user.clone(), service.clone()],
+            vec![n, cost, duration],
+        ));
+        let monday = day
             .parse::<chrono::NaiveDate>()
-            .map(|d| {
-                (d - chrono::Duration::days(i64::from(
-                    chrono::Datelike::weekday(&d).num_days_from_monday(),
-                )))
-                .to_string()
-            })
+            .map(|d| Period::Weekly.containing(d).0.to_string())
             .map_err(|e| corrupt(format!("rollup day {day}: {e}")))?;
-        let r = weekly
-            .entry((week, tenant.as_str(), user.as_str(), service.as_str()))
+        let w = weekly
+            .entry((monday, tenant.as_str(), user.as_str(), service.as_str()))
             .or_default();
-        r.0 += n;
-        r.1 += cost;
+        w[0] += n;
+        w[1] += cost;
+        let t = per_tenant
+            .entry([day.as_str(), tenant.as_str(), service.as_str()])
+            .or_default();
+        t[0] += n;
+        t[1] += cost;
     }
-    let rows: Vec<_> = weekly.into_iter().collect();
+    upsert_sums(conn, engine, "cost_daily", &DAILY_KEYS, &DAILY_SUMS, &daily).await?;
+    let weekly: Vec<_> = weekly
+        .into_iter()
+        .map(|((week, t, u, s), sums)| (vec![week, t.into(), u.into(), s.into()], sums.to_vec()))
+        .collect();
+    upsert_sums(
+        conn,
+        engine,
+        "cost_weekly",
+        &WEEKLY_KEYS,
+        &COST_SUMS,
+        &weekly,
+    )
+    .await?;
+    let per_tenant: Vec<_> = per_tenant
+        .into_iter()
+        .map(|(key, sums)| (key.map(String::from).to_vec(), sums.to_vec()))
+        .collect();
+    upsert_sums(
+        conn,
+        engine,
+        "cost_daily_tenant",
+        &TENANT_KEYS,
+        &COST_SUMS,
+        &per_tenant,
+    )
+    .await
+}
+
+const DAILY_KEYS: [&str; 4] = ["day", "tenant_id", "user_id", "service"];
+const WEEKLY_KEYS: [&str; 4] = ["week", "tenant_id", "user_id", "service"];
+const TENANT_KEYS: [&str; 3] = ["day", "tenant_id", "service"];
+const DAILY_SUMS: [&str; 3] = ["events", "cost_micros", "duration_ms"];
+const COST_SUMS: [&str; 2] = ["events", "cost_micros"];
+
+/// Adds `rows` (key values, then the values to add) to an additive rollup
+/// `table` whose primary key is `keys`: a new row is inserted, an existing one
+/// gets the values added. 200 rows a statement.
+async fn upsert_sums(
+    conn: &mut Conn,
+    engine: Engine,
+    table: &str,
+    keys: &[&str],
+    sums: &[&str],
+    rows: &[(Vec<String>, Vec<i64>)],
+) -> sqlx::Result<()> {
+    let width = keys.len() + sums.len();
+    let updates: Vec<String> = sums
+        .iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect();
     for chunk in rows.chunks(200) {
-        let mut sql = String::from(
-            "INSERT INTO cost_weekly (week, tenant_id, user_id, service, events, cost_micros) VALUES ",
+        let mut sql = format!(
+            "INSERT INTO {table} ({}, {}) VALUES ",
+            keys.join(", "),
+            sums.join(", ")
         );
-        push_values(&mut sql, engine, chunk.len(), 6);
-        sql.push_str(
-            " ON CONFLICT (week, tenant_id, user_id, service) DO UPDATE SET \
-             events = cost_weekly.events + excluded.events, \
-             cost_micros = cost_weekly.cost_micros + excluded.cost_micros",
-        );
-        let mut q = sqlx::query(&sql);
-        for ((week, tenant, user, service), (n, cost)) in chunk {
-            q = q
-                .bind(week.as_str())
-                .bind(*tenant)
-                .bind(*user)
-                .bind(*service)
-                .bind(*n)
-                .bind(*cost);
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            sql.push_str(&super::placeholders(engine, i * width + 1, width));
+            sql.push(')');
         }
-        q.execute(&mut *conn).await?;
-    }
-    // (day, tenant, service), the primary key's order.
-    let mut per_tenant: BTreeMap<(&str, &str, &str), (i64, i64)> = BTreeMap::new();
-    for ((tenant, day, _, service), (n, cost, _)) in deltas {
-        let r = per_tenant
-            .entry((day.as_str(), tenant.as_str(), service.as_str()))
-            .or_default();
-        r.0 += n;
-        r.1 += cost;
-    }
-    let rows: Vec<_> = per_tenant.into_iter().collect();
-    for chunk in rows.chunks(200) {
-        let mut sql = String::from(
-            "INSERT INTO cost_daily_tenant (day, tenant_id, service, events, cost_micros) VALUES ",
-        );
-        push_values(&mut sql, engine, chunk.len(), 5);
-        sql.push_str(
-            " ON CONFLICT (day, tenant_id, service) DO UPDATE SET \
-             events = cost_daily_tenant.events + excluded.events, \
-             cost_micros = cost_daily_tenant.cost_micros + excluded.cost_micros",
-        );
+        sql.push_str(&format!(
+            " ON CONFLICT ({}) DO UPDATE SET {}",
+            keys.join(", "),
+            updates.join(", ")
+        ));
         let mut q = sqlx::query(&sql);
-        for ((day, tenant, service), (n, cost)) in chunk {
-            q = q
-                .bind(*day)
-                .bind(*tenant)
-                .bind(*service)
-                .bind(*n)
-                .bind(*cost);
+        for (key, values) in chunk {
+            for k in key {
+                q = q.bind(k.as_str());
+            }
+            for v in values {
+                q = q.bind(*v);
+            }
         }
         q.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// `rows` groups of `width` placeholders: `(?,?,...),(...)`.
-fn push_values(sql: &mut String, engine: Engine, rows: usize, width: usize) {
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        sql.push_str(&super::placeholders(engine, i * width + 1, width));
-        sql.push(')');
-    }
 }
 
 /// One rollup row.
@@ -466,21 +463,8 @@ pub async fn add_data_plane(
             key.to_string(),
             service.to_string(),
         );
-        let before: i64 = match deltas.get(&row) {
-            Some(d) => d.0,
-            None => 0,
-        } + sqlx::query(
-            "SELECT events FROM cost_daily WHERE tenant_id = $1 AND day = $2 AND user_id = $3 AND service = $4",
-        )
-        .bind(&row.0)
-        .bind(&row.1)
-        .bind(&row.2)
-        .bind(service)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| r.try_get::<i64, _>("events"))
-        .transpose()?
-        .unwrap_or(0);
+        // (The row may already be in `deltas` when a price changed within the batch.)
+        let before = stored_events(conn, &row).await? + deltas.get(&row).map_or(0, |d| d.0);
         let cost = round(before + n, p, per) - round(before, p, per);
         let d = deltas.entry(row).or_default();
         d.0 += n;
@@ -488,4 +472,20 @@ pub async fn add_data_plane(
         d.2 += duration;
     }
     add_rollups(conn, engine, &deltas).await
+}
+
+/// The events a `cost_daily` row holds so far (0 when it does not exist).
+async fn stored_events(conn: &mut Conn, row: &RollupKey) -> sqlx::Result<i64> {
+    sqlx::query(
+        "SELECT events FROM cost_daily WHERE tenant_id = $1 AND day = $2 AND user_id = $3 AND service = $4",
+    )
+    .bind(&row.0)
+    .bind(&row.1)
+    .bind(&row.2)
+    .bind(&row.3)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| r.try_get::<i64, _>("events"))
+    .transpose()
+    .map(Option::unwrap_or_default)
 }
