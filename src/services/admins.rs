@@ -28,16 +28,20 @@ pub struct SignInLimits {
 
 impl Default for SignInLimits {
     fn default() -> Self {
-        let quota =
-            Quota::per_minute(NonZeroU32::new(SIGN_IN_ATTEMPTS_PER_MINUTE).expect("non-zero"));
+        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).expect("non-zero"));
         Self {
-            per_email: RateLimiter::keyed(quota),
-            per_client: RateLimiter::keyed(
-                quota.allow_burst(
-                    NonZeroU32::new(4 * SIGN_IN_ATTEMPTS_PER_MINUTE).expect("non-zero"),
-                ),
-            ),
+            per_email: RateLimiter::keyed(per_minute(SIGN_IN_ATTEMPTS_PER_MINUTE)),
+            per_client: RateLimiter::keyed(per_minute(4 * SIGN_IN_ATTEMPTS_PER_MINUTE)),
         }
+    }
+}
+
+impl SignInLimits {
+    /// Forgets accounts and addresses whose limits are back to full, so the
+    /// maps stay small however many names an attacker tries.
+    pub fn forget_idle(&self) {
+        self.per_email.retain_recent();
+        self.per_client.retain_recent();
     }
 }
 

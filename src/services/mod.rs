@@ -149,6 +149,7 @@ impl Keyward {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
                 inner.keys.drop_stale_grants(now());
+                inner.sign_in_limits.forget_idle();
                 if let Ok(mut conn) = inner.db.pool().acquire().await {
                     match crate::db::cache::delete_expired(&mut conn, now()).await {
                         Ok(n) if n > 0 => {
