@@ -58,6 +58,20 @@ pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }
 
+/// Where a form asked to go back to (an admin page, never another site), with
+/// `query` added; the customers page when none or a foreign one was given.
+pub fn back_to(back: Option<&str>, query: &str) -> Response {
+    let page = back
+        .filter(|b| {
+            b.starts_with("/admin/")
+                && !b.contains("//")
+                && !b.contains('?')
+                && b.chars().all(|c| c.is_ascii_graphic())
+        })
+        .unwrap_or("/admin/cache-keys");
+    see_other(&format!("{page}?{query}"))
+}
+
 /// The signed-in admin of a request (401 without a live session).
 pub struct SignedInAdmin(pub AdminSession);
 
@@ -218,6 +232,8 @@ pub struct NewSecret {
 #[derive(Debug, Deserialize)]
 pub struct RotateForm {
     pub csrf_token: String,
+    /// The admin page to return to (default: the customers page).
+    pub back: Option<String>,
     /// How long the old secret keeps working: seconds (0 = at once).
     pub grace_seconds: Option<i64>,
 }
@@ -233,8 +249,9 @@ pub async fn rotate_key(
     Form(form): Form<RotateForm>,
 ) -> Result<Response, ApiError> {
     session.check_csrf(&form.csrf_token)?;
+    let back = form.back.as_deref();
     if session.require_admin().is_err() {
-        return Ok(see_other("/admin/cache-keys?notice=read-only"));
+        return Ok(back_to(back, "notice=read-only"));
     }
     let id = crate::domain::ids::KeyId::parse(raw)?;
     let grace = form.grace_seconds.unwrap_or(86_400);
@@ -249,10 +266,10 @@ pub async fn rotate_key(
             old_valid_until: Some(rotated.previous_expires_at),
         },
     );
-    Ok(see_other(&format!(
-        "/admin/cache-keys?notice=rotated&key={}",
-        rotated.key_id
-    )))
+    Ok(back_to(
+        back,
+        &format!("notice=rotated&key={}", rotated.key_id),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -335,6 +352,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/keys/{key_id}/enable", post(enable_key))
         .route("/admin/keys/{key_id}/rotate", post(rotate_key))
         .route("/admin/provision", post(provision))
+        .route("/admin/secrets/rotate", post(rotate_provider_secret))
         .merge(super::admin_billing::router())
 }
 
@@ -344,6 +362,8 @@ pub struct KeyStatusForm {
     /// Disabling asks for an explicit confirmation (a checkbox in the page),
     /// so a stray click or keypress does not cut a customer off.
     pub confirm: Option<String>,
+    /// The admin page to return to (default: the customers page).
+    pub back: Option<String>,
 }
 
 /// `POST /admin/keys/{key_id}/disable|enable` from the customers page: the
@@ -358,23 +378,23 @@ async fn set_key_status(
     status: crate::domain::api_key::KeyStatus,
 ) -> Result<Response, ApiError> {
     session.check_csrf(&form.csrf_token)?;
+    let back = form.back.as_deref();
     if session.require_admin().is_err() {
         // Refused by the server (nothing changes); the page says why.
-        return Ok(see_other("/admin/cache-keys?notice=read-only"));
+        return Ok(back_to(back, "notice=read-only"));
     }
     let id = crate::domain::ids::KeyId::parse(raw)?;
     if status == crate::domain::api_key::KeyStatus::Disabled
         && form.confirm.as_deref() != Some("yes")
     {
-        return Ok(see_other("/admin/cache-keys?notice=confirm"));
+        return Ok(back_to(back, "notice=confirm"));
     }
     let actor = session.actor(request_id(&headers));
     let key = state.core.set_key_status(&id, status, &actor).await?;
-    Ok(see_other(&format!(
-        "/admin/cache-keys?notice={}&key={}",
-        status.as_str(),
-        key.id
-    )))
+    Ok(back_to(
+        back,
+        &format!("notice={}&key={}", status.as_str(), key.id),
+    ))
 }
 
 pub async fn disable_key(
@@ -411,4 +431,65 @@ pub async fn enable_key(
         crate::domain::api_key::KeyStatus::Active,
     )
     .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProviderSecretForm {
+    pub csrf_token: String,
+    pub tenant_id: String,
+    pub service: String,
+    pub kind: String,
+    /// The new value (the provider key); never echoed back or logged.
+    pub value: String,
+    /// "yes" to check the key with its provider first (an invalid key is refused).
+    pub validate: Option<String>,
+}
+
+/// `POST /admin/secrets/rotate` from the customer page: stores a new version
+/// of a tenant's provider secret (sealed like every other), audited as the
+/// admin; back to the customer page with a notice.
+pub async fn rotate_provider_secret(
+    State(state): State<AppState>,
+    SignedInAdmin(session): SignedInAdmin,
+    headers: HeaderMap,
+    Form(form): Form<ProviderSecretForm>,
+) -> Result<Response, ApiError> {
+    use crate::domain::secret::{SecretKind, SecretRef, Service};
+    session.check_csrf(&form.csrf_token)?;
+    let tenant = crate::domain::ids::TenantId::parse(form.tenant_id.trim())?;
+    let page = format!("/admin/customers/{tenant}");
+    if session.require_admin().is_err() {
+        return Ok(back_to(Some(&page), "notice=read-only"));
+    }
+    let secret = SecretRef::tenant(
+        Service::parse(&form.service)?,
+        tenant,
+        SecretKind::parse(&form.kind)?,
+    );
+    let actor = session.actor(request_id(&headers));
+    let validate = form.validate.as_deref() == Some("yes");
+    match state
+        .core
+        .put_secret(&actor, &secret, form.value.trim(), validate)
+        .await
+    {
+        Ok(meta) => Ok(back_to(
+            Some(&page),
+            &format!(
+                "notice=secret-rotated&service={}&version={}",
+                secret.service.as_str(),
+                meta.version
+            ),
+        )),
+        Err(e @ (Error::Validation(_) | Error::Conflict { .. } | Error::Unavailable { .. })) => {
+            let message = e.to_string();
+            let query = serde_urlencoded::to_string([
+                ("notice", "secret-refused"),
+                ("message", message.as_str()),
+            ])
+            .unwrap_or_default();
+            Ok(back_to(Some(&page), &query))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -489,3 +489,106 @@ async fn stored_events(conn: &mut Conn, row: &RollupKey) -> sqlx::Result<i64> {
     .transpose()
     .map(Option::unwrap_or_default)
 }
+
+/// What the cost dashboards read for `[from, to)`, optionally of one tenant
+/// (`tenant` empty = every tenant). All aggregated here.
+pub struct CostBreakdown {
+    /// (day, service, events, cost)
+    pub by_day: Vec<(chrono::NaiveDate, String, i64, i64)>,
+    /// (tenant, plan, events, cost), tenants with cost in the span.
+    pub by_tenant: Vec<(String, String, i64, i64)>,
+    /// Cost of each (tenant, user) with cost in the span.
+    pub user_costs: Vec<i64>,
+}
+
+pub async fn breakdown(
+    conn: &mut Conn,
+    tenant: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> sqlx::Result<CostBreakdown> {
+    let (from, to) = (from.to_string(), to.to_string());
+    let by_day = sqlx::query(
+        "SELECT day, service, CAST(SUM(events) AS BIGINT) AS events, \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily_tenant \
+         WHERE day >= $1 AND day < $2 AND ($3 = '' OR tenant_id = $3) \
+         GROUP BY day, service ORDER BY day, service",
+    )
+    .bind(&from)
+    .bind(&to)
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        let day: String = r.try_get("day")?;
+        Ok((
+            day.parse().map_err(|e| corrupt(format!("day: {e}")))?,
+            r.try_get("service")?,
+            r.try_get("events")?,
+            r.try_get("cost")?,
+        ))
+    })
+    .collect::<sqlx::Result<Vec<_>>>()?;
+    let by_tenant = sqlx::query(
+        "SELECT c.tenant_id AS tenant_id, t.plan AS plan, CAST(SUM(c.events) AS BIGINT) AS events, \
+         CAST(SUM(c.cost_micros) AS BIGINT) AS cost \
+         FROM cost_daily_tenant c JOIN tenants t ON t.id = c.tenant_id \
+         WHERE c.day >= $1 AND c.day < $2 AND ($3 = '' OR c.tenant_id = $3) \
+         GROUP BY c.tenant_id, t.plan ORDER BY c.tenant_id",
+    )
+    .bind(&from)
+    .bind(&to)
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.try_get("tenant_id")?,
+            r.try_get("plan")?,
+            r.try_get("events")?,
+            r.try_get("cost")?,
+        ))
+    })
+    .collect::<sqlx::Result<Vec<_>>>()?;
+    let user_costs = sqlx::query(
+        "SELECT CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily \
+         WHERE day >= $1 AND day < $2 AND ($3 = '' OR tenant_id = $3) \
+         GROUP BY tenant_id, user_id",
+    )
+    .bind(&from)
+    .bind(&to)
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get("cost"))
+    .collect::<sqlx::Result<Vec<i64>>>()?;
+    Ok(CostBreakdown {
+        by_day,
+        by_tenant,
+        user_costs,
+    })
+}
+
+/// Cost per service in `[from, to)`, of one tenant or (`tenant` empty) all.
+pub async fn service_totals(
+    conn: &mut Conn,
+    tenant: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query(
+        "SELECT service, CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily_tenant \
+         WHERE day >= $1 AND day < $2 AND ($3 = '' OR tenant_id = $3) GROUP BY service",
+    )
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("service")?, r.try_get("cost")?)))
+    .collect()
+}

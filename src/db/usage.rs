@@ -371,3 +371,47 @@ pub async fn tenant_activity(
             .transpose()?,
     })
 }
+
+/// Data-plane totals per UTC day in `[from, to)`, of one tenant or (`tenant`
+/// empty) of all. Latency buckets are not included.
+pub async fn daily_totals(
+    conn: &mut Conn,
+    tenant: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> sqlx::Result<Vec<(chrono::NaiveDate, UsageTotals)>> {
+    let rows = sqlx::query(
+        "SELECT substr(hour, 1, 10) AS day, \
+         CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(hits) AS BIGINT) AS hits, \
+         CAST(SUM(misses) AS BIGINT) AS misses, CAST(SUM(rejected) AS BIGINT) AS rejected, \
+         CAST(SUM(bytes_in) AS BIGINT) AS bytes_in, CAST(SUM(bytes_out) AS BIGINT) AS bytes_out, \
+         CAST(SUM(hit_bytes) AS BIGINT) AS hit_bytes, CAST(SUM(latency_sum_us) AS BIGINT) AS latency_sum_us \
+         FROM usage_hourly WHERE hour >= $1 AND hour < $2 AND ($3 = '' OR tenant_id = $3) \
+         GROUP BY substr(hour, 1, 10) ORDER BY 1",
+    )
+    .bind(ts(hour_of(from)))
+    .bind(ts(to))
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let day: String = r.try_get("day")?;
+            Ok((
+                day.parse()
+                    .map_err(|e| super::corrupt(format!("usage_hourly.hour: {e}")))?,
+                UsageTotals {
+                    requests: r.try_get("requests")?,
+                    hits: r.try_get("hits")?,
+                    misses: r.try_get("misses")?,
+                    rejected: r.try_get("rejected")?,
+                    bytes_in: r.try_get("bytes_in")?,
+                    bytes_out: r.try_get("bytes_out")?,
+                    hit_bytes: r.try_get("hit_bytes")?,
+                    latency_sum_us: r.try_get("latency_sum_us")?,
+                    latency_buckets: Default::default(),
+                },
+            ))
+        })
+        .collect()
+}

@@ -109,7 +109,7 @@ impl Span {
 }
 
 /// n / d rounded half away from zero.
-fn round_div(n: i128, d: i128) -> i64 {
+pub(crate) fn round_div(n: i128, d: i128) -> i64 {
     if d == 0 {
         return 0;
     }
@@ -364,6 +364,10 @@ pub struct Fit {
     pub slope: f64,
     /// 1 - SSres / SStot; 1 when the data are flat and fitted exactly.
     pub r_squared: f64,
+    /// The residual standard error, sqrt(SSres / (n - 2)); 0 with two points.
+    /// A day's value falls within about 1.96 of these of the line 95 % of
+    /// the time (the forecast band).
+    pub residual_sd: f64,
 }
 
 /// Ordinary least squares over (x, y) points. None with fewer than two points.
@@ -395,6 +399,11 @@ pub fn least_squares(points: &[(f64, f64)]) -> Option<Fit> {
         intercept,
         slope,
         r_squared,
+        residual_sd: if points.len() > 2 {
+            (ss_res / (n - 2.0)).sqrt()
+        } else {
+            0.0
+        },
     })
 }
 
@@ -438,6 +447,8 @@ mod fit_tests {
         assert!((fit.slope - 0.8).abs() < 1e-9);
         assert!((fit.intercept - 1.3).abs() < 1e-9);
         assert!((fit.r_squared - 0.64).abs() < 1e-9);
+        // sqrt(1.8 / 2)
+        assert!((fit.residual_sd - 0.9f64.sqrt()).abs() < 1e-9);
     }
 }
 

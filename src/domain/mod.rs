@@ -11,6 +11,7 @@ pub mod ids;
 pub mod invoice;
 pub mod limits;
 pub mod namespace;
+pub mod overview;
 pub mod plan;
 pub mod pricing;
 pub mod secret;

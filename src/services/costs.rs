@@ -173,6 +173,8 @@ pub struct Forecast {
     pub revenue_micros: i64,
     pub gross_profit_micros: i64,
     pub margin_bps: Option<i64>,
+    /// The days the fit used: (day, cost, revenue), oldest first.
+    pub history: Vec<(chrono::NaiveDate, i64, i64)>,
 }
 
 impl Keyward {
@@ -216,6 +218,7 @@ impl Keyward {
                 revenue_micros: 0,
                 gross_profit_micros: 0,
                 margin_bps: None,
+                history: Vec::new(),
             });
         };
         let days = (today - first).num_days();
@@ -261,6 +264,7 @@ impl Keyward {
             intercept: points.first().map(|p| p.1).unwrap_or(0.0),
             slope: 0.0,
             r_squared: 1.0,
+            residual_sd: 0.0,
         };
         let tpc = cost_fit
             .unwrap_or_else(|| flat(&cost_points))
@@ -269,7 +273,19 @@ impl Keyward {
             .unwrap_or_else(|| flat(&revenue_points))
             .project(days, horizon);
         let profit = revenue - tpc;
+        let history = cost_points
+            .iter()
+            .zip(&revenue_points)
+            .map(|(c, r)| {
+                (
+                    first + chrono::Duration::days(c.0 as i64),
+                    c.1 as i64,
+                    r.1.round() as i64,
+                )
+            })
+            .collect();
         Ok(Forecast {
+            history,
             quarters,
             data_from: Some(first),
             data_to: today,

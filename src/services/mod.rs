@@ -6,6 +6,7 @@ pub mod admins;
 pub mod audit;
 pub mod billing;
 pub mod costs;
+pub mod dashboard;
 pub mod data_plane;
 mod key_cache;
 pub mod keys;

@@ -66,7 +66,7 @@ pub struct CustomersPage {
 /// The signed-in admin of the page being rendered; without one, the
 /// response becomes a redirect to the sign-in page.
 #[cfg(feature = "ssr")]
-async fn page_session(
+pub(crate) async fn page_session(
     state: &crate::startup::AppState,
 ) -> Result<Option<crate::services::admins::AdminSession>, ServerFnError> {
     let headers: http::HeaderMap = leptos_axum::extract().await?;
@@ -75,7 +75,7 @@ async fn page_session(
             .core
             .admin_session(&token)
             .await
-            .map_err(|e| ServerFnError::new(e.to_string()))?,
+            .map_err(server_error)?,
         None => None,
     };
     if session.is_none() {
@@ -88,8 +88,67 @@ async fn page_session(
     Ok(session)
 }
 
+/// A services (or validation) error as a server function error: its message,
+/// and the HTTP status the REST API would answer (400 for bad input, 404 for
+/// an unknown tenant, ...), mapped in `api::error` as everywhere else.
 #[cfg(feature = "ssr")]
-fn admin_view(s: crate::services::admins::AdminSession) -> AdminView {
+pub(crate) fn server_error(e: impl Into<crate::api::error::ApiError>) -> ServerFnError {
+    let e = e.into();
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(e.status);
+    }
+    if e.status.is_server_error() {
+        tracing::error!(code = e.code, message = %e.message, "dashboard page failed");
+    }
+    ServerFnError::new(e.message)
+}
+
+/// What a page shows when its data came back without a session.
+pub(crate) fn sign_in_first() -> impl IntoView {
+    view! { <main class="page"><p>"Sign in first: "<a href="/admin/sign-in">"sign in"</a></p></main> }
+}
+
+/// What a page shows when its data could not be read (e.g. a bad filter).
+pub(crate) fn page_error(e: ServerFnError) -> impl IntoView {
+    let message = match e {
+        ServerFnError::ServerError(m) => m,
+        other => other.to_string(),
+    };
+    view! {
+        <main class="page">
+            <p class="notice error" role="alert">{message}</p>
+            <p><a href="/admin/cache-keys">"Back to the customers"</a></p>
+        </main>
+    }
+}
+
+/// The secret a rotation or provisioning just made, for this page view only:
+/// taken (never read twice), and the response is marked `no-store`.
+#[cfg(feature = "ssr")]
+pub(crate) fn take_new_secret(
+    state: &crate::startup::AppState,
+    csrf_token: &str,
+) -> Option<ShownOnce> {
+    let shown = state.secret_flash.remove(csrf_token).map(|s| ShownOnce {
+        key_id: s.key_id,
+        secret: s.secret,
+        old_valid_until: s
+            .old_valid_until
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    });
+    if shown.is_some() {
+        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            res.insert_header(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            );
+        }
+    }
+    shown
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) fn admin_view(s: crate::services::admins::AdminSession) -> AdminView {
     AdminView {
         email: s.email,
         role: s.role.as_str().to_string(),
@@ -102,12 +161,7 @@ fn admin_view(s: crate::services::admins::AdminSession) -> AdminView {
 pub async fn setup_needed() -> Result<bool, ServerFnError> {
     let state = use_context::<crate::startup::AppState>()
         .ok_or_else(|| ServerFnError::new("server state missing"))?;
-    Ok(state
-        .core
-        .admin_count()
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?
-        == 0)
+    Ok(state.core.admin_count().await.map_err(server_error)? == 0)
 }
 
 /// A page of customers (tenants with their keys); redirects to the sign-in
@@ -128,7 +182,6 @@ pub async fn customers(
     let Some(session) = page_session(&state).await? else {
         return Ok(None);
     };
-    let bad = |e: crate::domain::ValidationError| ServerFnError::new(e.to_string());
     let plan = plan.filter(|p| !p.is_empty());
     let status = status.filter(|p| !p.is_empty());
     let sort = sort
@@ -144,21 +197,17 @@ pub async fn customers(
             .as_deref()
             .map(|p| Plan::parse_field("plan", p))
             .transpose()
-            .map_err(bad)?,
+            .map_err(server_error)?,
         status: status
             .as_deref()
             .map(|p| TenantStatus::parse_field("status", p))
             .transpose()
-            .map_err(bad)?,
+            .map_err(server_error)?,
         sort,
         limit: per_page,
         offset: (page - 1) * per_page,
     };
-    let (customers, total) = state
-        .core
-        .customers(&search)
-        .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let (customers, total) = state.core.customers(&search).await.map_err(server_error)?;
     let now = chrono::Utc::now();
     let rows = customers
         .into_iter()
@@ -198,25 +247,7 @@ pub async fn customers(
             }
         })
         .collect::<Vec<_>>();
-    // Taken, not read: the secret is in this one response only, never cached.
-    let new_secret = state
-        .secret_flash
-        .remove(&session.csrf_token)
-        .map(|s| ShownOnce {
-            key_id: s.key_id,
-            secret: s.secret,
-            old_valid_until: s
-                .old_valid_until
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        });
-    if new_secret.is_some() {
-        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-            res.insert_header(
-                http::header::CACHE_CONTROL,
-                http::HeaderValue::from_static("no-store"),
-            );
-        }
-    }
+    let new_secret = take_new_secret(&state, &session.csrf_token);
     Ok(Some(CustomersPage {
         new_secret,
         admin: admin_view(session),
@@ -298,8 +329,8 @@ pub fn CacheKeysPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(Some(page)) => view! { <Customers page/> }.into_any(),
-                    Ok(None) => view! { <main class="page"><p>"Sign in first: "<a href="/admin/sign-in">"sign in"</a></p></main> }.into_any(),
-                    Err(e) => view! { <main class="page"><p class="notice error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                    Ok(None) => sign_in_first().into_any(),
+                    Err(e) => page_error(e).into_any(),
                 }
             })}
         </Suspense>
@@ -458,7 +489,7 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                         <tbody>
                             {page.rows.into_iter().map(|r| view! {
                                 <tr data-tenant=r.tenant_id.clone()>
-                                    <td><strong>{r.tenant_id.clone()}</strong><br/><span class="muted">{r.name}</span></td>
+                                    <td><a href=format!("/admin/customers/{}", r.tenant_id)><strong>{r.tenant_id.clone()}</strong></a><br/><span class="muted">{r.name}</span></td>
                                     <td>{r.plan}</td>
                                     <td>{r.namespaces.join(", ")}</td>
                                     <td><span class=format!("badge {}", r.status)>{r.status.clone()}</span></td>
@@ -529,7 +560,7 @@ fn Customers(page: CustomersPage) -> impl IntoView {
 /// the browser's clipboard; without JavaScript the secret can be selected and
 /// copied by hand).
 #[component]
-fn NewSecretPanel(secret: ShownOnce) -> impl IntoView {
+pub fn NewSecretPanel(secret: ShownOnce) -> impl IntoView {
     view! {
         <section class="card secret" role="region" aria-labelledby="new-secret">
             <h2 id="new-secret">"New secret for key " {secret.key_id.clone()}</h2>
@@ -564,12 +595,14 @@ fn encode(value: &str) -> String {
 
 /// The bar on every signed-in page: where to go, who is signed in, sign-out.
 #[component]
-fn AdminBar(admin: AdminView) -> impl IntoView {
+pub fn AdminBar(admin: AdminView) -> impl IntoView {
     view! {
         <header class="admin-bar">
             <strong>"keyward admin"</strong>
             <nav aria-label="Admin pages" class="admin-nav">
                 <a href="/admin/cache-keys">"Customers"</a>
+                <a href="/admin/costs">"Costs"</a>
+                <a href="/admin/optimize">"Optimisation"</a>
                 <a href="/admin/invoices">"Invoices"</a>
             </nav>
             <span class="who">{admin.email.clone()} " (" {admin.role.clone()} ")"</span>
@@ -616,7 +649,7 @@ pub async fn invoices_page(
         return Ok(None);
     };
     let period = match period.filter(|p| !p.is_empty()) {
-        Some(p) => BillingPeriod::parse(&p).map_err(|e| ServerFnError::new(e.to_string()))?,
+        Some(p) => BillingPeriod::parse(&p).map_err(server_error)?,
         None => {
             let today = chrono::Utc::now().date_naive();
             BillingPeriod::containing(
@@ -629,12 +662,12 @@ pub async fn invoices_page(
         .as_deref()
         .map(InvoiceStatus::parse)
         .transpose()
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .map_err(server_error)?;
     let invoices = state
         .core
         .invoices(Some(period), status_filter)
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .map_err(server_error)?;
     Ok(Some(InvoicesPageData {
         admin: admin_view(session),
         period: period.to_string(),
@@ -672,8 +705,8 @@ pub fn InvoicesPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(Some(page)) => view! { <Invoices page/> }.into_any(),
-                    Ok(None) => view! { <main class="page"><p>"Sign in first: "<a href="/admin/sign-in">"sign in"</a></p></main> }.into_any(),
-                    Err(e) => view! { <main class="page"><p class="notice error" role="alert">{e.to_string()}</p></main> }.into_any(),
+                    Ok(None) => sign_in_first().into_any(),
+                    Err(e) => page_error(e).into_any(),
                 }
             })}
         </Suspense>

@@ -2,12 +2,18 @@
 //! `services`; nothing here names `db` or `crypto`.
 
 pub mod admin;
+#[cfg(feature = "ssr")]
+mod charts;
+pub mod costs;
+pub mod customer;
+#[cfg(feature = "ssr")]
+mod format;
 mod home;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -43,6 +49,21 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("invoices"))
                     view=admin::InvoicesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("costs"))
+                    view=costs::CostsPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("optimize"))
+                    view=costs::OptimizePage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("customers"), ParamSegment("tenant"))
+                    view=customer::CustomerPage
                     ssr=SsrMode::Async
                 />
                 <Route

@@ -7,16 +7,16 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-async fn post_form(
+pub async fn post_form(
     app: &TestApp,
     path: &str,
     form: &[(&str, &str)],
@@ -29,7 +29,7 @@ async fn post_form(
     req.send().await.unwrap()
 }
 
-fn location(res: &reqwest::Response) -> String {
+pub fn location(res: &reqwest::Response) -> String {
     res.headers()[LOCATION].to_str().unwrap().to_string()
 }
 
@@ -62,7 +62,7 @@ async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Respons
 }
 
 /// Signs in with the test password; the session cookie and its CSRF token.
-async fn signed_in(app: &TestApp, email: &str) -> (String, String) {
+pub async fn signed_in(app: &TestApp, email: &str) -> (String, String) {
     let (cookie, _) = session_cookie(&sign_in(app, email, PASSWORD).await);
     let csrf = session(app, &cookie).await.1["csrf_token"]
         .as_str()
@@ -72,7 +72,7 @@ async fn signed_in(app: &TestApp, email: &str) -> (String, String) {
 }
 
 /// A dashboard page's HTML as the session sees it.
-async fn page_html(app: &TestApp, path: &str, cookie: &str) -> String {
+pub async fn page_html(app: &TestApp, path: &str, cookie: &str) -> String {
     client()
         .get(app.url(path))
         .header(COOKIE, cookie)
@@ -85,7 +85,7 @@ async fn page_html(app: &TestApp, path: &str, cookie: &str) -> String {
 }
 
 /// The secret a page shows once.
-fn shown_secret(html: &str) -> Option<String> {
+pub fn shown_secret(html: &str) -> Option<String> {
     let marker = "class=\"secret-value\">";
     let start = html.find(marker)? + marker.len();
     Some(html[start..start + html[start..].find('<')?].to_string())

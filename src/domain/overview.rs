@@ -1,0 +1,352 @@
+//! The cost overview the dashboards show: for a span, across tenants or for
+//! one, cost per day and service, the tenants ranked by cost with what each
+//! earned, the spread of cost over users, and the platform's profitability.
+//! Same formulas as [`super::analytics::tpc`]: for one tenant the figures
+//! equal its TPC.
+
+use super::analytics::{
+    median, percentile, prorated_plan_price, round_div, std_dev, Earnings, Period, ServiceCost,
+    Span,
+};
+use super::ValidationError;
+use chrono::{Duration, NaiveDate};
+use std::collections::BTreeMap;
+
+/// The windows the dashboards offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    ThisWeek,
+    ThisMonth,
+    LastMonth,
+    Last30Days,
+    Last90Days,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [
+        Preset::ThisMonth,
+        Preset::LastMonth,
+        Preset::ThisWeek,
+        Preset::Last30Days,
+        Preset::Last90Days,
+    ];
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == value)
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "period",
+                    "must be one of this-month, last-month, this-week, last-30-days, last-90-days",
+                )
+            })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::ThisWeek => "this-week",
+            Preset::ThisMonth => "this-month",
+            Preset::LastMonth => "last-month",
+            Preset::Last30Days => "last-30-days",
+            Preset::Last90Days => "last-90-days",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Preset::ThisWeek => "This week",
+            Preset::ThisMonth => "This month",
+            Preset::LastMonth => "Last month",
+            Preset::Last30Days => "Last 30 days",
+            Preset::Last90Days => "Last 90 days",
+        }
+    }
+
+    /// The span `[from, to)` of the preset on `today` (UTC); the rolling
+    /// windows end with today.
+    pub fn span(self, today: NaiveDate) -> Span {
+        let (from, to) = match self {
+            Preset::ThisWeek => Period::Weekly.containing(today),
+            Preset::ThisMonth => Period::Monthly.containing(today),
+            Preset::LastMonth => {
+                Period::Monthly.containing(Period::Monthly.containing(today).0 - Duration::days(1))
+            }
+            Preset::Last30Days => (today - Duration::days(29), today + Duration::days(1)),
+            Preset::Last90Days => (today - Duration::days(89), today + Duration::days(1)),
+        };
+        Span { from, to }
+    }
+}
+
+/// One tenant's cost and earnings in the span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantProfit {
+    pub tenant_id: String,
+    pub plan: String,
+    pub events: i64,
+    pub cost_micros: i64,
+    pub revenue_micros: i64,
+    pub profit_micros: i64,
+    pub margin_bps: Option<i64>,
+}
+
+/// The spread of cost over users (each (tenant, user) with cost in the span).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserSpread {
+    /// Sorted ascending.
+    pub costs: Vec<i64>,
+    pub mean_micros: i64,
+    pub median_micros: i64,
+    pub p95_micros: i64,
+    pub p99_micros: i64,
+    pub std_dev_micros: i64,
+}
+
+impl UserSpread {
+    pub fn of(mut costs: Vec<i64>) -> Self {
+        costs.sort_unstable();
+        let total: i64 = costs.iter().sum();
+        Self {
+            mean_micros: if costs.is_empty() {
+                0
+            } else {
+                round_div(i128::from(total), costs.len() as i128)
+            },
+            median_micros: median(&costs),
+            p95_micros: percentile(&costs, 95),
+            p99_micros: percentile(&costs, 99),
+            std_dev_micros: std_dev(&costs),
+            costs,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostOverview {
+    pub span: Span,
+    pub total_cost_micros: i64,
+    pub events: i64,
+    /// Cost per (day, service); days without cost are absent.
+    pub daily: BTreeMap<(NaiveDate, String), i64>,
+    /// Per service, with the previous span's cost for the trend.
+    pub services: Vec<ServiceCost>,
+    /// Tenants with cost in the span, costliest first.
+    pub tenants: Vec<TenantProfit>,
+    pub users: UserSpread,
+    pub plan_revenue_micros: i64,
+    pub usage_revenue_micros: i64,
+    pub revenue_micros: i64,
+    pub profit_micros: i64,
+    pub margin_bps: Option<i64>,
+}
+
+/// What the overview is computed from.
+pub struct OverviewInput {
+    pub span: Span,
+    /// (day, service, events, cost)
+    pub by_day: Vec<(NaiveDate, String, i64, i64)>,
+    /// (service, cost) of the previous span.
+    pub previous: Vec<(String, i64)>,
+    /// (tenant, plan, events, cost) of tenants with cost.
+    pub by_tenant: Vec<(String, String, i64, i64)>,
+    /// Each plan's earnings and how many tenants (in scope) are on it; plan
+    /// revenue counts every such tenant, used or not.
+    pub plans: Vec<(String, Earnings, i64)>,
+    pub user_costs: Vec<i64>,
+}
+
+pub fn overview(input: OverviewInput) -> CostOverview {
+    let span = input.span;
+    let earnings: BTreeMap<&str, Earnings> = input
+        .plans
+        .iter()
+        .map(|(p, e, _)| (p.as_str(), *e))
+        .collect();
+    let mut daily: BTreeMap<(NaiveDate, String), i64> = BTreeMap::new();
+    let mut services: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (day, service, events, cost) in &input.by_day {
+        *daily.entry((*day, service.clone())).or_default() += cost;
+        let s = services.entry(service.clone()).or_default();
+        s.0 += events;
+        s.1 += cost;
+    }
+    let mut before: BTreeMap<String, i64> = BTreeMap::new();
+    for (service, cost) in &input.previous {
+        *before.entry(service.clone()).or_default() += cost;
+        services.entry(service.clone()).or_default();
+    }
+    let total: i64 = services.values().map(|s| s.1).sum();
+    let events: i64 = services.values().map(|s| s.0).sum();
+    let mut tenants: Vec<TenantProfit> = input
+        .by_tenant
+        .iter()
+        .map(|(tenant, plan, events, cost)| {
+            let e = earnings.get(plan.as_str()).copied().unwrap_or(Earnings {
+                monthly_price_micros: 0,
+                usage_markup_bps: 0,
+            });
+            let revenue = prorated_plan_price(e.monthly_price_micros, span)
+                + round_div(i128::from(*cost) * i128::from(e.usage_markup_bps), 10_000);
+            let profit = revenue - cost;
+            TenantProfit {
+                tenant_id: tenant.clone(),
+                plan: plan.clone(),
+                events: *events,
+                cost_micros: *cost,
+                revenue_micros: revenue,
+                profit_micros: profit,
+                margin_bps: (revenue != 0)
+                    .then(|| round_div(i128::from(profit) * 10_000, i128::from(revenue))),
+            }
+        })
+        .collect();
+    tenants.sort_by(|a, b| {
+        b.cost_micros
+            .cmp(&a.cost_micros)
+            .then_with(|| a.tenant_id.cmp(&b.tenant_id))
+    });
+    let plan_revenue: i64 = input
+        .plans
+        .iter()
+        .map(|(_, e, n)| n * prorated_plan_price(e.monthly_price_micros, span))
+        .sum();
+    let usage_revenue: i64 = tenants
+        .iter()
+        .map(|t| {
+            let markup = earnings
+                .get(t.plan.as_str())
+                .map(|e| e.usage_markup_bps)
+                .unwrap_or(0);
+            round_div(i128::from(t.cost_micros) * i128::from(markup), 10_000)
+        })
+        .sum();
+    let revenue = plan_revenue + usage_revenue;
+    let profit = revenue - total;
+    CostOverview {
+        span,
+        total_cost_micros: total,
+        events,
+        daily,
+        services: services
+            .into_iter()
+            .map(|(service, (events, cost))| {
+                let prev = before.get(&service).copied().unwrap_or(0);
+                ServiceCost {
+                    service,
+                    events,
+                    cost_micros: cost,
+                    share_bps: if total == 0 {
+                        0
+                    } else {
+                        round_div(i128::from(cost) * 10_000, i128::from(total))
+                    },
+                    previous_cost_micros: prev,
+                    trend_bps: (prev != 0)
+                        .then(|| round_div(i128::from(cost - prev) * 10_000, i128::from(prev))),
+                }
+            })
+            .collect(),
+        tenants,
+        users: UserSpread::of(input.user_costs),
+        plan_revenue_micros: plan_revenue,
+        usage_revenue_micros: usage_revenue,
+        revenue_micros: revenue,
+        profit_micros: profit,
+        margin_bps: (revenue != 0)
+            .then(|| round_div(i128::from(profit) * 10_000, i128::from(revenue))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, day).unwrap()
+    }
+
+    #[test]
+    fn presets_by_hand() {
+        let today = d(26);
+        assert_eq!(
+            Preset::ThisMonth.span(today),
+            Span {
+                from: d(1),
+                to: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
+            }
+        );
+        assert_eq!(
+            Preset::LastMonth.span(today),
+            Span {
+                from: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+                to: d(1)
+            }
+        );
+        assert_eq!(Preset::Last30Days.span(today).days(), 30);
+        assert_eq!(Preset::Last30Days.span(today).to, d(27));
+        assert_eq!(
+            Preset::ThisWeek.span(today),
+            Span {
+                from: d(23),
+                to: d(30)
+            }
+        );
+        assert!(Preset::parse("yesterday").is_err());
+        assert_eq!(Preset::parse("last-90-days").unwrap(), Preset::Last90Days);
+    }
+
+    #[test]
+    fn overview_by_hand() {
+        // November: 30 days. Pro earns 30 $/month + 20 % markup; free 0 + 0.
+        let span = Span {
+            from: d(1),
+            to: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        };
+        let pro = Earnings {
+            monthly_price_micros: 30_000_000,
+            usage_markup_bps: 2_000,
+        };
+        let free = Earnings {
+            monthly_price_micros: 0,
+            usage_markup_bps: 0,
+        };
+        let o = overview(OverviewInput {
+            span,
+            by_day: vec![
+                (d(2), "openai".into(), 3, 1_000_000),
+                (d(2), "hume".into(), 1, 500_000),
+                (d(3), "openai".into(), 2, 2_000_000),
+            ],
+            previous: vec![("openai".into(), 1_500_000), ("deepgram".into(), 9)],
+            by_tenant: vec![
+                ("acme".into(), "pro".into(), 4, 3_000_000),
+                ("tiny".into(), "free".into(), 2, 500_000),
+            ],
+            // Two pro tenants (one without use) and one free.
+            plans: vec![("pro".into(), pro, 2), ("free".into(), free, 1)],
+            user_costs: vec![2_000_000, 500_000, 1_000_000],
+        });
+        assert_eq!(o.total_cost_micros, 3_500_000);
+        assert_eq!(o.events, 6);
+        assert_eq!(o.daily[&(d(2), "openai".to_string())], 1_000_000);
+        // Services sorted by name; deepgram only in the previous span.
+        let names: Vec<&str> = o.services.iter().map(|s| s.service.as_str()).collect();
+        assert_eq!(names, ["deepgram", "hume", "openai"]);
+        let openai = &o.services[2];
+        assert_eq!((openai.cost_micros, openai.share_bps), (3_000_000, 8_571));
+        assert_eq!(openai.trend_bps, Some(10_000), "3.0 against 1.5 is +100 %");
+        // acme: 30 $ + 20 % of 3 $ = 30.6 $, profit 27.6 $; tiny: 0 revenue.
+        assert_eq!(o.tenants[0].tenant_id, "acme");
+        assert_eq!(o.tenants[0].revenue_micros, 30_600_000);
+        assert_eq!(o.tenants[0].profit_micros, 27_600_000);
+        assert_eq!(o.tenants[1].margin_bps, None);
+        // Plan revenue counts both pro tenants: 60 $; usage 0.6 $.
+        assert_eq!(o.plan_revenue_micros, 60_000_000);
+        assert_eq!(o.usage_revenue_micros, 600_000);
+        assert_eq!(o.profit_micros, 60_600_000 - 3_500_000);
+        assert_eq!(o.users.costs, [500_000, 1_000_000, 2_000_000]);
+        assert_eq!(o.users.median_micros, 1_000_000);
+        assert_eq!(o.users.p99_micros, 2_000_000);
+    }
+}

@@ -1,0 +1,83 @@
+//! What the admin dashboards read: the cost overview of a span (across
+//! tenants or for one) and the data plane's use per day.
+
+use super::{Keyward, Result};
+use crate::db;
+use crate::domain::analytics::Span;
+use crate::domain::ids::TenantId;
+use crate::domain::overview::{overview, CostOverview, OverviewInput};
+use crate::domain::plan::Plan;
+use crate::domain::usage::UsageTotals;
+use chrono::{NaiveDate, TimeZone, Utc};
+
+impl Keyward {
+    /// Cost per day and service, tenants ranked with their profit, the spread
+    /// over users and the platform's profitability in `span`; for one tenant
+    /// the figures equal its TPC.
+    pub async fn cost_overview(
+        &self,
+        tenant: Option<&TenantId>,
+        span: Span,
+    ) -> Result<CostOverview> {
+        let plan_of_tenant = match tenant {
+            Some(t) => Some(self.require_tenant(t).await?.plan),
+            None => None,
+        };
+        self.apply_cost_rollups().await?;
+        let scope = tenant.map(|t| t.as_str()).unwrap_or("");
+        let mut conn = self.db().pool().acquire().await?;
+        let b = db::costs::breakdown(&mut conn, scope, span.from, span.to).await?;
+        let prev = span.previous();
+        let previous = db::costs::service_totals(&mut conn, scope, prev.from, prev.to).await?;
+        let counts = match plan_of_tenant {
+            Some(plan) => vec![(plan.as_str().to_string(), 1)],
+            None => db::costs::tenants_per_plan(&mut conn).await?,
+        };
+        let mut plans = Vec::new();
+        for plan in Plan::ALL {
+            let n = counts
+                .iter()
+                .find(|(p, _)| p == plan.as_str())
+                .map(|c| c.1)
+                .unwrap_or(0);
+            let earnings = db::costs::plan_pricing(&mut conn, plan).await?;
+            plans.push((plan.as_str().to_string(), earnings, n));
+        }
+        let mut by_tenant = b.by_tenant;
+        if let (Some(t), Some(plan)) = (tenant, plan_of_tenant) {
+            // The tenant is shown even without cost, as TPC shows it.
+            if by_tenant.is_empty() {
+                by_tenant.push((t.to_string(), plan.as_str().to_string(), 0, 0));
+            }
+        }
+        Ok(overview(OverviewInput {
+            span,
+            by_day: b.by_day,
+            previous,
+            by_tenant,
+            plans,
+            user_costs: b.user_costs,
+        }))
+    }
+
+    /// The data plane's totals per UTC day in `[from, to)`, of one tenant or all.
+    pub async fn usage_days(
+        &self,
+        tenant: Option<&TenantId>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, UsageTotals)>> {
+        if let Some(t) = tenant {
+            self.require_tenant(t).await?;
+        }
+        let at = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"));
+        let mut conn = self.db().pool().acquire().await?;
+        Ok(db::usage::daily_totals(
+            &mut conn,
+            tenant.map(|t| t.as_str()).unwrap_or(""),
+            at(from),
+            at(to),
+        )
+        .await?)
+    }
+}
