@@ -25,8 +25,8 @@ pub fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-const WIDTH: u32 = 760;
-const HEIGHT: u32 = 340;
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 320;
 const FONT: &str = "sans-serif";
 
 /// A named series of values, one per x position.
@@ -113,8 +113,8 @@ pub fn stacked_bars(
             .y_label_formatter(&|y| y_format(*y))
             .x_desc(x_desc)
             .y_desc(y_desc)
-            .axis_desc_style((FONT, 14))
-            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 20))
+            .label_style((FONT, 17))
             .draw()?;
         let mut base = vec![0.0; n];
         for (k, s) in series.iter().enumerate() {
@@ -162,7 +162,7 @@ where
         .position(at)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(160, 160, 160))
-        .label_font((FONT, 13))
+        .label_font((FONT, 17))
         .draw()?;
     Ok(())
 }
@@ -206,8 +206,8 @@ pub fn ranked_bars(
             .x_label_formatter(&|x| x_format(*x))
             .x_labels(6)
             .x_desc(x_desc)
-            .axis_desc_style((FONT, 14))
-            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 20))
+            .label_style((FONT, 17))
             .draw()?;
         let band = 0.8 / k;
         for (j, s) in series.iter().enumerate() {
@@ -272,8 +272,8 @@ pub fn histogram(
             })
             .x_desc(x_desc)
             .y_desc("Users")
-            .axis_desc_style((FONT, 14))
-            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 20))
+            .label_style((FONT, 17))
             .draw()?;
         let c = colour(0);
         chart
@@ -347,8 +347,8 @@ pub fn lines(
             .y_label_formatter(&|y| y_format(*y))
             .x_desc(x_desc)
             .y_desc(y_desc)
-            .axis_desc_style((FONT, 14))
-            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 20))
+            .label_style((FONT, 17))
             .draw()?;
         for (k, s) in series.iter().enumerate() {
             let c = colour(k);
@@ -423,8 +423,8 @@ pub fn forecast(
             .y_label_formatter(&|y| y_format(*y))
             .x_desc("Day (UTC)")
             .y_desc(y_desc)
-            .axis_desc_style((FONT, 14))
-            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 20))
+            .label_style((FONT, 17))
             .draw()?;
         let mut today = 0;
         for (k, s) in series.iter().enumerate() {
@@ -487,7 +487,7 @@ pub fn forecast(
         chart.draw_series(std::iter::once(Text::new(
             "today",
             (today as f64, y_top(max)),
-            TextStyle::from((FONT, 12).into_font())
+            TextStyle::from((FONT, 16).into_font())
                 .color(&grey)
                 .pos(Pos::new(HPos::Left, VPos::Top)),
         )))?;

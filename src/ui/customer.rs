@@ -453,7 +453,7 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
         <AdminBar admin=page.admin.clone()/>
         <main class="page wide">
             <p><a href="/admin/cache-keys">"\u{2190} Customers"</a></p>
-            <h1>{page.tenant_id.clone()} " " <span class="muted">{page.name.clone()}</span></h1>
+            <h1>{page.tenant_id.clone()} {(page.name != page.tenant_id).then(|| view! { " " <span class="muted">{page.name.clone()}</span> })}</h1>
             {message.map(|(error, text)| if error {
                 view! { <p class="notice error" role="alert">{text}</p> }.into_any()
             } else {

@@ -5,6 +5,9 @@
 pub fn usd(micros: i64) -> String {
     let sign = if micros < 0 { "-" } else { "" };
     let abs = micros.unsigned_abs();
+    if abs != 0 && abs < 50 {
+        return format!("{sign}<$0.0001");
+    }
     if abs < 1_000_000 && abs != 0 {
         let tenth_cents = (abs + 50) / 100; // 4 decimals, half up
         return format!("{sign}$0.{tenth_cents:04}");
@@ -86,6 +89,7 @@ mod tests {
         assert_eq!(usd(1_234_567_890), "$1,234.57");
         assert_eq!(usd(0), "$0.00");
         assert_eq!(usd(4_200), "$0.0042");
+        assert_eq!(usd(3), "<$0.0001");
         assert_eq!(usd(-2_500_000), "-$2.50");
         assert_eq!(usd_axis(1500.0), "$1,500");
         assert_eq!(usd_axis(0.05), "$0.0500");
