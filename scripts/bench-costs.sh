@@ -115,3 +115,14 @@ echo "tpc t0 90 days:           $(t "/api/analytics/tpc/t0?period=daily&from=$(d
 echo "optimize (last week):     $(t "/api/analytics/optimize")"
 echo "forecast (90 days):       $(t "/api/analytics/forecast?quarters=1")"
 echo "invoices for $LAST_MONTH:    $(t /api/xero/generate-invoices "{\"period\":\"$LAST_MONTH\"}")"
+
+step "dashboard pages over the same data (signed in as an admin; server-rendered with charts)"
+echo 'bench password 0123' | KEYWARD_DATA_DIR="$DATA" target/release/keyward admin add-user bench@example.com --role admin >/dev/null
+curl -s -o /dev/null -c "$DATA/cookies" -X POST "$BASE/admin/sign-in" --data-urlencode email=bench@example.com --data-urlencode 'password=bench password 0123'
+p() { curl -s -o /dev/null -b "$DATA/cookies" -w "%{http_code} %{time_total}s %{size_download} bytes" "$BASE$1"; }
+echo "costs, last 30 days:      $(p "/admin/costs?period=last-30-days")"
+echo "costs, last month:        $(p "/admin/costs?period=last-month")"
+echo "costs, last 90 days:      $(p "/admin/costs?period=last-90-days")"
+echo "costs of t0, 30 days:     $(p "/admin/costs?period=last-30-days&tenant=t0")"
+echo "optimisation report:      $(p "/admin/optimize")"
+echo "customer page t0:         $(p "/admin/customers/t0")"

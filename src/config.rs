@@ -32,6 +32,13 @@ pub struct Settings {
     pub cache_memory_mb: u64,
     /// `KEYWARD_BENCH_ROUTES=1` serves `/bench/bare`, a bare handler for benchmarks.
     pub bench_routes: bool,
+    /// `KEYWARD_REDIS_URL` (`redis://host:port/db`): limits shared by every
+    /// replica; without it, limits are counted per replica.
+    pub redis_url: Option<String>,
+    /// `KEYWARD_CHANGE_TTL_SECS`, default 10: with several replicas, the
+    /// longest a change made through another replica can go unseen here if
+    /// its notice is lost (1 to 3600).
+    pub change_ttl_secs: u64,
     /// Invoices: Xero's API and token URLs, client credentials, organisation,
     /// ledger codes and currency (`KEYWARD_XERO_*`).
     pub xero: XeroSettings,
@@ -130,6 +137,19 @@ impl Settings {
                     .unwrap_or_else(|| "200".into()),
                 tax_type: non_empty("KEYWARD_XERO_TAX_TYPE").unwrap_or_else(|| "OUTPUT".into()),
                 currency: non_empty("KEYWARD_CURRENCY").unwrap_or_else(|| "USD".into()),
+            },
+            redis_url: non_empty("KEYWARD_REDIS_URL"),
+            change_ttl_secs: match non_empty("KEYWARD_CHANGE_TTL_SECS") {
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(n) if (1..=3600).contains(&n) => n,
+                    _ => {
+                        return Err(ConfigError {
+                            name: "KEYWARD_CHANGE_TTL_SECS",
+                            message: format!("{raw:?} is not a number of seconds from 1 to 3600"),
+                        })
+                    }
+                },
+                None => 10,
             },
             bench_routes: non_empty("KEYWARD_BENCH_ROUTES")
                 .is_some_and(|v| v == "1" || v == "true"),

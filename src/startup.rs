@@ -111,6 +111,8 @@ pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupEr
                 std::time::Duration::from_millis(settings.provider_timeout_ms),
             )),
             billing: billing_options(settings),
+            redis_url: settings.redis_url.clone(),
+            change_ttl: std::time::Duration::from_secs(settings.change_ttl_secs),
         },
     )
     .await

@@ -219,7 +219,7 @@ async fn admit(
 ) -> Result<Metered, ApiError> {
     let namespace = NamespaceName::parse(namespace)?;
     let access = state.core.open(key, namespace).await?;
-    match state.core.admit(&access, bytes_in) {
+    match state.core.admit(&access, bytes_in).await {
         Ok(admission) => Ok(Metered {
             access,
             admission,

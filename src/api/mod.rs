@@ -146,24 +146,32 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Liveness: the process answers.
-async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({ "status": "ok" }))
+/// Liveness: the process answers. Also says how limits are counted (shared
+/// in Redis, or locally while Redis cannot be reached).
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    Json(serde_json::json!({
+        "status": "ok",
+        "limits": state.core.limits_health(),
+    }))
 }
 
-/// Readiness: the store answers.
+/// Readiness for load balancers: the database answers and its migrations
+/// are current (503 otherwise); Redis (when configured) and the change feed
+/// are reported, but keyward keeps serving without them (local limits; the
+/// safety TTL), so they do not make it unready.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.core.check_store().await {
-        Ok(_) => (
-            StatusCode::OK,
-            Json(serde_json::json!({ "status": "ready", "database": "ok" })),
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
-            )
-        }
+    let r = state.core.readiness().await;
+    if !r.ready() {
+        tracing::warn!(
+            database = r.database,
+            migrations = r.migrations,
+            "not ready"
+        );
     }
+    let status = if r.ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(r))
 }

@@ -55,6 +55,8 @@ impl Engine {
 pub struct Db {
     pool: AnyPool,
     engine: Engine,
+    /// The URL it was opened with (the change feed opens its own connection).
+    url: std::sync::Arc<str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,7 @@ impl Db {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let engine = Engine::from_url(url).ok_or(ConnectError::UnsupportedUrl)?;
+        let given: std::sync::Arc<str> = std::sync::Arc::from(url);
         let (url, max) = match engine {
             Engine::Sqlite if !url.contains("mode=") => {
                 let sep = if url.contains('?') { '&' } else { '?' };
@@ -105,7 +108,11 @@ impl Db {
             })
             .connect(&url)
             .await?;
-        Ok(Self { pool, engine })
+        Ok(Self {
+            pool,
+            engine,
+            url: given,
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), ConnectError> {
@@ -123,6 +130,25 @@ impl Db {
 
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether every migration this build knows has been applied.
+    pub async fn migrations_current(&self) -> sqlx::Result<bool> {
+        let migrator = match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATOR,
+            Engine::Postgres => &POSTGRES_MIGRATOR,
+        };
+        let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS v FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(sqlx::Row::try_get::<i64, _>(&row, "v")? >= latest)
     }
 
     pub async fn close(&self) {

@@ -196,8 +196,31 @@ impl Keyward {
             .map_err(|e| Error::Store(sqlx::Error::Protocol(e.to_string())))
     }
 
-    /// Admits a request of `payload` bytes under the access's limits (memory only).
-    pub fn admit(&self, access: &Access, payload: i64) -> Result<Admission> {
+    /// Admits a request of `payload` bytes under the access's limits: in
+    /// Redis when configured and reachable (shared by every replica),
+    /// otherwise from this replica's memory.
+    pub async fn admit(&self, access: &Access, payload: i64) -> Result<Admission> {
+        if let Some(shared) = &self.inner.shared_limits {
+            Limiter::check_payload(&access.limits, payload).map_err(Error::Limit)?;
+            if shared.is_healthy() {
+                let now = now();
+                let subject = (access.key_id.clone(), access.owner.clone());
+                let seed = Limiter::used_this_month(&access.state, now);
+                match shared.admit(&subject, &access.limits, seed, now).await {
+                    Some(Ok(admitted)) => {
+                        return Ok(Limiter::admitted_elsewhere(
+                            &access.state,
+                            &access.limits,
+                            admitted,
+                            now,
+                        ))
+                    }
+                    Some(Err(refused)) => return Err(Error::Limit(refused)),
+                    None => {}
+                }
+            }
+            shared.count_fallback();
+        }
         Limiter::admit(
             &access.state,
             &access.per_second,
@@ -251,7 +274,7 @@ impl Keyward {
         identity: Option<&EntryIdentity<'_>>,
     ) -> Result<u64> {
         let cache = &self.inner.responses;
-        Ok(match identity {
+        let removed = match identity {
             Some(id) => {
                 cache
                     .invalidate(self.db(), &access.namespace, id.digest())
@@ -262,7 +285,13 @@ impl Keyward {
                     .invalidate_namespace(self.db(), &access.namespace)
                     .await?
             }
+        };
+        self.announce(super::changes::Change::Responses {
+            namespace: access.namespace.to_string(),
+            digest: identity.map(|id| hex::encode(id.digest())),
         })
+        .await;
+        Ok(removed)
     }
 
     /// Hands the request's usage record, attributed to the namespace's

@@ -491,6 +491,10 @@ impl Keyward {
         .await?;
         tx.commit().await?;
         self.inner.keys.invalidate_key(id).await;
+        self.announce(super::changes::Change::Key {
+            key_id: id.to_string(),
+        })
+        .await;
         Ok(Rotated {
             api_key,
             key_id: id.clone(),
@@ -536,6 +540,10 @@ impl Keyward {
         .await?;
         tx.commit().await?;
         self.inner.keys.invalidate_key(id).await;
+        self.announce(super::changes::Change::Key {
+            key_id: id.to_string(),
+        })
+        .await;
         Ok(key)
     }
 

@@ -87,6 +87,8 @@ impl Drop for InFlight {
 #[derive(Debug)]
 pub struct Admission {
     _in_flight: InFlight,
+    /// The place in flight held in Redis (shared limits), given back on drop.
+    _shared: Option<super::shared_limits::SharedInFlight>,
     pub monthly_limit: i64,
     pub monthly_remaining: i64,
     pub monthly_reset_seconds: i64,
@@ -152,14 +154,7 @@ impl Limiter {
         payload: i64,
         now: DateTime<Utc>,
     ) -> Result<Admission, LimitExceeded> {
-        if payload > limits.max_payload {
-            return Err(LimitExceeded {
-                kind: LimitKind::Payload,
-                limit: limits.max_payload,
-                remaining: 0,
-                reset_seconds: 0,
-            });
-        }
+        Self::check_payload(limits, payload)?;
         let month_reset = (next_month_start(now) - now).num_seconds().max(1);
         let month = month_id(now);
         if state.month.load(Ordering::SeqCst) != month {
@@ -209,10 +204,62 @@ impl Limiter {
         state.second_count.fetch_add(1, Ordering::SeqCst);
         Ok(Admission {
             _in_flight: guard,
+            _shared: None,
             monthly_limit: limits.monthly,
             monthly_remaining: limits.monthly - before - 1,
             monthly_reset_seconds: month_reset,
         })
+    }
+
+    /// Refuses a body larger than the limits allow.
+    pub fn check_payload(limits: &EffectiveLimits, payload: i64) -> Result<(), LimitExceeded> {
+        if payload > limits.max_payload {
+            return Err(LimitExceeded {
+                kind: LimitKind::Payload,
+                limit: limits.max_payload,
+                remaining: 0,
+                reset_seconds: 0,
+            });
+        }
+        Ok(())
+    }
+
+    /// The subject's monthly count as this replica knows it.
+    pub fn used_this_month(state: &SubjectState, now: DateTime<Utc>) -> i64 {
+        if state.month.load(Ordering::SeqCst) == month_id(now) {
+            state.used.load(Ordering::SeqCst)
+        } else {
+            0
+        }
+    }
+
+    /// Counts here a request the shared limits (Redis) admitted, so the local
+    /// counters stay close for reports and for a fallback.
+    pub fn admitted_elsewhere(
+        state: &Arc<SubjectState>,
+        limits: &EffectiveLimits,
+        shared: super::shared_limits::SharedAdmission,
+        now: DateTime<Utc>,
+    ) -> Admission {
+        let month = month_id(now);
+        if state.month.swap(month, Ordering::SeqCst) != month {
+            state.used.store(0, Ordering::SeqCst);
+        }
+        // Never below what this replica counted itself.
+        state.used.fetch_max(shared.monthly_used, Ordering::SeqCst);
+        state.in_flight.fetch_add(1, Ordering::SeqCst);
+        let second = now.timestamp();
+        if state.second.swap(second, Ordering::SeqCst) != second {
+            state.second_count.store(0, Ordering::SeqCst);
+        }
+        state.second_count.fetch_add(1, Ordering::SeqCst);
+        Admission {
+            _in_flight: InFlight(state.clone()),
+            monthly_limit: limits.monthly,
+            monthly_remaining: (limits.monthly - shared.monthly_used).max(0),
+            monthly_reset_seconds: (next_month_start(now) - now).num_seconds().max(1),
+            _shared: Some(shared.in_flight),
+        }
     }
 
     /// The current state of each limit of a subject: per second, monthly, concurrent.

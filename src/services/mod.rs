@@ -5,6 +5,7 @@
 pub mod admins;
 pub mod audit;
 pub mod billing;
+pub mod changes;
 pub mod costs;
 pub mod dashboard;
 pub mod data_plane;
@@ -14,6 +15,7 @@ pub mod limits;
 pub mod plans;
 pub mod providers;
 pub mod response_cache;
+pub mod shared_limits;
 pub mod tenants;
 pub mod usage;
 pub mod vault;
@@ -48,6 +50,13 @@ struct Inner {
     /// The smallest payload limit of any plan, kept beside `plans`.
     smallest_payload: std::sync::atomic::AtomicI64,
     background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// This process among the replicas (its own change notices are skipped).
+    instance_id: u64,
+    /// Whether the change feed's listening connection is up (PostgreSQL).
+    feed_connected: std::sync::atomic::AtomicBool,
+    changes_applied: std::sync::atomic::AtomicU64,
+    /// Limits shared by the replicas, when Redis is configured.
+    shared_limits: Option<shared_limits::SharedLimits>,
 }
 
 /// Counters for operators (and for tests of the caches' behaviour).
@@ -71,6 +80,11 @@ pub struct CoreOptions {
     pub providers: Arc<providers::Providers>,
     /// Invoice booking and the Xero client.
     pub billing: billing::BillingOptions,
+    /// Redis for limits shared by replicas (`KEYWARD_REDIS_URL`).
+    pub redis_url: Option<String>,
+    /// With several replicas (PostgreSQL): the longest anything another
+    /// replica changed can stay cached here if a change notice is lost.
+    pub change_ttl: std::time::Duration,
 }
 
 impl Keyward {
@@ -81,6 +95,7 @@ impl Keyward {
             let mut conn = db.pool().acquire().await?;
             crate::db::plans::all(&mut conn).await?
         };
+        let engine = db.engine();
         let core = Self {
             inner: Arc::new(Inner {
                 usage: usage::UsageSink::start(db.clone()),
@@ -94,15 +109,43 @@ impl Keyward {
                 hasher,
                 keys: KeyCache::new(),
                 limiter: limits::Limiter::new(),
-                responses: response_cache::ResponseCache::new(options.cache_memory_bytes),
+                responses: response_cache::ResponseCache::new(
+                    options.cache_memory_bytes,
+                    (engine == crate::db::Engine::Postgres).then_some(options.change_ttl),
+                ),
                 smallest_payload: std::sync::atomic::AtomicI64::new(plans::smallest_payload(
                     &plans,
                 )),
                 plans: RwLock::new(plans),
                 background: std::sync::Mutex::new(Vec::new()),
+                instance_id: {
+                    let mut b = [0u8; 8];
+                    getrandom::fill(&mut b).expect("system randomness");
+                    u64::from_le_bytes(b)
+                },
+                feed_connected: std::sync::atomic::AtomicBool::new(false),
+                changes_applied: std::sync::atomic::AtomicU64::new(0),
+                shared_limits: match options.redis_url {
+                    Some(url) => Some(shared_limits::SharedLimits::connect(&url).map_err(|e| {
+                        Error::Unavailable {
+                            code: "REDIS_URL_INVALID",
+                            message: format!("KEYWARD_REDIS_URL: {e}"),
+                        }
+                    })?),
+                    None => None,
+                },
             }),
         };
         core.spawn_maintenance();
+        core.spawn_change_feed(
+            (core.db().engine() == crate::db::Engine::Postgres)
+                .then(|| core.db().url().to_string()),
+            options.change_ttl,
+        );
+        if let Some(shared) = &core.inner.shared_limits {
+            let task = shared.spawn_health_check();
+            core.inner.background.lock().expect("tasks").push(task);
+        }
         Ok(core)
     }
 
@@ -244,5 +287,62 @@ impl Keyward {
     pub async fn check_store(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(self.db().pool()).await?;
         Ok(())
+    }
+
+    /// How limits are counted now: shared (Redis), local while Redis is
+    /// unreachable, or local by configuration.
+    pub fn limits_health(&self) -> serde_json::Value {
+        match &self.inner.shared_limits {
+            Some(s) => serde_json::json!(s.health()),
+            None => serde_json::json!({ "mode": "local", "redis": "not configured" }),
+        }
+    }
+
+    /// What `/readyz` reports.
+    pub async fn readiness(&self) -> Readiness {
+        let (database, migrations) = match self.db().migrations_current().await {
+            Ok(true) => ("ok", "current"),
+            Ok(false) => ("ok", "pending"),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: the database does not answer");
+                ("unreachable", "unknown")
+            }
+        };
+        Readiness {
+            status: if database == "ok" && migrations == "current" {
+                "ready"
+            } else {
+                "unavailable"
+            },
+            database,
+            engine: match self.db().engine() {
+                crate::db::Engine::Sqlite => "sqlite",
+                crate::db::Engine::Postgres => "postgres",
+            },
+            migrations,
+            change_feed: match self.db().engine() {
+                crate::db::Engine::Sqlite => "single node",
+                crate::db::Engine::Postgres if self.change_feed_connected() => "listening",
+                crate::db::Engine::Postgres => "reconnecting",
+            },
+            limits: self.limits_health(),
+        }
+    }
+}
+
+/// The readiness report of `/readyz`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Readiness {
+    pub status: &'static str,
+    pub database: &'static str,
+    pub engine: &'static str,
+    pub migrations: &'static str,
+    pub change_feed: &'static str,
+    pub limits: serde_json::Value,
+}
+
+impl Readiness {
+    pub fn ready(&self) -> bool {
+        self.status == "ready"
     }
 }

@@ -54,12 +54,28 @@ impl Keyward {
             .write()
             .expect("plans lock")
             .insert(plan, limits);
+        self.plans_changed();
+        self.announce(super::changes::Change::Plans).await;
+        Ok(limits)
+    }
+
+    /// Re-reads every plan's limits from the store (another replica changed one).
+    pub(super) async fn reload_plans(&self) -> Result<()> {
+        let plans = {
+            let mut conn = self.db().pool().acquire().await?;
+            db::plans::all(&mut conn).await?
+        };
+        *self.inner.plans.write().expect("plans lock") = plans;
+        self.plans_changed();
+        Ok(())
+    }
+
+    fn plans_changed(&self) {
         self.inner.smallest_payload.store(
             smallest_payload(&self.inner.plans.read().expect("plans lock")),
             std::sync::atomic::Ordering::Relaxed,
         );
         self.inner.keys.invalidate_grants();
-        Ok(limits)
     }
 }
 

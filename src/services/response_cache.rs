@@ -52,7 +52,11 @@ impl CacheEntry {
 /// its generation, which makes every older entry unreachable.
 type MemoryKey = [u8; 32];
 
-struct UntilExpiry;
+/// Entries leave memory when they expire, or (with several replicas) after
+/// `max_age` at most, so an entry another replica replaced is re-read.
+struct UntilExpiry {
+    max_age: Option<Duration>,
+}
 
 impl Expiry<MemoryKey, Arc<CacheEntry>> for UntilExpiry {
     fn expire_after_create(
@@ -61,11 +65,10 @@ impl Expiry<MemoryKey, Arc<CacheEntry>> for UntilExpiry {
         value: &Arc<CacheEntry>,
         _: Instant,
     ) -> Option<Duration> {
-        Some(
-            (value.expires_at - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO),
-        )
+        let left = (value.expires_at - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        Some(self.max_age.map_or(left, |max| left.min(max)))
     }
 }
 
@@ -80,7 +83,7 @@ pub fn entry_digest(canonical_identity: &str) -> [u8; 32] {
 }
 
 impl ResponseCache {
-    pub fn new(memory_bytes: u64) -> Self {
+    pub fn new(memory_bytes: u64, max_age: Option<Duration>) -> Self {
         Self {
             memory: Cache::builder()
                 .max_capacity(memory_bytes)
@@ -88,7 +91,7 @@ impl ResponseCache {
                     // The response, its rendering (about as large) and overhead.
                     u32::try_from(2 * v.response.get().len() + 256).unwrap_or(u32::MAX)
                 })
-                .expire_after(UntilExpiry)
+                .expire_after(UntilExpiry { max_age })
                 .build(),
             generations: DashMap::new(),
         }
@@ -209,6 +212,25 @@ impl ResponseCache {
             .entry(namespace.as_str().to_string())
             .or_insert(0) += 1;
         Ok(removed)
+    }
+
+    /// Forgets (in memory only) an entry or a whole namespace another
+    /// replica removed from the store.
+    pub async fn forget(&self, namespace: &NamespaceName, digest: Option<[u8; 32]>) {
+        match digest {
+            Some(d) => self.memory.invalidate(&self.key(namespace, d)).await,
+            None => {
+                *self
+                    .generations
+                    .entry(namespace.as_str().to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+    }
+
+    /// Forgets every entry held in memory (they are re-read from the store).
+    pub fn forget_all(&self) {
+        self.memory.invalidate_all();
     }
 
     /// Bytes held by the memory tier (approximate).

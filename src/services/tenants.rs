@@ -143,6 +143,7 @@ impl Keyward {
         .await?;
         tx.commit().await?;
         self.inner.keys.invalidate_tenants();
+        self.announce(super::changes::Change::Tenants).await;
         Ok(tenant)
     }
 }

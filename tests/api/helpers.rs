@@ -35,7 +35,7 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         PG_ADMIN_URL.replace("/test", &format!("/{}", self.name))
     }
 }
@@ -66,18 +66,23 @@ pub fn engine_is_postgres() -> bool {
     std::env::var("KEYWARD_TEST_ENGINE").is_ok_and(|e| e == "postgres")
 }
 
+/// A fresh PostgreSQL database on the local server, dropped with the value.
+pub async fn pg_database() -> PgDatabase {
+    use sqlx::Connection;
+    let name = format!("kw_test_{}", uuid_like());
+    let mut conn = sqlx::PgConnection::connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    PgDatabase { name }
+}
+
 async fn fresh_store() -> Store {
     let postgres = if engine_is_postgres() {
-        use sqlx::Connection;
-        let name = format!("kw_test_{}", uuid_like());
-        let mut conn = sqlx::PgConnection::connect(PG_ADMIN_URL)
-            .await
-            .expect("PostgreSQL at 127.0.0.1:5432 (KEYWARD_TEST_ENGINE=postgres)");
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
-        Some(PgDatabase { name })
+        Some(pg_database().await)
     } else {
         None
     };

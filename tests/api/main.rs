@@ -16,6 +16,7 @@ mod openapi;
 mod pages;
 mod providers_stub;
 mod provision;
+mod replicas;
 mod restart;
 mod usage;
 mod vault;

@@ -1,0 +1,278 @@
+//! Limits shared by every replica, in Redis (`KEYWARD_REDIS_URL`). One Lua
+//! script per request checks and counts, atomically, the subject's monthly
+//! quota, requests in flight and requests in the current second (a fixed
+//! one-second window per subject); the in-flight count is given back when
+//! the request ends. The local counters keep counting too, so when Redis
+//! cannot be reached keyward goes on serving on local limits (per replica),
+//! says so in `/healthz` and `/readyz` and in its log, and a health check
+//! every second switches back to Redis as soon as it answers.
+
+use super::limits::{EffectiveLimits, Subject};
+use crate::domain::limits::{month_id, next_month_start, LimitExceeded, LimitKind};
+use chrono::{DateTime, Utc};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long one Redis call may take before the request falls back to local limits.
+const CALL_TIMEOUT: Duration = Duration::from_millis(250);
+/// In-flight counts of a crashed replica are never given back; they expire.
+const IN_FLIGHT_TTL_SECS: i64 = 600;
+
+const ADMIT: &str = r#"
+-- KEYS: this second's count, this month's count, requests in flight
+-- ARGV: per second, per month, concurrent, month TTL (s), month seed, in-flight TTL (s)
+redis.call('SET', KEYS[2], ARGV[5], 'NX', 'EX', ARGV[4])
+local used = tonumber(redis.call('GET', KEYS[2]))
+if used >= tonumber(ARGV[2]) then return {2, used} end
+local c = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+if c > tonumber(ARGV[3]) then
+  redis.call('DECR', KEYS[3])
+  return {3, used}
+end
+local s = redis.call('INCR', KEYS[1])
+if s == 1 then redis.call('EXPIRE', KEYS[1], 2) end
+if s > tonumber(ARGV[1]) then
+  redis.call('DECR', KEYS[3])
+  return {1, used}
+end
+used = redis.call('INCR', KEYS[2])
+return {0, used}
+"#;
+
+struct State {
+    client: redis::Client,
+    conn: Mutex<Option<ConnectionManager>>,
+    healthy: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    /// Requests decided by local limits because Redis was not reachable.
+    fallbacks: AtomicU64,
+    script: redis::Script,
+}
+
+#[derive(Clone)]
+pub struct SharedLimits(Arc<State>);
+
+/// What `/healthz` and `/readyz` say about limits.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SharedLimitsHealth {
+    /// "redis" when shared, "local" while Redis cannot be reached.
+    pub mode: &'static str,
+    pub redis: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub local_decisions: u64,
+}
+
+/// Gives a request's place in flight back to Redis when it ends.
+pub struct SharedInFlight {
+    limits: SharedLimits,
+    key: String,
+}
+
+impl Drop for SharedInFlight {
+    fn drop(&mut self) {
+        let limits = self.limits.clone();
+        let key = std::mem::take(&mut self.key);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let Some(mut conn) = limits.connection() else {
+                    return;
+                };
+                let mut decr = redis::cmd("DECR");
+                decr.arg(&key);
+                let call = decr.query_async::<i64>(&mut conn);
+                match tokio::time::timeout(CALL_TIMEOUT, call).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => limits.failed(&e.to_string()),
+                    Err(_) => limits.failed("timed out"),
+                }
+            });
+        }
+    }
+}
+
+impl std::fmt::Debug for SharedInFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedInFlight")
+    }
+}
+
+/// A request Redis admitted: the subject's monthly count after it.
+pub struct SharedAdmission {
+    pub monthly_used: i64,
+    pub in_flight: SharedInFlight,
+}
+
+impl SharedLimits {
+    /// Checks the URL; the connection is made (and re-made) by the health check.
+    pub fn connect(url: &str) -> Result<Self, redis::RedisError> {
+        Ok(Self(Arc::new(State {
+            client: redis::Client::open(url)?,
+            conn: Mutex::new(None),
+            healthy: AtomicBool::new(false),
+            last_error: Mutex::new(Some("not connected yet".into())),
+            fallbacks: AtomicU64::new(0),
+            script: redis::Script::new(ADMIT),
+        })))
+    }
+
+    fn connection(&self) -> Option<ConnectionManager> {
+        self.0.conn.lock().expect("redis connection").clone()
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.0.healthy.load(Ordering::SeqCst)
+    }
+
+    /// Marks Redis unreachable: requests use local limits until the health
+    /// check sees it again.
+    fn failed(&self, error: &str) {
+        *self.0.last_error.lock().expect("redis error") = Some(error.to_string());
+        if self.0.healthy.swap(false, Ordering::SeqCst) {
+            tracing::warn!(
+                error,
+                "Redis unreachable: limits fall back to this replica's local counters until it answers again"
+            );
+        }
+    }
+
+    pub fn count_fallback(&self) {
+        self.0.fallbacks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn health(&self) -> SharedLimitsHealth {
+        let healthy = self.is_healthy();
+        SharedLimitsHealth {
+            mode: if healthy { "redis" } else { "local" },
+            redis: if healthy { "ok" } else { "unreachable" },
+            error: if healthy {
+                None
+            } else {
+                self.0.last_error.lock().expect("redis error").clone()
+            },
+            local_decisions: self.0.fallbacks.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Pings Redis every second (connecting when needed) and flips between
+    /// shared and local limits accordingly.
+    pub fn spawn_health_check(&self) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(state) = weak.upgrade() else { return };
+                SharedLimits(state).check().await;
+            }
+        })
+    }
+
+    async fn check(&self) {
+        let conn = match self.connection() {
+            Some(c) => c,
+            None => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(CALL_TIMEOUT * 4)
+                    .set_response_timeout(CALL_TIMEOUT)
+                    .set_number_of_retries(1)
+                    .set_max_delay(500);
+                let made = tokio::time::timeout(
+                    CALL_TIMEOUT * 8,
+                    ConnectionManager::new_with_config(self.0.client.clone(), config),
+                )
+                .await;
+                match made {
+                    Ok(Ok(c)) => {
+                        *self.0.conn.lock().expect("redis connection") = Some(c.clone());
+                        c
+                    }
+                    Ok(Err(e)) => return self.failed(&e.to_string()),
+                    Err(_) => return self.failed("connecting timed out"),
+                }
+            }
+        };
+        let mut conn = conn;
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<String>(&mut conn);
+        match tokio::time::timeout(CALL_TIMEOUT, ping).await {
+            Ok(Ok(_)) => {
+                *self.0.last_error.lock().expect("redis error") = None;
+                if !self.0.healthy.swap(true, Ordering::SeqCst) {
+                    tracing::info!("Redis answers: limits are shared by every replica");
+                }
+            }
+            Ok(Err(e)) => self.failed(&e.to_string()),
+            Err(_) => self.failed("PING timed out"),
+        }
+    }
+
+    /// Admits one request of `subject` in Redis, or says which limit refuses
+    /// it; `None` when Redis could not answer (the caller uses local limits).
+    /// `seed` is the subject's monthly count known here, used when Redis has
+    /// no count for this month yet.
+    pub async fn admit(
+        &self,
+        subject: &Subject,
+        limits: &EffectiveLimits,
+        seed: i64,
+        now: DateTime<Utc>,
+    ) -> Option<Result<SharedAdmission, LimitExceeded>> {
+        let mut conn = self.connection()?;
+        let base = format!("kw:{}:{}", subject.0, subject.1);
+        let in_flight = format!("{base}:c");
+        let month_reset = (next_month_start(now) - now).num_seconds().max(1);
+        let mut invocation = self.0.script.prepare_invoke();
+        invocation
+            .key(format!("{base}:s:{}", now.timestamp()))
+            .key(format!("{base}:m:{}", month_id(now)))
+            .key(&in_flight)
+            .arg(limits.per_second)
+            .arg(limits.monthly)
+            .arg(limits.concurrent)
+            // Kept a day past the month's end, then gone.
+            .arg(month_reset + 86_400)
+            .arg(seed)
+            .arg(IN_FLIGHT_TTL_SECS);
+        let answer = tokio::time::timeout(
+            CALL_TIMEOUT,
+            invocation.invoke_async::<(i64, i64)>(&mut conn),
+        )
+        .await;
+        let (code, used) = match answer {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                self.failed(&e.to_string());
+                return None;
+            }
+            Err(_) => {
+                self.failed("timed out");
+                return None;
+            }
+        };
+        let refused = |kind, limit, reset_seconds| {
+            Some(Err(LimitExceeded {
+                kind,
+                limit,
+                remaining: 0,
+                reset_seconds,
+            }))
+        };
+        match code {
+            0 => Some(Ok(SharedAdmission {
+                monthly_used: used,
+                in_flight: SharedInFlight {
+                    limits: self.clone(),
+                    key: in_flight,
+                },
+            })),
+            1 => refused(LimitKind::PerSecond, limits.per_second, 1),
+            2 => refused(LimitKind::Monthly, limits.monthly, month_reset),
+            _ => refused(LimitKind::Concurrent, limits.concurrent, 1),
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Several replicas: two keyward processes on one PostgreSQL database and one
+//! Redis, traffic spread over both. A change made through one is enforced by
+//! the other (the change feed), limits hold across both (Redis), usage and
+//! audit records land once each; and with Redis gone, a replica keeps
+//! serving on local limits, says so, and recovers by itself.
+
+use crate::helpers::{pg_database, s, ROOT_TOKEN};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+const REDIS: &str = "127.0.0.1:6379";
+/// Fixed for every replica, as a deployment would set them.
+const PEPPER: &str = "replica-test-pepper-0123456789abcdef";
+const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+struct Replica {
+    child: Child,
+    base: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `keyward serve` as its own process and waits until it is ready.
+async fn replica(database_url: Option<&str>, redis_url: &str, env: &[(&str, &str)]) -> Replica {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = dir.path().join("server.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    cmd.arg("serve")
+        .env("KEYWARD_ADDR", format!("127.0.0.1:{port}"))
+        .env("KEYWARD_DATA_DIR", dir.path())
+        .env("KEYWARD_ROOT_TOKEN", ROOT_TOKEN)
+        .env("KEYWARD_KEY_HASH_SECRET", PEPPER)
+        .env("KEYWARD_MASTER_KEY", MASTER_KEY)
+        .env("KEYWARD_REDIS_URL", redis_url)
+        .env("RUST_LOG", "info")
+        .env_remove("DATABASE_URL")
+        // The log (stdout and stderr) goes to a file the test reads.
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap());
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("keyward starts");
+    let r = Replica {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        log,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(res) = reqwest::get(format!("{}/readyz", r.base)).await {
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            if body["status"] == "ready"
+                && body["change_feed"] != "reconnecting"
+                && body["limits"]["mode"] == "redis"
+            {
+                return r;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica not ready: {}",
+            std::fs::read_to_string(&r.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Replica {
+    async fn root(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ROOT_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A cache lookup with `key`: the status and the error code, if any.
+    async fn get(
+        &self,
+        client: &reqwest::Client,
+        key: &str,
+        namespace: &str,
+    ) -> (StatusCode, String) {
+        let res = client
+            .post(format!("{}/api/cache/get", self.base))
+            .bearer_auth(key)
+            .json(
+                &json!({"provider": "openai", "model": "gpt-4o", "namespace": namespace,
+                          "messages": [{"role": "user", "content": "hello"}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        (
+            status,
+            body["error"]["code"].as_str().unwrap_or("").to_string(),
+        )
+    }
+
+    async fn health(&self) -> Value {
+        reqwest::get(format!("{}/healthz", self.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+async fn provision(r: &Replica, tenant: &str) -> (String, String) {
+    let (status, body) = r
+        .root(
+            reqwest::Method::POST,
+            "/api/provision",
+            Some(json!({"user_id": tenant, "integration": "files", "project_id": "jt", "tier": "pro"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (
+        s(&body["api_key"]).to_string(),
+        s(&body["key_id"]).to_string(),
+    )
+}
+
+async fn set_pro(r: &Replica, per_second: i64, per_month: i64, concurrent: i64) {
+    let (status, body) = r
+        .root(
+            reqwest::Method::PUT,
+            "/api/plans/pro",
+            Some(
+                json!({"requests_per_month": per_month, "requests_per_second": per_second,
+                        "concurrent_requests": concurrent, "max_payload_bytes": 1_048_576}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn two_replicas_share_revocations_limits_usage_and_audit() {
+    let db = pg_database().await;
+    let url = db.url();
+    let redis = format!("redis://{REDIS}");
+    // A long safety TTL: what the test sees is the change feed, not the TTL.
+    let env = [("KEYWARD_CHANGE_TTL_SECS", "60")];
+    let a = replica(Some(&url), &redis, &env).await;
+    let b = replica(Some(&url), &redis, &env).await;
+    let client = reqwest::Client::new();
+    let (key, key_id) = provision(&a, "acme").await;
+    // Requests to acme's namespace that got past verification (a refused
+    // key is not usage).
+    let mut served_acme = 0;
+
+    // Revocation: B serves the key from memory, A disables it, B refuses it.
+    for _ in 0..3 {
+        assert_eq!(b.get(&client, &key, "jt_acme").await.0, StatusCode::OK);
+        served_acme += 1;
+    }
+    let (status, _) = a
+        .root(
+            reqwest::Method::POST,
+            &format!("/api/keys/{key_id}/disable"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let disabled_at = Instant::now();
+    let window = loop {
+        let (status, _) = b.get(&client, &key, "jt_acme").await;
+        if status == StatusCode::OK {
+            served_acme += 1;
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            break disabled_at.elapsed();
+        }
+        assert!(
+            disabled_at.elapsed() < Duration::from_secs(5),
+            "B still serves a key A disabled, long before the safety TTL (60 s) could explain it"
+        );
+    };
+    eprintln!(
+        "revocation seen by the other replica after {} ms",
+        window.as_millis()
+    );
+    let (status, _) = b
+        .root(
+            reqwest::Method::POST,
+            &format!("/api/keys/{key_id}/enable"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let enabled_at = Instant::now();
+    while a.get(&client, &key, "jt_acme").await.0 != StatusCode::OK {
+        assert!(
+            enabled_at.elapsed() < Duration::from_secs(5),
+            "A never saw B's enable"
+        );
+    }
+    served_acme += 1;
+
+    // A plan change made through A applies on B (limits are per plan).
+    set_pro(&a, 10, 1_000_000, 100).await;
+    // Per second, across both: a burst right after a second starts, spread
+    // over A and B. One fixed window admits 10; if the burst spills into the
+    // next second, at most 20 (the documented tolerance). Counted per replica
+    // it would be 10 on each, plus refills.
+    let (quick, _) = provision(&a, "quick").await;
+    tokio::time::sleep(Duration::from_millis(
+        1_050 - (chrono::Utc::now().timestamp_subsec_millis() as u64).min(1_000),
+    ))
+    .await;
+    let burst = (0..60).map(|i| {
+        let (r, client, key) = (if i % 2 == 0 { &a } else { &b }, &client, &quick);
+        async move { r.get(client, key, "jt_quick").await }
+    });
+    let results = futures::future::join_all(burst).await;
+    let admitted = results.iter().filter(|r| r.0 == StatusCode::OK).count();
+    let limited = results.iter().filter(|r| r.1 == "RATE_LIMITED").count();
+    eprintln!("per-second burst over two replicas: {admitted} of 60 admitted (limit 10)");
+    assert!((10..=20).contains(&admitted), "{admitted} admitted");
+    assert_eq!(admitted + limited, 60);
+
+    // The monthly quota, across both: exactly the quota is admitted.
+    set_pro(&b, 1000, 25, 100).await;
+    let (monthly, _) = provision(&b, "monthly").await;
+    let mut ok = 0;
+    let mut over = 0;
+    for i in 0..40 {
+        let r = if i % 2 == 0 { &a } else { &b };
+        match r.get(&client, &monthly, "jt_monthly").await {
+            (StatusCode::OK, _) => ok += 1,
+            (StatusCode::TOO_MANY_REQUESTS, code) => {
+                assert_eq!(code, "MONTHLY_QUOTA_EXCEEDED");
+                over += 1
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((ok, over), (25, 15), "the quota holds across replicas");
+
+    // Usage: every request lands once, whichever replica served it.
+    for r in [&a, &b] {
+        let (status, _) = r
+            .root(reqwest::Method::POST, "/api/usage/flush", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    for (tenant, sent) in [("acme", served_acme), ("quick", 60), ("monthly", 40)] {
+        let (status, usage) = a
+            .root(
+                reqwest::Method::GET,
+                &format!("/api/usage/{tenant}?granularity=day"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{usage}");
+        assert_eq!(usage["total"]["requests"], sent, "{tenant}: {usage}");
+    }
+    // Audit: each change once, from whichever replica made it.
+    let (_, trail) = b
+        .root(
+            reqwest::Method::GET,
+            &format!("/api/audit?target={key_id}"),
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["key.enable", "key.disable", "key.provision"],
+        "{trail}"
+    );
+}
+
+/// A TCP proxy in front of Redis that the test can cut and restore.
+struct Proxy {
+    port: u16,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accept = tokio::spawn(async move {
+            struct AbortAll(Vec<tokio::task::JoinHandle<()>>);
+            impl Drop for AbortAll {
+                fn drop(&mut self) {
+                    for t in &self.0 {
+                        t.abort();
+                    }
+                }
+            }
+            let mut guard = AbortAll(Vec::new());
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(REDIS).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                guard.0.push(task);
+            }
+        });
+        Self {
+            port,
+            tasks: vec![accept],
+        }
+    }
+
+    /// Closes the listener and every connection through it.
+    fn cut(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_redis_a_replica_serves_on_local_limits_and_recovers() {
+    let mut proxy = Proxy::start(0).await;
+    let port = proxy.port;
+    let r = replica(None, &format!("redis://127.0.0.1:{port}"), &[]).await;
+    let client = reqwest::Client::new();
+    let (key, _) = provision(&r, "acme").await;
+    assert_eq!(r.get(&client, &key, "jt_acme").await.0, StatusCode::OK);
+    assert_eq!(r.health().await["limits"]["mode"], "redis");
+
+    // Redis goes away mid-run: requests keep being served, on local limits.
+    proxy.cut();
+    for _ in 0..20 {
+        assert_eq!(r.get(&client, &key, "jt_acme").await.0, StatusCode::OK);
+    }
+    let health = r.health().await;
+    assert_eq!(health["limits"]["mode"], "local", "{health}");
+    assert_eq!(health["limits"]["redis"], "unreachable");
+    assert!(health["limits"]["local_decisions"].as_u64().unwrap() > 0);
+    let ready: Value = reqwest::get(format!("{}/readyz", r.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["limits"]["mode"], "local");
+    let log = std::fs::read_to_string(&r.log).unwrap();
+    assert!(log.contains("Redis unreachable"), "{log}");
+
+    // Redis is back: the health check notices, limits are shared again.
+    let _proxy = Proxy::start(port).await;
+    let back = Instant::now();
+    while r.health().await["limits"]["mode"] != "redis" {
+        assert!(back.elapsed() < Duration::from_secs(15), "never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(r.get(&client, &key, "jt_acme").await.0, StatusCode::OK);
+    let log = std::fs::read_to_string(&r.log).unwrap();
+    assert!(log.contains("limits are shared by every replica"), "{log}");
+}
