@@ -39,6 +39,9 @@ pub struct Settings {
     /// longest a change made through another replica can go unseen here if
     /// its notice is lost (1 to 3600).
     pub change_ttl_secs: u64,
+    /// `KEYWARD_LIMIT_SYNC_MS`, default 200 (20 to 10000): on PostgreSQL
+    /// without Redis, how often replicas exchange their limit counts.
+    pub limit_sync_ms: u64,
     /// Invoices: Xero's API and token URLs, client credentials, organisation,
     /// ledger codes and currency (`KEYWARD_XERO_*`).
     pub xero: XeroSettings,
@@ -150,6 +153,20 @@ impl Settings {
                     }
                 },
                 None => 10,
+            },
+            limit_sync_ms: match non_empty("KEYWARD_LIMIT_SYNC_MS") {
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(n) if (20..=10_000).contains(&n) => n,
+                    _ => {
+                        return Err(ConfigError {
+                            name: "KEYWARD_LIMIT_SYNC_MS",
+                            message: format!(
+                                "{raw:?} is not a number of milliseconds from 20 to 10000"
+                            ),
+                        })
+                    }
+                },
+                None => 200,
             },
             bench_routes: non_empty("KEYWARD_BENCH_ROUTES")
                 .is_some_and(|v| v == "1" || v == "true"),

@@ -113,6 +113,7 @@ pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupEr
             billing: billing_options(settings),
             redis_url: settings.redis_url.clone(),
             change_ttl: std::time::Duration::from_secs(settings.change_ttl_secs),
+            limit_sync: std::time::Duration::from_millis(settings.limit_sync_ms),
         },
     )
     .await

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod costs;
 pub mod invoices;
 pub mod keys;
+pub mod limits;
 pub mod namespaces;
 pub mod plans;
 pub mod prices;

@@ -158,7 +158,14 @@ impl Keyward {
             return Err(Error::Store(sqlx::Error::RowNotFound));
         };
         let dedicated = owner == key_tenant;
-        let limits = EffectiveLimits::new(self.plan_limits(owner_plan), v.rate_limit, dedicated);
+        let mut limits =
+            EffectiveLimits::new(self.plan_limits(owner_plan), v.rate_limit, dedicated);
+        if let Some(store) = &self.inner.store_limits {
+            // Replicas sharing limits through the store each allow their share.
+            let n = store.replicas();
+            limits.per_second = super::store_limits::share(limits.per_second, n);
+            limits.concurrent = super::store_limits::share(limits.concurrent, n);
+        }
         let state = self.subject_state(&(key_id.clone(), owner.clone())).await?;
         let access = Arc::new(Access {
             per_second: state.rate_limiter(limits.per_second),

@@ -51,12 +51,31 @@ pub struct SubjectState {
     in_flight: AtomicI64,
     second: AtomicI64,
     second_count: AtomicI64,
+    /// Admitted here and not yet added to the store's shared count
+    /// (PostgreSQL without Redis; see `store_limits`).
+    pending: AtomicI64,
     /// The subject's GCRA state, with the requests-per-second figure it was
     /// built for; replaced (once) when the plan's figure changes.
     per_second: Mutex<Option<(i64, Arc<DefaultDirectRateLimiter>)>>,
 }
 
 impl SubjectState {
+    /// What was admitted here since the last call (for the shared count).
+    pub fn take_pending(&self) -> i64 {
+        self.pending.swap(0, Ordering::SeqCst)
+    }
+
+    /// The month's count across replicas as the store has it, plus what
+    /// was admitted here since it was read.
+    pub fn set_shared_total(&self, total: i64, now: DateTime<Utc>) {
+        if self.month.load(Ordering::SeqCst) == month_id(now) {
+            self.used.store(
+                total + self.pending.load(Ordering::SeqCst),
+                Ordering::SeqCst,
+            );
+        }
+    }
+
     /// The subject's per-second limiter for a plan allowing `per_second`.
     pub fn rate_limiter(&self, per_second: i64) -> Arc<DefaultDirectRateLimiter> {
         let mut slot = self.per_second.lock().expect("rate limiter lock");
@@ -139,10 +158,19 @@ impl Limiter {
                     in_flight: AtomicI64::new(0),
                     second: AtomicI64::new(now.timestamp()),
                     second_count: AtomicI64::new(0),
+                    pending: AtomicI64::new(0),
                     per_second: Mutex::new(None),
                 }))
             })
             .await
+    }
+
+    /// Every subject with counters here.
+    pub fn subjects(&self) -> Vec<(Subject, Arc<SubjectState>)> {
+        self.subjects
+            .iter()
+            .map(|(k, v)| ((*k).clone(), v))
+            .collect()
     }
 
     /// Admits one request of `payload` bytes or says which limit refuses it.
@@ -197,6 +225,7 @@ impl Limiter {
             state.used.fetch_sub(1, Ordering::SeqCst);
             return Err(monthly_refusal());
         }
+        state.pending.fetch_add(1, Ordering::SeqCst);
         let second = now.timestamp();
         if state.second.swap(second, Ordering::SeqCst) != second {
             state.second_count.store(0, Ordering::SeqCst);

@@ -16,6 +16,7 @@ pub mod plans;
 pub mod providers;
 pub mod response_cache;
 pub mod shared_limits;
+pub mod store_limits;
 pub mod tenants;
 pub mod usage;
 pub mod vault;
@@ -57,6 +58,8 @@ struct Inner {
     changes_applied: std::sync::atomic::AtomicU64,
     /// Limits shared by the replicas, when Redis is configured.
     shared_limits: Option<shared_limits::SharedLimits>,
+    /// Limits shared through PostgreSQL, when there is no Redis.
+    store_limits: Option<store_limits::StoreLimits>,
 }
 
 /// Counters for operators (and for tests of the caches' behaviour).
@@ -85,6 +88,8 @@ pub struct CoreOptions {
     /// With several replicas (PostgreSQL): the longest anything another
     /// replica changed can stay cached here if a change notice is lost.
     pub change_ttl: std::time::Duration,
+    /// PostgreSQL without Redis: how often replicas sync their limit counters.
+    pub limit_sync: std::time::Duration,
 }
 
 impl Keyward {
@@ -125,6 +130,9 @@ impl Keyward {
                 },
                 feed_connected: std::sync::atomic::AtomicBool::new(false),
                 changes_applied: std::sync::atomic::AtomicU64::new(0),
+                store_limits: (engine == crate::db::Engine::Postgres
+                    && options.redis_url.is_none())
+                .then(|| store_limits::StoreLimits::new(options.limit_sync)),
                 shared_limits: match options.redis_url {
                     Some(url) => Some(shared_limits::SharedLimits::connect(&url).map_err(|e| {
                         Error::Unavailable {
@@ -142,6 +150,7 @@ impl Keyward {
                 .then(|| core.db().url().to_string()),
             options.change_ttl,
         );
+        core.spawn_store_limits();
         if let Some(shared) = &core.inner.shared_limits {
             let task = shared.spawn_health_check();
             core.inner.background.lock().expect("tasks").push(task);
@@ -169,6 +178,7 @@ impl Keyward {
     /// Graceful shutdown: writes every queued usage record and stops background work.
     pub async fn shutdown(&self) {
         self.inner.usage.stop().await;
+        self.leave_store_limits().await;
         if let Err(e) = self.apply_cost_rollups().await {
             tracing::warn!(error = %e, "cost rollups left queued at shutdown (applied on the next start)");
         }
@@ -292,9 +302,10 @@ impl Keyward {
     /// How limits are counted now: shared (Redis), local while Redis is
     /// unreachable, or local by configuration.
     pub fn limits_health(&self) -> serde_json::Value {
-        match &self.inner.shared_limits {
-            Some(s) => serde_json::json!(s.health()),
-            None => serde_json::json!({ "mode": "local", "redis": "not configured" }),
+        match (&self.inner.shared_limits, &self.inner.store_limits) {
+            (Some(s), _) => serde_json::json!(s.health()),
+            (None, Some(s)) => s.health(),
+            (None, None) => serde_json::json!({ "mode": "local", "redis": "not configured" }),
         }
     }
 

@@ -39,7 +39,11 @@ fn free_port() -> u16 {
 }
 
 /// Starts `keyward serve` as its own process and waits until it is ready.
-async fn replica(database_url: Option<&str>, redis_url: &str, env: &[(&str, &str)]) -> Replica {
+async fn replica(
+    database_url: Option<&str>,
+    redis_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> Replica {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let log = dir.path().join("server.log");
@@ -50,7 +54,6 @@ async fn replica(database_url: Option<&str>, redis_url: &str, env: &[(&str, &str
         .env("KEYWARD_ROOT_TOKEN", ROOT_TOKEN)
         .env("KEYWARD_KEY_HASH_SECRET", PEPPER)
         .env("KEYWARD_MASTER_KEY", MASTER_KEY)
-        .env("KEYWARD_REDIS_URL", redis_url)
         .env("RUST_LOG", "info")
         .env_remove("DATABASE_URL")
         // The log (stdout and stderr) goes to a file the test reads.
@@ -59,6 +62,14 @@ async fn replica(database_url: Option<&str>, redis_url: &str, env: &[(&str, &str
     if let Some(url) = database_url {
         cmd.env("DATABASE_URL", url);
     }
+    if let Some(url) = redis_url {
+        cmd.env("KEYWARD_REDIS_URL", url);
+    }
+    let mode = match (redis_url, database_url) {
+        (Some(_), _) => "redis",
+        (None, Some(_)) => "postgres",
+        (None, None) => "local",
+    };
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -75,7 +86,7 @@ async fn replica(database_url: Option<&str>, redis_url: &str, env: &[(&str, &str
             let body: Value = res.json().await.unwrap_or(Value::Null);
             if body["status"] == "ready"
                 && body["change_feed"] != "reconnecting"
-                && body["limits"]["mode"] == "redis"
+                && body["limits"]["mode"] == mode
             {
                 return r;
             }
@@ -178,8 +189,8 @@ async fn two_replicas_share_revocations_limits_usage_and_audit() {
     let redis = format!("redis://{REDIS}");
     // A long safety TTL: what the test sees is the change feed, not the TTL.
     let env = [("KEYWARD_CHANGE_TTL_SECS", "60")];
-    let a = replica(Some(&url), &redis, &env).await;
-    let b = replica(Some(&url), &redis, &env).await;
+    let a = replica(Some(&url), Some(&redis), &env).await;
+    let b = replica(Some(&url), Some(&redis), &env).await;
     let client = reqwest::Client::new();
     let (key, key_id) = provision(&a, "acme").await;
     // Requests to acme's namespace that got past verification (a refused
@@ -363,7 +374,7 @@ impl Proxy {
 async fn without_redis_a_replica_serves_on_local_limits_and_recovers() {
     let mut proxy = Proxy::start(0).await;
     let port = proxy.port;
-    let r = replica(None, &format!("redis://127.0.0.1:{port}"), &[]).await;
+    let r = replica(None, Some(&format!("redis://127.0.0.1:{port}")), &[]).await;
     let client = reqwest::Client::new();
     let (key, _) = provision(&r, "acme").await;
     assert_eq!(r.get(&client, &key, "jt_acme").await.0, StatusCode::OK);
@@ -399,4 +410,70 @@ async fn without_redis_a_replica_serves_on_local_limits_and_recovers() {
     assert_eq!(r.get(&client, &key, "jt_acme").await.0, StatusCode::OK);
     let log = std::fs::read_to_string(&r.log).unwrap();
     assert!(log.contains("limits are shared by every replica"), "{log}");
+}
+
+#[tokio::test]
+async fn without_redis_replicas_share_limits_through_postgresql() {
+    let db = pg_database().await;
+    let url = db.url();
+    let env = [("KEYWARD_LIMIT_SYNC_MS", "100")];
+    let a = replica(Some(&url), None, &env).await;
+    let b = replica(Some(&url), None, &env).await;
+    let client = reqwest::Client::new();
+    // Both see two live replicas (heartbeats in the store).
+    let seen = Instant::now();
+    while a.health().await["limits"]["replicas"] != 2 || b.health().await["limits"]["replicas"] != 2
+    {
+        assert!(
+            seen.elapsed() < Duration::from_secs(10),
+            "replicas never saw each other"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Monthly quota 25, traffic alternating over A and B in rounds a little
+    // slower than the sync: exactly the quota is admitted across both.
+    set_pro(&a, 1000, 25, 100).await;
+    let (key, _) = provision(&a, "monthly").await;
+    let (mut ok, mut over) = (0, 0);
+    for round in 0..8 {
+        for i in 0..5 {
+            let r = if (round + i) % 2 == 0 { &a } else { &b };
+            match r.get(&client, &key, "jt_monthly").await {
+                (StatusCode::OK, _) => ok += 1,
+                (StatusCode::TOO_MANY_REQUESTS, code) => {
+                    assert_eq!(code, "MONTHLY_QUOTA_EXCEEDED");
+                    over += 1
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!("monthly quota 25 over two replicas synced through PostgreSQL: {ok} admitted");
+    assert_eq!((ok, over), (25, 15));
+
+    // Per second: each of the two allows half of 10; a burst over both
+    // admits about 10 (plus what the per-replica GCRA refills meanwhile).
+    set_pro(&b, 10, 1_000_000, 100).await;
+    let (quick, _) = provision(&b, "quick").await;
+    let burst = (0..60).map(|i| {
+        let (r, client, key) = (if i % 2 == 0 { &a } else { &b }, &client, &quick);
+        async move { r.get(client, key, "jt_quick").await }
+    });
+    let results = futures::future::join_all(burst).await;
+    let admitted = results.iter().filter(|r| r.0 == StatusCode::OK).count();
+    eprintln!("per-second burst over two replicas (PostgreSQL shares): {admitted} of 60 admitted (limit 10)");
+    assert!((8..=14).contains(&admitted), "{admitted} admitted");
+
+    // One replica leaves: the other takes the whole limit again.
+    drop(b);
+    let gone = Instant::now();
+    while a.health().await["limits"]["replicas"] != 1 {
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "the stopped replica was never forgotten"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -1,0 +1,182 @@
+//! Limits shared by replicas through PostgreSQL, when there is no Redis. The
+//! hot path still decides from memory; a background sync every
+//! `KEYWARD_LIMIT_SYNC_MS` (default 200 ms) adds what this replica admitted
+//! to each subject's monthly count in the store (`limit_counters`) and reads
+//! back what the other replicas added, and beats a heartbeat (`replicas`).
+//!
+//! - Monthly quota: global, within what the other replicas admitted since
+//!   their last sync (about one sync interval of their traffic).
+//! - Per second and concurrency: each replica allows its share,
+//!   ceil(limit / live replicas), so together they never allow more than
+//!   the limit plus one per replica; traffic spread unevenly is held
+//!   tighter than the limit, never looser.
+
+use super::{now, Keyward, Result};
+use crate::db;
+use crate::domain::ids::{KeyId, TenantId};
+use chrono::{DateTime, Duration as Span, Utc};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A replica not heard from for this long is gone; its share is given out.
+const ALIVE: Span = Span::seconds(3);
+
+pub struct StoreLimits {
+    replicas: AtomicI64,
+    last_sync: Mutex<Option<DateTime<Utc>>>,
+    last_error: Mutex<Option<String>>,
+    interval: Duration,
+}
+
+impl StoreLimits {
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            replicas: AtomicI64::new(1),
+            last_sync: Mutex::new(None),
+            last_error: Mutex::new(None),
+            interval,
+        }
+    }
+
+    /// Live replicas (this one included), as of the last heartbeat.
+    pub fn replicas(&self) -> i64 {
+        self.replicas.load(Ordering::SeqCst).max(1)
+    }
+
+    pub fn health(&self) -> serde_json::Value {
+        let error = self.last_error.lock().expect("sync error").clone();
+        serde_json::json!({
+            "mode": "postgres",
+            "redis": "not configured",
+            "replicas": self.replicas(),
+            "sync_ms": self.interval.as_millis() as u64,
+            "sync": if error.is_some() { "failing" } else { "ok" },
+            "error": error,
+        })
+    }
+}
+
+/// `limit` split among `n` replicas, rounded up (never below 1).
+pub fn share(limit: i64, n: i64) -> i64 {
+    if n <= 1 {
+        limit
+    } else {
+        ((limit + n - 1) / n).max(1)
+    }
+}
+
+fn subject_name(key: &KeyId, tenant: &TenantId) -> String {
+    format!("{key}/{tenant}")
+}
+
+fn period(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m").to_string()
+}
+
+impl Keyward {
+    pub(super) fn spawn_store_limits(&self) {
+        let Some(store) = &self.inner.store_limits else {
+            return;
+        };
+        let interval = store.interval;
+        let weak = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let core = Keyward { inner };
+                let outcome = core.sync_store_limits().await;
+                let Some(store) = &core.inner.store_limits else {
+                    return;
+                };
+                let mut error = store.last_error.lock().expect("sync error");
+                match outcome {
+                    Ok(()) => {
+                        if error.take().is_some() {
+                            tracing::info!("limit counters sync again with the other replicas");
+                        }
+                    }
+                    Err(e) => {
+                        if error.is_none() {
+                            tracing::warn!(error = %e, "syncing limit counters failed; limits are local until it works again");
+                        }
+                        *error = Some(e.to_string());
+                    }
+                }
+            }
+        });
+        self.inner.background.lock().expect("tasks").push(task);
+    }
+
+    /// One sync: heartbeat, add this replica's admissions, read the others'.
+    pub(super) async fn sync_store_limits(&self) -> Result<()> {
+        let Some(store) = &self.inner.store_limits else {
+            return Ok(());
+        };
+        let now = now();
+        let period = period(now);
+        let instance = format!("{:016x}", self.inner.instance_id);
+        let mut conn = self.db().pool().acquire().await?;
+        let live = db::limits::heartbeat(&mut conn, &instance, now, now - ALIVE).await?;
+        if store.replicas.swap(live, Ordering::SeqCst) != live {
+            // Shares changed: grants carry the old per-second and concurrency figures.
+            self.inner.keys.invalidate_grants();
+        }
+        let subjects = self.inner.limiter.subjects();
+        let mut rows = Vec::new();
+        let mut states = std::collections::HashMap::new();
+        for ((key, tenant), state) in subjects {
+            let name = subject_name(&key, &tenant);
+            let delta = state.take_pending();
+            if delta > 0 {
+                let used = super::limits::Limiter::used_this_month(&state, now);
+                rows.push((name.clone(), (used - delta).max(0), delta));
+            }
+            states.insert(name, state);
+        }
+        let mut totals =
+            db::limits::add_counts(&mut conn, self.db().engine(), &period, &rows, now).await?;
+        let since = store
+            .last_sync
+            .lock()
+            .expect("last sync")
+            .map_or(now - Span::minutes(1), |t| t - Span::seconds(1));
+        totals.extend(db::limits::counts_since(&mut conn, &period, since).await?);
+        for (name, total) in totals {
+            if let Some(state) = states.get(&name) {
+                state.set_shared_total(total, now);
+            }
+        }
+        *store.last_sync.lock().expect("last sync") = Some(now);
+        Ok(())
+    }
+
+    /// A graceful stop: the last admissions counted, and the others take
+    /// this replica's share at once.
+    pub(super) async fn leave_store_limits(&self) {
+        if self.inner.store_limits.is_none() {
+            return;
+        }
+        if let Err(e) = self.sync_store_limits().await {
+            tracing::warn!(error = %e, "last limit sync failed");
+        }
+        if let Ok(mut conn) = self.db().pool().acquire().await {
+            let instance = format!("{:016x}", self.inner.instance_id);
+            let _ = db::limits::forget_replica(&mut conn, &instance).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shares_round_up() {
+        assert_eq!(super::share(10, 1), 10);
+        assert_eq!(super::share(10, 2), 5);
+        assert_eq!(super::share(10, 3), 4);
+        assert_eq!(super::share(1, 4), 1);
+    }
+}
