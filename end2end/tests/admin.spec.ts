@@ -45,7 +45,7 @@ test("an admin signs in on first run, disables, enables and rotates a key, provi
   const verify = async () =>
     (await (await page.request.post("/api/keys/verify", { data: { key, namespace: "jt_acme" } })).json()).code;
   expect(await verify()).toBe("VALID");
-  await row.getByLabel("Confirm").check();
+  await row.getByLabel("Confirm disable").check();
   await row.getByRole("button", { name: "Disable" }).click();
   await expect(page.getByRole("status")).toContainText("is disabled");
   await expect(page.locator('tr[data-tenant="acme"] .keys .badge')).toHaveText("disabled");
@@ -55,6 +55,7 @@ test("an admin signs in on first run, disables, enables and rotates a key, provi
   expect(await verify()).toBe("VALID");
 
   // Rotate: the new secret is shown once; the old one keeps working during the grace period.
+  await page.locator('tr[data-tenant="acme"]').getByLabel("Confirm rotate").check();
   await page.locator('tr[data-tenant="acme"]').getByRole("button", { name: "Rotate" }).click();
   await expect(page.getByText("Copy it now: you will not see this again.")).toBeVisible();
   const secret = await page.locator("code.secret-value").innerText();
@@ -136,11 +137,16 @@ test("an admin signs in on first run, disables, enables and rotates a key, provi
   await page.locator("#password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByText("viewer@example.com (viewer)")).toBeVisible();
+  const rotations = async () =>
+    (await (await page.request.get("/api/audit?action=key.rotate", { headers: { Authorization: `Bearer ${ROOT_TOKEN}` } })).json()).entries.length;
+  const before = await rotations();
+  await page.locator('tr[data-tenant="acme"]').getByLabel("Confirm rotate").check();
   await page.locator('tr[data-tenant="acme"]').getByRole("button", { name: "Rotate" }).click();
   await expect(page.getByRole("alert")).toHaveText("Viewers can see everything and change nothing.");
   await expect(page.locator("code.secret-value")).toHaveCount(0);
   const still = await page.request.post("/api/keys/verify", { data: { key: secret, namespace: "jt_acme" } });
   expect((await still.json()).code).toBe("VALID");
+  expect(await rotations()).toBe(before);
 
   expect(errors).toEqual([]);
 });

@@ -236,6 +236,8 @@ pub struct RotateForm {
     pub back: Option<String>,
     /// How long the old secret keeps working: seconds (0 = at once).
     pub grace_seconds: Option<i64>,
+    /// "yes": rotating asks for an explicit confirmation, as disabling does.
+    pub confirm: Option<String>,
 }
 
 /// `POST /admin/keys/{key_id}/rotate`: a new secret now, the old one valid
@@ -254,6 +256,9 @@ pub async fn rotate_key(
         return Ok(back_to(back, "notice=read-only"));
     }
     let id = crate::domain::ids::KeyId::parse(raw)?;
+    if form.confirm.as_deref() != Some("yes") {
+        return Ok(back_to(back, "notice=confirm"));
+    }
     let grace = form.grace_seconds.unwrap_or(86_400);
     let rotation = crate::domain::api_key::Rotation::parse(Some(grace), grace == 0)?;
     let actor = session.actor(request_id(&headers));
@@ -280,6 +285,8 @@ pub struct ProvisionForm {
     pub tier: String,
     pub integration: String,
     pub project_id: String,
+    /// The namespace to create (default `<project>_<tenant>`).
+    pub namespace: Option<String>,
 }
 
 /// `POST /admin/provision`: a customer's tenant, namespace and key, as
@@ -301,7 +308,10 @@ pub async fn provision(
         project_id: form.project_id.trim().to_string(),
         tier: Some(form.tier),
         rate_limit: None,
-        namespace: None,
+        namespace: form
+            .namespace
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
         scopes: None,
         permissions: None,
         name: form.name.filter(|n| !n.trim().is_empty()),
@@ -354,6 +364,80 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/provision", post(provision))
         .route("/admin/secrets/rotate", post(rotate_provider_secret))
         .merge(super::admin_billing::router())
+        .layer(axum::middleware::from_fn(for_browsers))
+}
+
+/// The dashboard's forms are for browsers on this site:
+/// - a POST from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+///   that is not this host) is refused before anything runs, which also
+///   covers the forms that carry no session yet (sign-in, first run);
+/// - a refusal to a browser (it asked for HTML) is a page, not JSON: an
+///   ended session goes back to the sign-in page, anything else shows its
+///   message with a way back. API clients keep the JSON errors.
+async fn for_browsers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = req.headers();
+    if req.method() == axum::http::Method::POST {
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == "cross-site");
+        // The host the browser used: the proxy's X-Forwarded-Host, else Host.
+        let host = headers
+            .get("x-forwarded-host")
+            .or_else(|| headers.get(header::HOST))
+            .and_then(|v| v.to_str().ok());
+        let foreign_origin = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|origin| {
+                let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+                host.is_some_and(|h| h != origin_host)
+            });
+        if cross_site || foreign_origin {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "CROSS_SITE_FORM",
+                "dashboard forms are accepted from this site only",
+            )
+            .into_response();
+        }
+    }
+    let html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let res = next.run(req).await;
+    let status = res.status();
+    if !html || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        return see_other("/admin/sign-in?error=expired");
+    }
+    let body = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "the request was refused".to_string());
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>keyward: refused</title>\
+             <link rel=\"stylesheet\" href=\"/pkg/keyward.css\"></head><body><main class=\"page narrow\">\
+             <h1>That did not work</h1><p class=\"notice error\" role=\"alert\">{escaped}</p>\
+             <p><a href=\"/admin/cache-keys\">Back to the dashboard</a> (reload the page you came from to get a fresh form).</p>\
+             </main></body></html>"
+        ),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]

@@ -385,7 +385,7 @@ pub async fn week_totals(
     // One row per (tenant, user, service) and week, so a count is a user count.
     let services = sqlx::query(
         "SELECT service, CAST(COUNT(*) AS BIGINT) AS users, CAST(SUM(events) AS BIGINT) AS events, \
-         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_weekly WHERE week = $1 \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_weekly WHERE week = $1 AND service <> 'keyward' \
          GROUP BY service ORDER BY service",
     )
     .bind(&week)
@@ -403,7 +403,7 @@ pub async fn week_totals(
     .collect::<sqlx::Result<Vec<_>>>()?;
     let users = sqlx::query(
         "SELECT tenant_id, user_id, CAST(SUM(events) AS BIGINT) AS events, \
-         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_weekly WHERE week = $1 \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_weekly WHERE week = $1 AND service <> 'keyward' \
          GROUP BY tenant_id, user_id",
     )
     .bind(&week)
@@ -554,7 +554,7 @@ pub async fn breakdown(
     .collect::<sqlx::Result<Vec<_>>>()?;
     let user_costs = sqlx::query(
         "SELECT CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily \
-         WHERE day >= $1 AND day < $2 AND ($3 = '' OR tenant_id = $3) \
+         WHERE day >= $1 AND day < $2 AND ($3 = '' OR tenant_id = $3) AND service <> 'keyward' \
          GROUP BY tenant_id, user_id",
     )
     .bind(&from)

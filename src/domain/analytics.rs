@@ -76,6 +76,14 @@ impl Span {
         to: Option<NaiveDate>,
         today: NaiveDate,
     ) -> Result<Self, ValidationError> {
+        for day in [from, to].into_iter().flatten() {
+            if !(2000..=9999).contains(&day.year()) {
+                return Err(ValidationError::new(
+                    "from",
+                    "days must fall between the years 2000 and 9999",
+                ));
+            }
+        }
         let from = from.unwrap_or_else(|| period.containing(today).0);
         let to = to.unwrap_or_else(|| match period {
             Period::Monthly => {
@@ -221,6 +229,10 @@ pub struct Tpc {
     pub margin_bps: Option<i64>,
 }
 
+/// The service the data plane books its requests under (per key, not per
+/// end user): left out of per-user figures and of the weekly optimisation.
+pub const DATA_PLANE_SERVICE: &str = "keyward";
+
 /// A rollup row as analytics needs it: (day, user, service, events, cost).
 pub type CostRow = (NaiveDate, String, String, i64, i64);
 
@@ -229,9 +241,13 @@ pub fn tpc(span: Span, current: &[CostRow], previous: &[CostRow], earnings: Earn
     let mut users: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     let mut services: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     for (_, user, service, events, cost) in current {
-        let u = users.entry(user).or_default();
-        u.0 += events;
-        u.1 += cost;
+        // The data plane's own cost is booked per key, not per end user: it
+        // counts in the totals and services, not in the per-user figures.
+        if service != DATA_PLANE_SERVICE {
+            let u = users.entry(user).or_default();
+            u.0 += events;
+            u.1 += cost;
+        }
         let s = services.entry(service).or_default();
         s.0 += events;
         s.1 += cost;
@@ -240,11 +256,12 @@ pub fn tpc(span: Span, current: &[CostRow], previous: &[CostRow], earnings: Earn
     for (_, _, service, _, cost) in previous {
         *before.entry(service).or_default() += cost;
     }
-    let total: i64 = users.values().map(|u| u.1).sum();
-    let events: i64 = users.values().map(|u| u.0).sum();
+    let total: i64 = services.values().map(|s| s.1).sum();
+    let events: i64 = services.values().map(|s| s.0).sum();
     let mut costs: Vec<i64> = users.values().map(|u| u.1).collect();
     costs.sort_unstable();
     let n = costs.len() as i128;
+    let users_total: i64 = costs.iter().sum();
     let mut service_names: Vec<&str> = services.keys().copied().collect();
     for s in before.keys() {
         if !services.contains_key(s) {
@@ -274,7 +291,7 @@ pub fn tpc(span: Span, current: &[CostRow], previous: &[CostRow], earnings: Earn
         mean_user_cost_micros: if n == 0 {
             0
         } else {
-            round_div(i128::from(total), n)
+            round_div(i128::from(users_total), n)
         },
         median_user_cost_micros: median(&costs),
         p95_user_cost_micros: percentile(&costs, 95),

@@ -310,6 +310,13 @@ impl Keyward {
         day: chrono::NaiveDate,
         thresholds: Thresholds,
     ) -> Result<(Span, Optimization)> {
+        if !(2000..=9999).contains(&chrono::Datelike::year(&day)) {
+            return Err(ValidationError::new(
+                "week",
+                "must be a day between the years 2000 and 9999",
+            )
+            .into());
+        }
         let (from, to) = Period::Weekly.containing(day);
         self.apply_cost_rollups().await?;
         let mut conn = self.db().pool().acquire().await?;

@@ -2,6 +2,7 @@
 
 use super::{now, Error, Keyward, Result};
 use crate::db;
+pub use crate::db::tenants::{TenantSearch, TenantSort};
 use crate::domain::audit::Actor;
 use crate::domain::ids::{NamespaceName, TenantId};
 use crate::domain::namespace::Namespace;

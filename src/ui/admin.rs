@@ -174,9 +174,9 @@ pub async fn customers(
     sort: Option<String>,
     page: Option<i64>,
 ) -> Result<Option<CustomersPage>, ServerFnError> {
-    use crate::db::tenants::{TenantSearch, TenantSort};
     use crate::domain::plan::Plan;
     use crate::domain::tenant::TenantStatus;
+    use crate::services::tenants::{TenantSearch, TenantSort};
     let state = use_context::<crate::startup::AppState>()
         .ok_or_else(|| ServerFnError::new("server state missing"))?;
     let Some(session) = page_session(&state).await? else {
@@ -190,7 +190,8 @@ pub async fn customers(
         .unwrap_or_default();
     let q = q.unwrap_or_default();
     let per_page = 50;
-    let page = page.unwrap_or(1).max(1);
+    // Far past the last page is just an empty page (and never overflows).
+    let page = page.unwrap_or(1).clamp(1, 1_000_000);
     let search = TenantSearch {
         text: q.chars().take(100).collect(),
         plan: plan
@@ -268,6 +269,7 @@ pub fn SignInPage() -> impl IntoView {
     let message = move || match query.read().get("error").as_deref() {
         Some("invalid") => Some("The email or the password is wrong."),
         Some("limited") => Some("Too many attempts. Wait a minute, then try again."),
+        Some("expired") => Some("Your session has ended. Sign in again, then repeat the action."),
         _ => None,
     };
     let signed_out = move || query.read().get("signed_out").is_some();
@@ -346,7 +348,10 @@ fn notice(kind: &str, key: &str, message: &str) -> Option<(bool, String)> {
             format!("Key {key} is disabled: the API refuses it from the next request on."),
         )),
         "active" => Some((false, format!("Key {key} is enabled again."))),
-        "confirm" => Some((true, "Tick Confirm before disabling a key.".to_string())),
+        "confirm" => Some((
+            true,
+            "Tick the confirmation box before disabling or rotating a key.".to_string(),
+        )),
         "read-only" => Some((
             true,
             "Viewers can see everything and change nothing.".to_string(),
@@ -407,9 +412,16 @@ fn Customers(page: CustomersPage) -> impl IntoView {
     };
     let sorted_by = |key: &'static str, label: &'static str| {
         let current = sort == key;
+        // Newest first when sorted by creation; the others A to Z.
+        let descending = key == "created";
+        let (order, arrow) = match (current, descending) {
+            (false, _) => ("none", ""),
+            (true, false) => ("ascending", " \u{25B2}"),
+            (true, true) => ("descending", " \u{25BC}"),
+        };
         view! {
-            <th scope="col" aria-sort=if current { "ascending" } else { "none" }>
-                <a href=href(key, 1)>{label}{if current { " \u{25B2}" } else { "" }}</a>
+            <th scope="col" aria-sort=order>
+                <a href=href(key, 1)>{label}{arrow}</a>
             </th>
         }
     };
@@ -444,6 +456,8 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                     <input id="p-integration" name="integration" value="files" required/>
                     <label for="p-project">"Project"</label>
                     <input id="p-project" name="project_id" value="jt" required/>
+                    <label for="p-namespace">"Namespace (optional)"</label>
+                    <input id="p-namespace" name="namespace" placeholder="<project>_<tenant id>"/>
                     <button type="submit">"Provision"</button>
                 </form>
             </details>
@@ -517,13 +531,15 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                                                                 <option value="86400" selected=true>"24 hours"</option>
                                                                 <option value="604800">"7 days"</option>
                                                             </select>
-                                                            <button type="submit">"Rotate"</button>
+                                                            <input type="checkbox" id=format!("rotate-confirm-{}", k.key_id) name="confirm" value="yes" required/>
+                                    <label for=format!("rotate-confirm-{}", k.key_id)>"Confirm rotate"</label>
+                                    <button type="submit">"Rotate"</button>
                                                         </form>
                                                         <form class="inline" method="post" action=action>
                                                             <input type="hidden" name="csrf_token" value=csrf.clone()/>
                                                             {active.then(|| view! {
                                                                 <input type="checkbox" id=confirm_id.clone() name="confirm" value="yes" required/>
-                                                                <label for=confirm_id.clone()>"Confirm"</label>
+                                                                <label for=confirm_id.clone()>"Confirm disable"</label>
                                                             })}
                                                             <button type="submit" class=if active { "danger" } else { "" }>
                                                                 {if active { "Disable" } else { "Enable" }}

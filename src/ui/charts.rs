@@ -190,8 +190,8 @@ pub fn ranked_bars(
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(120)
-            // Row 0 at the top.
-            .build_cartesian_2d(0f64..y_top(max), n as f64 - 0.5..-0.5f64)?;
+            // Row 0 at the top; room on the right for the legend.
+            .build_cartesian_2d(0f64..max * 1.35, n as f64 - 0.5..-0.5f64)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -226,7 +226,7 @@ pub fn ranked_bars(
                 .label(s.name.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 

@@ -281,7 +281,7 @@ pub async fn costs_page(
         id: "savings".into(),
         title: "Net savings from the cache, cumulative (USD)".into(),
         series: vec!["net savings".into()],
-        svg: if by_day.is_empty() {
+        svg: if savings.iter().all(|s| *s == 0) {
             None
         } else {
             charts::lines(
@@ -297,7 +297,7 @@ pub async fn costs_page(
                 super::format::usd_axis,
             )
         },
-        empty: "No cache traffic in this period yet.".into(),
+        empty: "No savings from the cache in this period yet.".into(),
     });
 
     let mut forecast_rows = Vec::new();
@@ -334,7 +334,7 @@ pub async fn costs_page(
             .iter()
             .map(|h| h.0)
             .chain((0..horizon).map(|i| f.forecast_from + Duration::days(i)))
-            .map(|d| d.format("%b %d").to_string())
+            .map(|d| d.format("%Y-%m-%d").to_string())
             .collect();
         charts_out.push(Chart {
             id: "forecast".into(),

@@ -95,8 +95,8 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
     use super::admin::{admin_view, page_session, server_error};
     use super::charts::{self, Series};
     use super::format::{bytes, count};
-    use crate::db::audit::AuditFilter;
     use crate::domain::ids::TenantId;
+    use crate::services::audit::AuditFilter;
     use crate::services::usage::{Granularity, Window};
     use chrono::{Duration, SecondsFormat, Utc};
     let state = use_context::<crate::startup::AppState>()
@@ -429,7 +429,10 @@ fn notice(kind: &str, q: &leptos_router::params::ParamsMap) -> Option<(bool, Str
         )),
         "active" => Some((false, format!("Key {} is enabled again.", get("key")))),
         "rotated" => Some((false, format!("Key {} is rotated.", get("key")))),
-        "confirm" => Some((true, "Tick Confirm before disabling a key.".into())),
+        "confirm" => Some((
+            true,
+            "Tick the confirmation box before disabling or rotating a key.".into(),
+        )),
         "read-only" => Some((
             true,
             "Viewers can see everything and change nothing.".into(),
@@ -553,6 +556,8 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
                                         <option value="86400" selected=true>"24 hours"</option>
                                         <option value="604800">"7 days"</option>
                                     </select>
+                                    <input type="checkbox" id=format!("c-rotate-confirm-{}", k.key_id) name="confirm" value="yes" required/>
+                                    <label for=format!("c-rotate-confirm-{}", k.key_id)>"Confirm rotate"</label>
                                     <button type="submit">"Rotate"</button>
                                 </form>
                                 <form class="inline" method="post" action=format!("/admin/keys/{}/{}", k.key_id, if active { "disable" } else { "enable" })>
@@ -560,7 +565,7 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
                                     <input type="hidden" name="back" value=back.clone()/>
                                     {active.then(|| view! {
                                         <input type="checkbox" id=confirm_id.clone() name="confirm" value="yes" required/>
-                                        <label for=confirm_id.clone()>"Confirm"</label>
+                                        <label for=confirm_id.clone()>"Confirm disable"</label>
                                     })}
                                     <button type="submit" class=if active { "danger" } else { "" }>{if active { "Disable" } else { "Enable" }}</button>
                                 </form>

@@ -411,7 +411,11 @@ async fn rotating_from_the_page_shows_the_new_secret_once_and_keeps_the_old_one_
     let res = post_form(
         &app,
         &rotate,
-        &[("csrf_token", &csrf), ("grace_seconds", "3600")],
+        &[
+            ("csrf_token", &csrf),
+            ("grace_seconds", "3600"),
+            ("confirm", "yes"),
+        ],
         Some(&cookie),
     )
     .await;
@@ -437,7 +441,11 @@ async fn rotating_from_the_page_shows_the_new_secret_once_and_keeps_the_old_one_
     let res = post_form(
         &app,
         &rotate,
-        &[("csrf_token", &csrf), ("grace_seconds", "0")],
+        &[
+            ("csrf_token", &csrf),
+            ("grace_seconds", "0"),
+            ("confirm", "yes"),
+        ],
         Some(&cookie),
     )
     .await;

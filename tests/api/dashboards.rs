@@ -354,6 +354,7 @@ async fn the_customer_page_shows_use_limits_keys_secrets_and_audit() {
         &[
             ("csrf_token", &csrf),
             ("grace_seconds", "3600"),
+            ("confirm", "yes"),
             ("back", path),
         ],
         Some(&cookie),
@@ -438,4 +439,94 @@ async fn the_customer_page_shows_use_limits_keys_secrets_and_audit() {
         status_of(&app, "/admin/customers/nobody", &cookie).await,
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn dashboard_forms_refuse_other_sites_and_answer_browsers_with_pages() {
+    let app = spawn_app().await;
+    let acme = app.provision_tenant("acme").await;
+    let key_id = s(&acme["key_id"]).to_string();
+    add_admins(&app);
+    let (cookie, csrf) = signed_in(&app, "ops@example.com").await;
+    // Login CSRF and friends: a form posted from another site is refused
+    // before anything runs.
+    for headers in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ] {
+        let res = client()
+            .post(app.url("/admin/sign-in"))
+            .header(headers.0, headers.1)
+            .form(&[("email", "ops@example.com"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "CROSS_SITE_FORM");
+    }
+    // The same site (as a browser sends it) is fine.
+    let host = app.base.trim_start_matches("http://").to_string();
+    let res = client()
+        .post(app.url("/admin/sign-in"))
+        .header("origin", app.base.clone())
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("email", "ops@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{host}");
+
+    // A browser whose form went stale gets a page, not JSON: a bad token
+    // shows the message; an ended session goes back to sign-in.
+    let res = client()
+        .post(app.url(&format!("/admin/keys/{key_id}/disable")))
+        .header(COOKIE, cookie.clone())
+        .header("accept", "text/html")
+        .form(&[("csrf_token", "stale"), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(res.text().await.unwrap().contains("role=\"alert\""));
+    let res = client()
+        .post(app.url(&format!("/admin/keys/{key_id}/disable")))
+        .header(COOKIE, "keyward_session=ended")
+        .header("accept", "text/html")
+        .form(&[("csrf_token", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/admin/sign-in?error=expired");
+    // Rotating asks for the confirmation box, like disabling.
+    let res = post_form(
+        &app,
+        &format!("/admin/keys/{key_id}/rotate"),
+        &[("csrf_token", &csrf), ("grace_seconds", "0")],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(location(&res), "/admin/cache-keys?notice=confirm");
+    assert_eq!(
+        app.verify_code(s(&acme["api_key"]), Some("jt_acme")).await,
+        "VALID"
+    );
+    // Nothing changed: the key still has one secret version.
+    let page = page_html(&app, "/admin/customers/acme", &cookie).await;
+    assert!(!page.contains(">grace<"));
+    // Out-of-range input is a clear 422, never a panic.
+    for path in [
+        "/admin/optimize?week=%2B262143-12-31",
+        "/admin/cache-keys?page=4611686018427387904",
+    ] {
+        let status = status_of(&app, path, &cookie).await;
+        assert!(
+            status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::OK,
+            "{path}: {status}"
+        );
+    }
 }
