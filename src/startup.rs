@@ -24,10 +24,6 @@ pub struct AppState {
     pub leptos_options: std::sync::Arc<LeptosOptions>,
     pub core: Keyward,
     pub root: RootToken,
-    /// A rotated key's new secret, held for the one page view that shows it
-    /// (keyed by the session's CSRF token; gone after two minutes unread).
-    pub secret_flash:
-        std::sync::Arc<moka::sync::Cache<String, crate::api::admin_session::NewSecret>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -185,12 +181,6 @@ impl Application {
             leptos_options: std::sync::Arc::new(leptos_options),
             core: core.clone(),
             root,
-            secret_flash: std::sync::Arc::new(
-                moka::sync::Cache::builder()
-                    .max_capacity(10_000)
-                    .time_to_live(std::time::Duration::from_secs(120))
-                    .build(),
-            ),
         };
         let router = crate::routes(state, settings.bench_routes);
         let listener =

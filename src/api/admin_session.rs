@@ -12,7 +12,7 @@
 use super::error::ApiError;
 use super::extract::request_id;
 use crate::domain::admin::AdminRole;
-use crate::services::admins::{AdminSession, SESSION_TTL};
+use crate::services::admins::{AdminSession, NewSecret, SESSION_TTL};
 use crate::services::Error;
 use crate::startup::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -220,15 +220,6 @@ pub async fn session(SignedInAdmin(s): SignedInAdmin) -> impl IntoResponse {
     })
 }
 
-/// A new secret waiting to be shown once.
-#[derive(Debug, Clone)]
-pub struct NewSecret {
-    pub key_id: String,
-    pub secret: String,
-    /// When the replaced secret stops working (rotation only).
-    pub old_valid_until: Option<DateTime<Utc>>,
-}
-
 #[derive(Debug, Deserialize)]
 pub struct RotateForm {
     pub csrf_token: String,
@@ -263,14 +254,17 @@ pub async fn rotate_key(
     let rotation = crate::domain::api_key::Rotation::parse(Some(grace), grace == 0)?;
     let actor = session.actor(request_id(&headers));
     let rotated = state.core.rotate(&id, rotation, &actor).await?;
-    state.secret_flash.insert(
-        session.csrf_token.clone(),
-        NewSecret {
-            key_id: rotated.key_id.to_string(),
-            secret: rotated.api_key.expose().to_string(),
-            old_valid_until: Some(rotated.previous_expires_at),
-        },
-    );
+    state
+        .core
+        .hold_new_secret(
+            &session.csrf_token,
+            NewSecret {
+                key_id: rotated.key_id.to_string(),
+                secret: rotated.api_key.expose().to_string(),
+                old_valid_until: Some(rotated.previous_expires_at),
+            },
+        )
+        .await?;
     Ok(back_to(
         back,
         &format!("notice=rotated&key={}", rotated.key_id),
@@ -333,14 +327,17 @@ pub async fn provision(
     let actor = session.actor(request_id(&headers));
     match state.core.provision(request, &actor).await {
         Ok(p) => {
-            state.secret_flash.insert(
-                session.csrf_token.clone(),
-                NewSecret {
-                    key_id: p.key.id.to_string(),
-                    secret: p.api_key.expose().to_string(),
-                    old_valid_until: None,
-                },
-            );
+            state
+                .core
+                .hold_new_secret(
+                    &session.csrf_token,
+                    NewSecret {
+                        key_id: p.key.id.to_string(),
+                        secret: p.api_key.expose().to_string(),
+                        old_valid_until: None,
+                    },
+                )
+                .await?;
             Ok(see_other(&format!(
                 "/admin/cache-keys?notice=provisioned&key={}",
                 p.key.id

@@ -118,3 +118,73 @@ pub async fn delete_expired_sessions(conn: &mut Conn, now: DateTime<Utc>) -> sql
         .await?;
     Ok(done.rows_affected())
 }
+
+/// A sealed secret waiting for the page that shows it.
+#[derive(Debug, Clone)]
+pub struct Flash {
+    pub session_hash: String,
+    pub key_id: String,
+    pub key_version: i64,
+    pub nonce: String,
+    pub ciphertext: String,
+    pub old_valid_until: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Holds a flash for a session (replacing one not yet shown).
+pub async fn put_flash(conn: &mut Conn, f: &Flash) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO secret_flash (session_hash, key_id, key_version, nonce, ciphertext, old_valid_until, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (session_hash) DO UPDATE SET \
+         key_id = excluded.key_id, key_version = excluded.key_version, nonce = excluded.nonce, \
+         ciphertext = excluded.ciphertext, old_valid_until = excluded.old_valid_until, expires_at = excluded.expires_at",
+    )
+    .bind(&f.session_hash)
+    .bind(&f.key_id)
+    .bind(f.key_version)
+    .bind(&f.nonce)
+    .bind(&f.ciphertext)
+    .bind(f.old_valid_until.map(ts))
+    .bind(ts(f.expires_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes (deletes and returns) a session's unexpired flash; drops expired ones.
+pub async fn take_flash(
+    conn: &mut Conn,
+    session_hash: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Flash>> {
+    sqlx::query("DELETE FROM secret_flash WHERE expires_at < $1")
+        .bind(ts(now))
+        .execute(&mut *conn)
+        .await?;
+    let row = sqlx::query(
+        "DELETE FROM secret_flash WHERE session_hash = $1 \
+         RETURNING session_hash, key_id, key_version, nonce, ciphertext, old_valid_until, expires_at",
+    )
+    .bind(session_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let time = |col: &str| -> sqlx::Result<Option<DateTime<Utc>>> {
+        let v: Option<String> = r.try_get(col)?;
+        v.map(|t| {
+            DateTime::parse_from_rfc3339(&t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| super::corrupt(format!("secret_flash.{col}: {e}")))
+        })
+        .transpose()
+    };
+    Ok(Some(Flash {
+        session_hash: r.try_get("session_hash")?,
+        key_id: r.try_get("key_id")?,
+        key_version: r.try_get("key_version")?,
+        nonce: r.try_get("nonce")?,
+        ciphertext: r.try_get("ciphertext")?,
+        old_valid_until: time("old_valid_until")?,
+        expires_at: time("expires_at")?.unwrap_or(now),
+    }))
+}

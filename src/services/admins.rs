@@ -283,3 +283,84 @@ fn invalid_credentials() -> Error {
         message: "the email or the password is wrong".into(),
     }
 }
+
+/// A secret made by a dashboard action, waiting to be shown once.
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    pub key_id: String,
+    pub secret: String,
+    /// When the replaced secret stops working (rotation only).
+    pub old_valid_until: Option<DateTime<Utc>>,
+}
+
+/// How long a new secret waits for the page that shows it.
+const FLASH_TTL: Duration = Duration::minutes(2);
+
+fn flash_aad(session_hash: &str, key_id: &str) -> Vec<u8> {
+    format!("admin-flash/{session_hash}/{key_id}").into_bytes()
+}
+
+impl Keyward {
+    /// Holds `secret` for the session's next page view (any replica may
+    /// serve it), sealed with the vault's master key.
+    pub async fn hold_new_secret(&self, csrf_token: &str, secret: NewSecret) -> Result<()> {
+        let session_hash = hex::encode(Sha256::digest(csrf_token.as_bytes()));
+        let sealed = self
+            .inner
+            .vault
+            .keyring
+            .seal(
+                secret.secret.as_bytes(),
+                &flash_aad(&session_hash, &secret.key_id),
+            )
+            .map_err(|e| Error::Unavailable {
+                code: "VAULT_UNAVAILABLE",
+                message: e.to_string(),
+            })?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut conn = self.db().pool().acquire().await?;
+        db::admins::put_flash(
+            &mut conn,
+            &db::admins::Flash {
+                session_hash,
+                key_id: secret.key_id,
+                key_version: sealed.key_version,
+                nonce: b64.encode(&sealed.nonce),
+                ciphertext: b64.encode(&sealed.ciphertext),
+                old_valid_until: secret.old_valid_until,
+                expires_at: now() + FLASH_TTL,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the secret held for the session, if any (it is deleted: shown once).
+    pub async fn take_new_secret(&self, csrf_token: &str) -> Result<Option<NewSecret>> {
+        let session_hash = hex::encode(Sha256::digest(csrf_token.as_bytes()));
+        let mut conn = self.db().pool().acquire().await?;
+        let Some(flash) = db::admins::take_flash(&mut conn, &session_hash, now()).await? else {
+            return Ok(None);
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let sealed = crate::crypto::vault::Sealed {
+            key_version: flash.key_version,
+            nonce: b64.decode(&flash.nonce).unwrap_or_default(),
+            ciphertext: b64.decode(&flash.ciphertext).unwrap_or_default(),
+        };
+        let plain = self
+            .inner
+            .vault
+            .keyring
+            .open_sealed(&sealed, &flash_aad(&session_hash, &flash.key_id))
+            .map_err(|e| Error::Unavailable {
+                code: "VAULT_UNAVAILABLE",
+                message: e.to_string(),
+            })?;
+        Ok(Some(NewSecret {
+            key_id: flash.key_id,
+            secret: String::from_utf8_lossy(&plain).into_owned(),
+            old_valid_until: flash.old_valid_until,
+        }))
+    }
+}

@@ -125,17 +125,22 @@ pub(crate) fn page_error(e: ServerFnError) -> impl IntoView {
 /// The secret a rotation or provisioning just made, for this page view only:
 /// taken (never read twice), and the response is marked `no-store`.
 #[cfg(feature = "ssr")]
-pub(crate) fn take_new_secret(
+pub(crate) async fn take_new_secret(
     state: &crate::startup::AppState,
     csrf_token: &str,
-) -> Option<ShownOnce> {
-    let shown = state.secret_flash.remove(csrf_token).map(|s| ShownOnce {
-        key_id: s.key_id,
-        secret: s.secret,
-        old_valid_until: s
-            .old_valid_until
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-    });
+) -> Result<Option<ShownOnce>, ServerFnError> {
+    let shown = state
+        .core
+        .take_new_secret(csrf_token)
+        .await
+        .map_err(server_error)?
+        .map(|s| ShownOnce {
+            key_id: s.key_id,
+            secret: s.secret,
+            old_valid_until: s
+                .old_valid_until
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        });
     if shown.is_some() {
         if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
             res.insert_header(
@@ -144,7 +149,7 @@ pub(crate) fn take_new_secret(
             );
         }
     }
-    shown
+    Ok(shown)
 }
 
 #[cfg(feature = "ssr")]
@@ -248,7 +253,7 @@ pub async fn customers(
             }
         })
         .collect::<Vec<_>>();
-    let new_secret = take_new_secret(&state, &session.csrf_token);
+    let new_secret = take_new_secret(&state, &session.csrf_token).await?;
     Ok(Some(CustomersPage {
         new_secret,
         admin: admin_view(session),

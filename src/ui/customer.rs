@@ -355,7 +355,7 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
             outcome: a.outcome,
         })
         .collect();
-    let new_secret = super::admin::take_new_secret(&state, &session.csrf_token);
+    let new_secret = super::admin::take_new_secret(&state, &session.csrf_token).await?;
     let t = detail.tenant;
     Ok(Some(CustomerPageData {
         admin: admin_view(session),

@@ -303,6 +303,86 @@ async fn two_replicas_share_revocations_limits_usage_and_audit() {
         assert_eq!(status, StatusCode::OK, "{usage}");
         assert_eq!(usage["total"]["requests"], sent, "{tenant}: {usage}");
     }
+    // An admin rotates through A; the page that shows the new secret once
+    // is served by B (the secret waits sealed in the store, not in A's memory).
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["admin", "add-user", "ops@example.com", "--role", "admin"])
+        .env("DATABASE_URL", &url)
+        .env("KEYWARD_DATA_DIR", a._dir.path())
+        .env("KEYWARD_MASTER_KEY", MASTER_KEY)
+        .env("KEYWARD_KEY_HASH_SECRET", PEPPER)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"correct horse battery staple\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = browser
+        .post(format!("{}/admin/sign-in", a.base))
+        .form(&[
+            ("email", "ops@example.com"),
+            ("password", "correct horse battery staple"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let session: Value = browser
+        .get(format!("{}/admin/session", b.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = session["csrf_token"]
+        .as_str()
+        .expect("the session is valid on B")
+        .to_string();
+    let res = browser
+        .post(format!("{}/admin/keys/{key_id}/rotate", a.base))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("grace_seconds", "3600"),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = browser
+        .get(format!("{}/admin/cache-keys", b.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "class=\"secret-value\">";
+    let start = page.find(marker).expect("B shows the secret A made") + marker.len();
+    let secret = &page[start..start + page[start..].find('<').unwrap()];
+    assert_eq!(b.get(&client, secret, "jt_acme").await.0, StatusCode::OK);
+    served_acme += 1;
+
     // Audit: each change once, from whichever replica made it.
     let (_, trail) = b
         .root(
@@ -319,7 +399,7 @@ async fn two_replicas_share_revocations_limits_usage_and_audit() {
         .collect();
     assert_eq!(
         actions,
-        ["key.enable", "key.disable", "key.provision"],
+        ["key.rotate", "key.enable", "key.disable", "key.provision"],
         "{trail}"
     );
 }
