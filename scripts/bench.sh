@@ -5,6 +5,7 @@
 # and each one's throughput relative to the bare handler.
 #   scripts/bench.sh              10 s per target
 #   DURATION=30s scripts/bench.sh
+#   BENCH_ENV=KEYWARD_REDIS_URL=redis://127.0.0.1:6379 scripts/bench.sh   limits shared in Redis
 #   PROFILE=cache_get_hit scripts/bench.sh   also perf-record the server during
 #                                            that target (target/perf-<name>.data)
 set -euo pipefail
@@ -16,7 +17,7 @@ THREADS=${THREADS:-2}
 PORT=${BENCH_PORT:-3901}
 TOKEN=bench-root-token-0123456789
 
-start_bench_server "$PORT" KEYWARD_BENCH_ROUTES=1
+start_bench_server "$PORT" KEYWARD_BENCH_ROUTES=1 ${BENCH_ENV:-}
 
 api() { curl -sf -X "$1" "$BASE$2" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 # Limits out of the way: this measures the path, not the refusals.

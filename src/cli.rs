@@ -2,7 +2,8 @@
 //! `keyward keys get|provision|rotate <service> <tenant>`,
 //! `keyward vault rotate-master|retire-master`, `keyward costs analyze`,
 //! `keyward optimize analyze`, `keyward billing generate-invoices|export|push`,
-//! `keyward admin add-user`. Vault commands run over the
+//! `keyward admin add-user`, `keyward migrate-store --from sqlite://... --to
+//! postgres://...`. Vault commands run over the
 //! same core as the server (same database, data directory and keyring), print
 //! human tables, or JSON with `--json`.
 
@@ -46,6 +47,20 @@ enum Command {
     /// Dashboard admin accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Copy a SQLite store into PostgreSQL (migrated first) from one consistent
+    /// snapshot (the server may keep running), verified by row counts and
+    /// checksums before it commits. Prints a per-table report.
+    MigrateStore {
+        /// The SQLite store, e.g. sqlite://data/keyward.db
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL store, e.g. postgres://keyward@db/keyward
+        #[arg(long)]
+        to: String,
+        /// Replace what the target already holds (refused otherwise).
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +195,12 @@ pub async fn run() -> ExitCode {
         Command::Optimize(cmd) => optimize(settings, cmd).await,
         Command::Billing(cmd) => billing(settings, cmd).await,
         Command::Admin(cmd) => admin(settings, cmd).await,
+        Command::MigrateStore { from, to, replace } => {
+            crate::db::copy::copy_store(&from, &to, replace)
+                .await
+                .map(|report| print!("{report}"))
+                .map_err(|e| e.to_string())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

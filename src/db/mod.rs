@@ -11,6 +11,7 @@
 pub mod admins;
 pub mod audit;
 pub mod cache;
+pub mod copy;
 pub mod costs;
 pub mod invoices;
 pub mod keys;

@@ -12,6 +12,7 @@ mod data_plane;
 mod helpers;
 mod lifecycle;
 mod limits;
+mod migrate_store;
 mod openapi;
 mod pages;
 mod providers_stub;
