@@ -353,6 +353,8 @@ pub struct ForecastQuery {
     pub quarters: Option<i64>,
     /// Days of history to fit, 2..=730 (default 90), from the first day with data.
     pub days: Option<i64>,
+    /// One tenant's cost and revenue (default: the whole platform).
+    pub tenant_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -382,7 +384,7 @@ pub struct ForecastView {
     pub projected_margin_bps: Option<i64>,
 }
 
-/// Least-squares regression over the platform's daily cost and revenue,
+/// Least-squares regression over the platform's (or one tenant's) daily cost and revenue,
 /// projecting the next quarters' TPC, revenue, gross profit and margin.
 #[utoipa::path(
     get,
@@ -393,7 +395,7 @@ pub struct ForecastView {
     responses(
         (status = 200, body = ForecastView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn forecast(
@@ -401,9 +403,18 @@ pub async fn forecast(
     _root: RootActor,
     ApiQuery(q): ApiQuery<ForecastQuery>,
 ) -> Result<Json<ForecastView>, ApiError> {
+    let tenant = q
+        .tenant_id
+        .as_deref()
+        .map(|t| crate::domain::ids::TenantId::parse_field("tenant_id", t))
+        .transpose()?;
     let f = state
         .core
-        .forecast(q.quarters.unwrap_or(1), q.days.unwrap_or(90))
+        .forecast(
+            q.quarters.unwrap_or(1),
+            q.days.unwrap_or(90),
+            tenant.as_ref(),
+        )
         .await?;
     let fit = |f: Option<crate::domain::analytics::Fit>| {
         f.map(|f| FitView {

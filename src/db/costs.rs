@@ -337,19 +337,23 @@ pub async fn set_plan_pricing(
     Ok(())
 }
 
-/// Cost per day and plan (of the tenant who incurred it) for days in `[from, to)`.
+/// Cost per day and plan (of the tenant who incurred it) for days in `[from, to)`,
+/// of one tenant or (`tenant` empty) of all.
 pub async fn daily_cost_by_plan(
     conn: &mut Conn,
+    tenant: &str,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<(chrono::NaiveDate, String, i64)>> {
     let rows = sqlx::query(
         "SELECT c.day AS day, t.plan AS plan, CAST(SUM(c.cost_micros) AS BIGINT) AS cost \
          FROM cost_daily_tenant c JOIN tenants t ON t.id = c.tenant_id \
-         WHERE c.day >= $1 AND c.day < $2 GROUP BY c.day, t.plan ORDER BY c.day",
+         WHERE c.day >= $1 AND c.day < $2 AND ($3 = '' OR c.tenant_id = $3) \
+         GROUP BY c.day, t.plan ORDER BY c.day",
     )
     .bind(from.to_string())
     .bind(to.to_string())
+    .bind(tenant)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()

@@ -157,7 +157,8 @@ pub fn parse_span(
     Ok((period, span))
 }
 
-/// The forecast of the next quarters from the daily cost and revenue so far.
+/// The forecast of the next quarters from the daily cost and revenue so far
+/// (of the platform, or of one tenant).
 #[derive(Debug, Clone)]
 pub struct Forecast {
     pub quarters: i64,
@@ -181,19 +182,32 @@ impl Keyward {
     /// Fits least-squares lines to the platform's daily cost and revenue over
     /// the last `lookback_days` (from the first day with data) and projects
     /// the next `quarters` quarters of 91 days.
-    pub async fn forecast(&self, quarters: i64, lookback_days: i64) -> Result<Forecast> {
+    pub async fn forecast(
+        &self,
+        quarters: i64,
+        lookback_days: i64,
+        tenant: Option<&TenantId>,
+    ) -> Result<Forecast> {
         if !(1..=8).contains(&quarters) {
             return Err(ValidationError::new("quarters", "must be between 1 and 8").into());
         }
         if !(2..=730).contains(&lookback_days) {
             return Err(ValidationError::new("days", "must be between 2 and 730").into());
         }
+        let plan = match tenant {
+            Some(t) => Some(self.require_tenant(t).await?.plan),
+            None => None,
+        };
         let today = now().date_naive();
         let start = today - chrono::Duration::days(lookback_days);
         self.apply_cost_rollups().await?;
         let mut conn = self.db().pool().acquire().await?;
-        let rows = db::costs::daily_cost_by_plan(&mut conn, start, today).await?;
-        let counts = db::costs::tenants_per_plan(&mut conn).await?;
+        let scope = tenant.map(|t| t.as_str()).unwrap_or("");
+        let rows = db::costs::daily_cost_by_plan(&mut conn, scope, start, today).await?;
+        let counts = match plan {
+            Some(plan) => vec![(plan.as_str().to_string(), 1)],
+            None => db::costs::tenants_per_plan(&mut conn).await?,
+        };
         let mut earnings = std::collections::HashMap::new();
         for plan in Plan::ALL {
             earnings.insert(

@@ -300,9 +300,11 @@ pub async fn costs_page(
         empty: "No savings from the cache in this period yet.".into(),
     });
 
-    let mut forecast_rows = Vec::new();
-    if tenant_id.is_none() {
-        let f = core.forecast(1, 90).await.map_err(server_error)?;
+    let forecast_rows = {
+        let f = core
+            .forecast(1, 90, tenant_id.as_ref())
+            .await
+            .map_err(server_error)?;
         let horizon = (f.forecast_to - f.forecast_from).num_days();
         let project =
             |fit: Option<crate::domain::analytics::Fit>, history: &[f64]| -> Vec<(f64, f64, f64)> {
@@ -375,7 +377,7 @@ pub async fn costs_page(
             fit.map(|f| format!("{:.2}", f.r_squared))
                 .unwrap_or_else(|| "-".into())
         };
-        forecast_rows = vec![
+        vec![
             (
                 "Forecast window".into(),
                 format!(
@@ -413,8 +415,8 @@ pub async fn costs_page(
                 "R\u{b2} cost / revenue".into(),
                 format!("{} / {}", r2(f.cost_fit), r2(f.revenue_fit)),
             ),
-        ];
-    }
+        ]
+    };
 
     let kpis = vec![
         Kpi {

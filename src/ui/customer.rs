@@ -77,8 +77,8 @@ pub struct CustomerPageData {
     /// (label, value) totals over the window.
     pub usage: Vec<(String, String)>,
     pub charts: Vec<Chart>,
-    /// (day, requests, hits, misses, hit rate, bytes out, mean latency)
-    pub days: Vec<[String; 7]>,
+    /// (day, requests, hits, misses, hit rate, bytes in, bytes out, mean latency, p95 latency)
+    pub days: Vec<[String; 9]>,
     pub limits: Vec<KeyLimits>,
     pub max_payload: String,
     pub keys: Vec<KeyDetail>,
@@ -195,6 +195,50 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
             empty: format!("No requests in the last {DAYS} days."),
         },
     ];
+    let mut charts_out = charts_out;
+    charts_out.push(Chart {
+        id: "customer-hit-rate".into(),
+        title: format!("Hit rate and bytes served per day, last {DAYS} days"),
+        series: vec!["hit rate".into(), "bytes out (% of the busiest day)".into()],
+        svg: {
+            let peak = days
+                .iter()
+                .filter_map(|d| of_day(d).map(|t| t.bytes_out))
+                .max()
+                .unwrap_or(0)
+                .max(1) as f64;
+            charts::lines(
+                "Cache hit rate and bytes served per day",
+                &labels,
+                &[
+                    Series {
+                        name: "hit rate".into(),
+                        values: days
+                            .iter()
+                            .map(|d| match of_day(d) {
+                                Some(t) if t.hits + t.misses > 0 => t.hit_rate() * 100.0,
+                                _ => f64::NAN,
+                            })
+                            .collect(),
+                    },
+                    Series {
+                        name: "bytes out (% of the busiest day)".into(),
+                        values: days
+                            .iter()
+                            .map(|d| {
+                                of_day(d).map_or(f64::NAN, |t| t.bytes_out as f64 * 100.0 / peak)
+                            })
+                            .collect(),
+                    },
+                ],
+                "Day (UTC)",
+                "Percent",
+                Some((0.0, 100.0)),
+                |v| format!("{v:.0}%"),
+            )
+        },
+        empty: format!("No cache lookups in the last {DAYS} days."),
+    });
     let t = &report.total;
     let usage = vec![
         ("Requests".into(), count(t.requests)),
@@ -237,8 +281,10 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
                     } else {
                         "-".into()
                     },
+                    bytes(t.bytes_in),
                     bytes(t.bytes_out),
                     format!("{:.2} ms", t.mean_latency_ms()),
+                    format!("{:.2} ms", t.latency_quantile_ms(0.95)),
                 ]
             })
         })
@@ -487,7 +533,7 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
                             <table class="customers">
                                 <thead><tr>
                                     <th scope="col">"Day"</th><th scope="col">"Requests"</th><th scope="col">"Hits"</th><th scope="col">"Misses"</th>
-                                    <th scope="col">"Hit rate"</th><th scope="col">"Bytes out"</th><th scope="col">"Mean latency"</th>
+                                    <th scope="col">"Hit rate"</th><th scope="col">"Bytes in"</th><th scope="col">"Bytes out"</th><th scope="col">"Mean latency"</th><th scope="col">"p95 latency"</th>
                                 </tr></thead>
                                 <tbody>
                                     {page.days.into_iter().map(|row| view! {

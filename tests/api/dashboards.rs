@@ -197,7 +197,20 @@ async fn the_cost_dashboard_draws_what_its_tables_and_the_api_show() {
         "revenue {revenue} as the API says: {acme}"
     );
     assert!(!acme.contains("data-chart=\"tenant-ranking\""));
-    assert!(!acme.contains("data-chart=\"forecast\""));
+    // The tenant's own forecast, the same the API gives for it.
+    assert_eq!(series(figure(&acme, "forecast")), ["cost", "revenue"]);
+    let (status, forecast) = app
+        .root_json(Method::GET, "/api/analytics/forecast?tenant_id=acme", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{forecast}");
+    let (status, _) = app
+        .root_json(
+            Method::GET,
+            "/api/analytics/forecast?tenant_id=nobody",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(series(figure(&acme, "daily-cost")), ["anthropic", "openai"]);
 
     // A tenant without cost: a clear empty state, no error.
