@@ -537,7 +537,7 @@ async fn provisioning_from_the_page_shows_the_key_once() {
 }
 
 /// The tenant ids of the customers table's rows, in order.
-fn table_rows(html: &str) -> Vec<String> {
+pub fn table_rows(html: &str) -> Vec<String> {
     html.split("data-tenant=\"")
         .skip(1)
         .map(|rest| rest[..rest.find('"').unwrap()].to_string())

@@ -543,3 +543,43 @@ async fn dashboard_forms_refuse_other_sites_and_answer_browsers_with_pages() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_customers_table_pages_by_fifty_and_keeps_its_filters() {
+    let app = spawn_app().await;
+    for i in 0..55 {
+        app.provision(
+            json!({"user_id": format!("t{i:02}"), "integration": "files",
+                             "project_id": "jt", "tier": "pro"}),
+        )
+        .await;
+    }
+    app.provision(
+        json!({"user_id": "free1", "integration": "files", "project_id": "jt", "tier": "free"}),
+    )
+    .await;
+    add_admins(&app);
+    let (cookie, _) = signed_in(&app, "ops@example.com").await;
+    let rows = crate::admins::table_rows;
+
+    let first = page_html(&app, "/admin/cache-keys?plan=pro", &cookie).await;
+    assert!(first.contains("55 customers, page 1 of 2"), "{first}");
+    let on_first = rows(&first);
+    assert_eq!(on_first.len(), 50);
+    assert_eq!(on_first[0], "t00");
+    // The next link keeps the filter.
+    assert!(
+        first.contains("href=\"/admin/cache-keys?plan=pro&amp;page=2\" rel=\"next\""),
+        "{first}"
+    );
+    let second = page_html(&app, "/admin/cache-keys?plan=pro&page=2", &cookie).await;
+    assert_eq!(rows(&second), ["t50", "t51", "t52", "t53", "t54"]);
+    assert!(second.contains("rel=\"prev\""));
+    // Newest first when sorted by creation, marked as such for screen readers.
+    let newest = page_html(&app, "/admin/cache-keys?sort=created", &cookie).await;
+    assert_eq!(rows(&newest)[0], "free1");
+    assert!(newest.contains("aria-sort=\"descending\""));
+    // Past the last page: an empty page, not an error.
+    let past = page_html(&app, "/admin/cache-keys?page=99", &cookie).await;
+    assert!(rows(&past).is_empty());
+}
