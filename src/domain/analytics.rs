@@ -236,6 +236,30 @@ pub const DATA_PLANE_SERVICE: &str = "keyward";
 /// A rollup row as analytics needs it: (day, user, service, events, cost).
 pub type CostRow = (NaiveDate, String, String, i64, i64);
 
+impl ServiceCost {
+    /// A service's figures: its share of `total` and its trend against `previous`.
+    pub fn of(service: String, events: i64, cost: i64, previous: i64, total: i64) -> Self {
+        Self {
+            service,
+            events,
+            cost_micros: cost,
+            share_bps: if total == 0 {
+                0
+            } else {
+                round_div(i128::from(cost) * 10_000, i128::from(total))
+            },
+            previous_cost_micros: previous,
+            trend_bps: (previous != 0)
+                .then(|| round_div(i128::from(cost - previous) * 10_000, i128::from(previous))),
+        }
+    }
+}
+
+/// Profit over revenue in basis points; none without revenue.
+pub fn margin_bps(profit: i64, revenue: i64) -> Option<i64> {
+    (revenue != 0).then(|| round_div(i128::from(profit) * 10_000, i128::from(revenue)))
+}
+
 /// Computes the TPC of a period from its rollup rows and the previous period's.
 pub fn tpc(span: Span, current: &[CostRow], previous: &[CostRow], earnings: Earnings) -> Tpc {
     let mut users: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
@@ -302,27 +326,14 @@ pub fn tpc(span: Span, current: &[CostRow], previous: &[CostRow], earnings: Earn
             .map(|s| {
                 let (events, cost) = services.get(s).copied().unwrap_or_default();
                 let prev = before.get(s).copied().unwrap_or(0);
-                ServiceCost {
-                    service: s.to_string(),
-                    events,
-                    cost_micros: cost,
-                    share_bps: if total == 0 {
-                        0
-                    } else {
-                        round_div(i128::from(cost) * 10_000, i128::from(total))
-                    },
-                    previous_cost_micros: prev,
-                    trend_bps: (prev != 0)
-                        .then(|| round_div(i128::from(cost - prev) * 10_000, i128::from(prev))),
-                }
+                ServiceCost::of(s.to_string(), events, cost, prev, total)
             })
             .collect(),
         plan_revenue_micros: plan_revenue,
         usage_revenue_micros: usage_revenue,
         revenue_micros: revenue,
         profit_micros: profit,
-        margin_bps: (revenue != 0)
-            .then(|| round_div(i128::from(profit) * 10_000, i128::from(revenue))),
+        margin_bps: margin_bps(profit, revenue),
     }
 }
 

@@ -5,8 +5,8 @@
 //! equal its TPC.
 
 use super::analytics::{
-    median, percentile, prorated_plan_price, round_div, std_dev, Earnings, Period, ServiceCost,
-    Span,
+    margin_bps, median, percentile, prorated_plan_price, round_div, std_dev, Earnings, Period,
+    ServiceCost, Span,
 };
 use super::ValidationError;
 use chrono::{Duration, NaiveDate};
@@ -196,8 +196,7 @@ pub fn overview(input: OverviewInput) -> CostOverview {
                 cost_micros: *cost,
                 revenue_micros: revenue,
                 profit_micros: profit,
-                margin_bps: (revenue != 0)
-                    .then(|| round_div(i128::from(profit) * 10_000, i128::from(revenue))),
+                margin_bps: margin_bps(profit, revenue),
             }
         })
         .collect();
@@ -232,19 +231,7 @@ pub fn overview(input: OverviewInput) -> CostOverview {
             .into_iter()
             .map(|(service, (events, cost))| {
                 let prev = before.get(&service).copied().unwrap_or(0);
-                ServiceCost {
-                    service,
-                    events,
-                    cost_micros: cost,
-                    share_bps: if total == 0 {
-                        0
-                    } else {
-                        round_div(i128::from(cost) * 10_000, i128::from(total))
-                    },
-                    previous_cost_micros: prev,
-                    trend_bps: (prev != 0)
-                        .then(|| round_div(i128::from(cost - prev) * 10_000, i128::from(prev))),
-                }
+                ServiceCost::of(service, events, cost, prev, total)
             })
             .collect(),
         tenants,
@@ -253,8 +240,7 @@ pub fn overview(input: OverviewInput) -> CostOverview {
         usage_revenue_micros: usage_revenue,
         revenue_micros: revenue,
         profit_micros: profit,
-        margin_bps: (revenue != 0)
-            .then(|| round_div(i128::from(profit) * 10_000, i128::from(revenue))),
+        margin_bps: margin_bps(profit, revenue),
     }
 }
 

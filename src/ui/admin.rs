@@ -436,11 +436,7 @@ fn Customers(page: CustomersPage) -> impl IntoView {
         <AdminBar admin=page.admin.clone()/>
         <main class="page wide">
             <h1>"Customers"</h1>
-            {message.map(|(error, text)| if error {
-                view! { <p class="notice error" role="alert">{text}</p> }.into_any()
-            } else {
-                view! { <p class="notice" role="status">{text}</p> }.into_any()
-            })}
+            {message.map(|(error, text)| view! { <Notice error text/> })}
             {viewer.then(|| view! { <p class="muted">"You are signed in as a viewer: actions are refused."</p> })}
             {page.new_secret.clone().map(|s| view! { <NewSecretPanel secret=s/> })}
             <details class="card" open=page.total == 0>
@@ -614,6 +610,16 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
+/// What an action left to say: an error (`role="alert"`) or a status.
+#[component]
+pub fn Notice(error: bool, text: String) -> impl IntoView {
+    if error {
+        view! { <p class="notice error" role="alert">{text}</p> }.into_any()
+    } else {
+        view! { <p class="notice" role="status">{text}</p> }.into_any()
+    }
+}
+
 /// The bar on every signed-in page: where to go, who is signed in, sign-out.
 #[component]
 pub fn AdminBar(admin: AdminView) -> impl IntoView {
@@ -763,11 +769,7 @@ fn Invoices(page: InvoicesPageData) -> impl IntoView {
         <AdminBar admin=page.admin.clone()/>
         <main class="page wide">
             <h1>"Invoices " {page.period.clone()}</h1>
-            {message.map(|(error, text)| if error {
-                view! { <p class="notice error" role="alert">{text}</p> }.into_any()
-            } else {
-                view! { <p class="notice" role="status">{text}</p> }.into_any()
-            })}
+            {message.map(|(error, text)| view! { <Notice error text/> })}
             <form class="filters" method="get" action="/admin/invoices">
                 <label for="period">"Month"</label>
                 <input id="period" name="period" type="month" value=page.period.clone()/>

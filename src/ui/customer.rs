@@ -3,7 +3,7 @@
 //! actions, the provider secrets (names, kinds, validation; never values)
 //! with rotation, and the tenant's audit trail.
 
-use super::admin::{AdminBar, AdminView, NewSecretPanel, ShownOnce};
+use super::admin::{AdminBar, AdminView, NewSecretPanel, Notice, ShownOnce};
 use super::costs::{Chart, ChartFigure};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -503,11 +503,7 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
         <main class="page wide">
             <p><a href="/admin/cache-keys">"\u{2190} Customers"</a></p>
             <h1>{page.tenant_id.clone()} {(page.name != page.tenant_id).then(|| view! { " " <span class="muted">{page.name.clone()}</span> })}</h1>
-            {message.map(|(error, text)| if error {
-                view! { <p class="notice error" role="alert">{text}</p> }.into_any()
-            } else {
-                view! { <p class="notice" role="status">{text}</p> }.into_any()
-            })}
+            {message.map(|(error, text)| view! { <Notice error text/> })}
             {page.new_secret.clone().map(|s| view! { <NewSecretPanel secret=s/> })}
             <dl class="stats">
                 <div><dt>"Plan"</dt><dd>{page.plan.clone()}</dd></div>
