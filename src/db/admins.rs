@@ -151,16 +151,20 @@ pub async fn put_flash(conn: &mut Conn, f: &Flash) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Takes (deletes and returns) a session's unexpired flash; drops expired ones.
+/// Takes (deletes and returns) a session's flash, if one is waiting and unexpired.
 pub async fn take_flash(
     conn: &mut Conn,
     session_hash: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Flash>> {
-    sqlx::query("DELETE FROM secret_flash WHERE expires_at < $1")
-        .bind(ts(now))
-        .execute(&mut *conn)
+    // Almost every page view has nothing waiting: a read, no write lock.
+    let waiting = sqlx::query("SELECT 1 AS one FROM secret_flash WHERE session_hash = $1")
+        .bind(session_hash)
+        .fetch_optional(&mut *conn)
         .await?;
+    if waiting.is_none() {
+        return Ok(None);
+    }
     let row = sqlx::query(
         "DELETE FROM secret_flash WHERE session_hash = $1 \
          RETURNING session_hash, key_id, key_version, nonce, ciphertext, old_valid_until, expires_at",
@@ -178,6 +182,10 @@ pub async fn take_flash(
         })
         .transpose()
     };
+    let expires_at = time("expires_at")?.unwrap_or(now);
+    if expires_at < now {
+        return Ok(None);
+    }
     Ok(Some(Flash {
         session_hash: r.try_get("session_hash")?,
         key_id: r.try_get("key_id")?,
@@ -185,6 +193,17 @@ pub async fn take_flash(
         nonce: r.try_get("nonce")?,
         ciphertext: r.try_get("ciphertext")?,
         old_valid_until: time("old_valid_until")?,
-        expires_at: time("expires_at")?.unwrap_or(now),
+        expires_at,
     }))
+}
+
+/// Drops flashes nobody came to see (run by the maintenance task).
+pub async fn delete_expired_flashes(conn: &mut Conn, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM secret_flash WHERE expires_at < $1")
+            .bind(ts(now))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -205,6 +205,11 @@ impl Keyward {
                 inner.keys.drop_stale_grants(now());
                 inner.sign_in_limits.forget_idle();
                 if let Ok(mut conn) = inner.db.pool().acquire().await {
+                    if let Err(e) =
+                        crate::db::admins::delete_expired_flashes(&mut conn, now()).await
+                    {
+                        tracing::warn!(error = %e, "dropping unseen secret flashes failed");
+                    }
                     match crate::db::cache::delete_expired(&mut conn, now()).await {
                         Ok(n) if n > 0 => {
                             tracing::debug!(removed = n, "expired cache entries reclaimed")
