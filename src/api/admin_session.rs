@@ -314,15 +314,14 @@ pub async fn provision(
         sector: None,
         use_case: None,
     };
-    let refused = |message: String| {
-        let query =
-            serde_urlencoded::to_string([("notice", "invalid"), ("message", message.as_str())])
-                .unwrap_or_default();
-        see_other(&format!("/admin/cache-keys?{query}"))
-    };
+    // The page says what to fix from a stable reason (a field or an error
+    // code), never from text carried in the URL: a crafted link cannot put
+    // words on the dashboard.
+    let refused =
+        |reason: &str| see_other(&format!("/admin/cache-keys?notice=invalid&reason={reason}"));
     let request = match crate::services::keys::ProvisionRequest::try_from(body) {
         Ok(r) => r,
-        Err(e) => return Ok(refused(e.to_string())),
+        Err(e) => return Ok(refused(e.field)),
     };
     let actor = session.actor(request_id(&headers));
     match state.core.provision(request, &actor).await {
@@ -343,7 +342,8 @@ pub async fn provision(
                 p.key.id
             )))
         }
-        Err(e @ (Error::Validation(_) | Error::Conflict { .. })) => Ok(refused(e.to_string())),
+        Err(Error::Validation(v)) => Ok(refused(v.field)),
+        Err(Error::Conflict { code, .. }) => Ok(refused(code)),
         Err(e) => Err(e.into()),
     }
 }
@@ -562,15 +562,14 @@ pub async fn rotate_provider_secret(
                 meta.version
             ),
         )),
-        Err(e @ (Error::Validation(_) | Error::Conflict { .. } | Error::Unavailable { .. })) => {
-            let message = e.to_string();
-            let query = serde_urlencoded::to_string([
-                ("notice", "secret-refused"),
-                ("message", message.as_str()),
-            ])
-            .unwrap_or_default();
-            Ok(back_to(Some(&page), &query))
-        }
+        Err(Error::Validation(v)) => Ok(back_to(
+            Some(&page),
+            &format!("notice=secret-refused&reason={}", v.field),
+        )),
+        Err(Error::Conflict { code, .. } | Error::Unavailable { code, .. }) => Ok(back_to(
+            Some(&page),
+            &format!("notice=secret-refused&reason={code}"),
+        )),
         Err(e) => Err(e.into()),
     }
 }

@@ -344,10 +344,47 @@ pub fn CacheKeysPage() -> impl IntoView {
     }
 }
 
+/// A value from the URL shown on a page only if it looks like an id (so a
+/// crafted link cannot put words on the dashboard).
+pub(crate) fn safe(value: &str) -> String {
+    if !value.is_empty()
+        && value.len() <= 80
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
+        value.to_string()
+    } else {
+        "?".to_string()
+    }
+}
+
+/// What to fix, from the stable reason (an input field or an error code) a
+/// refused form comes back with.
+pub(crate) fn reason_text(reason: &str) -> String {
+    match reason {
+        "user_id" => "the tenant id must be 1 to 64 letters, digits, '_' or '-'.".into(),
+        "tier" => "choose the plan free, pro or enterprise.".into(),
+        "integration" => "the integration must be a short lowercase name.".into(),
+        "project_id" => "the project must be a short name of letters and digits.".into(),
+        "namespace" => "the namespace is not valid or already exists.".into(),
+        "name" => "the name is too long.".into(),
+        "value" => "the value must be 8 to 4096 printable characters without spaces, and (when checked) accepted by the provider.".into(),
+        "service" => "choose one of the listed services.".into(),
+        "kind" => "choose managed or customer.".into(),
+        "PROVIDER_UNAVAILABLE" => "the provider did not answer; try again, or store it unchecked.".into(),
+        other => format!("the request was refused ({}).", safe(other)),
+    }
+}
+
 /// The message a finished (or refused) action leaves on the page.
-fn notice(kind: &str, key: &str, message: &str) -> Option<(bool, String)> {
+fn notice(kind: &str, key: &str, reason: &str) -> Option<(bool, String)> {
+    let key = safe(key);
     match kind {
-        "invalid" => Some((true, format!("Provisioning refused: {message}"))),
+        "invalid" => Some((
+            true,
+            format!("Provisioning refused: {}", reason_text(reason)),
+        )),
         "disabled" => Some((
             false,
             format!("Key {key} is disabled: the API refuses it from the next request on."),
@@ -375,7 +412,7 @@ fn Customers(page: CustomersPage) -> impl IntoView {
         notice(
             q.get("notice").as_deref().unwrap_or(""),
             q.get("key").as_deref().unwrap_or(""),
-            q.get("message").as_deref().unwrap_or(""),
+            q.get("reason").as_deref().unwrap_or(""),
         )
     };
     let csrf = page.admin.csrf_token.clone();

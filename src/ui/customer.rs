@@ -452,7 +452,7 @@ pub fn CustomerPage() -> impl IntoView {
 }
 
 fn notice(kind: &str, q: &leptos_router::params::ParamsMap) -> Option<(bool, String)> {
-    let get = |k: &str| q.get(k).unwrap_or_default();
+    let get = |k: &str| super::admin::safe(&q.get(k).unwrap_or_default());
     match kind {
         "secret-rotated" => Some((
             false,
@@ -464,7 +464,10 @@ fn notice(kind: &str, q: &leptos_router::params::ParamsMap) -> Option<(bool, Str
         )),
         "secret-refused" => Some((
             true,
-            format!("The secret was not stored: {}", get("message")),
+            format!(
+                "The secret was not stored: {}",
+                super::admin::reason_text(&q.get("reason").unwrap_or_default())
+            ),
         )),
         "disabled" => Some((
             false,

@@ -436,11 +436,12 @@ async fn the_customer_page_shows_use_limits_keys_secrets_and_audit() {
     let mut short = form(&csrf);
     short[4].1 = "short".into();
     let res = post(&cookie, short).await.unwrap();
-    assert!(
-        location(&res).contains("notice=secret-refused"),
-        "{}",
-        location(&res)
+    assert_eq!(
+        location(&res),
+        format!("{path}?notice=secret-refused&reason=value")
     );
+    let refused = page_html(&app, &location(&res), &cookie).await;
+    assert!(refused.contains("The secret was not stored: the value must be 8 to 4096"));
 
     let page = page_html(&app, path, &cookie).await;
     assert!(page.contains("data-secret=\"openai/managed\""), "{page}");
