@@ -42,6 +42,9 @@ pub struct Settings {
     /// `KEYWARD_LIMIT_SYNC_MS`, default 200 (20 to 10000): on PostgreSQL
     /// without Redis, how often replicas exchange their limit counts.
     pub limit_sync_ms: u64,
+    /// `KEYWARD_TRUSTED_PROXY=1`: requests come through a proxy that appends
+    /// the client's address to `X-Forwarded-For` (sign-in limits count it).
+    pub trusted_proxy: bool,
     /// Invoices: Xero's API and token URLs, client credentials, organisation,
     /// ledger codes and currency (`KEYWARD_XERO_*`).
     pub xero: XeroSettings,
@@ -168,6 +171,8 @@ impl Settings {
                 },
                 None => 200,
             },
+            trusted_proxy: non_empty("KEYWARD_TRUSTED_PROXY")
+                .is_some_and(|v| v == "1" || v == "true"),
             bench_routes: non_empty("KEYWARD_BENCH_ROUTES")
                 .is_some_and(|v| v == "1" || v == "true"),
             site_root: non_empty("LEPTOS_SITE_ROOT")

@@ -24,6 +24,8 @@ pub struct AppState {
     pub leptos_options: std::sync::Arc<LeptosOptions>,
     pub core: Keyward,
     pub root: RootToken,
+    /// Behind a proxy that appends the client to `X-Forwarded-For`.
+    pub trusted_proxy: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -181,6 +183,7 @@ impl Application {
             leptos_options: std::sync::Arc::new(leptos_options),
             core: core.clone(),
             root,
+            trusted_proxy: settings.trusted_proxy,
         };
         let router = crate::routes(state, settings.bench_routes);
         let listener =

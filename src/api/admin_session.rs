@@ -103,7 +103,23 @@ pub struct SignInForm {
     pub password: String,
 }
 
-fn client(addr: &SocketAddr) -> String {
+/// The client a sign-in attempt is counted against: the socket's address,
+/// or behind a trusted proxy (`KEYWARD_TRUSTED_PROXY=1`) the address the
+/// proxy saw (the last entry of `X-Forwarded-For`, which the proxy appends),
+/// so every admin behind the proxy is not one client.
+fn client(addr: &SocketAddr, headers: &HeaderMap, trusted_proxy: bool) -> String {
+    if trusted_proxy {
+        if let Some(last) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| v.parse::<std::net::IpAddr>().is_ok())
+        {
+            return last.to_string();
+        }
+    }
     addr.ip().to_string()
 }
 
@@ -117,7 +133,11 @@ pub async fn sign_in(
 ) -> Result<Response, ApiError> {
     match state
         .core
-        .sign_in(&form.email, form.password, &client(&addr))
+        .sign_in(
+            &form.email,
+            form.password,
+            &client(&addr, &headers, state.trusted_proxy),
+        )
         .await
     {
         Ok(signed_in) => {
@@ -571,5 +591,25 @@ pub async fn rotate_provider_secret(
             &format!("notice=secret-refused&reason={code}"),
         )),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_address_it_saw() {
+        let addr: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        assert_eq!(client(&addr, &headers, true), "203.0.113.7");
+        assert_eq!(
+            client(&addr, &headers, false),
+            "10.0.0.2",
+            "not trusted: the socket"
+        );
+        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(client(&addr, &headers, true), "10.0.0.2");
     }
 }
