@@ -110,8 +110,10 @@ impl Keyward {
     }
 
     /// Listens for other replicas' changes (PostgreSQL only) and runs the
-    /// safety TTL; both stop with the core.
-    pub(super) fn spawn_change_feed(&self, url: Option<String>, ttl: Duration) {
+    /// safety TTL; both stop with the core. The first connection is made
+    /// before the core serves (so nothing it caches predates listening);
+    /// if it cannot be made, the feed keeps trying in the background.
+    pub(super) async fn start_change_feed(&self, url: Option<String>, ttl: Duration) {
         if self.db().engine() != Engine::Postgres {
             return;
         }
@@ -127,10 +129,43 @@ impl Keyward {
         });
         self.inner.background.lock().expect("tasks").push(safety);
         let Some(url) = url else { return };
+        let first = match tokio::time::timeout(Duration::from_secs(10), subscribe(&url)).await {
+            Ok(Ok(listener)) => {
+                self.inner.feed_connected.store(true, Ordering::SeqCst);
+                Some(listener)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "change feed not connected yet; retrying");
+                None
+            }
+            Err(_) => None,
+        };
         let weak = Arc::downgrade(&self.inner);
         let listener = tokio::spawn(async move {
+            let mut connected = first;
             loop {
-                match listen(&url, &weak).await {
+                let listener = match connected.take() {
+                    Some(l) => l,
+                    None => match subscribe(&url).await {
+                        Ok(l) => {
+                            let Some(inner) = weak.upgrade() else { return };
+                            // Whatever happened while not listening is unknown.
+                            let core = Keyward { inner };
+                            core.forget_shared_state(true).await;
+                            core.inner.feed_connected.store(true, Ordering::SeqCst);
+                            l
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "change feed cannot connect; retrying");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            if weak.strong_count() == 0 {
+                                return;
+                            }
+                            continue;
+                        }
+                    },
+                };
+                match listen(listener, &weak).await {
                     Ok(()) => return, // the core is gone
                     Err(e) => {
                         tracing::warn!(error = %e, "change feed lost; reconnecting (caches dropped meanwhile)");
@@ -157,20 +192,18 @@ impl Keyward {
     }
 }
 
-/// One session of LISTEN: returns Ok when the core is dropped, Err when the
-/// connection failed (the caller reconnects).
-async fn listen(url: &str, weak: &std::sync::Weak<super::Inner>) -> Result<()> {
+async fn subscribe(url: &str) -> Result<sqlx::postgres::PgListener> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
-    {
-        let Some(inner) = weak.upgrade() else {
-            return Ok(());
-        };
-        // Whatever happened before this connection listened may be unknown.
-        let core = Keyward { inner };
-        core.forget_shared_state(true).await;
-        core.inner.feed_connected.store(true, Ordering::SeqCst);
-    }
+    Ok(listener)
+}
+
+/// One session of LISTEN: returns Ok when the core is dropped, Err when the
+/// connection failed (the caller reconnects).
+async fn listen(
+    mut listener: sqlx::postgres::PgListener,
+    weak: &std::sync::Weak<super::Inner>,
+) -> Result<()> {
     loop {
         // try_recv answers None when the connection was lost (and re-made):
         // notices sent in between are gone, so treat it as a gap.

@@ -145,11 +145,12 @@ impl Keyward {
             }),
         };
         core.spawn_maintenance();
-        core.spawn_change_feed(
+        core.start_change_feed(
             (core.db().engine() == crate::db::Engine::Postgres)
                 .then(|| core.db().url().to_string()),
             options.change_ttl,
-        );
+        )
+        .await;
         core.spawn_store_limits();
         if let Some(shared) = &core.inner.shared_limits {
             let task = shared.spawn_health_check();

@@ -118,6 +118,10 @@ pub async fn spawn_app_in(store: Store) -> TestApp {
         ),
         ("KEYWARD_ROOT_TOKEN", ROOT_TOKEN.to_string()),
         ("KEYWARD_PROVIDER_TIMEOUT_MS", "1000".to_string()),
+        // One app per database here: the replicas' safety TTL (which drops
+        // every cache) would only race tests that close the store on purpose.
+        // tests/api/replicas.rs runs the feed and its TTL between processes.
+        ("KEYWARD_CHANGE_TTL_SECS", "3600".to_string()),
     ]);
     let stub = crate::providers_stub::base_url();
     for service in ["openai", "anthropic", "hume", "elevenlabs", "deepgram"] {

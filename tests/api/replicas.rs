@@ -556,3 +556,38 @@ async fn without_redis_replicas_share_limits_through_postgresql() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_change_whose_notice_is_lost_is_seen_within_the_safety_ttl() {
+    let db = pg_database().await;
+    let url = db.url();
+    let r = replica(Some(&url), None, &[("KEYWARD_CHANGE_TTL_SECS", "2")]).await;
+    let client = reqwest::Client::new();
+    let (key, key_id) = provision(&r, "acme").await;
+    assert_eq!(r.get(&client, &key, "jt_acme").await.0, StatusCode::OK);
+    // A change that sends no notice (made in the database behind keyward's
+    // back, as if the notice were lost).
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE api_keys SET status = 'disabled' WHERE id = $1")
+        .bind(&key_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let changed = Instant::now();
+    loop {
+        let (status, _) = r.get(&client, &key, "jt_acme").await;
+        if status != StatusCode::OK {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(6),
+            "still served well past the 2 s safety TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "a change without a notice was enforced after {} ms (TTL 2 s)",
+        changed.elapsed().as_millis()
+    );
+}
