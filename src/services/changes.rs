@@ -36,6 +36,9 @@ pub enum Change {
         namespace: String,
         digest: Option<String>,
     },
+    /// Sent by each replica to itself every safety TTL: a listening
+    /// connection that stops hearing even its own pings is hung.
+    Ping,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,6 +83,7 @@ impl Keyward {
                 Err(_) => inner.keys.invalidate_tenants(),
             },
             Change::Tenants => inner.keys.invalidate_tenants(),
+            Change::Ping => {}
             Change::Plans => {
                 if let Err(e) = self.reload_plans().await {
                     tracing::warn!(error = %e, "reloading plans after a change failed");
@@ -124,13 +128,19 @@ impl Keyward {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                Keyward { inner }.forget_shared_state(false).await;
+                let core = Keyward { inner };
+                core.forget_shared_state(false).await;
+                core.announce(Change::Ping).await;
             }
         });
         self.inner.background.lock().expect("tasks").push(safety);
         let Some(url) = url else { return };
         let first = match tokio::time::timeout(Duration::from_secs(10), subscribe(&url)).await {
             Ok(Ok(listener)) => {
+                // Plans were read before listening: read them again.
+                if let Err(e) = self.reload_plans().await {
+                    tracing::warn!(error = %e, "reloading plans failed");
+                }
                 self.inner.feed_connected.store(true, Ordering::SeqCst);
                 Some(listener)
             }
@@ -165,7 +175,7 @@ impl Keyward {
                         }
                     },
                 };
-                match listen(listener, &weak).await {
+                match listen(listener, &weak, ttl * 3).await {
                     Ok(()) => return, // the core is gone
                     Err(e) => {
                         tracing::warn!(error = %e, "change feed lost; reconnecting (caches dropped meanwhile)");
@@ -203,11 +213,17 @@ async fn subscribe(url: &str) -> Result<sqlx::postgres::PgListener> {
 async fn listen(
     mut listener: sqlx::postgres::PgListener,
     weak: &std::sync::Weak<super::Inner>,
+    silence: Duration,
 ) -> Result<()> {
     loop {
         // try_recv answers None when the connection was lost (and re-made):
         // notices sent in between are gone, so treat it as a gap.
-        let notification = match listener.try_recv().await? {
+        // The replica pings itself every safety TTL; hearing nothing at all
+        // for three of them means the connection hung (half-open TCP).
+        let heard = tokio::time::timeout(silence, listener.try_recv())
+            .await
+            .map_err(|_| sqlx::Error::Protocol("the change feed went silent".into()))?;
+        let notification = match heard? {
             Some(n) => n,
             None => {
                 return Err(sqlx::Error::Protocol("listening connection lost".into()).into());

@@ -213,7 +213,15 @@ impl Keyward {
                 let now = now();
                 let subject = (access.key_id.clone(), access.owner.clone());
                 let seed = Limiter::used_this_month(&access.state, now);
-                match shared.admit(&subject, &access.limits, seed, now).await {
+                // What was admitted here on local limits while Redis was away.
+                let carry = access.state.take_pending();
+                let answer = shared
+                    .admit(&subject, &access.limits, seed, carry, now)
+                    .await;
+                if answer.is_none() {
+                    access.state.add_pending(carry);
+                }
+                match answer {
                     Some(Ok(admitted)) => {
                         return Ok(Limiter::admitted_elsewhere(
                             &access.state,

@@ -50,7 +50,8 @@ pub struct KeyCache {
     pub keys: Cache<KeyId, Arc<CachedKey>>,
     /// namespace -> owning tenant. Namespaces never change owner.
     pub namespaces: Cache<NamespaceName, TenantId>,
-    pub tenants: Cache<TenantId, Arc<Tenant>>,
+    /// tenant -> (the tenant-wide generation it was loaded at, the tenant).
+    pub tenants: Cache<TenantId, Arc<(u64, Arc<Tenant>)>>,
     key_generations: DashMap<KeyId, u64>,
     /// Bumped by tenant-wide changes, which may affect every key.
     global_generation: AtomicU64,
@@ -99,6 +100,11 @@ impl KeyCache {
 
     pub fn count_store_read(&self) {
         self.store_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Bumped by every tenant-wide change (a tenant loaded before is stale).
+    pub fn tenants_generation(&self) -> u64 {
+        self.global_generation.load(Ordering::SeqCst)
     }
 
     pub fn generation(&self, id: &KeyId) -> u64 {

@@ -405,24 +405,33 @@ impl Keyward {
         )))
     }
 
+    /// The tenant, from memory or the store; a load that raced a tenant-wide
+    /// change (suspension, plan; here or from another replica) is dropped
+    /// and made again, as for keys.
     pub(super) async fn cached_tenant(&self, id: &TenantId) -> Result<Option<Arc<Tenant>>> {
-        let loaded = self
-            .inner
-            .keys
-            .tenants
-            .try_get_with(id.clone(), async {
-                self.inner.keys.count_store_read();
-                let mut conn = self.db().pool().acquire().await?;
-                let tenant = db::tenants::find(&mut conn, id)
-                    .await?
-                    .ok_or(LoadError::Missing)?;
-                Ok::<_, LoadError>(Arc::new(tenant))
-            })
-            .await;
-        match loaded {
-            Ok(t) => Ok(Some(t)),
-            Err(e) => e.into_result(),
+        let cache = &self.inner.keys;
+        for _ in 0..3 {
+            let generation = cache.tenants_generation();
+            let loaded = cache
+                .tenants
+                .try_get_with(id.clone(), async {
+                    cache.count_store_read();
+                    let mut conn = self.db().pool().acquire().await?;
+                    let tenant = db::tenants::find(&mut conn, id)
+                        .await?
+                        .ok_or(LoadError::Missing)?;
+                    Ok::<_, LoadError>(Arc::new((generation, Arc::new(tenant))))
+                })
+                .await;
+            match loaded {
+                Ok(t) if t.0 == cache.tenants_generation() => return Ok(Some(t.1.clone())),
+                Ok(_) => cache.tenants.invalidate(id).await,
+                Err(e) => return e.into_result(),
+            }
         }
+        Err(Error::Store(sqlx::Error::Protocol(
+            "the tenant kept changing while it was loaded".into(),
+        )))
     }
 
     async fn namespace_owner(&self, name: &NamespaceName) -> Result<Option<TenantId>> {

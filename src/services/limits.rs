@@ -51,8 +51,8 @@ pub struct SubjectState {
     in_flight: AtomicI64,
     second: AtomicI64,
     second_count: AtomicI64,
-    /// Admitted here and not yet added to the store's shared count
-    /// (PostgreSQL without Redis; see `store_limits`).
+    /// Admitted on local limits and not yet added to the shared count (the
+    /// store's without Redis, see `store_limits`; Redis's after an outage).
     pending: AtomicI64,
     /// The subject's GCRA state, with the requests-per-second figure it was
     /// built for; replaced (once) when the plan's figure changes.
@@ -63,6 +63,13 @@ impl SubjectState {
     /// What was admitted here since the last call (for the shared count).
     pub fn take_pending(&self) -> i64 {
         self.pending.swap(0, Ordering::SeqCst)
+    }
+
+    /// Gives back counts taken by `take_pending` that could not be delivered.
+    pub fn add_pending(&self, n: i64) {
+        if n > 0 {
+            self.pending.fetch_add(n, Ordering::SeqCst);
+        }
     }
 
     /// The month's count across replicas as the store has it, plus what

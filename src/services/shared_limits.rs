@@ -17,27 +17,32 @@ use std::time::Duration;
 
 /// How long one Redis call may take before the request falls back to local limits.
 const CALL_TIMEOUT: Duration = Duration::from_millis(250);
-/// In-flight counts of a crashed replica are never given back; they expire.
-const IN_FLIGHT_TTL_SECS: i64 = 600;
+/// A request's slot in flight that was never given back (a crashed replica,
+/// a reply lost to a timeout) stops counting after this long; no request
+/// lasts that long (the server's own timeouts are shorter).
+const SLOT_MAX_AGE_MS: i64 = 120_000;
+/// After a failed call, Redis is left alone at least this long before the
+/// health check may bring it back (a slow Redis does not flap).
+const BACKOFF: Duration = Duration::from_secs(3);
 
 const ADMIT: &str = r#"
--- KEYS: this second's count, this month's count, requests in flight
--- ARGV: per second, per month, concurrent, month TTL (s), month seed, in-flight TTL (s)
+-- KEYS: this second's count, this month's count, requests in flight (a
+--       sorted set: one member per request, scored by its start in ms)
+-- ARGV: per second, per month, concurrent, month TTL (s), month seed,
+--       now (ms), request id, oldest start still in flight (ms),
+--       admissions made locally while Redis was away (added to the month)
 redis.call('SET', KEYS[2], ARGV[5], 'NX', 'EX', ARGV[4])
+if tonumber(ARGV[9]) > 0 then redis.call('INCRBY', KEYS[2], ARGV[9]) end
 local used = tonumber(redis.call('GET', KEYS[2]))
 if used >= tonumber(ARGV[2]) then return {2, used} end
-local c = redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[6])
-if c > tonumber(ARGV[3]) then
-  redis.call('DECR', KEYS[3])
-  return {3, used}
-end
+-- Slots of requests that never gave them back (a crash, a lost reply) age out.
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then return {3, used} end
 local s = redis.call('INCR', KEYS[1])
 if s == 1 then redis.call('EXPIRE', KEYS[1], 2) end
-if s > tonumber(ARGV[1]) then
-  redis.call('DECR', KEYS[3])
-  return {1, used}
-end
+if s > tonumber(ARGV[1]) then return {1, used} end
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[6]) - tonumber(ARGV[8]))
 used = redis.call('INCR', KEYS[2])
 return {0, used}
 "#;
@@ -47,6 +52,7 @@ struct State {
     conn: Mutex<Option<ConnectionManager>>,
     healthy: AtomicBool,
     last_error: Mutex<Option<String>>,
+    last_failure: Mutex<Option<std::time::Instant>>,
     /// Requests decided by local limits because Redis was not reachable.
     fallbacks: AtomicU64,
     script: redis::Script,
@@ -70,20 +76,22 @@ pub struct SharedLimitsHealth {
 pub struct SharedInFlight {
     limits: SharedLimits,
     key: String,
+    member: String,
 }
 
 impl Drop for SharedInFlight {
     fn drop(&mut self) {
         let limits = self.limits.clone();
         let key = std::mem::take(&mut self.key);
+        let member = std::mem::take(&mut self.member);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 let Some(mut conn) = limits.connection() else {
                     return;
                 };
-                let mut decr = redis::cmd("DECR");
-                decr.arg(&key);
-                let call = decr.query_async::<i64>(&mut conn);
+                let mut zrem = redis::cmd("ZREM");
+                zrem.arg(&key).arg(&member);
+                let call = zrem.query_async::<i64>(&mut conn);
                 match tokio::time::timeout(CALL_TIMEOUT, call).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => limits.failed(&e.to_string()),
@@ -114,6 +122,7 @@ impl SharedLimits {
             conn: Mutex::new(None),
             healthy: AtomicBool::new(false),
             last_error: Mutex::new(Some("not connected yet".into())),
+            last_failure: Mutex::new(None),
             fallbacks: AtomicU64::new(0),
             script: redis::Script::new(ADMIT),
         })))
@@ -131,6 +140,7 @@ impl SharedLimits {
     /// check sees it again.
     fn failed(&self, error: &str) {
         *self.0.last_error.lock().expect("redis error") = Some(error.to_string());
+        *self.0.last_failure.lock().expect("redis failure") = Some(std::time::Instant::now());
         if self.0.healthy.swap(false, Ordering::SeqCst) {
             tracing::warn!(
                 error,
@@ -173,6 +183,15 @@ impl SharedLimits {
     }
 
     async fn check(&self) {
+        let recent_failure = self
+            .0
+            .last_failure
+            .lock()
+            .expect("redis failure")
+            .is_some_and(|t| t.elapsed() < BACKOFF);
+        if recent_failure {
+            return;
+        }
         let conn = match self.connection() {
             Some(c) => c,
             None => {
@@ -214,17 +233,25 @@ impl SharedLimits {
     /// Admits one request of `subject` in Redis, or says which limit refuses
     /// it; `None` when Redis could not answer (the caller uses local limits).
     /// `seed` is the subject's monthly count known here, used when Redis has
-    /// no count for this month yet.
+    /// no count for this month yet; `carry` the requests admitted here on
+    /// local limits while Redis was away, added to the month's count.
     pub async fn admit(
         &self,
         subject: &Subject,
         limits: &EffectiveLimits,
         seed: i64,
+        carry: i64,
         now: DateTime<Utc>,
     ) -> Option<Result<SharedAdmission, LimitExceeded>> {
         let mut conn = self.connection()?;
         let base = format!("kw:{}:{}", subject.0, subject.1);
-        let in_flight = format!("{base}:c");
+        let in_flight = format!("{base}:f");
+        let member = {
+            let mut b = [0u8; 12];
+            getrandom::fill(&mut b).expect("system randomness");
+            hex::encode(b)
+        };
+        let now_ms = now.timestamp_millis();
         let month_reset = (next_month_start(now) - now).num_seconds().max(1);
         let mut invocation = self.0.script.prepare_invoke();
         invocation
@@ -237,7 +264,10 @@ impl SharedLimits {
             // Kept a day past the month's end, then gone.
             .arg(month_reset + 86_400)
             .arg(seed)
-            .arg(IN_FLIGHT_TTL_SECS);
+            .arg(now_ms)
+            .arg(&member)
+            .arg(now_ms - SLOT_MAX_AGE_MS)
+            .arg(carry);
         let answer = tokio::time::timeout(
             CALL_TIMEOUT,
             invocation.invoke_async::<(i64, i64)>(&mut conn),
@@ -268,6 +298,7 @@ impl SharedLimits {
                 in_flight: SharedInFlight {
                     limits: self.clone(),
                     key: in_flight,
+                    member,
                 },
             })),
             1 => refused(LimitKind::PerSecond, limits.per_second, 1),

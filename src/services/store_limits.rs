@@ -19,8 +19,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A replica not heard from for this long is gone; its share is given out.
-const ALIVE: Span = Span::seconds(3);
+/// A replica not heard from for three sync intervals (at least 3 s) is gone;
+/// its share is given out.
+fn alive_window(interval: Duration) -> Span {
+    Span::milliseconds((3 * interval.as_millis() as i64).max(3_000))
+}
 
 pub struct StoreLimits {
     replicas: AtomicI64,
@@ -120,7 +123,13 @@ impl Keyward {
         let period = period(now);
         let instance = format!("{:016x}", self.inner.instance_id);
         let mut conn = self.db().pool().acquire().await?;
-        let live = db::limits::heartbeat(&mut conn, &instance, now, now - ALIVE).await?;
+        let live = db::limits::heartbeat(
+            &mut conn,
+            &instance,
+            now,
+            now - alive_window(store.interval),
+        )
+        .await?;
         if store.replicas.swap(live, Ordering::SeqCst) != live {
             // Shares changed: grants carry the old per-second and concurrency figures.
             self.inner.keys.invalidate_grants();
@@ -137,8 +146,26 @@ impl Keyward {
             }
             states.insert(name, state);
         }
-        let mut totals =
-            db::limits::add_counts(&mut conn, self.db().engine(), &period, &rows, now).await?;
+        let mut totals = match db::limits::add_counts(
+            &mut conn,
+            self.db().engine(),
+            &period,
+            &rows,
+            now,
+        )
+        .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                // Not counted in the store: keep them for the next sync.
+                for (name, _, delta) in &rows {
+                    if let Some(state) = states.get(name) {
+                        state.add_pending(*delta);
+                    }
+                }
+                return Err(e.into());
+            }
+        };
         let since = store
             .last_sync
             .lock()
