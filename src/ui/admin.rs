@@ -549,40 +549,12 @@ fn Customers(page: CustomersPage) -> impl IntoView {
                                         <ul class="keys">
                                             {r.keys.into_iter().map(|k| {
                                                 let active = k.status == "active";
-                                                let action = format!(
-                                                    "/admin/keys/{}/{}",
-                                                    k.key_id,
-                                                    if active { "disable" } else { "enable" }
-                                                );
-                                                let confirm_id = format!("confirm-{}", k.key_id);
                                                 view! {
                                                     <li data-key=k.key_id.clone()>
                                                         <code>{k.display_prefix}"..."</code>
                                                         " "
                                                         <span class=format!("badge {}", k.status)>{k.status.clone()}</span>
-                                                        <form class="inline" method="post" action=format!("/admin/keys/{}/rotate", k.key_id)>
-                                                            <input type="hidden" name="csrf_token" value=csrf.clone()/>
-                                                            <label for=format!("grace-{}", k.key_id)>"Old secret valid for"</label>
-                                                            <select id=format!("grace-{}", k.key_id) name="grace_seconds">
-                                                                <option value="0">"none (at once)"</option>
-                                                                <option value="3600">"1 hour"</option>
-                                                                <option value="86400" selected=true>"24 hours"</option>
-                                                                <option value="604800">"7 days"</option>
-                                                            </select>
-                                                            <input type="checkbox" id=format!("rotate-confirm-{}", k.key_id) name="confirm" value="yes" required/>
-                                    <label for=format!("rotate-confirm-{}", k.key_id)>"Confirm rotate"</label>
-                                    <button type="submit">"Rotate"</button>
-                                                        </form>
-                                                        <form class="inline" method="post" action=action>
-                                                            <input type="hidden" name="csrf_token" value=csrf.clone()/>
-                                                            {active.then(|| view! {
-                                                                <input type="checkbox" id=confirm_id.clone() name="confirm" value="yes" required/>
-                                                                <label for=confirm_id.clone()>"Confirm disable"</label>
-                                                            })}
-                                                            <button type="submit" class=if active { "danger" } else { "" }>
-                                                                {if active { "Disable" } else { "Enable" }}
-                                                            </button>
-                                                        </form>
+                                                        <KeyActions key_id=k.key_id.clone() active csrf=csrf.clone() back=None/>
                                                     </li>
                                                 }
                                             }).collect_view()}
@@ -645,6 +617,54 @@ fn encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A key's Rotate (grace period, confirmation) and Disable (confirmation) /
+/// Enable forms; `back` is the admin page to return to (default: customers).
+/// Ids are prefixed with the page, so two lists on one page never clash.
+#[component]
+pub fn KeyActions(
+    key_id: String,
+    active: bool,
+    csrf: String,
+    back: Option<String>,
+) -> impl IntoView {
+    let scope = if back.is_some() { "c-" } else { "" };
+    let grace_id = format!("{scope}grace-{key_id}");
+    let rotate_id = format!("{scope}rotate-confirm-{key_id}");
+    let confirm_id = format!("{scope}confirm-{key_id}");
+    let back_field = move || {
+        back.clone()
+            .map(|b| view! { <input type="hidden" name="back" value=b/> })
+    };
+    view! {
+        <form class="inline" method="post" action=format!("/admin/keys/{key_id}/rotate")>
+            <input type="hidden" name="csrf_token" value=csrf.clone()/>
+            {back_field()}
+            <label for=grace_id.clone()>"Old secret valid for"</label>
+            <select id=grace_id name="grace_seconds">
+                <option value="0">"none (at once)"</option>
+                <option value="3600">"1 hour"</option>
+                <option value="86400" selected=true>"24 hours"</option>
+                <option value="604800">"7 days"</option>
+            </select>
+            <input type="checkbox" id=rotate_id.clone() name="confirm" value="yes" required/>
+            <label for=rotate_id>"Confirm rotate"</label>
+            <button type="submit">"Rotate"</button>
+        </form>
+        <form class="inline" method="post"
+            action=format!("/admin/keys/{key_id}/{}", if active { "disable" } else { "enable" })>
+            <input type="hidden" name="csrf_token" value=csrf/>
+            {back_field()}
+            {active.then(|| view! {
+                <input type="checkbox" id=confirm_id.clone() name="confirm" value="yes" required/>
+                <label for=confirm_id.clone()>"Confirm disable"</label>
+            })}
+            <button type="submit" class=if active { "danger" } else { "" }>
+                {if active { "Disable" } else { "Enable" }}
+            </button>
+        </form>
+    }
 }
 
 /// What an action left to say: an error (`role="alert"`) or a status.

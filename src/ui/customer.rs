@@ -3,7 +3,7 @@
 //! actions, the provider secrets (names, kinds, validation; never values)
 //! with rotation, and the tenant's audit trail.
 
-use super::admin::{AdminBar, AdminView, NewSecretPanel, Notice, ShownOnce};
+use super::admin::{AdminBar, AdminView, KeyActions, NewSecretPanel, Notice, ShownOnce};
 use super::costs::{Chart, ChartFigure};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -575,8 +575,6 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
                 <h2 id="keys-h">"Keys and their secret versions"</h2>
                 {page.keys.into_iter().map(|k| {
                     let active = k.status == "active";
-                    let confirm_id = format!("c-confirm-{}", k.key_id);
-                    let grace_id = format!("c-grace-{}", k.key_id);
                     view! {
                         <div class="card" data-key=k.key_id.clone()>
                             <h3><code>{k.key_id.clone()}</code> " " <span class=format!("badge {}", k.status)>{k.status.clone()}</span></h3>
@@ -591,29 +589,7 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
                                 </tbody>
                             </table>
                             <div class="actions">
-                                <form class="inline" method="post" action=format!("/admin/keys/{}/rotate", k.key_id)>
-                                    <input type="hidden" name="csrf_token" value=csrf.clone()/>
-                                    <input type="hidden" name="back" value=back.clone()/>
-                                    <label for=grace_id.clone()>"Old secret valid for"</label>
-                                    <select id=grace_id name="grace_seconds">
-                                        <option value="0">"none (at once)"</option>
-                                        <option value="3600">"1 hour"</option>
-                                        <option value="86400" selected=true>"24 hours"</option>
-                                        <option value="604800">"7 days"</option>
-                                    </select>
-                                    <input type="checkbox" id=format!("c-rotate-confirm-{}", k.key_id) name="confirm" value="yes" required/>
-                                    <label for=format!("c-rotate-confirm-{}", k.key_id)>"Confirm rotate"</label>
-                                    <button type="submit">"Rotate"</button>
-                                </form>
-                                <form class="inline" method="post" action=format!("/admin/keys/{}/{}", k.key_id, if active { "disable" } else { "enable" })>
-                                    <input type="hidden" name="csrf_token" value=csrf.clone()/>
-                                    <input type="hidden" name="back" value=back.clone()/>
-                                    {active.then(|| view! {
-                                        <input type="checkbox" id=confirm_id.clone() name="confirm" value="yes" required/>
-                                        <label for=confirm_id.clone()>"Confirm disable"</label>
-                                    })}
-                                    <button type="submit" class=if active { "danger" } else { "" }>{if active { "Disable" } else { "Enable" }}</button>
-                                </form>
+                                <KeyActions key_id=k.key_id.clone() active csrf=csrf.clone() back=Some(back.clone())/>
                             </div>
                         </div>
                     }
