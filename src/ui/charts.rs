@@ -100,22 +100,16 @@ pub fn stacked_bars(
     }
     let top = y_top(totals.iter().cloned().fold(0.0, f64::max));
     render(label, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(84)
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(x_label_count(n))
-            .x_label_formatter(&|x| label_at(x_labels, *x))
-            .y_label_formatter(&|y| y_format(*y))
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .axis_desc_style((FONT, 20))
-            .label_style((FONT, 17))
-            .draw()?;
+        let mut chart = day_chart(
+            root,
+            -0.5..n as f64 - 0.5,
+            0.0..top,
+            x_labels,
+            x_desc,
+            y_desc,
+            y_format,
+            false,
+        )?;
         let mut base = vec![0.0; n];
         for (k, s) in series.iter().enumerate() {
             let c = colour(k);
@@ -139,6 +133,46 @@ pub fn stacked_bars(
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
+}
+
+/// A chart over day positions (0..n, labelled `x_labels`) with a numeric y
+/// axis: margins, axis descriptions, tick formats and fonts in one place.
+#[allow(clippy::too_many_arguments)]
+fn day_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_labels: &[String],
+    x_desc: &str,
+    y_desc: &str,
+    y_format: fn(f64) -> String,
+    x_grid: bool,
+) -> Result<
+    ChartContext<
+        'a,
+        SVGBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    Box<dyn std::error::Error>,
+> {
+    let mut chart = ChartBuilder::on(root)
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(84)
+        .build_cartesian_2d(x, y)?;
+    let mut mesh = chart.configure_mesh();
+    if !x_grid {
+        mesh.disable_x_mesh();
+    }
+    mesh.x_labels(x_label_count(x_labels.len()))
+        .x_label_formatter(&|x| label_at(x_labels, *x))
+        .y_label_formatter(&|y| y_format(*y))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_desc_style((FONT, 20))
+        .label_style((FONT, 17))
+        .draw()?;
+    Ok(chart)
 }
 
 /// The label of the x position nearest `x`, only at whole positions.
@@ -335,21 +369,16 @@ pub fn lines(
         (min, y_top(finite().fold(0.0, f64::max)))
     });
     render(label, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(84)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5).max(0.5), lo..hi)?;
-        chart
-            .configure_mesh()
-            .x_labels(x_label_count(n))
-            .x_label_formatter(&|x| label_at(x_labels, *x))
-            .y_label_formatter(&|y| y_format(*y))
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .axis_desc_style((FONT, 20))
-            .label_style((FONT, 17))
-            .draw()?;
+        let mut chart = day_chart(
+            root,
+            -0.5..(n as f64 - 0.5).max(0.5),
+            lo..hi,
+            x_labels,
+            x_desc,
+            y_desc,
+            y_format,
+            true,
+        )?;
         for (k, s) in series.iter().enumerate() {
             let c = colour(k);
             let points: Vec<(f64, f64)> = s
@@ -411,21 +440,16 @@ pub fn forecast(
         return None;
     }
     render(label, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(84)
-            .build_cartesian_2d(0f64..n as f64, 0f64..y_top(max))?;
-        chart
-            .configure_mesh()
-            .x_labels(x_label_count(n))
-            .x_label_formatter(&|x| label_at(x_labels, *x))
-            .y_label_formatter(&|y| y_format(*y))
-            .x_desc("Day (UTC)")
-            .y_desc(y_desc)
-            .axis_desc_style((FONT, 20))
-            .label_style((FONT, 17))
-            .draw()?;
+        let mut chart = day_chart(
+            root,
+            0.0..n as f64,
+            0.0..y_top(max),
+            x_labels,
+            "Day (UTC)",
+            y_desc,
+            y_format,
+            true,
+        )?;
         let mut today = 0;
         for (k, s) in series.iter().enumerate() {
             let c = colour(k);
