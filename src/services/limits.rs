@@ -197,6 +197,9 @@ impl Limiter {
             let old = state.month.swap(month, Ordering::SeqCst);
             if old != month {
                 state.used.store(0, Ordering::SeqCst);
+                // Last month's unsynced admissions must not land in this
+                // month's shared count (last month's quota is over anyway).
+                state.pending.store(0, Ordering::SeqCst);
             }
         }
         let monthly_refusal = || LimitExceeded {
@@ -280,6 +283,7 @@ impl Limiter {
         let month = month_id(now);
         if state.month.swap(month, Ordering::SeqCst) != month {
             state.used.store(0, Ordering::SeqCst);
+            state.pending.store(0, Ordering::SeqCst);
         }
         // Never below what this replica counted itself.
         state.used.fetch_max(shared.monthly_used, Ordering::SeqCst);
