@@ -27,9 +27,10 @@ pub async fn generate(
     headers: HeaderMap,
     Form(form): Form<GenerateForm>,
 ) -> Result<Response, ApiError> {
-    session.check_csrf(&form.csrf_token)?;
-    if session.require_admin().is_err() {
-        return Ok(see_other("/admin/invoices?notice=read-only"));
+    if let Some(refused) =
+        super::admin_session::admin_gate(&session, &form.csrf_token, Some("/admin/invoices"))?
+    {
+        return Ok(refused);
     }
     let period = match BillingPeriod::parse(form.period.trim()) {
         Ok(p) => p,

@@ -58,6 +58,22 @@ pub fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }
 
+/// The gate of every form that changes something: the session's CSRF token
+/// (403 when it does not match), then the admin role. A viewer gets
+/// `Some(redirect)` back to `page` with `notice=read-only`: the server
+/// refuses, nothing changes, and the page says why.
+pub fn admin_gate(
+    session: &AdminSession,
+    csrf_token: &str,
+    page: Option<&str>,
+) -> Result<Option<Response>, ApiError> {
+    session.check_csrf(csrf_token)?;
+    Ok(session
+        .require_admin()
+        .is_err()
+        .then(|| back_to(page, "notice=read-only")))
+}
+
 /// Where a form asked to go back to (an admin page, never another site), with
 /// `query` added; the customers page when none or a foreign one was given.
 pub fn back_to(back: Option<&str>, query: &str) -> Response {
@@ -261,10 +277,9 @@ pub async fn rotate_key(
     axum::extract::Path(raw): axum::extract::Path<String>,
     Form(form): Form<RotateForm>,
 ) -> Result<Response, ApiError> {
-    session.check_csrf(&form.csrf_token)?;
     let back = form.back.as_deref();
-    if session.require_admin().is_err() {
-        return Ok(back_to(back, "notice=read-only"));
+    if let Some(refused) = admin_gate(&session, &form.csrf_token, back)? {
+        return Ok(refused);
     }
     let id = crate::domain::ids::KeyId::parse(raw)?;
     if form.confirm.as_deref() != Some("yes") {
@@ -312,9 +327,8 @@ pub async fn provision(
     headers: HeaderMap,
     Form(form): Form<ProvisionForm>,
 ) -> Result<Response, ApiError> {
-    session.check_csrf(&form.csrf_token)?;
-    if session.require_admin().is_err() {
-        return Ok(see_other("/admin/cache-keys?notice=read-only"));
+    if let Some(refused) = admin_gate(&session, &form.csrf_token, None)? {
+        return Ok(refused);
     }
     let body = super::provision::ProvisionBody {
         user_id: form.user_id.trim().to_string(),
@@ -478,11 +492,9 @@ async fn set_key_status(
     form: KeyStatusForm,
     status: crate::domain::api_key::KeyStatus,
 ) -> Result<Response, ApiError> {
-    session.check_csrf(&form.csrf_token)?;
     let back = form.back.as_deref();
-    if session.require_admin().is_err() {
-        // Refused by the server (nothing changes); the page says why.
-        return Ok(back_to(back, "notice=read-only"));
+    if let Some(refused) = admin_gate(&session, &form.csrf_token, back)? {
+        return Ok(refused);
     }
     let id = crate::domain::ids::KeyId::parse(raw)?;
     if status == crate::domain::api_key::KeyStatus::Disabled
@@ -556,11 +568,10 @@ pub async fn rotate_provider_secret(
     Form(form): Form<ProviderSecretForm>,
 ) -> Result<Response, ApiError> {
     use crate::domain::secret::{SecretKind, SecretRef, Service};
-    session.check_csrf(&form.csrf_token)?;
     let tenant = crate::domain::ids::TenantId::parse(form.tenant_id.trim())?;
     let page = format!("/admin/customers/{tenant}");
-    if session.require_admin().is_err() {
-        return Ok(back_to(Some(&page), "notice=read-only"));
+    if let Some(refused) = admin_gate(&session, &form.csrf_token, Some(&page))? {
+        return Ok(refused);
     }
     let secret = SecretRef::tenant(
         Service::parse(&form.service)?,

@@ -98,7 +98,6 @@ impl Keyward {
                 }
             }
         }
-        inner.changes_applied.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Drops everything held in memory that another replica could have
@@ -194,11 +193,6 @@ impl Keyward {
     /// true on a single-node store).
     pub fn change_feed_connected(&self) -> bool {
         self.db().engine() != Engine::Postgres || self.inner.feed_connected.load(Ordering::SeqCst)
-    }
-
-    /// Changes from other replicas applied so far (for tests and stats).
-    pub fn changes_applied(&self) -> u64 {
-        self.inner.changes_applied.load(Ordering::Relaxed)
     }
 }
 

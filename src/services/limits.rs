@@ -60,6 +60,27 @@ pub struct SubjectState {
 }
 
 impl SubjectState {
+    /// Moves the counters to `month` (once, whoever gets there first): this
+    /// month's count starts from zero, and last month's unsynced admissions
+    /// must not land in this month's shared count.
+    fn enter_month(&self, month: i64) {
+        if self.month.load(Ordering::SeqCst) != month
+            && self.month.swap(month, Ordering::SeqCst) != month
+        {
+            self.used.store(0, Ordering::SeqCst);
+            self.pending.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts one request in the current second (for reports).
+    fn count_second(&self, now: DateTime<Utc>) {
+        let second = now.timestamp();
+        if self.second.swap(second, Ordering::SeqCst) != second {
+            self.second_count.store(0, Ordering::SeqCst);
+        }
+        self.second_count.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// What was admitted here since the last call (for the shared count).
     pub fn take_pending(&self) -> i64 {
         self.pending.swap(0, Ordering::SeqCst)
@@ -192,16 +213,7 @@ impl Limiter {
         Self::check_payload(limits, payload)?;
         let month_reset = (next_month_start(now) - now).num_seconds().max(1);
         let month = month_id(now);
-        if state.month.load(Ordering::SeqCst) != month {
-            // A new calendar month: start counting from zero (once).
-            let old = state.month.swap(month, Ordering::SeqCst);
-            if old != month {
-                state.used.store(0, Ordering::SeqCst);
-                // Last month's unsynced admissions must not land in this
-                // month's shared count (last month's quota is over anyway).
-                state.pending.store(0, Ordering::SeqCst);
-            }
-        }
+        state.enter_month(month);
         let monthly_refusal = || LimitExceeded {
             kind: LimitKind::Monthly,
             limit: limits.monthly,
@@ -236,11 +248,7 @@ impl Limiter {
             return Err(monthly_refusal());
         }
         state.pending.fetch_add(1, Ordering::SeqCst);
-        let second = now.timestamp();
-        if state.second.swap(second, Ordering::SeqCst) != second {
-            state.second_count.store(0, Ordering::SeqCst);
-        }
-        state.second_count.fetch_add(1, Ordering::SeqCst);
+        state.count_second(now);
         Ok(Admission {
             _in_flight: guard,
             _shared: None,
@@ -280,19 +288,11 @@ impl Limiter {
         shared: super::shared_limits::SharedAdmission,
         now: DateTime<Utc>,
     ) -> Admission {
-        let month = month_id(now);
-        if state.month.swap(month, Ordering::SeqCst) != month {
-            state.used.store(0, Ordering::SeqCst);
-            state.pending.store(0, Ordering::SeqCst);
-        }
+        state.enter_month(month_id(now));
         // Never below what this replica counted itself.
         state.used.fetch_max(shared.monthly_used, Ordering::SeqCst);
         state.in_flight.fetch_add(1, Ordering::SeqCst);
-        let second = now.timestamp();
-        if state.second.swap(second, Ordering::SeqCst) != second {
-            state.second_count.store(0, Ordering::SeqCst);
-        }
-        state.second_count.fetch_add(1, Ordering::SeqCst);
+        state.count_second(now);
         Admission {
             _in_flight: InFlight(state.clone()),
             monthly_limit: limits.monthly,
@@ -314,11 +314,7 @@ impl Limiter {
         } else {
             0
         };
-        let used = if state.month.load(Ordering::SeqCst) == month_id(now) {
-            state.used.load(Ordering::SeqCst)
-        } else {
-            0
-        };
+        let used = Self::used_this_month(state, now);
         let in_flight = state.in_flight.load(Ordering::SeqCst);
         let state_of = |limit: i64, used: i64, reset_at| LimitState {
             limit,

@@ -55,7 +55,6 @@ struct Inner {
     instance_id: u64,
     /// Whether the change feed's listening connection is up (PostgreSQL).
     feed_connected: std::sync::atomic::AtomicBool,
-    changes_applied: std::sync::atomic::AtomicU64,
     /// Limits shared by the replicas, when Redis is configured.
     shared_limits: Option<shared_limits::SharedLimits>,
     /// Limits shared through PostgreSQL, when there is no Redis.
@@ -129,7 +128,6 @@ impl Keyward {
                     u64::from_le_bytes(b)
                 },
                 feed_connected: std::sync::atomic::AtomicBool::new(false),
-                changes_applied: std::sync::atomic::AtomicU64::new(0),
                 store_limits: (engine == crate::db::Engine::Postgres
                     && options.redis_url.is_none())
                 .then(|| store_limits::StoreLimits::new(options.limit_sync)),
@@ -299,12 +297,6 @@ pub fn now() -> DateTime<Utc> {
 }
 
 impl Keyward {
-    /// Answers when the store answers (readiness probes).
-    pub async fn check_store(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(self.db().pool()).await?;
-        Ok(())
-    }
-
     /// How limits are counted now: shared (Redis), local while Redis is
     /// unreachable, or local by configuration.
     pub fn limits_health(&self) -> serde_json::Value {
