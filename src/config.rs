@@ -48,6 +48,34 @@ pub struct Settings {
     /// Invoices: Xero's API and token URLs, client credentials, organisation,
     /// ledger codes and currency (`KEYWARD_XERO_*`).
     pub xero: XeroSettings,
+    /// What one client may cost the server: timeouts, memory, hashing.
+    pub guard: GuardSettings,
+}
+
+/// Bounds on what hostile or broken clients can make the server spend.
+#[derive(Debug, Clone)]
+pub struct GuardSettings {
+    /// `KEYWARD_SIGN_IN_CONCURRENCY`, default 4 (1-64): password checks
+    /// (argon2id, 19 MiB each) running at once; more sign-ins are answered
+    /// 503 `SIGN_IN_BUSY` with `Retry-After` without hashing.
+    pub sign_in_concurrency: usize,
+    /// `KEYWARD_HEADER_TIMEOUT_SECS`, default 10 (1-300): the time a client
+    /// has to send a request's headers (a slowloris is cut off).
+    pub header_timeout_secs: u64,
+    /// `KEYWARD_BODY_TIMEOUT_SECS`, default 10 (1-300): the longest a
+    /// request body may pause between two pieces; then 408 and the
+    /// connection closes.
+    pub body_timeout_secs: u64,
+    /// `KEYWARD_REQUEST_TIMEOUT_SECS`, default 30 (1-3600): the longest a
+    /// request may take, body included; then 408 and the connection closes.
+    pub request_timeout_secs: u64,
+    /// `KEYWARD_IDLE_TIMEOUT_SECS`, default 60 (1-3600): an idle keep-alive
+    /// connection is closed after this long.
+    pub idle_timeout_secs: u64,
+    /// `KEYWARD_BODY_MEMORY_MB`, default 512 (1-65536): request bodies held
+    /// in memory across all requests; beyond it, 503 `SERVER_BUSY` with
+    /// `Retry-After`.
+    pub body_memory_mb: u64,
 }
 
 /// Where invoices are booked and pushed.
@@ -101,7 +129,29 @@ impl Settings {
                 message: "must be at least 16 characters".into(),
             });
         }
+        let ranged = |name: &'static str, default: u64, lo: u64, hi: u64, unit: &str| {
+            match non_empty(name) {
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+                    _ => Err(ConfigError {
+                        name,
+                        message: format!("{raw:?} is not a number of {unit} from {lo} to {hi}"),
+                    }),
+                },
+                None => Ok(default),
+            }
+        };
+        let guard = GuardSettings {
+            sign_in_concurrency: ranged("KEYWARD_SIGN_IN_CONCURRENCY", 4, 1, 64, "checks")?
+                as usize,
+            header_timeout_secs: ranged("KEYWARD_HEADER_TIMEOUT_SECS", 10, 1, 300, "seconds")?,
+            body_timeout_secs: ranged("KEYWARD_BODY_TIMEOUT_SECS", 10, 1, 300, "seconds")?,
+            request_timeout_secs: ranged("KEYWARD_REQUEST_TIMEOUT_SECS", 30, 1, 3600, "seconds")?,
+            idle_timeout_secs: ranged("KEYWARD_IDLE_TIMEOUT_SECS", 60, 1, 3600, "seconds")?,
+            body_memory_mb: ranged("KEYWARD_BODY_MEMORY_MB", 512, 1, 65536, "megabytes")?,
+        };
         Ok(Self {
+            guard,
             addr,
             data_dir: non_empty("KEYWARD_DATA_DIR")
                 .map(PathBuf::from)
@@ -223,5 +273,17 @@ mod tests {
             from(&[("KEYWARD_ROOT_TOKEN", "short")]).unwrap_err().name,
             "KEYWARD_ROOT_TOKEN"
         );
+        for name in [
+            "KEYWARD_SIGN_IN_CONCURRENCY",
+            "KEYWARD_HEADER_TIMEOUT_SECS",
+            "KEYWARD_REQUEST_TIMEOUT_SECS",
+            "KEYWARD_BODY_TIMEOUT_SECS",
+            "KEYWARD_IDLE_TIMEOUT_SECS",
+            "KEYWARD_BODY_MEMORY_MB",
+        ] {
+            for bad in ["0", "-1", "ten", "99999999"] {
+                assert_eq!(from(&[(name, bad)]).unwrap_err().name, name, "{name}={bad}");
+            }
+        }
     }
 }

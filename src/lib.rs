@@ -3,11 +3,18 @@
 //! Data flows one way: the edge (`api`, `ui` server functions, `cli`) calls
 //! `services`, which uses `domain`, `db` and `crypto`.
 
+#[macro_use]
+mod redact;
+
 pub mod domain;
 pub mod ui;
 
 #[cfg(feature = "ssr")]
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod body_guard;
+#[cfg(feature = "ssr")]
+pub mod browser_protection;
 #[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]
@@ -17,6 +24,8 @@ pub mod crypto;
 #[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]
+pub mod http_server;
+#[cfg(feature = "ssr")]
 pub mod services;
 #[cfg(feature = "ssr")]
 pub mod startup;
@@ -25,7 +34,11 @@ pub mod telemetry;
 
 /// The whole HTTP surface: the JSON API, then the Leptos pages and static files.
 #[cfg(feature = "ssr")]
-pub fn routes(state: startup::AppState, bench_routes: bool) -> axum::Router {
+pub fn routes(
+    state: startup::AppState,
+    bench_routes: bool,
+    guard: &config::GuardSettings,
+) -> axum::Router {
     use leptos_axum::{generate_route_list, LeptosRoutes};
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     use tower_http::trace::TraceLayer;
@@ -61,6 +74,15 @@ pub fn routes(state: startup::AppState, bench_routes: bool) -> axum::Router {
         .fallback(leptos_axum::file_and_error_handler::<startup::AppState, _>(
             ui::shell,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            body_guard::BodyGuard::new(
+                guard.body_memory_mb * 1024 * 1024,
+                std::time::Duration::from_secs(guard.body_timeout_secs),
+                std::time::Duration::from_secs(guard.request_timeout_secs),
+            ),
+            body_guard::guard,
+        ))
+        .layer(axum::middleware::from_fn(browser_protection::protect))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -112,6 +112,7 @@ pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupEr
             redis_url: settings.redis_url.clone(),
             change_ttl: std::time::Duration::from_secs(settings.change_ttl_secs),
             limit_sync: std::time::Duration::from_millis(settings.limit_sync_ms),
+            sign_in_concurrency: settings.guard.sign_in_concurrency,
         },
     )
     .await
@@ -143,6 +144,7 @@ fn billing_options(settings: &Settings) -> crate::services::billing::BillingOpti
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    guard: crate::config::GuardSettings,
     core: Keyward,
     /// Set when this start generated the root token: shown once, by the caller.
     pub generated_root_token: Option<String>,
@@ -185,7 +187,7 @@ impl Application {
             root,
             trusted_proxy: settings.trusted_proxy,
         };
-        let router = crate::routes(state, settings.bench_routes);
+        let router = crate::routes(state, settings.bench_routes, &settings.guard);
         let listener =
             TcpListener::bind(settings.addr)
                 .await
@@ -196,6 +198,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            guard: settings.guard.clone(),
             core,
             generated_root_token,
         })
@@ -218,13 +221,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let core = self.core.clone();
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        crate::http_server::serve(self.listener, self.router, &self.guard, shutdown).await?;
         core.shutdown().await;
         core.db().close().await;
         Ok(())

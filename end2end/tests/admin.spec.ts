@@ -60,6 +60,15 @@ test("an admin signs in on first run, disables, enables and rotates a key, provi
   await expect(page.getByText("Copy it now: you will not see this again.")).toBeVisible();
   const secret = await page.locator("code.secret-value").innerText();
   expect(secret).not.toBe(key);
+  // The copy button's handler is in the wasm bundle (no inline script): it
+  // works only once the page has hydrated.
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+  // Clicked until hydration has attached the handler (a click before it does nothing).
+  await expect(async () => {
+    await page.locator("section.secret button.copy").click();
+    await expect(page.getByRole("button", { name: "Copied" })).toBeVisible({ timeout: 500 });
+  }).toPass({ timeout: 15_000 });
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
   await page.screenshot({ path: `${shots}/rotated.png`, fullPage: true });
   expect(await verify()).toBe("VALID");
   const fresh = await page.request.post("/api/keys/verify", { data: { key: secret, namespace: "jt_acme" } });

@@ -11,6 +11,7 @@
 
 use super::error::ApiError;
 use super::extract::request_id;
+use crate::browser_protection::over_tls;
 use crate::domain::admin::AdminRole;
 use crate::services::admins::{AdminSession, NewSecret, SESSION_TTL};
 use crate::services::Error;
@@ -36,13 +37,6 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)
         .map(|(_, value)| value.to_string())
-}
-
-fn over_tls(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 fn cookie(headers: &HeaderMap, value: &str, max_age: i64) -> HeaderValue {
@@ -113,11 +107,12 @@ impl FromRequestParts<AppState> for SignedInAdmin {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct SignInForm {
     pub email: String,
     pub password: String,
 }
+crate::debug_without_secrets!(SignInForm { email });
 
 /// The client a sign-in attempt is counted against: the socket's address,
 /// or behind a trusted proxy (`KEYWARD_TRUSTED_PROXY=1`) the address the
@@ -165,9 +160,26 @@ pub async fn sign_in(
             Ok(res)
         }
         Err(Error::Unauthenticated { .. }) => Ok(see_other("/admin/sign-in?error=invalid")),
-        Err(Error::TooManyAttempts { .. }) => Ok(see_other("/admin/sign-in?error=limited")),
+        Err(Error::TooManyAttempts {
+            retry_after_secs, ..
+        }) => Ok(retry_after(
+            see_other("/admin/sign-in?error=limited"),
+            retry_after_secs,
+        )),
+        Err(Error::Busy {
+            retry_after_secs, ..
+        }) => Ok(retry_after(
+            see_other("/admin/sign-in?error=busy"),
+            retry_after_secs,
+        )),
         Err(e) => Err(e.into()),
     }
+}
+
+fn retry_after(mut res: Response, secs: u64) -> Response {
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,12 +204,13 @@ pub async fn sign_out(
     Ok(res)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct FirstRunForm {
     pub root_token: String,
     pub email: String,
     pub password: String,
 }
+crate::debug_without_secrets!(FirstRunForm { email });
 
 /// The first admin, made with the root token while no admin exists (so a new
 /// install needs no database editing); then signed in.
@@ -546,7 +559,7 @@ pub async fn enable_key(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct ProviderSecretForm {
     pub csrf_token: String,
     pub tenant_id: String,
@@ -557,6 +570,12 @@ pub struct ProviderSecretForm {
     /// "yes" to check the key with its provider first (an invalid key is refused).
     pub validate: Option<String>,
 }
+crate::debug_without_secrets!(ProviderSecretForm {
+    tenant_id,
+    service,
+    kind,
+    validate
+});
 
 /// `POST /admin/secrets/rotate` from the customer page: stores a new version
 /// of a tenant's provider secret (sealed like every other), audited as the

@@ -101,7 +101,10 @@ struct Incoming<T> {
     bytes_in: i64,
 }
 
-/// Reads the key, refuses an oversized body before reading it, then parses.
+/// Authenticates the key from the headers (a missing, unknown, disabled or
+/// expired key is answered at once, the body unread), refuses a body larger
+/// than the key's plan allows before reading it, reads it as it streams up
+/// to that size, then parses.
 async fn read<T: DeserializeOwned>(
     state: &AppState,
     headers: &HeaderMap,
@@ -116,17 +119,11 @@ async fn read<T: DeserializeOwned>(
             )
         })?
         .to_string();
+    let cap = state.core.payload_cap(&key).await?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok());
-    // A body no plan refuses can be read before the key is looked at; the
-    // plan's own limit is applied at admission. Anything larger (or of unknown
-    // length) is read only up to the key's plan limit.
-    let cap = match declared {
-        Some(n) if n <= state.core.smallest_payload_limit() => n,
-        _ => state.core.payload_cap(&key).await?,
-    };
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -139,7 +136,15 @@ async fn read<T: DeserializeOwned>(
     }
     let bytes: Bytes = axum::body::to_bytes(body, usize::try_from(cap).unwrap_or(usize::MAX))
         .await
-        .map_err(|_| too_large())?;
+        .map_err(|e| {
+            // Over the plan's size; otherwise the body stalled or outgrew the
+            // server's budget, which the body guard answers (408 / 503).
+            if is_length_limit(&e) {
+                too_large()
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "BODY_READ_FAILED", e.to_string())
+            }
+        })?;
     let parsed = serde_json::from_slice::<T>(&bytes).map_err(|e| {
         if e.is_data() {
             ApiError::new(
@@ -156,6 +161,17 @@ async fn read<T: DeserializeOwned>(
         body: parsed,
         bytes_in: bytes.len() as i64,
     })
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// An admitted request being served: what its usage record needs.

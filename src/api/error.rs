@@ -76,6 +76,16 @@ impl From<services::Error> for ApiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
             }
             E::Limit(l) => Self::from_limit(&l),
+            E::Busy {
+                code,
+                message,
+                retry_after_secs,
+            } => {
+                let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+                e.headers
+                    .push(("retry-after", retry_after_secs.to_string()));
+                e
+            }
             E::TooManyAttempts {
                 code,
                 message,

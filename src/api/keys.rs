@@ -141,13 +141,14 @@ pub async fn get_key(
     Ok(Json(state.core.get_key(&id).await?.into()))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct VerifyBody {
     /// The full API key to check.
     pub key: String,
     /// Also check that the key may touch this namespace.
     pub namespace: Option<String>,
 }
+crate::debug_without_secrets!(VerifyBody { namespace });
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct VerifyResponse {
@@ -157,7 +158,8 @@ pub struct VerifyResponse {
     pub key_id: Option<String>,
     pub tenant_id: Option<String>,
     pub namespace: Option<String>,
-    /// The tenant owning `namespace` (usage is attributed to it on pooled keys).
+    /// The tenant owning `namespace` (usage is attributed to it on pooled
+    /// keys); only when `code` is `VALID`.
     pub namespace_tenant_id: Option<String>,
     pub tier: Option<String>,
     /// The secret version presented.
@@ -196,7 +198,12 @@ pub async fn verify_key(
         key_id: v.key_id.map(|k| k.to_string()),
         tenant_id: v.tenant_id.map(|t| t.to_string()),
         namespace: v.namespace.map(|n| n.to_string()),
-        namespace_tenant_id: v.namespace_tenant_id.map(|t| t.to_string()),
+        // Only for a namespace the key may use: otherwise the answer would
+        // tell a key's holder who owns any namespace name they guess.
+        namespace_tenant_id: v
+            .namespace_tenant_id
+            .filter(|_| v.code.is_valid())
+            .map(|t| t.to_string()),
         tier: v.plan.map(|p| p.to_string()),
         version: v.version,
     }))
@@ -211,7 +218,7 @@ pub struct RotateBody {
     pub immediate: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct RotateResponse {
     /// The new full key. Shown this once.
     pub api_key: String,
@@ -222,6 +229,12 @@ pub struct RotateResponse {
     /// When the previous secret stops working.
     pub previous_expires_at: DateTime<Utc>,
 }
+crate::debug_without_secrets!(RotateResponse {
+    key_id,
+    version,
+    display_prefix,
+    previous_expires_at
+});
 
 /// Rotate a key: a new secret version under the same key id; the old one
 /// keeps working until its grace period ends.

@@ -91,7 +91,7 @@ impl TryFrom<ProvisionBody> for ProvisionRequest {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct ProvisionResponse {
     /// The full key. Shown this once; keyward keeps only a digest.
     pub api_key: String,
@@ -108,6 +108,19 @@ pub struct ProvisionResponse {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
 }
+crate::debug_without_secrets!(ProvisionResponse {
+    key_id,
+    tenant_id,
+    namespace,
+    tier,
+    rate_limit,
+    scopes,
+    permissions,
+    display_prefix,
+    version,
+    created_at,
+    expires_at
+});
 
 /// Provision a key (creating the tenant and namespace when they do not exist).
 #[utoipa::path(

@@ -62,11 +62,13 @@ impl FromRequestParts<AppState> for SecretCaller {
 pub struct ResolveBody {
     /// The end user the key is for (recorded in the audit trail).
     pub user_id: Option<String>,
-    /// The tier whose pooled key is the last resort (default: the tenant's plan).
+    /// The tier whose pooled key is the last resort: `free`, `pro`,
+    /// `enterprise` or `managed-<plan>` (default: the tenant's plan). A
+    /// tenant's own key may not ask for a tier above its tenant's plan.
     pub tier: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct ResolvedKey {
     pub service: String,
     pub tenant_id: String,
@@ -77,6 +79,13 @@ pub struct ResolvedKey {
     pub name: String,
     pub version: i64,
 }
+crate::debug_without_secrets!(ResolvedKey {
+    service,
+    tenant_id,
+    source,
+    name,
+    version
+});
 
 /// Parses a vault administration call's service and tenant and lets only
 /// the root token through (a tenant key's attempt is refused and audited).
@@ -98,7 +107,7 @@ async fn admin_on(
 }
 
 fn parse_tier(tier: Option<&str>) -> Result<Option<Plan>, ApiError> {
-    Ok(tier.map(|t| Plan::parse_field("tier", t)).transpose()?)
+    Ok(tier.map(|t| Plan::parse_tier("tier", t)).transpose()?)
 }
 
 /// A tenant's key for a service: customer key, else managed key, else the
@@ -258,11 +267,12 @@ pub async fn rotate(
     Ok(Json(meta.into()))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct CustomerKeyBody {
     /// The tenant's own provider key; checked with the provider before it is stored.
     pub key: String,
 }
+crate::debug_without_secrets!(CustomerKeyBody {});
 
 /// Store the tenant's own key (BYOK) after the provider accepts it.
 #[utoipa::path(
@@ -295,7 +305,7 @@ pub async fn put_customer(
     Ok(Json(meta.into()))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct PutSecretBody {
     pub service: String,
     /// managed | customer | admin | pooled
@@ -309,6 +319,13 @@ pub struct PutSecretBody {
     /// Check the key with its provider first (default true).
     pub validate: Option<bool>,
 }
+crate::debug_without_secrets!(PutSecretBody {
+    service,
+    kind,
+    tenant_id,
+    tier,
+    validate
+});
 
 /// Store any secret: a managed key held for a tenant, admin credentials
 /// (a tenant's, or the platform's with no tenant), or a tier's pooled key.

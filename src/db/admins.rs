@@ -5,13 +5,18 @@ use crate::domain::admin::AdminRole;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AdminUser {
     pub email: String,
     pub role: AdminRole,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
 }
+crate::debug_without_secrets!(AdminUser {
+    email,
+    role,
+    created_at
+});
 
 /// Adds an account; false when the email is taken.
 pub async fn insert(conn: &mut Conn, user: &AdminUser) -> sqlx::Result<bool> {

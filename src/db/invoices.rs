@@ -252,26 +252,29 @@ pub async fn payment(conn: &mut Conn, payment_id: &str) -> sqlx::Result<Option<P
     .transpose()
 }
 
-/// Sets what has been paid on an invoice, and its status.
-pub async fn set_paid(
+/// Adds a payment to what has been paid on an invoice and sets its status
+/// from the sum, in one statement: concurrent payments add up (each UPDATE
+/// sees the row as the last one left it), never read-then-written back.
+pub async fn add_paid(
     conn: &mut Conn,
     number: &str,
-    paid_cents: i64,
-    status: InvoiceStatus,
+    amount_cents: i64,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    let paid_at = (status == InvoiceStatus::Paid).then(|| ts(now));
-    let done = sqlx::query(
-        "UPDATE invoices SET paid_cents = $1, status = $2, paid_at = $3 WHERE number = $4",
+) -> sqlx::Result<(i64, InvoiceStatus)> {
+    let row = sqlx::query(
+        "UPDATE invoices SET paid_cents = paid_cents + $1, \
+           status = CASE WHEN total_cents - (paid_cents + $1) <= 0 THEN 'paid' ELSE 'sent' END, \
+           paid_at = CASE WHEN total_cents - (paid_cents + $1) <= 0 THEN $2 ELSE NULL END \
+         WHERE number = $3 RETURNING paid_cents, status",
     )
-    .bind(paid_cents)
-    .bind(status.as_str())
-    .bind(paid_at)
+    .bind(amount_cents)
+    .bind(ts(now))
     .bind(number)
-    .execute(&mut *conn)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Err(corrupt(format!("invoice {number} vanished while paid")));
-    }
-    Ok(())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| corrupt(format!("invoice {number} vanished while paid")))?;
+    let status: String = row.try_get("status")?;
+    let status = InvoiceStatus::parse(&status)
+        .map_err(|_| corrupt(format!("invoice {number} has status {status}")))?;
+    Ok((row.try_get("paid_cents")?, status))
 }

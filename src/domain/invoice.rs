@@ -107,8 +107,24 @@ impl std::fmt::Display for BillingPeriod {
 
 /// The invoice number of a tenant's invoice for a period: the same inputs
 /// always give the same number, so regenerating never mints a new one.
+/// Numbers are upper case (as invoices are read), so a tenant id with any
+/// capital letter also carries a digest of its exact spelling: `acme`,
+/// `ACME` and `Acme` get three numbers that differ even to a system (Xero)
+/// that compares numbers without regard to case.
 pub fn invoice_number(period: BillingPeriod, tenant_id: &str) -> String {
-    format!("KW-{}-{}", period.compact(), tenant_id.to_ascii_uppercase())
+    let upper = tenant_id.to_ascii_uppercase();
+    if tenant_id.bytes().any(|b| b.is_ascii_uppercase()) {
+        format!("KW-{}-{upper}-{:08X}", period.compact(), fnv1a(tenant_id))
+    } else {
+        format!("KW-{}-{upper}", period.compact())
+    }
+}
+
+/// 32-bit FNV-1a: a stable digest (not a secret) to tell spellings apart.
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,6 +348,18 @@ pub const XERO_CSV_COLUMNS: [&str; 27] = [
     "BrandingTheme",
 ];
 
+/// A text cell that a spreadsheet will not run: a value starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return (a tenant named
+/// `=HYPERLINK(...)`, say) gets a leading `'`, as OWASP advises for CSV
+/// injection. Amounts are not text cells and keep their sign.
+fn csv_text(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        csv_field(&format!("'{value}"))
+    } else {
+        csv_field(value)
+    }
+}
+
 fn csv_field(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
@@ -379,7 +407,18 @@ pub fn xero_csv(invoices: &[Invoice], ledger: &Ledger) -> String {
                 &inv.currency,
                 "",
             ];
-            let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+            // Columns 16 and 17 are the quantity and the unit amount.
+            let fields: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    if matches!(i, 16 | 17) {
+                        csv_field(f)
+                    } else {
+                        csv_text(f)
+                    }
+                })
+                .collect();
             out.push_str(&fields.join(","));
             out.push_str("\r\n");
         }
@@ -534,6 +573,47 @@ mod tests {
         assert_eq!(share_cents(14, 1_000), 1);
         assert_eq!(cents_to_decimal(123_405), "1234.05");
         assert_eq!(cents_to_decimal(-7), "-0.07");
+    }
+
+    #[test]
+    fn invoice_numbers_differ_for_tenant_ids_that_differ_only_in_case() {
+        let period = BillingPeriod::parse("2026-11").unwrap();
+        let numbers: Vec<String> = ["acme", "ACME", "Acme", "aCME"]
+            .iter()
+            .map(|t| invoice_number(period, t).to_ascii_uppercase())
+            .collect();
+        assert_eq!(
+            numbers[0], "KW-202611-ACME",
+            "lower-case ids keep their numbers"
+        );
+        for (i, a) in numbers.iter().enumerate() {
+            for b in &numbers[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(
+            invoice_number(period, "ACME"),
+            invoice_number(period, "ACME")
+        );
+    }
+
+    #[test]
+    fn csv_text_cells_never_start_a_formula() {
+        for (value, cell) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"",
+            ),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("Acme Ltd", "Acme Ltd"),
+        ] {
+            assert_eq!(csv_text(value), cell, "{value:?}");
+        }
+        // Amounts keep their sign.
+        assert_eq!(csv_field("-5.00"), "-5.00");
     }
 
     #[test]

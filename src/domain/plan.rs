@@ -27,6 +27,26 @@ impl Plan {
         }
     }
 
+    /// A vault tier: a plan's name, or the seed design's `managed-<plan>`
+    /// (the platform-managed pooled key of that plan), e.g. `managed-enterprise`.
+    pub fn parse_tier(field: &'static str, value: &str) -> Result<Self, ValidationError> {
+        let plan = value.strip_prefix("managed-").unwrap_or(value);
+        Self::parse_field(field, plan).map_err(|_| {
+            ValidationError::new(
+                field,
+                format!(
+                    "'{value}' is not a tier; expected free, pro, enterprise or managed-<plan>"
+                ),
+            )
+        })
+    }
+
+    /// Whether this plan ranks above `other` (free < pro < enterprise).
+    pub fn above(self, other: Plan) -> bool {
+        let rank = |p: Plan| Self::ALL.iter().position(|q| *q == p).unwrap_or(0);
+        rank(self) > rank(other)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Free => "free",
@@ -100,5 +120,24 @@ impl PlanLimits {
             ));
         }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tier_tests {
+    use super::*;
+
+    #[test]
+    fn tiers_are_plans_or_managed_plans() {
+        assert_eq!(Plan::parse_tier("tier", "pro").unwrap(), Plan::Pro);
+        assert_eq!(
+            Plan::parse_tier("tier", "managed-enterprise").unwrap(),
+            Plan::Enterprise
+        );
+        for bad in ["managed-", "managed-gold", "Managed-pro", "", "enterprise "] {
+            assert!(Plan::parse_tier("tier", bad).is_err(), "{bad:?}");
+        }
+        assert!(Plan::Enterprise.above(Plan::Pro));
+        assert!(!Plan::Free.above(Plan::Free));
     }
 }

@@ -17,36 +17,97 @@ use std::num::NonZeroU32;
 /// How long a session lasts.
 pub const SESSION_TTL: Duration = Duration::hours(12);
 
-/// Sign-in attempts per email, and per client address, per minute.
-pub const SIGN_IN_ATTEMPTS_PER_MINUTE: u32 = 5;
+/// Failed sign-ins one client may make for one account before it must wait;
+/// each failure after that doubles the wait (1 s, 2 s, 4 s, ... up to 15 min).
+pub const SIGN_IN_FREE_FAILURES: u32 = 5;
 
-/// Rate limits on sign-in attempts (kept in memory: a restart resets them).
+/// Sign-in attempts (of any outcome) per client address and minute.
+pub const SIGN_IN_ATTEMPTS_PER_CLIENT_MINUTE: u32 = 20;
+
+/// The longest a client waits after failing an account's password.
+const SIGN_IN_MAX_BACKOFF_SECS: i64 = 15 * 60;
+
+/// What a sign-in may cost, and who must wait (kept in memory, per replica: a
+/// restart forgets it).
+///
+/// Failures are counted per account *and* client, so whoever guesses at an
+/// account's password waits longer and longer, while the account's owner,
+/// signing in from elsewhere, is never locked out by them. Password checks
+/// (argon2id, 19 MiB each) run at most `hashing` at a time; more are refused
+/// at once without hashing, so a flood cannot claim the server's memory.
 pub struct SignInLimits {
-    per_email: DefaultKeyedRateLimiter<String>,
     per_client: DefaultKeyedRateLimiter<String>,
+    failures: dashmap::DashMap<(String, String), Failures>,
+    hashing: tokio::sync::Semaphore,
 }
 
-impl Default for SignInLimits {
-    fn default() -> Self {
-        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).expect("non-zero"));
+/// One client's failed sign-ins at one account.
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    /// No attempt from this client at this account before then.
+    wait_until: DateTime<Utc>,
+}
+
+impl Failures {
+    fn after_one_more(self, now: DateTime<Utc>) -> Self {
+        let count = self.count.saturating_add(1);
+        let wait = if count < SIGN_IN_FREE_FAILURES {
+            0
+        } else {
+            let doublings = (count - SIGN_IN_FREE_FAILURES).min(20);
+            (1i64 << doublings).min(SIGN_IN_MAX_BACKOFF_SECS)
+        };
         Self {
-            per_email: RateLimiter::keyed(per_minute(SIGN_IN_ATTEMPTS_PER_MINUTE)),
-            per_client: RateLimiter::keyed(per_minute(4 * SIGN_IN_ATTEMPTS_PER_MINUTE)),
+            count,
+            wait_until: now + Duration::seconds(wait),
         }
     }
 }
 
 impl SignInLimits {
-    /// Forgets accounts and addresses whose limits are back to full, so the
-    /// maps stay small however many names an attacker tries.
+    pub fn new(hashing: usize) -> Self {
+        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).expect("non-zero"));
+        Self {
+            per_client: RateLimiter::keyed(per_minute(SIGN_IN_ATTEMPTS_PER_CLIENT_MINUTE)),
+            failures: dashmap::DashMap::new(),
+            hashing: tokio::sync::Semaphore::new(hashing.max(1)),
+        }
+    }
+
+    /// Forgets addresses whose limits are back to full and failures long
+    /// past, so the maps stay small however many names an attacker tries.
     pub fn forget_idle(&self) {
-        self.per_email.retain_recent();
         self.per_client.retain_recent();
+        let horizon = Utc::now() - Duration::seconds(SIGN_IN_MAX_BACKOFF_SECS);
+        self.failures.retain(|_, f| f.wait_until > horizon);
+    }
+
+    /// Seconds this client must still wait before trying this account again.
+    fn wait_secs(&self, pair: &(String, String), now: DateTime<Utc>) -> Option<u64> {
+        let f = *self.failures.get(pair)?;
+        (f.wait_until > now).then(|| (f.wait_until - now).num_seconds().max(1) as u64)
+    }
+
+    fn failed(&self, pair: (String, String), now: DateTime<Utc>) {
+        let mut entry = self.failures.entry(pair).or_insert(Failures {
+            count: 0,
+            wait_until: now,
+        });
+        *entry = entry.after_one_more(now);
+    }
+}
+
+fn too_many(retry_after_secs: u64, message: String) -> Error {
+    Error::TooManyAttempts {
+        code: "SIGN_IN_RATE_LIMITED",
+        message,
+        retry_after_secs,
     }
 }
 
 /// A signed-in admin, as a request sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AdminSession {
     pub email: String,
     pub role: AdminRole,
@@ -54,6 +115,11 @@ pub struct AdminSession {
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
 }
+crate::debug_without_secrets!(AdminSession {
+    email,
+    role,
+    expires_at
+});
 
 impl AdminSession {
     /// The audit actor of this admin's actions.
@@ -167,17 +233,31 @@ impl Keyward {
     pub async fn sign_in(&self, email: &str, password: String, client: &str) -> Result<SignedIn> {
         let email = parse_email(email).map_err(|_| invalid_credentials())?;
         let limits = &self.inner.sign_in_limits;
-        if limits.per_client.check_key(&client.to_string()).is_err()
-            || limits.per_email.check_key(&email).is_err()
-        {
-            return Err(Error::TooManyAttempts {
-                code: "SIGN_IN_RATE_LIMITED",
-                message: format!(
-                    "too many sign-in attempts; at most {SIGN_IN_ATTEMPTS_PER_MINUTE} a minute per account"
+        let pair = (email.clone(), client.to_string());
+        if let Some(wait) = limits.wait_secs(&pair, Utc::now()) {
+            return Err(too_many(
+                wait,
+                format!(
+                    "too many failed sign-ins for this account from here; try again in {wait} s"
                 ),
-                retry_after_secs: 60,
-            });
+            ));
         }
+        if limits.per_client.check_key(&pair.1).is_err() {
+            return Err(too_many(
+                60,
+                format!(
+                    "too many sign-in attempts from here; at most {SIGN_IN_ATTEMPTS_PER_CLIENT_MINUTE} a minute"
+                ),
+            ));
+        }
+        // Taken before any work: a flood is refused, not queued.
+        let Ok(_hashing) = limits.hashing.try_acquire() else {
+            return Err(Error::Busy {
+                code: "SIGN_IN_BUSY",
+                message: "too many sign-ins are being checked right now; try again shortly".into(),
+                retry_after_secs: 1,
+            });
+        };
         let user = {
             let mut conn = self.db().pool().acquire().await?;
             db::admins::find(&mut conn, &email).await?
@@ -195,6 +275,11 @@ impl Keyward {
             name: format!("admin:{email}"),
             request_id: String::new(),
         };
+        if !ok {
+            limits.failed(pair, now);
+        } else {
+            limits.failures.remove(&pair);
+        }
         let Some(user) = user.filter(|_| ok) else {
             db::audit::insert(
                 &mut tx,
@@ -285,13 +370,17 @@ fn invalid_credentials() -> Error {
 }
 
 /// A secret made by a dashboard action, waiting to be shown once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewSecret {
     pub key_id: String,
     pub secret: String,
     /// When the replaced secret stops working (rotation only).
     pub old_valid_until: Option<DateTime<Utc>>,
 }
+crate::debug_without_secrets!(NewSecret {
+    key_id,
+    old_valid_until
+});
 
 /// How long a new secret waits for the page that shows it.
 const FLASH_TTL: Duration = Duration::minutes(2);

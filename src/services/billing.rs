@@ -397,13 +397,8 @@ impl Keyward {
                 ),
             ));
         }
-        inv.paid_cents += p.amount_cents;
-        inv.status = if inv.due_cents() <= 0 {
-            InvoiceStatus::Paid
-        } else {
-            InvoiceStatus::Sent
-        };
-        db::invoices::set_paid(&mut tx, &inv.number, inv.paid_cents, inv.status, now).await?;
+        (inv.paid_cents, inv.status) =
+            db::invoices::add_paid(&mut tx, &inv.number, p.amount_cents, now).await?;
         db::audit::insert(
             &mut tx,
             &actor.entry(

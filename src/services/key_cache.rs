@@ -47,6 +47,10 @@ impl Verdict {
 pub struct KeyCache {
     /// digest -> (key, version). Immutable facts: a digest never changes owner.
     pub owners: Cache<KeyDigest, (KeyId, i64)>,
+    /// Digests the store does not know (forged or long-deleted keys): refused
+    /// again without a store read. Bounded, and cleared whenever a key
+    /// changes here or on another replica (the change feed).
+    pub unknown: Cache<KeyDigest, ()>,
     pub keys: Cache<KeyId, Arc<CachedKey>>,
     /// namespace -> owning tenant. Namespaces never change owner.
     pub namespaces: Cache<NamespaceName, TenantId>,
@@ -68,6 +72,10 @@ impl KeyCache {
     pub fn new() -> Self {
         Self {
             owners: Cache::new(500_000),
+            unknown: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(600))
+                .build(),
             keys: Cache::new(200_000),
             namespaces: Cache::new(500_000),
             tenants: Cache::new(200_000),
@@ -114,6 +122,7 @@ impl KeyCache {
 
     pub async fn invalidate_key(&self, id: &KeyId) {
         *self.key_generations.entry(id.clone()).or_insert(0) += 1;
+        self.unknown.invalidate_all();
         self.keys.invalidate(id).await;
         self.invalidate_grants();
     }

@@ -312,17 +312,25 @@ impl Keyward {
         namespace: Option<NamespaceName>,
     ) -> Result<Verification> {
         let cache = &self.inner.keys;
+        if cache.unknown.contains_key(digest) {
+            return Ok(Verification::bare(VerifyCode::NotFound, namespace));
+        }
         let owner = cache
             .owners
             .optionally_get_with(digest.clone(), async {
                 cache.count_store_read();
                 let mut conn = self.db().pool().acquire().await.ok()?;
-                db::keys::find_secret_owner(&mut conn, &digest.to_hex())
-                    .await
-                    .unwrap_or_else(|e| {
+                match db::keys::find_secret_owner(&mut conn, &digest.to_hex()).await {
+                    Ok(Some(owner)) => Some(owner),
+                    Ok(None) => {
+                        cache.unknown.insert(digest.clone(), ()).await;
+                        None
+                    }
+                    Err(e) => {
                         tracing::error!(error = %e, "key lookup failed");
                         None
-                    })
+                    }
+                }
             })
             .await;
         let Some((key_id, version)) = owner else {

@@ -46,6 +46,7 @@ struct Inner {
     vault: vault::Vault,
     billing: billing::BillingOptions,
     sign_in_limits: admins::SignInLimits,
+    refusal_audit: audit::RefusalAudit,
     /// Plan limits as stored; read on every data-plane request, so kept in memory.
     plans: RwLock<HashMap<Plan, PlanLimits>>,
     /// The smallest payload limit of any plan, kept beside `plans`.
@@ -89,6 +90,8 @@ pub struct CoreOptions {
     pub change_ttl: std::time::Duration,
     /// PostgreSQL without Redis: how often replicas sync their limit counters.
     pub limit_sync: std::time::Duration,
+    /// Password checks (argon2id) that may run at once.
+    pub sign_in_concurrency: usize,
 }
 
 impl Keyward {
@@ -108,7 +111,8 @@ impl Keyward {
                     providers: options.providers,
                 },
                 billing: options.billing,
-                sign_in_limits: admins::SignInLimits::default(),
+                sign_in_limits: admins::SignInLimits::new(options.sign_in_concurrency),
+                refusal_audit: audit::RefusalAudit::default(),
                 db,
                 hasher,
                 keys: KeyCache::new(),
@@ -258,6 +262,14 @@ pub enum Error {
     /// Something the use case depends on (a provider, the keyring) did not answer (503).
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
+    /// The server is at a bound it keeps (password checks running, request
+    /// bodies held in memory): 503 with Retry-After, nothing done.
+    #[error("{message}")]
+    Busy {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Too many attempts of something guarded (sign-in): 429 with Retry-After.
     #[error("{message}")]
     TooManyAttempts {

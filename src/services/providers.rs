@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// An HTTP request an adapter wants made.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProviderRequest {
     pub method: reqwest::Method,
     pub path: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<serde_json::Value>,
 }
+crate::debug_without_secrets!(ProviderRequest { method, path });
 
 /// One provider's rules.
 pub trait ProviderAdapter: Send + Sync {

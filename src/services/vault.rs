@@ -125,8 +125,19 @@ impl Keyward {
             json!({"service": service.map(|s| s.as_str())}),
         );
         entry.outcome = "denied";
-        if let Err(e) = self.audit_now(entry).await {
-            tracing::error!(error = %e, "could not audit a denied secret access");
+        // A refusal repeated by the same caller is written once a minute,
+        // with the count of those folded into it.
+        if let Some(folded) = self
+            .inner
+            .refusal_audit
+            .admit(&actor.name, action, &entry.target)
+        {
+            if folded > 0 {
+                entry.detail["repeated"] = json!(folded);
+            }
+            if let Err(e) = self.audit_now(entry).await {
+                tracing::error!(error = %e, "could not audit a denied secret access");
+            }
         }
         Error::Forbidden {
             code: "SECRET_ACCESS_DENIED",
@@ -181,6 +192,14 @@ impl Keyward {
                 .await);
         }
         let t = self.require_tenant(tenant).await?;
+        // A tenant's key reads its own plan's pooled key, never a richer one.
+        if matches!(caller, Caller::TenantKey { .. })
+            && tier.is_some_and(|asked| asked.above(t.plan))
+        {
+            return Err(self
+                .deny(actor, "secret.read", Some(tenant), Some(service))
+                .await);
+        }
         let tier = tier.unwrap_or(t.plan);
         // Find first, then let the connection go: the audit write below needs
         // one of its own, and holding two per request can starve the pool.

@@ -42,12 +42,16 @@ pub struct CustomerRow {
 }
 
 /// A rotated key's new secret, in the one page view that shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShownOnce {
     pub key_id: String,
     pub secret: String,
     pub old_valid_until: Option<String>,
 }
+crate::debug_without_secrets!(ShownOnce {
+    key_id,
+    old_valid_until
+});
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CustomersPage {
@@ -273,7 +277,10 @@ pub fn SignInPage() -> impl IntoView {
     let query = use_query_map();
     let message = move || match query.read().get("error").as_deref() {
         Some("invalid") => Some("The email or the password is wrong."),
-        Some("limited") => Some("Too many attempts. Wait a minute, then try again."),
+        Some("limited") => {
+            Some("Too many failed attempts from here. Wait a little, then try again.")
+        }
+        Some("busy") => Some("Many sign-ins are being checked right now. Try again in a moment."),
         Some("expired") => Some("Your session has ended. Sign in again, then repeat the action."),
         _ => None,
     };
@@ -404,6 +411,10 @@ fn notice(kind: &str, key: &str, reason: &str) -> Option<(bool, String)> {
     }
 }
 
+/// The customers page. Each part is its own component whose view is erased
+/// (`into_any`) at the boundary: a release build (which, unlike debug builds,
+/// keeps component types) must never see one view type as deep as the whole
+/// table, or the compiler overflows its query depth on it.
 #[component]
 fn Customers(page: CustomersPage) -> impl IntoView {
     let query = use_query_map();
@@ -418,57 +429,15 @@ fn Customers(page: CustomersPage) -> impl IntoView {
     let csrf = page.admin.csrf_token.clone();
     let viewer = page.admin.role != "admin";
     let pages = ((page.total + page.per_page - 1) / page.per_page).max(1);
-    let plan = page.plan.clone().unwrap_or_default();
-    let status = page.status.clone().unwrap_or_default();
-    let sort = page.sort.clone();
-    // A link to this view with one thing changed (the page, or the sort).
-    let href = {
-        let (q, plan, status) = (page.q.clone(), plan.clone(), status.clone());
-        move |sort: &str, n: i64| {
-            let mut pairs: Vec<(&str, String)> = Vec::new();
-            for (k, v) in [("q", &q), ("plan", &plan), ("status", &status)] {
-                if !v.is_empty() {
-                    pairs.push((k, v.clone()));
-                }
-            }
-            if sort != "id" {
-                pairs.push(("sort", sort.to_string()));
-            }
-            if n > 1 {
-                pairs.push(("page", n.to_string()));
-            }
-            let query: Vec<String> = pairs
-                .iter()
-                .map(|(k, v)| format!("{k}={}", encode(v)))
-                .collect();
-            if query.is_empty() {
-                "/admin/cache-keys".to_string()
-            } else {
-                format!("/admin/cache-keys?{}", query.join("&"))
-            }
-        }
+    let links = CustomerLinks {
+        q: page.q.clone(),
+        plan: page.plan.clone().unwrap_or_default(),
+        status: page.status.clone().unwrap_or_default(),
+        sort: page.sort.clone(),
     };
-    let link = {
-        let (href, sort) = (href.clone(), sort.clone());
-        move |n: i64| href(&sort, n)
-    };
-    let sorted_by = |key: &'static str, label: &'static str| {
-        let current = sort == key;
-        // Newest first when sorted by creation; the others A to Z.
-        let descending = key == "created";
-        let (order, arrow) = match (current, descending) {
-            (false, _) => ("none", ""),
-            (true, false) => ("ascending", " \u{25B2}"),
-            (true, true) => ("descending", " \u{25BC}"),
-        };
-        view! {
-            <th scope="col" aria-sort=order>
-                <a href=href(key, 1)>{label}{arrow}</a>
-            </th>
-        }
-    };
-    let prev = (page.page > 1).then(|| link(page.page - 1));
-    let next = (page.page < pages).then(|| link(page.page + 1));
+    let prev = (page.page > 1).then(|| links.href(&links.sort, page.page - 1));
+    let next = (page.page < pages).then(|| links.href(&links.sort, page.page + 1));
+    let summary = format!("{} customers, page {} of {}", page.total, page.page, pages);
     view! {
         <AdminBar admin=page.admin.clone()/>
         <main class="page wide">
@@ -476,134 +445,271 @@ fn Customers(page: CustomersPage) -> impl IntoView {
             {message.map(|(error, text)| view! { <Notice error text/> })}
             {viewer.then(|| view! { <p class="muted">"You are signed in as a viewer: actions are refused."</p> })}
             {page.new_secret.clone().map(|s| view! { <NewSecretPanel secret=s/> })}
-            <details class="card" open=page.total == 0>
-                <summary>"Provision a customer"</summary>
-                <form class="grid-form" method="post" action="/admin/provision">
-                    <input type="hidden" name="csrf_token" value=csrf.clone()/>
-                    <label for="p-user">"Tenant id"</label>
-                    <input id="p-user" name="user_id" required pattern="[A-Za-z0-9_\\-]{1,64}"/>
-                    <label for="p-name">"Name (optional)"</label>
-                    <input id="p-name" name="name"/>
-                    <label for="p-tier">"Plan"</label>
-                    <select id="p-tier" name="tier">
-                        <option value="free">"free (pooled key)"</option>
-                        <option value="pro" selected=true>"pro"</option>
-                        <option value="enterprise">"enterprise"</option>
-                    </select>
-                    <label for="p-integration">"Integration"</label>
-                    <input id="p-integration" name="integration" value="files" required/>
-                    <label for="p-project">"Project"</label>
-                    <input id="p-project" name="project_id" value="jt" required/>
-                    <label for="p-namespace">"Namespace (optional)"</label>
-                    <input id="p-namespace" name="namespace" placeholder="<project>_<tenant id>"/>
-                    <button type="submit">"Provision"</button>
-                </form>
-            </details>
-            <form class="filters" method="get" action="/admin/cache-keys" role="search">
-                <label for="q">"Search"</label>
-                <input id="q" name="q" type="search" value=page.q.clone() placeholder="tenant id or name"/>
-                <label for="status">"Status"</label>
-                <select id="status" name="status">
-                    <option value="" selected=status.is_empty()>"Any status"</option>
-                    <option value="active" selected=status == "active">"active"</option>
-                    <option value="suspended" selected=status == "suspended">"suspended"</option>
-                </select>
-                <input type="hidden" name="sort" value=sort.clone()/>
-                <label for="plan">"Plan"</label>
-                <select id="plan" name="plan">
-                    <option value="" selected=plan.is_empty()>"All plans"</option>
-                    <option value="free" selected=plan == "free">"free"</option>
-                    <option value="pro" selected=plan == "pro">"pro"</option>
-                    <option value="enterprise" selected=plan == "enterprise">"enterprise"</option>
-                </select>
-                <button type="submit">"Filter"</button>
-            </form>
-            <p class="muted">{format!("{} customers, page {} of {}", page.total, page.page, pages)}</p>
-            {if page.rows.is_empty() {
-                view! { <p class="empty">"No customers yet. Provision one with POST /api/provision."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="customers">
-                        <caption class="visually-hidden">"Customers and their keys"</caption>
-                        <thead>
-                            <tr>
-                                {sorted_by("id", "Tenant")}
-                                {sorted_by("plan", "Plan")}
-                                <th scope="col">"Namespaces"</th>
-                                <th scope="col">"Status"</th>
-                                <th scope="col">"Keys"</th>
-                                {sorted_by("created", "Created")}
-                                <th scope="col">"Last used"</th>
-                                <th scope="col">"Requests this month"</th>
-                                <th scope="col">"Hit rate"</th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            {page.rows.into_iter().map(|r| view! {
-                                <tr data-tenant=r.tenant_id.clone()>
-                                    <td><a href=format!("/admin/customers/{}", r.tenant_id)><strong>{r.tenant_id.clone()}</strong></a><br/><span class="muted">{r.name}</span></td>
-                                    <td>{r.plan}</td>
-                                    <td>{r.namespaces.join(", ")}</td>
-                                    <td><span class=format!("badge {}", r.status)>{r.status.clone()}</span></td>
-                                    <td>
-                                        <ul class="keys">
-                                            {r.keys.into_iter().map(|k| {
-                                                let active = k.status == "active";
-                                                view! {
-                                                    <li data-key=k.key_id.clone()>
-                                                        <code>{k.display_prefix}"..."</code>
-                                                        " "
-                                                        <span class=format!("badge {}", k.status)>{k.status.clone()}</span>
-                                                        <KeyActions key_id=k.key_id.clone() active csrf=csrf.clone() back=None/>
-                                                    </li>
-                                                }
-                                            }).collect_view()}
-                                        </ul>
-                                    </td>
-                                    <td>{r.created_at}</td>
-                                    <td>{r.last_used.unwrap_or_else(|| "never".to_string())}</td>
-                                    <td>
-                                        {format!("{} / {}", r.requests, r.quota)}
-                                        <meter min="0" max=r.quota.max(1) value=r.requests.min(r.quota)
-                                            aria-label="share of the monthly quota used"></meter>
-                                    </td>
-                                    <td>{r.hit_rate.unwrap_or_else(|| "-".to_string())}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
-            <nav class="pager" aria-label="Pages">
-                {prev.map(|href| view! { <a href=href rel="prev">"Previous"</a> })}
-                {next.map(|href| view! { <a href=href rel="next">"Next"</a> })}
-            </nav>
+            <ProvisionForm csrf=csrf.clone() open=page.total == 0/>
+            <CustomerFilters links=links.clone()/>
+            <p class="muted">{summary}</p>
+            <CustomersTable rows=page.rows links csrf/>
+            <Pager prev next/>
         </main>
+    }
+    .into_any()
+}
+
+/// The customers list's filters and sort, and the links that change one of them.
+#[derive(Clone)]
+struct CustomerLinks {
+    q: String,
+    plan: String,
+    status: String,
+    sort: String,
+}
+
+impl CustomerLinks {
+    /// A link to this view with the sort and the page set.
+    fn href(&self, sort: &str, n: i64) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        for (k, v) in [
+            ("q", &self.q),
+            ("plan", &self.plan),
+            ("status", &self.status),
+        ] {
+            if !v.is_empty() {
+                pairs.push((k, v.clone()));
+            }
+        }
+        if sort != "id" {
+            pairs.push(("sort", sort.to_string()));
+        }
+        if n > 1 {
+            pairs.push(("page", n.to_string()));
+        }
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        if query.is_empty() {
+            "/admin/cache-keys".to_string()
+        } else {
+            format!("/admin/cache-keys?{}", query.join("&"))
+        }
     }
 }
 
-/// The new secret after a rotation: shown once, with a copy button (it uses
-/// the browser's clipboard; without JavaScript the secret can be selected and
-/// copied by hand).
+#[component]
+fn ProvisionForm(csrf: String, open: bool) -> impl IntoView {
+    view! {
+        <details class="card" open=open>
+            <summary>"Provision a customer"</summary>
+            <form class="grid-form" method="post" action="/admin/provision">
+                <input type="hidden" name="csrf_token" value=csrf/>
+                <label for="p-user">"Tenant id"</label>
+                <input id="p-user" name="user_id" required pattern="[A-Za-z0-9_\\-]{1,64}"/>
+                <label for="p-name">"Name (optional)"</label>
+                <input id="p-name" name="name"/>
+                <label for="p-tier">"Plan"</label>
+                <select id="p-tier" name="tier">
+                    <option value="free">"free (pooled key)"</option>
+                    <option value="pro" selected=true>"pro"</option>
+                    <option value="enterprise">"enterprise"</option>
+                </select>
+                <label for="p-integration">"Integration"</label>
+                <input id="p-integration" name="integration" value="files" required/>
+                <label for="p-project">"Project"</label>
+                <input id="p-project" name="project_id" value="jt" required/>
+                <label for="p-namespace">"Namespace (optional)"</label>
+                <input id="p-namespace" name="namespace" placeholder="<project>_<tenant id>"/>
+                <button type="submit">"Provision"</button>
+            </form>
+        </details>
+    }
+    .into_any()
+}
+
+#[component]
+fn CustomerFilters(links: CustomerLinks) -> impl IntoView {
+    let CustomerLinks {
+        q,
+        plan,
+        status,
+        sort,
+    } = links;
+    view! {
+        <form class="filters" method="get" action="/admin/cache-keys" role="search">
+            <label for="q">"Search"</label>
+            <input id="q" name="q" type="search" value=q placeholder="tenant id or name"/>
+            <label for="status">"Status"</label>
+            <select id="status" name="status">
+                <option value="" selected=status.is_empty()>"Any status"</option>
+                <option value="active" selected=status == "active">"active"</option>
+                <option value="suspended" selected=status == "suspended">"suspended"</option>
+            </select>
+            <input type="hidden" name="sort" value=sort/>
+            <label for="plan">"Plan"</label>
+            <select id="plan" name="plan">
+                <option value="" selected=plan.is_empty()>"All plans"</option>
+                <option value="free" selected=plan == "free">"free"</option>
+                <option value="pro" selected=plan == "pro">"pro"</option>
+                <option value="enterprise" selected=plan == "enterprise">"enterprise"</option>
+            </select>
+            <button type="submit">"Filter"</button>
+        </form>
+    }
+    .into_any()
+}
+
+#[component]
+fn CustomersTable(rows: Vec<CustomerRow>, links: CustomerLinks, csrf: String) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class="empty">"No customers yet. Provision one with POST /api/provision."</p> }
+            .into_any();
+    }
+    view! {
+        <table class="customers">
+            <caption class="visually-hidden">"Customers and their keys"</caption>
+            <thead>
+                <tr>
+                    <SortHeader key="id" label="Tenant" links=links.clone()/>
+                    <SortHeader key="plan" label="Plan" links=links.clone()/>
+                    <th scope="col">"Namespaces"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Keys"</th>
+                    <SortHeader key="created" label="Created" links/>
+                    <th scope="col">"Last used"</th>
+                    <th scope="col">"Requests this month"</th>
+                    <th scope="col">"Hit rate"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {rows.into_iter().map(|row| view! { <CustomerRowView row csrf=csrf.clone()/> }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// A column header that sorts the table by `key`.
+#[component]
+fn SortHeader(key: &'static str, label: &'static str, links: CustomerLinks) -> impl IntoView {
+    let current = links.sort == key;
+    // Newest first when sorted by creation; the others A to Z.
+    let descending = key == "created";
+    let (order, arrow) = match (current, descending) {
+        (false, _) => ("none", ""),
+        (true, false) => ("ascending", " \u{25B2}"),
+        (true, true) => ("descending", " \u{25BC}"),
+    };
+    view! {
+        <th scope="col" aria-sort=order>
+            <a href=links.href(key, 1)>{label}{arrow}</a>
+        </th>
+    }
+    .into_any()
+}
+
+#[component]
+fn CustomerRowView(row: CustomerRow, csrf: String) -> impl IntoView {
+    let r = row;
+    view! {
+        <tr data-tenant=r.tenant_id.clone()>
+            <td><a href=format!("/admin/customers/{}", r.tenant_id)><strong>{r.tenant_id.clone()}</strong></a><br/><span class="muted">{r.name}</span></td>
+            <td>{r.plan}</td>
+            <td>{r.namespaces.join(", ")}</td>
+            <td><span class=format!("badge {}", r.status)>{r.status.clone()}</span></td>
+            <td><KeyList keys=r.keys csrf/></td>
+            <td>{r.created_at}</td>
+            <td>{r.last_used.unwrap_or_else(|| "never".to_string())}</td>
+            <td><QuotaUse requests=r.requests quota=r.quota/></td>
+            <td>{r.hit_rate.unwrap_or_else(|| "-".to_string())}</td>
+        </tr>
+    }
+    .into_any()
+}
+
+/// A customer's keys, each with its rotate and disable/enable forms.
+#[component]
+fn KeyList(keys: Vec<KeyRow>, csrf: String) -> impl IntoView {
+    view! {
+        <ul class="keys">
+            {keys.into_iter().map(|k| {
+                let active = k.status == "active";
+                view! {
+                    <li data-key=k.key_id.clone()>
+                        <code>{k.display_prefix}"..."</code>
+                        " "
+                        <span class=format!("badge {}", k.status)>{k.status.clone()}</span>
+                        <KeyActions key_id=k.key_id.clone() active csrf=csrf.clone() back=None/>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+/// Requests this month against the monthly quota, as text and a meter.
+#[component]
+pub fn QuotaUse(requests: i64, quota: i64) -> impl IntoView {
+    view! {
+        {format!("{requests} / {quota}")}
+        <meter min="0" max=quota.max(1) value=requests.min(quota)
+            aria-label="share of the monthly quota used"></meter>
+    }
+    .into_any()
+}
+
+/// Previous and next page links, where there is such a page.
+#[component]
+pub fn Pager(prev: Option<String>, next: Option<String>) -> impl IntoView {
+    view! {
+        <nav class="pager" aria-label="Pages">
+            {prev.map(|href| view! { <a href=href rel="prev">"Previous"</a> })}
+            {next.map(|href| view! { <a href=href rel="next">"Next"</a> })}
+        </nav>
+    }
+    .into_any()
+}
+
+/// The new secret after a rotation: shown once, with a copy button. The
+/// button's handler lives in the wasm bundle (no inline script, so a strict
+/// Content-Security-Policy holds); without JavaScript the secret can be
+/// selected and copied by hand.
 #[component]
 pub fn NewSecretPanel(secret: ShownOnce) -> impl IntoView {
+    let (label, set_label) = signal("Copy");
+    let value = secret.secret.clone();
     view! {
         <section class="card secret" role="region" aria-labelledby="new-secret">
             <h2 id="new-secret">"New secret for key " {secret.key_id.clone()}</h2>
             <p><strong>"Copy it now: you will not see this again."</strong></p>
             <p><code class="secret-value">{secret.secret.clone()}</code></p>
-            <button
-                type="button"
-                data-secret=secret.secret.clone()
-                onclick="navigator.clipboard.writeText(this.dataset.secret).then(() => { this.textContent = 'Copied'; })"
-            >
-                "Copy"
+            <button type="button" class="copy" on:click=move |_| copy_to_clipboard(value.clone(), set_label)>
+                {label}
             </button>
             {secret.old_valid_until.clone().map(|end| view! {
                 <p class="muted">"The old secret keeps working until " {end} "."</p>
             })}
         </section>
     }
+    .into_any()
+}
+
+/// Writes `text` to the browser's clipboard, then says how it went on the button.
+fn copy_to_clipboard(text: String, label: WriteSignal<&'static str>) {
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(async move {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let written = window.navigator().clipboard().write_text(&text);
+        let outcome = wasm_bindgen_futures::JsFuture::from(written).await;
+        label.set(if outcome.is_ok() {
+            "Copied"
+        } else {
+            "Copy refused: select the secret and copy it by hand"
+        });
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (text, label);
 }
 
 /// Percent-encodes a query value (everything but unreserved characters).
@@ -805,11 +911,11 @@ fn Invoices(page: InvoicesPageData) -> impl IntoView {
         match q.get("notice").as_deref() {
             Some("generated") => Some((
                 false,
-                format!(
-                    "{} draft invoices generated for {}.",
-                    q.get("count").unwrap_or_default(),
-                    page.period
-                ),
+                // Only a number from the URL is shown; anything else, not at all.
+                match q.get("count").and_then(|c| c.parse::<u32>().ok()) {
+                    Some(n) => format!("{n} draft invoices generated for {}.", page.period),
+                    None => format!("Draft invoices generated for {}.", page.period),
+                },
             )),
             Some("read-only") => Some((
                 true,
@@ -819,70 +925,95 @@ fn Invoices(page: InvoicesPageData) -> impl IntoView {
             _ => None,
         }
     };
-    let csv = format!("/admin/invoices/export?period={}&format=csv", page.period);
-    let json = format!("/admin/invoices/export?period={}&format=json", page.period);
-    let status = page.status.clone();
     view! {
         <AdminBar admin=page.admin.clone()/>
         <main class="page wide">
             <h1>"Invoices " {page.period.clone()}</h1>
             {message.map(|(error, text)| view! { <Notice error text/> })}
-            <form class="filters" method="get" action="/admin/invoices">
-                <label for="period">"Month"</label>
-                <input id="period" name="period" type="month" value=page.period.clone()/>
-                <label for="inv-status">"Status"</label>
-                <select id="inv-status" name="status">
-                    <option value="" selected=status.is_empty()>"Any status"</option>
-                    <option value="draft" selected=status == "draft">"draft"</option>
-                    <option value="sent" selected=status == "sent">"sent"</option>
-                    <option value="paid" selected=status == "paid">"paid"</option>
-                </select>
-                <button type="submit">"Show"</button>
-            </form>
-            <div class="actions">
-                <form method="post" action="/admin/invoices/generate">
-                    <input type="hidden" name="csrf_token" value=page.admin.csrf_token.clone()/>
-                    <input type="hidden" name="period" value=page.period.clone()/>
-                    <button type="submit">{format!("Generate invoices for {}", page.period)}</button>
-                </form>
-                <a class="download" href=csv download>"Download Xero CSV"</a>
-                <a class="download" href=json download>"Download Xero JSON"</a>
-            </div>
-            {if page.invoices.is_empty() {
-                view! { <p class="empty">"No invoices for this month yet. Generate them from the month's usage."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="customers invoices">
-                        <caption class="visually-hidden">"Invoices of the month"</caption>
-                        <thead>
-                            <tr>
-                                <th scope="col">"Number"</th>
-                                <th scope="col">"Customer"</th>
-                                <th scope="col">"Status"</th>
-                                <th scope="col">"Date"</th>
-                                <th scope="col">"Due"</th>
-                                <th scope="col">"Lines"</th>
-                                <th scope="col">"Total"</th>
-                                <th scope="col">"Outstanding"</th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            {page.invoices.into_iter().map(|i| view! {
-                                <tr data-invoice=i.number.clone()>
-                                    <td><code>{i.number.clone()}</code></td>
-                                    <td>{i.contact_name}<br/><span class="muted">{i.tenant_id}</span></td>
-                                    <td><span class=format!("badge {}", i.status.clone())>{i.status.clone()}</span></td>
-                                    <td>{i.date}</td>
-                                    <td>{i.due_date}</td>
-                                    <td>{i.lines}</td>
-                                    <td class="num">{format!("{} {}", i.total, i.currency)}</td>
-                                    <td class="num">{format!("{} {}", i.due, i.currency)}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
+            <InvoiceFilters period=page.period.clone() status=page.status/>
+            <InvoiceActions csrf=page.admin.csrf_token.clone() period=page.period/>
+            <InvoiceTable invoices=page.invoices/>
         </main>
     }
+    .into_any()
+}
+
+/// The month and status the invoice list shows.
+#[component]
+fn InvoiceFilters(period: String, status: String) -> impl IntoView {
+    view! {
+        <form class="filters" method="get" action="/admin/invoices">
+            <label for="period">"Month"</label>
+            <input id="period" name="period" type="month" value=period/>
+            <label for="inv-status">"Status"</label>
+            <select id="inv-status" name="status">
+                <option value="" selected=status.is_empty()>"Any status"</option>
+                <option value="draft" selected=status == "draft">"draft"</option>
+                <option value="sent" selected=status == "sent">"sent"</option>
+                <option value="paid" selected=status == "paid">"paid"</option>
+            </select>
+            <button type="submit">"Show"</button>
+        </form>
+    }
+    .into_any()
+}
+
+/// Generating the month's invoices, and their Xero downloads.
+#[component]
+fn InvoiceActions(csrf: String, period: String) -> impl IntoView {
+    let csv = format!("/admin/invoices/export?period={period}&format=csv");
+    let json = format!("/admin/invoices/export?period={period}&format=json");
+    let generate = format!("Generate invoices for {period}");
+    view! {
+        <div class="actions">
+            <form method="post" action="/admin/invoices/generate">
+                <input type="hidden" name="csrf_token" value=csrf/>
+                <input type="hidden" name="period" value=period/>
+                <button type="submit">{generate}</button>
+            </form>
+            <a class="download" href=csv download>"Download Xero CSV"</a>
+            <a class="download" href=json download>"Download Xero JSON"</a>
+        </div>
+    }
+    .into_any()
+}
+
+/// The month's invoices, or a hint to generate them.
+#[component]
+fn InvoiceTable(invoices: Vec<InvoiceRow>) -> impl IntoView {
+    if invoices.is_empty() {
+        return view! { <p class="empty">"No invoices for this month yet. Generate them from the month's usage."</p> }.into_any();
+    }
+    view! {
+        <table class="customers invoices">
+            <caption class="visually-hidden">"Invoices of the month"</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"Number"</th>
+                    <th scope="col">"Customer"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Date"</th>
+                    <th scope="col">"Due"</th>
+                    <th scope="col">"Lines"</th>
+                    <th scope="col">"Total"</th>
+                    <th scope="col">"Outstanding"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {invoices.into_iter().map(|i| view! {
+                    <tr data-invoice=i.number.clone()>
+                        <td><code>{i.number.clone()}</code></td>
+                        <td>{i.contact_name}<br/><span class="muted">{i.tenant_id}</span></td>
+                        <td><span class=format!("badge {}", i.status.clone())>{i.status.clone()}</span></td>
+                        <td>{i.date}</td>
+                        <td>{i.due_date}</td>
+                        <td>{i.lines}</td>
+                        <td class="num">{format!("{} {}", i.total, i.currency)}</td>
+                        <td class="num">{format!("{} {}", i.due, i.currency)}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
 }

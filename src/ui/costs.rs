@@ -567,6 +567,9 @@ pub fn CostsPage() -> impl IntoView {
     }
 }
 
+/// The cost dashboard. Each section is its own component, its view erased
+/// (`into_any`) at the boundary, so no view type is as deep as the page (a
+/// release build keeps component types and would overflow on one).
 #[component]
 fn Costs(page: CostsPageData) -> impl IntoView {
     let across = page.tenant.is_empty();
@@ -575,134 +578,241 @@ fn Costs(page: CostsPageData) -> impl IntoView {
     } else {
         format!("Costs of {}", page.tenant)
     };
-    let preset = page.preset.clone();
+    let window = format!("{} to {} (UTC), in USD", page.first_day, page.last_day);
     view! {
         <AdminBar admin=page.admin.clone()/>
         <main class="page wide">
             <h1>{title}</h1>
-            <form class="filters" method="get" action="/admin/costs">
-                <label for="period">"Period"</label>
-                <select id="period" name="period">
-                    {page.presets.iter().map(|(value, label)| view! {
-                        <option value=value.clone() selected=*value == preset>{label.clone()}</option>
-                    }).collect_view()}
-                </select>
-                <label for="tenant">"Tenant"</label>
-                <input id="tenant" name="tenant" value=page.tenant.clone() placeholder="all tenants"/>
-                <button type="submit">"Show"</button>
-            </form>
-            <p class="muted">{format!("{} to {} (UTC), in USD", page.first_day, page.last_day)}
+            <PeriodFilters presets=page.presets preset=page.preset tenant=page.tenant.clone()/>
+            <p class="muted">{window}
                 {(!across).then(|| view! { " \u{b7} " <a href=format!("/admin/customers/{}", page.tenant)>"customer page"</a> })}
             </p>
-            <ul class="kpis">
-                {page.kpis.into_iter().map(|k| view! {
-                    <li class=if k.negative { "kpi negative" } else { "kpi" }>
-                        <span class="kpi-label">{k.label}</span>
-                        <strong class="kpi-value">{k.value}</strong>
-                        <span class="muted">{k.note}</span>
-                    </li>
-                }).collect_view()}
-            </ul>
-            <div class="chart-grid">
-                {page.charts.into_iter().map(|c| view! { <ChartFigure chart=c/> }).collect_view()}
-            </div>
-            <section aria-labelledby="tpc-services">
-                <h2 id="tpc-services">"True Production Cost by service"</h2>
-                <table class="customers">
-                    <thead><tr>
-                        <th scope="col">"Service"</th><th scope="col">"Events"</th><th scope="col">"Cost"</th>
-                        <th scope="col">"Share"</th><th scope="col">"Previous period"</th><th scope="col">"Trend"</th>
-                    </tr></thead>
-                    <tbody>
-                        {page.services.into_iter().map(|s| view! {
-                            <tr data-service=s.service.clone()>
-                                <td>{s.service.clone()}</td><td class="num">{s.events}</td><td class="num">{s.cost}</td>
-                                <td class="num">{s.share}</td><td class="num">{s.previous}</td><td class="num">{s.trend}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </section>
-            <section aria-labelledby="tpc-users">
-                <h2 id="tpc-users">"Cost per user"</h2>
-                <dl class="stats">
-                    {page.user_stats.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
-                </dl>
-            </section>
-            {(!page.tenants.is_empty()).then(|| view! {
-                <section aria-labelledby="profitability">
-                    <h2 id="profitability">{format!("Profitability per tenant ({} of {} with cost, costliest first)", page.tenants.len(), page.tenants_total)}</h2>
-                    <table class="customers">
-                        <thead><tr>
-                            <th scope="col">"Tenant"</th><th scope="col">"Plan"</th><th scope="col">"Events"</th>
-                            <th scope="col">"Cost"</th><th scope="col">"Revenue"</th><th scope="col">"Profit"</th><th scope="col">"Margin"</th>
-                        </tr></thead>
-                        <tbody>
-                            {page.tenants.into_iter().map(|t| view! {
-                                <tr data-tenant=t.tenant_id.clone()>
-                                    <td><a href=format!("/admin/costs?tenant={}", t.tenant_id)>{t.tenant_id.clone()}</a></td>
-                                    <td>{t.plan}</td><td class="num">{t.events}</td><td class="num">{t.cost}</td>
-                                    <td class="num">{t.revenue}</td>
-                                    <td class="num">{t.profit}{t.loss.then(|| view! { " " <span class="badge disabled">"loss"</span> })}</td>
-                                    <td class="num">{t.margin}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                </section>
-            })}
-            {(!page.forecast.is_empty()).then(|| view! {
-                <section aria-labelledby="forecast-h">
-                    <h2 id="forecast-h">"Next quarter (least-squares forecast, 95% band)"</h2>
-                    <dl class="stats">
-                        {page.forecast.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
-                    </dl>
-                </section>
-            })}
-            <details class="card">
-                <summary>"Daily cost by service (the chart's data)"</summary>
-                {if page.days.is_empty() {
-                    view! { <p class="empty">"No cost in this period yet."</p> }.into_any()
-                } else {
-                    view! {
-                        <table class="customers daily-cost">
-                            <thead><tr>
-                                <th scope="col">"Day"</th>
-                                {page.day_services.iter().map(|s| view! { <th scope="col">{s.clone()}</th> }).collect_view()}
-                                <th scope="col">"Total"</th>
-                            </tr></thead>
-                            <tbody>
-                                {page.days.into_iter().map(|(day, cells, total)| view! {
-                                    <tr><td>{day}</td>{cells.into_iter().map(|c| view! { <td class="num">{c}</td> }).collect_view()}<td class="num">{total}</td></tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any()
-                }}
-            </details>
-            <details class="card">
-                <summary>"Cache use per day (the hit-rate and savings charts' data)"</summary>
-                {if page.usage_days.is_empty() {
-                    view! { <p class="empty">"No cache traffic in this period yet."</p> }.into_any()
-                } else {
-                    view! {
-                        <table class="customers">
-                            <thead><tr>
-                                <th scope="col">"Day"</th><th scope="col">"Requests"</th><th scope="col">"Hits"</th>
-                                <th scope="col">"Misses"</th><th scope="col">"Hit rate"</th><th scope="col">"Served"</th><th scope="col">"Net saving"</th>
-                            </tr></thead>
-                            <tbody>
-                                {page.usage_days.into_iter().map(|u| view! {
-                                    <tr><td>{u.day}</td><td class="num">{u.requests}</td><td class="num">{u.hits}</td>
-                                    <td class="num">{u.misses}</td><td class="num">{u.hit_rate}</td><td class="num">{u.served}</td><td class="num">{u.saving}</td></tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any()
-                }}
-            </details>
+            <Kpis kpis=page.kpis/>
+            <ChartGrid charts=page.charts/>
+            <ServiceCosts services=page.services/>
+            <UserCosts figures=page.user_stats/>
+            <Profitability tenants=page.tenants total=page.tenants_total/>
+            <Forecast figures=page.forecast/>
+            <DailyCost services=page.day_services days=page.days/>
+            <CacheDays days=page.usage_days/>
         </main>
     }
+    .into_any()
+}
+
+/// The period and tenant the dashboard shows.
+#[component]
+fn PeriodFilters(presets: Vec<(String, String)>, preset: String, tenant: String) -> impl IntoView {
+    view! {
+        <form class="filters" method="get" action="/admin/costs">
+            <label for="period">"Period"</label>
+            <select id="period" name="period">
+                {presets.into_iter().map(|(value, label)| {
+                    let selected = value == preset;
+                    view! { <option value=value selected=selected>{label}</option> }
+                }).collect_view()}
+            </select>
+            <label for="tenant">"Tenant"</label>
+            <input id="tenant" name="tenant" value=tenant placeholder="all tenants"/>
+            <button type="submit">"Show"</button>
+        </form>
+    }
+    .into_any()
+}
+
+/// The headline figures (cost, revenue, profit, ...).
+#[component]
+fn Kpis(kpis: Vec<Kpi>) -> impl IntoView {
+    view! {
+        <ul class="kpis">
+            {kpis.into_iter().map(|k| view! {
+                <li class=if k.negative { "kpi negative" } else { "kpi" }>
+                    <span class="kpi-label">{k.label}</span>
+                    <strong class="kpi-value">{k.value}</strong>
+                    <span class="muted">{k.note}</span>
+                </li>
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+/// Charts side by side, each in its figure.
+#[component]
+pub fn ChartGrid(charts: Vec<Chart>) -> impl IntoView {
+    view! {
+        <div class="chart-grid">
+            {charts.into_iter().map(|c| view! { <ChartFigure chart=c/> }).collect_view()}
+        </div>
+    }
+    .into_any()
+}
+
+/// Labelled figures as a definition list.
+#[component]
+pub fn Figures(figures: Vec<(String, String)>) -> impl IntoView {
+    view! {
+        <dl class="stats">
+            {figures.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
+        </dl>
+    }
+    .into_any()
+}
+
+/// True Production Cost per service, against the previous period.
+#[component]
+fn ServiceCosts(services: Vec<ServiceRow>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="tpc-services">
+            <h2 id="tpc-services">"True Production Cost by service"</h2>
+            <table class="customers">
+                <thead><tr>
+                    <th scope="col">"Service"</th><th scope="col">"Events"</th><th scope="col">"Cost"</th>
+                    <th scope="col">"Share"</th><th scope="col">"Previous period"</th><th scope="col">"Trend"</th>
+                </tr></thead>
+                <tbody>
+                    {services.into_iter().map(|s| view! {
+                        <tr data-service=s.service.clone()>
+                            <td>{s.service.clone()}</td><td class="num">{s.events}</td><td class="num">{s.cost}</td>
+                            <td class="num">{s.share}</td><td class="num">{s.previous}</td><td class="num">{s.trend}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+    .into_any()
+}
+
+/// The distribution of cost per user: count, mean, median, percentiles.
+#[component]
+fn UserCosts(figures: Vec<(String, String)>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="tpc-users">
+            <h2 id="tpc-users">"Cost per user"</h2>
+            <Figures figures/>
+        </section>
+    }
+    .into_any()
+}
+
+/// Cost, revenue and profit per tenant (across tenants only).
+#[component]
+fn Profitability(tenants: Vec<TenantRow>, total: usize) -> impl IntoView {
+    if tenants.is_empty() {
+        return ().into_any();
+    }
+    let heading = format!(
+        "Profitability per tenant ({} of {} with cost, costliest first)",
+        tenants.len(),
+        total
+    );
+    view! {
+        <section aria-labelledby="profitability">
+            <h2 id="profitability">{heading}</h2>
+            <table class="customers">
+                <thead><tr>
+                    <th scope="col">"Tenant"</th><th scope="col">"Plan"</th><th scope="col">"Events"</th>
+                    <th scope="col">"Cost"</th><th scope="col">"Revenue"</th><th scope="col">"Profit"</th><th scope="col">"Margin"</th>
+                </tr></thead>
+                <tbody>
+                    {tenants.into_iter().map(|t| view! { <TenantProfit row=t/> }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+    .into_any()
+}
+
+/// One tenant's row of the profitability table.
+#[component]
+fn TenantProfit(row: TenantRow) -> impl IntoView {
+    let t = row;
+    view! {
+        <tr data-tenant=t.tenant_id.clone()>
+            <td><a href=format!("/admin/costs?tenant={}", t.tenant_id)>{t.tenant_id.clone()}</a></td>
+            <td>{t.plan}</td><td class="num">{t.events}</td><td class="num">{t.cost}</td>
+            <td class="num">{t.revenue}</td>
+            <td class="num">{t.profit}{t.loss.then(|| view! { " " <span class="badge disabled">"loss"</span> })}</td>
+            <td class="num">{t.margin}</td>
+        </tr>
+    }
+    .into_any()
+}
+
+/// The next quarter's forecast figures (across tenants only).
+#[component]
+fn Forecast(figures: Vec<(String, String)>) -> impl IntoView {
+    if figures.is_empty() {
+        return ().into_any();
+    }
+    view! {
+        <section aria-labelledby="forecast-h">
+            <h2 id="forecast-h">"Next quarter (least-squares forecast, 95% band)"</h2>
+            <Figures figures/>
+        </section>
+    }
+    .into_any()
+}
+
+/// Daily cost by service: the cost chart's data as a table.
+#[component]
+fn DailyCost(services: Vec<String>, days: Vec<(String, Vec<String>, String)>) -> impl IntoView {
+    let table = if days.is_empty() {
+        view! { <p class="empty">"No cost in this period yet."</p> }.into_any()
+    } else {
+        view! {
+            <table class="customers daily-cost">
+                <thead><tr>
+                    <th scope="col">"Day"</th>
+                    {services.into_iter().map(|s| view! { <th scope="col">{s}</th> }).collect_view()}
+                    <th scope="col">"Total"</th>
+                </tr></thead>
+                <tbody>
+                    {days.into_iter().map(|(day, cells, total)| view! {
+                        <tr><td>{day}</td>{cells.into_iter().map(|c| view! { <td class="num">{c}</td> }).collect_view()}<td class="num">{total}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }.into_any()
+    };
+    view! {
+        <details class="card">
+            <summary>"Daily cost by service (the chart's data)"</summary>
+            {table}
+        </details>
+    }
+    .into_any()
+}
+
+/// Cache use per day: the hit-rate and savings charts' data as a table.
+#[component]
+fn CacheDays(days: Vec<UsageDayRow>) -> impl IntoView {
+    let table = if days.is_empty() {
+        view! { <p class="empty">"No cache traffic in this period yet."</p> }.into_any()
+    } else {
+        view! {
+            <table class="customers">
+                <thead><tr>
+                    <th scope="col">"Day"</th><th scope="col">"Requests"</th><th scope="col">"Hits"</th>
+                    <th scope="col">"Misses"</th><th scope="col">"Hit rate"</th><th scope="col">"Served"</th><th scope="col">"Net saving"</th>
+                </tr></thead>
+                <tbody>
+                    {days.into_iter().map(|u| view! {
+                        <tr><td>{u.day}</td><td class="num">{u.requests}</td><td class="num">{u.hits}</td>
+                        <td class="num">{u.misses}</td><td class="num">{u.hit_rate}</td><td class="num">{u.served}</td><td class="num">{u.saving}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }.into_any()
+    };
+    view! {
+        <details class="card">
+            <summary>"Cache use per day (the hit-rate and savings charts' data)"</summary>
+            {table}
+        </details>
+    }
+    .into_any()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -852,66 +962,100 @@ pub fn OptimizePage() -> impl IntoView {
     }
 }
 
+/// The weekly optimisation report, in sections (see `Costs`).
 #[component]
 fn Optimize(page: OptimizePageData) -> impl IntoView {
+    let heading = format!(
+        "Weekly optimisation, {} to {}",
+        page.week_start, page.week_end
+    );
+    let cohort_heading = format!(
+        "Trial cohort ({} users{})",
+        page.cohort_size,
+        if page.cohort_size > 50 {
+            ", first 50 shown"
+        } else {
+            ""
+        }
+    );
     view! {
         <AdminBar admin=page.admin.clone()/>
         <main class="page wide">
-            <h1>{format!("Weekly optimisation, {} to {}", page.week_start, page.week_end)}</h1>
+            <h1>{heading}</h1>
             <nav class="pager" aria-label="Weeks">
                 <a href=format!("/admin/optimize?week={}", page.previous_week) rel="prev">"Previous week"</a>
                 <a href=format!("/admin/optimize?week={}", page.next_week) rel="next">"Next week"</a>
             </nav>
             <p class="muted">{page.thresholds.clone()}</p>
-            <dl class="stats">
-                {page.figures.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
-            </dl>
+            <Figures figures=page.figures/>
             <div class="chart-grid">
                 <ChartFigure chart=page.chart/>
             </div>
             <h2>"Services"</h2>
-            {if page.services.is_empty() {
-                view! { <p class="empty">"No usage in this week yet."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="customers">
-                        <thead><tr>
-                            <th scope="col">"Service"</th><th scope="col">"Users"</th><th scope="col">"Share of active users"</th>
-                            <th scope="col">"Events"</th><th scope="col">"Cost"</th><th scope="col">"Cost per active user"</th>
-                            <th scope="col">"Verdict"</th><th scope="col">"Weekly saving"</th>
-                        </tr></thead>
-                        <tbody>
-                            {page.services.into_iter().map(|s| view! {
-                                <tr data-service=s.service.clone() data-under-used=s.under_used.to_string()>
-                                    <td>{s.service.clone()}</td><td class="num">{s.users}</td><td class="num">{s.user_share}</td>
-                                    <td class="num">{s.events}</td><td class="num">{s.cost}</td><td class="num">{s.cost_per_user}</td>
-                                    <td>{if s.under_used {
-                                        view! { <span class="badge disabled">"under-used"</span> }.into_any()
-                                    } else {
-                                        view! { <span class="badge active">"in use"</span> }.into_any()
-                                    }}</td>
-                                    <td class="num">{s.saving}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
-            <h2>{format!("Trial cohort ({} users{})", page.cohort_size, if page.cohort_size > 50 { ", first 50 shown" } else { "" })}</h2>
-            {if page.cohort.is_empty() {
-                view! { <p class="empty">"No active users in this week."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="customers">
-                        <thead><tr><th scope="col">"Tenant"</th><th scope="col">"User"</th><th scope="col">"Events"</th><th scope="col">"Cost"</th></tr></thead>
-                        <tbody>
-                            {page.cohort.into_iter().map(|(t, u, e, c)| view! {
-                                <tr><td>{t}</td><td>{u}</td><td class="num">{e}</td><td class="num">{c}</td></tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
+            <ServiceUse services=page.services/>
+            <h2>{cohort_heading}</h2>
+            <Cohort cohort=page.cohort/>
         </main>
     }
+    .into_any()
+}
+
+/// Each service's use in the week, and whether it is under-used.
+#[component]
+fn ServiceUse(services: Vec<ServiceUseRow>) -> impl IntoView {
+    if services.is_empty() {
+        return view! { <p class="empty">"No usage in this week yet."</p> }.into_any();
+    }
+    view! {
+        <table class="customers">
+            <thead><tr>
+                <th scope="col">"Service"</th><th scope="col">"Users"</th><th scope="col">"Share of active users"</th>
+                <th scope="col">"Events"</th><th scope="col">"Cost"</th><th scope="col">"Cost per active user"</th>
+                <th scope="col">"Verdict"</th><th scope="col">"Weekly saving"</th>
+            </tr></thead>
+            <tbody>
+                {services.into_iter().map(|s| view! { <ServiceUseLine row=s/> }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// One service's row of the weekly use table, with its verdict.
+#[component]
+fn ServiceUseLine(row: ServiceUseRow) -> impl IntoView {
+    let s = row;
+    let verdict = if s.under_used {
+        view! { <span class="badge disabled">"under-used"</span> }.into_any()
+    } else {
+        view! { <span class="badge active">"in use"</span> }.into_any()
+    };
+    view! {
+        <tr data-service=s.service.clone() data-under-used=s.under_used.to_string()>
+            <td>{s.service.clone()}</td><td class="num">{s.users}</td><td class="num">{s.user_share}</td>
+            <td class="num">{s.events}</td><td class="num">{s.cost}</td><td class="num">{s.cost_per_user}</td>
+            <td>{verdict}</td>
+            <td class="num">{s.saving}</td>
+        </tr>
+    }
+    .into_any()
+}
+
+/// The first users of the week's trial cohort.
+#[component]
+fn Cohort(cohort: Vec<(String, String, String, String)>) -> impl IntoView {
+    if cohort.is_empty() {
+        return view! { <p class="empty">"No active users in this week."</p> }.into_any();
+    }
+    view! {
+        <table class="customers">
+            <thead><tr><th scope="col">"Tenant"</th><th scope="col">"User"</th><th scope="col">"Events"</th><th scope="col">"Cost"</th></tr></thead>
+            <tbody>
+                {cohort.into_iter().map(|(t, u, e, c)| view! {
+                    <tr><td>{t}</td><td>{u}</td><td class="num">{e}</td><td class="num">{c}</td></tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
 }

@@ -108,8 +108,17 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_in(fresh_store().await).await
 }
 
+/// A fresh app with extra configuration (`KEYWARD_*` variables).
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_in_with(fresh_store().await, extra).await
+}
+
 /// An app over an existing store (for restarts).
 pub async fn spawn_app_in(store: Store) -> TestApp {
+    spawn_app_in_with(store, &[]).await
+}
+
+async fn spawn_app_in_with(store: Store, extra: &[(&str, &str)]) -> TestApp {
     let mut vars: HashMap<&str, String> = HashMap::from([
         ("KEYWARD_ADDR", "127.0.0.1:0".to_string()),
         (
@@ -152,6 +161,9 @@ pub async fn spawn_app_in(store: Store) -> TestApp {
     );
     if let Some(pg) = &store.postgres {
         vars.insert("DATABASE_URL", pg.url());
+    }
+    for (name, value) in extra {
+        vars.insert(name, value.to_string());
     }
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings");
     let app = Application::build(settings).await.expect("app builds");

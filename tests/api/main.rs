@@ -9,6 +9,7 @@ mod cli;
 mod costs;
 mod dashboards;
 mod data_plane;
+mod hardening;
 mod helpers;
 mod lifecycle;
 mod limits;
