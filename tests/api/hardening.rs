@@ -583,7 +583,10 @@ async fn slow_clients_are_cut_off_and_do_not_lock_out_others() {
     let mut slow = Vec::new();
     for _ in 0..300 {
         let mut stream = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ").await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+            .await
+            .unwrap();
         slow.push(stream);
     }
     let drip = tokio::spawn(async move {
@@ -616,7 +619,9 @@ async fn slow_clients_are_cut_off_and_do_not_lock_out_others() {
     assert!(closed, "the stalled connection is closed");
     // An idle keep-alive connection is closed after its request.
     let mut idle = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let (answer, closed) = read_until_closed(&mut idle, std::time::Duration::from_secs(8)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     assert!(closed, "the idle connection is closed");
@@ -640,7 +645,10 @@ async fn request_bodies_held_at_once_are_bounded() {
     let (answer, _) = read_until_closed(&mut stream, std::time::Duration::from_secs(3)).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
     assert!(answer.contains("SERVER_BUSY"), "{answer:?}");
-    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer:?}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer:?}"
+    );
     // Two bodies of 600 KB streaming at once: the second outgrows what is left.
     let big = format!("{{\"x\":\"{}\"}}", "a".repeat(600_000));
     let mut first = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
