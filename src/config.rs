@@ -15,6 +15,10 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// `KEYWARD_ROOT_TOKEN`; generated into the data directory when absent.
     pub root_token: Option<SecretString>,
+    /// `KEYWARD_ROOT_TOKEN_CHANGED=1`: the root token is being changed on
+    /// purpose (otherwise a token differing from the one the database's other
+    /// replicas use stops start-up).
+    pub root_token_changed: bool,
     /// `KEYWARD_KEY_HASH_SECRET`: the pepper for API-key digests; generated
     /// into the data directory when absent. Replicas sharing a database must share it.
     pub key_hash_secret: Option<SecretString>,
@@ -158,6 +162,8 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from("data")),
             database_url,
             root_token: root_token.map(SecretString::from),
+            root_token_changed: non_empty("KEYWARD_ROOT_TOKEN_CHANGED")
+                .is_some_and(|v| v == "1" || v == "true"),
             key_hash_secret: non_empty("KEYWARD_KEY_HASH_SECRET").map(SecretString::from),
             master_key: non_empty("KEYWARD_MASTER_KEY").map(SecretString::from),
             provider_urls: crate::domain::secret::Service::ALL

@@ -45,6 +45,12 @@ pub enum StartupError {
     Database(#[from] ConnectError),
     #[error("cannot start: {0}")]
     Core(String),
+    /// This replica's secrets differ from those the database was used with.
+    #[error("cannot start: {variable}: {message}")]
+    Misconfigured {
+        variable: &'static str,
+        message: String,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -71,25 +77,126 @@ fn ensure_data_dir(settings: &Settings) -> Result<(), StartupError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
 }
 
+fn store_failure(e: sqlx::Error) -> StartupError {
+    StartupError::Core(format!("reading the configuration fingerprints: {e}"))
+}
+
+/// Refuses to start when this replica's pepper or master keys differ from
+/// those the database was used with (their fingerprints are kept there,
+/// never the secrets), naming the variable to fix: otherwise it would refuse
+/// every API key, or fail to open every secret. The first start records them.
+async fn check_shared_secrets(
+    db: &Db,
+    pepper: &str,
+    keyring: &Keyring,
+) -> Result<(), StartupError> {
+    use crate::db::fingerprints;
+    let now = crate::services::now();
+    let mut conn = db.pool().acquire().await.map_err(store_failure)?;
+    let mine = crate::crypto::fingerprint(pepper.as_bytes(), "key hash secret");
+    let recorded = fingerprints::record_first(&mut conn, "key_hash_secret", &mine, now)
+        .await
+        .map_err(store_failure)?;
+    if recorded != mine {
+        return Err(StartupError::Misconfigured {
+            variable: "KEYWARD_KEY_HASH_SECRET",
+            message: "differs from the pepper this database's API keys were hashed with \
+                      (every key would be refused); give every replica the same value \
+                      (or the same <data dir>/key_hash_secret file)"
+                .into(),
+        });
+    }
+    let local = keyring.fingerprints();
+    for (version, mine) in &local {
+        let name = format!("master_key_v{version}");
+        let recorded = fingerprints::record_first(&mut conn, &name, mine, now)
+            .await
+            .map_err(store_failure)?;
+        if &recorded != mine {
+            return Err(StartupError::Misconfigured {
+                variable: "KEYWARD_MASTER_KEY",
+                message: format!(
+                    "master key version {version} differs from the one this database's secrets \
+                     were sealed with; give every replica the same keyring"
+                ),
+            });
+        }
+    }
+    for (name, _) in fingerprints::all(&mut conn).await.map_err(store_failure)? {
+        let Some(version) = name
+            .strip_prefix("master_key_v")
+            .and_then(|v| v.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if !local.iter().any(|(v, _)| *v == version) {
+            return Err(StartupError::Misconfigured {
+                variable: "KEYWARD_MASTER_KEY",
+                message: format!(
+                    "master key version {version} is in use in this database but missing here \
+                     (<data dir>/master.keys); every replica needs every version"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a root token other than the one the database's other replicas
+/// use (its fingerprint, keyed by the pepper, is kept in the database), unless
+/// `KEYWARD_ROOT_TOKEN_CHANGED=1` says it is being changed on purpose.
+async fn check_root_token(
+    db: &Db,
+    pepper: &str,
+    token: &str,
+    changed: bool,
+) -> Result<(), StartupError> {
+    use crate::db::fingerprints;
+    let now = crate::services::now();
+    let mine = crate::crypto::fingerprint(pepper.as_bytes(), &format!("root token {token}"));
+    let mut conn = db.pool().acquire().await.map_err(store_failure)?;
+    if changed {
+        return fingerprints::set(&mut conn, "root_token", &mine, now)
+            .await
+            .map_err(store_failure);
+    }
+    let recorded = fingerprints::record_first(&mut conn, "root_token", &mine, now)
+        .await
+        .map_err(store_failure)?;
+    if recorded != mine {
+        return Err(StartupError::Misconfigured {
+            variable: "KEYWARD_ROOT_TOKEN",
+            message: "differs from the root token this database's other replicas use; give \
+                      every replica the same token, or set KEYWARD_ROOT_TOKEN_CHANGED=1 once \
+                      (on every replica) to change it"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// The pepper of API-key digests: from the settings, or the data directory
+/// (generated there on first run).
+fn pepper(settings: &Settings) -> Result<String, StartupError> {
+    match &settings.key_hash_secret {
+        Some(secret) => Ok(secret.expose_secret().to_string()),
+        None => {
+            let path = settings.data_dir.join("key_hash_secret");
+            secret_file::load_or_create(&path, RootToken::generate)
+                .map(|(pepper, _)| pepper)
+                .map_err(|source| StartupError::DataDir {
+                    path: path.display().to_string(),
+                    source,
+                })
+        }
+    }
+}
+
 /// The core over an opened store: the key-hashing pepper and the vault's
 /// keyring from the settings or the data directory, the provider adapters
 /// from the environment. The CLI uses it without the HTTP server.
 pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupError> {
-    let secret_err = |path: std::path::PathBuf| {
-        move |source| StartupError::DataDir {
-            path: path.display().to_string(),
-            source,
-        }
-    };
-    let pepper = match &settings.key_hash_secret {
-        Some(secret) => secret.expose_secret().to_string(),
-        None => {
-            let path = settings.data_dir.join("key_hash_secret");
-            secret_file::load_or_create(&path, RootToken::generate)
-                .map_err(secret_err(path))?
-                .0
-        }
-    };
+    let pepper = pepper(settings)?;
     let keyring = Keyring::open(
         &settings.data_dir,
         settings
@@ -98,6 +205,7 @@ pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupEr
             .map(|k| k.expose_secret().to_string()),
     )
     .map_err(|e| StartupError::Core(format!("vault keyring: {e}")))?;
+    check_shared_secrets(&db, &pepper, &keyring).await?;
     Keyward::start(
         db,
         KeyHasher::new(pepper.as_bytes()),
@@ -161,8 +269,8 @@ impl Application {
         };
 
         let mut generated_root_token = None;
-        let root = match &settings.root_token {
-            Some(token) => RootToken::new(token.expose_secret()),
+        let token = match &settings.root_token {
+            Some(token) => zeroize::Zeroizing::new(token.expose_secret().to_string()),
             None => {
                 let path = settings.data_dir.join("root_token");
                 let (token, origin) = secret_file::load_or_create(&path, RootToken::generate)
@@ -170,10 +278,20 @@ impl Application {
                 if origin == Origin::Created {
                     generated_root_token = Some(token.clone());
                 }
-                RootToken::new(&token)
+                zeroize::Zeroizing::new(token)
             }
         };
-        let core = open_core(&settings, db).await?;
+        // After the pepper is known to match (open_core): the root token's
+        // fingerprint is keyed by it.
+        let core = open_core(&settings, db.clone()).await?;
+        check_root_token(
+            &db,
+            &pepper(&settings)?,
+            &token,
+            settings.root_token_changed,
+        )
+        .await?;
+        let root = RootToken::new(&token);
 
         let leptos_options = LeptosOptions::builder()
             .output_name("keyward")

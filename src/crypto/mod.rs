@@ -14,3 +14,16 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     getrandom::fill(&mut buf).expect("the operating system's random number generator failed");
     buf
 }
+
+/// A fingerprint of a secret that may be stored beside data without
+/// revealing it: hex HMAC-SHA256 keyed by the secret over a fixed label
+/// (for a low-entropy secret, key it by a high-entropy one and put the
+/// secret in the label, so the database alone cannot be brute-forced).
+pub fn fingerprint(key: &[u8], label: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"keyward fingerprint v1\0");
+    mac.update(label.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}

@@ -187,6 +187,18 @@ impl Keyring {
         }
     }
 
+    /// Each version's fingerprint (see [`super::fingerprint`]), never the key.
+    pub fn fingerprints(&self) -> Vec<(i64, String)> {
+        self.refresh();
+        self.ring
+            .read()
+            .expect("keyring lock")
+            .keys
+            .iter()
+            .map(|(v, k)| (*v, super::fingerprint(&k.0[..], "master key")))
+            .collect()
+    }
+
     pub fn versions(&self) -> Vec<i64> {
         self.ring
             .read()

@@ -44,23 +44,27 @@ pub async fn delete_drafts(conn: &mut Conn, period: BillingPeriod) -> sqlx::Resu
     let period = period.to_string();
     sqlx::query(
         "DELETE FROM invoice_lines WHERE invoice_number IN \
-         (SELECT number FROM invoices WHERE period = $1 AND status = 'draft')",
+         (SELECT number FROM invoices WHERE period = $1 AND status = 'draft' \
+          AND push_claimed_at IS NULL)",
     )
     .bind(&period)
     .execute(&mut *conn)
     .await?;
-    let rows =
-        sqlx::query("DELETE FROM invoices WHERE period = $1 AND status = 'draft' RETURNING number")
-            .bind(&period)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows = sqlx::query(
+        "DELETE FROM invoices WHERE period = $1 AND status = 'draft' \
+                     AND push_claimed_at IS NULL RETURNING number",
+    )
+    .bind(&period)
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter().map(|r| r.try_get("number")).collect()
 }
 
 /// Numbers of a period's invoices that are no longer drafts.
 pub async fn issued_numbers(conn: &mut Conn, period: BillingPeriod) -> sqlx::Result<Vec<String>> {
     let rows = sqlx::query(
-        "SELECT number FROM invoices WHERE period = $1 AND status <> 'draft' ORDER BY number",
+        "SELECT number FROM invoices WHERE period = $1 \
+         AND (status <> 'draft' OR push_claimed_at IS NOT NULL) ORDER BY number",
     )
     .bind(period.to_string())
     .fetch_all(&mut *conn)
@@ -189,8 +193,8 @@ pub async fn mark_sent(
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE invoices SET status = 'sent', xero_invoice_id = $1, sent_at = $2 \
-         WHERE number = $3 AND status = 'draft'",
+        "UPDATE invoices SET status = 'sent', xero_invoice_id = $1, sent_at = $2, \
+         push_claimed_at = NULL WHERE number = $3 AND status = 'draft'",
     )
     .bind(xero_id)
     .bind(ts(now))
@@ -198,6 +202,46 @@ pub async fn mark_sent(
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Claims drafts for one push to Xero: of `numbers`, those still drafts and
+/// not claimed by a push still running (a claim from before `stale_before`
+/// was left by a push that died). Returns the numbers claimed.
+pub async fn claim_for_push(
+    conn: &mut Conn,
+    numbers: &[String],
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+) -> sqlx::Result<Vec<String>> {
+    let mut claimed = Vec::new();
+    for number in numbers {
+        let done = sqlx::query(
+            "UPDATE invoices SET push_claimed_at = $1 WHERE number = $2 AND status = 'draft' \
+             AND (push_claimed_at IS NULL OR push_claimed_at < $3)",
+        )
+        .bind(ts(now))
+        .bind(number)
+        .bind(ts(stale_before))
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            claimed.push(number.clone());
+        }
+    }
+    Ok(claimed)
+}
+
+/// Gives back the claims of a push that did not send these invoices.
+pub async fn release_push_claims(conn: &mut Conn, numbers: &[String]) -> sqlx::Result<()> {
+    for number in numbers {
+        sqlx::query(
+            "UPDATE invoices SET push_claimed_at = NULL WHERE number = $1 AND status = 'draft'",
+        )
+        .bind(number)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// A payment received against an invoice.

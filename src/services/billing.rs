@@ -110,15 +110,46 @@ impl XeroClient {
             .ok_or_else(|| Self::unavailable("Xero's token answer has no access_token".into()))
     }
 
-    /// Creates the invoices in Xero; returns Xero's id for each invoice number.
-    async fn create_invoices(&self, body: &Value) -> Result<BTreeMap<String, String>> {
-        let token = self.token().await?;
-        let mut req = self
+    /// Of these invoice numbers, those Xero already has (not deleted or
+    /// voided), with its id for each.
+    async fn existing_invoices(&self, numbers: &[&str]) -> Result<BTreeMap<String, String>> {
+        let req = self
             .http
-            .post(format!("{}/api.xro/2.0/Invoices", self.api_url))
-            .bearer_auth(token)
-            .header("Accept", "application/json")
+            .get(self.invoices_url())
+            .query(&[("InvoiceNumbers", numbers.join(","))]);
+        let answer = self.call(req, "list invoices").await?;
+        Ok(Self::ids(&answer, |i| {
+            !matches!(
+                i.get("Status").and_then(Value::as_str),
+                Some("DELETED" | "VOIDED")
+            )
+        }))
+    }
+
+    /// Creates the invoices in Xero; returns Xero's id for each invoice
+    /// number. The `Idempotency-Key` is a digest of the body: the same
+    /// invoices sent again are answered by Xero from the first request.
+    async fn create_invoices(&self, body: &Value) -> Result<BTreeMap<String, String>> {
+        use sha2::{Digest, Sha256};
+        let idempotency_key = hex::encode(Sha256::digest(body.to_string().as_bytes()));
+        let req = self
+            .http
+            .post(self.invoices_url())
+            .header("Idempotency-Key", idempotency_key)
             .json(body);
+        let answer = self.call(req, "create the invoices").await?;
+        Ok(Self::ids(&answer, |_| true))
+    }
+
+    fn invoices_url(&self) -> String {
+        format!("{}/api.xro/2.0/Invoices", self.api_url)
+    }
+
+    /// Sends an accounting API request with a fresh token and the
+    /// organisation header; Xero's JSON answer, or 503 `XERO_UNAVAILABLE`.
+    async fn call(&self, req: reqwest::RequestBuilder, what: &str) -> Result<Value> {
+        let token = self.token().await?;
+        let mut req = req.bearer_auth(token).header("Accept", "application/json");
         if let Some(t) = &self.tenant_id {
             req = req.header("Xero-tenant-id", t);
         }
@@ -129,27 +160,35 @@ impl XeroClient {
         let status = res.status();
         if !status.is_success() {
             return Err(Self::unavailable(format!(
-                "Xero refused the invoices (HTTP {status})"
+                "Xero refused to {what} (HTTP {status})"
             )));
         }
-        let answer: Value = res
-            .json()
+        res.json()
             .await
-            .map_err(|_| Self::unavailable("Xero's answer is not JSON".into()))?;
-        Ok(answer
+            .map_err(|_| Self::unavailable("Xero's answer is not JSON".into()))
+    }
+
+    /// Each answered invoice's number and Xero id, of those `keep` accepts.
+    fn ids(answer: &Value, keep: impl Fn(&Value) -> bool) -> BTreeMap<String, String> {
+        answer
             .get("Invoices")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+            .filter(|i| keep(i))
             .filter_map(|i| {
                 Some((
                     i.get("InvoiceNumber")?.as_str()?.to_string(),
                     i.get("InvoiceID")?.as_str()?.to_string(),
                 ))
             })
-            .collect())
+            .collect()
     }
 }
+
+/// How long a push's claim on its drafts holds if the push never finishes
+/// (the process died); then another push may take them over.
+const PUSH_CLAIM_TTL: chrono::Duration = chrono::Duration::minutes(2);
 
 /// What generating a period did.
 #[derive(Debug, Clone)]
@@ -306,14 +345,33 @@ impl Keyward {
         if drafts.is_empty() {
             return Ok(Vec::new());
         }
-        let ledger = &self.billing().ledger;
-        let body = json!({
-            "Invoices": drafts.iter().map(|i| {
-                let sent = Invoice { status: InvoiceStatus::Sent, ..i.clone() };
-                xero_invoice_json(&sent, ledger)
-            }).collect::<Vec<_>>()
-        });
-        let ids = xero.create_invoices(&body).await?;
+        // Claimed before Xero is called: a concurrent push sends none of them.
+        let claimed = {
+            let numbers: Vec<String> = drafts.iter().map(|i| i.number.clone()).collect();
+            let now = now();
+            let mut conn = self.db().pool().acquire().await?;
+            db::invoices::claim_for_push(&mut conn, &numbers, now, now - PUSH_CLAIM_TTL).await?
+        };
+        let drafts: Vec<Invoice> = drafts
+            .into_iter()
+            .filter(|i| claimed.contains(&i.number))
+            .collect();
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = match self.send_to_xero(xero, &drafts).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                let mut conn = self.db().pool().acquire().await?;
+                db::invoices::release_push_claims(&mut conn, &claimed).await?;
+                return Err(e);
+            }
+        };
+        let unsent: Vec<String> = claimed
+            .iter()
+            .filter(|n| !ids.contains_key(*n))
+            .cloned()
+            .collect();
         let now = now();
         let mut tx = self.db().pool().begin().await?;
         let mut sent = Vec::new();
@@ -327,6 +385,7 @@ impl Keyward {
                 sent.push(inv);
             }
         }
+        db::invoices::release_push_claims(&mut tx, &unsent).await?;
         db::audit::insert(
             &mut tx,
             &actor.entry(
@@ -341,6 +400,36 @@ impl Keyward {
         .await?;
         tx.commit().await?;
         Ok(sent)
+    }
+
+    /// Sends claimed drafts to Xero without ever creating one twice: first
+    /// asks Xero which of their numbers it already has (a push that was
+    /// killed, or timed out, after Xero accepted), then creates the rest
+    /// with an `Idempotency-Key` derived from their content (a retried
+    /// request is answered, not repeated). Xero's id per invoice number.
+    async fn send_to_xero(
+        &self,
+        xero: &XeroClient,
+        drafts: &[Invoice],
+    ) -> Result<BTreeMap<String, String>> {
+        let numbers: Vec<&str> = drafts.iter().map(|i| i.number.as_str()).collect();
+        let mut ids = xero.existing_invoices(&numbers).await?;
+        let missing: Vec<&Invoice> = drafts
+            .iter()
+            .filter(|i| !ids.contains_key(&i.number))
+            .collect();
+        if missing.is_empty() {
+            return Ok(ids);
+        }
+        let ledger = &self.billing().ledger;
+        let body = json!({
+            "Invoices": missing.iter().map(|i| {
+                let sent = Invoice { status: InvoiceStatus::Sent, ..(*i).clone() };
+                xero_invoice_json(&sent, ledger)
+            }).collect::<Vec<_>>()
+        });
+        ids.extend(xero.create_invoices(&body).await?);
+        Ok(ids)
     }
 
     /// Reconciles a payment to its invoice: paid in full (or more) marks it

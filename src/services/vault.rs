@@ -391,6 +391,22 @@ impl Keyward {
     pub async fn rotate_master(&self, actor: &Actor) -> Result<(i64, u64)> {
         let keyring = &self.vault().keyring;
         let version = keyring.add_version().map_err(vault_error)?;
+        // Recorded before anything is sealed under it: a replica started
+        // without this version now refuses to start instead of failing reads.
+        if let Some((_, fingerprint)) = keyring
+            .fingerprints()
+            .into_iter()
+            .find(|(v, _)| *v == version)
+        {
+            let mut conn = self.db().pool().acquire().await?;
+            db::fingerprints::set(
+                &mut conn,
+                &format!("master_key_v{version}"),
+                &fingerprint,
+                now(),
+            )
+            .await?;
+        }
         let mut moved = 0u64;
         loop {
             let batch = {
@@ -443,6 +459,10 @@ impl Keyward {
                 "MASTER_KEY_NOT_RETIRABLE",
                 format!("version {version} is the current one or not in the keyring file"),
             ));
+        }
+        {
+            let mut conn = self.db().pool().acquire().await?;
+            db::fingerprints::remove(&mut conn, &format!("master_key_v{version}")).await?;
         }
         self.audit_now(actor.entry(
             "vault.retire_master",

@@ -678,3 +678,195 @@ async fn request_bodies_held_at_once_are_bounded() {
     let call = app.cache_get(&key, "jt_acme", "hello").await;
     assert_eq!(call.status, reqwest::StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_replica_with_other_secrets_refuses_to_start_naming_the_variable() {
+    use crate::helpers::start_error_in;
+    const PEPPER: &str = "pepper-one-0123456789abcdef";
+    const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const KEY_B: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=";
+    let same = [
+        ("KEYWARD_KEY_HASH_SECRET", PEPPER),
+        ("KEYWARD_MASTER_KEY", KEY_A),
+    ];
+    let app = crate::helpers::spawn_app_with(&same).await;
+    app.provision_tenant("acme").await;
+    let store = app.stop().await;
+
+    for (vars, variable) in [
+        (
+            [
+                ("KEYWARD_KEY_HASH_SECRET", "pepper-two-0123456789abcdef"),
+                ("KEYWARD_MASTER_KEY", KEY_A),
+            ],
+            "KEYWARD_KEY_HASH_SECRET",
+        ),
+        (
+            [
+                ("KEYWARD_KEY_HASH_SECRET", PEPPER),
+                ("KEYWARD_MASTER_KEY", KEY_B),
+            ],
+            "KEYWARD_MASTER_KEY",
+        ),
+    ] {
+        let err = start_error_in(&store, &vars)
+            .await
+            .expect("refused to start");
+        assert!(err.contains(variable), "{err}");
+        for secret in [PEPPER, "pepper-two", KEY_A, KEY_B] {
+            assert!(!err.contains(secret), "the message shows a secret: {err}");
+        }
+    }
+    let other_root = [
+        ("KEYWARD_KEY_HASH_SECRET", PEPPER),
+        ("KEYWARD_MASTER_KEY", KEY_A),
+        ("KEYWARD_ROOT_TOKEN", "another-root-token-0123456789"),
+    ];
+    let err = start_error_in(&store, &other_root)
+        .await
+        .expect("refused to start");
+    assert!(err.contains("KEYWARD_ROOT_TOKEN"), "{err}");
+    assert!(!err.contains("another-root-token"), "{err}");
+
+    // The same secrets start; a deliberate root token change is accepted once
+    // asked for, and then the old token is the one refused.
+    assert_eq!(start_error_in(&store, &same).await, None);
+    let mut changing = other_root.to_vec();
+    changing.push(("KEYWARD_ROOT_TOKEN_CHANGED", "1"));
+    assert_eq!(start_error_in(&store, &changing).await, None);
+    assert_eq!(start_error_in(&store, &other_root).await, None);
+    let err = start_error_in(&store, &same)
+        .await
+        .expect("the old token is refused");
+    assert!(err.contains("KEYWARD_ROOT_TOKEN"), "{err}");
+}
+
+#[tokio::test]
+async fn a_replica_missing_a_master_key_version_refuses_to_start() {
+    use crate::helpers::start_error_in;
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    // A rotation on this host writes version 2 into its data directory.
+    let out = app.cli(&["vault", "rotate-master"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = app.stop().await;
+    assert_eq!(start_error_in(&store, &[]).await, None);
+    // A replica whose keyring lacks version 2 (only version 1, from the environment).
+    let keys = std::fs::read_to_string(store.data_dir.path().join("master.keys")).unwrap();
+    let v1 = keys
+        .lines()
+        .find_map(|l| l.strip_prefix("1:"))
+        .expect("version 1")
+        .to_string();
+    std::fs::remove_file(store.data_dir.path().join("master.keys")).unwrap();
+    let err = start_error_in(&store, &[("KEYWARD_MASTER_KEY", &v1)])
+        .await
+        .expect("refused to start");
+    assert!(
+        err.contains("KEYWARD_MASTER_KEY") && err.contains("version 2"),
+        "{err}"
+    );
+}
+
+async fn xero_created(app: &crate::helpers::TestApp, number: &str) -> u64 {
+    app.client
+        .get(format!(
+            "{}/xero/created/{number}",
+            crate::providers_stub::base_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap()
+}
+
+/// `tenants` each use openai once in October 2026; their invoices are generated.
+async fn october_invoices(app: &crate::helpers::TestApp, tenants: &[&str]) {
+    use crate::costs::{event, ingest};
+    let mut events = Vec::new();
+    for (i, t) in tenants.iter().enumerate() {
+        app.provision_tenant(t).await;
+        events.push(event(
+            &format!("x{i}-{t}"),
+            t,
+            "u1",
+            "openai",
+            serde_json::json!({"tokens_in": 1_000_000}),
+            "2026-10-05T10:00:00Z",
+        ));
+    }
+    let (status, body) = ingest(app, &Value::Array(events)).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let (status, out) = app
+        .root_json(
+            reqwest::Method::POST,
+            "/api/xero/generate-invoices",
+            Some(serde_json::json!({"period": "2026-10"})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{out}");
+}
+
+#[tokio::test]
+async fn a_push_whose_answer_was_lost_is_not_created_again_at_xero() {
+    let app = spawn_app().await;
+    october_invoices(&app, &["slowpoke", "quickly"]).await;
+    let push = || {
+        app.root_json(
+            reqwest::Method::POST,
+            "/api/xero/push",
+            Some(serde_json::json!({"period": "2026-10"})),
+        )
+    };
+    // Xero accepts both, but its answer comes after keyward stopped waiting.
+    let (status, body) = push().await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let (_, drafts) = app
+        .root_json(reqwest::Method::GET, "/api/invoices?status=draft", None)
+        .await;
+    assert_eq!(
+        drafts.as_array().unwrap().len(),
+        2,
+        "still drafts here: {drafts}"
+    );
+    // The retry finds them at Xero and records them sent, creating nothing.
+    let (status, sent) = push().await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{sent}");
+    assert_eq!(sent.as_array().unwrap().len(), 2, "{sent}");
+    for number in ["KW-202610-SLOWPOKE", "KW-202610-QUICKLY"] {
+        assert_eq!(xero_created(&app, number).await, 1, "{number} created once");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_pushes_send_each_invoice_once() {
+    let app = spawn_app().await;
+    october_invoices(&app, &["twinone", "twintwo"]).await;
+    let push = || {
+        app.root_json(
+            reqwest::Method::POST,
+            "/api/xero/push",
+            Some(serde_json::json!({"period": "2026-10"})),
+        )
+    };
+    let (a, b) = tokio::join!(push(), push());
+    assert_eq!(a.0, reqwest::StatusCode::OK, "{}", a.1);
+    assert_eq!(b.0, reqwest::StatusCode::OK, "{}", b.1);
+    let sent = a.1.as_array().unwrap().len() + b.1.as_array().unwrap().len();
+    assert_eq!(
+        sent, 2,
+        "each invoice reported sent by one push: {} / {}",
+        a.1, b.1
+    );
+    for number in ["KW-202610-TWINONE", "KW-202610-TWINTWO"] {
+        assert_eq!(xero_created(&app, number).await, 1, "{number} created once");
+    }
+}

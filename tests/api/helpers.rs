@@ -119,6 +119,21 @@ pub async fn spawn_app_in(store: Store) -> TestApp {
 }
 
 async fn spawn_app_in_with(store: Store, extra: &[(&str, &str)]) -> TestApp {
+    let settings = settings_for(&store, extra);
+    let app = Application::build(settings).await.expect("app builds");
+    serve(app, store)
+}
+
+/// Why an app over `store` with extra configuration refuses to start, if it does.
+pub async fn start_error_in(store: &Store, extra: &[(&str, &str)]) -> Option<String> {
+    match Application::build(settings_for(store, extra)).await {
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// The test configuration of an app over `store`, with `extra` on top.
+fn settings_for(store: &Store, extra: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<&str, String> = HashMap::from([
         ("KEYWARD_ADDR", "127.0.0.1:0".to_string()),
         (
@@ -165,8 +180,10 @@ async fn spawn_app_in_with(store: Store, extra: &[(&str, &str)]) -> TestApp {
     for (name, value) in extra {
         vars.insert(name, value.to_string());
     }
-    let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings");
-    let app = Application::build(settings).await.expect("app builds");
+    Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings")
+}
+
+fn serve(app: Application, store: Store) -> TestApp {
     let base = format!("http://{}", app.local_addr());
     let app_core = app.core().clone();
     let (tx, rx) = oneshot::channel::<()>();

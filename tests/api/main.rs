@@ -7,6 +7,7 @@ mod bad_input;
 mod billing;
 mod cli;
 mod costs;
+mod crash;
 mod dashboards;
 mod data_plane;
 mod hardening;
