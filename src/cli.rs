@@ -165,7 +165,18 @@ enum KeysCommand {
 #[derive(Debug, Subcommand)]
 enum VaultCommand {
     /// Add a master key version and re-seal every secret under it (the server may keep running).
+    /// Refused when the keyring comes from KEYWARD_MASTER_KEYS, and on PostgreSQL unless
+    /// --only-replica (a version written here would be missing on other replicas).
     RotateMaster {
+        #[arg(long)]
+        json: bool,
+        /// No other replica uses this database.
+        #[arg(long)]
+        only_replica: bool,
+    },
+    /// Re-seal every secret under the active master key version
+    /// (after KEYWARD_MASTER_KEY_ACTIVE moved on every replica).
+    Reseal {
         #[arg(long)]
         json: bool,
     },
@@ -384,8 +395,19 @@ async fn vault(settings: Settings, cmd: VaultCommand) -> Result<(), String> {
     let core = core(&settings).await?;
     let actor = cli_actor();
     let result = match cmd {
-        VaultCommand::RotateMaster { json } => core
-            .rotate_master(&actor)
+        VaultCommand::Reseal { json } => core
+            .reseal(&actor)
+            .await
+            .map(|(version, moved)| {
+                if json {
+                    println!("{}", serde_json::json!({"version": version, "resealed": moved}));
+                } else {
+                    println!("{moved} secrets re-sealed under master key version {version}");
+                }
+            })
+            .map_err(service_error),
+        VaultCommand::RotateMaster { json, only_replica } => core
+            .rotate_master(&actor, only_replica)
             .await
             .map(|(version, moved)| {
                 if json {

@@ -25,6 +25,12 @@ pub struct Settings {
     /// `KEYWARD_MASTER_KEY` (base64, 32 bytes): version 1 of the vault's
     /// master keys; generated into `master.keys` in the data directory when absent.
     pub master_key: Option<SecretString>,
+    /// `KEYWARD_MASTER_KEYS` (`1:<base64>,2:<base64>`): the whole keyring,
+    /// every version, the same on every replica; never written to disk.
+    pub master_keys: Option<SecretString>,
+    /// `KEYWARD_MASTER_KEY_ACTIVE`: with `KEYWARD_MASTER_KEYS`, the version
+    /// that seals new secrets (default: the highest).
+    pub master_key_active: Option<i64>,
     /// `KEYWARD_PROVIDER_<SERVICE>_URL` (e.g. `KEYWARD_PROVIDER_OPENAI_URL`):
     /// a provider's API base URL; each defaults to the provider's real API.
     pub provider_urls: std::collections::HashMap<crate::domain::secret::Service, String>,
@@ -126,6 +132,14 @@ impl Settings {
                 });
             }
         }
+        if non_empty("KEYWARD_MASTER_KEY_ACTIVE").is_some()
+            && non_empty("KEYWARD_MASTER_KEYS").is_none()
+        {
+            return Err(ConfigError {
+                name: "KEYWARD_MASTER_KEY_ACTIVE",
+                message: "only means something with KEYWARD_MASTER_KEYS".into(),
+            });
+        }
         let root_token = non_empty("KEYWARD_ROOT_TOKEN");
         if root_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError {
@@ -166,6 +180,20 @@ impl Settings {
                 .is_some_and(|v| v == "1" || v == "true"),
             key_hash_secret: non_empty("KEYWARD_KEY_HASH_SECRET").map(SecretString::from),
             master_key: non_empty("KEYWARD_MASTER_KEY").map(SecretString::from),
+            master_keys: non_empty("KEYWARD_MASTER_KEYS").map(SecretString::from),
+            master_key_active: match non_empty("KEYWARD_MASTER_KEY_ACTIVE") {
+                Some(raw) => Some(
+                    raw.trim()
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|v| *v >= 1)
+                        .ok_or_else(|| ConfigError {
+                            name: "KEYWARD_MASTER_KEY_ACTIVE",
+                            message: format!("{raw:?} is not a key version (1, 2, ...)"),
+                        })?,
+                ),
+                None => None,
+            },
             provider_urls: crate::domain::secret::Service::ALL
                 .into_iter()
                 .filter_map(|s| {

@@ -197,14 +197,23 @@ fn pepper(settings: &Settings) -> Result<String, StartupError> {
 /// from the environment. The CLI uses it without the HTTP server.
 pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupError> {
     let pepper = pepper(settings)?;
-    let keyring = Keyring::open(
-        &settings.data_dir,
-        settings
-            .master_key
-            .as_ref()
-            .map(|k| k.expose_secret().to_string()),
-    )
-    .map_err(|e| StartupError::Core(format!("vault keyring: {e}")))?;
+    let env_key = settings
+        .master_key
+        .as_ref()
+        .map(|k| k.expose_secret().to_string());
+    let keyring = match &settings.master_keys {
+        Some(versions) => Keyring::configured(
+            versions.expose_secret(),
+            settings.master_key_active,
+            env_key,
+        )
+        .map_err(|e| StartupError::Misconfigured {
+            variable: "KEYWARD_MASTER_KEYS",
+            message: e.to_string(),
+        })?,
+        None => Keyring::open(&settings.data_dir, env_key)
+            .map_err(|e| StartupError::Core(format!("vault keyring: {e}")))?,
+    };
     check_shared_secrets(&db, &pepper, &keyring).await?;
     Keyward::start(
         db,

@@ -99,6 +99,8 @@ struct Incoming<T> {
     key: String,
     body: T,
     bytes_in: i64,
+    /// The key's place among its requests in flight, held to the end.
+    _upload: services::data_plane::UploadPass,
 }
 
 /// Authenticates the key from the headers (a missing, unknown, disabled or
@@ -119,7 +121,8 @@ async fn read<T: DeserializeOwned>(
             )
         })?
         .to_string();
-    let cap = state.core.payload_cap(&key).await?;
+    let pass = state.core.admit_upload(&key).await?;
+    let cap = pass.max_payload;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -160,6 +163,7 @@ async fn read<T: DeserializeOwned>(
         key,
         body: parsed,
         bytes_in: bytes.len() as i64,
+        _upload: pass,
     })
 }
 

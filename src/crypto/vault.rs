@@ -7,6 +7,12 @@
 //! `version:base64` line per key; `KEYWARD_MASTER_KEY`, when set, is version 1
 //! and is never written to disk. The highest version seals new secrets; older
 //! ones only open what they sealed until they are retired.
+//!
+//! For several replicas the whole keyring can instead come from
+//! configuration (`KEYWARD_MASTER_KEYS`: every version; and
+//! `KEYWARD_MASTER_KEY_ACTIVE`: the one that seals), the same on every
+//! replica and never written to disk; such a keyring is changed only by
+//! changing the configuration everywhere, never by `rotate-master`.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -33,6 +39,8 @@ pub enum VaultError {
     BadMasterKey(String),
     #[error("keyring file: {0}")]
     Io(#[from] io::Error),
+    #[error("the keyring comes from KEYWARD_MASTER_KEYS: change it there, on every replica")]
+    Configured,
 }
 
 /// A sealed secret as stored.
@@ -69,6 +77,8 @@ impl MasterKey {
 
 struct Ring {
     keys: BTreeMap<i64, MasterKey>,
+    /// The version that seals new secrets.
+    active: i64,
     /// The keyring file as last read (to notice another process's rotation).
     file_modified: Option<FileStamp>,
 }
@@ -76,6 +86,9 @@ struct Ring {
 pub struct Keyring {
     path: PathBuf,
     env_key: Option<String>,
+    /// `KEYWARD_MASTER_KEYS` and `KEYWARD_MASTER_KEY_ACTIVE`, when the whole
+    /// keyring comes from configuration (then no file is read or written).
+    configured: Option<(Zeroizing<String>, Option<i64>)>,
     ring: RwLock<Ring>,
 }
 
@@ -104,8 +117,13 @@ fn read_file(path: &Path) -> Result<BTreeMap<i64, MasterKey>, VaultError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => return Err(e.into()),
     };
+    parse_lines(&text)
+}
+
+/// `version:base64` lines.
+fn parse_lines(text: &str) -> Result<BTreeMap<i64, MasterKey>, VaultError> {
     let mut keys = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    for line in text.split_whitespace() {
         let (version, key) = line
             .split_once(':')
             .ok_or_else(|| VaultError::BadMasterKey("a keyring line lacks 'version:'".into()))?;
@@ -151,8 +169,10 @@ impl Keyring {
         let keyring = Self {
             path,
             env_key,
+            configured: None,
             ring: RwLock::new(Ring {
                 keys: BTreeMap::new(),
+                active: 1,
                 file_modified: None,
             }),
         };
@@ -160,17 +180,73 @@ impl Keyring {
         Ok(keyring)
     }
 
+    /// A keyring given whole by configuration: `versions` is
+    /// `1:<base64>,2:<base64>` (commas or whitespace between), `active` the
+    /// version that seals (default: the highest). `env_key`
+    /// (`KEYWARD_MASTER_KEY`), if also given, must equal its version 1.
+    pub fn configured(
+        versions: &str,
+        active: Option<i64>,
+        env_key: Option<String>,
+    ) -> Result<Self, VaultError> {
+        let keyring = Self {
+            path: PathBuf::new(),
+            env_key,
+            configured: Some((Zeroizing::new(versions.to_string()), active)),
+            ring: RwLock::new(Ring {
+                keys: BTreeMap::new(),
+                active: 1,
+                file_modified: None,
+            }),
+        };
+        keyring.reload()?;
+        Ok(keyring)
+    }
+
+    /// Whether the keyring comes from configuration (see [`Keyring::configured`]).
+    pub fn is_configured(&self) -> bool {
+        self.configured.is_some()
+    }
+
     fn reload(&self) -> Result<(), VaultError> {
+        if let Some((versions, active)) = &self.configured {
+            let keys = parse_lines(&versions.replace(',', "\n"))?;
+            if let Some(env) = &self.env_key {
+                let one = keys.get(&1).map(|k| &k.0[..]);
+                if one != Some(&MasterKey::parse(env)?.0[..]) {
+                    return Err(VaultError::BadMasterKey(
+                        "KEYWARD_MASTER_KEY differs from version 1 of KEYWARD_MASTER_KEYS".into(),
+                    ));
+                }
+            }
+            let highest = *keys
+                .keys()
+                .next_back()
+                .ok_or_else(|| VaultError::BadMasterKey("the keyring is empty".into()))?;
+            let active = active.unwrap_or(highest);
+            if !keys.contains_key(&active) {
+                return Err(VaultError::BadMasterKey(format!(
+                    "the active version {active} is not in KEYWARD_MASTER_KEYS"
+                )));
+            }
+            *self.ring.write().expect("keyring lock") = Ring {
+                keys,
+                active,
+                file_modified: None,
+            };
+            return Ok(());
+        }
         let file_modified = modified(&self.path);
         let mut keys = read_file(&self.path)?;
         if let Some(env) = &self.env_key {
             keys.insert(1, MasterKey::parse(env)?);
         }
-        if keys.is_empty() {
+        let Some(&active) = keys.keys().next_back() else {
             return Err(VaultError::BadMasterKey("the keyring is empty".into()));
-        }
+        };
         *self.ring.write().expect("keyring lock") = Ring {
             keys,
+            active,
             file_modified,
         };
         Ok(())
@@ -179,6 +255,9 @@ impl Keyring {
     /// Re-reads the keyring file if another process (`keyward vault
     /// rotate-master`) changed it since it was read.
     fn refresh(&self) {
+        if self.configured.is_some() {
+            return;
+        }
         let changed = modified(&self.path) != self.ring.read().expect("keyring lock").file_modified;
         if changed {
             if let Err(e) = self.reload() {
@@ -211,18 +290,18 @@ impl Keyring {
 
     pub fn current_version(&self) -> i64 {
         self.refresh();
-        self.versions().last().copied().unwrap_or(1)
+        self.ring.read().expect("keyring lock").active
     }
 
     /// Seals `plaintext` under the current master key, bound to `aad`.
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Sealed, VaultError> {
         self.refresh();
         let ring = self.ring.read().expect("keyring lock");
-        let (&version, key) = ring
+        let version = ring.active;
+        let key = ring
             .keys
-            .iter()
-            .next_back()
-            .ok_or(VaultError::UnknownKeyVersion(0))?;
+            .get(&version)
+            .ok_or(VaultError::UnknownKeyVersion(version))?;
         let nonce = super::random_bytes::<NONCE_LEN>();
         let ciphertext = key
             .cipher()
@@ -279,6 +358,9 @@ impl Keyring {
 
     /// Adds a new master key version to the keyring file; returns it.
     pub fn add_version(&self) -> Result<i64, VaultError> {
+        if self.is_configured() {
+            return Err(VaultError::Configured);
+        }
         self.reload()?;
         let mut lines = file_lines(&self.path)?;
         let next = self
@@ -303,6 +385,9 @@ impl Keyring {
     /// Removes a master key version from the keyring file (the caller checks
     /// first that nothing is sealed under it). The current version stays.
     pub fn retire_version(&self, version: i64) -> Result<bool, VaultError> {
+        if self.is_configured() {
+            return Err(VaultError::Configured);
+        }
         if version == self.current_version() {
             return Ok(false);
         }

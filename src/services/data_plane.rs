@@ -105,6 +105,66 @@ pub struct Served {
     pub status: u16,
 }
 
+/// A key's bound on requests whose bodies are still to be read (see
+/// `Keyward::admit_upload`); rebuilt a minute after a plan change at most.
+pub struct UploadGate {
+    per_second: DefaultDirectRateLimiter,
+    per_second_limit: i64,
+    concurrent: i64,
+    in_flight: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl UploadGate {
+    fn new(per_second: i64, concurrent: i64) -> Self {
+        let n = std::num::NonZeroU32::new(u32::try_from(per_second.max(1)).unwrap_or(u32::MAX))
+            .expect("at least 1");
+        Self {
+            per_second: governor::RateLimiter::direct(governor::Quota::per_second(n)),
+            per_second_limit: per_second,
+            concurrent,
+            in_flight: Arc::default(),
+        }
+    }
+
+    fn enter(&self) -> Result<UploadSlot> {
+        use std::sync::atomic::Ordering;
+        let slot = UploadSlot(self.in_flight.clone());
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) + 1 > self.concurrent {
+            return Err(Error::Limit(crate::domain::limits::LimitExceeded {
+                kind: crate::domain::limits::LimitKind::Concurrent,
+                limit: self.concurrent,
+                remaining: 0,
+                reset_seconds: 1,
+            }));
+        }
+        if self.per_second.check().is_err() {
+            return Err(Error::Limit(crate::domain::limits::LimitExceeded {
+                kind: crate::domain::limits::LimitKind::PerSecond,
+                limit: self.per_second_limit,
+                remaining: 0,
+                reset_seconds: 1,
+            }));
+        }
+        Ok(slot)
+    }
+}
+
+/// A place among a key's requests in flight, given back when dropped.
+pub struct UploadSlot(Arc<std::sync::atomic::AtomicI64>);
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// What `admit_upload` grants: the body size allowed, and the place held
+/// until the request is done.
+pub struct UploadPass {
+    pub max_payload: i64,
+    _in_flight: UploadSlot,
+}
+
 /// One subject's limits as reported by `GET /api/ratelimit/{tenant}`.
 #[derive(Debug, Clone)]
 pub struct SubjectLimits {
@@ -118,15 +178,36 @@ pub struct SubjectLimits {
 }
 
 impl Keyward {
-    /// The largest body a presented key may send: its own plan's payload
-    /// limit. Checked before any body is read.
-    pub async fn payload_cap(&self, presented: &str) -> Result<i64> {
+    /// Admits a data-plane request before its body is read: the key is
+    /// verified (a bad key is refused at once), then passes its upload gate,
+    /// which holds the key to twice its plan's per-second and concurrency
+    /// figures on this replica, so a key cannot push more uploads at once
+    /// than that however slowly it sends them. (The exact limits apply once
+    /// the body names the namespace, whose owner's plan decides.) Returns the
+    /// largest body the key may send, and its place among the key's
+    /// requests in flight.
+    pub async fn admit_upload(&self, presented: &str) -> Result<UploadPass> {
         let v = self.verify(presented, None).await?;
         refuse(v.code)?;
-        let plan = v
-            .plan
-            .ok_or_else(|| Error::Store(sqlx::Error::RowNotFound))?;
-        Ok(self.plan_limits(plan).max_payload_bytes)
+        let (Some(plan), Some(key_id)) = (v.plan, v.key_id) else {
+            return Err(Error::Store(sqlx::Error::RowNotFound));
+        };
+        let limits = self.plan_limits(plan);
+        let gate = self
+            .inner
+            .upload_gates
+            .get_with(key_id, async {
+                Arc::new(UploadGate::new(
+                    2 * limits.requests_per_second,
+                    2 * limits.concurrent_requests,
+                ))
+            })
+            .await;
+        let in_flight = gate.enter()?;
+        Ok(UploadPass {
+            max_payload: limits.max_payload_bytes,
+            _in_flight: in_flight,
+        })
     }
 
     /// Opens `namespace` with a presented key: 401 / 403 unless the key is

@@ -47,6 +47,8 @@ struct Inner {
     billing: billing::BillingOptions,
     sign_in_limits: admins::SignInLimits,
     refusal_audit: audit::RefusalAudit,
+    /// Per key: requests admitted before their bodies are read.
+    upload_gates: moka::future::Cache<crate::domain::ids::KeyId, Arc<data_plane::UploadGate>>,
     /// Plan limits as stored; read on every data-plane request, so kept in memory.
     plans: RwLock<HashMap<Plan, PlanLimits>>,
     /// The smallest payload limit of any plan, kept beside `plans`.
@@ -113,6 +115,10 @@ impl Keyward {
                 billing: options.billing,
                 sign_in_limits: admins::SignInLimits::new(options.sign_in_concurrency),
                 refusal_audit: audit::RefusalAudit::default(),
+                upload_gates: moka::future::Cache::builder()
+                    .max_capacity(200_000)
+                    .time_to_live(std::time::Duration::from_secs(60))
+                    .build(),
                 db,
                 hasher,
                 keys: KeyCache::new(),

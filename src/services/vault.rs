@@ -60,6 +60,13 @@ fn vault_error(e: VaultError) -> Error {
             code: "SECRET_UNREADABLE",
             message: format!("the stored secret cannot be opened: {e}"),
         },
+        VaultError::Configured => Error::Conflict {
+            code: "MASTER_KEYS_CONFIGURED",
+            message: "the keyring comes from KEYWARD_MASTER_KEYS: add the new version there on \
+                      every replica, make it KEYWARD_MASTER_KEY_ACTIVE, restart them, then run \
+                      `keyward vault reseal`"
+                .into(),
+        },
         other => Error::Unavailable {
             code: "VAULT_UNAVAILABLE",
             message: other.to_string(),
@@ -388,8 +395,26 @@ impl Keyward {
     /// Adds a master key version and re-seals every secret under it while
     /// the vault keeps serving (each row is swapped only if unchanged since
     /// it was read). Returns the new version and how many secrets moved.
-    pub async fn rotate_master(&self, actor: &Actor) -> Result<(i64, u64)> {
+    ///
+    /// A new version written into this host's `master.keys` exists on this
+    /// host only: on PostgreSQL (where replicas share the database) this is
+    /// refused unless `only_replica` says no other replica uses the database;
+    /// with a keyring from configuration it is always refused (change the
+    /// configuration, then `reseal`).
+    pub async fn rotate_master(&self, actor: &Actor, only_replica: bool) -> Result<(i64, u64)> {
         let keyring = &self.vault().keyring;
+        if keyring.is_configured() {
+            return Err(vault_error(VaultError::Configured));
+        }
+        if self.db().engine() == crate::db::Engine::Postgres && !only_replica {
+            return Err(Error::conflict(
+                "MASTER_KEY_NOT_SHARED",
+                "replicas sharing this PostgreSQL database would not have a version written \
+                 into this host's master.keys; give every replica the keyring through \
+                 KEYWARD_MASTER_KEYS (see the README), or pass --only-replica if no other \
+                 replica uses this database",
+            ));
+        }
         let version = keyring.add_version().map_err(vault_error)?;
         // Recorded before anything is sealed under it: a replica started
         // without this version now refuses to start instead of failing reads.
@@ -407,6 +432,40 @@ impl Keyward {
             )
             .await?;
         }
+        let moved = self.reseal_under(version).await?;
+        self.audit_now(actor.entry(
+            "vault.rotate_master",
+            "vault",
+            format!("master-key-{version}"),
+            None,
+            json!({"version": version, "resealed": moved}),
+        ))
+        .await?;
+        Ok((version, moved))
+    }
+
+    /// Re-seals every secret not yet under the active master key version
+    /// (after `KEYWARD_MASTER_KEY_ACTIVE` moved on every replica). Returns
+    /// the active version and how many secrets moved.
+    pub async fn reseal(&self, actor: &Actor) -> Result<(i64, u64)> {
+        let version = self.vault().keyring.current_version();
+        let moved = self.reseal_under(version).await?;
+        self.audit_now(actor.entry(
+            "vault.reseal",
+            "vault",
+            format!("master-key-{version}"),
+            None,
+            json!({"version": version, "resealed": moved}),
+        ))
+        .await?;
+        Ok((version, moved))
+    }
+
+    /// Re-seals what is sealed under other versions than `version` (the
+    /// active one), while the vault keeps serving: each row is swapped only
+    /// if unchanged since it was read.
+    async fn reseal_under(&self, version: i64) -> Result<u64> {
+        let keyring = &self.vault().keyring;
         let mut moved = 0u64;
         loop {
             let batch = {
@@ -426,15 +485,7 @@ impl Keyward {
                 }
             }
         }
-        self.audit_now(actor.entry(
-            "vault.rotate_master",
-            "vault",
-            format!("master-key-{version}"),
-            None,
-            json!({"version": version, "resealed": moved}),
-        ))
-        .await?;
-        Ok((version, moved))
+        Ok(moved)
     }
 
     /// Removes an old master key version once nothing is sealed under it.

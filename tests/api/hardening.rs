@@ -747,7 +747,7 @@ async fn a_replica_missing_a_master_key_version_refuses_to_start() {
     let app = spawn_app().await;
     app.provision_tenant("acme").await;
     // A rotation on this host writes version 2 into its data directory.
-    let out = app.cli(&["vault", "rotate-master"]);
+    let out = app.cli(&["vault", "rotate-master", "--only-replica"]);
     assert!(
         out.status.success(),
         "{}",
@@ -869,4 +869,131 @@ async fn concurrent_pushes_send_each_invoice_once() {
     for number in ["KW-202610-TWINONE", "KW-202610-TWINTWO"] {
         assert_eq!(xero_created(&app, number).await, 1, "{number} created once");
     }
+}
+
+#[tokio::test]
+async fn a_keyring_from_configuration_is_shared_and_never_rotated_on_one_host() {
+    use crate::helpers::{spawn_app_in_with, start_error_in};
+    const V1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const V2: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=";
+    let one = [("KEYWARD_MASTER_KEYS", format!("1:{V1}"))];
+    let one: Vec<(&str, &str)> = one.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = crate::helpers::spawn_app_with(&one).await;
+    app.provision_tenant("acme").await;
+    let (status, body) = app
+        .root_json(
+            reqwest::Method::PUT,
+            "/api/secrets",
+            Some(
+                serde_json::json!({"service": "openai", "kind": "managed", "tenant_id": "acme",
+                                    "value": "valid-managed-under-v1", "validate": false}),
+            ),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    // A rotation on one host is refused: the others would not have the version.
+    for args in [
+        &["vault", "rotate-master"][..],
+        &["vault", "rotate-master", "--only-replica"][..],
+    ] {
+        let out = app.cli_with_env(args, &one);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("KEYWARD_MASTER_KEYS"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let store = app.stop().await;
+    assert!(
+        !store.data_dir.path().join("master.keys").exists(),
+        "a configured keyring is never written to disk"
+    );
+
+    // Version 2 added to every replica's configuration and made active...
+    let both = format!("1:{V1},2:{V2}");
+    let two = [
+        ("KEYWARD_MASTER_KEYS", both.as_str()),
+        ("KEYWARD_MASTER_KEY_ACTIVE", "2"),
+    ];
+    let app = spawn_app_in_with(store, &two).await;
+    // ...then a second process re-seals everything under it.
+    let out = app.cli_with_env(&["vault", "reseal", "--json"], &two);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resealed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(resealed, serde_json::json!({"version": 2, "resealed": 1}));
+    let (status, got) = app
+        .root_json(
+            reqwest::Method::POST,
+            "/api/keys/openai/acme",
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{got}");
+    assert_eq!(got["key"], "valid-managed-under-v1");
+    let store = app.stop().await;
+    // A replica still configured with version 1 alone refuses to start.
+    let err = start_error_in(&store, &one)
+        .await
+        .expect("refused to start");
+    assert!(
+        err.contains("KEYWARD_MASTER_KEY") && err.contains("version 2"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn on_postgresql_a_rotation_into_one_hosts_file_needs_only_replica() {
+    if !crate::helpers::engine_is_postgres() {
+        return;
+    }
+    let app = spawn_app().await;
+    let out = app.cli(&["vault", "rotate-master"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--only-replica"));
+    let out = app.cli(&["vault", "rotate-master", "--only-replica"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn uploads_are_admitted_against_the_key_before_their_bodies_are_read() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    // Concurrency 1: the upload gate holds a key to 2 requests whose bodies are pending.
+    app.set_plan("pro", 1_000_000, 1_000, 1, 10_000_000).await;
+    let key = s(&app.provision_tenant("acme").await["api_key"]).to_string();
+    let head = format!(
+        "POST /api/cache/set HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n"
+    );
+    let mut pending = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(b"{\"provider\":").await.unwrap();
+        pending.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A third upload is refused from its headers alone.
+    let mut third = tokio::net::TcpStream::connect(addr(&app)).await.unwrap();
+    third.write_all(head.as_bytes()).await.unwrap();
+    let (answer, _) = read_until_closed(&mut third, std::time::Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer:?}");
+    assert!(
+        answer.contains("TOO_MANY_CONCURRENT_REQUESTS"),
+        "{answer:?}"
+    );
+    // When the pending uploads go away, the key is served again.
+    drop(pending);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let call = app.cache_get(&key, "jt_acme", "hello").await;
+    assert_eq!(call.status, reqwest::StatusCode::OK, "{}", call.body);
 }

@@ -118,7 +118,8 @@ pub async fn spawn_app_in(store: Store) -> TestApp {
     spawn_app_in_with(store, &[]).await
 }
 
-async fn spawn_app_in_with(store: Store, extra: &[(&str, &str)]) -> TestApp {
+/// An app over an existing store, with extra configuration.
+pub async fn spawn_app_in_with(store: Store, extra: &[(&str, &str)]) -> TestApp {
     let settings = settings_for(&store, extra);
     let app = Application::build(settings).await.expect("app builds");
     serve(app, store)
@@ -415,11 +416,17 @@ impl TestApp {
     /// Runs the `keyward` binary as a process over this app's store and data
     /// directory (same database, keyring and pepper), with no other environment.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with_env(args, &[])
+    }
+
+    /// The CLI as a process over this app's store, with extra variables.
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         let data_dir = self.sqlite_path();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("KEYWARD_DATA_DIR", data_dir.parent().expect("data dir"))
+            .envs(env.iter().copied())
             .args(args);
         if let Some(url) = self.engine_url() {
             cmd.env("DATABASE_URL", url);
