@@ -111,6 +111,7 @@ async fn read<T: DeserializeOwned>(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
+    operation: Operation,
 ) -> Result<Incoming<T>, ApiError> {
     let key = bearer_token(headers)
         .ok_or_else(|| {
@@ -121,7 +122,7 @@ async fn read<T: DeserializeOwned>(
             )
         })?
         .to_string();
-    let pass = state.core.admit_upload(&key).await?;
+    let pass = state.core.admit_upload(&key, operation).await?;
     let cap = pass.max_payload;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -323,7 +324,7 @@ pub async fn cache_get(
     body: Body,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let req: Incoming<CacheGetBody> = read(&state, &headers, body).await?;
+    let req: Incoming<CacheGetBody> = read(&state, &headers, body, Operation::Get).await?;
     let b = &req.body;
     check_identity(&b.provider, &b.model, &b.messages)?;
     let m = admit(
@@ -380,7 +381,7 @@ pub async fn cache_set(
     body: Body,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let req: Incoming<CacheSetBody> = read(&state, &headers, body).await?;
+    let req: Incoming<CacheSetBody> = read(&state, &headers, body, Operation::Set).await?;
     let b = req.body;
     check_identity(&b.provider, &b.model, &b.messages)?;
     check_cacheable_status(b.status)?;
@@ -433,7 +434,8 @@ pub async fn cache_invalidate(
     body: Body,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let req: Incoming<CacheInvalidateBody> = read(&state, &headers, body).await?;
+    let req: Incoming<CacheInvalidateBody> =
+        read(&state, &headers, body, Operation::Invalidate).await?;
     let b = &req.body;
     let identity = match (&b.provider, &b.model, &b.messages, b.all) {
         (Some(provider), Some(model), Some(messages), false) => {

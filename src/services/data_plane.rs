@@ -186,24 +186,40 @@ impl Keyward {
     /// the body names the namespace, whose owner's plan decides.) Returns the
     /// largest body the key may send, and its place among the key's
     /// requests in flight.
-    pub async fn admit_upload(&self, presented: &str) -> Result<UploadPass> {
+    ///
+    /// A refusal here is recorded as usage like any other (status 429),
+    /// under the key's own tenant and an empty namespace (none is known yet).
+    pub async fn admit_upload(&self, presented: &str, operation: Operation) -> Result<UploadPass> {
         let v = self.verify(presented, None).await?;
         refuse(v.code)?;
-        let (Some(plan), Some(key_id)) = (v.plan, v.key_id) else {
+        let (Some(plan), Some(key_id), Some(tenant)) = (v.plan, v.key_id, v.tenant_id) else {
             return Err(Error::Store(sqlx::Error::RowNotFound));
         };
         let limits = self.plan_limits(plan);
         let gate = self
             .inner
             .upload_gates
-            .get_with(key_id, async {
+            .get_with(key_id.clone(), async {
                 Arc::new(UploadGate::new(
                     2 * limits.requests_per_second,
                     2 * limits.concurrent_requests,
                 ))
             })
             .await;
-        let in_flight = gate.enter()?;
+        let in_flight = gate.enter().inspect_err(|_| {
+            self.inner.usage.record(UsageRecord {
+                at: now(),
+                key_id: Arc::from(key_id.as_str()),
+                tenant_id: Arc::from(tenant.as_str()),
+                namespace: Arc::from(""),
+                operation,
+                hit: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                latency_us: 0,
+                status: 429,
+            })
+        })?;
         Ok(UploadPass {
             max_payload: limits.max_payload_bytes,
             _in_flight: in_flight,
