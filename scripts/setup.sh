@@ -39,6 +39,11 @@ if [ "$MODE" = "test" ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
+  if ! .tools/venv/bin/schemathesis --version 2>/dev/null | grep -q " ${SCHEMATHESIS_VERSION}\$"; then
+    step "installing schemathesis ${SCHEMATHESIS_VERSION} (PyPI) into .tools/venv"
+    python3 -m venv .tools/venv
+    .tools/venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
+  fi
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     step "installing the end2end npm packages (no browser download)"
     (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)

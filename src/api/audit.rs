@@ -9,9 +9,11 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use super::schemas::Timestamp;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// A key id, tenant id or namespace name.
     pub target: Option<String>,
@@ -20,12 +22,15 @@ pub struct AuditQuery {
     /// e.g. key.rotate, key.disable, key.provision, tenant.update, namespace.create
     pub action: Option<String>,
     /// RFC 3339, inclusive.
+    #[param(value_type = Option<Timestamp>)]
     pub from: Option<DateTime<Utc>>,
     /// RFC 3339, exclusive.
+    #[param(value_type = Option<Timestamp>)]
     pub to: Option<DateTime<Utc>>,
     /// Entries older than this id (paging).
     pub before_id: Option<i64>,
     /// 1..=1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -16,15 +16,17 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use super::schemas::{BillingMonth, Day, InvoiceStatusName};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateBody {
-    /// The month to invoice, `YYYY-MM`.
-    #[schema(example = "2026-11")]
+    /// The month to invoice. Give exactly one of `period` and `date`.
+    #[schema(example = "2026-11", value_type = Option<BillingMonth>)]
     pub period: Option<String>,
-    /// Or any day of it, `YYYY-MM-DD`.
+    /// Or any day of it.
+    #[schema(value_type = Option<Day>)]
     pub date: Option<String>,
 }
 
@@ -132,10 +134,12 @@ pub async fn generate(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `YYYY-MM`; all periods when absent.
+    #[param(value_type = Option<BillingMonth>)]
     pub period: Option<String>,
-    /// draft | sent | paid
+    #[param(value_type = Option<InvoiceStatusName>)]
     pub status: Option<String>,
 }
 
@@ -187,10 +191,12 @@ pub async fn get_invoice(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// `YYYY-MM`
+    #[param(value_type = BillingMonth)]
     pub period: String,
     /// csv (Xero's sales-invoice import layout) or json (Xero API `{"Invoices":[...]}`); default csv.
+    #[param(pattern = "^(csv|json)$")]
     pub format: Option<String>,
 }
 
@@ -239,7 +245,8 @@ pub async fn export(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushBody {
-    /// `YYYY-MM`: the period whose drafts are pushed.
+    /// The period whose drafts are pushed.
+    #[schema(value_type = BillingMonth)]
     pub period: String,
 }
 
@@ -255,7 +262,8 @@ pub struct PushBody {
     responses(
         (status = 200, description = "The invoices sent now", body = Vec<InvoiceView>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 503, description = "Xero not configured or not answering", body = ErrorBody),
+        (status = 409, description = "`XERO_NOT_CONFIGURED`: the operator has not configured Xero", body = ErrorBody),
+        (status = 503, description = "`XERO_UNAVAILABLE`: Xero is not answering", body = ErrorBody),
     )
 )]
 pub async fn push(
@@ -272,12 +280,15 @@ pub async fn push(
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {
     /// Unique per payment (e.g. Xero's PaymentID): a retried call records it once.
+    #[schema(min_length = 1, max_length = 200)]
     pub payment_id: String,
     pub invoice_number: String,
-    /// The amount paid, a decimal with at most two places (number or string: 12.34 or "12.34").
-    #[schema(value_type = String, example = "12.34")]
-    pub amount: serde_json::Value,
-    /// The day it was paid, `YYYY-MM-DD`.
+    /// The amount paid: a positive decimal with at most two places, as a
+    /// string (money is never a binary float).
+    #[schema(example = "12.34", pattern = r"^(?=.*[1-9])[0-9]{1,15}(\.[0-9]{0,2})?$")]
+    pub amount: String,
+    /// The day it was paid.
+    #[schema(value_type = Day)]
     pub date: NaiveDate,
     pub reference: Option<String>,
 }
@@ -308,12 +319,7 @@ pub async fn payment(
     RootActor(actor): RootActor,
     ApiJson(body): ApiJson<PaymentBody>,
 ) -> Result<(StatusCode, Json<PaymentView>), ApiError> {
-    let amount = match &body.amount {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Number(n) => n.to_string(),
-        _ => String::new(),
-    };
-    let amount_cents = parse_amount_cents("amount", &amount)?;
+    let amount_cents = parse_amount_cents("amount", &body.amount)?;
     let r = state
         .core
         .record_payment(

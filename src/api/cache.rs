@@ -20,50 +20,76 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
+use super::schemas::Message;
 use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CacheGetBody {
-    #[schema(example = "openai")]
+    #[schema(example = "openai", min_length = 1, max_length = 200, pattern = r"\S")]
     pub provider: String,
-    #[schema(example = "gpt-4o")]
+    #[schema(example = "gpt-4o", min_length = 1, max_length = 200, pattern = r"\S")]
     pub model: String,
     /// The conversation; key order and whitespace do not matter.
-    #[schema(value_type = Vec<Message>)]
+    #[schema(value_type = Vec<Message>, min_items = 1)]
     pub messages: Value,
+    #[schema(value_type = NamespaceName)]
     pub namespace: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CacheSetBody {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub provider: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub model: String,
-    #[schema(value_type = Vec<Message>)]
+    #[schema(value_type = Vec<Message>, min_items = 1)]
     pub messages: Value,
     /// The response to cache: any JSON.
     #[schema(value_type = Object)]
     pub response: Box<RawValue>,
+    #[schema(value_type = NamespaceName)]
     pub namespace: String,
     /// Seconds to live (default 3600, at most 30 days).
+    #[schema(minimum = 1, maximum = 2592000)]
+    #[serde(default, deserialize_with = "integer")]
     pub ttl: Option<i64>,
-    /// The upstream HTTP status; anything but 2xx is refused.
+    /// The upstream HTTP status: only a 2xx response is cached.
+    #[schema(minimum = 200, maximum = 299)]
+    #[serde(default, deserialize_with = "integer")]
     pub status: Option<i64>,
+}
+
+/// An integer, also when written with a zero fraction (`60.0`: an integer
+/// in JSON Schema). The rest of the body, the cached response above all, is
+/// read exactly as sent.
+fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
+                .map(|f| f as i64)
+        })
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, found {n}")))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CacheInvalidateBody {
+    #[schema(value_type = NamespaceName)]
     pub namespace: String,
+    /// With `model` and `messages`: the one entry to remove.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub provider: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub model: Option<String>,
-    #[schema(value_type = Option<Vec<Message>>)]
+    #[schema(value_type = Option<Vec<Message>>, min_items = 1)]
     pub messages: Option<Value>,
-    /// Remove every entry of the namespace (instead of one entry).
+    /// Remove every entry of the namespace. Give either this (alone) or
+    /// `provider`, `model` and `messages` (one entry).
     #[serde(default)]
     pub all: bool,
 }

@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use super::schemas::{AnalyticsDay, Label128, Label200, Label64, Timestamp};
 use utoipa::{IntoParams, ToSchema};
 
 /// Bodies of event batches may be this large (1,000 events with room to spare).
@@ -24,12 +25,17 @@ const MAX_EVENTS_BODY_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitsBody {
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub tokens_in: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub tokens_out: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub characters: Option<i64>,
     /// May be fractional (up to 3 decimals).
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64, multiple_of = 0.001)]
     pub seconds: Option<f64>,
     /// May be fractional (up to 3 decimals).
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64, multiple_of = 0.001)]
     pub minutes: Option<f64>,
 }
 
@@ -37,18 +43,29 @@ pub struct UnitsBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EventBody {
     /// Unique per event: a retried batch with the same ids counts once.
+    #[schema(value_type = Label128)]
     pub event_id: String,
+    #[schema(value_type = Label128)]
     pub trace_id: String,
+    #[schema(value_type = TenantId)]
     pub tenant_id: String,
+    #[schema(value_type = Label128)]
     pub user_id: String,
-    /// openai | anthropic | hume | elevenlabs | deepgram | keyward
+    #[schema(value_type = CostService)]
     pub service: String,
+    #[schema(value_type = Label64)]
     pub operation: String,
+    #[schema(value_type = Option<Label200>)]
     pub model: Option<String>,
+    /// What the call consumed, in its service's units: tokens_in and/or
+    /// tokens_out (openai, anthropic), seconds (hume), characters
+    /// (elevenlabs), minutes (deepgram); none for keyward.
     #[serde(default)]
     pub units: UnitsBody,
+    #[schema(minimum = 0, maximum = 86_400_000)]
     pub duration_ms: i64,
-    /// RFC 3339: when the call happened; it picks the price in force.
+    /// When the call happened; it picks the price in force.
+    #[schema(value_type = Timestamp)]
     pub timestamp: DateTime<Utc>,
 }
 
@@ -100,7 +117,7 @@ pub struct IngestResponse {
     post,
     path = "/api/usage/events",
     tag = "costs",
-    request_body = Vec<EventBody>,
+    request_body(content = Vec<EventBody>, description = "1 to 1,000 events"),
     security(("root_token" = [])),
     responses(
         (status = 200, body = IngestResponse),
@@ -123,7 +140,17 @@ pub async fn ingest(
                 format!("an event batch may be at most {MAX_EVENTS_BODY_BYTES} bytes"),
             )
         })?;
-    let bodies: Vec<EventBody> = serde_json::from_slice(&bytes).map_err(|e| {
+    let bodies: Vec<EventBody> = serde_json::from_slice(&bytes)
+        .or_else(|e| {
+            // Integers written as `20.0` (a slower path only such batches take).
+            if !e.is_data() {
+                return Err(e);
+            }
+            let mut value: serde_json::Value = serde_json::from_slice(&bytes)?;
+            super::extract::integral_numbers_as_integers(&mut value);
+            serde_json::from_value(value)
+        })
+        .map_err(|e| {
         if e.is_data() {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -158,12 +185,16 @@ pub async fn ingest(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TpcQuery {
     /// daily | weekly | monthly (default).
+    #[param(pattern = "^(daily|weekly|monthly)$")]
     pub period: Option<String>,
-    /// First day (YYYY-MM-DD, UTC), default the start of the current period.
+    /// First day (UTC), default the start of the current period; before `to`.
+    #[param(value_type = Option<AnalyticsDay>)]
     pub from: Option<NaiveDate>,
     /// Day after the last (exclusive), default one period after `from`.
+    #[param(value_type = Option<AnalyticsDay>)]
     pub to: Option<NaiveDate>,
 }
 
@@ -282,7 +313,7 @@ fn view(tenant: &TenantId, period: &str, plan: Plan, t: Tpc) -> TpcView {
     get,
     path = "/api/analytics/tpc/{tenant_id}",
     tag = "costs",
-    params(("tenant_id" = String, Path), TpcQuery),
+    params(("tenant_id" = TenantId, Path), TpcQuery),
     security(("root_token" = [])),
     responses(
         (status = 200, body = TpcView),
@@ -305,8 +336,10 @@ pub async fn tpc(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PlanPricingBody {
     /// The plan's price per calendar month, micro-dollars.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub monthly_price_micros: i64,
     /// Usage is billed at cost times this / 10000 (12000 = cost + 20%).
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub usage_markup_bps: i64,
 }
 
@@ -315,7 +348,7 @@ pub struct PlanPricingBody {
     put,
     path = "/api/plans/{name}/pricing",
     tag = "costs",
-    params(("name" = String, Path)),
+    params(("name" = Plan, Path)),
     request_body = PlanPricingBody,
     security(("root_token" = [])),
     responses(
@@ -348,12 +381,16 @@ pub async fn set_plan_pricing(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ForecastQuery {
     /// Quarters (91 days each) to project, 1..=8 (default 1).
+    #[param(minimum = 1, maximum = 8)]
     pub quarters: Option<i64>,
     /// Days of history to fit, 2..=730 (default 90), from the first day with data.
+    #[param(minimum = 2, maximum = 730)]
     pub days: Option<i64>,
     /// One tenant's cost and revenue (default: the whole platform).
+    #[param(value_type = Option<TenantId>)]
     pub tenant_id: Option<String>,
 }
 
@@ -440,12 +477,16 @@ pub async fn forecast(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OptimizeQuery {
     /// Any day of the ISO week to analyse (default: last week).
+    #[param(value_type = Option<AnalyticsDay>)]
     pub week: Option<NaiveDate>,
     /// Flag services used by fewer than this share of the week's active users (basis points, default 1000 = 10%).
+    #[param(minimum = 0, maximum = 10000)]
     pub min_user_share_bps: Option<i64>,
     /// Flag services whose weekly cost divided by all active users is below this (micro-dollars, default 1000).
+    #[param(minimum = 0)]
     pub min_cost_per_active_user_micros: Option<i64>,
 }
 

@@ -124,6 +124,17 @@ impl ApiError {
                 format!("the body is larger than the plan's {} bytes", l.limit),
             );
         }
+        if l.kind == LimitKind::Storage {
+            return Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                l.kind.code(),
+                format!(
+                    "the tenant's cached responses would exceed the plan's {} bytes \
+                     ({} bytes left); invalidate entries or wait for some to expire",
+                    l.limit, l.remaining
+                ),
+            );
+        }
         let what = match l.kind {
             LimitKind::PerSecond => format!("{} requests per second", l.limit),
             LimitKind::Monthly => format!("{} requests this month", l.limit),

@@ -27,6 +27,10 @@ fn json_error(rejection: JsonRejection) -> ApiError {
 }
 
 /// `Json<T>` whose rejections carry our error body.
+///
+/// A number with a zero fraction (`20.0`) is an integer in JSON Schema, so
+/// it is taken wherever an integer is: the body is read as JSON, such
+/// numbers become integers, and only then is it typed.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
@@ -37,10 +41,34 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Json::<T>::from_request(req, state)
+        let Json(mut value) = Json::<serde_json::Value>::from_request(req, state)
             .await
-            .map(|Json(v)| Self(v))
-            .map_err(json_error)
+            .map_err(json_error)?;
+        integral_numbers_as_integers(&mut value);
+        serde_json::from_value(value).map(Self).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_BODY",
+                format!("Failed to deserialize the JSON body into the target type: {e}"),
+            )
+        })
+    }
+}
+
+/// Rewrites every float with no fraction that fits an `i64` as an integer.
+pub fn integral_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers_as_integers),
+        _ => {}
     }
 }
 
@@ -67,9 +95,10 @@ where
         if !has_body {
             return Ok(Self(T::default()));
         }
-        ApiJson::<T>::from_request(req, state)
+        // `null` says as much as no body at all.
+        ApiJson::<Option<T>>::from_request(req, state)
             .await
-            .map(|ApiJson(v)| Self(v))
+            .map(|ApiJson(v)| Self(v.unwrap_or_default()))
     }
 }
 

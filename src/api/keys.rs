@@ -79,8 +79,10 @@ impl From<ApiKey> for KeyView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KeyListQuery {
     /// Only this tenant's keys.
+    #[param(value_type = Option<TenantId>)]
     pub tenant_id: Option<String>,
 }
 
@@ -123,7 +125,7 @@ fn key_id(raw: String) -> Result<KeyId, ApiError> {
     get,
     path = "/api/keys/{key_id}",
     tag = "keys",
-    params(("key_id" = String, Path, description = "The stable key id")),
+    params(("key_id" = KeyId, Path, description = "The stable key id")),
     security(("root_token" = [])),
     responses(
         (status = 200, body = KeyView),
@@ -146,6 +148,7 @@ pub struct VerifyBody {
     /// The full API key to check.
     pub key: String,
     /// Also check that the key may touch this namespace.
+    #[schema(value_type = Option<NamespaceName>)]
     pub namespace: Option<String>,
 }
 crate::debug_without_secrets!(VerifyBody { namespace });
@@ -212,6 +215,7 @@ pub async fn verify_key(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct RotateBody {
     /// How long the previous secret keeps working (default 86400, at most 30 days).
+    #[schema(minimum = 0, maximum = 2592000)]
     pub grace_seconds: Option<i64>,
     /// Retire every previous secret at once (e.g. after a leak).
     #[serde(default)]
@@ -242,7 +246,7 @@ crate::debug_without_secrets!(RotateResponse {
     post,
     path = "/api/keys/{key_id}/rotate",
     tag = "keys",
-    params(("key_id" = String, Path, description = "The stable key id")),
+    params(("key_id" = KeyId, Path, description = "The stable key id")),
     request_body(content = Option<RotateBody>, description = "Optional"),
     security(("root_token" = [])),
     responses(
@@ -287,7 +291,7 @@ async fn set_status(
     post,
     path = "/api/keys/{key_id}/disable",
     tag = "keys",
-    params(("key_id" = String, Path, description = "The stable key id")),
+    params(("key_id" = KeyId, Path, description = "The stable key id")),
     security(("root_token" = [])),
     responses(
         (status = 200, body = KeyView),
@@ -309,7 +313,7 @@ pub async fn disable_key(
     post,
     path = "/api/keys/{key_id}/enable",
     tag = "keys",
-    params(("key_id" = String, Path, description = "The stable key id")),
+    params(("key_id" = KeyId, Path, description = "The stable key id")),
     security(("root_token" = [])),
     responses(
         (status = 200, body = KeyView),

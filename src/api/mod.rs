@@ -6,12 +6,14 @@ pub mod admin_session;
 pub mod audit;
 pub mod billing;
 pub mod cache;
+pub mod contract;
 pub mod costs;
 pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod namespaces;
 pub mod provision;
+pub mod schemas;
 pub mod secrets;
 pub mod tenants;
 pub mod usage;
@@ -40,7 +42,35 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
                        `{\"error\":{\"code\",\"message\"}}` with a 4xx status."
     ),
     modifiers(&SecuritySchemes),
-    components(schemas(error::ErrorBody))
+    components(schemas(
+        error::ErrorBody,
+        crate::domain::ids::TenantId,
+        crate::domain::ids::NamespaceName,
+        crate::domain::ids::ProjectId,
+        crate::domain::ids::Integration,
+        crate::domain::ids::KeyId,
+        crate::domain::plan::Plan,
+        crate::domain::secret::Service,
+        crate::domain::secret::SecretKind,
+        crate::domain::pricing::CostService,
+        crate::domain::pricing::PriceUnit,
+        schemas::DisplayName,
+        schemas::FreeText,
+        schemas::BillingMonth,
+        schemas::Tier,
+        schemas::KeyPermission,
+        schemas::NamespaceScope,
+        schemas::TenantStatusName,
+        schemas::InvoiceStatusName,
+        schemas::Message,
+        schemas::SecretValue,
+        schemas::Timestamp,
+        schemas::Day,
+        schemas::AnalyticsDay,
+        schemas::Label64,
+        schemas::Label128,
+        schemas::Label200,
+    ))
 )]
 struct ApiDoc;
 
@@ -120,11 +150,14 @@ pub fn bench_router() -> Router<AppState> {
 
 /// The OpenAPI document served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    openapi_router().split_for_parts().1
+    let mut doc = openapi_router().split_for_parts().1;
+    contract::add_layer_answers(&mut doc);
+    doc
 }
 
 pub fn router() -> Router<AppState> {
-    let (api, doc) = openapi_router().split_for_parts();
+    let (api, mut doc) = openapi_router().split_for_parts();
+    contract::add_layer_answers(&mut doc);
     api.route("/api/openapi.json", get(move || async move { Json(doc) }))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -14,16 +14,21 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use super::schemas::FreeText;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NamespaceBody {
-    #[schema(example = "jt_customer_bob")]
+    #[schema(example = "jt_customer_bob", value_type = NamespaceName)]
     pub name: String,
     /// The owning tenant; created (on `tier`, default free) when it does not exist.
+    #[schema(value_type = TenantId)]
     pub user_id: String,
+    #[schema(value_type = Option<FreeText>)]
     pub sector: Option<String>,
+    #[schema(value_type = Option<FreeText>)]
     pub use_case: Option<String>,
+    #[schema(value_type = Option<Plan>)]
     pub tier: Option<String>,
 }
 

@@ -15,38 +15,49 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use super::schemas::{DisplayName, FreeText, KeyPermission, NamespaceScope, Timestamp};
 use utoipa::ToSchema;
 
 /// The design's provisioning body; fields after `rate_limit` are optional extras.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ProvisionBody {
     /// The tenant (customer) id; created when it does not exist.
-    #[schema(example = "acme")]
+    #[schema(example = "acme", value_type = TenantId)]
     pub user_id: String,
     /// The integration the key is for; it becomes part of the key (`ac_<integration>_...`).
-    #[schema(example = "files")]
+    #[schema(example = "files", value_type = Integration)]
     pub integration: String,
-    #[schema(example = "jt")]
+    #[schema(example = "jt", value_type = ProjectId)]
     pub project_id: String,
     /// free | pro | enterprise. Defaults to the tenant's plan, or free for a new tenant.
-    #[schema(example = "pro")]
+    #[schema(example = "pro", value_type = Option<Plan>)]
     pub tier: Option<String>,
     /// Monthly request quota for this key, overriding the plan's figure.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub rate_limit: Option<i64>,
     /// The tenant's namespace; `<project_id>_<user_id>` when absent (unless `scopes` is given).
+    #[schema(value_type = Option<NamespaceName>)]
     pub namespace: Option<String>,
-    /// Extra namespace patterns for a pooled key, e.g. `["jt_customer_*"]`.
+    /// Extra namespace patterns for a pooled key, e.g. `["jt_customer_*"]`:
+    /// a namespace name, or a non-empty prefix followed by `*`.
+    #[schema(inline, value_type = Option<Vec<NamespaceScope>>)]
     pub scopes: Option<Vec<String>>,
     /// Rights beyond the data plane: `["secrets:read"]` lets the key read its
     /// own tenant's provider secrets.
+    #[schema(inline, value_type = Option<Vec<KeyPermission>>)]
     pub permissions: Option<Vec<String>>,
     /// Display name of a new tenant.
+    #[schema(value_type = Option<DisplayName>)]
     pub name: Option<String>,
     /// Parent organisation of a new tenant.
+    #[schema(value_type = Option<TenantId>)]
     pub parent_id: Option<String>,
-    /// When the key stops working (RFC 3339).
+    /// When the key stops working; must be in the future.
+    #[schema(value_type = Option<Timestamp>)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<FreeText>)]
     pub sector: Option<String>,
+    #[schema(value_type = Option<FreeText>)]
     pub use_case: Option<String>,
 }
 

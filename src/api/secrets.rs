@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
+use super::schemas::{FreeText, SecretValue, Tier, Timestamp};
 use utoipa::{IntoParams, ToSchema};
 
 /// The root token, or a tenant's keyward API key (for reading its own secrets).
@@ -61,10 +62,12 @@ impl FromRequestParts<AppState> for SecretCaller {
 #[serde(rename_all = "camelCase")]
 pub struct ResolveBody {
     /// The end user the key is for (recorded in the audit trail).
+    #[schema(value_type = Option<FreeText>)]
     pub user_id: Option<String>,
     /// The tier whose pooled key is the last resort: `free`, `pro`,
     /// `enterprise` or `managed-<plan>` (default: the tenant's plan). A
     /// tenant's own key may not ask for a tier above its tenant's plan.
+    #[schema(value_type = Option<Tier>)]
     pub tier: Option<String>,
 }
 
@@ -117,7 +120,7 @@ fn parse_tier(tier: Option<&str>) -> Result<Option<Plan>, ApiError> {
     post,
     path = "/api/keys/{service}/{tenant_id}",
     tag = "vault",
-    params(("service" = String, Path), ("tenant_id" = String, Path)),
+    params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
     request_body(content = ResolveBody, description = "optional"),
     security(("root_token" = []), ("api_key" = [])),
     responses(
@@ -196,7 +199,9 @@ impl From<SecretMeta> for SecretView {
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionSecretBody {
     /// Who asked (recorded in the audit trail).
+    #[schema(value_type = Option<FreeText>)]
     pub requested_by: Option<String>,
+    #[schema(value_type = Option<Tier>)]
     pub tier: Option<String>,
 }
 
@@ -206,7 +211,7 @@ pub struct ProvisionSecretBody {
     post,
     path = "/api/keys/{service}/{tenant_id}/provision",
     tag = "vault",
-    params(("service" = String, Path), ("tenant_id" = String, Path)),
+    params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
     request_body(content = ProvisionSecretBody, description = "optional"),
     security(("root_token" = []), ("api_key" = [])),
     responses(
@@ -244,7 +249,7 @@ pub async fn provision(
     post,
     path = "/api/keys/{service}/{tenant_id}/rotate",
     tag = "vault",
-    params(("service" = String, Path), ("tenant_id" = String, Path)),
+    params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
     security(("root_token" = []), ("api_key" = [])),
     responses(
         (status = 200, body = SecretView),
@@ -270,6 +275,7 @@ pub async fn rotate(
 #[derive(Deserialize, ToSchema)]
 pub struct CustomerKeyBody {
     /// The tenant's own provider key; checked with the provider before it is stored.
+    #[schema(value_type = SecretValue)]
     pub key: String,
 }
 crate::debug_without_secrets!(CustomerKeyBody {});
@@ -279,7 +285,7 @@ crate::debug_without_secrets!(CustomerKeyBody {});
     put,
     path = "/api/keys/{service}/{tenant_id}/customer",
     tag = "vault",
-    params(("service" = String, Path), ("tenant_id" = String, Path)),
+    params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
     request_body = CustomerKeyBody,
     security(("root_token" = []), ("api_key" = [])),
     responses(
@@ -307,14 +313,21 @@ pub async fn put_customer(
 
 #[derive(Deserialize, ToSchema)]
 pub struct PutSecretBody {
+    #[schema(value_type = Service)]
     pub service: String,
-    /// managed | customer | admin | pooled
+    /// A pooled key takes a `tier` and no `tenant_id`; managed, customer and
+    /// admin secrets take a `tenant_id` and no `tier` (admin without either:
+    /// the platform's own admin credentials).
+    #[schema(value_type = SecretKind)]
     pub kind: String,
     /// The owning tenant (managed, customer, admin). Absent for pooled keys
     /// and for the platform's own admin credentials.
+    #[schema(value_type = Option<TenantId>)]
     pub tenant_id: Option<String>,
     /// The tier of a pooled key.
+    #[schema(value_type = Option<Plan>)]
     pub tier: Option<String>,
+    #[schema(value_type = SecretValue)]
     pub value: String,
     /// Check the key with its provider first (default true).
     pub validate: Option<bool>,
@@ -379,8 +392,10 @@ pub async fn put_secret(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SecretsQuery {
     /// Only this tenant's secrets.
+    #[param(value_type = Option<TenantId>)]
     pub tenant_id: Option<String>,
 }
 
@@ -442,7 +457,9 @@ impl From<Price> for PriceView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PricesQuery {
+    #[param(value_type = Option<CostService>)]
     pub service: Option<String>,
 }
 
@@ -470,14 +487,23 @@ pub async fn list_prices(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PriceBody {
+    #[schema(value_type = CostService)]
     pub service: String,
     /// Default `*`.
+    #[schema(min_length = 1, max_length = 200)]
     pub model: Option<String>,
+    /// The units each service is priced in: token_in / token_out (openai,
+    /// anthropic), second (hume), character (elevenlabs), minute (deepgram),
+    /// request (keyward).
+    #[schema(value_type = PriceUnit)]
     pub unit: String,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub price_micros: i64,
     /// Default 1.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub per_units: Option<i64>,
     /// Default now. Usage before it keeps the price it had.
+    #[schema(value_type = Option<Timestamp>)]
     pub effective_from: Option<DateTime<Utc>>,
 }
 
@@ -515,6 +541,7 @@ pub async fn set_price(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CheckBody {
     /// managed (default) | customer | admin
+    #[schema(pattern = "^(managed|customer|admin)$")]
     pub kind: Option<String>,
 }
 
@@ -535,7 +562,7 @@ pub struct CheckResponse {
     post,
     path = "/api/keys/{service}/{tenant_id}/validate",
     tag = "vault",
-    params(("service" = String, Path), ("tenant_id" = String, Path)),
+    params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
     request_body(content = CheckBody, description = "optional"),
     security(("root_token" = []), ("api_key" = [])),
     responses(

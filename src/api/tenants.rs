@@ -13,6 +13,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use super::schemas::{DisplayName, TenantStatusName};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -41,11 +42,15 @@ impl From<Tenant> for TenantView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TenantListQuery {
     /// Only tenants on this plan.
+    #[param(value_type = Option<Plan>)]
     pub plan: Option<String>,
     /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -104,6 +109,7 @@ pub struct LimitsView {
     pub requests_per_second: i64,
     pub concurrent_requests: i64,
     pub max_payload_bytes: i64,
+    pub max_cached_bytes: i64,
 }
 
 impl From<PlanLimits> for LimitsView {
@@ -113,6 +119,7 @@ impl From<PlanLimits> for LimitsView {
             requests_per_second: l.requests_per_second,
             concurrent_requests: l.concurrent_requests,
             max_payload_bytes: l.max_payload_bytes,
+            max_cached_bytes: l.max_cached_bytes,
         }
     }
 }
@@ -136,7 +143,7 @@ fn tenant_id(raw: String) -> Result<TenantId, ApiError> {
     get,
     path = "/api/tenants/{id}",
     tag = "tenants",
-    params(("id" = String, Path, description = "Tenant id")),
+    params(("id" = TenantId, Path, description = "Tenant id")),
     security(("root_token" = [])),
     responses(
         (status = 200, body = TenantDetailView),
@@ -161,10 +168,12 @@ pub async fn get_tenant(
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct TenantPatch {
+    #[schema(value_type = Option<DisplayName>)]
     pub name: Option<String>,
-    /// free | pro | enterprise
+    #[schema(value_type = Option<Plan>)]
     pub plan: Option<String>,
     /// active | suspended (a suspended tenant's keys are refused as DISABLED)
+    #[schema(value_type = Option<TenantStatusName>)]
     pub status: Option<String>,
 }
 
@@ -187,7 +196,7 @@ impl TryFrom<TenantPatch> for TenantChanges {
     patch,
     path = "/api/tenants/{id}",
     tag = "tenants",
-    params(("id" = String, Path, description = "Tenant id")),
+    params(("id" = TenantId, Path, description = "Tenant id")),
     request_body = TenantPatch,
     security(("root_token" = [])),
     responses(

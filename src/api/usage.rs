@@ -12,15 +12,21 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use super::schemas::Timestamp;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
-    /// RFC 3339, inclusive (default: 24 h or 30 days before `to`).
+    /// Inclusive (default: 24 h or 30 days before `to`); before `to`, and at
+    /// most 400 days before it.
+    #[param(value_type = Option<Timestamp>)]
     pub from: Option<DateTime<Utc>>,
     /// RFC 3339, exclusive (default: now).
+    #[param(value_type = Option<Timestamp>)]
     pub to: Option<DateTime<Utc>>,
     /// hour (default) | day
+    #[param(pattern = "^(hour|day)$")]
     pub granularity: Option<String>,
 }
 
@@ -93,12 +99,17 @@ fn series(points: &BTreeMap<DateTime<Utc>, UsageTotals>) -> Vec<UsagePoint> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecordsQuery {
-    /// RFC 3339, inclusive (default: 24 h before `to`).
+    /// Inclusive (default: 24 h before `to`); before `to`, and at most 400
+    /// days before it.
+    #[param(value_type = Option<Timestamp>)]
     pub from: Option<DateTime<Utc>>,
     /// RFC 3339, exclusive (default: now).
+    #[param(value_type = Option<Timestamp>)]
     pub to: Option<DateTime<Utc>>,
     /// At most this many records, oldest first (default 1000, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
 }
 
@@ -131,7 +142,7 @@ pub struct UsageRecordsView {
     get,
     path = "/api/usage/{tenant_id}/records",
     tag = "usage",
-    params(("tenant_id" = String, Path), RecordsQuery),
+    params(("tenant_id" = TenantId, Path), RecordsQuery),
     security(("root_token" = [])),
     responses(
         (status = 200, body = UsageRecordsView),
@@ -183,7 +194,7 @@ pub async fn usage_records(
     get,
     path = "/api/usage/{tenant_id}",
     tag = "usage",
-    params(("tenant_id" = String, Path), UsageQuery),
+    params(("tenant_id" = TenantId, Path), UsageQuery),
     security(("root_token" = [])),
     responses(
         (status = 200, body = UsageReportView),
@@ -228,16 +239,26 @@ pub async fn usage_report(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SavingsQuery {
+    /// Inclusive (default: 30 days before `to`); before `to`, and at most
+    /// 400 days before it.
+    #[param(value_type = Option<Timestamp>)]
     pub from: Option<DateTime<Utc>>,
+    /// Exclusive (default: now).
+    #[param(value_type = Option<Timestamp>)]
     pub to: Option<DateTime<Utc>>,
     /// Origin egress price per GB in micro-dollars (default 90000 = $0.09).
+    #[param(minimum = 0)]
     pub origin_egress_per_gb_micros: Option<i64>,
     /// Origin cost per request served, micro-dollars (default 0).
+    #[param(minimum = 0)]
     pub origin_cost_per_request_micros: Option<i64>,
     /// Cache cost per million requests, micro-dollars (default 400000 = $0.40).
+    #[param(minimum = 0)]
     pub cache_cost_per_million_requests_micros: Option<i64>,
     /// Cache egress price per GB, micro-dollars (default 10000 = $0.01).
+    #[param(minimum = 0)]
     pub cache_egress_per_gb_micros: Option<i64>,
 }
 
@@ -270,7 +291,7 @@ fn usd(micros: i64) -> String {
     get,
     path = "/api/savings/{tenant_id}",
     tag = "usage",
-    params(("tenant_id" = String, Path), SavingsQuery),
+    params(("tenant_id" = TenantId, Path), SavingsQuery),
     security(("root_token" = [])),
     responses(
         (status = 200, body = SavingsView),
@@ -367,7 +388,17 @@ pub struct SubjectLimitsView {
 pub struct RateLimitView {
     pub tenant_id: String,
     pub plan: String,
+    /// The tenant's cached responses in the store, all namespaces together.
+    pub storage: StorageView,
     pub keys: Vec<SubjectLimitsView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StorageView {
+    pub used_bytes: i64,
+    /// The plan's `max_cached_bytes`; a `set` that would pass it is refused
+    /// with 413 `STORAGE_QUOTA_EXCEEDED`.
+    pub quota_bytes: i64,
 }
 
 /// The state of every limit applying to a tenant, per key that reaches its namespaces.
@@ -375,7 +406,7 @@ pub struct RateLimitView {
     get,
     path = "/api/ratelimit/{tenant_id}",
     tag = "usage",
-    params(("tenant_id" = String, Path)),
+    params(("tenant_id" = TenantId, Path)),
     security(("root_token" = [])),
     responses(
         (status = 200, body = RateLimitView),
@@ -388,11 +419,16 @@ pub async fn rate_limit(
     Path(tenant): Path<String>,
 ) -> Result<Json<RateLimitView>, ApiError> {
     let tenant = TenantId::parse(tenant)?;
-    let (plan, subjects) = state.core.rate_limits(&tenant).await?;
+    let limits = state.core.rate_limits(&tenant).await?;
     Ok(Json(RateLimitView {
         tenant_id: tenant.to_string(),
-        plan: plan.to_string(),
-        keys: subjects
+        plan: limits.plan.to_string(),
+        storage: StorageView {
+            used_bytes: limits.storage.used_bytes,
+            quota_bytes: limits.storage.quota_bytes,
+        },
+        keys: limits
+            .subjects
             .into_iter()
             .map(|s| SubjectLimitsView {
                 key_id: s.key_id.to_string(),
@@ -437,6 +473,7 @@ pub struct PlanView {
     pub requests_per_second: i64,
     pub concurrent_requests: i64,
     pub max_payload_bytes: i64,
+    pub max_cached_bytes: i64,
 }
 
 impl PlanView {
@@ -447,6 +484,7 @@ impl PlanView {
             requests_per_second: l.requests_per_second,
             concurrent_requests: l.concurrent_requests,
             max_payload_bytes: l.max_payload_bytes,
+            max_cached_bytes: l.max_cached_bytes,
         }
     }
 }
@@ -477,10 +515,18 @@ pub async fn list_plans(State(state): State<AppState>, _root: RootActor) -> Json
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PlanBody {
+    #[schema(minimum = 1)]
     pub requests_per_month: i64,
+    #[schema(minimum = 1, maximum = 4294967295_i64)]
     pub requests_per_second: i64,
+    #[schema(minimum = 1)]
     pub concurrent_requests: i64,
+    /// At most 4 GiB.
+    #[schema(minimum = 1, maximum = 4294967296_i64)]
     pub max_payload_bytes: i64,
+    /// Bytes a tenant's cached responses may take; unchanged when absent.
+    #[schema(minimum = 1)]
+    pub max_cached_bytes: Option<i64>,
 }
 
 /// Change a plan's limits (from the next request on).
@@ -488,7 +534,7 @@ pub struct PlanBody {
     put,
     path = "/api/plans/{name}",
     tag = "plans",
-    params(("name" = String, Path, description = "free | pro | enterprise")),
+    params(("name" = Plan, Path)),
     request_body = PlanBody,
     security(("root_token" = [])),
     responses(
@@ -508,6 +554,9 @@ pub async fn update_plan(
         requests_per_second: body.requests_per_second,
         concurrent_requests: body.concurrent_requests,
         max_payload_bytes: body.max_payload_bytes,
+        max_cached_bytes: body
+            .max_cached_bytes
+            .unwrap_or(state.core.plan_limits(plan).max_cached_bytes),
     };
     let limits = state.core.update_plan(plan, limits, &actor).await?;
     Ok(Json(PlanView::new(plan, limits)))

@@ -42,6 +42,21 @@ pub async fn upsert(conn: &mut Conn, e: &NewEntry<'_>) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Bytes the entries of the tenant owning `namespace` take, all its
+/// namespaces together (kept by triggers on `cache_entries`).
+pub async fn owner_cached_bytes(conn: &mut Conn, namespace: &str) -> sqlx::Result<i64> {
+    sqlx::query(
+        "SELECT t.cached_bytes FROM tenants t JOIN namespaces n ON n.tenant_id = t.id \
+         WHERE n.name = $1",
+    )
+    .bind(namespace)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| r.try_get("cached_bytes"))
+    .transpose()
+    .map(Option::unwrap_or_default)
+}
+
 /// The entry if it exists and has not expired at `now`.
 pub async fn find_live(
     conn: &mut Conn,

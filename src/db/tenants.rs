@@ -52,6 +52,17 @@ pub async fn find(conn: &mut Conn, id: &TenantId) -> sqlx::Result<Option<Tenant>
         .transpose()
 }
 
+/// Bytes the tenant's cached responses take in the store (kept by triggers).
+pub async fn cached_bytes(conn: &mut Conn, id: &TenantId) -> sqlx::Result<i64> {
+    sqlx::query("SELECT cached_bytes FROM tenants WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get("cached_bytes"))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
 /// A page of tenants in id order, optionally of one plan.
 pub async fn list(
     conn: &mut Conn,

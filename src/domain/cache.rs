@@ -72,7 +72,7 @@ pub fn check_identity(
         if value.trim().is_empty() {
             return Err(ValidationError::new(field, "must not be empty"));
         }
-        if value.len() > 200 {
+        if value.chars().count() > 200 {
             return Err(ValidationError::new(
                 field,
                 "must be at most 200 characters",
@@ -80,6 +80,9 @@ pub fn check_identity(
         }
     }
     match messages {
+        Value::Array(items) if items.iter().any(|m| !m.is_object()) => Err(
+            ValidationError::new("messages", "must be an array of message objects"),
+        ),
         Value::Array(items) if !items.is_empty() => Ok(()),
         Value::Array(_) => Err(ValidationError::new("messages", "must not be empty")),
         _ => Err(ValidationError::new(

@@ -65,7 +65,7 @@ pub struct UsageEvent {
 }
 
 fn check_label(field: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
-    if value.is_empty() || value.len() > max {
+    if value.is_empty() || value.chars().count() > max {
         return Err(ValidationError::new(
             field,
             format!("must be 1 to {max} characters"),

@@ -468,7 +468,11 @@ pub fn parse_amount_cents(field: &'static str, value: &str) -> Result<i64, Valid
         )
     };
     let (whole, frac) = value.split_once('.').unwrap_or((value, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
+    if whole.is_empty()
+        || whole.len() > 15
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 2
+    {
         return Err(bad());
     }
     if !frac.bytes().all(|b| b.is_ascii_digit()) {

@@ -11,6 +11,8 @@ pub enum LimitKind {
     Monthly,
     Concurrent,
     Payload,
+    /// The tenant's cached responses would exceed its plan's storage.
+    Storage,
 }
 
 impl LimitKind {
@@ -20,6 +22,7 @@ impl LimitKind {
             Self::Monthly => "MONTHLY_QUOTA_EXCEEDED",
             Self::Concurrent => "TOO_MANY_CONCURRENT_REQUESTS",
             Self::Payload => "PAYLOAD_TOO_LARGE",
+            Self::Storage => "STORAGE_QUOTA_EXCEEDED",
         }
     }
 }

@@ -69,6 +69,9 @@ pub struct PlanLimits {
     pub requests_per_second: i64,
     pub concurrent_requests: i64,
     pub max_payload_bytes: i64,
+    /// Bytes the tenant's cached responses may take in the store, all
+    /// namespaces together (checked at every `set`).
+    pub max_cached_bytes: i64,
 }
 
 impl PlanLimits {
@@ -80,18 +83,21 @@ impl PlanLimits {
                 requests_per_second: 10,
                 concurrent_requests: 5,
                 max_payload_bytes: 10 * MB,
+                max_cached_bytes: 100 * MB,
             },
             Plan::Pro => Self {
                 requests_per_month: 100_000,
                 requests_per_second: 50,
                 concurrent_requests: 20,
                 max_payload_bytes: 100 * MB,
+                max_cached_bytes: 10 * 1024 * MB,
             },
             Plan::Enterprise => Self {
                 requests_per_month: 10_000_000,
                 requests_per_second: 500,
                 concurrent_requests: 100,
                 max_payload_bytes: 1024 * MB,
+                max_cached_bytes: 200 * 1024 * MB,
             },
         }
     }
@@ -105,6 +111,7 @@ impl PlanLimits {
             ("requests_per_second", self.requests_per_second),
             ("concurrent_requests", self.concurrent_requests),
             ("max_payload_bytes", self.max_payload_bytes),
+            ("max_cached_bytes", self.max_cached_bytes),
         ] {
             if v < 1 {
                 return Err(ValidationError::new(field, "must be at least 1"));

@@ -141,7 +141,7 @@ impl Price {
                 ),
             ));
         }
-        if self.model.is_empty() || self.model.len() > 200 {
+        if self.model.is_empty() || self.model.chars().count() > 200 {
             return Err(ValidationError::new("model", "must be 1 to 200 characters"));
         }
         if !(0..=1_000_000_000_000).contains(&self.price_micros) {

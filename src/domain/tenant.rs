@@ -49,7 +49,7 @@ pub fn parse_display_name(field: &'static str, value: &str) -> Result<String, Va
     if trimmed.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
-    if trimmed.chars().count() > 200 {
+    if value.chars().count() > 200 {
         return Err(ValidationError::new(
             field,
             "must be at most 200 characters",

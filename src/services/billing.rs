@@ -331,8 +331,9 @@ impl Keyward {
         actor: &Actor,
         period: BillingPeriod,
     ) -> Result<Vec<Invoice>> {
+        // Not a server failure: a configuration the operator has not made.
         let Some(xero) = &self.billing().xero else {
-            return Err(Error::Unavailable {
+            return Err(Error::Conflict {
                 code: "XERO_NOT_CONFIGURED",
                 message:
                     "set KEYWARD_XERO_CLIENT_ID and KEYWARD_XERO_CLIENT_SECRET to push invoices"
@@ -436,7 +437,7 @@ impl Keyward {
     /// paid. Idempotent by payment id; a draft cannot be paid (push it first),
     /// and a payment id reused for another invoice or amount is refused.
     pub async fn record_payment(&self, actor: &Actor, p: NewPayment) -> Result<Reconciled> {
-        if p.payment_id.trim().is_empty() || p.payment_id.len() > 200 {
+        if p.payment_id.is_empty() || p.payment_id.chars().count() > 200 {
             return Err(ValidationError::new("payment_id", "must be 1 to 200 characters").into());
         }
         let now = now();

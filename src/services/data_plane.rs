@@ -3,14 +3,14 @@
 //! step reads memory only once warm; nothing here waits on a database write.
 
 use super::limits::{Admission, EffectiveLimits, LimitState, Limiter, Subject, SubjectState};
-use super::response_cache::{entry_digest, CacheEntry};
+use super::response_cache::{entry_digest, CacheEntry, Stored};
 use super::{now, Error, Keyward, Result};
 use crate::crypto::api_key::PlainApiKey;
 use crate::db;
 use crate::domain::api_key::VerifyCode;
 use crate::domain::cache::canonical_identity;
 use crate::domain::ids::{KeyId, NamespaceName, TenantId};
-use crate::domain::limits::month_start;
+use crate::domain::limits::{month_start, LimitExceeded, LimitKind};
 use crate::domain::usage::{Operation, UsageRecord};
 use chrono::{DateTime, Duration, Utc};
 use governor::DefaultDirectRateLimiter;
@@ -165,7 +165,21 @@ pub struct UploadPass {
     _in_flight: UploadSlot,
 }
 
-/// One subject's limits as reported by `GET /api/ratelimit/{tenant}`.
+/// Every limit of a tenant, as reported by `GET /api/ratelimit/{tenant}`.
+pub struct TenantLimits {
+    pub plan: crate::domain::plan::Plan,
+    pub storage: Storage,
+    pub subjects: Vec<SubjectLimits>,
+}
+
+/// The bytes a tenant's cached responses take in the store, and its plan's quota.
+#[derive(Debug, Clone, Copy)]
+pub struct Storage {
+    pub used_bytes: i64,
+    pub quota_bytes: i64,
+}
+
+/// One subject's limits.
 #[derive(Debug, Clone)]
 pub struct SubjectLimits {
     pub key_id: KeyId,
@@ -363,7 +377,7 @@ impl Keyward {
         ttl: Duration,
     ) -> Result<Arc<CacheEntry>> {
         let now = now();
-        Ok(self
+        let stored = self
             .inner
             .responses
             .set(
@@ -375,8 +389,18 @@ impl Keyward {
                 response,
                 now,
                 now + ttl,
+                access.limits.max_cached,
             )
-            .await?)
+            .await?;
+        match stored {
+            Stored::Entry(entry) => Ok(entry),
+            Stored::OverQuota { available } => Err(Error::Limit(LimitExceeded {
+                kind: LimitKind::Storage,
+                limit: access.limits.max_cached,
+                remaining: available,
+                reset_seconds: 0,
+            })),
+        }
     }
 
     /// Removes one entry, or with no identity the whole namespace; returns how many.
@@ -428,13 +452,14 @@ impl Keyward {
     pub async fn rate_limits(
         &self,
         tenant: &TenantId,
-    ) -> Result<(crate::domain::plan::Plan, Vec<SubjectLimits>)> {
+    ) -> Result<TenantLimits> {
         let t = self.require_tenant(tenant).await?;
-        let (namespaces, keys) = {
+        let (namespaces, keys, cached_bytes) = {
             let mut conn = self.db().pool().acquire().await?;
             (
                 db::namespaces::list_for_tenant(&mut conn, tenant).await?,
                 db::keys::list(&mut conn, None).await?,
+                db::tenants::cached_bytes(&mut conn, tenant).await?,
             )
         };
         let plan = self.plan_limits(t.plan);
@@ -460,6 +485,13 @@ impl Keyward {
                 max_payload_bytes: limits.max_payload,
             });
         }
-        Ok((t.plan, out))
+        Ok(TenantLimits {
+            plan: t.plan,
+            storage: Storage {
+                used_bytes: cached_bytes,
+                quota_bytes: plan.max_cached_bytes,
+            },
+            subjects: out,
+        })
     }
 }

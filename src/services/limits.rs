@@ -26,6 +26,8 @@ pub struct EffectiveLimits {
     pub monthly: i64,
     pub concurrent: i64,
     pub max_payload: i64,
+    /// Bytes the owner's cached responses may take in the store.
+    pub max_cached: i64,
 }
 
 impl EffectiveLimits {
@@ -39,6 +41,7 @@ impl EffectiveLimits {
                 .unwrap_or(plan.requests_per_month),
             concurrent: plan.concurrent_requests,
             max_payload: plan.max_payload_bytes,
+            max_cached: plan.max_cached_bytes,
         }
     }
 }

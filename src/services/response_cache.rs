@@ -77,6 +77,14 @@ pub struct ResponseCache {
     generations: DashMap<String, u64>,
 }
 
+/// What `set` did.
+pub enum Stored {
+    Entry(Arc<CacheEntry>),
+    /// Refused: the owner's cached bytes would exceed its quota; about
+    /// `available` bytes were left for this entry.
+    OverQuota { available: i64 },
+}
+
 /// The digest naming an entry: SHA-256 of its canonical identity.
 pub fn entry_digest(canonical_identity: &str) -> [u8; 32] {
     Sha256::digest(canonical_identity.as_bytes()).into()
@@ -151,7 +159,10 @@ impl ResponseCache {
         }
     }
 
-    /// Stores an entry (replacing any with the same identity).
+    /// Stores an entry (replacing any with the same identity), unless the
+    /// namespace owner's entries would then take more than `quota` bytes.
+    /// The write comes first (it takes the lock that serialises the owner's
+    /// writers), the check after it, and an entry over the quota is rolled back.
     #[allow(clippy::too_many_arguments)]
     pub async fn set(
         &self,
@@ -163,10 +174,11 @@ impl ResponseCache {
         response: Box<RawValue>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> sqlx::Result<Arc<CacheEntry>> {
-        let mut conn = db.pool().acquire().await?;
+        quota: i64,
+    ) -> sqlx::Result<Stored> {
+        let mut tx = db.pool().begin().await?;
         db::cache::upsert(
-            &mut conn,
+            &mut tx,
             &db::cache::NewEntry {
                 namespace: namespace.as_str(),
                 entry_key: &hex::encode(digest),
@@ -178,11 +190,20 @@ impl ResponseCache {
             },
         )
         .await?;
+        let used = db::cache::owner_cached_bytes(&mut tx, namespace.as_str()).await?;
+        if used > quota {
+            tx.rollback().await?;
+            let size = response.get().len() as i64;
+            return Ok(Stored::OverQuota {
+                available: (quota - (used - size)).max(0),
+            });
+        }
+        tx.commit().await?;
         let entry = Arc::new(CacheEntry::new(response, now, expires_at));
         self.memory
             .insert(self.key(namespace, digest), entry.clone())
             .await;
-        Ok(entry)
+        Ok(Stored::Entry(entry))
     }
 
     /// Removes one entry; true when one was stored.

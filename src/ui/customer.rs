@@ -81,6 +81,8 @@ pub struct CustomerPageData {
     pub days: Vec<[String; 9]>,
     pub limits: Vec<KeyLimits>,
     pub max_payload: String,
+    /// Cached bytes stored, of the plan's quota.
+    pub storage: String,
     pub keys: Vec<KeyDetail>,
     pub secrets: Vec<SecretRow>,
     pub services: Vec<String>,
@@ -289,7 +291,13 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
             })
         })
         .collect();
-    let (_, subjects) = core.rate_limits(&id).await.map_err(server_error)?;
+    let tenant_limits = core.rate_limits(&id).await.map_err(server_error)?;
+    let storage = format!(
+        "{} of {}",
+        bytes(tenant_limits.storage.used_bytes),
+        bytes(tenant_limits.storage.quota_bytes)
+    );
+    let subjects = tenant_limits.subjects;
     let limits = subjects
         .iter()
         .map(|s| KeyLimits {
@@ -421,6 +429,7 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
         days: day_rows,
         limits,
         max_payload,
+        storage,
         keys,
         secrets,
         services: crate::domain::secret::Service::ALL
@@ -517,7 +526,7 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
                 tenant_id=page.tenant_id.clone()
             />
             <UsageSection usage=page.usage charts=page.charts days=page.days/>
-            <RateLimits max_payload=page.max_payload limits=page.limits/>
+            <RateLimits max_payload=page.max_payload storage=page.storage limits=page.limits/>
             <KeysSection keys=page.keys csrf=csrf.clone() back/>
             <SecretsSection
                 secrets=page.secrets
@@ -597,9 +606,11 @@ fn UsageDays(days: Vec<[String; 9]>) -> impl IntoView {
 
 /// The rate limits of every key serving the tenant, as gauges.
 #[component]
-fn RateLimits(max_payload: String, limits: Vec<KeyLimits>) -> impl IntoView {
-    let note =
-        format!("Largest request body: {max_payload}. Figures are this replica's live counters.");
+fn RateLimits(max_payload: String, storage: String, limits: Vec<KeyLimits>) -> impl IntoView {
+    let note = format!(
+        "Largest request body: {max_payload}. Cached responses stored: {storage}. \
+         Figures are this replica's live counters."
+    );
     let gauges = if limits.is_empty() {
         view! { <p class="empty">"No key serves this tenant's namespaces."</p> }.into_any()
     } else {

@@ -281,3 +281,118 @@ async fn plans_are_seeded_with_the_designs_figures_and_editable() {
         .await;
     assert_eq!(trail["entries"][0]["target"], "pro");
 }
+
+/// The tenant's cached bytes as the rate-limit state reports them.
+async fn storage(app: &TestApp, tenant: &str) -> (i64, i64) {
+    let (status, state) = app
+        .root_json(Method::GET, &format!("/api/ratelimit/{tenant}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{state}");
+    (
+        state["storage"]["used_bytes"].as_i64().unwrap(),
+        state["storage"]["quota_bytes"].as_i64().unwrap(),
+    )
+}
+
+/// A cached response whose stored JSON text is exactly `len` bytes.
+fn response_of(len: usize) -> serde_json::Value {
+    // {"t":"..."} is 8 bytes around the text.
+    json!({ "t": "x".repeat(len - 8) })
+}
+
+#[tokio::test]
+async fn cached_bytes_are_held_to_the_plans_storage_quota_across_namespaces() {
+    let app = spawn_app().await;
+    let (status, plan) = app
+        .root_json(
+            Method::PUT,
+            "/api/plans/free",
+            Some(json!({
+                "requests_per_month": 1000, "requests_per_second": 1000,
+                "concurrent_requests": 50, "max_payload_bytes": MB, "max_cached_bytes": 3000,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["max_cached_bytes"], 3000);
+    let body = app
+        .provision(json!({"user_id": "acme", "integration": "files", "project_id": "jt",
+                          "tier": "free", "namespace": "acme_main", "scopes": ["acme_*"]}))
+        .await;
+    let key = s(&body["api_key"]).to_string();
+    let (status, ns) = app
+        .root_json(
+            Method::POST,
+            "/api/namespaces",
+            Some(json!({"name": "acme_docs", "user_id": "acme"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ns}");
+    let other = free_tenant(&app, "beta").await;
+    assert_eq!(storage(&app, "acme").await, (0, 3000));
+
+    // Two namespaces of one tenant share its quota.
+    let a = app.cache_set(&key, "acme_main", "a", response_of(1000)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let b = app.cache_set(&key, "acme_docs", "b", response_of(1000)).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+    assert_eq!(storage(&app, "acme").await.0, 2000);
+
+    let over = app.cache_set(&key, "acme_docs", "c", response_of(1500)).await;
+    assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", over.body);
+    assert_eq!(over.code(), "STORAGE_QUOTA_EXCEEDED");
+    assert!(
+        over.body["error"]["message"].as_str().unwrap().contains("3000"),
+        "{}",
+        over.body
+    );
+    assert_eq!(storage(&app, "acme").await.0, 2000, "nothing half-written");
+    let miss = app.cache_get(&key, "acme_docs", "c").await;
+    assert_eq!(miss.body["hit"], false, "{}", miss.body);
+
+    // Another tenant's quota is its own.
+    let theirs = app.cache_set(&other, "jt_beta", "a", response_of(2500)).await;
+    assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.body);
+    assert_eq!(storage(&app, "beta").await.0, 2500);
+
+    // Replacing an entry counts its new size only; removing frees its bytes.
+    let smaller = app.cache_set(&key, "acme_main", "a", response_of(500)).await;
+    assert_eq!(smaller.status, StatusCode::OK);
+    assert_eq!(storage(&app, "acme").await.0, 1500);
+    let fits = app.cache_set(&key, "acme_docs", "c", response_of(1500)).await;
+    assert_eq!(fits.status, StatusCode::OK, "{}", fits.body);
+    assert_eq!(storage(&app, "acme").await.0, 3000);
+    let gone = app
+        .data(
+            "/api/cache/invalidate",
+            &key,
+            json!({"namespace": "acme_docs"}),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    assert_eq!(storage(&app, "acme").await.0, 500);
+
+    // Writers racing for the last bytes never pass the quota together.
+    let key = std::sync::Arc::new(key);
+    let app = std::sync::Arc::new(app);
+    let racers: Vec<_> = (0..12)
+        .map(|i| {
+            let (app, key) = (app.clone(), key.clone());
+            tokio::spawn(async move {
+                app.cache_set(&key, "acme_docs", &format!("r{i}"), response_of(1000))
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for r in racers {
+        match r.await.unwrap() {
+            StatusCode::OK => stored += 1,
+            StatusCode::PAYLOAD_TOO_LARGE => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(stored, 2, "2 of 12 fit in the 2500 bytes left");
+    assert_eq!(storage(&app, "acme").await.0, 2500);
+}

@@ -711,3 +711,115 @@ async fn a_change_whose_notice_is_lost_is_seen_within_the_safety_ttl() {
         changed.elapsed().as_millis()
     );
 }
+
+/// The provider secret `tenant`'s managed OpenAI key, as replica `r` reads it.
+async fn managed_openai(r: &Replica, tenant: &str) -> (StatusCode, Value) {
+    r.root(
+        reqwest::Method::POST,
+        &format!("/api/keys/openai/{tenant}"),
+        Some(json!({})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_master_key_rotation_by_configuration_never_leaves_a_replica_unable_to_read() {
+    if engine_is_postgres() {
+        return; // these tests make their own PostgreSQL databases: run once, in the first pass
+    }
+    const V2: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=";
+    let db = pg_database().await;
+    let url = db.url();
+    let v1_only = format!("1:{MASTER_KEY}");
+    let both = format!("1:{MASTER_KEY},2:{V2}");
+    let old = [("KEYWARD_MASTER_KEYS", v1_only.as_str())];
+    let added = [
+        ("KEYWARD_MASTER_KEYS", both.as_str()),
+        ("KEYWARD_MASTER_KEY_ACTIVE", "1"),
+    ];
+    let active = [
+        ("KEYWARD_MASTER_KEYS", both.as_str()),
+        ("KEYWARD_MASTER_KEY_ACTIVE", "2"),
+    ];
+    let put = |r: &Replica, tenant: &'static str| {
+        let body = json!({"service": "openai", "kind": "managed", "tenant_id": tenant,
+                          "value": format!("managed-key-of-{tenant}"), "validate": false});
+        async move {
+            let (status, body) = r.root(reqwest::Method::PUT, "/api/secrets", Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    let reads_all = |r: &Replica, tenants: &'static [&'static str]| async move {
+        for tenant in tenants {
+            let (status, got) = managed_openai(r, tenant).await;
+            assert_eq!(status, StatusCode::OK, "{tenant}: {got}");
+            assert_eq!(got["key"], format!("managed-key-of-{tenant}"));
+        }
+    };
+
+    let mut a = replica(Some(&url), None, &old).await;
+    let mut b = replica(Some(&url), None, &old).await;
+    for tenant in ["one", "two", "three"] {
+        let (status, body) = a
+            .root(
+                reqwest::Method::POST,
+                "/api/provision",
+                Some(json!({"user_id": tenant, "integration": "files", "project_id": "jt"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    put(&a, "one").await;
+
+    // Step 1, replica by replica: version 2 added, version 1 still sealing.
+    drop(a);
+    a = replica(Some(&url), None, &added).await;
+    put(&a, "two").await;
+    reads_all(&b, &["one", "two"]).await;
+    drop(b);
+    b = replica(Some(&url), None, &added).await;
+
+    // Step 2, replica by replica: version 2 seals; every replica opens it.
+    drop(a);
+    a = replica(Some(&url), None, &active).await;
+    put(&a, "three").await;
+    reads_all(&b, &["one", "two", "three"]).await;
+    drop(b);
+    b = replica(Some(&url), None, &active).await;
+
+    // Step 3, once: re-seal everything under version 2 (a third process).
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["vault", "reseal", "--json"])
+        .env("DATABASE_URL", &url)
+        .env("KEYWARD_DATA_DIR", tempfile::tempdir().unwrap().path())
+        .env("KEYWARD_ROOT_TOKEN", ROOT_TOKEN)
+        .env("KEYWARD_KEY_HASH_SECRET", PEPPER)
+        .env("KEYWARD_MASTER_KEY", MASTER_KEY)
+        .envs(active)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let resealed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(resealed["version"], 2);
+    for r in [&a, &b] {
+        reads_all(r, &["one", "two", "three"]).await;
+    }
+
+    // A replica that was left behind with version 1 alone refuses to start,
+    // naming the variable, instead of answering 409 on every read.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .arg("serve")
+        .env("KEYWARD_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("DATABASE_URL", &url)
+        .env("KEYWARD_DATA_DIR", dir.path())
+        .env("KEYWARD_ROOT_TOKEN", ROOT_TOKEN)
+        .env("KEYWARD_KEY_HASH_SECRET", PEPPER)
+        .env("KEYWARD_MASTER_KEY", MASTER_KEY)
+        .envs(old)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("KEYWARD_MASTER_KEY"), "{err}");
+}
