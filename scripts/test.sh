@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that sets up and runs every keyward test: formatting and
 # lints, the README's run command itself (scripts/serve.sh, which builds the
-# release site and server, on a fresh data directory), unit and property
+# release site and server, on a fresh data directory), the API contract
+# (schemathesis against the release server's OpenAPI document), unit and property
 # tests, the HTTP/CLI integration suite on SQLite and on PostgreSQL, and the
 # browser tests in headless Chromium against the release build users run.
 set -euo pipefail
@@ -17,6 +18,11 @@ cargo fmt --all -- --check
 # release server, built and started by scripts/serve.sh itself.
 step "the run command (scripts/serve.sh: release build, first start, sign-in, quick start)"
 scripts/check-serve.sh
+
+# The API contract, checked by a tool nobody here wrote, against that same
+# release server: every operation of /api/openapi.json, every check.
+step "the API contract (schemathesis against /api/openapi.json, --checks all)"
+scripts/check-openapi.sh
 
 # The debug builds below pass `--cfg erase_components` (as cargo-leptos does
 # for debug builds), so clippy and both test runs share one build of the

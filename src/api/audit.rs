@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiQuery, RootActor};
+use super::schemas::Timestamp;
 use crate::domain::audit::AuditEntry;
 use crate::services::audit::{AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::startup::AppState;
@@ -9,7 +10,6 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use super::schemas::Timestamp;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]

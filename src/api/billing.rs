@@ -4,6 +4,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, RootActor};
+use super::schemas::{Amount, BillingMonth, Day, InvoiceStatusName};
 use crate::domain::invoice::{
     cents_to_decimal, parse_amount_cents, BillingPeriod, Invoice, InvoiceStatus,
 };
@@ -16,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use super::schemas::{BillingMonth, Day, InvoiceStatusName};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -283,10 +283,11 @@ pub struct PaymentBody {
     #[schema(min_length = 1, max_length = 200)]
     pub payment_id: String,
     pub invoice_number: String,
-    /// The amount paid: a positive decimal with at most two places, as a
-    /// string (money is never a binary float).
-    #[schema(example = "12.34", pattern = r"^(?=.*[1-9])[0-9]{1,15}(\.[0-9]{0,2})?$")]
-    pub amount: String,
+    /// The amount paid: a positive decimal with at most two places as a
+    /// string (`"12.34"`), or a whole number (`12`). Never a fractional JSON
+    /// number: money is not a binary float.
+    #[schema(value_type = Amount, example = "12.34")]
+    pub amount: serde_json::Value,
     /// The day it was paid.
     #[schema(value_type = Day)]
     pub date: NaiveDate,
@@ -319,7 +320,18 @@ pub async fn payment(
     RootActor(actor): RootActor,
     ApiJson(body): ApiJson<PaymentBody>,
 ) -> Result<(StatusCode, Json<PaymentView>), ApiError> {
-    let amount_cents = parse_amount_cents("amount", &body.amount)?;
+    let amount = match &body.amount {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) if n.is_u64() => n.to_string(),
+        _ => {
+            return Err(ValidationError::new(
+                "amount",
+                "must be a decimal string such as \"12.34\", or a whole number",
+            )
+            .into())
+        }
+    };
+    let amount_cents = parse_amount_cents("amount", &amount)?;
     let r = state
         .core
         .record_payment(

@@ -3,6 +3,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::bearer_token;
+use super::schemas::Message;
 use crate::domain::cache::{check_cacheable_status, check_identity, parse_ttl};
 use crate::domain::ids::NamespaceName;
 use crate::domain::usage::Operation;
@@ -20,9 +21,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
-use super::schemas::Message;
 use utoipa::ToSchema;
-
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CacheGetBody {

@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, RootActor};
+use super::schemas::{AnalyticsDay, Label128, Label200, Label64, Timestamp};
 use crate::domain::analytics::{Earnings, Tpc};
 use crate::domain::cost::{parse_milli, Units, UsageEvent};
 use crate::domain::ids::TenantId;
@@ -16,7 +17,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use super::schemas::{AnalyticsDay, Label128, Label200, Label64, Timestamp};
 use utoipa::{IntoParams, ToSchema};
 
 /// Bodies of event batches may be this large (1,000 events with room to spare).
@@ -151,16 +151,16 @@ pub async fn ingest(
             serde_json::from_value(value)
         })
         .map_err(|e| {
-        if e.is_data() {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "INVALID_BODY",
-                e.to_string(),
-            )
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", e.to_string())
-        }
-    })?;
+            if e.is_data() {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "INVALID_BODY",
+                    e.to_string(),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", e.to_string())
+            }
+        })?;
     if bodies.is_empty() || bodies.len() > MAX_EVENTS_PER_BATCH {
         return Err(ValidationError::new(
             "events",

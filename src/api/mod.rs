@@ -70,6 +70,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         schemas::Label64,
         schemas::Label128,
         schemas::Label200,
+        schemas::Amount,
     ))
 )]
 struct ApiDoc;

@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, RootActor};
+use super::schemas::FreeText;
 use crate::domain::ids::{NamespaceName, TenantId};
 use crate::domain::namespace::Namespace;
 use crate::domain::plan::Plan;
@@ -14,7 +15,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use super::schemas::FreeText;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]

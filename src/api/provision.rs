@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, RootActor};
+use super::schemas::{DisplayName, FreeText, KeyPermission, NamespaceScope, Timestamp};
 use crate::domain::api_key::{parse_rate_limit, Permission};
 use crate::domain::ids::{Integration, NamespaceName, ProjectId, TenantId};
 use crate::domain::namespace::NamespacePattern;
@@ -15,7 +16,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use super::schemas::{DisplayName, FreeText, KeyPermission, NamespaceScope, Timestamp};
 use utoipa::ToSchema;
 
 /// The design's provisioning body; fields after `rate_limit` are optional extras.

@@ -54,7 +54,11 @@ schema!(
 schema!(
     ProjectId,
     "ProjectId",
-    text(SLUG, ProjectId::MAX_LEN, "The platform project a key is for")
+    text(
+        SLUG,
+        ProjectId::MAX_LEN,
+        "The platform project a key is for"
+    )
 );
 schema!(
     Integration,
@@ -136,9 +140,7 @@ schema!(
     Tier,
     "Tier",
     one_of(
-        Plan::ALL
-            .into_iter()
-            .flat_map(|p| [p.as_str(), managed(p)]),
+        Plan::ALL.into_iter().flat_map(|p| [p.as_str(), managed(p)]),
         "A plan, or the seed design's `managed-<plan>` (the platform's pooled key of that plan)"
     )
 );
@@ -323,3 +325,28 @@ fn label(max: usize) -> RefOr<Schema> {
 schema!(Label64, "Label64", label(64));
 schema!(Label128, "Label128", label(128));
 schema!(Label200, "Label200", label(200));
+
+/// A payment amount: a positive decimal string with at most two places, or a
+/// positive whole number (`domain::invoice::parse_amount_cents`).
+pub struct Amount;
+
+schema!(
+    Amount,
+    "Amount",
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^(?=.*[1-9])[0-9]{1,15}(\.[0-9]{0,2})?$"))
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(999_999_999_999_999_i64))
+        )
+        .description(Some(
+            "A positive amount: a decimal string with at most two places, or a whole number"
+        ))
+        .into()
+);

@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{bearer, request_id, ApiJson, ApiQuery, OptionalJson, RootActor};
+use super::schemas::{FreeText, SecretValue, Tier, Timestamp};
 use crate::domain::api_key::{Permission, VerifyCode};
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
@@ -16,7 +17,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
-use super::schemas::{FreeText, SecretValue, Tier, Timestamp};
 use utoipa::{IntoParams, ToSchema};
 
 /// The root token, or a tenant's keyward API key (for reading its own secrets).

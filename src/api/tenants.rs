@@ -3,6 +3,7 @@
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, RootActor};
 use super::namespaces::NamespaceView;
+use super::schemas::{DisplayName, TenantStatusName};
 use crate::domain::ids::TenantId;
 use crate::domain::plan::{Plan, PlanLimits};
 use crate::domain::tenant::{parse_display_name, Tenant, TenantStatus};
@@ -13,7 +14,6 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use super::schemas::{DisplayName, TenantStatusName};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, RootActor};
+use super::schemas::Timestamp;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::{Plan, PlanLimits};
 use crate::domain::usage::{SavingsAssumptions, UsageTotals};
@@ -12,7 +13,6 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use super::schemas::Timestamp;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -80,9 +80,10 @@ pub fn check_identity(
         }
     }
     match messages {
-        Value::Array(items) if items.iter().any(|m| !m.is_object()) => Err(
-            ValidationError::new("messages", "must be an array of message objects"),
-        ),
+        Value::Array(items) if items.iter().any(|m| !m.is_object()) => Err(ValidationError::new(
+            "messages",
+            "must be an array of message objects",
+        )),
         Value::Array(items) if !items.is_empty() => Ok(()),
         Value::Array(_) => Err(ValidationError::new("messages", "must not be empty")),
         _ => Err(ValidationError::new(

@@ -449,10 +449,7 @@ impl Keyward {
 
     /// Every limit that applies to a tenant's namespaces: one subject per key
     /// that can reach them (its own keys, and pooled keys over its namespaces).
-    pub async fn rate_limits(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<TenantLimits> {
+    pub async fn rate_limits(&self, tenant: &TenantId) -> Result<TenantLimits> {
         let t = self.require_tenant(tenant).await?;
         let (namespaces, keys, cached_bytes) = {
             let mut conn = self.db().pool().acquire().await?;

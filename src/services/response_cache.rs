@@ -82,7 +82,9 @@ pub enum Stored {
     Entry(Arc<CacheEntry>),
     /// Refused: the owner's cached bytes would exceed its quota; about
     /// `available` bytes were left for this entry.
-    OverQuota { available: i64 },
+    OverQuota {
+        available: i64,
+    },
 }
 
 /// The digest naming an entry: SHA-256 of its canonical identity.

@@ -712,6 +712,25 @@ async fn a_change_whose_notice_is_lost_is_seen_within_the_safety_ttl() {
     );
 }
 
+/// Stores `tenant`'s managed OpenAI key through replica `r`.
+async fn put_managed_openai(r: &Replica, tenant: &str) {
+    let body = json!({"service": "openai", "kind": "managed", "tenant_id": tenant,
+                      "value": format!("managed-key-of-{tenant}"), "validate": false});
+    let (status, body) = r
+        .root(reqwest::Method::PUT, "/api/secrets", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Replica `r` reads each tenant's managed OpenAI key back.
+async fn reads_all(r: &Replica, tenants: &[&str]) {
+    for tenant in tenants {
+        let (status, got) = managed_openai(r, tenant).await;
+        assert_eq!(status, StatusCode::OK, "{tenant}: {got}");
+        assert_eq!(got["key"], format!("managed-key-of-{tenant}"));
+    }
+}
+
 /// The provider secret `tenant`'s managed OpenAI key, as replica `r` reads it.
 async fn managed_openai(r: &Replica, tenant: &str) -> (StatusCode, Value) {
     r.root(
@@ -741,22 +760,6 @@ async fn a_master_key_rotation_by_configuration_never_leaves_a_replica_unable_to
         ("KEYWARD_MASTER_KEYS", both.as_str()),
         ("KEYWARD_MASTER_KEY_ACTIVE", "2"),
     ];
-    let put = |r: &Replica, tenant: &'static str| {
-        let body = json!({"service": "openai", "kind": "managed", "tenant_id": tenant,
-                          "value": format!("managed-key-of-{tenant}"), "validate": false});
-        async move {
-            let (status, body) = r.root(reqwest::Method::PUT, "/api/secrets", Some(body)).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-        }
-    };
-    let reads_all = |r: &Replica, tenants: &'static [&'static str]| async move {
-        for tenant in tenants {
-            let (status, got) = managed_openai(r, tenant).await;
-            assert_eq!(status, StatusCode::OK, "{tenant}: {got}");
-            assert_eq!(got["key"], format!("managed-key-of-{tenant}"));
-        }
-    };
-
     let mut a = replica(Some(&url), None, &old).await;
     let mut b = replica(Some(&url), None, &old).await;
     for tenant in ["one", "two", "three"] {
@@ -769,12 +772,12 @@ async fn a_master_key_rotation_by_configuration_never_leaves_a_replica_unable_to
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    put(&a, "one").await;
+    put_managed_openai(&a, "one").await;
 
     // Step 1, replica by replica: version 2 added, version 1 still sealing.
     drop(a);
     a = replica(Some(&url), None, &added).await;
-    put(&a, "two").await;
+    put_managed_openai(&a, "two").await;
     reads_all(&b, &["one", "two"]).await;
     drop(b);
     b = replica(Some(&url), None, &added).await;
@@ -782,7 +785,7 @@ async fn a_master_key_rotation_by_configuration_never_leaves_a_replica_unable_to
     // Step 2, replica by replica: version 2 seals; every replica opens it.
     drop(a);
     a = replica(Some(&url), None, &active).await;
-    put(&a, "three").await;
+    put_managed_openai(&a, "three").await;
     reads_all(&b, &["one", "two", "three"]).await;
     drop(b);
     b = replica(Some(&url), None, &active).await;
@@ -798,7 +801,11 @@ async fn a_master_key_rotation_by_configuration_never_leaves_a_replica_unable_to
         .envs(active)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let resealed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(resealed["version"], 2);
     for r in [&a, &b] {
