@@ -434,9 +434,11 @@ async fn vault(settings: Settings, cmd: VaultCommand) -> Result<(), String> {
 }
 
 fn usd(micros: i64) -> String {
-    let sign = if micros < 0 { "-" } else { "" };
-    let m = micros.unsigned_abs();
-    format!("{sign}${}.{:06}", m / 1_000_000, m % 1_000_000)
+    let exact = crate::domain::money::micros_decimal(micros);
+    match exact.strip_prefix('-') {
+        Some(abs) => format!("-${abs}"),
+        None => format!("${exact}"),
+    }
 }
 
 async fn costs(settings: Settings, cmd: CostsCommand) -> Result<(), String> {

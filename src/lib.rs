@@ -47,7 +47,7 @@ pub fn routes(
     let pages = generate_route_list(ui::App);
     let mut router = axum::Router::new()
         .merge(api::router())
-        .merge(api::admin_session::router());
+        .merge(api::dashboard_forms());
     if bench_routes {
         // Behind the same middleware as every route, so the benchmark's
         // baseline differs from the real endpoints only by their handlers.

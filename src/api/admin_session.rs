@@ -395,6 +395,8 @@ pub async fn provision(
     }
 }
 
+/// The session's own forms (sign-in, keys, provisioning, secrets); the
+/// dashboard mounts them with the others in `api::dashboard_forms`.
 pub fn router() -> axum::Router<AppState> {
     use axum::routing::{get, post};
     axum::Router::new()
@@ -407,8 +409,6 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/keys/{key_id}/rotate", post(rotate_key))
         .route("/admin/provision", post(provision))
         .route("/admin/secrets/rotate", post(rotate_provider_secret))
-        .merge(super::admin_billing::router())
-        .layer(axum::middleware::from_fn(for_browsers))
 }
 
 /// The dashboard's forms are for browsers on this site:
@@ -418,7 +418,7 @@ pub fn router() -> axum::Router<AppState> {
 /// - a refusal to a browser (it asked for HTML) is a page, not JSON: an
 ///   ended session goes back to the sign-in page, anything else shows its
 ///   message with a way back. API clients keep the JSON errors.
-async fn for_browsers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub async fn for_browsers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let headers = req.headers();
     if req.method() == axum::http::Method::POST {
         let cross_site = headers

@@ -174,17 +174,7 @@ async fn read<T: DeserializeOwned>(
                 ApiError::new(StatusCode::BAD_REQUEST, "BODY_READ_FAILED", e.to_string())
             }
         })?;
-    let parsed = serde_json::from_slice::<T>(&bytes).map_err(|e| {
-        if e.is_data() {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "INVALID_BODY",
-                e.to_string(),
-            )
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", e.to_string())
-        }
-    })?;
+    let parsed = serde_json::from_slice::<T>(&bytes).map_err(super::extract::body_error)?;
     Ok(Incoming {
         key,
         body: parsed,

@@ -150,17 +150,7 @@ pub async fn ingest(
             super::extract::integral_numbers_as_integers(&mut value);
             serde_json::from_value(value)
         })
-        .map_err(|e| {
-            if e.is_data() {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "INVALID_BODY",
-                    e.to_string(),
-                )
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", e.to_string())
-            }
-        })?;
+        .map_err(super::extract::body_error)?;
     if bodies.is_empty() || bodies.len() > MAX_EVENTS_PER_BATCH {
         return Err(ValidationError::new(
             "events",

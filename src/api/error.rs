@@ -46,6 +46,14 @@ impl ApiError {
         }
     }
 
+    fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "an internal error occurred; it has been logged",
+        )
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
     }
@@ -103,11 +111,11 @@ impl From<services::Error> for ApiError {
             ),
             E::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "an internal error occurred; it has been logged",
-                )
+                Self::internal()
+            }
+            E::Internal { context, detail } => {
+                tracing::error!(context, detail, "internal failure");
+                Self::internal()
             }
         }
     }

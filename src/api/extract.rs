@@ -45,13 +45,21 @@ where
             .await
             .map_err(json_error)?;
         integral_numbers_as_integers(&mut value);
-        serde_json::from_value(value).map(Self).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "INVALID_BODY",
-                format!("Failed to deserialize the JSON body into the target type: {e}"),
-            )
-        })
+        serde_json::from_value(value).map(Self).map_err(body_error)
+    }
+}
+
+/// The one mapping of a body that does not parse: not JSON at all is 400
+/// `INVALID_JSON`; JSON of the wrong shape is 422 `INVALID_BODY`.
+pub fn body_error(e: serde_json::Error) -> ApiError {
+    if e.is_data() {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_BODY",
+            e.to_string(),
+        )
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "INVALID_JSON", e.to_string())
     }
 }
 

@@ -39,8 +39,7 @@ pub struct VersionView {
     pub created_at: DateTime<Utc>,
     /// When this version stops (stopped) being accepted; null for the current one.
     pub expires_at: Option<DateTime<Utc>>,
-    /// current | grace | retired
-    pub state: String,
+    pub state: SecretState,
 }
 
 impl From<ApiKey> for KeyView {
@@ -62,12 +61,7 @@ impl From<ApiKey> for KeyView {
                 .versions
                 .into_iter()
                 .map(|v| VersionView {
-                    state: match v.state(now) {
-                        SecretState::Current => "current",
-                        SecretState::Grace => "grace",
-                        SecretState::Retired => "retired",
-                    }
-                    .to_string(),
+                    state: v.state(now),
                     version: v.version,
                     display_prefix: v.display_prefix,
                     created_at: v.created_at,
@@ -156,8 +150,7 @@ crate::debug_without_secrets!(VerifyBody { namespace });
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct VerifyResponse {
     pub valid: bool,
-    /// VALID | NOT_FOUND | DISABLED | EXPIRED | FORBIDDEN_NAMESPACE | MALFORMED
-    pub code: String,
+    pub code: VerifyCode,
     pub key_id: Option<String>,
     pub tenant_id: Option<String>,
     pub namespace: Option<String>,
@@ -187,17 +180,9 @@ pub async fn verify_key(
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let namespace = body.namespace.map(NamespaceName::parse).transpose()?;
     let v = state.core.verify(&body.key, namespace).await?;
-    let code = match v.code {
-        VerifyCode::Valid => "VALID",
-        VerifyCode::NotFound => "NOT_FOUND",
-        VerifyCode::Disabled => "DISABLED",
-        VerifyCode::Expired => "EXPIRED",
-        VerifyCode::ForbiddenNamespace => "FORBIDDEN_NAMESPACE",
-        VerifyCode::Malformed => "MALFORMED",
-    };
     Ok(Json(VerifyResponse {
         valid: v.code.is_valid(),
-        code: code.to_string(),
+        code: v.code,
         key_id: v.key_id.map(|k| k.to_string()),
         tenant_id: v.tenant_id.map(|t| t.to_string()),
         namespace: v.namespace.map(|n| n.to_string()),

@@ -71,6 +71,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         schemas::Label128,
         schemas::Label200,
         schemas::Amount,
+        crate::domain::api_key::VerifyCode,
+        crate::domain::api_key::SecretState,
     ))
 )]
 struct ApiDoc;
@@ -147,6 +149,14 @@ pub fn bench_router() -> Router<AppState> {
         "/bench/bare",
         axum::routing::post(|| async { Json(serde_json::json!({ "ok": true })) }),
     )
+}
+
+/// Every dashboard form handler, behind the browser-only guard
+/// (`admin_session::for_browsers`).
+pub fn dashboard_forms() -> Router<AppState> {
+    admin_session::router()
+        .merge(admin_billing::router())
+        .layer(axum::middleware::from_fn(admin_session::for_browsers))
 }
 
 /// The OpenAPI document served at `/api/openapi.json`.

@@ -4,6 +4,7 @@
 //! the server takes. Fields and parameters that carry one of them say so with
 //! `value_type = ...` / `params(("id" = TenantId, Path))`.
 
+use crate::domain::api_key::{SecretState, VerifyCode};
 use crate::domain::ids::{Integration, KeyId, NamespaceName, ProjectId, TenantId};
 use crate::domain::plan::Plan;
 use crate::domain::pricing::{CostService, PriceUnit};
@@ -350,3 +351,65 @@ schema!(
         ))
         .into()
 );
+
+schema!(
+    VerifyCode,
+    "VerifyCode",
+    one_of(
+        [
+            "VALID",
+            "NOT_FOUND",
+            "DISABLED",
+            "EXPIRED",
+            "FORBIDDEN_NAMESPACE",
+            "MALFORMED",
+        ],
+        "The outcome of presenting a key"
+    )
+);
+schema!(
+    SecretState,
+    "SecretState",
+    one_of(
+        ["current", "grace", "retired"],
+        "Where a secret version stands: the newest, accepted until its grace end, or no longer accepted"
+    )
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented values are exactly the wire names serde gives.
+    #[test]
+    fn enum_schemas_list_the_wire_names() {
+        fn values<T: ToSchema>() -> Vec<serde_json::Value> {
+            let schema = serde_json::to_value(T::schema()).unwrap();
+            schema["enum"].as_array().unwrap().clone()
+        }
+        use crate::domain::api_key::{SecretState as S, VerifyCode as V};
+        let codes = [
+            V::Valid,
+            V::NotFound,
+            V::Disabled,
+            V::Expired,
+            V::ForbiddenNamespace,
+            V::Malformed,
+        ];
+        let wire: Vec<_> = codes
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap())
+            .collect();
+        assert_eq!(values::<VerifyCode>(), wire);
+        let wire: Vec<_> = [S::Current, S::Grace, S::Retired]
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap())
+            .collect();
+        assert_eq!(values::<SecretState>(), wire);
+        let wire: Vec<_> = Plan::ALL
+            .iter()
+            .map(|p| serde_json::to_value(p).unwrap())
+            .collect();
+        assert_eq!(values::<Plan>(), wire);
+    }
+}

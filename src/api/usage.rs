@@ -280,12 +280,6 @@ pub struct SavingsView {
     pub net_savings_usd: String,
 }
 
-fn usd(micros: i64) -> String {
-    let sign = if micros < 0 { "-" } else { "" };
-    let m = micros.unsigned_abs();
-    format!("{sign}{}.{:06}", m / 1_000_000, m % 1_000_000)
-}
-
 /// The cost-savings estimate: origin cost avoided by hits against the cache's own cost.
 #[utoipa::path(
     get,
@@ -349,7 +343,7 @@ pub async fn savings(
         avoided_micros: s.avoided_micros,
         cache_cost_micros: s.cache_cost_micros,
         net_savings_micros: s.net_micros,
-        net_savings_usd: usd(s.net_micros),
+        net_savings_usd: crate::domain::money::micros_decimal(s.net_micros),
     }))
 }
 

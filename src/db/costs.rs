@@ -268,7 +268,7 @@ pub struct DailyCost {
 /// A tenant's daily rollups for days in `[from, to)`.
 pub async fn tenant_days(
     conn: &mut Conn,
-    tenant: &str,
+    tenant: &crate::domain::ids::TenantId,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<DailyCost>> {
@@ -276,7 +276,7 @@ pub async fn tenant_days(
         "SELECT day, user_id, service, events, cost_micros FROM cost_daily \
          WHERE tenant_id = $1 AND day >= $2 AND day < $3 ORDER BY day, user_id, service",
     )
-    .bind(tenant)
+    .bind(tenant.as_str())
     .bind(from.to_string())
     .bind(to.to_string())
     .fetch_all(&mut *conn)
@@ -338,10 +338,10 @@ pub async fn set_plan_pricing(
 }
 
 /// Cost per day and plan (of the tenant who incurred it) for days in `[from, to)`,
-/// of one tenant or (`tenant` empty) of all.
+/// of one tenant or (`None`) of all.
 pub async fn daily_cost_by_plan(
     conn: &mut Conn,
-    tenant: &str,
+    tenant: Option<&crate::domain::ids::TenantId>,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<(chrono::NaiveDate, String, i64)>> {
@@ -353,7 +353,7 @@ pub async fn daily_cost_by_plan(
     )
     .bind(from.to_string())
     .bind(to.to_string())
-    .bind(tenant)
+    .bind(super::tenant_filter(tenant))
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
@@ -507,7 +507,7 @@ pub struct CostBreakdown {
 
 pub async fn breakdown(
     conn: &mut Conn,
-    tenant: &str,
+    tenant: Option<&crate::domain::ids::TenantId>,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
 ) -> sqlx::Result<CostBreakdown> {
@@ -520,7 +520,7 @@ pub async fn breakdown(
     )
     .bind(&from)
     .bind(&to)
-    .bind(tenant)
+    .bind(super::tenant_filter(tenant))
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -543,7 +543,7 @@ pub async fn breakdown(
     )
     .bind(&from)
     .bind(&to)
-    .bind(tenant)
+    .bind(super::tenant_filter(tenant))
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -563,7 +563,7 @@ pub async fn breakdown(
     )
     .bind(&from)
     .bind(&to)
-    .bind(tenant)
+    .bind(super::tenant_filter(tenant))
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -576,10 +576,10 @@ pub async fn breakdown(
     })
 }
 
-/// Cost per service in `[from, to)`, of one tenant or (`tenant` empty) all.
+/// Cost per service in `[from, to)`, of one tenant or (`None`) all.
 pub async fn service_totals(
     conn: &mut Conn,
-    tenant: &str,
+    tenant: Option<&crate::domain::ids::TenantId>,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<(String, i64)>> {
@@ -589,7 +589,7 @@ pub async fn service_totals(
     )
     .bind(from.to_string())
     .bind(to.to_string())
-    .bind(tenant)
+    .bind(super::tenant_filter(tenant))
     .fetch_all(&mut *conn)
     .await?
     .iter()

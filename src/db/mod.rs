@@ -33,6 +33,13 @@ use std::time::Duration;
 
 pub use sqlx::AnyConnection as Conn;
 
+/// The text a report query binds for "one tenant, or all of them": its id,
+/// or `''`, which the query's `($n = '' OR tenant_id = $n)` reads as all.
+/// The sentinel stays inside `db/`; callers say `Option<&TenantId>`.
+fn tenant_filter(tenant: Option<&crate::domain::ids::TenantId>) -> &str {
+    tenant.map_or("", |t| t.as_str())
+}
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

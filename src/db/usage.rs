@@ -372,11 +372,11 @@ pub async fn tenant_activity(
     })
 }
 
-/// Data-plane totals per UTC day in `[from, to)`, of one tenant or (`tenant`
-/// empty) of all. Latency buckets are not included.
+/// Data-plane totals per UTC day in `[from, to)`, of one tenant or (`None`)
+/// of all. Latency buckets are not included.
 pub async fn daily_totals(
     conn: &mut Conn,
-    tenant: &str,
+    tenant: Option<&crate::domain::ids::TenantId>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> sqlx::Result<Vec<(chrono::NaiveDate, UsageTotals)>> {
@@ -391,7 +391,7 @@ pub async fn daily_totals(
     )
     .bind(ts(hour_of(from)))
     .bind(ts(to))
-    .bind(tenant)
+    .bind(super::tenant_filter(tenant))
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()

@@ -371,3 +371,42 @@ mod tests {
         assert!(Rotation::parse(Some(MAX_GRACE.num_seconds() + 1), false).is_err());
     }
 }
+
+/// What verifying a presented key found.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub code: VerifyCode,
+    pub key_id: Option<KeyId>,
+    pub tenant_id: Option<TenantId>,
+    pub namespace: Option<NamespaceName>,
+    /// The tenant that owns the namespace (differs from `tenant_id` on pooled keys).
+    pub namespace_tenant_id: Option<TenantId>,
+    /// The plan of the namespace's tenant, whose limits apply.
+    pub namespace_plan: Option<Plan>,
+    /// The key tenant's plan.
+    pub plan: Option<Plan>,
+    /// The key's own monthly quota, if it has one.
+    pub rate_limit: Option<i64>,
+    pub permissions: Vec<Permission>,
+    pub version: Option<i64>,
+    /// When this secret (or the key) stops being accepted, if ever.
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl Verification {
+    pub fn bare(code: VerifyCode, namespace: Option<NamespaceName>) -> Self {
+        Self {
+            code,
+            key_id: None,
+            tenant_id: None,
+            namespace,
+            namespace_tenant_id: None,
+            namespace_plan: None,
+            plan: None,
+            rate_limit: None,
+            permissions: Vec::new(),
+            version: None,
+            valid_until: None,
+        }
+    }
+}

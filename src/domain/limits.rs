@@ -1,7 +1,39 @@
 //! Limit windows and the answer a refused request gets.
 
+use super::ids::{KeyId, TenantId};
+use super::plan::PlanLimits;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+
+/// A key and the tenant owning the namespace a request touches.
+pub type Subject = (KeyId, TenantId);
+
+/// The limits in force for one subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectiveLimits {
+    pub per_second: i64,
+    pub monthly: i64,
+    pub concurrent: i64,
+    pub max_payload: i64,
+    /// Bytes the owner's cached responses may take in the store.
+    pub max_cached: i64,
+}
+
+impl EffectiveLimits {
+    /// The owner's plan; a key's own monthly figure applies when the key
+    /// belongs to the owner (a dedicated key), not to tenants under a pooled key.
+    pub fn new(plan: PlanLimits, key_override: Option<i64>, dedicated: bool) -> Self {
+        Self {
+            per_second: plan.requests_per_second,
+            monthly: key_override
+                .filter(|_| dedicated)
+                .unwrap_or(plan.requests_per_month),
+            concurrent: plan.concurrent_requests,
+            max_payload: plan.max_payload_bytes,
+            max_cached: plan.max_cached_bytes,
+        }
+    }
+}
 
 /// Which limit refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

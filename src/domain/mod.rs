@@ -10,6 +10,7 @@ pub mod cost;
 pub mod ids;
 pub mod invoice;
 pub mod limits;
+pub mod money;
 pub mod namespace;
 pub mod overview;
 pub mod plan;

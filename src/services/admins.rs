@@ -185,8 +185,8 @@ impl Keyward {
         check_password(&password)?;
         let hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
-            .map_err(|e| Error::Store(sqlx::Error::Protocol(e.to_string())))?
-            .map_err(|e| Error::Store(sqlx::Error::Protocol(e)))?;
+            .map_err(|e| Error::internal("hashing a password", e))?
+            .map_err(|e| Error::internal("hashing a password", e))?;
         let now = now();
         let mut tx = self.db().pool().begin().await?;
         let added = db::admins::insert(

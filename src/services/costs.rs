@@ -74,13 +74,10 @@ impl Keyward {
                 .map(|d| (d.day, d.user_id, d.service, d.events, d.cost_micros))
                 .collect()
         };
-        let current =
-            rows(db::costs::tenant_days(&mut conn, tenant.as_str(), span.from, span.to).await?);
+        let current = rows(db::costs::tenant_days(&mut conn, tenant, span.from, span.to).await?);
         let prev_span = span.previous();
-        let previous = rows(
-            db::costs::tenant_days(&mut conn, tenant.as_str(), prev_span.from, prev_span.to)
-                .await?,
-        );
+        let previous =
+            rows(db::costs::tenant_days(&mut conn, tenant, prev_span.from, prev_span.to).await?);
         let earnings = db::costs::plan_pricing(&mut conn, t.plan).await?;
         Ok((t.plan, tpc(span, &current, &previous, earnings)))
     }
@@ -202,8 +199,7 @@ impl Keyward {
         let start = today - chrono::Duration::days(lookback_days);
         self.apply_cost_rollups().await?;
         let mut conn = self.db().pool().acquire().await?;
-        let scope = tenant.map(|t| t.as_str()).unwrap_or("");
-        let rows = db::costs::daily_cost_by_plan(&mut conn, scope, start, today).await?;
+        let rows = db::costs::daily_cost_by_plan(&mut conn, tenant, start, today).await?;
         let counts = match plan {
             Some(plan) => vec![(plan.as_str().to_string(), 1)],
             None => db::costs::tenants_per_plan(&mut conn).await?,

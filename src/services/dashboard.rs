@@ -24,11 +24,10 @@ impl Keyward {
             None => None,
         };
         self.apply_cost_rollups().await?;
-        let scope = tenant.map(|t| t.as_str()).unwrap_or("");
         let mut conn = self.db().pool().acquire().await?;
-        let b = db::costs::breakdown(&mut conn, scope, span.from, span.to).await?;
+        let b = db::costs::breakdown(&mut conn, tenant, span.from, span.to).await?;
         let prev = span.previous();
-        let previous = db::costs::service_totals(&mut conn, scope, prev.from, prev.to).await?;
+        let previous = db::costs::service_totals(&mut conn, tenant, prev.from, prev.to).await?;
         let counts = match plan_of_tenant {
             Some(plan) => vec![(plan.as_str().to_string(), 1)],
             None => db::costs::tenants_per_plan(&mut conn).await?,
@@ -72,12 +71,6 @@ impl Keyward {
         }
         let at = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"));
         let mut conn = self.db().pool().acquire().await?;
-        Ok(db::usage::daily_totals(
-            &mut conn,
-            tenant.map(|t| t.as_str()).unwrap_or(""),
-            at(from),
-            at(to),
-        )
-        .await?)
+        Ok(db::usage::daily_totals(&mut conn, tenant, at(from), at(to)).await?)
     }
 }

@@ -311,7 +311,7 @@ impl Keyward {
                 db::usage::admitted_since(&mut conn, &key, &tenant, month_start(now())).await
             })
             .await
-            .map_err(|e| Error::Store(sqlx::Error::Protocol(e.to_string())))
+            .map_err(|e| Error::internal("seeding a subject's monthly count", e))
     }
 
     /// Admits a request of `payload` bytes under the access's limits: in

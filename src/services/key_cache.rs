@@ -12,9 +12,9 @@
 //! Verdicts (the verify endpoint's answers) are kept the same way.
 
 use super::data_plane::Access;
-use super::keys::Verification;
 use crate::crypto::api_key::KeyDigest;
 use crate::domain::api_key::ApiKey;
+use crate::domain::api_key::Verification;
 use crate::domain::ids::{KeyId, NamespaceName, TenantId};
 use crate::domain::tenant::Tenant;
 use dashmap::DashMap;

@@ -58,44 +58,7 @@ pub struct Rotated {
     pub previous_expires_at: DateTime<Utc>,
 }
 
-/// What verifying a presented key found.
-#[derive(Debug, Clone)]
-pub struct Verification {
-    pub code: VerifyCode,
-    pub key_id: Option<KeyId>,
-    pub tenant_id: Option<TenantId>,
-    pub namespace: Option<NamespaceName>,
-    /// The tenant that owns the namespace (differs from `tenant_id` on pooled keys).
-    pub namespace_tenant_id: Option<TenantId>,
-    /// The plan of the namespace's tenant, whose limits apply.
-    pub namespace_plan: Option<Plan>,
-    /// The key tenant's plan.
-    pub plan: Option<Plan>,
-    /// The key's own monthly quota, if it has one.
-    pub rate_limit: Option<i64>,
-    pub permissions: Vec<Permission>,
-    pub version: Option<i64>,
-    /// When this secret (or the key) stops being accepted, if ever.
-    pub valid_until: Option<DateTime<Utc>>,
-}
-
-impl Verification {
-    fn bare(code: VerifyCode, namespace: Option<NamespaceName>) -> Self {
-        Self {
-            code,
-            key_id: None,
-            tenant_id: None,
-            namespace,
-            namespace_tenant_id: None,
-            namespace_plan: None,
-            plan: None,
-            rate_limit: None,
-            permissions: Vec::new(),
-            version: None,
-            valid_until: None,
-        }
-    }
-}
+pub use crate::domain::api_key::Verification;
 
 fn key_not_found(id: &KeyId) -> Error {
     Error::not_found("KEY_NOT_FOUND", format!("key '{id}' does not exist"))
@@ -408,9 +371,10 @@ impl Keyward {
                 Err(e) => return e.into_result(),
             }
         }
-        Err(Error::Store(sqlx::Error::Protocol(
-            "the key kept changing while it was loaded".into(),
-        )))
+        Err(Error::internal(
+            "loading a key",
+            "it kept changing while it was loaded",
+        ))
     }
 
     /// The tenant, from memory or the store; a load that raced a tenant-wide
@@ -437,9 +401,10 @@ impl Keyward {
                 Err(e) => return e.into_result(),
             }
         }
-        Err(Error::Store(sqlx::Error::Protocol(
-            "the tenant kept changing while it was loaded".into(),
-        )))
+        Err(Error::internal(
+            "loading a tenant",
+            "it kept changing while it was loaded",
+        ))
     }
 
     async fn namespace_owner(&self, name: &NamespaceName) -> Result<Option<TenantId>> {
@@ -590,7 +555,9 @@ impl LoadError {
     fn into_result<T>(self: Arc<Self>) -> Result<Option<T>> {
         match &*self {
             LoadError::Missing => Ok(None),
-            LoadError::Store(e) => Err(Error::Store(sqlx::Error::Protocol(e.to_string()))),
+            // Shared by every waiter of the load, so not movable back into
+            // a `sqlx::Error`: reported with what failed.
+            LoadError::Store(e) => Err(Error::internal("reading the store for a cache load", e)),
         }
     }
 }

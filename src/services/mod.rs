@@ -288,9 +288,24 @@ pub enum Error {
     Limit(crate::domain::limits::LimitExceeded),
     #[error("storage failure: {0}")]
     Store(#[from] sqlx::Error),
+    /// A failure of keyward itself, not of the request or the store (a
+    /// worker task that died, a load that never settled): 500, logged with
+    /// what was being done.
+    #[error("internal failure while {context}: {detail}")]
+    Internal {
+        context: &'static str,
+        detail: String,
+    },
 }
 
 impl Error {
+    pub(crate) fn internal(context: &'static str, detail: impl ToString) -> Self {
+        Self::Internal {
+            context,
+            detail: detail.to_string(),
+        }
+    }
+
     pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::NotFound {
             code,

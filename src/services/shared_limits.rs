@@ -7,8 +7,9 @@
 //! says so in `/healthz` and `/readyz` and in its log, and a health check
 //! every second switches back to Redis as soon as it answers.
 
-use super::limits::{EffectiveLimits, Subject};
-use crate::domain::limits::{month_id, next_month_start, LimitExceeded, LimitKind};
+use crate::domain::limits::{
+    month_id, next_month_start, EffectiveLimits, LimitExceeded, LimitKind, Subject,
+};
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
