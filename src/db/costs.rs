@@ -344,7 +344,7 @@ pub async fn daily_cost_by_plan(
     tenant: Option<&crate::domain::ids::TenantId>,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
-) -> sqlx::Result<Vec<(chrono::NaiveDate, String, i64)>> {
+) -> sqlx::Result<Vec<(chrono::NaiveDate, Plan, i64)>> {
     let rows = sqlx::query(
         "SELECT c.day AS day, t.plan AS plan, CAST(SUM(c.cost_micros) AS BIGINT) AS cost \
          FROM cost_daily_tenant c JOIN tenants t ON t.id = c.tenant_id \
@@ -362,7 +362,7 @@ pub async fn daily_cost_by_plan(
             Ok((
                 day.parse()
                     .map_err(|e| super::corrupt(format!("day: {e}")))?,
-                r.try_get("plan")?,
+                plan_of(r)?,
                 r.try_get("cost")?,
             ))
         })
@@ -370,13 +370,18 @@ pub async fn daily_cost_by_plan(
 }
 
 /// How many tenants each plan has.
-pub async fn tenants_per_plan(conn: &mut Conn) -> sqlx::Result<Vec<(String, i64)>> {
+pub async fn tenants_per_plan(conn: &mut Conn) -> sqlx::Result<Vec<(Plan, i64)>> {
     let rows = sqlx::query("SELECT plan, CAST(COUNT(*) AS BIGINT) AS n FROM tenants GROUP BY plan")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get("plan")?, r.try_get("n")?)))
+        .map(|r| Ok((plan_of(r)?, r.try_get("n")?)))
         .collect()
+}
+
+/// The `plan` column as the domain's plan (a stored name it does not know is corrupt data).
+fn plan_of(row: &sqlx::any::AnyRow) -> sqlx::Result<Plan> {
+    super::get_parsed(row, "plan", |p| Plan::parse_field("plan", &p))
 }
 
 /// The ISO week starting on `monday`, across tenants: per service (users,

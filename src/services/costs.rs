@@ -201,15 +201,12 @@ impl Keyward {
         let mut conn = self.db().pool().acquire().await?;
         let rows = db::costs::daily_cost_by_plan(&mut conn, tenant, start, today).await?;
         let counts = match plan {
-            Some(plan) => vec![(plan.as_str().to_string(), 1)],
+            Some(plan) => vec![(plan, 1)],
             None => db::costs::tenants_per_plan(&mut conn).await?,
         };
         let mut earnings = std::collections::HashMap::new();
         for plan in Plan::ALL {
-            earnings.insert(
-                plan.as_str().to_string(),
-                db::costs::plan_pricing(&mut conn, plan).await?,
-            );
+            earnings.insert(plan, db::costs::plan_pricing(&mut conn, plan).await?);
         }
         drop(conn);
         let first = rows.iter().map(|r| r.0).min();

@@ -29,14 +29,14 @@ impl Keyward {
         let prev = span.previous();
         let previous = db::costs::service_totals(&mut conn, tenant, prev.from, prev.to).await?;
         let counts = match plan_of_tenant {
-            Some(plan) => vec![(plan.as_str().to_string(), 1)],
+            Some(plan) => vec![(plan, 1)],
             None => db::costs::tenants_per_plan(&mut conn).await?,
         };
         let mut plans = Vec::new();
         for plan in Plan::ALL {
             let n = counts
                 .iter()
-                .find(|(p, _)| p == plan.as_str())
+                .find(|(p, _)| *p == plan)
                 .map(|c| c.1)
                 .unwrap_or(0);
             let earnings = db::costs::plan_pricing(&mut conn, plan).await?;

@@ -100,21 +100,16 @@ pub struct CostsPageData {
     pub forecast: Vec<(String, String)>,
 }
 
-/// The cost dashboard of a preset window, across tenants or for one tenant.
+/// The cost dashboard of a preset window, across tenants or for one tenant:
+/// reads what it shows, then builds the page with `costs_model::page`.
 #[server(prefix = "/admin/fn", endpoint = "costs")]
 pub async fn costs_page(
     period: Option<String>,
     tenant: Option<String>,
 ) -> Result<Option<CostsPageData>, ServerFnError> {
     use super::admin::{admin_view, page_session, server_error};
-    use super::charts::{self, Series};
-    use super::format::{bps, bytes, count, trend, usd};
     use crate::domain::ids::TenantId;
-    /// How many tenants the ranking shows.
-    const RANKED: usize = 15;
     use crate::domain::overview::Preset;
-    use crate::domain::usage::{estimate_savings, SavingsAssumptions};
-    use chrono::Duration;
     let state = use_context::<crate::startup::AppState>()
         .ok_or_else(|| ServerFnError::new("server state missing"))?;
     let Some(session) = page_session(&state).await? else {
@@ -131,7 +126,7 @@ pub async fn costs_page(
     let today = chrono::Utc::now().date_naive();
     let span = preset.span(today);
     let core = &state.core;
-    let o = core
+    let overview = core
         .cost_overview(tenant_id.as_ref(), span)
         .await
         .map_err(server_error)?;
@@ -139,409 +134,20 @@ pub async fn costs_page(
         .usage_days(tenant_id.as_ref(), span.from, span.to)
         .await
         .map_err(server_error)?;
-    let dollars = |m: i64| m as f64 / 1e6;
-    let days: Vec<chrono::NaiveDate> = (0..span.days())
-        .map(|i| span.from + Duration::days(i))
-        .collect();
-    let day_labels: Vec<String> = days.iter().map(|d| d.format("%b %d").to_string()).collect();
-    let services: Vec<String> = o
-        .services
-        .iter()
-        .filter(|s| s.cost_micros > 0)
-        .map(|s| s.service.clone())
-        .collect();
-    let scope = match &tenant_id {
-        Some(t) => format!("tenant {t}"),
-        None => "all tenants".to_string(),
-    };
-
-    let mut charts_out = Vec::new();
-    let daily_series: Vec<Series> = services
-        .iter()
-        .map(|s| Series {
-            name: s.clone(),
-            values: days
-                .iter()
-                .map(|d| dollars(o.daily.get(&(*d, s.clone())).copied().unwrap_or(0)))
-                .collect(),
-        })
-        .collect();
-    charts_out.push(Chart {
-        id: "daily-cost".into(),
-        title: format!("Daily cost by service, {scope} (USD)"),
-        series: services.clone(),
-        svg: charts::stacked_bars(
-            "Daily cost stacked by service",
-            &day_labels,
-            &daily_series,
-            "Day (UTC)",
-            "Cost (USD)",
-            super::format::usd_axis,
-        ),
-        empty: "No cost in this period yet.".into(),
-    });
-    if tenant_id.is_none() {
-        let top: Vec<_> = o.tenants.iter().take(RANKED).collect();
-        charts_out.push(Chart {
-            id: "tenant-ranking".into(),
-            title: format!(
-                "Cost and revenue per tenant, top {} by cost (USD)",
-                top.len()
-            ),
-            series: vec!["cost".into(), "revenue".into()],
-            svg: charts::ranked_bars(
-                "Tenants ranked by cost, with their revenue",
-                &top.iter().map(|t| t.tenant_id.clone()).collect::<Vec<_>>(),
-                &[
-                    Series {
-                        name: "cost".into(),
-                        values: top.iter().map(|t| dollars(t.cost_micros)).collect(),
-                    },
-                    Series {
-                        name: "revenue".into(),
-                        values: top.iter().map(|t| dollars(t.revenue_micros)).collect(),
-                    },
-                ],
-                "USD in the period",
-                super::format::usd_axis,
-            ),
-            empty: "No tenant has cost in this period yet.".into(),
-        });
-    }
-    let u = &o.users;
-    charts_out.push(Chart {
-        id: "user-distribution".into(),
-        title: format!(
-            "Cost per user, {} users (p95 and p99 marked)",
-            count(u.costs.len() as i64)
-        ),
-        series: vec!["users".into(), "p95".into(), "p99".into()],
-        svg: charts::histogram(
-            "Distribution of cost per user",
-            &u.costs.iter().map(|c| dollars(*c)).collect::<Vec<_>>(),
-            &[
-                ("p95".into(), dollars(u.p95_micros)),
-                ("p99".into(), dollars(u.p99_micros)),
-            ],
-            "Cost per user in the period (USD)",
-            super::format::usd_axis,
-        ),
-        empty: "No user has cost in this period yet.".into(),
-    });
-    let by_day: std::collections::BTreeMap<_, _> = usage.into_iter().collect();
-    let hit_rate: Vec<f64> = days
-        .iter()
-        .map(|d| match by_day.get(d) {
-            Some(t) if t.hits + t.misses > 0 => t.hit_rate() * 100.0,
-            _ => f64::NAN,
-        })
-        .collect();
-    let assumptions = SavingsAssumptions::default();
-    let savings: Vec<i64> = days
-        .iter()
-        .map(|d| {
-            by_day
-                .get(d)
-                .map(|t| estimate_savings(t, &assumptions).net_micros)
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut cumulative = 0i64;
-    let cumulative_savings: Vec<f64> = savings
-        .iter()
-        .zip(&days)
-        .map(|(s, d)| {
-            cumulative += s;
-            if *d <= today {
-                dollars(cumulative)
-            } else {
-                f64::NAN
-            }
-        })
-        .collect();
-    charts_out.push(Chart {
-        id: "hit-rate".into(),
-        title: format!("Cache hit rate per day, {scope}"),
-        series: vec!["hit rate".into()],
-        svg: charts::lines(
-            "Cache hit rate per day",
-            &day_labels,
-            &[Series {
-                name: "hit rate".into(),
-                values: hit_rate,
-            }],
-            "Day (UTC)",
-            "Hits / lookups (%)",
-            Some((0.0, 100.0)),
-            super::format::percent_axis,
-        ),
-        empty: "No cache lookups in this period yet.".into(),
-    });
-    charts_out.push(Chart {
-        id: "savings".into(),
-        title: "Net savings from the cache, cumulative (USD)".into(),
-        series: vec!["net savings".into()],
-        svg: if savings.iter().all(|s| *s == 0) {
-            None
-        } else {
-            charts::lines(
-                "Cumulative net savings from the cache",
-                &day_labels,
-                &[Series {
-                    name: "net savings".into(),
-                    values: cumulative_savings,
-                }],
-                "Day (UTC)",
-                "Saved (USD)",
-                None,
-                super::format::usd_axis,
-            )
-        },
-        empty: "No savings from the cache in this period yet.".into(),
-    });
-
-    let forecast_rows = {
-        let f = core
-            .forecast(1, 90, tenant_id.as_ref())
-            .await
-            .map_err(server_error)?;
-        let horizon = (f.forecast_to - f.forecast_from).num_days();
-        let project =
-            |fit: Option<crate::domain::analytics::Fit>, history: &[f64]| -> Vec<(f64, f64, f64)> {
-                let fit = fit.unwrap_or(crate::domain::analytics::Fit {
-                    intercept: history.first().copied().unwrap_or(0.0),
-                    slope: 0.0,
-                    r_squared: 1.0,
-                    residual_sd: 0.0,
-                });
-                (0..horizon)
-                    .map(|i| {
-                        let x = (f.days + i) as f64;
-                        let y = (fit.intercept + fit.slope * x).max(0.0);
-                        let d = 1.96 * fit.residual_sd;
-                        (
-                            dollars(y as i64),
-                            dollars((y - d) as i64),
-                            dollars((y + d) as i64),
-                        )
-                    })
-                    .collect()
-            };
-        let cost_hist: Vec<f64> = f.history.iter().map(|h| dollars(h.1)).collect();
-        let revenue_hist: Vec<f64> = f.history.iter().map(|h| dollars(h.2)).collect();
-        let raw_cost: Vec<f64> = f.history.iter().map(|h| h.1 as f64).collect();
-        let raw_revenue: Vec<f64> = f.history.iter().map(|h| h.2 as f64).collect();
-        let labels: Vec<String> = f
-            .history
-            .iter()
-            .map(|h| h.0)
-            .chain((0..horizon).map(|i| f.forecast_from + Duration::days(i)))
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .collect();
-        charts_out.push(Chart {
-            id: "forecast".into(),
-            title: format!(
-                "Daily cost and revenue, last {} days and the next quarter (to {})",
-                f.days, f.forecast_to
-            ),
-            series: vec!["cost".into(), "revenue".into()],
-            svg: if f.history.is_empty() {
-                None
-            } else {
-                charts::forecast(
-                    "Quarterly forecast of cost and revenue with 95% bands",
-                    &labels,
-                    &[
-                        charts::Projection {
-                            name: "cost".into(),
-                            history: cost_hist,
-                            projected: project(f.cost_fit, &raw_cost),
-                        },
-                        charts::Projection {
-                            name: "revenue".into(),
-                            history: revenue_hist,
-                            projected: project(f.revenue_fit, &raw_revenue),
-                        },
-                    ],
-                    "USD per day",
-                    super::format::usd_axis,
-                )
-            },
-            empty: "No cost data in the last 90 days to forecast from.".into(),
-        });
-        let band = |fit: Option<crate::domain::analytics::Fit>| {
-            fit.map(|fit| (1.96 * fit.residual_sd * (horizon as f64).sqrt()).round() as i64)
-                .unwrap_or(0)
-        };
-        let r2 = |fit: Option<crate::domain::analytics::Fit>| {
-            fit.map(|f| format!("{:.2}", f.r_squared))
-                .unwrap_or_else(|| "-".into())
-        };
-        vec![
-            (
-                "Forecast window".into(),
-                format!(
-                    "{} to {}",
-                    f.forecast_from,
-                    f.forecast_to - Duration::days(1)
-                ),
-            ),
-            (
-                "Fitted on".into(),
-                if f.days == 1 {
-                    "1 day".into()
-                } else {
-                    format!("{} days", f.days)
-                },
-            ),
-            (
-                "Cost".into(),
-                format!("{} (\u{b1} {})", usd(f.tpc_micros), usd(band(f.cost_fit))),
-            ),
-            (
-                "Revenue".into(),
-                format!(
-                    "{} (\u{b1} {})",
-                    usd(f.revenue_micros),
-                    usd(band(f.revenue_fit))
-                ),
-            ),
-            ("Gross profit".into(), usd(f.gross_profit_micros)),
-            (
-                "Margin".into(),
-                f.margin_bps.map(bps).unwrap_or_else(|| "-".into()),
-            ),
-            (
-                "R\u{b2} cost / revenue".into(),
-                format!("{} / {}", r2(f.cost_fit), r2(f.revenue_fit)),
-            ),
-        ]
-    };
-
-    let kpis = vec![
-        Kpi {
-            label: "Cost".into(),
-            value: usd(o.total_cost_micros),
-            note: format!("{} events", count(o.events)),
-            negative: false,
-        },
-        Kpi {
-            label: "Revenue".into(),
-            value: usd(o.revenue_micros),
-            note: format!(
-                "plans {} + usage {}",
-                usd(o.plan_revenue_micros),
-                usd(o.usage_revenue_micros)
-            ),
-            negative: false,
-        },
-        Kpi {
-            label: "Profit".into(),
-            value: usd(o.profit_micros),
-            note: if o.profit_micros < 0 {
-                "loss".into()
-            } else {
-                "".into()
-            },
-            negative: o.profit_micros < 0,
-        },
-        Kpi {
-            label: "Margin".into(),
-            value: o.margin_bps.map(bps).unwrap_or_else(|| "-".into()),
-            note: "profit / revenue".into(),
-            negative: o.margin_bps.is_some_and(|m| m < 0),
-        },
-    ];
-    let day_rows = days
-        .iter()
-        .filter(|d| {
-            services
-                .iter()
-                .any(|s| o.daily.contains_key(&(**d, s.clone())))
-        })
-        .map(|d| {
-            let cells: Vec<i64> = services
-                .iter()
-                .map(|s| o.daily.get(&(*d, s.clone())).copied().unwrap_or(0))
-                .collect();
-            (
-                d.to_string(),
-                cells.iter().map(|c| usd(*c)).collect(),
-                usd(cells.iter().sum()),
-            )
-        })
-        .collect();
-    Ok(Some(CostsPageData {
+    let forecast = core
+        .forecast(1, 90, tenant_id.as_ref())
+        .await
+        .map_err(server_error)?;
+    Ok(Some(super::costs_model::page(super::costs_model::Input {
         admin: admin_view(session),
-        preset: preset.as_str().into(),
-        presets: Preset::ALL
-            .iter()
-            .map(|p| (p.as_str().to_string(), p.label().to_string()))
-            .collect(),
-        tenant: tenant_id.map(|t| t.to_string()).unwrap_or_default(),
-        first_day: span.from.to_string(),
-        last_day: (span.to - Duration::days(1)).to_string(),
-        kpis,
-        charts: charts_out,
-        services: o
-            .services
-            .iter()
-            .map(|s| ServiceRow {
-                service: s.service.clone(),
-                events: count(s.events),
-                cost: usd(s.cost_micros),
-                share: bps(s.share_bps),
-                previous: usd(s.previous_cost_micros),
-                trend: trend(s.trend_bps),
-            })
-            .collect(),
-        tenants_total: o.tenants.len(),
-        tenants: o
-            .tenants
-            .iter()
-            .take(RANKED)
-            .map(|t| TenantRow {
-                tenant_id: t.tenant_id.clone(),
-                plan: t.plan.clone(),
-                events: count(t.events),
-                cost: usd(t.cost_micros),
-                revenue: usd(t.revenue_micros),
-                profit: usd(t.profit_micros),
-                margin: t.margin_bps.map(bps).unwrap_or_else(|| "-".into()),
-                loss: t.profit_micros < 0,
-            })
-            .collect(),
-        user_stats: vec![
-            ("Users".into(), count(u.costs.len() as i64)),
-            ("Mean".into(), usd(u.mean_micros)),
-            ("Median".into(), usd(u.median_micros)),
-            ("p95".into(), usd(u.p95_micros)),
-            ("p99".into(), usd(u.p99_micros)),
-            ("Std dev".into(), usd(u.std_dev_micros)),
-        ],
-        day_services: services,
-        days: day_rows,
-        usage_days: days
-            .iter()
-            .zip(&savings)
-            .filter_map(|(d, s)| {
-                by_day.get(d).map(|t| UsageDayRow {
-                    day: d.to_string(),
-                    requests: count(t.requests),
-                    hits: count(t.hits),
-                    misses: count(t.misses),
-                    hit_rate: if t.hits + t.misses > 0 {
-                        format!("{:.1}%", t.hit_rate() * 100.0)
-                    } else {
-                        "-".into()
-                    },
-                    served: bytes(t.bytes_out),
-                    saving: usd(*s),
-                })
-            })
-            .collect(),
-        forecast: forecast_rows,
-    }))
+        preset,
+        tenant: tenant_id.as_ref(),
+        today,
+        span,
+        overview: &overview,
+        usage: usage.into_iter().collect(),
+        forecast: &forecast,
+    })))
 }
 
 #[component]

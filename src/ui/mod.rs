@@ -5,6 +5,8 @@ pub mod admin;
 #[cfg(feature = "ssr")]
 mod charts;
 pub mod costs;
+#[cfg(feature = "ssr")]
+mod costs_model;
 pub mod customer;
 #[cfg(feature = "ssr")]
 mod format;
