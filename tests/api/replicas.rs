@@ -712,6 +712,18 @@ async fn a_change_whose_notice_is_lost_is_seen_within_the_safety_ttl() {
     );
 }
 
+/// A keyward process configured as every replica of the deployment is
+/// (database, root token, pepper, master key), with its own data directory.
+fn deployed_keyward(database_url: &str, data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    cmd.env("DATABASE_URL", database_url)
+        .env("KEYWARD_DATA_DIR", data_dir)
+        .env("KEYWARD_ROOT_TOKEN", ROOT_TOKEN)
+        .env("KEYWARD_KEY_HASH_SECRET", PEPPER)
+        .env("KEYWARD_MASTER_KEY", MASTER_KEY);
+    cmd
+}
+
 /// Stores `tenant`'s managed OpenAI key through replica `r`.
 async fn put_managed_openai(r: &Replica, tenant: &str) {
     let body = json!({"service": "openai", "kind": "managed", "tenant_id": tenant,
@@ -791,13 +803,9 @@ async fn a_master_key_rotation_by_configuration_never_leaves_a_replica_unable_to
     b = replica(Some(&url), None, &active).await;
 
     // Step 3, once: re-seal everything under version 2 (a third process).
-    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
+    let dir = tempfile::tempdir().unwrap();
+    let out = deployed_keyward(&url, dir.path())
         .args(["vault", "reseal", "--json"])
-        .env("DATABASE_URL", &url)
-        .env("KEYWARD_DATA_DIR", tempfile::tempdir().unwrap().path())
-        .env("KEYWARD_ROOT_TOKEN", ROOT_TOKEN)
-        .env("KEYWARD_KEY_HASH_SECRET", PEPPER)
-        .env("KEYWARD_MASTER_KEY", MASTER_KEY)
         .envs(active)
         .output()
         .unwrap();
@@ -815,14 +823,9 @@ async fn a_master_key_rotation_by_configuration_never_leaves_a_replica_unable_to
     // A replica that was left behind with version 1 alone refuses to start,
     // naming the variable, instead of answering 409 on every read.
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
+    let out = deployed_keyward(&url, dir.path())
         .arg("serve")
         .env("KEYWARD_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("DATABASE_URL", &url)
-        .env("KEYWARD_DATA_DIR", dir.path())
-        .env("KEYWARD_ROOT_TOKEN", ROOT_TOKEN)
-        .env("KEYWARD_KEY_HASH_SECRET", PEPPER)
-        .env("KEYWARD_MASTER_KEY", MASTER_KEY)
         .envs(old)
         .output()
         .unwrap();
