@@ -9,7 +9,7 @@
 //!   (408 `REQUEST_TIMEOUT`, connection closed);
 //! - a total request timeout (408 `REQUEST_TIMEOUT`, connection closed).
 
-use crate::api::error::ApiError;
+use crate::web::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};

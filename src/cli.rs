@@ -340,6 +340,7 @@ async fn keys(settings: Settings, cmd: KeysCommand) -> Result<(), String> {
                 .transpose()
                 .map_err(|e| e.to_string())?;
             let r = core
+                .vault
                 .resolve_secret(
                     &crate::services::vault::Caller::Root,
                     &actor,
@@ -380,6 +381,7 @@ async fn keys(settings: Settings, cmd: KeysCommand) -> Result<(), String> {
         } => {
             let (service, tenant) = parse(&service, &tenant)?;
             let meta = core
+                .vault
                 .provision_managed(&actor, service, &tenant, Some("cli"))
                 .await
                 .map_err(service_error)?;
@@ -396,6 +398,7 @@ async fn vault(settings: Settings, cmd: VaultCommand) -> Result<(), String> {
     let actor = cli_actor();
     let result = match cmd {
         VaultCommand::Reseal { json } => core
+            .vault
             .reseal(&actor)
             .await
             .map(|(version, moved)| {
@@ -407,6 +410,7 @@ async fn vault(settings: Settings, cmd: VaultCommand) -> Result<(), String> {
             })
             .map_err(service_error),
         VaultCommand::RotateMaster { json, only_replica } => core
+            .vault
             .rotate_master(&actor, only_replica)
             .await
             .map(|(version, moved)| {
@@ -418,6 +422,7 @@ async fn vault(settings: Settings, cmd: VaultCommand) -> Result<(), String> {
             })
             .map_err(service_error),
         VaultCommand::RetireMaster { version, json } => core
+            .vault
             .retire_master(&actor, version)
             .await
             .map(|()| {
@@ -452,7 +457,7 @@ async fn costs(settings: Settings, cmd: CostsCommand) -> Result<(), String> {
     let (period, span) =
         crate::services::costs::parse_span(Some(&period), from, None).map_err(service_error)?;
     let core = core(&settings).await?;
-    let result = core.tpc(&tenant, span).await.map_err(service_error);
+    let result = core.costs.tpc(&tenant, span).await.map_err(service_error);
     core.shutdown().await;
     let (plan, t) = result?;
     if json {
@@ -534,6 +539,7 @@ async fn optimize(settings: Settings, cmd: OptimizeCommand) -> Result<(), String
         week.unwrap_or_else(|| crate::services::now().date_naive() - chrono::Duration::days(7));
     let core = core(&settings).await?;
     let result = core
+        .costs
         .optimize(day, crate::domain::analytics::Thresholds::default())
         .await
         .map_err(service_error);
@@ -628,6 +634,7 @@ async fn billing(settings: Settings, cmd: BillingCommand) -> Result<(), String> 
             match billing_period(period.as_deref(), date.as_deref()) {
                 Err(e) => Err(e.to_string()),
                 Ok(p) => core
+                    .billing
                     .generate_invoices(&cli_actor(), p)
                     .await
                     .map_err(service_error)
@@ -654,6 +661,7 @@ async fn billing(settings: Settings, cmd: BillingCommand) -> Result<(), String> 
         BillingCommand::Export { period, format } => match (parse(&period), format.as_str()) {
             (Err(e), _) => Err(e),
             (Ok(p), "csv" | "json") => core
+                .billing
                 .export_invoices(p, format == "csv")
                 .await
                 .map_err(service_error)
@@ -666,6 +674,7 @@ async fn billing(settings: Settings, cmd: BillingCommand) -> Result<(), String> 
         BillingCommand::Push { period, json } => match parse(&period) {
             Err(e) => Err(e),
             Ok(p) => core
+                .billing
                 .push_invoices(&cli_actor(), p)
                 .await
                 .map_err(service_error)
@@ -710,6 +719,7 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> Result<(), String> {
     let password = read_password()?;
     let core = core(&settings).await?;
     let result = core
+        .admins
         .add_admin(&cli_actor(), &email, role, password)
         .await
         .map_err(service_error);

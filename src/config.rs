@@ -115,151 +115,50 @@ impl Settings {
 
     /// Reads settings through `get`, so tests can supply their own variables.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let addr = match non_empty("KEYWARD_ADDR") {
-            Some(raw) => raw.trim().parse().map_err(|e| ConfigError {
-                name: "KEYWARD_ADDR",
-                message: format!("{raw:?} is not a socket address like 127.0.0.1:3000 ({e})"),
-            })?,
-            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
-        };
-        let database_url = non_empty("DATABASE_URL");
-        if let Some(url) = &database_url {
-            if crate::db::Engine::from_url(url).is_none() {
-                return Err(ConfigError {
-                    name: "DATABASE_URL",
-                    message: "must start with sqlite: or postgres://".into(),
-                });
-            }
-        }
-        if non_empty("KEYWARD_MASTER_KEY_ACTIVE").is_some()
-            && non_empty("KEYWARD_MASTER_KEYS").is_none()
-        {
-            return Err(ConfigError {
-                name: "KEYWARD_MASTER_KEY_ACTIVE",
-                message: "only means something with KEYWARD_MASTER_KEYS".into(),
-            });
-        }
-        let root_token = non_empty("KEYWARD_ROOT_TOKEN");
-        if root_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(ConfigError {
-                name: "KEYWARD_ROOT_TOKEN",
-                message: "must be at least 16 characters".into(),
-            });
-        }
-        let ranged = |name: &'static str, default: u64, lo: u64, hi: u64, unit: &str| {
-            match non_empty(name) {
-                Some(raw) => match raw.trim().parse::<u64>() {
-                    Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-                    _ => Err(ConfigError {
-                        name,
-                        message: format!("{raw:?} is not a number of {unit} from {lo} to {hi}"),
-                    }),
-                },
-                None => Ok(default),
-            }
-        };
-        let guard = GuardSettings {
-            sign_in_concurrency: ranged("KEYWARD_SIGN_IN_CONCURRENCY", 4, 1, 64, "checks")?
-                as usize,
-            header_timeout_secs: ranged("KEYWARD_HEADER_TIMEOUT_SECS", 10, 1, 300, "seconds")?,
-            body_timeout_secs: ranged("KEYWARD_BODY_TIMEOUT_SECS", 10, 1, 300, "seconds")?,
-            request_timeout_secs: ranged("KEYWARD_REQUEST_TIMEOUT_SECS", 30, 1, 3600, "seconds")?,
-            idle_timeout_secs: ranged("KEYWARD_IDLE_TIMEOUT_SECS", 60, 1, 3600, "seconds")?,
-            body_memory_mb: ranged("KEYWARD_BODY_MEMORY_MB", 512, 1, 65536, "megabytes")?,
-        };
+        let vars = Vars(get);
+        // Checked in this order, so the first bad variable is the one named.
+        let addr = listen_addr(&vars)?;
+        let database_url = checked_database_url(&vars)?;
+        require_keyring_for_active_key(&vars)?;
+        let root_token = root_token(&vars)?;
+        let guard = GuardSettings::from_vars(&vars)?;
+        let master_key_active = master_key_active(&vars)?;
+        let provider_timeout_ms = vars.unbounded(
+            "KEYWARD_PROVIDER_TIMEOUT_MS",
+            5_000,
+            "a number of milliseconds",
+        )?;
+        let cache_memory_mb = vars.unbounded(
+            "KEYWARD_CACHE_MEMORY_MB",
+            256,
+            "a whole number of megabytes",
+        )?;
+        let (change_ttl_secs, limit_sync_ms) = replica_sync(&vars)?;
         Ok(Self {
             guard,
             addr,
-            data_dir: non_empty("KEYWARD_DATA_DIR")
+            data_dir: vars
+                .non_empty("KEYWARD_DATA_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("data")),
             database_url,
             root_token: root_token.map(SecretString::from),
-            root_token_changed: non_empty("KEYWARD_ROOT_TOKEN_CHANGED")
-                .is_some_and(|v| v == "1" || v == "true"),
-            key_hash_secret: non_empty("KEYWARD_KEY_HASH_SECRET").map(SecretString::from),
-            master_key: non_empty("KEYWARD_MASTER_KEY").map(SecretString::from),
-            master_keys: non_empty("KEYWARD_MASTER_KEYS").map(SecretString::from),
-            master_key_active: match non_empty("KEYWARD_MASTER_KEY_ACTIVE") {
-                Some(raw) => Some(
-                    raw.trim()
-                        .parse::<i64>()
-                        .ok()
-                        .filter(|v| *v >= 1)
-                        .ok_or_else(|| ConfigError {
-                            name: "KEYWARD_MASTER_KEY_ACTIVE",
-                            message: format!("{raw:?} is not a key version (1, 2, ...)"),
-                        })?,
-                ),
-                None => None,
-            },
-            provider_urls: crate::domain::secret::Service::ALL
-                .into_iter()
-                .filter_map(|s| {
-                    let var = format!("KEYWARD_PROVIDER_{}_URL", s.as_str().to_ascii_uppercase());
-                    non_empty(&var).map(|u| (s, u.trim().to_string()))
-                })
-                .collect(),
-            provider_timeout_ms: match non_empty("KEYWARD_PROVIDER_TIMEOUT_MS") {
-                Some(raw) => raw.trim().parse().map_err(|_| ConfigError {
-                    name: "KEYWARD_PROVIDER_TIMEOUT_MS",
-                    message: format!("{raw:?} is not a number of milliseconds"),
-                })?,
-                None => 5_000,
-            },
-            cache_memory_mb: match non_empty("KEYWARD_CACHE_MEMORY_MB") {
-                Some(raw) => raw.trim().parse().map_err(|_| ConfigError {
-                    name: "KEYWARD_CACHE_MEMORY_MB",
-                    message: format!("{raw:?} is not a whole number of megabytes"),
-                })?,
-                None => 256,
-            },
-            xero: XeroSettings {
-                api_url: non_empty("KEYWARD_XERO_API_URL")
-                    .unwrap_or_else(|| "https://api.xero.com".into()),
-                token_url: non_empty("KEYWARD_XERO_TOKEN_URL")
-                    .unwrap_or_else(|| "https://identity.xero.com/connect/token".into()),
-                client_id: non_empty("KEYWARD_XERO_CLIENT_ID"),
-                client_secret: non_empty("KEYWARD_XERO_CLIENT_SECRET").map(SecretString::from),
-                tenant_id: non_empty("KEYWARD_XERO_TENANT_ID"),
-                account_code: non_empty("KEYWARD_XERO_ACCOUNT_CODE")
-                    .unwrap_or_else(|| "200".into()),
-                tax_type: non_empty("KEYWARD_XERO_TAX_TYPE").unwrap_or_else(|| "OUTPUT".into()),
-                currency: non_empty("KEYWARD_CURRENCY").unwrap_or_else(|| "USD".into()),
-            },
-            redis_url: non_empty("KEYWARD_REDIS_URL"),
-            change_ttl_secs: match non_empty("KEYWARD_CHANGE_TTL_SECS") {
-                Some(raw) => match raw.trim().parse::<u64>() {
-                    Ok(n) if (1..=3600).contains(&n) => n,
-                    _ => {
-                        return Err(ConfigError {
-                            name: "KEYWARD_CHANGE_TTL_SECS",
-                            message: format!("{raw:?} is not a number of seconds from 1 to 3600"),
-                        })
-                    }
-                },
-                None => 10,
-            },
-            limit_sync_ms: match non_empty("KEYWARD_LIMIT_SYNC_MS") {
-                Some(raw) => match raw.trim().parse::<u64>() {
-                    Ok(n) if (20..=10_000).contains(&n) => n,
-                    _ => {
-                        return Err(ConfigError {
-                            name: "KEYWARD_LIMIT_SYNC_MS",
-                            message: format!(
-                                "{raw:?} is not a number of milliseconds from 20 to 10000"
-                            ),
-                        })
-                    }
-                },
-                None => 200,
-            },
-            trusted_proxy: non_empty("KEYWARD_TRUSTED_PROXY")
-                .is_some_and(|v| v == "1" || v == "true"),
-            bench_routes: non_empty("KEYWARD_BENCH_ROUTES")
-                .is_some_and(|v| v == "1" || v == "true"),
-            site_root: non_empty("LEPTOS_SITE_ROOT")
+            root_token_changed: vars.flag("KEYWARD_ROOT_TOKEN_CHANGED"),
+            key_hash_secret: vars.secret("KEYWARD_KEY_HASH_SECRET"),
+            master_key: vars.secret("KEYWARD_MASTER_KEY"),
+            master_keys: vars.secret("KEYWARD_MASTER_KEYS"),
+            master_key_active,
+            provider_urls: provider_urls(&vars),
+            provider_timeout_ms,
+            cache_memory_mb,
+            xero: XeroSettings::from_vars(&vars),
+            redis_url: vars.non_empty("KEYWARD_REDIS_URL"),
+            change_ttl_secs,
+            limit_sync_ms,
+            trusted_proxy: vars.flag("KEYWARD_TRUSTED_PROXY"),
+            bench_routes: vars.flag("KEYWARD_BENCH_ROUTES"),
+            site_root: vars
+                .non_empty("LEPTOS_SITE_ROOT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("target/site")),
         })
@@ -269,6 +168,213 @@ impl Settings {
         match &self.database_url {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("keyward.db").display()),
+        }
+    }
+}
+
+/// The variables settings are read from, through a lookup function; a blank
+/// value counts as unset.
+struct Vars<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    /// The variable's value, unless unset or blank.
+    fn non_empty(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A secret variable's value, unless unset or blank.
+    fn secret(&self, name: &str) -> Option<SecretString> {
+        self.non_empty(name).map(SecretString::from)
+    }
+
+    /// A switch: on when set to `1` or `true`.
+    fn flag(&self, name: &str) -> bool {
+        self.non_empty(name)
+            .is_some_and(|v| v == "1" || v == "true")
+    }
+
+    /// A whole number of `unit` from `lo` to `hi`, `default` when unset.
+    fn ranged(
+        &self,
+        name: &'static str,
+        default: u64,
+        lo: u64,
+        hi: u64,
+        unit: &str,
+    ) -> Result<u64, ConfigError> {
+        match self.non_empty(name) {
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+                _ => Err(ConfigError {
+                    name,
+                    message: format!("{raw:?} is not a number of {unit} from {lo} to {hi}"),
+                }),
+            },
+            None => Ok(default),
+        }
+    }
+
+    /// A whole number without bounds, `default` when unset; a bad value is
+    /// reported as "not `what`".
+    fn unbounded(&self, name: &'static str, default: u64, what: &str) -> Result<u64, ConfigError> {
+        match self.non_empty(name) {
+            Some(raw) => raw.trim().parse().map_err(|_| ConfigError {
+                name,
+                message: format!("{raw:?} is not {what}"),
+            }),
+            None => Ok(default),
+        }
+    }
+}
+
+/// `KEYWARD_ADDR`: the address to listen on, default `127.0.0.1:3000`.
+fn listen_addr<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<SocketAddr, ConfigError> {
+    match vars.non_empty("KEYWARD_ADDR") {
+        Some(raw) => raw.trim().parse().map_err(|e| ConfigError {
+            name: "KEYWARD_ADDR",
+            message: format!("{raw:?} is not a socket address like 127.0.0.1:3000 ({e})"),
+        }),
+        None => Ok(SocketAddr::from(([127, 0, 0, 1], 3000))),
+    }
+}
+
+/// `DATABASE_URL`, when set: a SQLite or PostgreSQL URL.
+fn checked_database_url<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<Option<String>, ConfigError> {
+    let database_url = vars.non_empty("DATABASE_URL");
+    if let Some(url) = &database_url {
+        if crate::db::Engine::from_url(url).is_none() {
+            return Err(ConfigError {
+                name: "DATABASE_URL",
+                message: "must start with sqlite: or postgres://".into(),
+            });
+        }
+    }
+    Ok(database_url)
+}
+
+/// Refuses `KEYWARD_MASTER_KEY_ACTIVE` without the keyring it picks from.
+fn require_keyring_for_active_key<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<(), ConfigError> {
+    if vars.non_empty("KEYWARD_MASTER_KEY_ACTIVE").is_some()
+        && vars.non_empty("KEYWARD_MASTER_KEYS").is_none()
+    {
+        return Err(ConfigError {
+            name: "KEYWARD_MASTER_KEY_ACTIVE",
+            message: "only means something with KEYWARD_MASTER_KEYS".into(),
+        });
+    }
+    Ok(())
+}
+
+/// `KEYWARD_ROOT_TOKEN`, when set: at least 16 characters.
+fn root_token<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<Option<String>, ConfigError> {
+    let root_token = vars.non_empty("KEYWARD_ROOT_TOKEN");
+    if root_token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err(ConfigError {
+            name: "KEYWARD_ROOT_TOKEN",
+            message: "must be at least 16 characters".into(),
+        });
+    }
+    Ok(root_token)
+}
+
+/// `KEYWARD_MASTER_KEY_ACTIVE`, when set: a key version from 1.
+fn master_key_active<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<Option<i64>, ConfigError> {
+    match vars.non_empty("KEYWARD_MASTER_KEY_ACTIVE") {
+        Some(raw) => Some(
+            raw.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| ConfigError {
+                    name: "KEYWARD_MASTER_KEY_ACTIVE",
+                    message: format!("{raw:?} is not a key version (1, 2, ...)"),
+                }),
+        )
+        .transpose(),
+        None => Ok(None),
+    }
+}
+
+/// `KEYWARD_PROVIDER_<SERVICE>_URL`: the providers whose base URL is overridden.
+fn provider_urls<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> std::collections::HashMap<crate::domain::secret::Service, String> {
+    crate::domain::secret::Service::ALL
+        .into_iter()
+        .filter_map(|s| {
+            let var = format!("KEYWARD_PROVIDER_{}_URL", s.as_str().to_ascii_uppercase());
+            vars.non_empty(&var).map(|u| (s, u.trim().to_string()))
+        })
+        .collect()
+}
+
+/// How replicas keep in step: `KEYWARD_CHANGE_TTL_SECS` (default 10, 1 to
+/// 3600) and `KEYWARD_LIMIT_SYNC_MS` (default 200, 20 to 10000).
+fn replica_sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<(u64, u64), ConfigError> {
+    let change_ttl_secs = vars.ranged("KEYWARD_CHANGE_TTL_SECS", 10, 1, 3600, "seconds")?;
+    let limit_sync_ms = vars.ranged("KEYWARD_LIMIT_SYNC_MS", 200, 20, 10_000, "milliseconds")?;
+    Ok((change_ttl_secs, limit_sync_ms))
+}
+
+impl GuardSettings {
+    /// The `KEYWARD_*` bounds on what one client may cost, each checked
+    /// against its range.
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            sign_in_concurrency: vars.ranged("KEYWARD_SIGN_IN_CONCURRENCY", 4, 1, 64, "checks")?
+                as usize,
+            header_timeout_secs: vars.ranged(
+                "KEYWARD_HEADER_TIMEOUT_SECS",
+                10,
+                1,
+                300,
+                "seconds",
+            )?,
+            body_timeout_secs: vars.ranged("KEYWARD_BODY_TIMEOUT_SECS", 10, 1, 300, "seconds")?,
+            request_timeout_secs: vars.ranged(
+                "KEYWARD_REQUEST_TIMEOUT_SECS",
+                30,
+                1,
+                3600,
+                "seconds",
+            )?,
+            idle_timeout_secs: vars.ranged("KEYWARD_IDLE_TIMEOUT_SECS", 60, 1, 3600, "seconds")?,
+            body_memory_mb: vars.ranged("KEYWARD_BODY_MEMORY_MB", 512, 1, 65536, "megabytes")?,
+        })
+    }
+}
+
+impl XeroSettings {
+    /// `KEYWARD_XERO_*` and `KEYWARD_CURRENCY`, with Xero's real URLs and
+    /// the default ledger code, tax type and currency.
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Self {
+        Self {
+            api_url: vars
+                .non_empty("KEYWARD_XERO_API_URL")
+                .unwrap_or_else(|| "https://api.xero.com".into()),
+            token_url: vars
+                .non_empty("KEYWARD_XERO_TOKEN_URL")
+                .unwrap_or_else(|| "https://identity.xero.com/connect/token".into()),
+            client_id: vars.non_empty("KEYWARD_XERO_CLIENT_ID"),
+            client_secret: vars.secret("KEYWARD_XERO_CLIENT_SECRET"),
+            tenant_id: vars.non_empty("KEYWARD_XERO_TENANT_ID"),
+            account_code: vars
+                .non_empty("KEYWARD_XERO_ACCOUNT_CODE")
+                .unwrap_or_else(|| "200".into()),
+            tax_type: vars
+                .non_empty("KEYWARD_XERO_TAX_TYPE")
+                .unwrap_or_else(|| "OUTPUT".into()),
+            currency: vars
+                .non_empty("KEYWARD_CURRENCY")
+                .unwrap_or_else(|| "USD".into()),
         }
     }
 }

@@ -14,8 +14,6 @@ pub mod api;
 #[cfg(feature = "ssr")]
 pub mod body_guard;
 #[cfg(feature = "ssr")]
-pub mod browser_protection;
-#[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]
 pub mod config;
@@ -31,6 +29,8 @@ pub mod services;
 pub mod startup;
 #[cfg(feature = "ssr")]
 pub mod telemetry;
+#[cfg(feature = "ssr")]
+pub mod web;
 
 /// The whole HTTP surface: the JSON API, then the Leptos pages and static files.
 #[cfg(feature = "ssr")]
@@ -82,7 +82,7 @@ pub fn routes(
             ),
             body_guard::guard,
         ))
-        .layer(axum::middleware::from_fn(browser_protection::protect))
+        .layer(axum::middleware::from_fn(web::browser_protection::protect))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -34,6 +34,33 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+/// Each bounded context's service is a substate: a handler asks for the one
+/// it calls (`State<Keys>`), never for the whole core.
+macro_rules! service_substates {
+    ($($field:ident: $service:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $service {
+            fn from_ref(state: &AppState) -> Self {
+                state.core.$field.clone()
+            }
+        }
+    )*};
+}
+
+service_substates!(
+    keys: crate::services::keys::Keys,
+    tenants: crate::services::tenants::Tenants,
+    plans: crate::services::plans::Plans,
+    limits: crate::services::limits::Limits,
+    data_plane: crate::services::data_plane::DataPlane,
+    usage: crate::services::usage::Usage,
+    vault: crate::services::vault::Vault,
+    costs: crate::services::costs::Costs,
+    billing: crate::services::billing::Billing,
+    admins: crate::services::admins::Admins,
+    audit: crate::services::audit::Audit,
+    operations: crate::services::operations::Operations,
+);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("data directory {path}: {source}")]

@@ -1,11 +1,13 @@
 //! The invoices page's actions, for a signed-in admin (session cookie, not
 //! the root token): generate a month's invoices, and download them for Xero.
 
-use super::admin_session::{see_other, SignedInAdmin};
+use super::admin_session::see_other;
 use super::error::ApiError;
 use crate::domain::invoice::BillingPeriod;
+use crate::services::billing::Billing;
 use crate::services::billing::Export;
 use crate::startup::AppState;
+use crate::web::session::SignedInAdmin;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +24,7 @@ pub struct GenerateForm {
 /// `POST /admin/invoices/generate`: (re)generates a month's drafts; back to
 /// the invoices page of that month with a notice.
 pub async fn generate(
-    State(state): State<AppState>,
+    State(billing): State<Billing>,
     SignedInAdmin(session): SignedInAdmin,
     headers: HeaderMap,
     Form(form): Form<GenerateForm>,
@@ -37,7 +39,7 @@ pub async fn generate(
         Err(_) => return Ok(see_other("/admin/invoices?notice=bad-period")),
     };
     let actor = session.actor(super::extract::request_id(&headers));
-    let g = state.core.generate_invoices(&actor, period).await?;
+    let g = billing.generate_invoices(&actor, period).await?;
     Ok(see_other(&format!(
         "/admin/invoices?period={period}&notice=generated&count={}",
         g.invoices.len()
@@ -53,13 +55,13 @@ pub struct ExportQuery {
 /// `GET /admin/invoices/export?period=YYYY-MM&format=csv|json`: the same
 /// files as `GET /api/xero/export`, for the signed-in admin.
 pub async fn export(
-    State(state): State<AppState>,
+    State(billing): State<Billing>,
     SignedInAdmin(_session): SignedInAdmin,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let period = BillingPeriod::parse(&q.period)?;
     let csv = q.format.as_deref() != Some("json");
-    Ok(match state.core.export_invoices(period, csv).await? {
+    Ok(match billing.export_invoices(period, csv).await? {
         Export::Csv(text) => {
             let mut res = text.into_response();
             let h = res.headers_mut();

@@ -11,41 +11,20 @@
 
 use super::error::ApiError;
 use super::extract::request_id;
-use crate::browser_protection::over_tls;
 use crate::domain::admin::AdminRole;
+use crate::services::admins::Admins;
 use crate::services::admins::{AdminSession, NewSecret, SESSION_TTL};
+use crate::services::vault::Vault;
 use crate::services::Error;
 use crate::startup::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
+use crate::web::session::{cookie, session_token, SignedInAdmin};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-
-pub const COOKIE: &str = "keyward_session";
-
-/// The session token the request's cookie carries, if any.
-pub fn session_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_string())
-}
-
-fn cookie(headers: &HeaderMap, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if over_tls(headers) { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
-}
 
 /// A 303 to `location` (the answer to a form post).
 pub fn see_other(location: &str) -> Response {
@@ -80,31 +59,6 @@ pub fn back_to(back: Option<&str>, query: &str) -> Response {
         })
         .unwrap_or("/admin/cache-keys");
     see_other(&format!("{page}?{query}"))
-}
-
-/// The signed-in admin of a request (401 without a live session).
-pub struct SignedInAdmin(pub AdminSession);
-
-impl FromRequestParts<AppState> for SignedInAdmin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = session_token(&parts.headers).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "NOT_SIGNED_IN",
-                "sign in at /admin/sign-in",
-            )
-        })?;
-        match state.core.admin_session(&token).await? {
-            Some(s) => Ok(Self(s)),
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "NOT_SIGNED_IN",
-                "the session has ended; sign in again at /admin/sign-in",
-            )),
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -144,6 +98,7 @@ pub async fn sign_in(
 ) -> Result<Response, ApiError> {
     match state
         .core
+        .admins
         .sign_in(
             &form.email,
             form.password,
@@ -189,14 +144,14 @@ pub struct SignOutForm {
 
 /// Ends the session (the form carries its CSRF token) and clears the cookie.
 pub async fn sign_out(
-    State(state): State<AppState>,
+    State(admins): State<Admins>,
     SignedInAdmin(session): SignedInAdmin,
     headers: HeaderMap,
     Form(form): Form<SignOutForm>,
 ) -> Result<Response, ApiError> {
     session.check_csrf(&form.csrf_token)?;
     if let Some(token) = session_token(&headers) {
-        state.core.sign_out(&token).await?;
+        admins.sign_out(&token).await?;
     }
     let mut res = see_other("/admin/sign-in?signed_out=1");
     res.headers_mut()
@@ -223,7 +178,7 @@ pub async fn first_run(
     if !state.root.matches(&form.root_token) {
         return Err(ApiError::unauthorized("the root token is not valid"));
     }
-    if state.core.admin_count().await? > 0 {
+    if state.core.admins.admin_count().await? > 0 {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "ADMINS_EXIST",
@@ -237,6 +192,7 @@ pub async fn first_run(
     let password = form.password.clone();
     state
         .core
+        .admins
         .add_admin(&actor, &form.email, AdminRole::Admin, password)
         .await?;
     sign_in(
@@ -301,9 +257,10 @@ pub async fn rotate_key(
     let grace = form.grace_seconds.unwrap_or(86_400);
     let rotation = crate::domain::api_key::Rotation::parse(Some(grace), grace == 0)?;
     let actor = session.actor(request_id(&headers));
-    let rotated = state.core.rotate(&id, rotation, &actor).await?;
+    let rotated = state.core.keys.rotate(&id, rotation, &actor).await?;
     state
         .core
+        .admins
         .hold_new_secret(
             &session.csrf_token,
             NewSecret {
@@ -371,10 +328,11 @@ pub async fn provision(
         Err(e) => return Ok(refused(e.field)),
     };
     let actor = session.actor(request_id(&headers));
-    match state.core.provision(request, &actor).await {
+    match state.core.keys.provision(request, &actor).await {
         Ok(p) => {
             state
                 .core
+                .admins
                 .hold_new_secret(
                     &session.csrf_token,
                     NewSecret {
@@ -516,7 +474,7 @@ async fn set_key_status(
         return Ok(back_to(back, "notice=confirm"));
     }
     let actor = session.actor(request_id(&headers));
-    let key = state.core.set_key_status(&id, status, &actor).await?;
+    let key = state.core.keys.set_key_status(&id, status, &actor).await?;
     Ok(back_to(
         back,
         &format!("notice={}&key={}", status.as_str(), key.id),
@@ -581,7 +539,7 @@ crate::debug_without_secrets!(ProviderSecretForm {
 /// of a tenant's provider secret (sealed like every other), audited as the
 /// admin; back to the customer page with a notice.
 pub async fn rotate_provider_secret(
-    State(state): State<AppState>,
+    State(vault): State<Vault>,
     SignedInAdmin(session): SignedInAdmin,
     headers: HeaderMap,
     Form(form): Form<ProviderSecretForm>,
@@ -599,8 +557,7 @@ pub async fn rotate_provider_secret(
     );
     let actor = session.actor(request_id(&headers));
     let validate = form.validate.as_deref() == Some("yes");
-    match state
-        .core
+    match vault
         .put_secret(&actor, &secret, form.value.trim(), validate)
         .await
     {

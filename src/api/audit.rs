@@ -4,8 +4,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiQuery, RootActor};
 use super::schemas::Timestamp;
 use crate::domain::audit::AuditEntry;
+use crate::services::audit::Audit;
 use crate::services::audit::{AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::startup::AppState;
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -86,7 +86,7 @@ pub struct AuditPage {
     )
 )]
 pub async fn audit_trail(
-    State(state): State<AppState>,
+    State(audit): State<Audit>,
     _root: RootActor,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
@@ -96,8 +96,7 @@ pub async fn audit_trail(
             crate::domain::ValidationError::new("limit", "must be between 1 and 1000").into(),
         );
     }
-    let entries = state
-        .core
+    let entries = audit
         .audit_trail(AuditFilter {
             target: q.target,
             tenant_id: q.tenant_id,

@@ -9,8 +9,8 @@ use crate::domain::invoice::{
     cents_to_decimal, parse_amount_cents, BillingPeriod, Invoice, InvoiceStatus,
 };
 use crate::domain::ValidationError;
+use crate::services::billing::Billing;
 use crate::services::billing::{billing_period, Export, NewPayment};
-use crate::startup::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -119,12 +119,12 @@ pub struct GeneratedView {
     )
 )]
 pub async fn generate(
-    State(state): State<AppState>,
+    State(billing): State<Billing>,
     RootActor(actor): RootActor,
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> Result<Json<GeneratedView>, ApiError> {
     let period = billing_period(body.period.as_deref(), body.date.as_deref())?;
-    let g = state.core.generate_invoices(&actor, period).await?;
+    let g = billing.generate_invoices(&actor, period).await?;
     Ok(Json(GeneratedView {
         period: g.period.to_string(),
         invoices: g.invoices.into_iter().map(InvoiceView::from).collect(),
@@ -160,13 +160,13 @@ fn period_param(value: Option<&str>) -> Result<Option<BillingPeriod>, Validation
     )
 )]
 pub async fn list(
-    State(state): State<AppState>,
+    State(billing): State<Billing>,
     _root: RootActor,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<InvoiceView>>, ApiError> {
     let period = period_param(q.period.as_deref())?;
     let status = q.status.as_deref().map(InvoiceStatus::parse).transpose()?;
-    let invoices = state.core.invoices(period, status).await?;
+    let invoices = billing.invoices(period, status).await?;
     Ok(Json(invoices.into_iter().map(InvoiceView::from).collect()))
 }
 
@@ -183,11 +183,11 @@ pub async fn list(
     )
 )]
 pub async fn get_invoice(
-    State(state): State<AppState>,
+    State(billing): State<Billing>,
     _root: RootActor,
     Path(number): Path<String>,
 ) -> Result<Json<InvoiceView>, ApiError> {
-    Ok(Json(state.core.invoice(&number).await?.into()))
+    Ok(Json(billing.invoice(&number).await?.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -214,7 +214,7 @@ pub struct ExportQuery {
     )
 )]
 pub async fn export(
-    State(state): State<AppState>,
+    State(billing): State<Billing>,
     _root: RootActor,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
@@ -224,7 +224,7 @@ pub async fn export(
         "json" => false,
         _ => return Err(ValidationError::new("format", "must be csv or json").into()),
     };
-    Ok(match state.core.export_invoices(period, csv).await? {
+    Ok(match billing.export_invoices(period, csv).await? {
         Export::Csv(text) => {
             let disposition = format!("attachment; filename=\"keyward-invoices-{period}.csv\"");
             let mut res = text.into_response();
@@ -267,12 +267,12 @@ pub struct PushBody {
     )
 )]
 pub async fn push(
-    State(state): State<AppState>,
+    State(billing): State<Billing>,
     RootActor(actor): RootActor,
     ApiJson(body): ApiJson<PushBody>,
 ) -> Result<Json<Vec<InvoiceView>>, ApiError> {
     let period = BillingPeriod::parse(&body.period)?;
-    let sent = state.core.push_invoices(&actor, period).await?;
+    let sent = billing.push_invoices(&actor, period).await?;
     Ok(Json(sent.into_iter().map(InvoiceView::from).collect()))
 }
 
@@ -316,7 +316,7 @@ pub struct PaymentView {
     )
 )]
 pub async fn payment(
-    State(state): State<AppState>,
+    State(billing): State<Billing>,
     RootActor(actor): RootActor,
     ApiJson(body): ApiJson<PaymentBody>,
 ) -> Result<(StatusCode, Json<PaymentView>), ApiError> {
@@ -332,8 +332,7 @@ pub async fn payment(
         }
     };
     let amount_cents = parse_amount_cents("amount", &amount)?;
-    let r = state
-        .core
+    let r = billing
         .record_payment(
             &actor,
             NewPayment {

@@ -147,7 +147,7 @@ async fn read<T: DeserializeOwned>(
             )
         })?
         .to_string();
-    let pass = state.core.admit_upload(&key, operation).await?;
+    let pass = state.core.data_plane.admit_upload(&key, operation).await?;
     let cap = pass.max_payload;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -230,7 +230,7 @@ fn record(
     started: Instant,
     status: u16,
 ) {
-    state.core.record_usage(
+    state.core.data_plane.record_usage(
         access,
         Served {
             operation,
@@ -254,8 +254,8 @@ async fn admit(
     started: Instant,
 ) -> Result<Metered, ApiError> {
     let namespace = NamespaceName::parse(namespace)?;
-    let access = state.core.open(key, namespace).await?;
-    match state.core.admit(&access, bytes_in).await {
+    let access = state.core.data_plane.open(key, namespace).await?;
+    match state.core.data_plane.admit(&access, bytes_in).await {
         Ok(admission) => Ok(Metered {
             access,
             admission,
@@ -356,7 +356,11 @@ pub async fn cache_get(
         model: &b.model,
         messages: &b.messages,
     };
-    let entry = state.core.cache_get(&m.access, &identity).await?;
+    let entry = state
+        .core
+        .data_plane
+        .cache_get(&m.access, &identity)
+        .await?;
     let hit = entry.is_some();
     let body = match entry {
         // A hit's body is rendered once per entry and shared afterwards.
@@ -417,6 +421,7 @@ pub async fn cache_set(
     };
     let entry = state
         .core
+        .data_plane
         .cache_set(&m.access, &identity, b.response, ttl)
         .await?;
     let out = CacheSetResponse {
@@ -477,6 +482,7 @@ pub async fn cache_invalidate(
     .await?;
     let invalidated = state
         .core
+        .data_plane
         .cache_invalidate(&m.access, identity.as_ref())
         .await?;
     let (res, bytes_out) = json_response(

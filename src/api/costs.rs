@@ -9,8 +9,8 @@ use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
 use crate::domain::pricing::CostService;
 use crate::domain::ValidationError;
+use crate::services::costs::Costs;
 use crate::services::costs::{parse_span, MAX_EVENTS_PER_BATCH};
-use crate::startup::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -127,7 +127,7 @@ pub struct IngestResponse {
     )
 )]
 pub async fn ingest(
-    State(state): State<AppState>,
+    State(costs): State<Costs>,
     _root: RootActor,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
@@ -166,7 +166,7 @@ pub async fn ingest(
                 .map_err(|e| ValidationError::new(e.field, format!("event {i}: {}", e.message)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let done = state.core.ingest_events(events).await?;
+    let done = costs.ingest_events(events).await?;
     Ok(Json(IngestResponse {
         accepted: done.accepted,
         duplicates: done.duplicates,
@@ -312,14 +312,14 @@ fn view(tenant: &TenantId, period: &str, plan: Plan, t: Tpc) -> TpcView {
     )
 )]
 pub async fn tpc(
-    State(state): State<AppState>,
+    State(costs): State<Costs>,
     _root: RootActor,
     Path(tenant): Path<String>,
     ApiQuery(q): ApiQuery<TpcQuery>,
 ) -> Result<Json<TpcView>, ApiError> {
     let tenant = TenantId::parse(tenant)?;
     let (period, span) = parse_span(q.period.as_deref(), q.from, q.to)?;
-    let (plan, t) = state.core.tpc(&tenant, span).await?;
+    let (plan, t) = costs.tpc(&tenant, span).await?;
     Ok(Json(view(&tenant, period.as_str(), plan, t)))
 }
 
@@ -347,14 +347,13 @@ pub struct PlanPricingBody {
     )
 )]
 pub async fn set_plan_pricing(
-    State(state): State<AppState>,
+    State(costs): State<Costs>,
     RootActor(actor): RootActor,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<PlanPricingBody>,
 ) -> Result<Json<PlanPricingBody>, ApiError> {
     let plan = Plan::parse_field("name", &name)?;
-    let p = state
-        .core
+    let p = costs
         .set_plan_pricing(
             &actor,
             plan,
@@ -426,7 +425,7 @@ pub struct ForecastView {
     )
 )]
 pub async fn forecast(
-    State(state): State<AppState>,
+    State(costs): State<Costs>,
     _root: RootActor,
     ApiQuery(q): ApiQuery<ForecastQuery>,
 ) -> Result<Json<ForecastView>, ApiError> {
@@ -435,8 +434,7 @@ pub async fn forecast(
         .as_deref()
         .map(|t| crate::domain::ids::TenantId::parse_field("tenant_id", t))
         .transpose()?;
-    let f = state
-        .core
+    let f = costs
         .forecast(
             q.quarters.unwrap_or(1),
             q.days.unwrap_or(90),
@@ -532,7 +530,7 @@ pub struct OptimizeView {
     )
 )]
 pub async fn optimize(
-    State(state): State<AppState>,
+    State(costs): State<Costs>,
     _root: RootActor,
     ApiQuery(q): ApiQuery<OptimizeQuery>,
 ) -> Result<Json<OptimizeView>, ApiError> {
@@ -558,7 +556,7 @@ pub async fn optimize(
     let day = q
         .week
         .unwrap_or_else(|| crate::services::now().date_naive() - chrono::Duration::days(7));
-    let (span, o) = state.core.optimize(day, thresholds).await?;
+    let (span, o) = costs.optimize(day, thresholds).await?;
     Ok(Json(OptimizeView {
         week_from: span.from,
         week_to: span.to,

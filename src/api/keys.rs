@@ -5,6 +5,7 @@ use super::extract::{ApiJson, ApiQuery, OptionalJson, RootActor};
 use crate::domain::api_key::{ApiKey, KeyStatus, Rotation, SecretState, VerifyCode};
 use crate::domain::ids::{KeyId, NamespaceName, TenantId};
 use crate::services;
+use crate::services::keys::Keys;
 use crate::startup::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -99,12 +100,12 @@ pub struct KeyList {
     )
 )]
 pub async fn list_keys(
-    State(state): State<AppState>,
+    State(keys): State<Keys>,
     _root: RootActor,
     ApiQuery(query): ApiQuery<KeyListQuery>,
 ) -> Result<Json<KeyList>, ApiError> {
     let tenant = query.tenant_id.map(TenantId::parse).transpose()?;
-    let keys = state.core.list_keys(tenant.as_ref()).await?;
+    let keys = keys.list_keys(tenant.as_ref()).await?;
     Ok(Json(KeyList {
         keys: keys.into_iter().map(KeyView::from).collect(),
     }))
@@ -129,12 +130,12 @@ fn key_id(raw: String) -> Result<KeyId, ApiError> {
     )
 )]
 pub async fn get_key(
-    State(state): State<AppState>,
+    State(keys): State<Keys>,
     _root: RootActor,
     Path(raw): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
     let id = key_id(raw)?;
-    Ok(Json(state.core.get_key(&id).await?.into()))
+    Ok(Json(keys.get_key(&id).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -175,11 +176,11 @@ pub struct VerifyResponse {
     )
 )]
 pub async fn verify_key(
-    State(state): State<AppState>,
+    State(keys): State<Keys>,
     ApiJson(body): ApiJson<VerifyBody>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let namespace = body.namespace.map(NamespaceName::parse).transpose()?;
-    let v = state.core.verify(&body.key, namespace).await?;
+    let v = keys.verify(&body.key, namespace).await?;
     Ok(Json(VerifyResponse {
         valid: v.code.is_valid(),
         code: v.code,
@@ -242,14 +243,14 @@ crate::debug_without_secrets!(RotateResponse {
     )
 )]
 pub async fn rotate_key(
-    State(state): State<AppState>,
+    State(keys): State<Keys>,
     RootActor(actor): RootActor,
     Path(raw): Path<String>,
     OptionalJson(body): OptionalJson<RotateBody>,
 ) -> Result<Json<RotateResponse>, ApiError> {
     let id = key_id(raw)?;
     let rotation = Rotation::parse(body.grace_seconds, body.immediate)?;
-    let done = state.core.rotate(&id, rotation, &actor).await?;
+    let done = keys.rotate(&id, rotation, &actor).await?;
     Ok(Json(RotateResponse {
         display_prefix: done.api_key.display_prefix(),
         api_key: done.api_key.expose().to_string(),
@@ -267,7 +268,12 @@ async fn set_status(
 ) -> Result<Json<KeyView>, ApiError> {
     let id = key_id(raw)?;
     Ok(Json(
-        state.core.set_key_status(&id, status, &actor).await?.into(),
+        state
+            .core
+            .keys
+            .set_key_status(&id, status, &actor)
+            .await?
+            .into(),
     ))
 }
 

@@ -8,7 +8,7 @@ pub mod billing;
 pub mod cache;
 pub mod contract;
 pub mod costs;
-pub mod error;
+pub use crate::web::error;
 pub mod extract;
 pub mod keys;
 pub mod namespaces;
@@ -195,7 +195,7 @@ async fn method_not_allowed() -> ApiError {
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     Json(serde_json::json!({
         "status": "ok",
-        "limits": state.core.limits_health(),
+        "limits": state.core.operations.limits_health(),
     }))
 }
 
@@ -204,7 +204,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 /// are reported, but keyward keeps serving without them (local limits; the
 /// safety TTL), so they do not make it unready.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let r = state.core.readiness().await;
+    let r = state.core.operations.readiness().await;
     if !r.ready() {
         tracing::warn!(
             database = r.database,

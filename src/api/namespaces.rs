@@ -9,7 +9,7 @@ use crate::domain::plan::Plan;
 use crate::domain::tenant::parse_free_text;
 use crate::domain::ValidationError;
 use crate::services::tenants::NewNamespace;
-use crate::startup::AppState;
+use crate::services::tenants::Tenants;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -84,11 +84,11 @@ impl From<Namespace> for NamespaceView {
     )
 )]
 pub async fn create_namespace(
-    State(state): State<AppState>,
+    State(tenants): State<Tenants>,
     RootActor(actor): RootActor,
     ApiJson(body): ApiJson<NamespaceBody>,
 ) -> Result<(StatusCode, Json<NamespaceView>), ApiError> {
     let request = NewNamespace::try_from(body)?;
-    let ns = state.core.create_namespace(request, &actor).await?;
+    let ns = tenants.create_namespace(request, &actor).await?;
     Ok((StatusCode::CREATED, Json(ns.into())))
 }

@@ -9,8 +9,8 @@ use crate::domain::namespace::NamespacePattern;
 use crate::domain::plan::Plan;
 use crate::domain::tenant::{parse_display_name, parse_free_text};
 use crate::domain::ValidationError;
+use crate::services::keys::Keys;
 use crate::services::keys::ProvisionRequest;
-use crate::startup::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -149,12 +149,12 @@ crate::debug_without_secrets!(ProvisionResponse {
     )
 )]
 pub async fn provision(
-    State(state): State<AppState>,
+    State(keys): State<Keys>,
     RootActor(actor): RootActor,
     ApiJson(body): ApiJson<ProvisionBody>,
 ) -> Result<(StatusCode, Json<ProvisionResponse>), ApiError> {
     let request = ProvisionRequest::try_from(body)?;
-    let done = state.core.provision(request, &actor).await?;
+    let done = keys.provision(request, &actor).await?;
     let version = done.key.versions.last();
     Ok((
         StatusCode::CREATED,

@@ -9,7 +9,9 @@ use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
 use crate::domain::pricing::{CostService, Price, PriceUnit, ANY_MODEL};
 use crate::domain::secret::{SecretKind, SecretMeta, SecretRef, Service};
+use crate::services::costs::Costs;
 use crate::services::vault::Caller;
+use crate::services::vault::Vault;
 use crate::startup::AppState;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -41,7 +43,7 @@ impl FromRequestParts<AppState> for SecretCaller {
                 },
             ));
         }
-        let v = state.core.verify(token, None).await?;
+        let v = state.core.keys.verify(token, None).await?;
         match (v.code, v.tenant_id, v.key_id) {
             (VerifyCode::Valid, Some(tenant), Some(key_id)) => Ok(Self(
                 Caller::TenantKey {
@@ -104,6 +106,7 @@ async fn admin_on(
     let tenant = TenantId::parse(tenant)?;
     state
         .core
+        .vault
         .require_vault_admin(caller, actor, action, Some(&tenant), Some(service))
         .await?;
     Ok((service, tenant))
@@ -131,7 +134,7 @@ fn parse_tier(tier: Option<&str>) -> Result<Option<Plan>, ApiError> {
     )
 )]
 pub async fn resolve(
-    State(state): State<AppState>,
+    State(vault): State<Vault>,
     SecretCaller(caller, actor): SecretCaller,
     Path((service, tenant)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<ResolveBody>,
@@ -139,8 +142,7 @@ pub async fn resolve(
     let service = Service::parse(&service)?;
     let tenant = TenantId::parse(tenant)?;
     let tier = parse_tier(body.tier.as_deref())?;
-    let r = state
-        .core
+    let r = vault
         .resolve_secret(
             &caller,
             &actor,
@@ -239,6 +241,7 @@ pub async fn provision(
     parse_tier(body.tier.as_deref())?;
     let meta = state
         .core
+        .vault
         .provision_managed(&actor, service, &tenant, body.requested_by.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(meta.into())))
@@ -267,6 +270,7 @@ pub async fn rotate(
         admin_on(&state, &caller, &actor, "secret.rotate", &service, tenant).await?;
     let meta = state
         .core
+        .vault
         .provision_managed(&actor, service, &tenant, Some("rotation"))
         .await?;
     Ok(Json(meta.into()))
@@ -306,6 +310,7 @@ pub async fn put_customer(
     let secret = SecretRef::tenant(service, tenant, SecretKind::Customer);
     let meta = state
         .core
+        .vault
         .put_secret(&actor, &secret, &body.key, true)
         .await?;
     Ok(Json(meta.into()))
@@ -355,13 +360,12 @@ crate::debug_without_secrets!(PutSecretBody {
     )
 )]
 pub async fn put_secret(
-    State(state): State<AppState>,
+    State(vault): State<Vault>,
     SecretCaller(caller, actor): SecretCaller,
     ApiJson(body): ApiJson<PutSecretBody>,
 ) -> Result<Json<SecretView>, ApiError> {
     let service = Service::parse(&body.service)?;
-    state
-        .core
+    vault
         .require_vault_admin(&caller, &actor, "secret.write", None, Some(service))
         .await?;
     let kind = SecretKind::parse(&body.kind)?;
@@ -384,8 +388,7 @@ pub async fn put_secret(
             .into())
         }
     };
-    let meta = state
-        .core
+    let meta = vault
         .put_secret(&actor, &secret, &body.value, body.validate.unwrap_or(true))
         .await?;
     Ok(Json(meta.into()))
@@ -412,16 +415,15 @@ pub struct SecretsQuery {
     )
 )]
 pub async fn list(
-    State(state): State<AppState>,
+    State(vault): State<Vault>,
     SecretCaller(caller, actor): SecretCaller,
     ApiQuery(q): ApiQuery<SecretsQuery>,
 ) -> Result<Json<Vec<SecretView>>, ApiError> {
     let tenant = q.tenant_id.map(TenantId::parse).transpose()?;
-    state
-        .core
+    vault
         .require_vault_admin(&caller, &actor, "secret.list", tenant.as_ref(), None)
         .await?;
-    let list = state.core.list_secrets(tenant.as_ref()).await?;
+    let list = vault.list_secrets(tenant.as_ref()).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
@@ -476,12 +478,12 @@ pub struct PricesQuery {
     )
 )]
 pub async fn list_prices(
-    State(state): State<AppState>,
+    State(costs): State<Costs>,
     _root: RootActor,
     ApiQuery(q): ApiQuery<PricesQuery>,
 ) -> Result<Json<Vec<PriceView>>, ApiError> {
     let service = q.service.as_deref().map(CostService::parse).transpose()?;
-    let prices = state.core.prices(service).await?;
+    let prices = costs.prices(service).await?;
     Ok(Json(prices.into_iter().map(Into::into).collect()))
 }
 
@@ -520,7 +522,7 @@ pub struct PriceBody {
     )
 )]
 pub async fn set_price(
-    State(state): State<AppState>,
+    State(costs): State<Costs>,
     RootActor(actor): RootActor,
     ApiJson(body): ApiJson<PriceBody>,
 ) -> Result<Json<PriceView>, ApiError> {
@@ -535,7 +537,7 @@ pub async fn set_price(
             .unwrap_or_else(crate::services::now)
             .trunc_subsecs(6),
     };
-    Ok(Json(state.core.set_price(&actor, price).await?.into()))
+    Ok(Json(costs.set_price(&actor, price).await?.into()))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -594,6 +596,7 @@ pub async fn check(
     };
     let checked = state
         .core
+        .vault
         .check_secret(&actor, &SecretRef::tenant(service, tenant, kind))
         .await?;
     Ok(Json(CheckResponse {

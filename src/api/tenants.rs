@@ -9,7 +9,7 @@ use crate::domain::plan::{Plan, PlanLimits};
 use crate::domain::tenant::{parse_display_name, Tenant, TenantStatus};
 use crate::domain::ValidationError;
 use crate::services::tenants::TenantChanges;
-use crate::startup::AppState;
+use crate::services::tenants::Tenants;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -78,7 +78,7 @@ pub struct TenantList {
     )
 )]
 pub async fn list_tenants(
-    State(state): State<AppState>,
+    State(tenants): State<Tenants>,
     _root: RootActor,
     ApiQuery(query): ApiQuery<TenantListQuery>,
 ) -> Result<Json<TenantList>, ApiError> {
@@ -94,7 +94,7 @@ pub async fn list_tenants(
     if offset < 0 {
         return Err(ValidationError::new("offset", "must not be negative").into());
     }
-    let (tenants, total) = state.core.list_tenants(plan, limit, offset).await?;
+    let (tenants, total) = tenants.list_tenants(plan, limit, offset).await?;
     Ok(Json(TenantList {
         tenants: tenants.into_iter().map(TenantView::from).collect(),
         total,
@@ -153,11 +153,11 @@ fn tenant_id(raw: String) -> Result<TenantId, ApiError> {
     )
 )]
 pub async fn get_tenant(
-    State(state): State<AppState>,
+    State(tenants): State<Tenants>,
     _root: RootActor,
     Path(raw): Path<String>,
 ) -> Result<Json<TenantDetailView>, ApiError> {
-    let detail = state.core.tenant_detail(&tenant_id(raw)?).await?;
+    let detail = tenants.tenant_detail(&tenant_id(raw)?).await?;
     Ok(Json(TenantDetailView {
         tenant: detail.tenant.into(),
         limits: detail.limits.into(),
@@ -207,7 +207,7 @@ impl TryFrom<TenantPatch> for TenantChanges {
     )
 )]
 pub async fn update_tenant(
-    State(state): State<AppState>,
+    State(tenants): State<Tenants>,
     RootActor(actor): RootActor,
     Path(raw): Path<String>,
     ApiJson(patch): ApiJson<TenantPatch>,
@@ -215,6 +215,6 @@ pub async fn update_tenant(
     let id = tenant_id(raw)?;
     let changes = TenantChanges::try_from(patch)?;
     Ok(Json(
-        state.core.update_tenant(&id, changes, &actor).await?.into(),
+        tenants.update_tenant(&id, changes, &actor).await?.into(),
     ))
 }

@@ -6,6 +6,9 @@ use super::schemas::Timestamp;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::{Plan, PlanLimits};
 use crate::domain::usage::{SavingsAssumptions, UsageTotals};
+use crate::services::data_plane::DataPlane;
+use crate::services::plans::Plans;
+use crate::services::usage::Usage;
 use crate::services::usage::{Granularity, Window};
 use crate::startup::AppState;
 use axum::extract::{Path, State};
@@ -151,7 +154,7 @@ pub struct UsageRecordsView {
     )
 )]
 pub async fn usage_records(
-    State(state): State<AppState>,
+    State(usage): State<Usage>,
     _root: RootActor,
     Path(tenant): Path<String>,
     ApiQuery(q): ApiQuery<RecordsQuery>,
@@ -167,7 +170,7 @@ pub async fn usage_records(
             )
         }
     };
-    let records = state.core.usage_records(&tenant, window, limit).await?;
+    let records = usage.usage_records(&tenant, window, limit).await?;
     Ok(Json(UsageRecordsView {
         tenant_id: tenant.to_string(),
         from: window.from,
@@ -203,7 +206,7 @@ pub async fn usage_records(
     )
 )]
 pub async fn usage_report(
-    State(state): State<AppState>,
+    State(usage): State<Usage>,
     _root: RootActor,
     Path(tenant): Path<String>,
     ApiQuery(q): ApiQuery<UsageQuery>,
@@ -211,10 +214,7 @@ pub async fn usage_report(
     let tenant = TenantId::parse(tenant)?;
     let granularity = Granularity::parse(q.granularity.as_deref())?;
     let window = Window::parse(q.from, q.to, granularity)?;
-    let report = state
-        .core
-        .usage_report(&tenant, window, granularity)
-        .await?;
+    let report = usage.usage_report(&tenant, window, granularity).await?;
     Ok(Json(UsageReportView {
         tenant_id: tenant.to_string(),
         from: window.from,
@@ -294,7 +294,7 @@ pub struct SavingsView {
     )
 )]
 pub async fn savings(
-    State(state): State<AppState>,
+    State(usage): State<Usage>,
     _root: RootActor,
     Path(tenant): Path<String>,
     ApiQuery(q): ApiQuery<SavingsQuery>,
@@ -332,7 +332,7 @@ pub async fn savings(
         }
     }
     let window = Window::parse(q.from, q.to, Granularity::Day)?;
-    let (totals, s) = state.core.savings(&tenant, window, a).await?;
+    let (totals, s) = usage.savings(&tenant, window, a).await?;
     Ok(Json(SavingsView {
         tenant_id: tenant.to_string(),
         from: window.from,
@@ -408,12 +408,12 @@ pub struct StorageView {
     )
 )]
 pub async fn rate_limit(
-    State(state): State<AppState>,
+    State(data_plane): State<DataPlane>,
     _root: RootActor,
     Path(tenant): Path<String>,
 ) -> Result<Json<RateLimitView>, ApiError> {
     let tenant = TenantId::parse(tenant)?;
-    let limits = state.core.rate_limits(&tenant).await?;
+    let limits = data_plane.rate_limits(&tenant).await?;
     Ok(Json(RateLimitView {
         tenant_id: tenant.to_string(),
         plan: limits.plan.to_string(),
@@ -453,10 +453,10 @@ pub struct FlushResponse {
     responses((status = 200, body = FlushResponse), (status = 401, body = ErrorBody))
 )]
 pub async fn flush(State(state): State<AppState>, _root: RootActor) -> Json<FlushResponse> {
-    state.core.flush_usage().await;
+    state.core.usage.flush().await;
     Json(FlushResponse {
         flushed: true,
-        dropped: state.core.usage_sink().dropped(),
+        dropped: state.core.usage.dropped(),
     })
 }
 
@@ -500,6 +500,7 @@ pub async fn list_plans(State(state): State<AppState>, _root: RootActor) -> Json
     Json(PlanList {
         plans: state
             .core
+            .plans
             .plans()
             .into_iter()
             .map(|(p, l)| PlanView::new(p, l))
@@ -537,7 +538,7 @@ pub struct PlanBody {
     )
 )]
 pub async fn update_plan(
-    State(state): State<AppState>,
+    State(plans): State<Plans>,
     RootActor(actor): RootActor,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<PlanBody>,
@@ -550,9 +551,9 @@ pub async fn update_plan(
         max_payload_bytes: body.max_payload_bytes,
         max_cached_bytes: body
             .max_cached_bytes
-            .unwrap_or(state.core.plan_limits(plan).max_cached_bytes),
+            .unwrap_or(plans.plan_limits(plan).max_cached_bytes),
     };
-    let limits = state.core.update_plan(plan, limits, &actor).await?;
+    let limits = plans.update_plan(plan, limits, &actor).await?;
     Ok(Json(PlanView::new(plan, limits)))
 }
 

@@ -93,6 +93,57 @@ impl fmt::Display for Report {
 /// transaction.
 pub async fn copy_store(from: &str, to: &str, replace: bool) -> Result<Report, CopyError> {
     let started = Instant::now();
+    refuse_wrong_engines(from, to)?;
+
+    let mut source = open_source(from).await?;
+    // Everything below reads one snapshot: in WAL mode the server keeps
+    // writing, and none of its later writes are seen here.
+    let mut src = source
+        .begin()
+        .await
+        .map_err(during("starting the source snapshot"))?;
+    let source_version = source_migration(&mut src).await?;
+
+    let mut target = open_migrated_target(to).await?;
+    let mut dst = target
+        .begin()
+        .await
+        .map_err(during("starting the target transaction"))?;
+    refuse_other_migration(&mut dst, source_version).await?;
+
+    let tables = copy_order(source_tables(&mut src).await?)?;
+    let tables = with_target_types(&mut dst, tables).await?;
+    prepare_target(&mut dst, &tables, replace).await?;
+
+    let mut sums = Vec::with_capacity(tables.len());
+    for table in &tables {
+        sums.push(copy_table(&mut src, &mut dst, table).await?);
+    }
+    reset_sequences(&mut dst, &tables).await?;
+
+    let report = verify_target(&mut dst, &tables, &sums).await?;
+    sqlx::raw_sql(&user_triggers(&tables, "ENABLE"))
+        .execute(&mut *dst)
+        .await
+        .map_err(during("resuming the target's triggers"))?;
+    dst.commit()
+        .await
+        .map_err(during("committing the target"))?;
+    target.close().await.map_err(during("closing the target"))?;
+    src.rollback()
+        .await
+        .map_err(during("ending the source snapshot"))?;
+    source.close().await.map_err(during("closing the source"))?;
+    Ok(Report {
+        tables: report,
+        replaced: replace,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Refuses a `from` that is not a SQLite URL or a `to` that is not a
+/// PostgreSQL one.
+fn refuse_wrong_engines(from: &str, to: &str) -> Result<(), CopyError> {
     if Engine::from_url(from) != Some(Engine::Sqlite) {
         return Err(CopyError::Refused(
             "--from must be a sqlite: URL (the store to move)".into(),
@@ -103,34 +154,39 @@ pub async fn copy_store(from: &str, to: &str, replace: bool) -> Result<Report, C
             "--to must be a postgres:// URL (the store to move to)".into(),
         ));
     }
+    Ok(())
+}
 
+/// Opens the existing SQLite store at `from` (never creating it).
+async fn open_source(from: &str) -> Result<SqliteConnection, CopyError> {
     // Not `Db::connect`: that creates a missing file, and a mistyped path
     // would then copy an empty store.
     let options = SqliteConnectOptions::from_str(from)
         .map_err(during("the source URL"))?
         .create_if_missing(false)
         .busy_timeout(Duration::from_secs(10));
-    let mut source = SqliteConnection::connect_with(&options)
+    SqliteConnection::connect_with(&options)
         .await
-        .map_err(during("opening the source"))?;
-    // Everything below reads one snapshot: in WAL mode the server keeps
-    // writing, and none of its later writes are seen here.
-    let mut src = source
-        .begin()
-        .await
-        .map_err(during("starting the source snapshot"))?;
-    let source_version = source_migration(&mut src).await?;
+        .map_err(during("opening the source"))
+}
 
+/// Brings the PostgreSQL store at `to` to this build's migrations, then
+/// opens the single connection the copy runs on.
+async fn open_migrated_target(to: &str) -> Result<PgConnection, CopyError> {
     let target = Db::connect(to).await?;
     target.migrate().await?;
     target.close().await;
-    let mut target = PgConnection::connect(to)
+    PgConnection::connect(to)
         .await
-        .map_err(during("opening the target"))?;
-    let mut dst = target
-        .begin()
-        .await
-        .map_err(during("starting the target transaction"))?;
+        .map_err(during("opening the target"))
+}
+
+/// Refuses a source at another migration than the (just migrated) target,
+/// saying which keyward to use instead.
+async fn refuse_other_migration(
+    dst: &mut PgConnection,
+    source_version: i64,
+) -> Result<(), CopyError> {
     let target_version: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
             .fetch_one(&mut *dst)
@@ -150,9 +206,16 @@ pub async fn copy_store(from: &str, to: &str, replace: bool) -> Result<Report, C
             )
         }));
     }
+    Ok(())
+}
 
-    let tables = copy_order(source_tables(&mut src).await?)?;
-    let tables = with_target_types(&mut dst, tables).await?;
+/// Locks the target's tables, refuses them if they hold data (unless
+/// `replace`), empties them and pauses their triggers for the copy.
+async fn prepare_target(
+    dst: &mut PgConnection,
+    tables: &[Table],
+    replace: bool,
+) -> Result<(), CopyError> {
     let names = tables
         .iter()
         .map(|t| quoted(&t.name))
@@ -167,7 +230,7 @@ pub async fn copy_store(from: &str, to: &str, replace: bool) -> Result<Report, C
         "locking the target's tables (is a keyward serving it?)",
     ))?;
     if !replace {
-        refuse_if_holding_data(&mut dst, &tables).await?;
+        refuse_if_holding_data(dst, tables).await?;
     }
     sqlx::raw_sql(&format!("TRUNCATE TABLE {names}"))
         .execute(&mut *dst)
@@ -175,26 +238,32 @@ pub async fn copy_store(from: &str, to: &str, replace: bool) -> Result<Report, C
         .map_err(during("emptying the target's tables"))?;
     // Rows arrive verbatim, derived columns included (a tenant's cached
     // bytes), so the triggers that keep those would count them twice.
-    let triggers = |verb: &str| {
-        tables
-            .iter()
-            .map(|t| format!("ALTER TABLE {} {verb} TRIGGER USER;", quoted(&t.name)))
-            .collect::<String>()
-    };
-    sqlx::raw_sql(&triggers("DISABLE"))
+    sqlx::raw_sql(&user_triggers(tables, "DISABLE"))
         .execute(&mut *dst)
         .await
         .map_err(during("pausing the target's triggers"))?;
+    Ok(())
+}
 
-    let mut sums = Vec::with_capacity(tables.len());
-    for table in &tables {
-        sums.push(copy_table(&mut src, &mut dst, table).await?);
-    }
-    reset_sequences(&mut dst, &tables).await?;
+/// The statements that `verb` (`DISABLE` or `ENABLE`) every table's user
+/// triggers.
+fn user_triggers(tables: &[Table], verb: &str) -> String {
+    tables
+        .iter()
+        .map(|t| format!("ALTER TABLE {} {verb} TRIGGER USER;", quoted(&t.name)))
+        .collect::<String>()
+}
 
+/// Reads each copied table back inside the target's transaction and
+/// compares its count and checksum with the source's; the per-table report.
+async fn verify_target(
+    dst: &mut PgConnection,
+    tables: &[Table],
+    sums: &[Checksum],
+) -> Result<Vec<TableReport>, CopyError> {
     let mut report = Vec::with_capacity(tables.len());
-    for (table, expected) in tables.iter().zip(&sums) {
-        let found = target_sum(&mut dst, table).await?;
+    for (table, expected) in tables.iter().zip(sums) {
+        let found = target_sum(dst, table).await?;
         if found.rows != expected.rows {
             return Err(CopyError::Mismatch {
                 table: table.name.clone(),
@@ -216,23 +285,7 @@ pub async fn copy_store(from: &str, to: &str, replace: bool) -> Result<Report, C
             checksum: expected.hex(),
         });
     }
-    sqlx::raw_sql(&triggers("ENABLE"))
-        .execute(&mut *dst)
-        .await
-        .map_err(during("resuming the target's triggers"))?;
-    dst.commit()
-        .await
-        .map_err(during("committing the target"))?;
-    target.close().await.map_err(during("closing the target"))?;
-    src.rollback()
-        .await
-        .map_err(during("ending the source snapshot"))?;
-    source.close().await.map_err(during("closing the source"))?;
-    Ok(Report {
-        tables: report,
-        replaced: replace,
-        elapsed: started.elapsed(),
-    })
+    Ok(report)
 }
 
 /// A table to copy, with its columns in the source's order.
@@ -406,13 +459,27 @@ async fn source_tables(src: &mut SqliteConnection) -> Result<Vec<Table>, CopyErr
     .fetch_all(&mut *src)
     .await
     .map_err(during("listing the source's tables"))?;
+    let sequences = autoincrement_counters(src).await?;
+
+    let mut tables = Vec::with_capacity(listed.len());
+    for (name, sql) in listed {
+        tables.push(source_table(src, name, &sql, &sequences).await?);
+    }
+    Ok(tables)
+}
+
+/// SQLite's AUTOINCREMENT high-water marks by table (none when no table
+/// uses AUTOINCREMENT).
+async fn autoincrement_counters(
+    src: &mut SqliteConnection,
+) -> Result<BTreeMap<String, i64>, CopyError> {
     let has_sequences: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'",
     )
     .fetch_one(&mut *src)
     .await
     .map_err(during("reading the source's catalog"))?;
-    let sequences: BTreeMap<String, i64> = if has_sequences > 0 {
+    Ok(if has_sequences > 0 {
         sqlx::query_as("SELECT name, seq FROM sqlite_sequence")
             .fetch_all(&mut *src)
             .await
@@ -421,66 +488,87 @@ async fn source_tables(src: &mut SqliteConnection) -> Result<Vec<Table>, CopyErr
             .collect()
     } else {
         BTreeMap::new()
-    };
+    })
+}
 
-    let mut tables = Vec::with_capacity(listed.len());
-    for (name, sql) in listed {
-        if sql.to_ascii_uppercase().contains("WITHOUT ROWID") {
+/// (referenced table, child column, referenced column) of a foreign key.
+type ForeignKey = (String, String, Option<String>);
+
+/// One source table (`sql` is its CREATE statement): its columns, the tables
+/// it references and its AUTOINCREMENT floor. A WITHOUT ROWID table is refused.
+async fn source_table(
+    src: &mut SqliteConnection,
+    name: String,
+    sql: &str,
+    sequences: &BTreeMap<String, i64>,
+) -> Result<Table, CopyError> {
+    if sql.to_ascii_uppercase().contains("WITHOUT ROWID") {
+        return Err(CopyError::Refused(format!(
+            "table {name} is WITHOUT ROWID, which this copy does not read"
+        )));
+    }
+    let columns: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, pk FROM pragma_table_info(?) ORDER BY cid")
+            .bind(&name)
+            .fetch_all(&mut *src)
+            .await
+            .map_err(during(format!("reading the columns of {name}")))?;
+    let keys: Vec<ForeignKey> =
+        sqlx::query_as("SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?)")
+            .bind(&name)
+            .fetch_all(&mut *src)
+            .await
+            .map_err(during(format!("reading the foreign keys of {name}")))?;
+    let (parents, self_ref) = parents_and_self_ref(&name, &columns, keys)?;
+    Ok(Table {
+        sequence_floor: sequences.get(&name).copied().unwrap_or(0),
+        columns: columns
+            .into_iter()
+            .map(|(name, _)| Column {
+                name,
+                target: PgType::Text,
+                sequence: false,
+            })
+            .collect(),
+        name,
+        parents,
+        self_ref,
+    })
+}
+
+/// Splits table `name`'s foreign keys into the other tables it references
+/// and its one reference to itself (child column, referenced column; the
+/// referenced column defaults to the single-column primary key of `columns`,
+/// given as (name, pk position)). Composite or repeated self-references are refused.
+fn parents_and_self_ref(
+    name: &str,
+    columns: &[(String, i64)],
+    keys: Vec<ForeignKey>,
+) -> Result<(BTreeSet<String>, Option<(String, String)>), CopyError> {
+    let primary: Vec<&String> = columns.iter().filter(|c| c.1 > 0).map(|c| &c.0).collect();
+    let mut parents = BTreeSet::new();
+    let mut self_ref = None;
+    for (parent, from, to) in keys {
+        if parent != name {
+            parents.insert(parent);
+            continue;
+        }
+        let to = match (to, primary.as_slice()) {
+            (Some(to), _) => to,
+            (None, [only]) => (*only).clone(),
+            (None, _) => {
+                return Err(CopyError::Refused(format!(
+                    "table {name} references itself through a composite key, which this copy does not order"
+                )))
+            }
+        };
+        if self_ref.replace((from, to)).is_some() {
             return Err(CopyError::Refused(format!(
-                "table {name} is WITHOUT ROWID, which this copy does not read"
+                "table {name} references itself more than once, which this copy does not order"
             )));
         }
-        let columns: Vec<(String, i64)> =
-            sqlx::query_as("SELECT name, pk FROM pragma_table_info(?) ORDER BY cid")
-                .bind(&name)
-                .fetch_all(&mut *src)
-                .await
-                .map_err(during(format!("reading the columns of {name}")))?;
-        let keys: Vec<(String, String, Option<String>)> =
-            sqlx::query_as("SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?)")
-                .bind(&name)
-                .fetch_all(&mut *src)
-                .await
-                .map_err(during(format!("reading the foreign keys of {name}")))?;
-        let primary: Vec<&String> = columns.iter().filter(|c| c.1 > 0).map(|c| &c.0).collect();
-        let mut parents = BTreeSet::new();
-        let mut self_ref = None;
-        for (parent, from, to) in keys {
-            if parent != name {
-                parents.insert(parent);
-                continue;
-            }
-            let to = match (to, primary.as_slice()) {
-                (Some(to), _) => to,
-                (None, [only]) => (*only).clone(),
-                (None, _) => {
-                    return Err(CopyError::Refused(format!(
-                        "table {name} references itself through a composite key, which this copy does not order"
-                    )))
-                }
-            };
-            if self_ref.replace((from, to)).is_some() {
-                return Err(CopyError::Refused(format!(
-                    "table {name} references itself more than once, which this copy does not order"
-                )));
-            }
-        }
-        tables.push(Table {
-            sequence_floor: sequences.get(&name).copied().unwrap_or(0),
-            columns: columns
-                .into_iter()
-                .map(|(name, _)| Column {
-                    name,
-                    target: PgType::Text,
-                    sequence: false,
-                })
-                .collect(),
-            name,
-            parents,
-            self_ref,
-        });
     }
-    Ok(tables)
+    Ok((parents, self_ref))
 }
 
 /// Orders tables so every table comes after the tables it references

@@ -25,29 +25,22 @@ pub async fn ingest(
     events: &[(UsageEvent, i64)],
     now: DateTime<Utc>,
 ) -> sqlx::Result<usize> {
+    let new_ids = store_new_events(conn, engine, events, &ts(now)).await?;
+    queue_rollup_deltas(conn, events, &new_ids).await?;
+    Ok(new_ids.len())
+}
+
+/// Inserts the events with their costs, 500 a statement, skipping those
+/// already stored; the (timestamp, event id) of each one inserted.
+async fn store_new_events(
+    conn: &mut Conn,
+    engine: Engine,
+    events: &[(UsageEvent, i64)],
+    now: &str,
+) -> sqlx::Result<HashSet<(String, String)>> {
     let mut new_ids: HashSet<(String, String)> = HashSet::new();
-    let now = ts(now);
     for chunk in events.chunks(500) {
-        let mut sql = String::from(
-            "INSERT INTO usage_events (occurred_at, event_id, trace_id, tenant_id, user_id, service, \
-             operation, model, tokens_in, tokens_out, characters, seconds_milli, minutes_milli, \
-             duration_ms, cost_micros, ingested_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            sql.push_str(&super::placeholders(
-                engine,
-                i * EVENT_COLUMNS + 1,
-                EVENT_COLUMNS,
-            ));
-            sql.push(')');
-        }
-        sql.push_str(
-            " ON CONFLICT (occurred_at, event_id) DO NOTHING RETURNING occurred_at, event_id",
-        );
+        let sql = insert_events_sql(engine, chunk.len());
         let mut q = sqlx::query(&sql);
         for (e, cost) in chunk {
             let u = &e.units;
@@ -67,13 +60,67 @@ pub async fn ingest(
                 .bind(u.minutes_milli)
                 .bind(e.duration_ms)
                 .bind(*cost)
-                .bind(now.as_str());
+                .bind(now);
         }
         for row in q.fetch_all(&mut *conn).await? {
             new_ids.insert((row.try_get("occurred_at")?, row.try_get("event_id")?));
         }
     }
+    Ok(new_ids)
+}
 
+/// The INSERT of `rows` events that skips stored ones and returns the keys
+/// of those it inserted.
+fn insert_events_sql(engine: Engine, rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO usage_events (occurred_at, event_id, trace_id, tenant_id, user_id, service, \
+         operation, model, tokens_in, tokens_out, characters, seconds_milli, minutes_milli, \
+         duration_ms, cost_micros, ingested_at) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        sql.push_str(&super::placeholders(
+            engine,
+            i * EVENT_COLUMNS + 1,
+            EVENT_COLUMNS,
+        ));
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (occurred_at, event_id) DO NOTHING RETURNING occurred_at, event_id");
+    sql
+}
+
+/// Queues the new events' additions to the daily rollups as one
+/// `cost_rollup_pending` row (none when no event was new).
+async fn queue_rollup_deltas(
+    conn: &mut Conn,
+    events: &[(UsageEvent, i64)],
+    new_ids: &HashSet<(String, String)>,
+) -> sqlx::Result<()> {
+    let rollups = new_event_deltas(events, new_ids);
+    if !rollups.is_empty() {
+        let rows: Vec<_> = rollups
+            .iter()
+            .map(|((t, d, u, s), (n, c, ms))| (t, d, u, s, n, c, ms))
+            .collect();
+        let body = serde_json::to_string(&rows).map_err(|e| corrupt(e.to_string()))?;
+        sqlx::query("INSERT INTO cost_rollup_pending (body) VALUES ($1)")
+            .bind(body)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The rollup additions of the events in `new_ids`, per (tenant, day, user,
+/// service), in key order.
+fn new_event_deltas<'e>(
+    events: &'e [(UsageEvent, i64)],
+    new_ids: &HashSet<(String, String)>,
+) -> BTreeMap<(&'e str, String, &'e str, &'e str), RollupDelta> {
     let mut rollups: BTreeMap<(&str, String, &str, &str), RollupDelta> = BTreeMap::new();
     for (e, cost) in events {
         if !new_ids.contains(&(ts(e.at), e.event_id.clone())) {
@@ -91,18 +138,7 @@ pub async fn ingest(
         r.1 += cost;
         r.2 += e.duration_ms;
     }
-    if !rollups.is_empty() {
-        let rows: Vec<_> = rollups
-            .iter()
-            .map(|((t, d, u, s), (n, c, ms))| (t, d, u, s, n, c, ms))
-            .collect();
-        let body = serde_json::to_string(&rows).map_err(|e| corrupt(e.to_string()))?;
-        sqlx::query("INSERT INTO cost_rollup_pending (body) VALUES ($1)")
-            .bind(body)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(new_ids.len())
+    rollups
 }
 
 /// Whether any rollup deltas are queued.

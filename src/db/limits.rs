@@ -1,5 +1,5 @@
 //! Monthly counts shared by replicas through the store, and the replicas'
-//! heartbeats (see `services::store_limits`).
+//! heartbeats (see `services::limits::store`).
 
 use super::{placeholders, ts, Conn, Engine};
 use chrono::{DateTime, Utc};

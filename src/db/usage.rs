@@ -21,6 +21,16 @@ type RollupKey = (String, String, String, String);
 /// Writes a batch of records and adds them to the hourly rollups. Call inside
 /// a transaction so a batch lands whole or not at all.
 pub async fn write_batch(conn: &mut Conn, records: &[UsageRecord]) -> sqlx::Result<()> {
+    store_raw_batch(conn, records).await?;
+    for (key, totals) in hourly_rollups(records) {
+        add_to_hourly(conn, &key, &totals).await?;
+        add_to_latency_histogram(conn, &key, &totals).await?;
+    }
+    Ok(())
+}
+
+/// Stores the raw records as one `usage_batches` row (nothing for an empty batch).
+async fn store_raw_batch(conn: &mut Conn, records: &[UsageRecord]) -> sqlx::Result<()> {
     if let (Some(first), Some(last)) = (
         records.iter().map(|r| r.at).min(),
         records.iter().map(|r| r.at).max(),
@@ -35,7 +45,11 @@ pub async fn write_batch(conn: &mut Conn, records: &[UsageRecord]) -> sqlx::Resu
         .execute(&mut *conn)
         .await?;
     }
+    Ok(())
+}
 
+/// The records' totals per (hour, key, tenant, namespace), in key order.
+fn hourly_rollups(records: &[UsageRecord]) -> Vec<(RollupKey, UsageTotals)> {
     // Grouped by reference first: one allocation per group, not per record.
     let mut groups: HashMap<(i64, &str, &str, &str), UsageTotals> = HashMap::new();
     for r in records {
@@ -56,62 +70,77 @@ pub async fn write_batch(conn: &mut Conn, records: &[UsageRecord]) -> sqlx::Resu
     // A stable order keeps concurrent writers from deadlocking on PostgreSQL.
     let mut rollups: Vec<_> = rollups.into_iter().collect();
     rollups.sort_by(|a, b| a.0.cmp(&b.0));
-    for ((hour, key_id, tenant_id, namespace), t) in rollups {
-        sqlx::query(
-            "INSERT INTO usage_hourly (hour, key_id, tenant_id, namespace, requests, hits, misses, \
-             rejected, bytes_in, bytes_out, hit_bytes, latency_sum_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (hour, key_id, tenant_id, namespace) DO UPDATE SET \
-             requests = usage_hourly.requests + excluded.requests, \
-             hits = usage_hourly.hits + excluded.hits, \
-             misses = usage_hourly.misses + excluded.misses, \
-             rejected = usage_hourly.rejected + excluded.rejected, \
-             bytes_in = usage_hourly.bytes_in + excluded.bytes_in, \
-             bytes_out = usage_hourly.bytes_out + excluded.bytes_out, \
-             hit_bytes = usage_hourly.hit_bytes + excluded.hit_bytes, \
-             latency_sum_us = usage_hourly.latency_sum_us + excluded.latency_sum_us",
-        )
-        .bind(&hour)
-        .bind(&key_id)
-        .bind(&tenant_id)
-        .bind(&namespace)
-        .bind(t.requests)
-        .bind(t.hits)
-        .bind(t.misses)
-        .bind(t.rejected)
-        .bind(t.bytes_in)
-        .bind(t.bytes_out)
-        .bind(t.hit_bytes)
-        .bind(t.latency_sum_us)
-        .execute(&mut *conn)
-        .await?;
-        // The group's latency histogram in one statement.
-        if !t.latency_buckets.is_empty() {
-            let mut sql = String::from(
-                "INSERT INTO usage_latency_hourly (hour, key_id, tenant_id, namespace, bucket, count) VALUES ",
-            );
-            for i in 0..t.latency_buckets.len() {
-                let p = 5 + 2 * i;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("($1, $2, $3, $4, ${}, ${})", p, p + 1));
-            }
-            sql.push_str(
-                " ON CONFLICT (hour, key_id, tenant_id, namespace, bucket) DO UPDATE SET \
-                 count = usage_latency_hourly.count + excluded.count",
-            );
-            let mut q = sqlx::query(&sql)
-                .bind(&hour)
-                .bind(&key_id)
-                .bind(&tenant_id)
-                .bind(&namespace);
-            for (bucket, count) in &t.latency_buckets {
-                q = q.bind(*bucket).bind(*count);
-            }
-            q.execute(&mut *conn).await?;
-        }
+    rollups
+}
+
+/// Adds one group's totals to its `usage_hourly` row.
+async fn add_to_hourly(conn: &mut Conn, key: &RollupKey, t: &UsageTotals) -> sqlx::Result<()> {
+    let (hour, key_id, tenant_id, namespace) = key;
+    sqlx::query(
+        "INSERT INTO usage_hourly (hour, key_id, tenant_id, namespace, requests, hits, misses, \
+         rejected, bytes_in, bytes_out, hit_bytes, latency_sum_us) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (hour, key_id, tenant_id, namespace) DO UPDATE SET \
+         requests = usage_hourly.requests + excluded.requests, \
+         hits = usage_hourly.hits + excluded.hits, \
+         misses = usage_hourly.misses + excluded.misses, \
+         rejected = usage_hourly.rejected + excluded.rejected, \
+         bytes_in = usage_hourly.bytes_in + excluded.bytes_in, \
+         bytes_out = usage_hourly.bytes_out + excluded.bytes_out, \
+         hit_bytes = usage_hourly.hit_bytes + excluded.hit_bytes, \
+         latency_sum_us = usage_hourly.latency_sum_us + excluded.latency_sum_us",
+    )
+    .bind(hour)
+    .bind(key_id)
+    .bind(tenant_id)
+    .bind(namespace)
+    .bind(t.requests)
+    .bind(t.hits)
+    .bind(t.misses)
+    .bind(t.rejected)
+    .bind(t.bytes_in)
+    .bind(t.bytes_out)
+    .bind(t.hit_bytes)
+    .bind(t.latency_sum_us)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds one group's latency histogram to `usage_latency_hourly` in one
+/// statement (nothing when it has no buckets).
+async fn add_to_latency_histogram(
+    conn: &mut Conn,
+    key: &RollupKey,
+    t: &UsageTotals,
+) -> sqlx::Result<()> {
+    if t.latency_buckets.is_empty() {
+        return Ok(());
     }
+    let (hour, key_id, tenant_id, namespace) = key;
+    let mut sql = String::from(
+        "INSERT INTO usage_latency_hourly (hour, key_id, tenant_id, namespace, bucket, count) VALUES ",
+    );
+    for i in 0..t.latency_buckets.len() {
+        let p = 5 + 2 * i;
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!("($1, $2, $3, $4, ${}, ${})", p, p + 1));
+    }
+    sql.push_str(
+        " ON CONFLICT (hour, key_id, tenant_id, namespace, bucket) DO UPDATE SET \
+         count = usage_latency_hourly.count + excluded.count",
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(hour)
+        .bind(key_id)
+        .bind(tenant_id)
+        .bind(namespace);
+    for (bucket, count) in &t.latency_buckets {
+        q = q.bind(*bucket).bind(*count);
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 

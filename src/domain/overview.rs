@@ -156,6 +156,8 @@ pub struct OverviewInput {
     pub user_costs: Vec<i64>,
 }
 
+/// The overview of the span: costs per day and service, tenants ranked by
+/// cost with their revenue, the user spread and the platform's profit.
 pub fn overview(input: OverviewInput) -> CostOverview {
     let span = input.span;
     let earnings: BTreeMap<&str, Earnings> = input
@@ -163,23 +165,78 @@ pub fn overview(input: OverviewInput) -> CostOverview {
         .iter()
         .map(|(p, e, _)| (p.as_str(), *e))
         .collect();
+    let (daily, mut services) = daily_and_service_costs(&input.by_day);
+    let before = previous_costs(&input.previous, &mut services);
+    let total: i64 = services.values().map(|s| s.1).sum();
+    let events: i64 = services.values().map(|s| s.0).sum();
+    let tenants = tenant_profits(&input.by_tenant, &earnings, span);
+    let plan_revenue = total_plan_revenue(&input.plans, span);
+    let usage_revenue = total_usage_revenue(&tenants, &earnings);
+    let revenue = plan_revenue + usage_revenue;
+    let profit = revenue - total;
+    CostOverview {
+        span,
+        total_cost_micros: total,
+        events,
+        daily,
+        services: services
+            .into_iter()
+            .map(|(service, (events, cost))| {
+                let prev = before.get(&service).copied().unwrap_or(0);
+                ServiceCost::of(service, events, cost, prev, total)
+            })
+            .collect(),
+        tenants,
+        users: UserSpread::of(input.user_costs),
+        plan_revenue_micros: plan_revenue,
+        usage_revenue_micros: usage_revenue,
+        revenue_micros: revenue,
+        profit_micros: profit,
+        margin_bps: margin_bps(profit, revenue),
+    }
+}
+
+/// Per service (events, cost) totals.
+type ServiceTotals = BTreeMap<String, (i64, i64)>;
+
+/// Cost per (day, service), and (events, cost) per service, from the
+/// span's (day, service, events, cost) rows.
+fn daily_and_service_costs(
+    by_day: &[(NaiveDate, String, i64, i64)],
+) -> (BTreeMap<(NaiveDate, String), i64>, ServiceTotals) {
     let mut daily: BTreeMap<(NaiveDate, String), i64> = BTreeMap::new();
-    let mut services: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (day, service, events, cost) in &input.by_day {
+    let mut services: ServiceTotals = BTreeMap::new();
+    for (day, service, events, cost) in by_day {
         *daily.entry((*day, service.clone())).or_default() += cost;
         let s = services.entry(service.clone()).or_default();
         s.0 += events;
         s.1 += cost;
     }
+    (daily, services)
+}
+
+/// The previous span's cost per service; a service used only then is added
+/// to `services` with nothing in this span.
+fn previous_costs(
+    previous: &[(String, i64)],
+    services: &mut ServiceTotals,
+) -> BTreeMap<String, i64> {
     let mut before: BTreeMap<String, i64> = BTreeMap::new();
-    for (service, cost) in &input.previous {
+    for (service, cost) in previous {
         *before.entry(service.clone()).or_default() += cost;
         services.entry(service.clone()).or_default();
     }
-    let total: i64 = services.values().map(|s| s.1).sum();
-    let events: i64 = services.values().map(|s| s.0).sum();
-    let mut tenants: Vec<TenantProfit> = input
-        .by_tenant
+    before
+}
+
+/// Each tenant's cost, revenue (its plan's price prorated to the span plus
+/// the usage markup) and profit, costliest first (ties by tenant id).
+fn tenant_profits(
+    by_tenant: &[(String, String, i64, i64)],
+    earnings: &BTreeMap<&str, Earnings>,
+    span: Span,
+) -> Vec<TenantProfit> {
+    let mut tenants: Vec<TenantProfit> = by_tenant
         .iter()
         .map(|(tenant, plan, events, cost)| {
             let e = earnings.get(plan.as_str()).copied().unwrap_or(Earnings {
@@ -205,12 +262,21 @@ pub fn overview(input: OverviewInput) -> CostOverview {
             .cmp(&a.cost_micros)
             .then_with(|| a.tenant_id.cmp(&b.tenant_id))
     });
-    let plan_revenue: i64 = input
-        .plans
+    tenants
+}
+
+/// Plan revenue over the span: every tenant on a plan pays its prorated
+/// price, used or not.
+fn total_plan_revenue(plans: &[(String, Earnings, i64)], span: Span) -> i64 {
+    plans
         .iter()
         .map(|(_, e, n)| n * prorated_plan_price(e.monthly_price_micros, span))
-        .sum();
-    let usage_revenue: i64 = tenants
+        .sum()
+}
+
+/// Usage revenue: each tenant's cost times its plan's markup.
+fn total_usage_revenue(tenants: &[TenantProfit], earnings: &BTreeMap<&str, Earnings>) -> i64 {
+    tenants
         .iter()
         .map(|t| {
             let markup = earnings
@@ -219,29 +285,7 @@ pub fn overview(input: OverviewInput) -> CostOverview {
                 .unwrap_or(0);
             round_div(i128::from(t.cost_micros) * i128::from(markup), 10_000)
         })
-        .sum();
-    let revenue = plan_revenue + usage_revenue;
-    let profit = revenue - total;
-    CostOverview {
-        span,
-        total_cost_micros: total,
-        events,
-        daily,
-        services: services
-            .into_iter()
-            .map(|(service, (events, cost))| {
-                let prev = before.get(&service).copied().unwrap_or(0);
-                ServiceCost::of(service, events, cost, prev, total)
-            })
-            .collect(),
-        tenants,
-        users: UserSpread::of(input.user_costs),
-        plan_revenue_micros: plan_revenue,
-        usage_revenue_micros: usage_revenue,
-        revenue_micros: revenue,
-        profit_micros: profit,
-        margin_bps: margin_bps(profit, revenue),
-    }
+        .sum()
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! Dashboard admins: accounts (argon2id), sign-in with rate limiting, sessions
 //! with a CSRF token, and the rule that viewers change nothing.
 
-use super::{now, Error, Keyward, Result};
+use super::{now, Error, Result};
 use crate::crypto::password::{decoy_hash, hash_password, verify_password};
-use crate::db;
+use crate::crypto::vault::Keyring;
 use crate::db::admins::AdminUser;
+use crate::db::{self, Db};
 use crate::domain::admin::{check_password, parse_email, AdminRole};
 use crate::domain::audit::Actor;
 use base64::Engine as _;
@@ -13,6 +14,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 /// How long a session lasts.
 pub const SESSION_TTL: Duration = Duration::hours(12);
@@ -171,7 +173,38 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<32>())
 }
 
-impl Keyward {
+/// The admins service: accounts, sign-in and sessions of the dashboard.
+#[derive(Clone)]
+pub struct Admins {
+    db: Db,
+    /// Seals a new key's secret for the one page view that shows it.
+    keyring: Arc<Keyring>,
+    sign_in_limits: Arc<SignInLimits>,
+}
+
+impl Admins {
+    pub fn new(db: Db, keyring: Arc<Keyring>, sign_in_concurrency: usize) -> Self {
+        Self {
+            db,
+            keyring,
+            sign_in_limits: Arc::new(SignInLimits::new(sign_in_concurrency)),
+        }
+    }
+
+    /// Forgets sign-in attempts that no longer count.
+    pub fn forget_idle(&self) {
+        self.sign_in_limits.forget_idle()
+    }
+
+    /// Drops secrets held for a page view that never came.
+    pub async fn drop_expired_flashes(&self) {
+        if let Ok(mut conn) = self.db.pool().acquire().await {
+            if let Err(e) = db::admins::delete_expired_flashes(&mut conn, now()).await {
+                tracing::warn!(error = %e, "dropping unseen secret flashes failed");
+            }
+        }
+    }
+
     /// Adds an admin account (audited). The password is hashed with argon2id
     /// off the async workers.
     pub async fn add_admin(
@@ -188,7 +221,7 @@ impl Keyward {
             .map_err(|e| Error::internal("hashing a password", e))?
             .map_err(|e| Error::internal("hashing a password", e))?;
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         let added = db::admins::insert(
             &mut tx,
             &AdminUser {
@@ -223,7 +256,7 @@ impl Keyward {
 
     /// How many admin accounts exist (none: the first-run path is open).
     pub async fn admin_count(&self) -> Result<i64> {
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         Ok(db::admins::count(&mut conn).await?)
     }
 
@@ -232,7 +265,7 @@ impl Keyward {
     /// same time. Audited either way.
     pub async fn sign_in(&self, email: &str, password: String, client: &str) -> Result<SignedIn> {
         let email = parse_email(email).map_err(|_| invalid_credentials())?;
-        let limits = &self.inner.sign_in_limits;
+        let limits = &self.sign_in_limits;
         let pair = (email.clone(), client.to_string());
         if let Some(wait) = limits.wait_secs(&pair, Utc::now()) {
             return Err(too_many(
@@ -259,7 +292,7 @@ impl Keyward {
             });
         };
         let user = {
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.db.pool().acquire().await?;
             db::admins::find(&mut conn, &email).await?
         };
         let stored = user
@@ -270,7 +303,7 @@ impl Keyward {
             .await
             .unwrap_or(false);
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         let actor = Actor {
             name: format!("admin:{email}"),
             request_id: String::new(),
@@ -330,7 +363,7 @@ impl Keyward {
 
     /// The live session a cookie's token names, if any.
     pub async fn admin_session(&self, token: &str) -> Result<Option<AdminSession>> {
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         Ok(db::admins::session(&mut conn, &token_hash(token), now())
             .await?
             .map(|(email, role, csrf_token, expires_at)| AdminSession {
@@ -344,7 +377,7 @@ impl Keyward {
     /// Ends a session (audited).
     pub async fn sign_out(&self, token: &str) -> Result<()> {
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         if let Some(email) = db::admins::delete_session(&mut tx, &token_hash(token)).await? {
             let actor = Actor {
                 name: format!("admin:{email}"),
@@ -389,14 +422,12 @@ fn flash_aad(session_hash: &str, key_id: &str) -> Vec<u8> {
     format!("admin-flash/{session_hash}/{key_id}").into_bytes()
 }
 
-impl Keyward {
+impl Admins {
     /// Holds `secret` for the session's next page view (any replica may
     /// serve it), sealed with the vault's master key.
     pub async fn hold_new_secret(&self, csrf_token: &str, secret: NewSecret) -> Result<()> {
         let session_hash = hex::encode(Sha256::digest(csrf_token.as_bytes()));
         let sealed = self
-            .inner
-            .vault
             .keyring
             .seal(
                 secret.secret.as_bytes(),
@@ -407,7 +438,7 @@ impl Keyward {
                 message: e.to_string(),
             })?;
         let b64 = base64::engine::general_purpose::STANDARD;
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         db::admins::put_flash(
             &mut conn,
             &db::admins::Flash {
@@ -427,7 +458,7 @@ impl Keyward {
     /// Takes the secret held for the session, if any (it is deleted: shown once).
     pub async fn take_new_secret(&self, csrf_token: &str) -> Result<Option<NewSecret>> {
         let session_hash = hex::encode(Sha256::digest(csrf_token.as_bytes()));
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         let Some(flash) = db::admins::take_flash(&mut conn, &session_hash, now()).await? else {
             return Ok(None);
         };
@@ -438,8 +469,6 @@ impl Keyward {
             ciphertext: b64.decode(&flash.ciphertext).unwrap_or_default(),
         };
         let plain = self
-            .inner
-            .vault
             .keyring
             .open_sealed(&sealed, &flash_aad(&session_hash, &flash.key_id))
             .map_err(|e| Error::Unavailable {

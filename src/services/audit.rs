@@ -1,19 +1,63 @@
 //! Reading the audit trail, and keeping repeated refusals from flooding it.
 
-use super::{Keyward, Result};
-use crate::db;
+use super::{now, Result};
 pub use crate::db::audit::AuditFilter;
+use crate::db::{self, Db};
 use crate::domain::audit::AuditEntry;
+use crate::domain::audit::NewAuditEntry;
+use std::sync::Arc;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
-impl Keyward {
+/// The audit service: reads the trail, and writes refusals without letting
+/// a repeated one flood it.
+#[derive(Clone)]
+pub struct Audit {
+    db: Db,
+    refusals: Arc<RefusalAudit>,
+}
+
+impl Audit {
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            refusals: Arc::default(),
+        }
+    }
+
     /// Newest first; `filter.limit` is clamped to `1..=MAX_LIMIT`.
     pub async fn audit_trail(&self, mut filter: AuditFilter) -> Result<Vec<AuditEntry>> {
         filter.limit = filter.limit.clamp(1, MAX_LIMIT);
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         Ok(db::audit::query(&mut conn, &filter).await?)
+    }
+
+    /// Writes one audit entry in its own transaction.
+    pub async fn record(&self, entry: NewAuditEntry) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        db::audit::insert(&mut tx, &entry, now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes a refusal, folding repeats: the first of a kind (same actor,
+    /// action and target) at once, then at most one a minute carrying how
+    /// many were folded into it. Never fails the caller.
+    pub async fn record_refusal(
+        &self,
+        actor: &str,
+        action: &'static str,
+        mut entry: NewAuditEntry,
+    ) {
+        if let Some(folded) = self.refusals.admit(actor, action, &entry.target) {
+            if folded > 0 {
+                entry.detail["repeated"] = serde_json::json!(folded);
+            }
+            if let Err(e) = self.record(entry).await {
+                tracing::error!(error = %e, "could not audit a refusal");
+            }
+        }
     }
 }
 

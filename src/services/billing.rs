@@ -1,8 +1,9 @@
 //! Billing: monthly invoices from the cost rollups, their Xero exports, the
 //! push to Xero's API (OAuth2 client credentials) and payment reconciliation.
 
-use super::{now, Error, Keyward, Result};
-use crate::db;
+use super::costs::Costs;
+use super::{now, Error, Result};
+use crate::db::{self, Db};
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::invoice::{
@@ -15,6 +16,7 @@ use chrono::NaiveDate;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How invoices are booked and where they are pushed.
@@ -224,9 +226,26 @@ pub struct Reconciled {
     pub recorded: bool,
 }
 
-impl Keyward {
+/// The billing service: invoices, their exports and pushes, payments.
+#[derive(Clone)]
+pub struct Billing {
+    db: Db,
+    /// Invoices are drawn from the cost rollups, brought up to date first.
+    costs: Costs,
+    options: Arc<BillingOptions>,
+}
+
+impl Billing {
+    pub fn new(db: Db, costs: Costs, options: BillingOptions) -> Self {
+        Self {
+            db,
+            costs,
+            options: Arc::new(options),
+        }
+    }
+
     fn billing(&self) -> &BillingOptions {
-        &self.inner.billing
+        &self.options
     }
 
     /// Generates the period's invoices: one draft per tenant with usage, from
@@ -238,10 +257,10 @@ impl Keyward {
         actor: &Actor,
         period: BillingPeriod,
     ) -> Result<Generated> {
-        self.apply_cost_rollups().await?;
+        self.costs.apply_cost_rollups().await?;
         let now = now();
         let opts = self.billing();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         // The write comes first, so SQLite takes its write lock up front.
         let replaced = db::invoices::delete_drafts(&mut tx, period).await?.len();
         let kept = db::invoices::issued_numbers(&mut tx, period).await?;
@@ -302,12 +321,12 @@ impl Keyward {
         period: Option<BillingPeriod>,
         status: Option<InvoiceStatus>,
     ) -> Result<Vec<Invoice>> {
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         Ok(db::invoices::list(&mut conn, period, status).await?)
     }
 
     pub async fn invoice(&self, number: &str) -> Result<Invoice> {
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         db::invoices::get(&mut conn, number)
             .await?
             .ok_or_else(|| Error::not_found("INVOICE_NOT_FOUND", format!("no invoice {number}")))
@@ -350,7 +369,7 @@ impl Keyward {
         let claimed = {
             let numbers: Vec<String> = drafts.iter().map(|i| i.number.clone()).collect();
             let now = now();
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.db.pool().acquire().await?;
             db::invoices::claim_for_push(&mut conn, &numbers, now, now - PUSH_CLAIM_TTL).await?
         };
         let drafts: Vec<Invoice> = drafts
@@ -363,7 +382,7 @@ impl Keyward {
         let ids = match self.send_to_xero(xero, &drafts).await {
             Ok(ids) => ids,
             Err(e) => {
-                let mut conn = self.db().pool().acquire().await?;
+                let mut conn = self.db.pool().acquire().await?;
                 db::invoices::release_push_claims(&mut conn, &claimed).await?;
                 return Err(e);
             }
@@ -374,7 +393,7 @@ impl Keyward {
             .cloned()
             .collect();
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         let mut sent = Vec::new();
         for mut inv in drafts {
             let Some(xero_id) = ids.get(&inv.number) else {
@@ -441,7 +460,7 @@ impl Keyward {
             return Err(ValidationError::new("payment_id", "must be 1 to 200 characters").into());
         }
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         let row = db::invoices::Payment {
             payment_id: p.payment_id.clone(),
             invoice_number: p.invoice_number.clone(),

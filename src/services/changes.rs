@@ -11,11 +11,14 @@
 //! so nothing stale outlives that window even if a notification is lost.
 //! On SQLite (one node) there is nothing to tell.
 
-use super::{Keyward, Result};
-use crate::db::Engine;
+use super::keys::Keys;
+use super::plans::Plans;
+use super::response_cache::ResponseCache;
+use super::{Error, Result, Tasks};
+use crate::db::{Db, Engine};
 use crate::domain::ids::{KeyId, NamespaceName};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,43 +52,39 @@ struct Notice {
     change: Change,
 }
 
-impl Keyward {
-    /// Tells the other replicas about a change this one has made and applied
-    /// (after its transaction committed). Never fails the change itself: a
-    /// lost notice is caught by the other replicas' safety TTL.
-    pub(super) async fn announce(&self, change: Change) {
-        if self.db().engine() != Engine::Postgres {
-            return;
-        }
-        let payload = match serde_json::to_string(&Notice {
-            from: self.inner.instance_id,
-            change,
-        }) {
-            Ok(p) => p,
-            Err(_) => return,
-        };
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(&payload)
-            .execute(self.db().pool())
-            .await
-        {
-            tracing::warn!(error = %e, "change notice not sent; other replicas catch up within the safety TTL");
-        }
-    }
+/// Announces this replica's changes to the others, and listens for theirs.
+#[derive(Clone)]
+pub struct ChangeFeed(Arc<FeedState>);
 
+struct FeedState {
+    db: Db,
+    /// This process among the replicas (its own notices are skipped).
+    instance_id: u64,
+    /// Whether the listening connection is up (PostgreSQL).
+    connected: AtomicBool,
+}
+
+/// What a replica holds in memory that another replica's change can make
+/// stale; the feed drops from it what each notice names.
+#[derive(Clone)]
+pub struct Memory {
+    pub keys: Keys,
+    pub plans: Plans,
+    pub responses: Arc<ResponseCache>,
+}
+
+impl Memory {
     /// Applies a change another replica made.
-    async fn apply_change(&self, change: Change) {
-        let inner = &self.inner;
+    async fn apply(&self, change: Change) {
         match change {
             Change::Key { key_id } => match KeyId::parse(key_id) {
-                Ok(id) => inner.keys.invalidate_key(&id).await,
-                Err(_) => inner.keys.invalidate_tenants(),
+                Ok(id) => self.keys.invalidate_key(&id).await,
+                Err(_) => self.keys.invalidate_tenants(),
             },
-            Change::Tenants => inner.keys.invalidate_tenants(),
+            Change::Tenants => self.keys.invalidate_tenants(),
             Change::Ping => {}
             Change::Plans => {
-                if let Err(e) = self.reload_plans().await {
+                if let Err(e) = self.plans.reload().await {
                     tracing::warn!(error = %e, "reloading plans after a change failed");
                 }
             }
@@ -94,7 +93,7 @@ impl Keyward {
                     let digest = digest
                         .and_then(|d| hex::decode(d).ok())
                         .and_then(|d| <[u8; 32]>::try_from(d).ok());
-                    inner.responses.forget(&ns, digest).await;
+                    self.responses.forget(&ns, digest).await;
                 }
             }
         }
@@ -102,13 +101,54 @@ impl Keyward {
 
     /// Drops everything held in memory that another replica could have
     /// changed: after a gap in the feed, and every safety TTL.
-    async fn forget_shared_state(&self, responses_too: bool) {
-        self.inner.keys.invalidate_tenants();
-        if let Err(e) = self.reload_plans().await {
+    pub async fn forget(&self, responses_too: bool) {
+        self.keys.invalidate_tenants();
+        if let Err(e) = self.plans.reload().await {
             tracing::warn!(error = %e, "reloading plans failed");
         }
         if responses_too {
-            self.inner.responses.forget_all();
+            self.responses.forget_all();
+        }
+    }
+}
+
+impl ChangeFeed {
+    pub fn new(db: Db) -> Self {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).expect("system randomness");
+        Self(Arc::new(FeedState {
+            db,
+            instance_id: u64::from_le_bytes(b),
+            connected: AtomicBool::new(false),
+        }))
+    }
+
+    /// This replica's id (also its name in the limit counters' heartbeat).
+    pub fn instance_id(&self) -> u64 {
+        self.0.instance_id
+    }
+
+    /// Tells the other replicas about a change this one has made and applied
+    /// (after its transaction committed). Never fails the change itself: a
+    /// lost notice is caught by the other replicas' safety TTL.
+    pub async fn announce(&self, change: Change) {
+        if self.0.db.engine() != Engine::Postgres {
+            return;
+        }
+        let payload = match serde_json::to_string(&Notice {
+            from: self.0.instance_id,
+            change,
+        }) {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(&payload)
+            .execute(self.0.db.pool())
+            .await
+        {
+            tracing::warn!(error = %e, "change notice not sent; other replicas catch up within the safety TTL");
         }
     }
 
@@ -116,31 +156,34 @@ impl Keyward {
     /// safety TTL; both stop with the core. The first connection is made
     /// before the core serves (so nothing it caches predates listening);
     /// if it cannot be made, the feed keeps trying in the background.
-    pub(super) async fn start_change_feed(&self, url: Option<String>, ttl: Duration) {
-        if self.db().engine() != Engine::Postgres {
+    pub(crate) async fn start(
+        &self,
+        memory: Memory,
+        url: Option<String>,
+        ttl: Duration,
+        tasks: &Tasks,
+    ) {
+        if self.0.db.engine() != Engine::Postgres {
             return;
         }
-        let weak = Arc::downgrade(&self.inner);
-        let safety = tokio::spawn(async move {
+        let (feed, safety_memory) = (self.clone(), memory.clone());
+        tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(ttl);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                let core = Keyward { inner };
-                core.forget_shared_state(false).await;
-                core.announce(Change::Ping).await;
+                safety_memory.forget(false).await;
+                feed.announce(Change::Ping).await;
             }
-        });
-        self.inner.background.lock().expect("tasks").push(safety);
+        }));
         let Some(url) = url else { return };
         let first = match tokio::time::timeout(Duration::from_secs(10), subscribe(&url)).await {
             Ok(Ok(listener)) => {
                 // Plans were read before listening: read them again.
-                if let Err(e) = self.reload_plans().await {
+                if let Err(e) = memory.plans.reload().await {
                     tracing::warn!(error = %e, "reloading plans failed");
                 }
-                self.inner.feed_connected.store(true, Ordering::SeqCst);
+                self.0.connected.store(true, Ordering::SeqCst);
                 Some(listener)
             }
             Ok(Err(e)) => {
@@ -149,50 +192,75 @@ impl Keyward {
             }
             Err(_) => None,
         };
-        let weak = Arc::downgrade(&self.inner);
-        let listener = tokio::spawn(async move {
+        let feed = self.clone();
+        tasks.push(tokio::spawn(async move {
             let mut connected = first;
             loop {
                 let listener = match connected.take() {
                     Some(l) => l,
                     None => match subscribe(&url).await {
                         Ok(l) => {
-                            let Some(inner) = weak.upgrade() else { return };
                             // Whatever happened while not listening is unknown.
-                            let core = Keyward { inner };
-                            core.forget_shared_state(true).await;
-                            core.inner.feed_connected.store(true, Ordering::SeqCst);
+                            memory.forget(true).await;
+                            feed.0.connected.store(true, Ordering::SeqCst);
                             l
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "change feed cannot connect; retrying");
                             tokio::time::sleep(Duration::from_millis(500)).await;
-                            if weak.strong_count() == 0 {
-                                return;
-                            }
                             continue;
                         }
                     },
                 };
-                match listen(listener, &weak, ttl * 3).await {
-                    Ok(()) => return, // the core is gone
-                    Err(e) => {
-                        tracing::warn!(error = %e, "change feed lost; reconnecting (caches dropped meanwhile)");
-                        let Some(inner) = weak.upgrade() else { return };
-                        inner.feed_connected.store(false, Ordering::SeqCst);
-                        Keyward { inner }.forget_shared_state(true).await;
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
+                if let Err(e) = feed.listen(listener, &memory, ttl * 3).await {
+                    tracing::warn!(error = %e, "change feed lost; reconnecting (caches dropped meanwhile)");
+                    feed.0.connected.store(false, Ordering::SeqCst);
+                    memory.forget(true).await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
-        });
-        self.inner.background.lock().expect("tasks").push(listener);
+        }));
     }
 
     /// Whether this replica currently hears other replicas' changes (always
     /// true on a single-node store).
-    pub fn change_feed_connected(&self) -> bool {
-        self.db().engine() != Engine::Postgres || self.inner.feed_connected.load(Ordering::SeqCst)
+    pub fn connected(&self) -> bool {
+        self.0.db.engine() != Engine::Postgres || self.0.connected.load(Ordering::SeqCst)
+    }
+
+    /// One session of LISTEN: returns Err when the connection failed (the
+    /// caller reconnects); the task is aborted when the core stops.
+    async fn listen(
+        &self,
+        mut listener: sqlx::postgres::PgListener,
+        memory: &Memory,
+        silence: Duration,
+    ) -> Result<()> {
+        loop {
+            // try_recv answers None when the connection was lost (and re-made):
+            // notices sent in between are gone, so treat it as a gap.
+            // The replica pings itself every safety TTL; hearing nothing at all
+            // for three of them means the connection hung (half-open TCP).
+            let heard = tokio::time::timeout(silence, listener.try_recv())
+                .await
+                .map_err(|_| {
+                    Error::internal("listening for changes", "the change feed went silent")
+                })?;
+            let Some(notification) = heard? else {
+                return Err(Error::internal(
+                    "listening for changes",
+                    "listening connection lost",
+                ));
+            };
+            match serde_json::from_str::<Notice>(notification.payload()) {
+                Ok(n) if n.from == self.0.instance_id => {}
+                Ok(n) => memory.apply(n.change).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable change notice; dropping caches");
+                    memory.forget(true).await;
+                }
+            }
+        }
     }
 }
 
@@ -200,40 +268,4 @@ async fn subscribe(url: &str) -> Result<sqlx::postgres::PgListener> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)
-}
-
-/// One session of LISTEN: returns Ok when the core is dropped, Err when the
-/// connection failed (the caller reconnects).
-async fn listen(
-    mut listener: sqlx::postgres::PgListener,
-    weak: &std::sync::Weak<super::Inner>,
-    silence: Duration,
-) -> Result<()> {
-    loop {
-        // try_recv answers None when the connection was lost (and re-made):
-        // notices sent in between are gone, so treat it as a gap.
-        // The replica pings itself every safety TTL; hearing nothing at all
-        // for three of them means the connection hung (half-open TCP).
-        let heard = tokio::time::timeout(silence, listener.try_recv())
-            .await
-            .map_err(|_| sqlx::Error::Protocol("the change feed went silent".into()))?;
-        let notification = match heard? {
-            Some(n) => n,
-            None => {
-                return Err(sqlx::Error::Protocol("listening connection lost".into()).into());
-            }
-        };
-        let Some(inner) = weak.upgrade() else {
-            return Ok(());
-        };
-        let core = Keyward { inner };
-        match serde_json::from_str::<Notice>(notification.payload()) {
-            Ok(n) if n.from == core.inner.instance_id => {}
-            Ok(n) => core.apply_change(n.change).await,
-            Err(e) => {
-                tracing::warn!(error = %e, "unreadable change notice; dropping caches");
-                core.forget_shared_state(true).await;
-            }
-        }
-    }
 }

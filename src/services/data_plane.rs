@@ -2,17 +2,22 @@
 //! admit the request, the response cache answers, and usage is recorded. Every
 //! step reads memory only once warm; nothing here waits on a database write.
 
-use super::limits::{Admission, EffectiveLimits, LimitState, Limiter, Subject, SubjectState};
-use super::response_cache::{entry_digest, CacheEntry, Stored};
-use super::{now, Error, Keyward, Result};
-use crate::crypto::api_key::PlainApiKey;
-use crate::db;
+use super::changes::{Change, ChangeFeed};
+use super::keys::Keys;
+use super::limits::{Admission, EffectiveLimits, LimitState, Limits, SubjectState};
+use super::plans::Plans;
+use super::response_cache::{entry_digest, CacheEntry, ResponseCache, Stored};
+use super::usage::UsageSink;
+use super::{now, Error, Result};
+use crate::crypto::api_key::{KeyDigest, PlainApiKey};
+use crate::db::{self, Db};
 use crate::domain::api_key::VerifyCode;
 use crate::domain::cache::canonical_identity;
 use crate::domain::ids::{KeyId, NamespaceName, TenantId};
-use crate::domain::limits::{month_start, LimitExceeded, LimitKind};
+use crate::domain::limits::{LimitExceeded, LimitKind};
 use crate::domain::usage::{Operation, UsageRecord};
 use chrono::{DateTime, Duration, Utc};
+use dashmap::DashMap;
 use governor::DefaultDirectRateLimiter;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -21,7 +26,7 @@ use std::sync::Arc;
 /// A key's right to one namespace, with the limits that apply and the
 /// counters they are checked against. Built once per (secret, namespace) by a
 /// full verification, then kept in memory until anything it was derived from
-/// changes (see `KeyCache::grants`), so a warm request looks up one entry.
+/// changes (see `DataPlane::open`), so a warm request looks up one entry.
 #[derive(Debug)]
 pub struct Access {
     pub key_id: KeyId,
@@ -106,7 +111,7 @@ pub struct Served {
 }
 
 /// A key's bound on requests whose bodies are still to be read (see
-/// `Keyward::admit_upload`); rebuilt a minute after a plan change at most.
+/// `DataPlane::admit_upload`); rebuilt a minute after a plan change at most.
 pub struct UploadGate {
     per_second: DefaultDirectRateLimiter,
     per_second_limit: i64,
@@ -191,7 +196,61 @@ pub struct SubjectLimits {
     pub max_payload_bytes: i64,
 }
 
-impl Keyward {
+/// The data-plane service: opens namespaces with presented keys, admits
+/// requests under their limits, serves the response cache, records usage.
+#[derive(Clone)]
+pub struct DataPlane(Arc<State>);
+
+/// The data plane's collaborators, as wired by the core.
+pub struct Parts {
+    pub db: Db,
+    pub keys: Keys,
+    pub plans: Plans,
+    pub limits: Limits,
+    pub responses: Arc<ResponseCache>,
+    pub usage: Arc<UsageSink>,
+    pub feed: ChangeFeed,
+}
+
+struct State {
+    parts: Parts,
+    /// (secret digest, namespace) -> a verified right to the namespace.
+    grants: DashMap<(KeyDigest, NamespaceName), Arc<Access>>,
+    /// Per key: requests admitted before their bodies are read.
+    upload_gates: moka::future::Cache<KeyId, Arc<UploadGate>>,
+}
+
+impl std::ops::Deref for DataPlane {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0.parts
+    }
+}
+
+impl DataPlane {
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(State {
+            parts,
+            grants: DashMap::new(),
+            upload_gates: moka::future::Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(std::time::Duration::from_secs(60))
+                .build(),
+        }))
+    }
+
+    /// Frees grants that can no longer be used (expired secrets, or derived
+    /// from keys, tenants or plans that changed since).
+    pub fn drop_stale_grants(&self, now: DateTime<Utc>) {
+        let generation = self.keys.change_generation();
+        self.0.grants.retain(|_, a| a.usable(generation, now));
+    }
+
+    /// The payload limit every plan allows (checked before a body is read).
+    pub fn smallest_payload_limit(&self) -> i64 {
+        self.plans.smallest_payload_limit()
+    }
+
     /// Admits a data-plane request before its body is read: the key is
     /// verified (a bad key is refused at once), then passes its upload gate,
     /// which holds the key to twice its plan's per-second and concurrency
@@ -204,14 +263,14 @@ impl Keyward {
     /// A refusal here is recorded as usage like any other (status 429),
     /// under the key's own tenant and an empty namespace (none is known yet).
     pub async fn admit_upload(&self, presented: &str, operation: Operation) -> Result<UploadPass> {
-        let v = self.verify(presented, None).await?;
+        let v = self.keys.verify(presented, None).await?;
         refuse(v.code)?;
         let (Some(plan), Some(key_id), Some(tenant)) = (v.plan, v.key_id, v.tenant_id) else {
             return Err(Error::Store(sqlx::Error::RowNotFound));
         };
-        let limits = self.plan_limits(plan);
+        let limits = self.plans.plan_limits(plan);
         let gate = self
-            .inner
+            .0
             .upload_gates
             .get_with(key_id.clone(), async {
                 Arc::new(UploadGate::new(
@@ -221,7 +280,7 @@ impl Keyward {
             })
             .await;
         let in_flight = gate.enter().inspect_err(|_| {
-            self.inner.usage.record(UsageRecord {
+            self.usage.record(UsageRecord {
                 at: now(),
                 key_id: Arc::from(key_id.as_str()),
                 tenant_id: Arc::from(tenant.as_str()),
@@ -248,17 +307,19 @@ impl Keyward {
         let Ok(plain) = PlainApiKey::parse(presented) else {
             return Err(refusal(VerifyCode::Malformed));
         };
-        let digest = self.inner.hasher.digest(&plain);
-        let keys = &self.inner.keys;
-        let generation = keys.change_generation();
+        let digest = self.keys.digest(&plain);
+        let generation = self.keys.change_generation();
         let grant = (digest, namespace);
-        if let Some(access) = keys.grants.get(&grant) {
+        if let Some(access) = self.0.grants.get(&grant) {
             if access.usable(generation, Utc::now()) {
                 return Ok(access.clone());
             }
         }
         let (digest, namespace) = grant;
-        let v = self.verify_digest(&digest, Some(namespace.clone())).await?;
+        let v = self
+            .keys
+            .verify_digest(&digest, Some(namespace.clone()))
+            .await?;
         refuse(v.code)?;
         let (Some(key_id), Some(key_tenant), Some(owner), Some(owner_plan)) = (
             v.key_id,
@@ -269,15 +330,15 @@ impl Keyward {
             return Err(Error::Store(sqlx::Error::RowNotFound));
         };
         let dedicated = owner == key_tenant;
-        let mut limits =
-            EffectiveLimits::new(self.plan_limits(owner_plan), v.rate_limit, dedicated);
-        if let Some(store) = &self.inner.store_limits {
-            // Replicas sharing limits through the store each allow their share.
-            let n = store.replicas();
-            limits.per_second = super::store_limits::share(limits.per_second, n);
-            limits.concurrent = super::store_limits::share(limits.concurrent, n);
-        }
-        let state = self.subject_state(&(key_id.clone(), owner.clone())).await?;
+        let limits = self.limits.on_this_replica(EffectiveLimits::new(
+            self.plans.plan_limits(owner_plan),
+            v.rate_limit,
+            dedicated,
+        ));
+        let state = self
+            .limits
+            .subject_state(&(key_id.clone(), owner.clone()))
+            .await?;
         let access = Arc::new(Access {
             per_second: state.rate_limiter(limits.per_second),
             state,
@@ -295,66 +356,23 @@ impl Keyward {
             generation,
         });
         // Kept only if nothing changed while it was verified.
-        if keys.change_generation() == generation {
-            keys.grants.insert((digest, namespace), access.clone());
+        if self.keys.change_generation() == generation {
+            self.0.grants.insert((digest, namespace), access.clone());
         }
         Ok(access)
     }
 
-    async fn subject_state(&self, subject: &Subject) -> Result<Arc<super::limits::SubjectState>> {
-        let db = self.db().clone();
-        let (key, tenant) = (subject.0.to_string(), subject.1.to_string());
-        self.inner
-            .limiter
-            .subject(subject, async move {
-                let mut conn = db.pool().acquire().await?;
-                db::usage::admitted_since(&mut conn, &key, &tenant, month_start(now())).await
-            })
-            .await
-            .map_err(|e| Error::internal("seeding a subject's monthly count", e))
-    }
-
-    /// Admits a request of `payload` bytes under the access's limits: in
-    /// Redis when configured and reachable (shared by every replica),
-    /// otherwise from this replica's memory.
+    /// Admits a request of `payload` bytes under the access's limits.
     pub async fn admit(&self, access: &Access, payload: i64) -> Result<Admission> {
-        if let Some(shared) = &self.inner.shared_limits {
-            Limiter::check_payload(&access.limits, payload).map_err(Error::Limit)?;
-            if shared.is_healthy() {
-                let now = now();
-                let subject = (access.key_id.clone(), access.owner.clone());
-                let seed = Limiter::used_this_month(&access.state, now);
-                // What was admitted here on local limits while Redis was away.
-                let carry = access.state.take_pending();
-                let answer = shared
-                    .admit(&subject, &access.limits, seed, carry, now)
-                    .await;
-                if answer.is_none() {
-                    access.state.add_pending(carry);
-                }
-                match answer {
-                    Some(Ok(admitted)) => {
-                        return Ok(Limiter::admitted_elsewhere(
-                            &access.state,
-                            &access.limits,
-                            admitted,
-                            now,
-                        ))
-                    }
-                    Some(Err(refused)) => return Err(Error::Limit(refused)),
-                    None => {}
-                }
-            }
-            shared.count_fallback();
-        }
-        Limiter::admit(
-            &access.state,
-            &access.per_second,
-            &access.limits,
-            payload,
-            now(),
-        )
-        .map_err(Error::Limit)
+        self.limits
+            .admit(
+                (&access.key_id, &access.owner),
+                &access.state,
+                &access.per_second,
+                &access.limits,
+                payload,
+            )
+            .await
     }
 
     pub async fn cache_get(
@@ -363,9 +381,8 @@ impl Keyward {
         identity: &EntryIdentity<'_>,
     ) -> Result<Option<Arc<CacheEntry>>> {
         Ok(self
-            .inner
             .responses
-            .get(self.db(), &access.namespace, identity.digest(), now())
+            .get(&self.db, &access.namespace, identity.digest(), now())
             .await?)
     }
 
@@ -378,10 +395,9 @@ impl Keyward {
     ) -> Result<Arc<CacheEntry>> {
         let now = now();
         let stored = self
-            .inner
             .responses
             .set(
-                self.db(),
+                &self.db,
                 &access.namespace,
                 identity.digest(),
                 identity.provider,
@@ -409,31 +425,32 @@ impl Keyward {
         access: &Access,
         identity: Option<&EntryIdentity<'_>>,
     ) -> Result<u64> {
-        let cache = &self.inner.responses;
+        let cache = &self.responses;
         let removed = match identity {
             Some(id) => {
                 cache
-                    .invalidate(self.db(), &access.namespace, id.digest())
+                    .invalidate(&self.db, &access.namespace, id.digest())
                     .await? as u64
             }
             None => {
                 cache
-                    .invalidate_namespace(self.db(), &access.namespace)
+                    .invalidate_namespace(&self.db, &access.namespace)
                     .await?
             }
         };
-        self.announce(super::changes::Change::Responses {
-            namespace: access.namespace.to_string(),
-            digest: identity.map(|id| hex::encode(id.digest())),
-        })
-        .await;
+        self.feed
+            .announce(Change::Responses {
+                namespace: access.namespace.to_string(),
+                digest: identity.map(|id| hex::encode(id.digest())),
+            })
+            .await;
         Ok(removed)
     }
 
     /// Hands the request's usage record, attributed to the namespace's
     /// tenant, to the batch writer (never blocks).
     pub fn record_usage(&self, access: &Access, served: Served) {
-        self.inner.usage.record(UsageRecord {
+        self.usage.record(UsageRecord {
             at: now(),
             key_id: access.labels[0].clone(),
             tenant_id: access.labels[1].clone(),
@@ -450,17 +467,16 @@ impl Keyward {
     /// Every limit that applies to a tenant's namespaces: one subject per key
     /// that can reach them (its own keys, and pooled keys over its namespaces).
     pub async fn rate_limits(&self, tenant: &TenantId) -> Result<TenantLimits> {
-        let t = self.require_tenant(tenant).await?;
+        let t = self.keys.require_tenant(tenant).await?;
         let (namespaces, keys, cached_bytes) = {
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.db.pool().acquire().await?;
             (
                 db::namespaces::list_for_tenant(&mut conn, tenant).await?,
                 db::keys::list(&mut conn, None).await?,
                 db::tenants::cached_bytes(&mut conn, tenant).await?,
             )
         };
-        let plan = self.plan_limits(t.plan);
-        let now = now();
+        let plan = self.plans.plan_limits(t.plan);
         let mut out = Vec::new();
         for key in keys {
             let own = key.tenant_id == *tenant;
@@ -469,9 +485,7 @@ impl Keyward {
             }
             let limits = EffectiveLimits::new(plan, key.rate_limit, own);
             let subject = (key.id.clone(), tenant.clone());
-            let state = self.subject_state(&subject).await?;
-            let [per_second, monthly, concurrent] =
-                super::limits::Limiter::report(&state, &limits, now);
+            let [per_second, monthly, concurrent] = self.limits.report(&subject, &limits).await?;
             out.push(SubjectLimits {
                 key_id: key.id,
                 key_tenant: key.tenant_id,

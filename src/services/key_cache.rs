@@ -4,14 +4,12 @@
 //! the change's response is sent, and a load that raced an invalidation is
 //! thrown away (per-key generations), so the next verify always sees it.
 //!
-//! Above those sit the data plane's grants: (secret digest, namespace) ->
-//! everything a request needs. Any change to a key, a tenant or a plan bumps
-//! one change generation, which retires every grant at once (they are rebuilt
-//! from the caches below on the next request); changes are admin actions, rare
-//! next to requests, so this costs little and cannot miss a dependency.
-//! Verdicts (the verify endpoint's answers) are kept the same way.
+//! Any change to a key, a tenant or a plan bumps one change generation, which
+//! retires every verdict (the verify endpoint's remembered answers) and every
+//! data-plane grant built on them at once (they are rebuilt from the caches
+//! below on the next request); changes are admin actions, rare next to
+//! requests, so this costs little and cannot miss a dependency.
 
-use super::data_plane::Access;
 use crate::crypto::api_key::KeyDigest;
 use crate::domain::api_key::ApiKey;
 use crate::domain::api_key::Verification;
@@ -61,8 +59,6 @@ pub struct KeyCache {
     global_generation: AtomicU64,
     /// Reads of the store made to fill these caches (for the stats endpoint).
     pub store_reads: AtomicU64,
-    /// (secret digest, namespace) -> a verified right to the namespace.
-    pub grants: DashMap<(KeyDigest, NamespaceName), Arc<Access>>,
     /// (secret digest, namespace asked about) -> the verify endpoint's answer.
     pub verdicts: DashMap<(KeyDigest, Option<NamespaceName>), Arc<Verdict>>,
     change_generation: AtomicU64,
@@ -82,7 +78,6 @@ impl KeyCache {
             key_generations: DashMap::new(),
             global_generation: AtomicU64::new(0),
             store_reads: AtomicU64::new(0),
-            grants: DashMap::new(),
             verdicts: DashMap::new(),
             change_generation: AtomicU64::new(0),
         }
@@ -92,17 +87,15 @@ impl KeyCache {
         self.change_generation.load(Ordering::SeqCst)
     }
 
-    /// Frees grants that can no longer be used (expired secrets).
-    pub fn drop_stale_grants(&self, now: chrono::DateTime<chrono::Utc>) {
+    /// Frees verdicts that can no longer be used (expired secrets, changes).
+    pub fn drop_stale_verdicts(&self, now: chrono::DateTime<chrono::Utc>) {
         let generation = self.change_generation();
-        self.grants.retain(|_, a| a.usable(generation, now));
         self.verdicts.retain(|_, v| v.usable(generation, now));
     }
 
-    /// Retires every grant: something they may depend on changed.
+    /// Retires every verdict and grant: something they may depend on changed.
     pub fn invalidate_grants(&self) {
         self.change_generation.fetch_add(1, Ordering::SeqCst);
-        self.grants.clear();
         self.verdicts.clear();
     }
 

@@ -1,10 +1,13 @@
 //! The API-key lifecycle: provision, verify, rotate with grace, disable,
 //! enable, list.
 
-use super::key_cache::{CachedKey, Verdict};
-use super::{now, Error, Keyward, Result};
+use super::changes::{Change, ChangeFeed};
+use super::key_cache::{CachedKey, KeyCache, Verdict};
+use super::{now, Error, Result};
+use crate::crypto::api_key::KeyHasher;
 use crate::crypto::api_key::{KeyDigest, PlainApiKey};
 use crate::crypto::random_bytes;
+use crate::db::Db;
 use crate::db::{self, keys::NewSecret};
 use crate::domain::api_key::{
     parse_key_expiry, reconcile_plan, ApiKey, KeyStatus, Permission, Rotation, VerifyCode,
@@ -64,7 +67,82 @@ fn key_not_found(id: &KeyId) -> Error {
     Error::not_found("KEY_NOT_FOUND", format!("key '{id}' does not exist"))
 }
 
-impl Keyward {
+/// The keys service: the key lifecycle, and the in-memory directory of
+/// keys, tenants and namespaces that keeps verification off the store.
+#[derive(Clone)]
+pub struct Keys(Arc<Parts>);
+
+struct Parts {
+    db: Db,
+    hasher: KeyHasher,
+    cache: KeyCache,
+    feed: ChangeFeed,
+}
+
+impl Keys {
+    pub fn new(db: Db, hasher: KeyHasher, feed: ChangeFeed) -> Self {
+        Self(Arc::new(Parts {
+            db,
+            hasher,
+            cache: KeyCache::new(),
+            feed,
+        }))
+    }
+
+    fn db(&self) -> &Db {
+        &self.0.db
+    }
+
+    /// The keyed digest a presented secret is stored and looked up under.
+    pub fn digest(&self, key: &PlainApiKey) -> KeyDigest {
+        self.0.hasher.digest(key)
+    }
+
+    /// Store reads made to fill the key caches (for the stats endpoint).
+    pub fn store_reads(&self) -> u64 {
+        self.0
+            .cache
+            .store_reads
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Bumped by every change to keys, tenants or plans; what was derived
+    /// from them at an older generation must not be used.
+    pub fn change_generation(&self) -> u64 {
+        self.0.cache.change_generation()
+    }
+
+    /// Retires everything derived from keys, tenants and plans (verdicts, grants).
+    pub fn invalidate_grants(&self) {
+        self.0.cache.invalidate_grants()
+    }
+
+    /// Drops what is held about one key (changed here or on another replica).
+    pub async fn invalidate_key(&self, id: &KeyId) {
+        self.0.cache.invalidate_key(id).await
+    }
+
+    /// Drops every key and tenant held (a tenant-wide change).
+    pub fn invalidate_tenants(&self) {
+        self.0.cache.invalidate_tenants()
+    }
+
+    /// Frees verdicts that can no longer be used.
+    pub fn drop_stale_verdicts(&self, now: DateTime<Utc>) {
+        self.0.cache.drop_stale_verdicts(now)
+    }
+
+    /// Fails with TENANT_NOT_FOUND unless the tenant exists.
+    pub async fn require_tenant(&self, id: &TenantId) -> Result<Tenant> {
+        match self.cached_tenant(id).await? {
+            Some(t) => Ok((*t).clone()),
+            None => Err(Error::not_found(
+                "TENANT_NOT_FOUND",
+                format!("tenant '{id}' does not exist"),
+            )),
+        }
+    }
+
     pub async fn provision(&self, req: ProvisionRequest, actor: &Actor) -> Result<Provisioned> {
         let now = now();
         let expires_at = parse_key_expiry(req.expires_at, now)?;
@@ -115,16 +193,15 @@ impl Keyward {
             now,
         )
         .await?;
-        let tenant = self
-            .ensure_tenant(
-                &mut tx,
-                &req.tenant_id,
-                req.tenant_name.as_deref(),
-                req.parent_id.as_ref(),
-                req.plan,
-                now,
-            )
-            .await?;
+        let tenant = ensure_tenant(
+            &mut tx,
+            &req.tenant_id,
+            req.tenant_name.as_deref(),
+            req.parent_id.as_ref(),
+            req.plan,
+            now,
+        )
+        .await?;
         if let Some(ns) = &namespace {
             let new = Namespace {
                 name: ns.clone(),
@@ -149,7 +226,7 @@ impl Keyward {
             NewSecret {
                 key_id: &key.id,
                 version: 1,
-                digest_hex: self.inner.hasher.digest(&api_key).to_hex(),
+                digest_hex: self.digest(&api_key).to_hex(),
                 display_prefix: api_key.display_prefix(),
                 created_at: now,
             },
@@ -174,55 +251,6 @@ impl Keyward {
         })
     }
 
-    /// Creates the tenant when missing; otherwise checks the requested plan
-    /// against the tenant's. Call inside a transaction that already wrote.
-    pub(super) async fn ensure_tenant(
-        &self,
-        conn: &mut db::Conn,
-        id: &TenantId,
-        name: Option<&str>,
-        parent: Option<&TenantId>,
-        plan: Option<Plan>,
-        now: DateTime<Utc>,
-    ) -> Result<Tenant> {
-        if let Some(existing) = db::tenants::find(conn, id).await? {
-            return match reconcile_plan(Some(existing.plan), plan) {
-                Ok(_) => Ok(existing),
-                Err((have, want)) => Err(Error::conflict(
-                    "PLAN_MISMATCH",
-                    format!(
-                        "tenant '{id}' is on the {have} plan, not {want}; change it with PATCH /api/tenants/{id}"
-                    ),
-                )),
-            };
-        }
-        if let Some(parent) = parent {
-            if parent == id {
-                return Err(crate::domain::ValidationError::new(
-                    "parent_id",
-                    "a tenant cannot be its own parent",
-                )
-                .into());
-            }
-            if db::tenants::find(conn, parent).await?.is_none() {
-                return Err(Error::not_found(
-                    "TENANT_NOT_FOUND",
-                    format!("parent tenant '{parent}' does not exist"),
-                ));
-            }
-        }
-        let tenant = Tenant {
-            id: id.clone(),
-            name: name.map(str::to_string).unwrap_or_else(|| id.to_string()),
-            plan: reconcile_plan(None, plan).unwrap_or(Plan::Free),
-            parent_id: parent.cloned(),
-            status: TenantStatus::Active,
-            created_at: now,
-        };
-        db::tenants::insert_if_absent(conn, &tenant).await?;
-        Ok(tenant)
-    }
-
     /// Checks a presented key. Served from memory after the first lookup; a
     /// malformed key is rejected without touching the store.
     pub async fn verify(
@@ -233,19 +261,18 @@ impl Keyward {
         let Ok(plain) = PlainApiKey::parse(presented) else {
             return Ok(Verification::bare(VerifyCode::Malformed, namespace));
         };
-        self.verify_digest(&self.inner.hasher.digest(&plain), namespace)
-            .await
+        self.verify_digest(&self.digest(&plain), namespace).await
     }
 
     /// Verification of a well-formed key, by its digest. A verdict about a
     /// key that exists (and a namespace that exists, if one was asked about)
     /// is kept until its secret's validity ends or anything changes.
-    pub(super) async fn verify_digest(
+    pub async fn verify_digest(
         &self,
         digest: &KeyDigest,
         namespace: Option<NamespaceName>,
     ) -> Result<Verification> {
-        let cache = &self.inner.keys;
+        let cache = &self.0.cache;
         let generation = cache.change_generation();
         let question = (digest.clone(), namespace);
         if let Some(v) = cache.verdicts.get(&question) {
@@ -274,7 +301,7 @@ impl Keyward {
         digest: &KeyDigest,
         namespace: Option<NamespaceName>,
     ) -> Result<Verification> {
-        let cache = &self.inner.keys;
+        let cache = &self.0.cache;
         if cache.unknown.contains_key(digest) {
             return Ok(Verification::bare(VerifyCode::NotFound, namespace));
         }
@@ -343,7 +370,7 @@ impl Keyward {
 
     /// The key with its tenant, from memory or (once, for concurrent callers) the store.
     async fn cached_key(&self, id: &KeyId) -> Result<Option<Arc<CachedKey>>> {
-        let cache = &self.inner.keys;
+        let cache = &self.0.cache;
         for _ in 0..3 {
             let generation = cache.generation(id);
             let loaded = cache
@@ -380,8 +407,8 @@ impl Keyward {
     /// The tenant, from memory or the store; a load that raced a tenant-wide
     /// change (suspension, plan; here or from another replica) is dropped
     /// and made again, as for keys.
-    pub(super) async fn cached_tenant(&self, id: &TenantId) -> Result<Option<Arc<Tenant>>> {
-        let cache = &self.inner.keys;
+    pub async fn cached_tenant(&self, id: &TenantId) -> Result<Option<Arc<Tenant>>> {
+        let cache = &self.0.cache;
         for _ in 0..3 {
             let generation = cache.tenants_generation();
             let loaded = cache
@@ -409,11 +436,11 @@ impl Keyward {
 
     async fn namespace_owner(&self, name: &NamespaceName) -> Result<Option<TenantId>> {
         let owner = self
-            .inner
-            .keys
+            .0
+            .cache
             .namespaces
             .optionally_get_with(name.clone(), async {
-                self.inner.keys.count_store_read();
+                self.0.cache.count_store_read();
                 let mut conn = self.db().pool().acquire().await.ok()?;
                 db::namespaces::find(&mut conn, name)
                     .await
@@ -448,7 +475,7 @@ impl Keyward {
             NewSecret {
                 key_id: id,
                 version,
-                digest_hex: self.inner.hasher.digest(&api_key).to_hex(),
+                digest_hex: self.digest(&api_key).to_hex(),
                 display_prefix: api_key.display_prefix(),
                 created_at: now,
             },
@@ -472,11 +499,13 @@ impl Keyward {
         )
         .await?;
         tx.commit().await?;
-        self.inner.keys.invalidate_key(id).await;
-        self.announce(super::changes::Change::Key {
-            key_id: id.to_string(),
-        })
-        .await;
+        self.invalidate_key(id).await;
+        self.0
+            .feed
+            .announce(Change::Key {
+                key_id: id.to_string(),
+            })
+            .await;
         Ok(Rotated {
             api_key,
             key_id: id.clone(),
@@ -521,11 +550,13 @@ impl Keyward {
         )
         .await?;
         tx.commit().await?;
-        self.inner.keys.invalidate_key(id).await;
-        self.announce(super::changes::Change::Key {
-            key_id: id.to_string(),
-        })
-        .await;
+        self.invalidate_key(id).await;
+        self.0
+            .feed
+            .announce(Change::Key {
+                key_id: id.to_string(),
+            })
+            .await;
         Ok(key)
     }
 
@@ -540,6 +571,54 @@ impl Keyward {
             .await?
             .ok_or_else(|| key_not_found(id))
     }
+}
+
+/// Creates the tenant when missing; otherwise checks the requested plan
+/// against the tenant's. Call inside a transaction that already wrote.
+pub(super) async fn ensure_tenant(
+    conn: &mut db::Conn,
+    id: &TenantId,
+    name: Option<&str>,
+    parent: Option<&TenantId>,
+    plan: Option<Plan>,
+    now: DateTime<Utc>,
+) -> Result<Tenant> {
+    if let Some(existing) = db::tenants::find(conn, id).await? {
+        return match reconcile_plan(Some(existing.plan), plan) {
+            Ok(_) => Ok(existing),
+            Err((have, want)) => Err(Error::conflict(
+                "PLAN_MISMATCH",
+                format!(
+                    "tenant '{id}' is on the {have} plan, not {want}; change it with PATCH /api/tenants/{id}"
+                ),
+            )),
+        };
+    }
+    if let Some(parent) = parent {
+        if parent == id {
+            return Err(crate::domain::ValidationError::new(
+                "parent_id",
+                "a tenant cannot be its own parent",
+            )
+            .into());
+        }
+        if db::tenants::find(conn, parent).await?.is_none() {
+            return Err(Error::not_found(
+                "TENANT_NOT_FOUND",
+                format!("parent tenant '{parent}' does not exist"),
+            ));
+        }
+    }
+    let tenant = Tenant {
+        id: id.clone(),
+        name: name.map(str::to_string).unwrap_or_else(|| id.to_string()),
+        plan: reconcile_plan(None, plan).unwrap_or(Plan::Free),
+        parent_id: parent.cloned(),
+        status: TenantStatus::Active,
+        created_at: now,
+    };
+    db::tenants::insert_if_absent(conn, &tenant).await?;
+    Ok(tenant)
 }
 
 /// Why a single-flight load found nothing: absent, or the store failed.

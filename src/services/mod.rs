@@ -1,67 +1,82 @@
-//! Use cases: provision, verify, rotate, disable and enable keys; tenants,
-//! namespaces and the audit trail. The only layer that touches `db` and
-//! `crypto`; it knows nothing of HTTP, HTML or the terminal.
+//! The use cases, one service per bounded context (keys, tenants, plans,
+//! limits, data plane, usage, vault, costs, billing, admins, audit,
+//! operations), each a struct holding exactly the collaborators it calls.
+//! [`Keyward::start`] builds and wires them once; adapters (REST API, server
+//! functions, CLI) take the one service they need. The only layer that
+//! touches `db` and `crypto`; it knows nothing of HTTP, HTML or the terminal.
 
 pub mod admins;
 pub mod audit;
 pub mod billing;
 pub mod changes;
 pub mod costs;
-pub mod dashboard;
 pub mod data_plane;
 mod key_cache;
 pub mod keys;
 pub mod limits;
+pub mod operations;
 pub mod plans;
 pub mod providers;
 pub mod response_cache;
-pub mod shared_limits;
-pub mod store_limits;
 pub mod tenants;
 pub mod usage;
 pub mod vault;
 
 use crate::crypto::api_key::KeyHasher;
 use crate::db::Db;
-use crate::domain::plan::{Plan, PlanLimits};
 use crate::domain::ValidationError;
 use chrono::{DateTime, SubsecRound, Utc};
-use key_cache::KeyCache;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-/// The application core every adapter (REST API, server functions, CLI) calls.
+/// Every bounded context's service, built and wired once (in [`Keyward::start`]).
+/// Adapters take the one service they need (`State<Keys>`, `State<Costs>`, ...
+/// through `FromRef` on the app state); no service reaches into another's
+/// memory, only through its public methods.
 #[derive(Clone)]
 pub struct Keyward {
-    inner: Arc<Inner>,
+    pub keys: keys::Keys,
+    pub tenants: tenants::Tenants,
+    pub plans: plans::Plans,
+    pub limits: limits::Limits,
+    pub data_plane: data_plane::DataPlane,
+    pub usage: usage::Usage,
+    pub vault: vault::Vault,
+    pub costs: costs::Costs,
+    pub billing: billing::Billing,
+    pub admins: admins::Admins,
+    pub audit: audit::Audit,
+    pub operations: operations::Operations,
+    db: Db,
+    /// Background work; aborted when the last handle on the core goes.
+    tasks: Arc<Tasks>,
 }
 
-struct Inner {
-    db: Db,
-    hasher: KeyHasher,
-    keys: KeyCache,
-    limiter: limits::Limiter,
-    responses: response_cache::ResponseCache,
-    usage: Arc<usage::UsageSink>,
-    vault: vault::Vault,
-    billing: billing::BillingOptions,
-    sign_in_limits: admins::SignInLimits,
-    refusal_audit: audit::RefusalAudit,
-    /// Per key: requests admitted before their bodies are read.
-    upload_gates: moka::future::Cache<crate::domain::ids::KeyId, Arc<data_plane::UploadGate>>,
-    /// Plan limits as stored; read on every data-plane request, so kept in memory.
-    plans: RwLock<HashMap<Plan, PlanLimits>>,
-    /// The smallest payload limit of any plan, kept beside `plans`.
-    smallest_payload: std::sync::atomic::AtomicI64,
-    background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// This process among the replicas (its own change notices are skipped).
-    instance_id: u64,
-    /// Whether the change feed's listening connection is up (PostgreSQL).
-    feed_connected: std::sync::atomic::AtomicBool,
-    /// Limits shared by the replicas, when Redis is configured.
-    shared_limits: Option<shared_limits::SharedLimits>,
-    /// Limits shared through PostgreSQL, when there is no Redis.
-    store_limits: Option<store_limits::StoreLimits>,
+/// The background tasks of a core: stopped at shutdown, or when the core is dropped.
+#[derive(Default)]
+pub(crate) struct Tasks(std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
+
+impl Tasks {
+    pub(crate) fn push(&self, task: tokio::task::JoinHandle<()>) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+    }
+
+    fn abort_all(&self) {
+        let tasks: Vec<_> = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for t in tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.abort_all();
+    }
 }
 
 /// Counters for operators (and for tests of the caches' behaviour).
@@ -97,156 +112,138 @@ pub struct CoreOptions {
 }
 
 impl Keyward {
-    /// Builds the core over a migrated store and starts its background work
-    /// (usage writer, expired-entry reclaimer).
+    /// Builds every service over a migrated store, wires them, and starts
+    /// their background work (usage writer, reclaimers, change feed, limit sync).
     pub async fn start(db: Db, hasher: KeyHasher, options: CoreOptions) -> Result<Self> {
-        let plans = {
-            let mut conn = db.pool().acquire().await?;
-            crate::db::plans::all(&mut conn).await?
-        };
-        let engine = db.engine();
+        let postgres = db.engine() == crate::db::Engine::Postgres;
+        let tasks = Arc::new(Tasks::default());
+        let feed = changes::ChangeFeed::new(db.clone());
+        let keys = keys::Keys::new(db.clone(), hasher, feed.clone());
+        let plans = plans::Plans::load(db.clone(), keys.clone(), feed.clone()).await?;
+        let limits = limits::Limits::new(
+            db.clone(),
+            keys.clone(),
+            feed.instance_id(),
+            options.redis_url.as_deref(),
+            postgres.then_some(options.limit_sync),
+        )?;
+        let responses = Arc::new(response_cache::ResponseCache::new(
+            options.cache_memory_bytes,
+            postgres.then_some(options.change_ttl),
+        ));
+        let sink = usage::UsageSink::start(db.clone());
+        let audit = audit::Audit::new(db.clone());
+        let admins = admins::Admins::new(
+            db.clone(),
+            options.keyring.clone(),
+            options.sign_in_concurrency,
+        );
+        let costs = costs::Costs::new(db.clone(), keys.clone());
+        let data_plane = data_plane::DataPlane::new(data_plane::Parts {
+            db: db.clone(),
+            keys: keys.clone(),
+            plans: plans.clone(),
+            limits: limits.clone(),
+            responses: responses.clone(),
+            usage: sink.clone(),
+            feed: feed.clone(),
+        });
         let core = Self {
-            inner: Arc::new(Inner {
-                usage: usage::UsageSink::start(db.clone()),
-                vault: vault::Vault {
-                    keyring: options.keyring,
-                    providers: options.providers,
-                },
-                billing: options.billing,
-                sign_in_limits: admins::SignInLimits::new(options.sign_in_concurrency),
-                refusal_audit: audit::RefusalAudit::default(),
-                upload_gates: moka::future::Cache::builder()
-                    .max_capacity(200_000)
-                    .time_to_live(std::time::Duration::from_secs(60))
-                    .build(),
-                db,
-                hasher,
-                keys: KeyCache::new(),
-                limiter: limits::Limiter::new(),
-                responses: response_cache::ResponseCache::new(
-                    options.cache_memory_bytes,
-                    (engine == crate::db::Engine::Postgres).then_some(options.change_ttl),
-                ),
-                smallest_payload: std::sync::atomic::AtomicI64::new(plans::smallest_payload(
-                    &plans,
-                )),
-                plans: RwLock::new(plans),
-                background: std::sync::Mutex::new(Vec::new()),
-                instance_id: {
-                    let mut b = [0u8; 8];
-                    getrandom::fill(&mut b).expect("system randomness");
-                    u64::from_le_bytes(b)
-                },
-                feed_connected: std::sync::atomic::AtomicBool::new(false),
-                store_limits: (engine == crate::db::Engine::Postgres
-                    && options.redis_url.is_none())
-                .then(|| store_limits::StoreLimits::new(options.limit_sync)),
-                shared_limits: match options.redis_url {
-                    Some(url) => Some(shared_limits::SharedLimits::connect(&url).map_err(|e| {
-                        Error::Unavailable {
-                            code: "REDIS_URL_INVALID",
-                            message: format!("KEYWARD_REDIS_URL: {e}"),
-                        }
-                    })?),
-                    None => None,
-                },
+            tenants: tenants::Tenants::new(db.clone(), keys.clone(), plans.clone(), feed.clone()),
+            usage: usage::Usage::new(db.clone(), keys.clone(), sink.clone()),
+            vault: vault::Vault::new(
+                db.clone(),
+                keys.clone(),
+                audit.clone(),
+                options.keyring,
+                options.providers,
+            ),
+            billing: billing::Billing::new(db.clone(), costs.clone(), options.billing),
+            operations: operations::Operations::new(operations::Parts {
+                db: db.clone(),
+                keys: keys.clone(),
+                limits: limits.clone(),
+                responses: responses.clone(),
+                usage: sink,
+                feed: feed.clone(),
             }),
+            keys,
+            plans,
+            limits,
+            data_plane,
+            costs,
+            audit,
+            admins,
+            db: db.clone(),
+            tasks,
         };
         core.spawn_maintenance();
-        core.start_change_feed(
-            (core.db().engine() == crate::db::Engine::Postgres)
-                .then(|| core.db().url().to_string()),
+        let memory = changes::Memory {
+            keys: core.keys.clone(),
+            plans: core.plans.clone(),
+            responses,
+        };
+        feed.start(
+            memory,
+            postgres.then(|| db.url().to_string()),
             options.change_ttl,
+            &core.tasks,
         )
         .await;
-        core.spawn_store_limits();
-        if let Some(shared) = &core.inner.shared_limits {
-            let task = shared.spawn_health_check();
-            core.inner.background.lock().expect("tasks").push(task);
-        }
+        core.limits.spawn_background(&core.tasks);
         Ok(core)
     }
 
+    /// The store every service works on.
     pub fn db(&self) -> &Db {
-        &self.inner.db
+        &self.db
     }
 
     /// Operational counters.
     pub fn stats(&self) -> Stats {
-        Stats {
-            key_store_reads: self
-                .inner
-                .keys
-                .store_reads
-                .load(std::sync::atomic::Ordering::Relaxed),
-            usage_records_dropped: self.inner.usage.dropped(),
-            cache_memory_bytes: self.inner.responses.memory_bytes(),
-        }
+        self.operations.stats()
     }
 
     /// Graceful shutdown: writes every queued usage record and stops background work.
     pub async fn shutdown(&self) {
-        self.inner.usage.stop().await;
-        self.leave_store_limits().await;
-        if let Err(e) = self.apply_cost_rollups().await {
+        self.operations.stop_writing().await;
+        self.limits.leave().await;
+        if let Err(e) = self.costs.apply_cost_rollups().await {
             tracing::warn!(error = %e, "cost rollups left queued at shutdown (applied on the next start)");
         }
-        let tasks: Vec<_> = self
-            .inner
-            .background
-            .lock()
-            .expect("tasks")
-            .drain(..)
-            .collect();
-        for t in tasks {
-            t.abort();
-        }
+        self.tasks.abort_all();
     }
 
     fn spawn_maintenance(&self) {
-        // Hold only a weak reference so the task never keeps the core alive.
-        let weak = Arc::downgrade(&self.inner);
-        let task = tokio::spawn(async move {
+        let (keys, data_plane, admins, operations) = (
+            self.keys.clone(),
+            self.data_plane.clone(),
+            self.admins.clone(),
+            self.operations.clone(),
+        );
+        self.tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
             loop {
                 tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                inner.keys.drop_stale_grants(now());
-                inner.sign_in_limits.forget_idle();
-                if let Ok(mut conn) = inner.db.pool().acquire().await {
-                    if let Err(e) =
-                        crate::db::admins::delete_expired_flashes(&mut conn, now()).await
-                    {
-                        tracing::warn!(error = %e, "dropping unseen secret flashes failed");
-                    }
-                    match crate::db::cache::delete_expired(&mut conn, now()).await {
-                        Ok(n) if n > 0 => {
-                            tracing::debug!(removed = n, "expired cache entries reclaimed")
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "reclaiming expired cache entries failed")
-                        }
-                    }
-                }
+                keys.drop_stale_verdicts(now());
+                data_plane.drop_stale_grants(now());
+                admins.forget_idle();
+                admins.drop_expired_flashes().await;
+                operations.reclaim_expired().await;
             }
-        });
-        self.inner.background.lock().expect("tasks").push(task);
+        }));
         // Ingested events reach the cost rollups within a second.
-        let weak = Arc::downgrade(&self.inner);
-        let rollups = tokio::spawn(async move {
+        let costs = self.costs.clone();
+        self.tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                let core = Keyward { inner };
-                if let Err(e) = core.apply_cost_rollups().await {
+                if let Err(e) = costs.apply_cost_rollups().await {
                     tracing::warn!(error = %e, "applying cost rollups failed; will retry");
                 }
             }
-        });
-        self.inner.background.lock().expect("tasks").push(rollups);
+        }));
     }
 }
 
@@ -327,64 +324,4 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// value returned to a caller equals the one read back later.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
-}
-
-impl Keyward {
-    /// How limits are counted now: shared (Redis), local while Redis is
-    /// unreachable, or local by configuration.
-    pub fn limits_health(&self) -> serde_json::Value {
-        match (&self.inner.shared_limits, &self.inner.store_limits) {
-            (Some(s), _) => serde_json::json!(s.health()),
-            (None, Some(s)) => s.health(),
-            (None, None) => serde_json::json!({ "mode": "local", "redis": "not configured" }),
-        }
-    }
-
-    /// What `/readyz` reports.
-    pub async fn readiness(&self) -> Readiness {
-        let (database, migrations) = match self.db().migrations_current().await {
-            Ok(true) => ("ok", "current"),
-            Ok(false) => ("ok", "pending"),
-            Err(e) => {
-                tracing::warn!(error = %e, "readiness: the database does not answer");
-                ("unreachable", "unknown")
-            }
-        };
-        Readiness {
-            status: if database == "ok" && migrations == "current" {
-                "ready"
-            } else {
-                "unavailable"
-            },
-            database,
-            engine: match self.db().engine() {
-                crate::db::Engine::Sqlite => "sqlite",
-                crate::db::Engine::Postgres => "postgres",
-            },
-            migrations,
-            change_feed: match self.db().engine() {
-                crate::db::Engine::Sqlite => "single node",
-                crate::db::Engine::Postgres if self.change_feed_connected() => "listening",
-                crate::db::Engine::Postgres => "reconnecting",
-            },
-            limits: self.limits_health(),
-        }
-    }
-}
-
-/// The readiness report of `/readyz`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Readiness {
-    pub status: &'static str,
-    pub database: &'static str,
-    pub engine: &'static str,
-    pub migrations: &'static str,
-    pub change_feed: &'static str,
-    pub limits: serde_json::Value,
-}
-
-impl Readiness {
-    pub fn ready(&self) -> bool {
-        self.status == "ready"
-    }
 }

@@ -1,15 +1,50 @@
 //! Plans and their limits: stored, editable, and mirrored in memory for the data plane.
 
-use super::{now, Keyward, Result};
-use crate::db;
+use super::changes::{Change, ChangeFeed};
+use super::keys::Keys;
+use super::{now, Result};
+use crate::db::{self, Db};
 use crate::domain::audit::Actor;
 use crate::domain::plan::{Plan, PlanLimits};
 use serde_json::json;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 
-impl Keyward {
+/// The plans service: every plan's limits, kept in memory for the data plane.
+#[derive(Clone)]
+pub struct Plans(Arc<Parts>);
+
+struct Parts {
+    db: Db,
+    /// Grants carry plan limits: retired when a plan changes.
+    keys: Keys,
+    feed: ChangeFeed,
+    /// Plan limits as stored; read on every data-plane request.
+    table: RwLock<HashMap<Plan, PlanLimits>>,
+    /// The smallest payload limit of any plan, kept beside `table`.
+    smallest_payload: AtomicI64,
+}
+
+impl Plans {
+    /// Reads every plan's limits from the store.
+    pub async fn load(db: Db, keys: Keys, feed: ChangeFeed) -> Result<Self> {
+        let table = {
+            let mut conn = db.pool().acquire().await?;
+            db::plans::all(&mut conn).await?
+        };
+        Ok(Self(Arc::new(Parts {
+            smallest_payload: AtomicI64::new(smallest_payload(&table)),
+            table: RwLock::new(table),
+            db,
+            keys,
+            feed,
+        })))
+    }
+
     pub fn plan_limits(&self, plan: Plan) -> PlanLimits {
-        self.inner
-            .plans
+        self.0
+            .table
             .read()
             .expect("plans lock")
             .get(&plan)
@@ -19,9 +54,7 @@ impl Keyward {
 
     /// The payload limit every plan allows (read on every data-plane request).
     pub fn smallest_payload_limit(&self) -> i64 {
-        self.inner
-            .smallest_payload
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.0.smallest_payload.load(Ordering::Relaxed)
     }
 
     pub fn plans(&self) -> Vec<(Plan, PlanLimits)> {
@@ -40,7 +73,7 @@ impl Keyward {
     ) -> Result<PlanLimits> {
         let limits = limits.validate()?;
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.0.db.pool().begin().await?;
         db::plans::update(&mut tx, plan, &limits, now).await?;
         db::audit::insert(
             &mut tx,
@@ -49,38 +82,38 @@ impl Keyward {
         )
         .await?;
         tx.commit().await?;
-        self.inner
-            .plans
+        self.0
+            .table
             .write()
             .expect("plans lock")
             .insert(plan, limits);
         self.plans_changed();
-        self.announce(super::changes::Change::Plans).await;
+        self.0.feed.announce(Change::Plans).await;
         Ok(limits)
     }
 
     /// Re-reads every plan's limits from the store (another replica changed one).
-    pub(super) async fn reload_plans(&self) -> Result<()> {
+    pub async fn reload(&self) -> Result<()> {
         let plans = {
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.0.db.pool().acquire().await?;
             db::plans::all(&mut conn).await?
         };
-        *self.inner.plans.write().expect("plans lock") = plans;
+        *self.0.table.write().expect("plans lock") = plans;
         self.plans_changed();
         Ok(())
     }
 
     fn plans_changed(&self) {
-        self.inner.smallest_payload.store(
-            smallest_payload(&self.inner.plans.read().expect("plans lock")),
-            std::sync::atomic::Ordering::Relaxed,
+        self.0.smallest_payload.store(
+            smallest_payload(&self.0.table.read().expect("plans lock")),
+            Ordering::Relaxed,
         );
-        self.inner.keys.invalidate_grants();
+        self.0.keys.invalidate_grants();
     }
 }
 
 /// The smallest payload limit among plans.
-pub(super) fn smallest_payload(plans: &std::collections::HashMap<Plan, PlanLimits>) -> i64 {
+fn smallest_payload(plans: &HashMap<Plan, PlanLimits>) -> i64 {
     Plan::ALL
         .iter()
         .map(|p| {

@@ -1,8 +1,11 @@
 //! Tenants and their namespaces.
 
-use super::{now, Error, Keyward, Result};
-use crate::db;
+use super::changes::{Change, ChangeFeed};
+use super::keys::{ensure_tenant, Keys};
+use super::plans::Plans;
+use super::{now, Error, Result};
 pub use crate::db::tenants::{TenantSearch, TenantSort};
+use crate::db::{self, Db};
 use crate::domain::audit::Actor;
 use crate::domain::ids::{NamespaceName, TenantId};
 use crate::domain::namespace::Namespace;
@@ -39,12 +42,31 @@ fn tenant_not_found(id: &TenantId) -> Error {
     Error::not_found("TENANT_NOT_FOUND", format!("tenant '{id}' does not exist"))
 }
 
-impl Keyward {
+/// The tenants service: tenants, their namespaces, and the customers table.
+#[derive(Clone)]
+pub struct Tenants {
+    db: Db,
+    /// Tenants are cached beside keys; a tenant change drops them.
+    keys: Keys,
+    plans: Plans,
+    feed: ChangeFeed,
+}
+
+impl Tenants {
+    pub fn new(db: Db, keys: Keys, plans: Plans, feed: ChangeFeed) -> Self {
+        Self {
+            db,
+            keys,
+            plans,
+            feed,
+        }
+    }
+
     /// Creates a namespace for a tenant, creating the tenant (free plan unless
     /// told otherwise) when it does not exist yet.
     pub async fn create_namespace(&self, req: NewNamespace, actor: &Actor) -> Result<Namespace> {
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         db::audit::insert(
             &mut tx,
             &actor.entry(
@@ -57,8 +79,7 @@ impl Keyward {
             now,
         )
         .await?;
-        self.ensure_tenant(&mut tx, &req.tenant_id, None, None, req.plan, now)
-            .await?;
+        ensure_tenant(&mut tx, &req.tenant_id, None, None, req.plan, now).await?;
         let ns = Namespace {
             name: req.name,
             tenant_id: req.tenant_id,
@@ -82,14 +103,14 @@ impl Keyward {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Tenant>, i64)> {
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         let tenants = db::tenants::list(&mut conn, plan, limit, offset).await?;
         let total = db::tenants::count(&mut conn, plan).await?;
         Ok((tenants, total))
     }
 
     pub async fn tenant_detail(&self, id: &TenantId) -> Result<TenantDetail> {
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         let tenant = db::tenants::find(&mut conn, id)
             .await?
             .ok_or_else(|| tenant_not_found(id))?;
@@ -110,7 +131,7 @@ impl Keyward {
         actor: &Actor,
     ) -> Result<Tenant> {
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         let updated = db::tenants::update(
             &mut tx,
             id,
@@ -143,19 +164,9 @@ impl Keyward {
         )
         .await?;
         tx.commit().await?;
-        self.inner.keys.invalidate_tenants();
-        self.announce(super::changes::Change::Tenants).await;
+        self.keys.invalidate_tenants();
+        self.feed.announce(Change::Tenants).await;
         Ok(tenant)
-    }
-}
-
-impl Keyward {
-    /// Fails with TENANT_NOT_FOUND unless the tenant exists.
-    pub(super) async fn require_tenant(&self, id: &TenantId) -> Result<Tenant> {
-        match self.cached_tenant(id).await? {
-            Some(t) => Ok((*t).clone()),
-            None => Err(tenant_not_found(id)),
-        }
     }
 }
 
@@ -170,7 +181,7 @@ pub struct CustomerSummary {
     pub monthly_quota: i64,
 }
 
-impl Keyward {
+impl Tenants {
     /// A page of the customers table: tenants matching the search with their
     /// namespaces, keys and this month's use against the plan's quota. A page
     /// costs a handful of indexed reads per row, however many tenants exist.
@@ -178,7 +189,7 @@ impl Keyward {
         &self,
         search: &db::tenants::TenantSearch,
     ) -> Result<(Vec<CustomerSummary>, i64)> {
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         let (tenants, total) = db::tenants::search(&mut conn, search).await?;
         let month = crate::domain::limits::month_start(super::now());
         let mut rows = Vec::with_capacity(tenants.len());
@@ -191,7 +202,7 @@ impl Keyward {
             let keys = db::keys::list(&mut conn, Some(&tenant.id)).await?;
             let activity = db::usage::tenant_activity(&mut conn, tenant.id.as_str(), month).await?;
             rows.push(CustomerSummary {
-                monthly_quota: self.plan_limits(tenant.plan).requests_per_month,
+                monthly_quota: self.plans.plan_limits(tenant.plan).requests_per_month,
                 namespaces,
                 keys,
                 activity,

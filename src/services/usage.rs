@@ -7,7 +7,8 @@
 //! `FLUSH_EVERY` of traffic (and monthly counters re-seed from what landed).
 //! That is the price of keeping every database write off the hot path.
 
-use super::{now, Keyward, Result};
+use super::keys::Keys;
+use super::{now, Result};
 use crate::db::{self, Db};
 use crate::domain::ids::TenantId;
 use crate::domain::pricing::CostService;
@@ -224,13 +225,27 @@ pub struct UsageReport {
     pub namespaces: BTreeMap<String, (UsageTotals, BTreeMap<DateTime<Utc>, UsageTotals>)>,
 }
 
-impl Keyward {
-    pub fn usage_sink(&self) -> &UsageSink {
-        &self.inner.usage
+/// The usage service: reports over the recorded data-plane requests.
+#[derive(Clone)]
+pub struct Usage {
+    db: Db,
+    keys: Keys,
+    sink: Arc<UsageSink>,
+}
+
+impl Usage {
+    pub fn new(db: Db, keys: Keys, sink: Arc<UsageSink>) -> Self {
+        Self { db, keys, sink }
     }
 
-    pub async fn flush_usage(&self) {
-        self.inner.usage.flush().await
+    /// Records dropped because the writer's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.sink.dropped()
+    }
+
+    /// Writes every queued record now (reports read what has landed).
+    pub async fn flush(&self) {
+        self.sink.flush().await
     }
 
     pub async fn usage_report(
@@ -239,8 +254,8 @@ impl Keyward {
         window: Window,
         granularity: Granularity,
     ) -> Result<UsageReport> {
-        self.require_tenant(tenant).await?;
-        let mut conn = self.db().pool().acquire().await?;
+        self.keys.require_tenant(tenant).await?;
+        let mut conn = self.db.pool().acquire().await?;
         let hours =
             db::usage::tenant_hours(&mut conn, tenant.as_str(), window.from, window.to).await?;
         let mut report = UsageReport {
@@ -269,8 +284,8 @@ impl Keyward {
         window: Window,
         limit: usize,
     ) -> Result<Vec<UsageRecord>> {
-        self.require_tenant(tenant).await?;
-        let mut conn = self.db().pool().acquire().await?;
+        self.keys.require_tenant(tenant).await?;
+        let mut conn = self.db.pool().acquire().await?;
         Ok(
             db::usage::tenant_records(&mut conn, tenant.as_str(), window.from, window.to, limit)
                 .await?,

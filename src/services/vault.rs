@@ -2,10 +2,12 @@
 //! handed only to whom may read them, each access audited. A secret is never
 //! returned unless the audit record of its reading has been written.
 
+use super::audit::Audit;
+use super::keys::Keys;
 use super::providers::{Providers, ProvisionError};
-use super::{now, Error, Keyward, Result};
+use super::{now, Error, Result};
 use crate::crypto::vault::{Keyring, Sealed, VaultError};
-use crate::db;
+use crate::db::{self, Db};
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
@@ -17,10 +19,16 @@ use serde_json::json;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-/// The vault's collaborators: the master keyring and the provider adapters.
+/// The vault service: tenants' provider secrets, sealed under the master
+/// keyring, reached through the provider adapters, every access audited.
+#[derive(Clone)]
 pub struct Vault {
-    pub keyring: Arc<Keyring>,
-    pub providers: Arc<Providers>,
+    db: Db,
+    /// Tenants are checked through the key directory's cache.
+    keys: Keys,
+    audit: Audit,
+    keyring: Arc<Keyring>,
+    providers: Arc<Providers>,
 }
 
 /// Who asks for a secret.
@@ -91,15 +99,26 @@ fn provision_error(e: ProvisionError) -> Error {
     }
 }
 
-impl Keyward {
-    fn vault(&self) -> &Vault {
-        &self.inner.vault
+impl Vault {
+    pub fn new(
+        db: Db,
+        keys: Keys,
+        audit: Audit,
+        keyring: Arc<Keyring>,
+        providers: Arc<Providers>,
+    ) -> Self {
+        Self {
+            db,
+            keys,
+            audit,
+            keyring,
+            providers,
+        }
     }
 
     /// Opens a stored secret bound to `secret`'s identity.
     fn open_secret(&self, secret: &SecretRef, sealed: &Sealed) -> Result<Zeroizing<String>> {
         let plain = self
-            .vault()
             .keyring
             .open_sealed(sealed, &secret.associated_data())
             .map_err(vault_error)?;
@@ -107,7 +126,7 @@ impl Keyward {
     }
 
     pub fn providers(&self) -> &Providers {
-        &self.vault().providers
+        &self.providers
     }
 
     /// Records a refused secret access and returns the refusal.
@@ -134,18 +153,7 @@ impl Keyward {
         entry.outcome = "denied";
         // A refusal repeated by the same caller is written once a minute,
         // with the count of those folded into it.
-        if let Some(folded) = self
-            .inner
-            .refusal_audit
-            .admit(&actor.name, action, &entry.target)
-        {
-            if folded > 0 {
-                entry.detail["repeated"] = json!(folded);
-            }
-            if let Err(e) = self.audit_now(entry).await {
-                tracing::error!(error = %e, "could not audit a denied secret access");
-            }
-        }
+        self.audit.record_refusal(&actor.name, action, entry).await;
         Error::Forbidden {
             code: "SECRET_ACCESS_DENIED",
             message: "this credential may not do that with tenants' secrets".into(),
@@ -169,10 +177,7 @@ impl Keyward {
     }
 
     async fn audit_now(&self, entry: crate::domain::audit::NewAuditEntry) -> Result<()> {
-        let mut tx = self.db().pool().begin().await?;
-        db::audit::insert(&mut tx, &entry, now()).await?;
-        tx.commit().await?;
-        Ok(())
+        self.audit.record(entry).await
     }
 
     /// A tenant's key for a service: its own (customer) key first, then its
@@ -198,7 +203,7 @@ impl Keyward {
                 .deny(actor, "secret.read", Some(tenant), Some(service))
                 .await);
         }
-        let t = self.require_tenant(tenant).await?;
+        let t = self.keys.require_tenant(tenant).await?;
         // A tenant's key reads its own plan's pooled key, never a richer one.
         if matches!(caller, Caller::TenantKey { .. })
             && tier.is_some_and(|asked| asked.above(t.plan))
@@ -211,7 +216,7 @@ impl Keyward {
         // Find first, then let the connection go: the audit write below needs
         // one of its own, and holding two per request can starve the pool.
         let found = {
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.db.pool().acquire().await?;
             let mut found = None;
             for secret in resolution_order(service, tenant, tier) {
                 if let Some(row) = db::secrets::find(&mut conn, &secret).await? {
@@ -259,7 +264,7 @@ impl Keyward {
     ) -> Result<SecretMeta> {
         check_secret_value(value)?;
         if let Some(t) = secret.owner.tenant() {
-            self.require_tenant(t).await?;
+            self.keys.require_tenant(t).await?;
         }
         let validation = if validate {
             match self.providers().validate(secret.service, value).await {
@@ -309,12 +314,11 @@ impl Keyward {
         requested_by: Option<&str>,
     ) -> Result<SecretMeta> {
         let sealed = self
-            .vault()
             .keyring
             .seal(value.as_bytes(), &secret.associated_data())
             .map_err(vault_error)?;
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         let version = db::secrets::put(&mut tx, secret, &sealed, validation, now).await?;
         db::audit::insert(
             &mut tx,
@@ -346,12 +350,12 @@ impl Keyward {
         tenant: &TenantId,
         requested_by: Option<&str>,
     ) -> Result<SecretMeta> {
-        self.require_tenant(tenant).await?;
+        self.keys.require_tenant(tenant).await?;
         if !self.providers().adapter(service).can_provision() {
             return Err(provision_error(ProvisionError::Unsupported(service)));
         }
         let admin = {
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.db.pool().acquire().await?;
             let mut found = None;
             for secret in [
                 SecretRef::tenant(service, tenant.clone(), SecretKind::Admin),
@@ -388,7 +392,7 @@ impl Keyward {
 
     /// The secrets of one tenant (or all), without their values.
     pub async fn list_secrets(&self, tenant: Option<&TenantId>) -> Result<Vec<SecretMeta>> {
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         Ok(db::secrets::list(&mut conn, tenant).await?)
     }
 
@@ -402,11 +406,11 @@ impl Keyward {
     /// with a keyring from configuration it is always refused (change the
     /// configuration, then `reseal`).
     pub async fn rotate_master(&self, actor: &Actor, only_replica: bool) -> Result<(i64, u64)> {
-        let keyring = &self.vault().keyring;
+        let keyring = &self.keyring;
         if keyring.is_configured() {
             return Err(vault_error(VaultError::Configured));
         }
-        if self.db().engine() == crate::db::Engine::Postgres && !only_replica {
+        if self.db.engine() == crate::db::Engine::Postgres && !only_replica {
             return Err(Error::conflict(
                 "MASTER_KEY_NOT_SHARED",
                 "replicas sharing this PostgreSQL database would not have a version written \
@@ -423,7 +427,7 @@ impl Keyward {
             .into_iter()
             .find(|(v, _)| *v == version)
         {
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.db.pool().acquire().await?;
             db::fingerprints::set(
                 &mut conn,
                 &format!("master_key_v{version}"),
@@ -448,7 +452,7 @@ impl Keyward {
     /// (after `KEYWARD_MASTER_KEY_ACTIVE` moved on every replica). Returns
     /// the active version and how many secrets moved.
     pub async fn reseal(&self, actor: &Actor) -> Result<(i64, u64)> {
-        let version = self.vault().keyring.current_version();
+        let version = self.keyring.current_version();
         let moved = self.reseal_under(version).await?;
         self.audit_now(actor.entry(
             "vault.reseal",
@@ -465,11 +469,11 @@ impl Keyward {
     /// active one), while the vault keeps serving: each row is swapped only
     /// if unchanged since it was read.
     async fn reseal_under(&self, version: i64) -> Result<u64> {
-        let keyring = &self.vault().keyring;
+        let keyring = &self.keyring;
         let mut moved = 0u64;
         loop {
             let batch = {
-                let mut conn = self.db().pool().acquire().await?;
+                let mut conn = self.db.pool().acquire().await?;
                 db::secrets::sealed_under_other_versions(&mut conn, version, 100).await?
             };
             if batch.is_empty() {
@@ -479,7 +483,7 @@ impl Keyward {
                 let aad = meta.secret.associated_data();
                 let plain = keyring.open_sealed(&old, &aad).map_err(vault_error)?;
                 let new = keyring.seal(&plain, &aad).map_err(vault_error)?;
-                let mut conn = self.db().pool().acquire().await?;
+                let mut conn = self.db.pool().acquire().await?;
                 if db::secrets::reseal(&mut conn, &meta.secret, &old, &new).await? {
                     moved += 1;
                 }
@@ -491,7 +495,7 @@ impl Keyward {
     /// Removes an old master key version once nothing is sealed under it.
     pub async fn retire_master(&self, actor: &Actor, version: i64) -> Result<()> {
         let in_use = {
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.db.pool().acquire().await?;
             db::secrets::count_under_version(&mut conn, version).await?
         };
         if in_use > 0 {
@@ -500,19 +504,14 @@ impl Keyward {
                 format!("{in_use} secrets are still sealed under version {version}; run rotate-master first"),
             ));
         }
-        if !self
-            .vault()
-            .keyring
-            .retire_version(version)
-            .map_err(vault_error)?
-        {
+        if !self.keyring.retire_version(version).map_err(vault_error)? {
             return Err(Error::conflict(
                 "MASTER_KEY_NOT_RETIRABLE",
                 format!("version {version} is the current one or not in the keyring file"),
             ));
         }
         {
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.db.pool().acquire().await?;
             db::fingerprints::remove(&mut conn, &format!("master_key_v{version}")).await?;
         }
         self.audit_now(actor.entry(
@@ -526,10 +525,10 @@ impl Keyward {
     }
 }
 
-impl Keyward {
+impl Vault {
     /// The services' prices (their full history), of one service or all.
     pub async fn prices(&self, service: Option<CostService>) -> Result<Vec<Price>> {
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         Ok(db::prices::list(&mut conn, service).await?)
     }
 
@@ -538,7 +537,7 @@ impl Keyward {
     pub async fn set_price(&self, actor: &Actor, price: Price) -> Result<Price> {
         let price = price.validate()?;
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         db::prices::put(&mut tx, &price, now).await?;
         db::audit::insert(
             &mut tx,
@@ -567,14 +566,14 @@ pub struct Checked {
     pub healed: bool,
 }
 
-impl Keyward {
+impl Vault {
     /// Checks a stored secret with its provider and records the outcome. A
     /// managed key the provider refuses is replaced (self-healing) when its
     /// adapter can provision and admin credentials are at hand: the new key
     /// is a new version, swapped in atomically, and the swap is audited.
     pub async fn check_secret(&self, actor: &Actor, secret: &SecretRef) -> Result<Checked> {
         let found = {
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.db.pool().acquire().await?;
             db::secrets::find(&mut conn, secret).await?
         };
         let Some((_, sealed)) = found else {
@@ -586,7 +585,7 @@ impl Keyward {
         let value = self.open_secret(secret, &sealed)?;
         let validation = self.providers().validate(secret.service, &value).await;
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         db::secrets::set_validation(&mut tx, secret, validation, now).await?;
         let mut entry = actor.entry(
             "secret.validate",
@@ -629,7 +628,7 @@ impl Keyward {
                 }
             }
         }
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         let (meta, _) = db::secrets::find(&mut conn, secret)
             .await?
             .ok_or_else(|| Error::Store(sqlx::Error::RowNotFound))?;

@@ -74,9 +74,10 @@ pub(crate) async fn page_session(
     state: &crate::startup::AppState,
 ) -> Result<Option<crate::services::admins::AdminSession>, ServerFnError> {
     let headers: http::HeaderMap = leptos_axum::extract().await?;
-    let session = match crate::api::admin_session::session_token(&headers) {
+    let session = match crate::web::session::session_token(&headers) {
         Some(token) => state
             .core
+            .admins
             .admin_session(&token)
             .await
             .map_err(server_error)?,
@@ -96,7 +97,7 @@ pub(crate) async fn page_session(
 /// and the HTTP status the REST API would answer (400 for bad input, 404 for
 /// an unknown tenant, ...), mapped in `api::error` as everywhere else.
 #[cfg(feature = "ssr")]
-pub(crate) fn server_error(e: impl Into<crate::api::error::ApiError>) -> ServerFnError {
+pub(crate) fn server_error(e: impl Into<crate::web::error::ApiError>) -> ServerFnError {
     let e = e.into();
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(e.status);
@@ -135,6 +136,7 @@ pub(crate) async fn take_new_secret(
 ) -> Result<Option<ShownOnce>, ServerFnError> {
     let shown = state
         .core
+        .admins
         .take_new_secret(csrf_token)
         .await
         .map_err(server_error)?
@@ -170,7 +172,13 @@ pub(crate) fn admin_view(s: crate::services::admins::AdminSession) -> AdminView 
 pub async fn setup_needed() -> Result<bool, ServerFnError> {
     let state = use_context::<crate::startup::AppState>()
         .ok_or_else(|| ServerFnError::new("server state missing"))?;
-    Ok(state.core.admin_count().await.map_err(server_error)? == 0)
+    Ok(state
+        .core
+        .admins
+        .admin_count()
+        .await
+        .map_err(server_error)?
+        == 0)
 }
 
 /// A page of customers (tenants with their keys); redirects to the sign-in
@@ -217,7 +225,12 @@ pub async fn customers(
         limit: per_page,
         offset: (page - 1) * per_page,
     };
-    let (customers, total) = state.core.customers(&search).await.map_err(server_error)?;
+    let (customers, total) = state
+        .core
+        .tenants
+        .customers(&search)
+        .await
+        .map_err(server_error)?;
     let now = chrono::Utc::now();
     let rows = customers
         .into_iter()
@@ -855,6 +868,7 @@ pub async fn invoices_page(
         .map_err(server_error)?;
     let invoices = state
         .core
+        .billing
         .invoices(Some(period), status_filter)
         .await
         .map_err(server_error)?;

@@ -135,6 +135,13 @@ pub fn stacked_bars(
     })
 }
 
+/// A chart drawn by [`day_chart`]: numeric x (day positions) and y axes.
+type DayChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
 /// A chart over day positions (0..n, labelled `x_labels`) with a numeric y
 /// axis: margins, axis descriptions, tick formats and fonts in one place.
 #[allow(clippy::too_many_arguments)]
@@ -147,14 +154,7 @@ fn day_chart<'a, 'b>(
     y_desc: &str,
     y_format: fn(f64) -> String,
     x_grid: bool,
-) -> Result<
-    ChartContext<
-        'a,
-        SVGBackend<'b>,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
-    Box<dyn std::error::Error>,
-> {
+) -> Result<DayChart<'a, 'b>, Box<dyn std::error::Error>> {
     let mut chart = ChartBuilder::on(root)
         .margin(12)
         .x_label_area_size(44)
@@ -419,6 +419,8 @@ pub struct Projection {
     pub projected: Vec<(f64, f64, f64)>,
 }
 
+/// Each series' history and projection over days labelled `x_labels`, with
+/// a marker where the history ends ("today").
 pub fn forecast(
     label: &str,
     x_labels: &[String],
@@ -452,69 +454,78 @@ pub fn forecast(
         )?;
         let mut today = 0;
         for (k, s) in series.iter().enumerate() {
-            let c = colour(k);
-            let h = s.history.len();
-            today = today.max(h);
-            let band: Vec<(f64, f64)> = s
-                .projected
-                .iter()
-                .enumerate()
-                .map(|(i, p)| ((h + i) as f64, p.2))
-                .chain(
-                    s.projected
-                        .iter()
-                        .enumerate()
-                        .rev()
-                        .map(|(i, p)| ((h + i) as f64, p.1.max(0.0))),
-                )
-                .collect();
-            if !band.is_empty() {
-                chart
-                    .draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))?
-                    .label(format!("{} 95% band", s.name))
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.mix(0.18).filled())
-                    });
-            }
-            chart
-                .draw_series(LineSeries::new(
-                    s.history.iter().enumerate().map(|(i, v)| (i as f64, *v)),
-                    c.stroke_width(2),
-                ))?
-                .label(format!("{} (actual)", s.name))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
-                });
-            chart
-                .draw_series(DashedLineSeries::new(
-                    s.projected
-                        .iter()
-                        .enumerate()
-                        .map(|(i, p)| ((h + i) as f64, p.0)),
-                    8,
-                    5,
-                    c.stroke_width(2),
-                ))?
-                .label(format!("{} (forecast)", s.name))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 5, y)], c.stroke_width(2))
-                });
+            today = today.max(s.history.len());
+            draw_projection(&mut chart, s, colour(k))?;
         }
-        // "today": where the history ends.
-        let grey = RGBColor(90, 90, 90);
-        chart.draw_series(DashedLineSeries::new(
-            vec![(today as f64, 0.0), (today as f64, y_top(max))],
-            3,
-            3,
-            grey.stroke_width(1),
-        ))?;
-        chart.draw_series(std::iter::once(Text::new(
-            "today",
-            (today as f64, y_top(max)),
-            TextStyle::from((FONT, 16).into_font())
-                .color(&grey)
-                .pos(Pos::new(HPos::Left, VPos::Top)),
-        )))?;
+        draw_today(&mut chart, today, y_top(max))?;
         legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
+}
+
+/// Draws one projection in colour `c`: the shaded band `[lo, hi]` after the
+/// history, the history as a solid line and the projection dashed, each
+/// named in the legend.
+fn draw_projection(chart: &mut DayChart<'_, '_>, s: &Projection, c: RGBColor) -> Drawn {
+    let h = s.history.len();
+    let band: Vec<(f64, f64)> = s
+        .projected
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ((h + i) as f64, p.2))
+        .chain(
+            s.projected
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, p)| ((h + i) as f64, p.1.max(0.0))),
+        )
+        .collect();
+    if !band.is_empty() {
+        chart
+            .draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))?
+            .label(format!("{} 95% band", s.name))
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.mix(0.18).filled())
+            });
+    }
+    chart
+        .draw_series(LineSeries::new(
+            s.history.iter().enumerate().map(|(i, v)| (i as f64, *v)),
+            c.stroke_width(2),
+        ))?
+        .label(format!("{} (actual)", s.name))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2)));
+    chart
+        .draw_series(DashedLineSeries::new(
+            s.projected
+                .iter()
+                .enumerate()
+                .map(|(i, p)| ((h + i) as f64, p.0)),
+            8,
+            5,
+            c.stroke_width(2),
+        ))?
+        .label(format!("{} (forecast)", s.name))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 5, y)], c.stroke_width(2)));
+    Ok(())
+}
+
+/// Marks "today", where the history ends (x = `today`), with a dashed grey
+/// line up to `top` and a label at its top.
+fn draw_today(chart: &mut DayChart<'_, '_>, today: usize, top: f64) -> Drawn {
+    let grey = RGBColor(90, 90, 90);
+    chart.draw_series(DashedLineSeries::new(
+        vec![(today as f64, 0.0), (today as f64, top)],
+        3,
+        3,
+        grey.stroke_width(1),
+    ))?;
+    chart.draw_series(std::iter::once(Text::new(
+        "today",
+        (today as f64, top),
+        TextStyle::from((FONT, 16).into_font())
+            .color(&grey)
+            .pos(Pos::new(HPos::Left, VPos::Top)),
+    )))?;
+    Ok(())
 }

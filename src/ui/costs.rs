@@ -127,14 +127,17 @@ pub async fn costs_page(
     let span = preset.span(today);
     let core = &state.core;
     let overview = core
+        .costs
         .cost_overview(tenant_id.as_ref(), span)
         .await
         .map_err(server_error)?;
     let usage = core
+        .costs
         .usage_days(tenant_id.as_ref(), span.from, span.to)
         .await
         .map_err(server_error)?;
     let forecast = core
+        .costs
         .forecast(1, 90, tenant_id.as_ref())
         .await
         .map_err(server_error)?;
@@ -475,7 +478,12 @@ pub async fn optimize_page(
         None => chrono::Utc::now().date_naive(),
     };
     let t = Thresholds::default();
-    let (span, o) = state.core.optimize(day, t).await.map_err(server_error)?;
+    let (span, o) = state
+        .core
+        .costs
+        .optimize(day, t)
+        .await
+        .map_err(server_error)?;
     let names: Vec<String> = o.services.iter().map(|s| s.service.clone()).collect();
     let chart = Chart {
         id: "service-use".into(),

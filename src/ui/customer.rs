@@ -108,7 +108,11 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
     };
     let core = &state.core;
     let id = TenantId::parse(tenant).map_err(server_error)?;
-    let detail = core.tenant_detail(&id).await.map_err(server_error)?;
+    let detail = core
+        .tenants
+        .tenant_detail(&id)
+        .await
+        .map_err(server_error)?;
     let now = Utc::now();
     let today = now.date_naive();
     let first = today - Duration::days(DAYS - 1);
@@ -117,6 +121,7 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
         to: now,
     };
     let report = core
+        .usage
         .usage_report(&id, window, Granularity::Day)
         .await
         .map_err(server_error)?;
@@ -291,7 +296,11 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
             })
         })
         .collect();
-    let tenant_limits = core.rate_limits(&id).await.map_err(server_error)?;
+    let tenant_limits = core
+        .data_plane
+        .rate_limits(&id)
+        .await
+        .map_err(server_error)?;
     let storage = format!(
         "{} of {}",
         bytes(tenant_limits.storage.used_bytes),
@@ -346,6 +355,7 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
         .unwrap_or_else(|| "-".into());
     let stamp = |at: chrono::DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
     let keys = core
+        .keys
         .list_keys(Some(&id))
         .await
         .map_err(server_error)?
@@ -376,6 +386,7 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
         })
         .collect();
     let secrets = core
+        .vault
         .list_secrets(Some(&id))
         .await
         .map_err(server_error)?
@@ -393,6 +404,7 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
         })
         .collect();
     let audit = core
+        .audit
         .audit_trail(AuditFilter {
             tenant_id: Some(id.to_string()),
             limit: 50,

@@ -25,7 +25,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         use_context::<leptos_axum::ResponseOptions>(),
     ) {
         if let Ok(policy) =
-            http::HeaderValue::from_str(&crate::browser_protection::page_policy(&nonce))
+            http::HeaderValue::from_str(&crate::web::browser_protection::page_policy(&nonce))
         {
             response.insert_header(http::header::CONTENT_SECURITY_POLICY, policy);
         }

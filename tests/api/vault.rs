@@ -467,7 +467,12 @@ async fn master_rotation_under_concurrent_reads_loses_nothing() {
         name: "test".into(),
         request_id: "r".into(),
     };
-    let (version, moved) = app.app_core.rotate_master(&actor, true).await.unwrap();
+    let (version, moved) = app
+        .app_core
+        .vault
+        .rotate_master(&actor, true)
+        .await
+        .unwrap();
     assert_eq!((version, moved), (2, 8));
     for r in readers {
         r.await.unwrap();
@@ -479,7 +484,7 @@ async fn master_rotation_under_concurrent_reads_loses_nothing() {
         .iter()
         .all(|m| m["key_version"] == 2));
     // Version 1 can go now; every secret still opens.
-    app.app_core.retire_master(&actor, 1).await.unwrap();
+    app.app_core.vault.retire_master(&actor, 1).await.unwrap();
     for t in &tenants {
         let (status, v) = resolve(&app, "elevenlabs", t).await;
         assert_eq!(
@@ -488,7 +493,7 @@ async fn master_rotation_under_concurrent_reads_loses_nothing() {
         );
     }
     assert!(
-        app.app_core.retire_master(&actor, 2).await.is_err(),
+        app.app_core.vault.retire_master(&actor, 2).await.is_err(),
         "the current version stays"
     );
 }

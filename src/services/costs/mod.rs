@@ -1,7 +1,10 @@
 //! The cost engine: usage events priced at ingest, and True Production Cost.
 
-use super::{now, Error, Keyward, Result};
-use crate::db;
+mod dashboard;
+
+use super::keys::Keys;
+use super::{now, Error, Result};
+use crate::db::{self, Db};
 use crate::domain::analytics::{
     least_squares, optimize, tpc, CostRow, Earnings, Fit, Optimization, Period, Span, Thresholds,
     Tpc, DAYS_PER_QUARTER,
@@ -10,6 +13,7 @@ use crate::domain::audit::Actor;
 use crate::domain::cost::{dedup_batch, UsageEvent};
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
+use crate::domain::pricing::{CostService, Price};
 use crate::domain::ValidationError;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -27,7 +31,22 @@ pub struct Ingested {
     pub cost_micros: i64,
 }
 
-impl Keyward {
+/// The costs service: usage events priced at ingest, the daily rollups,
+/// True Production Cost, forecasts, the optimizer and the cost dashboards.
+#[derive(Clone)]
+pub struct Costs {
+    db: Db,
+    /// Tenants are checked through the key directory's cache.
+    keys: Keys,
+}
+
+impl Costs {
+    pub fn new(db: Db, keys: Keys) -> Self {
+        Self { db, keys }
+    }
+}
+
+impl Costs {
     /// Stores a batch of usage events, each priced at the price in force at
     /// its timestamp. Idempotent by event id: a retried batch counts nothing
     /// twice. The batch lands whole or not at all.
@@ -43,7 +62,7 @@ impl Keyward {
         let events = dedup_batch(events);
         let tenants: BTreeSet<&TenantId> = events.iter().map(|e| &e.tenant_id).collect();
         for t in tenants {
-            self.require_tenant(t).await?;
+            self.keys.require_tenant(t).await?;
         }
         let prices = self.prices(None).await?;
         let priced = events
@@ -53,8 +72,8 @@ impl Keyward {
                 Ok((e, cost))
             })
             .collect::<std::result::Result<Vec<_>, ValidationError>>()?;
-        let mut tx = self.db().pool().begin().await?;
-        let accepted = db::costs::ingest(&mut tx, self.db().engine(), &priced, now()).await?;
+        let mut tx = self.db.pool().begin().await?;
+        let accepted = db::costs::ingest(&mut tx, self.db.engine(), &priced, now()).await?;
         tx.commit().await?;
         let cost_micros = priced.iter().map(|(_, c)| *c).sum();
         Ok(Ingested {
@@ -66,9 +85,9 @@ impl Keyward {
 
     /// A tenant's True Production Cost over `span`, with the previous span for trends.
     pub async fn tpc(&self, tenant: &TenantId, span: Span) -> Result<(Plan, Tpc)> {
-        let t = self.require_tenant(tenant).await?;
+        let t = self.keys.require_tenant(tenant).await?;
         self.apply_cost_rollups().await?;
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         let rows = |days: Vec<db::costs::DailyCost>| -> Vec<CostRow> {
             days.into_iter()
                 .map(|d| (d.day, d.user_id, d.service, d.events, d.cost_micros))
@@ -88,19 +107,19 @@ impl Keyward {
     pub async fn apply_cost_rollups(&self) -> Result<usize> {
         // A read first: most ticks find nothing, and need no write lock.
         {
-            let mut conn = self.db().pool().acquire().await?;
+            let mut conn = self.db.pool().acquire().await?;
             if !db::costs::rollups_pending(&mut conn).await? {
                 return Ok(0);
             }
         }
-        let mut tx = self.db().pool().begin().await?;
-        let applied = db::costs::apply_pending(&mut tx, self.db().engine()).await?;
+        let mut tx = self.db.pool().begin().await?;
+        let applied = db::costs::apply_pending(&mut tx, self.db.engine()).await?;
         tx.commit().await?;
         Ok(applied)
     }
 
     pub async fn plan_pricing(&self, plan: Plan) -> Result<Earnings> {
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         Ok(db::costs::plan_pricing(&mut conn, plan).await?)
     }
 
@@ -124,7 +143,7 @@ impl Keyward {
             );
         }
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         db::costs::set_plan_pricing(&mut tx, plan, pricing, now).await?;
         db::audit::insert(
             &mut tx,
@@ -175,7 +194,7 @@ pub struct Forecast {
     pub history: Vec<(chrono::NaiveDate, i64, i64)>,
 }
 
-impl Keyward {
+impl Costs {
     /// Fits least-squares lines to the platform's daily cost and revenue over
     /// the last `lookback_days` (from the first day with data) and projects
     /// the next `quarters` quarters of 91 days.
@@ -192,13 +211,13 @@ impl Keyward {
             return Err(ValidationError::new("days", "must be between 2 and 730").into());
         }
         let plan = match tenant {
-            Some(t) => Some(self.require_tenant(t).await?.plan),
+            Some(t) => Some(self.keys.require_tenant(t).await?.plan),
             None => None,
         };
         let today = now().date_naive();
         let start = today - chrono::Duration::days(lookback_days);
         self.apply_cost_rollups().await?;
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         let rows = db::costs::daily_cost_by_plan(&mut conn, tenant, start, today).await?;
         let counts = match plan {
             Some(plan) => vec![(plan, 1)],
@@ -310,7 +329,7 @@ impl Keyward {
     }
 }
 
-impl Keyward {
+impl Costs {
     /// The weekly degradation analysis of the ISO week containing `day`.
     pub async fn optimize(
         &self,
@@ -326,8 +345,40 @@ impl Keyward {
         }
         let (from, to) = Period::Weekly.containing(day);
         self.apply_cost_rollups().await?;
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         let (services, users) = db::costs::week_totals(&mut conn, from).await?;
         Ok((Span { from, to }, optimize(&services, users, thresholds)))
+    }
+}
+
+impl Costs {
+    /// The services' prices (their full history), of one service or all.
+    pub async fn prices(&self, service: Option<CostService>) -> Result<Vec<Price>> {
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(db::prices::list(&mut conn, service).await?)
+    }
+
+    /// Adds a price to a service's cost model, in force from its
+    /// `effective_from`; earlier prices stay for the usage before it.
+    pub async fn set_price(&self, actor: &Actor, price: Price) -> Result<Price> {
+        let price = price.validate()?;
+        let now = now();
+        let mut tx = self.db.pool().begin().await?;
+        db::prices::put(&mut tx, &price, now).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "price.set",
+                "service",
+                price.service.as_str(),
+                None,
+                json!({"model": price.model, "unit": price.unit.as_str(), "price_micros": price.price_micros,
+                       "per_units": price.per_units, "effective_from": price.effective_from}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(price)
     }
 }

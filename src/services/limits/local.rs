@@ -108,7 +108,7 @@ impl Drop for InFlight {
 pub struct Admission {
     _in_flight: InFlight,
     /// The place in flight held in Redis (shared limits), given back on drop.
-    _shared: Option<super::shared_limits::SharedInFlight>,
+    _shared: Option<super::redis::SharedInFlight>,
     pub monthly_limit: i64,
     pub monthly_remaining: i64,
     pub monthly_reset_seconds: i64,
@@ -258,7 +258,7 @@ impl Limiter {
     pub fn admitted_elsewhere(
         state: &Arc<SubjectState>,
         limits: &EffectiveLimits,
-        shared: super::shared_limits::SharedAdmission,
+        shared: super::redis::SharedAdmission,
         now: DateTime<Utc>,
     ) -> Admission {
         state.enter_month(month_id(now));

@@ -11,12 +11,13 @@
 //!   the limit plus one per replica; traffic spread unevenly is held
 //!   tighter than the limit, never looser.
 
-use super::{now, Keyward, Result};
+use super::Limits;
 use crate::db;
 use crate::domain::ids::{KeyId, TenantId};
+use crate::services::{now, Result};
 use chrono::{DateTime, Duration as Span, Utc};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A replica not heard from for three sync intervals (at least 3 s) is gone;
@@ -77,24 +78,20 @@ fn period(at: DateTime<Utc>) -> String {
     at.format("%Y-%m").to_string()
 }
 
-impl Keyward {
-    pub(super) fn spawn_store_limits(&self) {
-        let Some(store) = &self.inner.store_limits else {
-            return;
-        };
-        let interval = store.interval;
-        let weak = Arc::downgrade(&self.inner);
-        let task = tokio::spawn(async move {
+impl Limits {
+    /// The store sync's task: every interval, one [`Limits::sync_store`].
+    pub(super) fn spawn_store_sync(&self) -> tokio::task::JoinHandle<()> {
+        let limits = self.clone();
+        tokio::spawn(async move {
+            let Some(interval) = limits.0.store.as_ref().map(|s| s.interval) else {
+                return;
+            };
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                let core = Keyward { inner };
-                let outcome = core.sync_store_limits().await;
-                let Some(store) = &core.inner.store_limits else {
-                    return;
-                };
+                let outcome = limits.sync_store().await;
+                let Some(store) = &limits.0.store else { return };
                 let mut error = store.last_error.lock().expect("sync error");
                 match outcome {
                     Ok(()) => {
@@ -110,19 +107,18 @@ impl Keyward {
                     }
                 }
             }
-        });
-        self.inner.background.lock().expect("tasks").push(task);
+        })
     }
 
     /// One sync: heartbeat, add this replica's admissions, read the others'.
-    pub(super) async fn sync_store_limits(&self) -> Result<()> {
-        let Some(store) = &self.inner.store_limits else {
+    pub async fn sync_store(&self) -> Result<()> {
+        let Some(store) = &self.0.store else {
             return Ok(());
         };
         let now = now();
         let period = period(now);
-        let instance = format!("{:016x}", self.inner.instance_id);
-        let mut conn = self.db().pool().acquire().await?;
+        let instance = format!("{:016x}", self.0.instance);
+        let mut conn = self.0.db.pool().acquire().await?;
         let live = db::limits::heartbeat(
             &mut conn,
             &instance,
@@ -132,23 +128,23 @@ impl Keyward {
         .await?;
         if store.replicas.swap(live, Ordering::SeqCst) != live {
             // Shares changed: grants carry the old per-second and concurrency figures.
-            self.inner.keys.invalidate_grants();
+            self.0.keys.invalidate_grants();
         }
-        let subjects = self.inner.limiter.subjects();
+        let subjects = self.0.local.subjects();
         let mut rows = Vec::new();
         let mut states = std::collections::HashMap::new();
         for ((key, tenant), state) in subjects {
             let name = subject_name(&key, &tenant);
             let delta = state.take_pending();
             if delta > 0 {
-                let used = super::limits::Limiter::used_this_month(&state, now);
+                let used = super::Limiter::used_this_month(&state, now);
                 rows.push((name.clone(), (used - delta).max(0), delta));
             }
             states.insert(name, state);
         }
         let mut totals = match db::limits::add_counts(
             &mut conn,
-            self.db().engine(),
+            self.0.db.engine(),
             &period,
             &rows,
             now,
@@ -183,15 +179,15 @@ impl Keyward {
 
     /// A graceful stop: the last admissions counted, and the others take
     /// this replica's share at once.
-    pub(super) async fn leave_store_limits(&self) {
-        if self.inner.store_limits.is_none() {
+    pub(crate) async fn leave(&self) {
+        if self.0.store.is_none() {
             return;
         }
-        if let Err(e) = self.sync_store_limits().await {
+        if let Err(e) = self.sync_store().await {
             tracing::warn!(error = %e, "last limit sync failed");
         }
-        if let Ok(mut conn) = self.db().pool().acquire().await {
-            let instance = format!("{:016x}", self.inner.instance_id);
+        if let Ok(mut conn) = self.0.db.pool().acquire().await {
+            let instance = format!("{:016x}", self.0.instance);
             let _ = db::limits::forget_replica(&mut conn, &instance).await;
         }
     }

@@ -1,16 +1,17 @@
 //! What the admin dashboards read: the cost overview of a span (across
 //! tenants or for one) and the data plane's use per day.
 
-use super::{Keyward, Result};
+use super::Costs;
 use crate::db;
 use crate::domain::analytics::Span;
 use crate::domain::ids::TenantId;
 use crate::domain::overview::{overview, CostOverview, OverviewInput};
 use crate::domain::plan::Plan;
 use crate::domain::usage::UsageTotals;
+use crate::services::Result;
 use chrono::{NaiveDate, TimeZone, Utc};
 
-impl Keyward {
+impl Costs {
     /// Cost per day and service, tenants ranked with their profit, the spread
     /// over users and the platform's profitability in `span`; for one tenant
     /// the figures equal its TPC.
@@ -20,11 +21,11 @@ impl Keyward {
         span: Span,
     ) -> Result<CostOverview> {
         let plan_of_tenant = match tenant {
-            Some(t) => Some(self.require_tenant(t).await?.plan),
+            Some(t) => Some(self.keys.require_tenant(t).await?.plan),
             None => None,
         };
         self.apply_cost_rollups().await?;
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         let b = db::costs::breakdown(&mut conn, tenant, span.from, span.to).await?;
         let prev = span.previous();
         let previous = db::costs::service_totals(&mut conn, tenant, prev.from, prev.to).await?;
@@ -67,10 +68,10 @@ impl Keyward {
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, UsageTotals)>> {
         if let Some(t) = tenant {
-            self.require_tenant(t).await?;
+            self.keys.require_tenant(t).await?;
         }
         let at = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"));
-        let mut conn = self.db().pool().acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         Ok(db::usage::daily_totals(&mut conn, tenant, at(from), at(to)).await?)
     }
 }

@@ -1,0 +1,173 @@
+//! The limits context: who is counted (a subject: a key together with the
+//! tenant that owns the namespace of the request), what applies to it
+//! (`EffectiveLimits`, from its plan), and where requests are counted. One
+//! counting interface, [`Limits::admit`], over three strategies side by side:
+//!
+//! - `local`: this replica's memory (governor GCRA per second, the monthly
+//!   quota, requests in flight). Always kept; decides alone on SQLite.
+//! - `redis`: shared by every replica through Redis (`KEYWARD_REDIS_URL`),
+//!   falling back to `local` while Redis does not answer.
+//! - `store`: PostgreSQL without Redis; decisions stay local, counters sync
+//!   through the store in the background and each replica allows its share.
+
+pub mod local;
+pub mod redis;
+pub mod store;
+
+use super::keys::Keys;
+use super::{now, Error, Result, Tasks};
+use crate::db::{self, Db};
+use crate::domain::ids::{KeyId, TenantId};
+use crate::domain::limits::{month_start, LimitExceeded};
+use governor::DefaultDirectRateLimiter;
+use std::sync::Arc;
+
+pub use crate::domain::limits::{EffectiveLimits, Subject};
+pub use local::{Admission, LimitState, Limiter, SubjectState};
+
+/// The limits service: counts every data-plane request against its subject's limits.
+#[derive(Clone)]
+pub struct Limits(Arc<Parts>);
+
+struct Parts {
+    db: Db,
+    /// Retired grants when the replicas' shares change.
+    keys: Keys,
+    local: Limiter,
+    redis: Option<redis::SharedLimits>,
+    store: Option<store::StoreLimits>,
+    /// This replica, in the store's heartbeat table.
+    instance: u64,
+}
+
+impl Limits {
+    /// `redis_url` when configured; `store_sync` on PostgreSQL (used when
+    /// there is no Redis).
+    pub fn new(
+        db: Db,
+        keys: Keys,
+        instance: u64,
+        redis_url: Option<&str>,
+        store_sync: Option<std::time::Duration>,
+    ) -> Result<Self> {
+        let redis = match redis_url {
+            Some(url) => {
+                Some(
+                    redis::SharedLimits::connect(url).map_err(|e| Error::Unavailable {
+                        code: "REDIS_URL_INVALID",
+                        message: format!("KEYWARD_REDIS_URL: {e}"),
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let store = match (&redis, store_sync) {
+            (None, Some(interval)) => Some(store::StoreLimits::new(interval)),
+            _ => None,
+        };
+        Ok(Self(Arc::new(Parts {
+            db,
+            keys,
+            local: Limiter::new(),
+            redis,
+            store,
+            instance,
+        })))
+    }
+
+    /// Starts the Redis health check or the store sync, whichever applies.
+    pub(crate) fn spawn_background(&self, tasks: &Tasks) {
+        if let Some(shared) = &self.0.redis {
+            tasks.push(shared.spawn_health_check());
+        }
+        if self.0.store.is_some() {
+            tasks.push(self.spawn_store_sync());
+        }
+    }
+
+    /// `limits` as this replica applies them: with store-synced limits each
+    /// replica allows its share of the per-second and concurrency figures.
+    pub fn on_this_replica(&self, mut limits: EffectiveLimits) -> EffectiveLimits {
+        if let Some(store) = &self.0.store {
+            let n = store.replicas();
+            limits.per_second = store::share(limits.per_second, n);
+            limits.concurrent = store::share(limits.concurrent, n);
+        }
+        limits
+    }
+
+    /// A subject's counters, seeded once from the usage rollups.
+    pub async fn subject_state(&self, subject: &Subject) -> Result<Arc<SubjectState>> {
+        let db = self.0.db.clone();
+        let (key, tenant) = (subject.0.to_string(), subject.1.to_string());
+        self.0
+            .local
+            .subject(subject, async move {
+                let mut conn = db.pool().acquire().await?;
+                db::usage::admitted_since(&mut conn, &key, &tenant, month_start(now())).await
+            })
+            .await
+            .map_err(|e| Error::internal("seeding a subject's monthly count", e))
+    }
+
+    /// Admits a request of `payload` bytes under `limits`: in Redis when
+    /// configured and reachable (shared by every replica), otherwise from
+    /// this replica's memory.
+    pub async fn admit(
+        &self,
+        (key, owner): (&KeyId, &TenantId),
+        state: &Arc<SubjectState>,
+        per_second: &DefaultDirectRateLimiter,
+        limits: &EffectiveLimits,
+        payload: i64,
+    ) -> Result<Admission> {
+        if let Some(shared) = &self.0.redis {
+            Limiter::check_payload(limits, payload).map_err(Error::Limit)?;
+            if shared.is_healthy() {
+                let now = now();
+                let subject = (key.clone(), owner.clone());
+                let seed = Limiter::used_this_month(state, now);
+                // What was admitted here on local limits while Redis was away.
+                let carry = state.take_pending();
+                let answer = shared.admit(&subject, limits, seed, carry, now).await;
+                if answer.is_none() {
+                    state.add_pending(carry);
+                }
+                match answer {
+                    Some(Ok(admitted)) => {
+                        return Ok(Limiter::admitted_elsewhere(state, limits, admitted, now))
+                    }
+                    Some(Err(refused)) => return Err(Error::Limit(refused)),
+                    None => {}
+                }
+            }
+            shared.count_fallback();
+        }
+        Limiter::admit(state, per_second, limits, payload, now()).map_err(Error::Limit)
+    }
+
+    /// A subject's per-second, monthly and concurrency figures now.
+    pub async fn report(
+        &self,
+        subject: &Subject,
+        limits: &EffectiveLimits,
+    ) -> Result<[LimitState; 3]> {
+        let state = self.subject_state(subject).await?;
+        Ok(Limiter::report(&state, limits, now()))
+    }
+
+    /// Refuses a payload over `limits` before anything is counted.
+    pub fn check_payload(limits: &EffectiveLimits, payload: i64) -> Result<(), LimitExceeded> {
+        Limiter::check_payload(limits, payload)
+    }
+
+    /// How limits are counted now: shared (Redis), local while Redis is
+    /// unreachable, or local by configuration.
+    pub fn health(&self) -> serde_json::Value {
+        match (&self.0.redis, &self.0.store) {
+            (Some(s), _) => serde_json::json!(s.health()),
+            (None, Some(s)) => s.health(),
+            (None, None) => serde_json::json!({ "mode": "local", "redis": "not configured" }),
+        }
+    }
+}
