@@ -461,30 +461,10 @@ async fn costs(settings: Settings, cmd: CostsCommand) -> Result<(), String> {
     core.shutdown().await;
     let (plan, t) = result?;
     if json {
-        let users: Vec<_> = t
-            .users
-            .iter()
-            .map(|u| serde_json::json!({"user_id": u.user_id, "events": u.events, "cost_micros": u.cost_micros}))
-            .collect();
-        let services: Vec<_> = t
-            .services
-            .iter()
-            .map(|s| {
-                serde_json::json!({"service": s.service, "cost_micros": s.cost_micros,
-                "share_bps": s.share_bps, "trend_bps": s.trend_bps})
-            })
-            .collect();
+        let view = crate::api::costs::view(&tenant, period.as_str(), plan, t);
         println!(
             "{}",
-            serde_json::json!({
-                "tenant_id": tenant.as_str(), "period": period.as_str(), "from": span.from, "to": span.to,
-                "total_cost_micros": t.total_cost_micros, "events": t.events, "users": users,
-                "mean_micros": t.mean_user_cost_micros, "median_micros": t.median_user_cost_micros,
-                "p95_micros": t.p95_user_cost_micros, "p99_micros": t.p99_user_cost_micros,
-                "std_dev_micros": t.std_dev_user_cost_micros, "services": services,
-                "plan": plan.as_str(), "revenue_micros": t.revenue_micros,
-                "profit_micros": t.profit_micros, "margin_bps": t.margin_bps,
-            })
+            serde_json::to_string(&view).map_err(|e| e.to_string())?
         );
         return Ok(());
     }
@@ -537,26 +517,20 @@ async fn optimize(settings: Settings, cmd: OptimizeCommand) -> Result<(), String
     let OptimizeCommand::Analyze { week, json } = cmd;
     let day =
         week.unwrap_or_else(|| crate::services::now().date_naive() - chrono::Duration::days(7));
+    let thresholds = crate::domain::analytics::Thresholds::default();
     let core = core(&settings).await?;
     let result = core
         .costs
-        .optimize(day, crate::domain::analytics::Thresholds::default())
+        .optimize(day, thresholds)
         .await
         .map_err(service_error);
     core.shutdown().await;
     let (span, o) = result?;
     if json {
-        let services: Vec<_> = o
-            .services
-            .iter()
-            .map(|s| serde_json::json!({"service": s.service, "users": s.users, "user_share_bps": s.user_share_bps,
-                "cost_micros": s.cost_micros, "under_used": s.under_used, "weekly_saving_micros": s.weekly_saving_micros}))
-            .collect();
+        let view = crate::api::costs::optimize_view(span, thresholds, o);
         println!(
             "{}",
-            serde_json::json!({"week_from": span.from, "week_to": span.to, "active_users": o.active_users,
-                "services": services, "weekly_saving_micros": o.weekly_saving_micros,
-                "trial_cohort_size": o.cohort.len(), "projected_roi_bps": o.projected_roi_bps})
+            serde_json::to_string(&view).map_err(|e| e.to_string())?
         );
         return Ok(());
     }

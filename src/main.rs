@@ -1,3 +1,5 @@
+//! The `keyward` binary: parses the command line and runs it (see `cli`).
+
 // The server allocates and frees many small buffers per request (headers,
 // JSON, usage labels); mimalloc serves those faster than glibc's allocator.
 #[global_allocator]

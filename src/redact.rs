@@ -69,7 +69,7 @@ mod tests {
             assert!(!p.contains(SECRET), "a secret in Debug: {p}");
             assert!(p.contains(".."), "{p}");
         }
-        let request = crate::services::providers::ProviderRequest {
+        let request = crate::integrations::providers::ProviderRequest {
             method: reqwest::Method::GET,
             path: "/v1/models".into(),
             headers: vec![("authorization", format!("Bearer {SECRET}"))],

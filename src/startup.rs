@@ -7,7 +7,7 @@ use crate::crypto::root_token::RootToken;
 use crate::crypto::secret_file::{self, Origin};
 use crate::crypto::vault::Keyring;
 use crate::db::{ConnectError, Db};
-use crate::services::providers::Providers;
+use crate::integrations::providers::Providers;
 use crate::services::Keyward;
 use axum::extract::FromRef;
 use axum::Router;

@@ -247,7 +247,8 @@ pub struct TpcView {
     pub profitability: Profitability,
 }
 
-fn view(tenant: &TenantId, period: &str, plan: Plan, t: Tpc) -> TpcView {
+/// The JSON of a tenant's TPC (also what `keyward costs analyze --json` prints).
+pub fn view(tenant: &TenantId, period: &str, plan: Plan, t: Tpc) -> TpcView {
     TpcView {
         tenant_id: tenant.to_string(),
         period: period.into(),
@@ -557,7 +558,16 @@ pub async fn optimize(
         .week
         .unwrap_or_else(|| crate::services::now().date_naive() - chrono::Duration::days(7));
     let (span, o) = costs.optimize(day, thresholds).await?;
-    Ok(Json(OptimizeView {
+    Ok(Json(optimize_view(span, thresholds, o)))
+}
+
+/// The JSON of a week's optimisation (also what `keyward optimize analyze --json` prints).
+pub fn optimize_view(
+    span: crate::domain::analytics::Span,
+    thresholds: crate::domain::analytics::Thresholds,
+    o: crate::domain::analytics::Optimization,
+) -> OptimizeView {
+    OptimizeView {
         week_from: span.from,
         week_to: span.to,
         active_users: o.active_users,
@@ -591,5 +601,5 @@ pub async fn optimize(
             .collect(),
         trial_cohort_weekly_cost_micros: o.cohort_weekly_cost_micros,
         projected_roi_bps: o.projected_roi_bps,
-    }))
+    }
 }

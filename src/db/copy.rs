@@ -494,6 +494,9 @@ async fn autoincrement_counters(
 /// (referenced table, child column, referenced column) of a foreign key.
 type ForeignKey = (String, String, Option<String>);
 
+/// The tables a table references, and its reference to itself (child column, parent column).
+type References = (BTreeSet<String>, Option<(String, String)>);
+
 /// One source table (`sql` is its CREATE statement): its columns, the tables
 /// it references and its AUTOINCREMENT floor. A WITHOUT ROWID table is refused.
 async fn source_table(
@@ -544,7 +547,7 @@ fn parents_and_self_ref(
     name: &str,
     columns: &[(String, i64)],
     keys: Vec<ForeignKey>,
-) -> Result<(BTreeSet<String>, Option<(String, String)>), CopyError> {
+) -> Result<References, CopyError> {
     let primary: Vec<&String> = columns.iter().filter(|c| c.1 > 0).map(|c| &c.0).collect();
     let mut parents = BTreeSet::new();
     let mut self_ref = None;

@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod audit;
 pub mod cache;
 pub mod cost;
+pub mod forecast;
 pub mod ids;
 pub mod invoice;
 pub mod limits;

@@ -68,6 +68,28 @@ impl Failures {
 }
 
 impl SignInLimits {
+    /// Refuses an attempt while its (email, client) pair is backing off
+    /// after failures, or its client is over the per-minute attempts.
+    fn admit(&self, pair: &(String, String)) -> Result<()> {
+        if let Some(wait) = self.wait_secs(pair, Utc::now()) {
+            return Err(too_many(
+                wait,
+                format!(
+                    "too many failed sign-ins for this account from here; try again in {wait} s"
+                ),
+            ));
+        }
+        if self.per_client.check_key(&pair.1).is_err() {
+            return Err(too_many(
+                60,
+                format!(
+                    "too many sign-in attempts from here; at most {SIGN_IN_ATTEMPTS_PER_CLIENT_MINUTE} a minute"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn new(hashing: usize) -> Self {
         let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).expect("non-zero"));
         Self {
@@ -169,6 +191,31 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A new session for `user`, stored (by its token's hash) in the transaction.
+async fn open_session(
+    conn: &mut db::Conn,
+    user: &AdminUser,
+    now: DateTime<Utc>,
+) -> Result<(String, AdminSession)> {
+    let token = random_token();
+    let session = AdminSession {
+        email: user.email.clone(),
+        role: user.role,
+        csrf_token: random_token(),
+        expires_at: now + SESSION_TTL,
+    };
+    db::admins::insert_session(
+        conn,
+        &token_hash(&token),
+        &session.email,
+        &session.csrf_token,
+        now,
+        session.expires_at,
+    )
+    .await?;
+    Ok((token, session))
+}
+
 fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<32>())
 }
@@ -267,22 +314,7 @@ impl Admins {
         let email = parse_email(email).map_err(|_| invalid_credentials())?;
         let limits = &self.sign_in_limits;
         let pair = (email.clone(), client.to_string());
-        if let Some(wait) = limits.wait_secs(&pair, Utc::now()) {
-            return Err(too_many(
-                wait,
-                format!(
-                    "too many failed sign-ins for this account from here; try again in {wait} s"
-                ),
-            ));
-        }
-        if limits.per_client.check_key(&pair.1).is_err() {
-            return Err(too_many(
-                60,
-                format!(
-                    "too many sign-in attempts from here; at most {SIGN_IN_ATTEMPTS_PER_CLIENT_MINUTE} a minute"
-                ),
-            ));
-        }
+        limits.admit(&pair)?;
         // Taken before any work: a flood is refused, not queued.
         let Ok(_hashing) = limits.hashing.try_acquire() else {
             return Err(Error::Busy {
@@ -329,22 +361,7 @@ impl Admins {
             tx.commit().await?;
             return Err(invalid_credentials());
         };
-        let token = random_token();
-        let session = AdminSession {
-            email: user.email.clone(),
-            role: user.role,
-            csrf_token: random_token(),
-            expires_at: now + SESSION_TTL,
-        };
-        db::admins::insert_session(
-            &mut tx,
-            &token_hash(&token),
-            &session.email,
-            &session.csrf_token,
-            now,
-            session.expires_at,
-        )
-        .await?;
+        let (token, session) = open_session(&mut tx, &user, now).await?;
         db::audit::insert(
             &mut tx,
             &actor.entry(

@@ -146,17 +146,7 @@ impl Keys {
     pub async fn provision(&self, req: ProvisionRequest, actor: &Actor) -> Result<Provisioned> {
         let now = now();
         let expires_at = parse_key_expiry(req.expires_at, now)?;
-        let namespace = match (&req.namespace, req.scopes.is_empty()) {
-            (Some(ns), _) => Some(ns.clone()),
-            (None, true) => Some(derive_namespace(&req.project_id, &req.tenant_id)?),
-            (None, false) => None,
-        };
-        let mut scopes = req.scopes.clone();
-        if let Some(ns) = &namespace {
-            if !scopes.iter().any(|p| p.matches(ns)) {
-                scopes.push(NamespacePattern::Exact(ns.clone()));
-            }
-        }
+        let (namespace, scopes) = namespace_and_scopes(&req)?;
         let api_key = PlainApiKey::generate(&req.integration);
         let key = ApiKey {
             id: KeyId::from_random(random_bytes()),
@@ -203,22 +193,7 @@ impl Keys {
         )
         .await?;
         if let Some(ns) = &namespace {
-            let new = Namespace {
-                name: ns.clone(),
-                tenant_id: tenant.id.clone(),
-                sector: req.sector.clone(),
-                use_case: req.use_case.clone(),
-                created_at: now,
-            };
-            if !db::namespaces::insert_if_absent(&mut tx, &new).await? {
-                let existing = db::namespaces::find(&mut tx, ns).await?;
-                if existing.is_some_and(|e| e.tenant_id != tenant.id) {
-                    return Err(Error::conflict(
-                        "NAMESPACE_TAKEN",
-                        format!("namespace '{ns}' belongs to another tenant"),
-                    ));
-                }
-            }
+            claim_namespace(&mut tx, ns, &tenant, &req, now).await?;
         }
         db::keys::insert_key(&mut tx, &key).await?;
         db::keys::insert_secret(
@@ -571,6 +546,54 @@ impl Keys {
             .await?
             .ok_or_else(|| key_not_found(id))
     }
+}
+
+/// Creates the key's namespace for its tenant, or finds it already theirs;
+/// NAMESPACE_TAKEN when another tenant owns it.
+async fn claim_namespace(
+    conn: &mut db::Conn,
+    ns: &NamespaceName,
+    tenant: &Tenant,
+    req: &ProvisionRequest,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let new = Namespace {
+        name: ns.clone(),
+        tenant_id: tenant.id.clone(),
+        sector: req.sector.clone(),
+        use_case: req.use_case.clone(),
+        created_at: now,
+    };
+    if !db::namespaces::insert_if_absent(conn, &new).await? {
+        let existing = db::namespaces::find(conn, ns).await?;
+        if existing.is_some_and(|e| e.tenant_id != tenant.id) {
+            return Err(Error::conflict(
+                "NAMESPACE_TAKEN",
+                format!("namespace '{ns}' belongs to another tenant"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The namespace a provisioning creates (the one asked for; without one,
+/// derived from project and tenant unless the key is pooled over patterns)
+/// and the key's scopes, which always cover that namespace.
+fn namespace_and_scopes(
+    req: &ProvisionRequest,
+) -> Result<(Option<NamespaceName>, Vec<NamespacePattern>)> {
+    let namespace = match (&req.namespace, req.scopes.is_empty()) {
+        (Some(ns), _) => Some(ns.clone()),
+        (None, true) => Some(derive_namespace(&req.project_id, &req.tenant_id)?),
+        (None, false) => None,
+    };
+    let mut scopes = req.scopes.clone();
+    if let Some(ns) = &namespace {
+        if !scopes.iter().any(|p| p.matches(ns)) {
+            scopes.push(NamespacePattern::Exact(ns.clone()));
+        }
+    }
+    Ok((namespace, scopes))
 }
 
 /// Creates the tenant when missing; otherwise checks the requested plan

@@ -14,9 +14,9 @@ pub mod data_plane;
 mod key_cache;
 pub mod keys;
 pub mod limits;
+mod listener;
 pub mod operations;
 pub mod plans;
-pub mod providers;
 pub mod response_cache;
 pub mod tenants;
 pub mod usage;
@@ -97,7 +97,7 @@ pub struct CoreOptions {
     /// The vault's master keys.
     pub keyring: Arc<crate::crypto::vault::Keyring>,
     /// The AI provider adapters.
-    pub providers: Arc<providers::Providers>,
+    pub providers: Arc<crate::integrations::providers::Providers>,
     /// Invoice booking and the Xero client.
     pub billing: billing::BillingOptions,
     /// Redis for limits shared by replicas (`KEYWARD_REDIS_URL`).
@@ -178,12 +178,13 @@ impl Keyward {
             tasks,
         };
         core.spawn_maintenance();
-        let memory = changes::Memory {
+        let memory = listener::Memory {
             keys: core.keys.clone(),
             plans: core.plans.clone(),
             responses,
         };
-        feed.start(
+        listener::start(
+            &feed,
             memory,
             postgres.then(|| db.url().to_string()),
             options.change_ttl,

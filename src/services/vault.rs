@@ -4,7 +4,6 @@
 
 use super::audit::Audit;
 use super::keys::Keys;
-use super::providers::{Providers, ProvisionError};
 use super::{now, Error, Result};
 use crate::crypto::vault::{Keyring, Sealed, VaultError};
 use crate::db::{self, Db};
@@ -15,6 +14,7 @@ use crate::domain::pricing::{CostService, Price};
 use crate::domain::secret::{
     check_secret_value, resolution_order, SecretKind, SecretMeta, SecretRef, Service, Validation,
 };
+use crate::integrations::providers::{Providers, ProvisionError};
 use serde_json::json;
 use std::sync::Arc;
 use zeroize::Zeroizing;

@@ -95,7 +95,7 @@ pub(crate) async fn page_session(
 
 /// A services (or validation) error as a server function error: its message,
 /// and the HTTP status the REST API would answer (400 for bad input, 404 for
-/// an unknown tenant, ...), mapped in `api::error` as everywhere else.
+/// an unknown tenant, ...), mapped in `web::error` as everywhere else.
 #[cfg(feature = "ssr")]
 pub(crate) fn server_error(e: impl Into<crate::web::error::ApiError>) -> ServerFnError {
     let e = e.into();
@@ -181,6 +181,10 @@ pub async fn setup_needed() -> Result<bool, ServerFnError> {
         == 0)
 }
 
+/// Customers per page of the table.
+#[cfg(feature = "ssr")]
+const CUSTOMERS_PER_PAGE: i64 = 50;
+
 /// A page of customers (tenants with their keys); redirects to the sign-in
 /// page without a live session.
 #[server(prefix = "/admin/fn", endpoint = "customers")]
@@ -191,9 +195,7 @@ pub async fn customers(
     sort: Option<String>,
     page: Option<i64>,
 ) -> Result<Option<CustomersPage>, ServerFnError> {
-    use crate::domain::plan::Plan;
-    use crate::domain::tenant::TenantStatus;
-    use crate::services::tenants::{TenantSearch, TenantSort};
+    use crate::services::tenants::TenantSort;
     let state = use_context::<crate::startup::AppState>()
         .ok_or_else(|| ServerFnError::new("server state missing"))?;
     let Some(session) = page_session(&state).await? else {
@@ -206,25 +208,9 @@ pub async fn customers(
         .and_then(TenantSort::parse)
         .unwrap_or_default();
     let q = q.unwrap_or_default();
-    let per_page = 50;
     // Far past the last page is just an empty page (and never overflows).
     let page = page.unwrap_or(1).clamp(1, 1_000_000);
-    let search = TenantSearch {
-        text: q.chars().take(100).collect(),
-        plan: plan
-            .as_deref()
-            .map(|p| Plan::parse_field("plan", p))
-            .transpose()
-            .map_err(server_error)?,
-        status: status
-            .as_deref()
-            .map(|p| TenantStatus::parse_field("status", p))
-            .transpose()
-            .map_err(server_error)?,
-        sort,
-        limit: per_page,
-        offset: (page - 1) * per_page,
-    };
+    let search = customer_search(&q, plan.as_deref(), status.as_deref(), sort, page)?;
     let (customers, total) = state
         .core
         .tenants
@@ -234,41 +220,7 @@ pub async fn customers(
     let now = chrono::Utc::now();
     let rows = customers
         .into_iter()
-        .map(|c| {
-            let a = c.activity;
-            let served = a.hits + a.misses;
-            CustomerRow {
-                tenant_id: c.tenant.id.to_string(),
-                name: c.tenant.name,
-                plan: c.tenant.plan.as_str().to_string(),
-                status: c.tenant.status.as_str().to_string(),
-                created_at: c.tenant.created_at.format("%Y-%m-%d").to_string(),
-                keys: c
-                    .keys
-                    .iter()
-                    .map(|k| KeyRow {
-                        key_id: k.id.to_string(),
-                        display_prefix: k
-                            .versions
-                            .iter()
-                            .rev()
-                            .find(|v| v.state(now) != crate::domain::api_key::SecretState::Retired)
-                            .map(|v| v.display_prefix.clone())
-                            .unwrap_or_default(),
-                        status: k.status.as_str().to_string(),
-                        created_at: k.created_at.format("%Y-%m-%d").to_string(),
-                    })
-                    .collect(),
-                namespaces: c.namespaces,
-                last_used: a
-                    .last_used
-                    .map(|t| t.format("%Y-%m-%d %H:00 UTC").to_string()),
-                requests: a.requests,
-                quota: c.monthly_quota,
-                hit_rate: (served > 0)
-                    .then(|| format!("{:.1}%", a.hits as f64 * 100.0 / served as f64)),
-            }
-        })
+        .map(|c| customer_row(c, now))
         .collect::<Vec<_>>();
     let new_secret = take_new_secret(&state, &session.csrf_token).await?;
     Ok(Some(CustomersPage {
@@ -277,12 +229,83 @@ pub async fn customers(
         rows,
         total,
         page,
-        per_page,
+        per_page: CUSTOMERS_PER_PAGE,
         plan,
         q,
         status,
         sort: sort.as_str().to_string(),
     }))
+}
+
+/// The search behind one page of the customers table: the text (at most 100
+/// characters), the plan and status filters (refused when unknown), the order.
+#[cfg(feature = "ssr")]
+fn customer_search(
+    q: &str,
+    plan: Option<&str>,
+    status: Option<&str>,
+    sort: crate::services::tenants::TenantSort,
+    page: i64,
+) -> Result<crate::services::tenants::TenantSearch, ServerFnError> {
+    use crate::domain::plan::Plan;
+    use crate::domain::tenant::TenantStatus;
+    Ok(crate::services::tenants::TenantSearch {
+        text: q.chars().take(100).collect(),
+        plan: plan
+            .map(|p| Plan::parse_field("plan", p))
+            .transpose()
+            .map_err(server_error)?,
+        status: status
+            .map(|p| TenantStatus::parse_field("status", p))
+            .transpose()
+            .map_err(server_error)?,
+        sort,
+        limit: CUSTOMERS_PER_PAGE,
+        offset: (page - 1) * CUSTOMERS_PER_PAGE,
+    })
+}
+
+/// One customer's row: the tenant, its keys, and this month's activity.
+#[cfg(feature = "ssr")]
+fn customer_row(
+    c: crate::services::tenants::CustomerSummary,
+    now: chrono::DateTime<chrono::Utc>,
+) -> CustomerRow {
+    let a = c.activity;
+    let served = a.hits + a.misses;
+    CustomerRow {
+        tenant_id: c.tenant.id.to_string(),
+        name: c.tenant.name,
+        plan: c.tenant.plan.as_str().to_string(),
+        status: c.tenant.status.as_str().to_string(),
+        created_at: c.tenant.created_at.format("%Y-%m-%d").to_string(),
+        keys: c.keys.iter().map(|k| key_row(k, now)).collect(),
+        namespaces: c.namespaces,
+        last_used: a
+            .last_used
+            .map(|t| t.format("%Y-%m-%d %H:00 UTC").to_string()),
+        requests: a.requests,
+        quota: c.monthly_quota,
+        hit_rate: (served > 0).then(|| format!("{:.1}%", a.hits as f64 * 100.0 / served as f64)),
+    }
+}
+
+/// A key as the customers table lists it: the prefix of its newest version
+/// still accepted at `now`.
+#[cfg(feature = "ssr")]
+fn key_row(k: &crate::domain::api_key::ApiKey, now: chrono::DateTime<chrono::Utc>) -> KeyRow {
+    KeyRow {
+        key_id: k.id.to_string(),
+        display_prefix: k
+            .versions
+            .iter()
+            .rev()
+            .find(|v| v.state(now) != crate::domain::api_key::SecretState::Retired)
+            .map(|v| v.display_prefix.clone())
+            .unwrap_or_default(),
+        status: k.status.as_str().to_string(),
+        created_at: k.created_at.format("%Y-%m-%d").to_string(),
+    }
 }
 
 #[component]

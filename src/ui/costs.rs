@@ -3,21 +3,12 @@
 //! are drawn on the server (see `charts`) from the same figures the tables
 //! beside them show.
 
-use super::admin::{AdminBar, AdminView};
+use super::admin::AdminBar;
+pub use super::costs_data::{
+    Chart, CostsPageData, Kpi, OptimizePageData, ServiceRow, ServiceUseRow, TenantRow, UsageDayRow,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-use serde::{Deserialize, Serialize};
-
-/// A chart as the page shows it: its SVG (none = the empty state) and the
-/// names of its series (also in its legend).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Chart {
-    pub id: String,
-    pub title: String,
-    pub series: Vec<String>,
-    pub svg: Option<String>,
-    pub empty: String,
-}
 
 #[component]
 pub fn ChartFigure(chart: Chart) -> impl IntoView {
@@ -32,72 +23,6 @@ pub fn ChartFigure(chart: Chart) -> impl IntoView {
             }}
         </figure>
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Kpi {
-    pub label: String,
-    pub value: String,
-    pub note: String,
-    /// Negative figures (a loss) are marked with a word, not only colour.
-    pub negative: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ServiceRow {
-    pub service: String,
-    pub events: String,
-    pub cost: String,
-    pub share: String,
-    pub previous: String,
-    pub trend: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TenantRow {
-    pub tenant_id: String,
-    pub plan: String,
-    pub events: String,
-    pub cost: String,
-    pub revenue: String,
-    pub profit: String,
-    pub margin: String,
-    pub loss: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UsageDayRow {
-    pub day: String,
-    pub requests: String,
-    pub hits: String,
-    pub misses: String,
-    pub hit_rate: String,
-    pub served: String,
-    pub saving: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CostsPageData {
-    pub admin: AdminView,
-    pub preset: String,
-    pub presets: Vec<(String, String)>,
-    pub tenant: String,
-    /// First and last day shown (inclusive), UTC.
-    pub first_day: String,
-    pub last_day: String,
-    pub kpis: Vec<Kpi>,
-    pub charts: Vec<Chart>,
-    pub services: Vec<ServiceRow>,
-    pub tenants: Vec<TenantRow>,
-    pub tenants_total: usize,
-    /// (label, value) of the per-user statistics.
-    pub user_stats: Vec<(String, String)>,
-    /// Daily cost per service: the header (services) and one row per day.
-    pub day_services: Vec<String>,
-    pub days: Vec<(String, Vec<String>, String)>,
-    pub usage_days: Vec<UsageDayRow>,
-    /// The platform forecast's figures (across tenants only).
-    pub forecast: Vec<(String, String)>,
 }
 
 /// The cost dashboard of a preset window, across tenants or for one tenant:
@@ -424,45 +349,15 @@ fn CacheDays(days: Vec<UsageDayRow>) -> impl IntoView {
     .into_any()
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ServiceUseRow {
-    pub service: String,
-    pub users: String,
-    pub user_share: String,
-    pub events: String,
-    pub cost: String,
-    pub cost_per_user: String,
-    pub under_used: bool,
-    pub saving: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct OptimizePageData {
-    pub admin: AdminView,
-    pub week_start: String,
-    pub week_end: String,
-    pub previous_week: String,
-    pub next_week: String,
-    pub thresholds: String,
-    pub figures: Vec<(String, String)>,
-    pub chart: Chart,
-    pub services: Vec<ServiceUseRow>,
-    /// (tenant, user, events, cost), the first rows of the cohort.
-    pub cohort: Vec<(String, String, String, String)>,
-    pub cohort_size: usize,
-}
-
 /// The weekly optimisation report of the ISO week containing `week` (a day;
-/// default: the current week).
+/// default: the current week): reads the week's analysis, then builds the
+/// page with `optimize_model::page`.
 #[server(prefix = "/admin/fn", endpoint = "optimize")]
 pub async fn optimize_page(
     week: Option<String>,
 ) -> Result<Option<OptimizePageData>, ServerFnError> {
     use super::admin::{admin_view, page_session, server_error};
-    use super::charts::{self, Series};
-    use super::format::{bps, count, usd};
     use crate::domain::analytics::Thresholds;
-    use chrono::Duration;
     let state = use_context::<crate::startup::AppState>()
         .ok_or_else(|| ServerFnError::new("server state missing"))?;
     let Some(session) = page_session(&state).await? else {
@@ -484,79 +379,12 @@ pub async fn optimize_page(
         .optimize(day, t)
         .await
         .map_err(server_error)?;
-    let names: Vec<String> = o.services.iter().map(|s| s.service.clone()).collect();
-    let chart = Chart {
-        id: "service-use".into(),
-        title: "Share of the week's active users per service (%)".into(),
-        series: vec!["user share".into(), "threshold".into()],
-        svg: charts::ranked_bars(
-            "Share of active users per service",
-            &names,
-            &[
-                Series {
-                    name: "user share".into(),
-                    values: o
-                        .services
-                        .iter()
-                        .map(|s| s.user_share_bps as f64 / 100.0)
-                        .collect(),
-                },
-                Series {
-                    name: "threshold".into(),
-                    values: o
-                        .services
-                        .iter()
-                        .map(|_| t.min_user_share_bps as f64 / 100.0)
-                        .collect(),
-                },
-            ],
-            "Share of active users (%)",
-            super::format::percent_axis,
-        ),
-        empty: "No usage in this week yet.".into(),
-    };
-    let cohort_size = o.cohort.len();
-    Ok(Some(OptimizePageData {
-        admin: admin_view(session),
-        week_start: span.from.to_string(),
-        week_end: (span.to - Duration::days(1)).to_string(),
-        previous_week: (span.from - Duration::days(7)).to_string(),
-        next_week: span.to.to_string(),
-        thresholds: format!(
-            "A service is under-used when fewer than {} of the week's active users used it, or it cost under {} per active user.",
-            bps(t.min_user_share_bps),
-            usd(t.min_cost_per_active_user_micros)
-        ),
-        figures: vec![
-            ("Active users".into(), count(o.active_users)),
-            ("Weekly saving if under-used services are dropped".into(), usd(o.weekly_saving_micros)),
-            ("Projected quarterly saving (13 weeks)".into(), usd(o.quarterly_saving_micros)),
-            ("Trial cohort (most active 30%)".into(), format!("{} users, {} a week", count(cohort_size as i64), usd(o.cohort_weekly_cost_micros))),
-            ("Projected ROI of the trial".into(), o.projected_roi_bps.map(bps).unwrap_or_else(|| "-".into())),
-        ],
-        chart,
-        services: o
-            .services
-            .iter()
-            .map(|s| ServiceUseRow {
-                service: s.service.clone(),
-                users: count(s.users),
-                user_share: bps(s.user_share_bps),
-                events: count(s.events),
-                cost: usd(s.cost_micros),
-                cost_per_user: usd(s.cost_per_active_user_micros),
-                under_used: s.under_used,
-                saving: usd(s.weekly_saving_micros),
-            })
-            .collect(),
-        cohort: o
-            .cohort
-            .iter()
-            .take(50)
-            .map(|c| (c.tenant_id.clone(), c.user_id.clone(), count(c.events), usd(c.cost_micros)))
-            .collect(),
-        cohort_size,
-    }))
+    Ok(Some(super::optimize_model::page(
+        admin_view(session),
+        t,
+        span,
+        &o,
+    )))
 }
 
 #[component]

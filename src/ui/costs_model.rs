@@ -4,7 +4,7 @@
 //! `costs::costs_page` reads, this builds.
 
 use super::charts::{self, Series};
-use super::costs::{Chart, CostsPageData, Kpi, ServiceRow, TenantRow, UsageDayRow};
+use super::costs_data::{Chart, CostsPageData, Kpi, ServiceRow, TenantRow, UsageDayRow};
 use super::format::{bps, bytes, count, trend, usd, usd_axis};
 use crate::domain::analytics::{Fit, Span};
 use crate::domain::ids::TenantId;
@@ -260,22 +260,11 @@ fn horizon(f: &Forecast) -> i64 {
 
 /// A fitted line continued over the horizon, with its 95% band, in dollars.
 fn project(f: &Forecast, fit: Option<Fit>, history: &[f64]) -> Vec<(f64, f64, f64)> {
-    let fit = fit.unwrap_or(Fit {
-        intercept: history.first().copied().unwrap_or(0.0),
-        slope: 0.0,
-        r_squared: 1.0,
-        residual_sd: 0.0,
-    });
+    let fit = Fit::or_flat(fit, history.first().copied());
     (0..horizon(f))
         .map(|i| {
-            let x = (f.days + i) as f64;
-            let y = (fit.intercept + fit.slope * x).max(0.0);
-            let d = 1.96 * fit.residual_sd;
-            (
-                dollars(y as i64),
-                dollars((y - d) as i64),
-                dollars((y + d) as i64),
-            )
+            let (y, lo, hi) = fit.band_at(f.days + i);
+            (dollars(y as i64), dollars(lo as i64), dollars(hi as i64))
         })
         .collect()
 }

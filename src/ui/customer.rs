@@ -3,104 +3,23 @@
 //! actions, the provider secrets (names, kinds, validation; never values)
 //! with rotation, and the tenant's audit trail.
 
-use super::admin::{AdminBar, AdminView, KeyActions, NewSecretPanel, Notice, ShownOnce};
+use super::admin::{AdminBar, KeyActions, NewSecretPanel, Notice};
 use super::costs::{Chart, ChartGrid, Figures};
+pub use super::customer_data::{
+    AuditRow, CustomerPageData, Gauge, KeyDetail, KeyLimits, SecretRow, VersionRow, DAYS,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Gauge {
-    pub label: String,
-    pub used: i64,
-    pub limit: i64,
-    /// "used of limit"
-    pub shown: String,
-    pub note: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct KeyLimits {
-    pub key_id: String,
-    pub pooled: bool,
-    pub gauges: Vec<Gauge>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VersionRow {
-    pub version: i64,
-    pub display_prefix: String,
-    pub state: String,
-    pub created_at: String,
-    pub valid_until: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct KeyDetail {
-    pub key_id: String,
-    pub status: String,
-    pub integration: String,
-    pub scopes: String,
-    pub expires_at: String,
-    pub versions: Vec<VersionRow>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SecretRow {
-    pub service: String,
-    pub kind: String,
-    pub name: String,
-    pub version: i64,
-    pub updated_at: String,
-    pub validation: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AuditRow {
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub outcome: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CustomerPageData {
-    pub admin: AdminView,
-    pub new_secret: Option<ShownOnce>,
-    pub tenant_id: String,
-    pub name: String,
-    pub plan: String,
-    pub status: String,
-    pub created_at: String,
-    pub namespaces: Vec<String>,
-    /// (label, value) totals over the window.
-    pub usage: Vec<(String, String)>,
-    pub charts: Vec<Chart>,
-    /// (day, requests, hits, misses, hit rate, bytes in, bytes out, mean latency, p95 latency)
-    pub days: Vec<[String; 9]>,
-    pub limits: Vec<KeyLimits>,
-    pub max_payload: String,
-    /// Cached bytes stored, of the plan's quota.
-    pub storage: String,
-    pub keys: Vec<KeyDetail>,
-    pub secrets: Vec<SecretRow>,
-    pub services: Vec<String>,
-    pub audit: Vec<AuditRow>,
-}
-
-/// Days of use the page shows.
-const DAYS: i64 = 30;
-
+/// One customer's page: reads what it shows, then builds the page with
+/// `customer_model::page`.
 #[server(prefix = "/admin/fn", endpoint = "customer")]
 pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, ServerFnError> {
     use super::admin::{admin_view, page_session, server_error};
-    use super::charts::{self, Series};
-    use super::format::{bytes, count};
+    use super::customer_model::{self, Input};
     use crate::domain::ids::TenantId;
     use crate::services::audit::AuditFilter;
-    use crate::services::usage::{Granularity, Window};
-    use chrono::{Duration, SecondsFormat, Utc};
+    use crate::services::usage::Granularity;
     let state = use_context::<crate::startup::AppState>()
         .ok_or_else(|| ServerFnError::new("server state missing"))?;
     let Some(session) = page_session(&state).await? else {
@@ -113,296 +32,23 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
         .tenant_detail(&id)
         .await
         .map_err(server_error)?;
-    let now = Utc::now();
-    let today = now.date_naive();
-    let first = today - Duration::days(DAYS - 1);
-    let window = Window {
-        from: first.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
-        to: now,
-    };
+    let now = chrono::Utc::now();
     let report = core
         .usage
-        .usage_report(&id, window, Granularity::Day)
+        .usage_report(&id, customer_model::window(now), Granularity::Day)
         .await
         .map_err(server_error)?;
-    let days: Vec<chrono::NaiveDate> = (0..DAYS).map(|i| first + Duration::days(i)).collect();
-    let labels: Vec<String> = days.iter().map(|d| d.format("%b %d").to_string()).collect();
-    let of_day = |d: &chrono::NaiveDate| {
-        report
-            .series
-            .iter()
-            .find(|(at, _)| at.date_naive() == *d)
-            .map(|(_, t)| t)
-    };
-    let pick = |f: fn(&crate::domain::usage::UsageTotals) -> f64| -> Vec<f64> {
-        days.iter()
-            .map(|d| of_day(d).map(f).unwrap_or(0.0))
-            .collect()
-    };
-    let charts_out = vec![
-        Chart {
-            id: "requests".into(),
-            title: format!("Requests per day, last {DAYS} days"),
-            series: vec!["hits".into(), "misses".into(), "other".into()],
-            svg: charts::stacked_bars(
-                "Requests per day by outcome",
-                &labels,
-                &[
-                    Series {
-                        name: "hits".into(),
-                        values: pick(|t| t.hits as f64),
-                    },
-                    Series {
-                        name: "misses".into(),
-                        values: pick(|t| t.misses as f64),
-                    },
-                    Series {
-                        name: "other".into(),
-                        values: pick(|t| (t.requests - t.hits - t.misses) as f64),
-                    },
-                ],
-                "Day (UTC)",
-                "Requests",
-                |v| count(v.round() as i64),
-            ),
-            empty: format!("No requests in the last {DAYS} days."),
-        },
-        Chart {
-            id: "latency".into(),
-            title: format!("Latency per day (ms), last {DAYS} days"),
-            series: vec!["mean".into(), "p95".into()],
-            svg: charts::lines(
-                "Latency per day",
-                &labels,
-                &[
-                    Series {
-                        name: "mean".into(),
-                        values: days
-                            .iter()
-                            .map(|d| of_day(d).map(|t| t.mean_latency_ms()).unwrap_or(f64::NAN))
-                            .collect(),
-                    },
-                    Series {
-                        name: "p95".into(),
-                        values: days
-                            .iter()
-                            .map(|d| {
-                                of_day(d)
-                                    .map(|t| t.latency_quantile_ms(0.95))
-                                    .unwrap_or(f64::NAN)
-                            })
-                            .collect(),
-                    },
-                ],
-                "Day (UTC)",
-                "Milliseconds",
-                None,
-                |v| format!("{v:.1} ms"),
-            ),
-            empty: format!("No requests in the last {DAYS} days."),
-        },
-    ];
-    let mut charts_out = charts_out;
-    charts_out.push(Chart {
-        id: "customer-hit-rate".into(),
-        title: format!("Hit rate and bytes served per day, last {DAYS} days"),
-        series: vec!["hit rate".into(), "bytes out (% of the busiest day)".into()],
-        svg: {
-            let peak = days
-                .iter()
-                .filter_map(|d| of_day(d).map(|t| t.bytes_out))
-                .max()
-                .unwrap_or(0)
-                .max(1) as f64;
-            charts::lines(
-                "Cache hit rate and bytes served per day",
-                &labels,
-                &[
-                    Series {
-                        name: "hit rate".into(),
-                        values: days
-                            .iter()
-                            .map(|d| match of_day(d) {
-                                Some(t) if t.hits + t.misses > 0 => t.hit_rate() * 100.0,
-                                _ => f64::NAN,
-                            })
-                            .collect(),
-                    },
-                    Series {
-                        name: "bytes out (% of the busiest day)".into(),
-                        values: days
-                            .iter()
-                            .map(|d| {
-                                of_day(d).map_or(f64::NAN, |t| t.bytes_out as f64 * 100.0 / peak)
-                            })
-                            .collect(),
-                    },
-                ],
-                "Day (UTC)",
-                "Percent",
-                Some((0.0, 100.0)),
-                |v| format!("{v:.0}%"),
-            )
-        },
-        empty: format!("No cache lookups in the last {DAYS} days."),
-    });
-    let t = &report.total;
-    let usage = vec![
-        ("Requests".into(), count(t.requests)),
-        ("Hits".into(), count(t.hits)),
-        ("Misses".into(), count(t.misses)),
-        (
-            "Hit rate".into(),
-            if t.hits + t.misses > 0 {
-                format!("{:.1}%", t.hit_rate() * 100.0)
-            } else {
-                "-".into()
-            },
-        ),
-        ("Refused by limits".into(), count(t.rejected)),
-        (
-            "Bytes in / out".into(),
-            format!("{} / {}", bytes(t.bytes_in), bytes(t.bytes_out)),
-        ),
-        (
-            "Latency mean / p95".into(),
-            format!(
-                "{:.2} ms / {:.2} ms",
-                t.mean_latency_ms(),
-                t.latency_quantile_ms(0.95)
-            ),
-        ),
-    ];
-    let day_rows = days
-        .iter()
-        .rev()
-        .filter_map(|d| {
-            of_day(d).map(|t| {
-                [
-                    d.to_string(),
-                    count(t.requests),
-                    count(t.hits),
-                    count(t.misses),
-                    if t.hits + t.misses > 0 {
-                        format!("{:.1}%", t.hit_rate() * 100.0)
-                    } else {
-                        "-".into()
-                    },
-                    bytes(t.bytes_in),
-                    bytes(t.bytes_out),
-                    format!("{:.2} ms", t.mean_latency_ms()),
-                    format!("{:.2} ms", t.latency_quantile_ms(0.95)),
-                ]
-            })
-        })
-        .collect();
-    let tenant_limits = core
+    let limits = core
         .data_plane
         .rate_limits(&id)
         .await
         .map_err(server_error)?;
-    let storage = format!(
-        "{} of {}",
-        bytes(tenant_limits.storage.used_bytes),
-        bytes(tenant_limits.storage.quota_bytes)
-    );
-    let subjects = tenant_limits.subjects;
-    let limits = subjects
-        .iter()
-        .map(|s| KeyLimits {
-            key_id: s.key_id.to_string(),
-            pooled: s.pooled,
-            gauges: vec![
-                Gauge {
-                    label: "Requests this second".into(),
-                    used: s.per_second.used,
-                    limit: s.per_second.limit,
-                    shown: format!(
-                        "{} of {}",
-                        count(s.per_second.used),
-                        count(s.per_second.limit)
-                    ),
-                    note: "per second".into(),
-                },
-                Gauge {
-                    label: "Requests this month".into(),
-                    used: s.monthly.used,
-                    limit: s.monthly.limit,
-                    shown: format!("{} of {}", count(s.monthly.used), count(s.monthly.limit)),
-                    note: s
-                        .monthly
-                        .reset_at
-                        .map(|r| format!("resets {}", r.format("%Y-%m-%d")))
-                        .unwrap_or_default(),
-                },
-                Gauge {
-                    label: "Concurrent requests".into(),
-                    used: s.concurrent.used,
-                    limit: s.concurrent.limit,
-                    shown: format!(
-                        "{} of {}",
-                        count(s.concurrent.used),
-                        count(s.concurrent.limit)
-                    ),
-                    note: "in flight now".into(),
-                },
-            ],
-        })
-        .collect();
-    let max_payload = subjects
-        .first()
-        .map(|s| bytes(s.max_payload_bytes))
-        .unwrap_or_else(|| "-".into());
-    let stamp = |at: chrono::DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let keys = core
-        .keys
-        .list_keys(Some(&id))
-        .await
-        .map_err(server_error)?
-        .into_iter()
-        .map(|k| KeyDetail {
-            key_id: k.id.to_string(),
-            status: k.status.as_str().into(),
-            integration: k.integration.to_string(),
-            scopes: k
-                .scopes
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            expires_at: k.expires_at.map(stamp).unwrap_or_else(|| "never".into()),
-            versions: k
-                .versions
-                .iter()
-                .rev()
-                .map(|v| VersionRow {
-                    version: v.version,
-                    display_prefix: v.display_prefix.clone(),
-                    state: format!("{:?}", v.state(now)).to_lowercase(),
-                    created_at: stamp(v.created_at),
-                    valid_until: v.expires_at.map(stamp).unwrap_or_else(|| "-".into()),
-                })
-                .collect(),
-        })
-        .collect();
+    let keys = core.keys.list_keys(Some(&id)).await.map_err(server_error)?;
     let secrets = core
         .vault
         .list_secrets(Some(&id))
         .await
-        .map_err(server_error)?
-        .into_iter()
-        .map(|m| SecretRow {
-            service: m.secret.service.as_str().into(),
-            kind: m.secret.kind.as_str().into(),
-            name: m.name,
-            version: m.version,
-            updated_at: stamp(m.updated_at),
-            validation: match (m.last_validation, m.last_validated_at) {
-                (Some(v), Some(at)) => format!("{} at {}", v.as_str(), stamp(at)),
-                _ => "never checked".into(),
-            },
-        })
-        .collect();
+        .map_err(server_error)?;
     let audit = core
         .audit
         .audit_trail(AuditFilter {
@@ -411,45 +57,19 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
             ..Default::default()
         })
         .await
-        .map_err(server_error)?
-        .into_iter()
-        .map(|a| AuditRow {
-            at: stamp(a.at),
-            actor: a.actor,
-            action: a.action,
-            target: format!("{} {}", a.target_type, a.target),
-            outcome: a.outcome,
-        })
-        .collect();
+        .map_err(server_error)?;
     let new_secret = super::admin::take_new_secret(&state, &session.csrf_token).await?;
-    let t = detail.tenant;
-    Ok(Some(CustomerPageData {
+    Ok(Some(customer_model::page(Input {
         admin: admin_view(session),
         new_secret,
-        tenant_id: t.id.to_string(),
-        name: t.name,
-        plan: t.plan.as_str().into(),
-        status: t.status.as_str().into(),
-        created_at: stamp(t.created_at),
-        namespaces: detail
-            .namespaces
-            .iter()
-            .map(|n| n.name.to_string())
-            .collect(),
-        usage,
-        charts: charts_out,
-        days: day_rows,
+        now,
+        detail,
+        report,
         limits,
-        max_payload,
-        storage,
         keys,
         secrets,
-        services: crate::domain::secret::Service::ALL
-            .iter()
-            .map(|s| s.as_str().to_string())
-            .collect(),
         audit,
-    }))
+    })))
 }
 
 #[component]

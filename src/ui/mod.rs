@@ -5,12 +5,18 @@ pub mod admin;
 #[cfg(feature = "ssr")]
 mod charts;
 pub mod costs;
+mod costs_data;
 #[cfg(feature = "ssr")]
 mod costs_model;
 pub mod customer;
+mod customer_data;
+#[cfg(feature = "ssr")]
+mod customer_model;
 #[cfg(feature = "ssr")]
 mod format;
 mod home;
+#[cfg(feature = "ssr")]
+mod optimize_model;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

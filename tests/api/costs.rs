@@ -682,7 +682,10 @@ async fn the_cli_analyzes_costs_and_optimisation() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
-        (v["active_users"].as_i64(), v["trial_cohort_size"].as_i64()),
+        (
+            v["active_users"].as_i64(),
+            v["trial_cohort"].as_array().map(Vec::len)
+        ),
         (Some(1), Some(1))
     );
     let out = run(&["optimize", "analyze", "--week", "2026-10-06"]);

@@ -6,11 +6,12 @@ use super::keys::Keys;
 use super::{now, Error, Result};
 use crate::db::{self, Db};
 use crate::domain::analytics::{
-    least_squares, optimize, tpc, CostRow, Earnings, Fit, Optimization, Period, Span, Thresholds,
-    Tpc, DAYS_PER_QUARTER,
+    optimize, tpc, CostRow, Earnings, Fit, Optimization, Period, Span, Thresholds, Tpc,
+    DAYS_PER_QUARTER,
 };
 use crate::domain::audit::Actor;
 use crate::domain::cost::{dedup_batch, UsageEvent};
+use crate::domain::forecast::{project, History};
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
 use crate::domain::pricing::{CostService, Price};
@@ -230,102 +231,43 @@ impl Costs {
         drop(conn);
         let first = rows.iter().map(|r| r.0).min();
         let forecast_to = today + chrono::Duration::days(DAYS_PER_QUARTER * quarters);
-        let Some(first) = first else {
-            return Ok(Forecast {
-                quarters,
-                data_from: None,
-                data_to: today,
-                days: 0,
-                cost_fit: None,
-                revenue_fit: None,
-                forecast_from: today,
-                forecast_to,
-                tpc_micros: 0,
-                revenue_micros: 0,
-                gross_profit_micros: 0,
-                margin_bps: None,
-                history: Vec::new(),
-            });
-        };
-        let days = (today - first).num_days();
-        let mut cost = vec![0i64; days as usize];
-        let mut usage_revenue = vec![0i64; days as usize];
-        for (day, plan, c) in &rows {
-            let i = (*day - first).num_days() as usize;
-            cost[i] += c;
-            let markup = earnings.get(plan).map(|e| e.usage_markup_bps).unwrap_or(0);
-            usage_revenue[i] += (i128::from(*c) * i128::from(markup) / 10_000) as i64;
-        }
-        let plan_revenue = |day: chrono::NaiveDate| -> f64 {
-            counts
-                .iter()
-                .map(|(plan, n)| {
-                    let monthly = earnings
-                        .get(plan)
-                        .map(|e| e.monthly_price_micros)
-                        .unwrap_or(0);
-                    let (m0, m1) = Period::Monthly.containing(day);
-                    *n as f64 * monthly as f64 / (m1 - m0).num_days() as f64
-                })
-                .sum()
-        };
-        let cost_points: Vec<(f64, f64)> = cost
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (i as f64, *c as f64))
-            .collect();
-        let revenue_points: Vec<(f64, f64)> = usage_revenue
-            .iter()
-            .enumerate()
-            .map(|(i, u)| {
-                let day = first + chrono::Duration::days(i as i64);
-                (i as f64, *u as f64 + plan_revenue(day))
-            })
-            .collect();
-        let cost_fit = least_squares(&cost_points);
-        let revenue_fit = least_squares(&revenue_points);
-        let horizon = DAYS_PER_QUARTER * quarters;
-        // With one day of data, the flat line through it.
-        let flat = |points: &[(f64, f64)]| Fit {
-            intercept: points.first().map(|p| p.1).unwrap_or(0.0),
-            slope: 0.0,
-            r_squared: 1.0,
-            residual_sd: 0.0,
-        };
-        let tpc = cost_fit
-            .unwrap_or_else(|| flat(&cost_points))
-            .project(days, horizon);
-        let revenue = revenue_fit
-            .unwrap_or_else(|| flat(&revenue_points))
-            .project(days, horizon);
-        let profit = revenue - tpc;
-        let history = cost_points
-            .iter()
-            .zip(&revenue_points)
-            .map(|(c, r)| {
-                (
-                    first + chrono::Duration::days(c.0 as i64),
-                    c.1 as i64,
-                    r.1.round() as i64,
-                )
-            })
-            .collect();
-        Ok(Forecast {
-            history,
+        let mut forecast = Forecast {
             quarters,
-            data_from: Some(first),
+            data_from: first,
             data_to: today,
-            days,
-            cost_fit,
-            revenue_fit,
+            days: 0,
+            cost_fit: None,
+            revenue_fit: None,
             forecast_from: today,
             forecast_to,
-            tpc_micros: tpc,
-            revenue_micros: revenue,
-            gross_profit_micros: profit,
-            margin_bps: (revenue != 0)
-                .then(|| (i128::from(profit) * 10_000 / i128::from(revenue)) as i64),
-        })
+            tpc_micros: 0,
+            revenue_micros: 0,
+            gross_profit_micros: 0,
+            margin_bps: None,
+            history: Vec::new(),
+        };
+        let Some(first) = first else {
+            return Ok(forecast);
+        };
+        let days = (today - first).num_days();
+        let (cost, revenue) = History {
+            rows: &rows,
+            first,
+            days,
+            earnings: &earnings,
+            tenants_per_plan: &counts,
+        }
+        .points();
+        let p = project(first, &cost, &revenue, DAYS_PER_QUARTER * quarters);
+        forecast.days = days;
+        forecast.cost_fit = p.cost_fit;
+        forecast.revenue_fit = p.revenue_fit;
+        forecast.tpc_micros = p.tpc_micros;
+        forecast.revenue_micros = p.revenue_micros;
+        forecast.gross_profit_micros = p.gross_profit_micros;
+        forecast.margin_bps = p.margin_bps;
+        forecast.history = p.history;
+        Ok(forecast)
     }
 }
 

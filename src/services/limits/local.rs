@@ -25,7 +25,7 @@ pub struct SubjectState {
     second: AtomicI64,
     second_count: AtomicI64,
     /// Admitted on local limits and not yet added to the shared count (the
-    /// store's without Redis, see `store_limits`; Redis's after an outage).
+    /// store's without Redis, see `limits::store`; Redis's after an outage).
     pending: AtomicI64,
     /// The subject's GCRA state, with the requests-per-second figure it was
     /// built for; replaced (once) when the plan's figure changes.

@@ -1,0 +1,110 @@
+//! What the costs and optimisation pages show, as plain data: built on the
+//! server by `costs_model` and `optimize_model`, rendered by `costs`.
+
+use super::admin::AdminView;
+use serde::{Deserialize, Serialize};
+
+/// A chart as the page shows it: its SVG (none = the empty state) and the
+/// names of its series (also in its legend).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Chart {
+    pub id: String,
+    pub title: String,
+    pub series: Vec<String>,
+    pub svg: Option<String>,
+    pub empty: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Kpi {
+    pub label: String,
+    pub value: String,
+    pub note: String,
+    /// Negative figures (a loss) are marked with a word, not only colour.
+    pub negative: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRow {
+    pub service: String,
+    pub events: String,
+    pub cost: String,
+    pub share: String,
+    pub previous: String,
+    pub trend: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantRow {
+    pub tenant_id: String,
+    pub plan: String,
+    pub events: String,
+    pub cost: String,
+    pub revenue: String,
+    pub profit: String,
+    pub margin: String,
+    pub loss: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageDayRow {
+    pub day: String,
+    pub requests: String,
+    pub hits: String,
+    pub misses: String,
+    pub hit_rate: String,
+    pub served: String,
+    pub saving: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CostsPageData {
+    pub admin: AdminView,
+    pub preset: String,
+    pub presets: Vec<(String, String)>,
+    pub tenant: String,
+    /// First and last day shown (inclusive), UTC.
+    pub first_day: String,
+    pub last_day: String,
+    pub kpis: Vec<Kpi>,
+    pub charts: Vec<Chart>,
+    pub services: Vec<ServiceRow>,
+    pub tenants: Vec<TenantRow>,
+    pub tenants_total: usize,
+    /// (label, value) of the per-user statistics.
+    pub user_stats: Vec<(String, String)>,
+    /// Daily cost per service: the header (services) and one row per day.
+    pub day_services: Vec<String>,
+    pub days: Vec<(String, Vec<String>, String)>,
+    pub usage_days: Vec<UsageDayRow>,
+    /// The platform forecast's figures (across tenants only).
+    pub forecast: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceUseRow {
+    pub service: String,
+    pub users: String,
+    pub user_share: String,
+    pub events: String,
+    pub cost: String,
+    pub cost_per_user: String,
+    pub under_used: bool,
+    pub saving: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizePageData {
+    pub admin: AdminView,
+    pub week_start: String,
+    pub week_end: String,
+    pub previous_week: String,
+    pub next_week: String,
+    pub thresholds: String,
+    pub figures: Vec<(String, String)>,
+    pub chart: Chart,
+    pub services: Vec<ServiceUseRow>,
+    /// (tenant, user, events, cost), the first rows of the cohort.
+    pub cohort: Vec<(String, String, String, String)>,
+    pub cohort_size: usize,
+}
