@@ -1,9 +1,15 @@
-//! Typed configuration, read from the environment once at start-up. A bad
-//! value stops start-up with a message naming the variable.
+//! Typed configuration, read once at start-up from three layers: the
+//! defaults, then an optional `keyward.toml` (`KEYWARD_CONFIG` names another
+//! file), then the environment, which wins. The file's keys are the
+//! variables' names in lower case without the `KEYWARD_` prefix
+//! (`cache_memory_mb = 512`, `database_url = "postgres://..."`); an unknown
+//! key is refused, so a typo is not silently ignored. A bad value stops
+//! start-up with a message naming the variable (and the file it came from).
 
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -35,7 +41,7 @@ pub struct Settings {
     /// a provider's API base URL; each defaults to the provider's real API.
     pub provider_urls: std::collections::HashMap<crate::domain::secret::Service, String>,
     /// `KEYWARD_PROVIDER_TIMEOUT_MS`, default 5000: how long a provider call may take.
-    pub provider_timeout_ms: u64,
+    pub provider_timeout: Duration,
     /// `LEPTOS_SITE_ROOT`, default `target/site`: where the built site (wasm, css) lives.
     pub site_root: PathBuf,
     /// `KEYWARD_CACHE_MEMORY_MB`, default 256: the in-memory tier of the response cache.
@@ -48,10 +54,10 @@ pub struct Settings {
     /// `KEYWARD_CHANGE_TTL_SECS`, default 10: with several replicas, the
     /// longest a change made through another replica can go unseen here if
     /// its notice is lost (1 to 3600).
-    pub change_ttl_secs: u64,
+    pub change_ttl: Duration,
     /// `KEYWARD_LIMIT_SYNC_MS`, default 200 (20 to 10000): on PostgreSQL
     /// without Redis, how often replicas exchange their limit counts.
-    pub limit_sync_ms: u64,
+    pub limit_sync: Duration,
     /// `KEYWARD_TRUSTED_PROXY=1`: requests come through a proxy that appends
     /// the client's address to `X-Forwarded-For` (sign-in limits count it).
     pub trusted_proxy: bool,
@@ -71,17 +77,17 @@ pub struct GuardSettings {
     pub sign_in_concurrency: usize,
     /// `KEYWARD_HEADER_TIMEOUT_SECS`, default 10 (1-300): the time a client
     /// has to send a request's headers (a slowloris is cut off).
-    pub header_timeout_secs: u64,
+    pub header_timeout: Duration,
     /// `KEYWARD_BODY_TIMEOUT_SECS`, default 10 (1-300): the longest a
     /// request body may pause between two pieces; then 408 and the
     /// connection closes.
-    pub body_timeout_secs: u64,
+    pub body_timeout: Duration,
     /// `KEYWARD_REQUEST_TIMEOUT_SECS`, default 30 (1-3600): the longest a
     /// request may take, body included; then 408 and the connection closes.
-    pub request_timeout_secs: u64,
+    pub request_timeout: Duration,
     /// `KEYWARD_IDLE_TIMEOUT_SECS`, default 60 (1-3600): an idle keep-alive
     /// connection is closed after this long.
-    pub idle_timeout_secs: u64,
+    pub idle_timeout: Duration,
     /// `KEYWARD_BODY_MEMORY_MB`, default 512 (1-65536): request bodies held
     /// in memory across all requests; beyond it, 503 `SERVER_BUSY` with
     /// `Retry-After`.
@@ -109,8 +115,21 @@ pub struct ConfigError {
 }
 
 impl Settings {
+    /// The environment over `keyward.toml` (or `KEYWARD_CONFIG`) over the defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let file = match std::env::var("KEYWARD_CONFIG")
+            .ok()
+            .filter(|p| !p.is_empty())
+        {
+            Some(path) => ConfigFile::read(std::path::Path::new(&path), true)?,
+            None => ConfigFile::read(std::path::Path::new("keyward.toml"), false)?,
+        };
+        Self::from_lookup(|name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| file.get(name))
+        })
     }
 
     /// Reads settings through `get`, so tests can supply their own variables.
@@ -133,7 +152,7 @@ impl Settings {
             256,
             "a whole number of megabytes",
         )?;
-        let (change_ttl_secs, limit_sync_ms) = replica_sync(&vars)?;
+        let (change_ttl, limit_sync) = replica_sync(&vars)?;
         Ok(Self {
             guard,
             addr,
@@ -149,12 +168,12 @@ impl Settings {
             master_keys: vars.secret("KEYWARD_MASTER_KEYS"),
             master_key_active,
             provider_urls: provider_urls(&vars),
-            provider_timeout_ms,
+            provider_timeout: Duration::from_millis(provider_timeout_ms),
             cache_memory_mb,
             xero: XeroSettings::from_vars(&vars),
             redis_url: vars.non_empty("KEYWARD_REDIS_URL"),
-            change_ttl_secs,
-            limit_sync_ms,
+            change_ttl,
+            limit_sync,
             trusted_proxy: vars.flag("KEYWARD_TRUSTED_PROXY"),
             bench_routes: vars.flag("KEYWARD_BENCH_ROUTES"),
             site_root: vars
@@ -174,6 +193,112 @@ impl Settings {
 
 /// The variables settings are read from, through a lookup function; a blank
 /// value counts as unset.
+/// The optional configuration file: variable name -> value, as text.
+#[derive(Debug, Default)]
+pub struct ConfigFile(std::collections::HashMap<String, String>);
+
+impl ConfigFile {
+    /// Reads `path`; a missing file is no layer unless `required` (named by
+    /// `KEYWARD_CONFIG`).
+    pub fn read(path: &std::path::Path, required: bool) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text).map_err(|message| ConfigError {
+                name: "KEYWARD_CONFIG",
+                message: format!("{}: {message}", path.display()),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
+            Err(e) => Err(ConfigError {
+                name: "KEYWARD_CONFIG",
+                message: format!("{}: {e}", path.display()),
+            }),
+        }
+    }
+
+    /// Parses the file's text: a flat table of known keys with string,
+    /// integer or boolean values.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+        let mut vars = std::collections::HashMap::new();
+        for (key, value) in table {
+            let name = variable_name(&key).ok_or_else(|| {
+                format!("unknown setting `{key}` (the names are the KEYWARD_* variables', lower case, without the prefix)")
+            })?;
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Boolean(b) => if b { "1" } else { "0" }.to_string(),
+                other => {
+                    return Err(format!(
+                        "`{key}` must be a string, a whole number or true/false, not {}",
+                        other.type_str()
+                    ))
+                }
+            };
+            vars.insert(name, text);
+        }
+        Ok(Self(vars))
+    }
+
+    /// The file's value for an environment variable's name.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+/// Every variable the settings read, so the file's keys can be checked.
+const VARIABLES: &[&str] = &[
+    "KEYWARD_ADDR",
+    "KEYWARD_DATA_DIR",
+    "DATABASE_URL",
+    "KEYWARD_ROOT_TOKEN",
+    "KEYWARD_ROOT_TOKEN_CHANGED",
+    "KEYWARD_KEY_HASH_SECRET",
+    "KEYWARD_MASTER_KEY",
+    "KEYWARD_MASTER_KEYS",
+    "KEYWARD_MASTER_KEY_ACTIVE",
+    "KEYWARD_PROVIDER_TIMEOUT_MS",
+    "LEPTOS_SITE_ROOT",
+    "KEYWARD_CACHE_MEMORY_MB",
+    "KEYWARD_BENCH_ROUTES",
+    "KEYWARD_REDIS_URL",
+    "KEYWARD_CHANGE_TTL_SECS",
+    "KEYWARD_LIMIT_SYNC_MS",
+    "KEYWARD_TRUSTED_PROXY",
+    "KEYWARD_SIGN_IN_CONCURRENCY",
+    "KEYWARD_HEADER_TIMEOUT_SECS",
+    "KEYWARD_BODY_TIMEOUT_SECS",
+    "KEYWARD_REQUEST_TIMEOUT_SECS",
+    "KEYWARD_IDLE_TIMEOUT_SECS",
+    "KEYWARD_BODY_MEMORY_MB",
+    "KEYWARD_XERO_API_URL",
+    "KEYWARD_XERO_TOKEN_URL",
+    "KEYWARD_XERO_CLIENT_ID",
+    "KEYWARD_XERO_CLIENT_SECRET",
+    "KEYWARD_XERO_TENANT_ID",
+    "KEYWARD_XERO_ACCOUNT_CODE",
+    "KEYWARD_XERO_TAX_TYPE",
+    "KEYWARD_CURRENCY",
+];
+
+/// `cache_memory_mb` -> `KEYWARD_CACHE_MEMORY_MB`; `database_url` and
+/// `leptos_site_root` keep their own names; a provider URL
+/// (`provider_openai_url`) is accepted for every service.
+fn variable_name(key: &str) -> Option<String> {
+    if key != key.to_ascii_lowercase() {
+        return None;
+    }
+    let upper = key.to_ascii_uppercase();
+    let candidates = [upper.clone(), format!("KEYWARD_{upper}")];
+    if let Some(found) = candidates.iter().find(|c| VARIABLES.contains(&c.as_str())) {
+        return Some(found.clone());
+    }
+    let provider = crate::domain::secret::Service::ALL
+        .iter()
+        .map(|s| format!("PROVIDER_{}_URL", s.as_str().to_ascii_uppercase()))
+        .find(|p| *p == upper)?;
+    Some(format!("KEYWARD_{provider}"))
+}
+
 struct Vars<F>(F);
 
 impl<F: Fn(&str) -> Option<String>> Vars<F> {
@@ -191,6 +316,12 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     fn flag(&self, name: &str) -> bool {
         self.non_empty(name)
             .is_some_and(|v| v == "1" || v == "true")
+    }
+
+    /// A duration given in whole seconds, from 1 to `hi`, `default` when unset.
+    fn seconds(&self, name: &'static str, default: u64, hi: u64) -> Result<Duration, ConfigError> {
+        self.ranged(name, default, 1, hi, "seconds")
+            .map(Duration::from_secs)
     }
 
     /// A whole number of `unit` from `lo` to `hi`, `default` when unset.
@@ -318,10 +449,15 @@ fn provider_urls<F: Fn(&str) -> Option<String>>(
 
 /// How replicas keep in step: `KEYWARD_CHANGE_TTL_SECS` (default 10, 1 to
 /// 3600) and `KEYWARD_LIMIT_SYNC_MS` (default 200, 20 to 10000).
-fn replica_sync<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<(u64, u64), ConfigError> {
+fn replica_sync<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<(Duration, Duration), ConfigError> {
     let change_ttl_secs = vars.ranged("KEYWARD_CHANGE_TTL_SECS", 10, 1, 3600, "seconds")?;
     let limit_sync_ms = vars.ranged("KEYWARD_LIMIT_SYNC_MS", 200, 20, 10_000, "milliseconds")?;
-    Ok((change_ttl_secs, limit_sync_ms))
+    Ok((
+        Duration::from_secs(change_ttl_secs),
+        Duration::from_millis(limit_sync_ms),
+    ))
 }
 
 impl GuardSettings {
@@ -331,22 +467,10 @@ impl GuardSettings {
         Ok(Self {
             sign_in_concurrency: vars.ranged("KEYWARD_SIGN_IN_CONCURRENCY", 4, 1, 64, "checks")?
                 as usize,
-            header_timeout_secs: vars.ranged(
-                "KEYWARD_HEADER_TIMEOUT_SECS",
-                10,
-                1,
-                300,
-                "seconds",
-            )?,
-            body_timeout_secs: vars.ranged("KEYWARD_BODY_TIMEOUT_SECS", 10, 1, 300, "seconds")?,
-            request_timeout_secs: vars.ranged(
-                "KEYWARD_REQUEST_TIMEOUT_SECS",
-                30,
-                1,
-                3600,
-                "seconds",
-            )?,
-            idle_timeout_secs: vars.ranged("KEYWARD_IDLE_TIMEOUT_SECS", 60, 1, 3600, "seconds")?,
+            header_timeout: vars.seconds("KEYWARD_HEADER_TIMEOUT_SECS", 10, 300)?,
+            body_timeout: vars.seconds("KEYWARD_BODY_TIMEOUT_SECS", 10, 300)?,
+            request_timeout: vars.seconds("KEYWARD_REQUEST_TIMEOUT_SECS", 30, 3600)?,
+            idle_timeout: vars.seconds("KEYWARD_IDLE_TIMEOUT_SECS", 60, 3600)?,
             body_memory_mb: vars.ranged("KEYWARD_BODY_MEMORY_MB", 512, 1, 65536, "megabytes")?,
         })
     }
@@ -390,6 +514,57 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_file_names_variables_in_lower_case_without_the_prefix() {
+        let file = ConfigFile::parse(
+            "cache_memory_mb = 512\ndatabase_url = \"sqlite://x.db\"\ntrusted_proxy = true\n\
+             provider_openai_url = \"http://127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        assert_eq!(file.get("KEYWARD_CACHE_MEMORY_MB").as_deref(), Some("512"));
+        assert_eq!(file.get("DATABASE_URL").as_deref(), Some("sqlite://x.db"));
+        assert_eq!(file.get("KEYWARD_TRUSTED_PROXY").as_deref(), Some("1"));
+        assert_eq!(
+            file.get("KEYWARD_PROVIDER_OPENAI_URL").as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        let s = Settings::from_lookup(|k| file.get(k)).unwrap();
+        assert_eq!((s.cache_memory_mb, s.trusted_proxy), (512, true));
+    }
+
+    #[test]
+    fn the_file_refuses_unknown_keys_and_other_shapes() {
+        let typo = ConfigFile::parse("cache_memory = 5").unwrap_err();
+        assert!(typo.contains("unknown setting `cache_memory`"), "{typo}");
+        assert!(
+            ConfigFile::parse("KEYWARD_ADDR = \"x\"").is_err(),
+            "upper case"
+        );
+        assert!(
+            ConfigFile::parse("[xero]\nclient_id = \"a\"").is_err(),
+            "tables"
+        );
+        assert!(ConfigFile::parse("addr = ").is_err(), "not TOML");
+        let missing = ConfigFile::read(std::path::Path::new("/nonexistent/keyward.toml"), false);
+        assert!(missing.unwrap().get("KEYWARD_ADDR").is_none());
+        let required = ConfigFile::read(std::path::Path::new("/nonexistent/keyward.toml"), true);
+        assert_eq!(required.unwrap_err().name, "KEYWARD_CONFIG");
+    }
+
+    #[test]
+    fn durations_are_durations() {
+        let s = from(&[
+            ("KEYWARD_CHANGE_TTL_SECS", "5"),
+            ("KEYWARD_LIMIT_SYNC_MS", "250"),
+            ("KEYWARD_IDLE_TIMEOUT_SECS", "7"),
+        ])
+        .unwrap();
+        assert_eq!(s.change_ttl, Duration::from_secs(5));
+        assert_eq!(s.limit_sync, Duration::from_millis(250));
+        assert_eq!(s.guard.idle_timeout, Duration::from_secs(7));
+        assert_eq!(s.provider_timeout, Duration::from_millis(5_000));
     }
 
     #[test]

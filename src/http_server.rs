@@ -35,11 +35,11 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(guard.header_timeout_secs))
+        .header_read_timeout(guard.header_timeout)
         .max_buf_size(64 * 1024);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
-    let idle = Duration::from_secs(guard.idle_timeout_secs);
+    let idle = guard.idle_timeout;
     // Dropped senders tell connections to finish; `closed()` tells us they have.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);

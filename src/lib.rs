@@ -79,8 +79,8 @@ pub fn routes(
         .layer(axum::middleware::from_fn_with_state(
             body_guard::BodyGuard::new(
                 guard.body_memory_mb * 1024 * 1024,
-                std::time::Duration::from_secs(guard.body_timeout_secs),
-                std::time::Duration::from_secs(guard.request_timeout_secs),
+                guard.body_timeout,
+                guard.request_timeout,
             ),
             body_guard::guard,
         ))

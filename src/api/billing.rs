@@ -125,12 +125,18 @@ pub async fn generate(
 ) -> Result<Json<GeneratedView>, ApiError> {
     let period = billing_period(body.period.as_deref(), body.date.as_deref())?;
     let g = billing.generate_invoices(&actor, period).await?;
-    Ok(Json(GeneratedView {
-        period: g.period.to_string(),
-        invoices: g.invoices.into_iter().map(InvoiceView::from).collect(),
-        replaced: g.replaced,
-        kept: g.kept,
-    }))
+    Ok(Json(g.into()))
+}
+
+impl From<crate::services::billing::Generated> for GeneratedView {
+    fn from(g: crate::services::billing::Generated) -> Self {
+        Self {
+            period: g.period.to_string(),
+            invoices: g.invoices.into_iter().map(InvoiceView::from).collect(),
+            replaced: g.replaced,
+            kept: g.kept,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -541,7 +541,7 @@ pub struct CostBreakdown {
     /// (day, service, events, cost)
     pub by_day: Vec<(chrono::NaiveDate, String, i64, i64)>,
     /// (tenant, plan, events, cost), tenants with cost in the span.
-    pub by_tenant: Vec<(String, String, i64, i64)>,
+    pub by_tenant: Vec<(String, Plan, i64, i64)>,
     /// Cost of each (tenant, user) with cost in the span.
     pub user_costs: Vec<i64>,
 }
@@ -591,7 +591,7 @@ pub async fn breakdown(
     .map(|r| {
         Ok((
             r.try_get("tenant_id")?,
-            r.try_get("plan")?,
+            super::get_parsed(r, "plan", |p| Plan::parse_field("plan", &p))?,
             r.try_get("events")?,
             r.try_get("cost")?,
         ))

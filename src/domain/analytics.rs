@@ -116,19 +116,7 @@ impl Span {
     }
 }
 
-/// n / d rounded half away from zero.
-pub(crate) fn round_div(n: i128, d: i128) -> i64 {
-    if d == 0 {
-        return 0;
-    }
-    let (n, d) = if d < 0 { (-n, -d) } else { (n, d) };
-    let q = if n >= 0 {
-        (2 * n + d) / (2 * d)
-    } else {
-        -((2 * -n + d) / (2 * d))
-    };
-    i64::try_from(q).unwrap_or(if q > 0 { i64::MAX } else { i64::MIN })
-}
+pub(crate) use super::money::round_div;
 
 /// Nearest-rank percentile of sorted values (`p` in percent).
 pub fn percentile(sorted: &[i64], p: u32) -> i64 {

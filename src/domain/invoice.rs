@@ -180,14 +180,9 @@ pub struct ServiceCharge {
     pub cost_micros: i64,
 }
 
-/// Rounds micro-dollars to cents, half away from zero.
+/// Rounds micro-dollars to cents, half away from zero (see `Money::cents`).
 pub fn micros_to_cents(micros: i64) -> i64 {
-    let (q, r) = (micros / 10_000, micros % 10_000);
-    if r.abs() >= 5_000 {
-        q + micros.signum()
-    } else {
-        q
-    }
+    super::money::Money::from_micros(micros).cents()
 }
 
 /// `bps` basis points of `cents`, rounded half away from zero.

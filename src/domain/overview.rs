@@ -8,9 +8,10 @@ use super::analytics::{
     margin_bps, median, percentile, prorated_plan_price, round_div, std_dev, Earnings, Period,
     ServiceCost, Span,
 };
+use super::plan::Plan;
 use super::ValidationError;
 use chrono::{Duration, NaiveDate};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The windows the dashboards offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,7 @@ impl Preset {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantProfit {
     pub tenant_id: String,
-    pub plan: String,
+    pub plan: Plan,
     pub events: i64,
     pub cost_micros: i64,
     pub revenue_micros: i64,
@@ -149,10 +150,10 @@ pub struct OverviewInput {
     /// (service, cost) of the previous span.
     pub previous: Vec<(String, i64)>,
     /// (tenant, plan, events, cost) of tenants with cost.
-    pub by_tenant: Vec<(String, String, i64, i64)>,
+    pub by_tenant: Vec<(String, Plan, i64, i64)>,
     /// Each plan's earnings and how many tenants (in scope) are on it; plan
     /// revenue counts every such tenant, used or not.
-    pub plans: Vec<(String, Earnings, i64)>,
+    pub plans: Vec<(Plan, Earnings, i64)>,
     pub user_costs: Vec<i64>,
 }
 
@@ -160,11 +161,7 @@ pub struct OverviewInput {
 /// cost with their revenue, the user spread and the platform's profit.
 pub fn overview(input: OverviewInput) -> CostOverview {
     let span = input.span;
-    let earnings: BTreeMap<&str, Earnings> = input
-        .plans
-        .iter()
-        .map(|(p, e, _)| (p.as_str(), *e))
-        .collect();
+    let earnings: HashMap<Plan, Earnings> = input.plans.iter().map(|(p, e, _)| (*p, *e)).collect();
     let (daily, mut services) = daily_and_service_costs(&input.by_day);
     let before = previous_costs(&input.previous, &mut services);
     let total: i64 = services.values().map(|s| s.1).sum();
@@ -232,14 +229,14 @@ fn previous_costs(
 /// Each tenant's cost, revenue (its plan's price prorated to the span plus
 /// the usage markup) and profit, costliest first (ties by tenant id).
 fn tenant_profits(
-    by_tenant: &[(String, String, i64, i64)],
-    earnings: &BTreeMap<&str, Earnings>,
+    by_tenant: &[(String, Plan, i64, i64)],
+    earnings: &HashMap<Plan, Earnings>,
     span: Span,
 ) -> Vec<TenantProfit> {
     let mut tenants: Vec<TenantProfit> = by_tenant
         .iter()
         .map(|(tenant, plan, events, cost)| {
-            let e = earnings.get(plan.as_str()).copied().unwrap_or(Earnings {
+            let e = earnings.get(plan).copied().unwrap_or(Earnings {
                 monthly_price_micros: 0,
                 usage_markup_bps: 0,
             });
@@ -248,7 +245,7 @@ fn tenant_profits(
             let profit = revenue - cost;
             TenantProfit {
                 tenant_id: tenant.clone(),
-                plan: plan.clone(),
+                plan: *plan,
                 events: *events,
                 cost_micros: *cost,
                 revenue_micros: revenue,
@@ -267,7 +264,7 @@ fn tenant_profits(
 
 /// Plan revenue over the span: every tenant on a plan pays its prorated
 /// price, used or not.
-fn total_plan_revenue(plans: &[(String, Earnings, i64)], span: Span) -> i64 {
+fn total_plan_revenue(plans: &[(Plan, Earnings, i64)], span: Span) -> i64 {
     plans
         .iter()
         .map(|(_, e, n)| n * prorated_plan_price(e.monthly_price_micros, span))
@@ -275,12 +272,12 @@ fn total_plan_revenue(plans: &[(String, Earnings, i64)], span: Span) -> i64 {
 }
 
 /// Usage revenue: each tenant's cost times its plan's markup.
-fn total_usage_revenue(tenants: &[TenantProfit], earnings: &BTreeMap<&str, Earnings>) -> i64 {
+fn total_usage_revenue(tenants: &[TenantProfit], earnings: &HashMap<Plan, Earnings>) -> i64 {
     tenants
         .iter()
         .map(|t| {
             let markup = earnings
-                .get(t.plan.as_str())
+                .get(&t.plan)
                 .map(|e| e.usage_markup_bps)
                 .unwrap_or(0);
             round_div(i128::from(t.cost_micros) * i128::from(markup), 10_000)
@@ -350,11 +347,11 @@ mod tests {
             ],
             previous: vec![("openai".into(), 1_500_000), ("deepgram".into(), 9)],
             by_tenant: vec![
-                ("acme".into(), "pro".into(), 4, 3_000_000),
-                ("tiny".into(), "free".into(), 2, 500_000),
+                ("acme".into(), Plan::Pro, 4, 3_000_000),
+                ("tiny".into(), Plan::Free, 2, 500_000),
             ],
             // Two pro tenants (one without use) and one free.
-            plans: vec![("pro".into(), pro, 2), ("free".into(), free, 1)],
+            plans: vec![(Plan::Pro, pro, 2), (Plan::Free, free, 1)],
             user_costs: vec![2_000_000, 500_000, 1_000_000],
         });
         assert_eq!(o.total_cost_micros, 3_500_000);

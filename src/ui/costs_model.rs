@@ -446,7 +446,7 @@ fn tenant_rows(o: &CostOverview) -> Vec<TenantRow> {
         .take(RANKED)
         .map(|t| TenantRow {
             tenant_id: t.tenant_id.clone(),
-            plan: t.plan.clone(),
+            plan: t.plan.as_str().to_string(),
             events: count(t.events),
             cost: usd(t.cost_micros),
             revenue: usd(t.revenue_micros),
@@ -521,8 +521,8 @@ mod tests {
                 (d(3), "openai".into(), 2, 2_000_000),
             ],
             previous: vec![("openai".into(), 1_500_000)],
-            by_tenant: vec![("acme".into(), "pro".into(), 6, 3_500_000)],
-            plans: vec![("pro".into(), pro, 1)],
+            by_tenant: vec![("acme".into(), crate::domain::plan::Plan::Pro, 6, 3_500_000)],
+            plans: vec![(crate::domain::plan::Plan::Pro, pro, 1)],
             user_costs: vec![3_500_000],
         })
     }

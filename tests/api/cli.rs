@@ -149,3 +149,70 @@ fn help_lists_the_subcommands() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("serve") && text.contains("migrate"), "{text}");
 }
+
+/// `keyward migrate` in `dir` with only `env` set.
+fn migrate_in(dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .arg("migrate")
+        .output()
+        .expect("binary runs")
+}
+
+#[test]
+fn keyward_toml_is_a_layer_between_the_defaults_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keyward.toml"),
+        "# keyward's settings\ndata_dir = \"from-file\"\ncache_memory_mb = 64\n",
+    )
+    .unwrap();
+    // The file over the defaults.
+    let out = migrate_in(dir.path(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("from-file/keyward.db").exists());
+    // The environment over the file.
+    let out = migrate_in(dir.path(), &[("KEYWARD_DATA_DIR", "from-env")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("from-env/keyward.db").exists());
+    // KEYWARD_CONFIG names another file, which must exist.
+    std::fs::write(dir.path().join("other.toml"), "data_dir = \"other\"\n").unwrap();
+    let out = migrate_in(dir.path(), &[("KEYWARD_CONFIG", "other.toml")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("other/keyward.db").exists());
+    let out = migrate_in(dir.path(), &[("KEYWARD_CONFIG", "missing.toml")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEYWARD_CONFIG: missing.toml"));
+    // A bad value in the file is named like a bad variable; a typo is refused.
+    std::fs::write(
+        dir.path().join("keyward.toml"),
+        "cache_memory_mb = \"lots\"\n",
+    )
+    .unwrap();
+    let out = migrate_in(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEYWARD_CACHE_MEMORY_MB"));
+    std::fs::write(dir.path().join("keyward.toml"), "cache_memory = 64\n").unwrap();
+    let out = migrate_in(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("keyward.toml") && err.contains("unknown setting `cache_memory`"),
+        "{err}"
+    );
+}

@@ -41,13 +41,13 @@ impl Costs {
                 .map(|c| c.1)
                 .unwrap_or(0);
             let earnings = db::costs::plan_pricing(&mut conn, plan).await?;
-            plans.push((plan.as_str().to_string(), earnings, n));
+            plans.push((plan, earnings, n));
         }
         let mut by_tenant = b.by_tenant;
         if let (Some(t), Some(plan)) = (tenant, plan_of_tenant) {
             // The tenant is shown even without cost, as TPC shows it.
             if by_tenant.is_empty() {
-                by_tenant.push((t.to_string(), plan.as_str().to_string(), 0, 0));
+                by_tenant.push((t.to_string(), plan, 0, 0));
             }
         }
         Ok(overview(OverviewInput {

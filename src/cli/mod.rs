@@ -1,0 +1,182 @@
+//! The command line: `keyward [serve]`, `keyward migrate`, and the vault:
+//! `keyward keys get|provision|rotate <service> <tenant>`,
+//! `keyward vault rotate-master|retire-master`, `keyward costs analyze`,
+//! `keyward optimize analyze`, `keyward billing generate-invoices|export|push`,
+//! `keyward admin add-user`, `keyward migrate-store --from sqlite://... --to
+//! postgres://...`. Vault commands run over the
+//! same core as the server (same database, data directory and keyring), print
+//! human tables, or JSON with `--json`. One file per command group (keys,
+//! vault, costs and optimize, billing, admin); this one parses and dispatches.
+
+mod admin;
+mod billing;
+mod costs;
+mod keys;
+mod vault;
+
+use crate::config::Settings;
+use crate::startup::{self, Application};
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyward",
+    version,
+    about = "Self-hosted API-key and cost control plane"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Create the data directory and database if needed and apply migrations.
+    Migrate,
+    /// Tenants' AI provider keys in the vault.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// The vault's master keys.
+    #[command(subcommand)]
+    Vault(vault::VaultCommand),
+    /// Cost analytics.
+    #[command(subcommand)]
+    Costs(costs::CostsCommand),
+    /// The weekly optimisation analysis.
+    #[command(subcommand)]
+    Optimize(costs::OptimizeCommand),
+    /// Invoices: generate a month's, export them for Xero, push them to Xero.
+    #[command(subcommand)]
+    Billing(billing::BillingCommand),
+    /// Dashboard admin accounts.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Copy a SQLite store into PostgreSQL (migrated first) from one consistent
+    /// snapshot (the server may keep running), verified by row counts and
+    /// checksums before it commits. Prints a per-table report.
+    MigrateStore {
+        /// The SQLite store, e.g. sqlite://data/keyward.db
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL store, e.g. postgres://keyward@db/keyward
+        #[arg(long)]
+        to: String,
+        /// Replace what the target already holds (refused otherwise).
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("keyward: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::Keys(cmd) => keys::run(settings, cmd).await,
+        Command::Vault(cmd) => vault::run(settings, cmd).await,
+        Command::Costs(cmd) => costs::analyze(settings, cmd).await,
+        Command::Optimize(cmd) => costs::optimize(settings, cmd).await,
+        Command::Billing(cmd) => billing::run(settings, cmd).await,
+        Command::Admin(cmd) => admin::run(settings, cmd).await,
+        Command::MigrateStore { from, to, replace } => {
+            crate::db::copy::copy_store(&from, &to, replace)
+                .await
+                .map(|report| print!("{report}"))
+                .map_err(|e| e.to_string())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("keyward: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let data_dir = settings.data_dir.clone();
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(token) = &app.generated_root_token {
+        println!(
+            "\nkeyward generated a root admin token. It is shown once; it is also stored, \
+             readable only by you, in {}:\n\n    {token}\n",
+            data_dir.join("root_token").display()
+        );
+    }
+    let addr = app.local_addr();
+    println!("keyward listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    app.run_until(startup::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn migrate(settings: Settings) -> Result<(), String> {
+    let db = startup::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    db.close().await;
+    println!(
+        "keyward: migrations applied to {}",
+        redact(&settings.database_url())
+    );
+    Ok(())
+}
+
+/// Hides a password in a database URL before printing it.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) async fn core(settings: &Settings) -> Result<crate::services::Keyward, String> {
+    let db = startup::open_store(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    startup::open_core(settings, db)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+pub(crate) fn cli_actor() -> crate::domain::audit::Actor {
+    crate::domain::audit::Actor {
+        name: format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        ),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+pub(crate) fn service_error(e: crate::services::Error) -> String {
+    e.to_string()
+}
+
+pub(crate) fn usd(micros: i64) -> String {
+    let exact = crate::domain::money::micros_decimal(micros);
+    match exact.strip_prefix('-') {
+        Some(abs) => format!("-${abs}"),
+        None => format!("${exact}"),
+    }
+}
