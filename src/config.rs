@@ -3,8 +3,10 @@
 //! file), then the environment, which wins. The file's keys are the
 //! variables' names in lower case without the `KEYWARD_` prefix
 //! (`cache_memory_mb = 512`, `database_url = "postgres://..."`); an unknown
-//! key is refused, so a typo is not silently ignored. A bad value stops
-//! start-up with a message naming the variable (and the file it came from).
+//! key, a secret (those stay in the environment or the data directory's
+//! 0600 files) and a file others may write are refused. A bad value stops
+//! start-up with a message naming the variable; a bad file is named by
+//! `KEYWARD_CONFIG` with its path, never echoing its text.
 
 use secrecy::SecretString;
 use std::net::SocketAddr;
@@ -66,6 +68,8 @@ pub struct Settings {
     pub xero: XeroSettings,
     /// What one client may cost the server: timeouts, memory, hashing.
     pub guard: GuardSettings,
+    /// The `keyward.toml` (or `KEYWARD_CONFIG`) the settings came from, if any.
+    pub config_file: Option<PathBuf>,
 }
 
 /// Bounds on what hostile or broken clients can make the server spend.
@@ -124,12 +128,15 @@ impl Settings {
             Some(path) => ConfigFile::read(std::path::Path::new(&path), true)?,
             None => ConfigFile::read(std::path::Path::new("keyward.toml"), false)?,
         };
-        Self::from_lookup(|name| {
+        let mut settings = Self::from_lookup(|name| {
+            // A blank variable counts as unset: the file's value, if any, applies.
             std::env::var(name)
                 .ok()
-                .filter(|v| !v.is_empty())
+                .filter(|v| !v.trim().is_empty())
                 .or_else(|| file.get(name))
-        })
+        })?;
+        settings.config_file = file.path().map(|p| p.to_path_buf());
+        Ok(settings)
     }
 
     /// Reads settings through `get`, so tests can supply their own variables.
@@ -154,6 +161,7 @@ impl Settings {
         )?;
         let (change_ttl, limit_sync) = replica_sync(&vars)?;
         Ok(Self {
+            config_file: None,
             guard,
             addr,
             data_dir: vars
@@ -195,17 +203,38 @@ impl Settings {
 /// value counts as unset.
 /// The optional configuration file: variable name -> value, as text.
 #[derive(Debug, Default)]
-pub struct ConfigFile(std::collections::HashMap<String, String>);
+pub struct ConfigFile(
+    std::collections::HashMap<String, String>,
+    /// Where it was read from (none: no file).
+    Option<PathBuf>,
+);
 
 impl ConfigFile {
     /// Reads `path`; a missing file is no layer unless `required` (named by
     /// `KEYWARD_CONFIG`).
     pub fn read(path: &std::path::Path, required: bool) -> Result<Self, ConfigError> {
+        let refuse = |message: String| ConfigError {
+            name: "KEYWARD_CONFIG",
+            message: format!("{}: {message}", path.display()),
+        };
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o022 != 0 {
+                return Err(refuse(
+                    "others may write it (group or world writable); chmod go-w it".into(),
+                ));
+            }
+        }
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text).map_err(|message| ConfigError {
-                name: "KEYWARD_CONFIG",
-                message: format!("{}: {message}", path.display()),
-            }),
+            Ok(text) => Self::parse(&text)
+                .map(|mut f| {
+                    f.1 = Some(path.to_path_buf());
+                    f
+                })
+                .map_err(|message| ConfigError {
+                    name: "KEYWARD_CONFIG",
+                    message: format!("{}: {message}", path.display()),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
             Err(e) => Err(ConfigError {
                 name: "KEYWARD_CONFIG",
@@ -217,12 +246,28 @@ impl ConfigFile {
     /// Parses the file's text: a flat table of known keys with string,
     /// integer or boolean values.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+        // toml's own message quotes the offending line, which may hold a
+        // secret: say where, and what, but never echo the text.
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            match line {
+                Some(line) => format!("not valid TOML at line {line}: {}", e.message()),
+                None => format!("not valid TOML: {}", e.message()),
+            }
+        })?;
         let mut vars = std::collections::HashMap::new();
         for (key, value) in table {
             let name = variable_name(&key).ok_or_else(|| {
                 format!("unknown setting `{key}` (the names are the KEYWARD_* variables', lower case, without the prefix)")
             })?;
+            if NOT_IN_FILES.contains(&name.as_str()) {
+                return Err(format!(
+                    "`{key}` may not be set in a file: give {name} in the environment (secrets also \
+                     live in the data directory's 0600 files)"
+                ));
+            }
             let text = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(n) => n.to_string(),
@@ -236,7 +281,12 @@ impl ConfigFile {
             };
             vars.insert(name, text);
         }
-        Ok(Self(vars))
+        Ok(Self(vars, None))
+    }
+
+    /// The file the settings were read from, if any (shown at start-up).
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.1.as_deref()
     }
 
     /// The file's value for an environment variable's name.
@@ -244,6 +294,17 @@ impl ConfigFile {
         self.0.get(name).cloned()
     }
 }
+
+/// Secrets, and the one-start override of the root token's check: never
+/// from a file that may be copied around or left behind.
+const NOT_IN_FILES: &[&str] = &[
+    "KEYWARD_ROOT_TOKEN",
+    "KEYWARD_ROOT_TOKEN_CHANGED",
+    "KEYWARD_KEY_HASH_SECRET",
+    "KEYWARD_MASTER_KEY",
+    "KEYWARD_MASTER_KEYS",
+    "KEYWARD_XERO_CLIENT_SECRET",
+];
 
 /// Every variable the settings read, so the file's keys can be checked.
 const VARIABLES: &[&str] = &[
@@ -284,7 +345,8 @@ const VARIABLES: &[&str] = &[
 /// `leptos_site_root` keep their own names; a provider URL
 /// (`provider_openai_url`) is accepted for every service.
 fn variable_name(key: &str) -> Option<String> {
-    if key != key.to_ascii_lowercase() {
+    // One spelling per variable: lower case, without the `keyward_` prefix.
+    if key != key.to_ascii_lowercase() || key.starts_with("keyward_") {
         return None;
     }
     let upper = key.to_ascii_uppercase();
@@ -547,6 +609,25 @@ mod tests {
             "tables"
         );
         assert!(ConfigFile::parse("addr = ").is_err(), "not TOML");
+        assert!(
+            ConfigFile::parse("keyward_addr = \"x\"").is_err(),
+            "one spelling"
+        );
+        for secret in [
+            "root_token",
+            "master_keys",
+            "key_hash_secret",
+            "xero_client_secret",
+            "root_token_changed",
+        ] {
+            let err =
+                ConfigFile::parse(&format!("{secret} = \"s3cret-value-0123456789\"")).unwrap_err();
+            assert!(err.contains("may not be set in a file"), "{secret}: {err}");
+        }
+        // A syntax error says where, never echoing the line (it may hold a secret).
+        let err = ConfigFile::parse("addr = \"127.0.0.1:1\"\nredis_url = \"redis://:hunter2@x")
+            .unwrap_err();
+        assert!(err.contains("line 2") && !err.contains("hunter2"), "{err}");
         let missing = ConfigFile::read(std::path::Path::new("/nonexistent/keyward.toml"), false);
         assert!(missing.unwrap().get("KEYWARD_ADDR").is_none());
         let required = ConfigFile::read(std::path::Path::new("/nonexistent/keyward.toml"), true);

@@ -1,4 +1,4 @@
-//! `keyward keys get|provision|rotate|check <service> <tenant>`: tenants' AI provider keys in the vault.
+//! `keyward keys get|provision|rotate <service> <tenant>`: tenants' AI provider keys in the vault.
 
 use super::{cli_actor, core, service_error};
 use crate::api::secrets::{ResolvedKey, SecretView};

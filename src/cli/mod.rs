@@ -106,6 +106,12 @@ pub async fn run() -> ExitCode {
 
 async fn serve(settings: Settings) -> Result<(), String> {
     let data_dir = settings.data_dir.clone();
+    if let Some(file) = &settings.config_file {
+        println!(
+            "keyward: settings from {} (the environment overrides it)",
+            file.display()
+        );
+    }
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;

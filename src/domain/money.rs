@@ -1,8 +1,11 @@
 //! Money is integer micro-dollars (1 USD = 1,000,000), never a float.
-//! [`Money`] holds an amount with the one rounding rule (half away from
-//! zero, for shares, markups and cents) and the one exact display; wire
-//! types keep plain `*_micros` / `*_cents` integers, and displays that round
-//! for people (the dashboard's `ui::format::usd`) start from these.
+//! [`Money`] holds an amount with the rounding rule of every amount billed
+//! or shown as earned (half away from zero: invoice cents, the overview's
+//! and TPC's markups and prorated prices, through `round_div`) and the one
+//! exact display. Wire types keep plain `*_micros` / `*_cents` integers;
+//! displays that round for people (the dashboard's `ui::format::usd`)
+//! start from these. (The forecast's daily usage revenue still truncates,
+//! as it always has; it is a projection, never billed.)
 
 /// An amount of money in micro-dollars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -10,7 +10,6 @@ use crate::db::{self, Db};
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
-use crate::domain::pricing::{CostService, Price};
 use crate::domain::secret::{
     check_secret_value, resolution_order, SecretKind, SecretMeta, SecretRef, Service, Validation,
 };
@@ -522,38 +521,6 @@ impl Vault {
             json!({"version": version}),
         ))
         .await
-    }
-}
-
-impl Vault {
-    /// The services' prices (their full history), of one service or all.
-    pub async fn prices(&self, service: Option<CostService>) -> Result<Vec<Price>> {
-        let mut conn = self.db.pool().acquire().await?;
-        Ok(db::prices::list(&mut conn, service).await?)
-    }
-
-    /// Adds a price to a service's cost model, in force from its
-    /// `effective_from`; earlier prices stay for the usage before it.
-    pub async fn set_price(&self, actor: &Actor, price: Price) -> Result<Price> {
-        let price = price.validate()?;
-        let now = now();
-        let mut tx = self.db.pool().begin().await?;
-        db::prices::put(&mut tx, &price, now).await?;
-        db::audit::insert(
-            &mut tx,
-            &actor.entry(
-                "price.set",
-                "service",
-                price.service.as_str(),
-                None,
-                json!({"model": price.model, "unit": price.unit.as_str(), "price_micros": price.price_micros,
-                       "per_units": price.per_units, "effective_from": price.effective_from}),
-            ),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(price)
     }
 }
 

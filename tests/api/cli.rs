@@ -170,6 +170,11 @@ fn keyward_toml_is_a_layer_between_the_defaults_and_the_environment() {
         "# keyward's settings\ndata_dir = \"from-file\"\ncache_memory_mb = 64\n",
     )
     .unwrap();
+    let owner_only = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    };
+    owner_only("keyward.toml");
     // The file over the defaults.
     let out = migrate_in(dir.path(), &[]);
     assert!(
@@ -188,6 +193,7 @@ fn keyward_toml_is_a_layer_between_the_defaults_and_the_environment() {
     assert!(dir.path().join("from-env/keyward.db").exists());
     // KEYWARD_CONFIG names another file, which must exist.
     std::fs::write(dir.path().join("other.toml"), "data_dir = \"other\"\n").unwrap();
+    owner_only("other.toml");
     let out = migrate_in(dir.path(), &[("KEYWARD_CONFIG", "other.toml")]);
     assert!(
         out.status.success(),
