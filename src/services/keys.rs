@@ -122,6 +122,17 @@ impl Keys {
         self.0.cache.invalidate_key(id).await
     }
 
+    /// After a committed change to a key: drop it here, then tell the other replicas.
+    async fn key_changed(&self, id: &KeyId) {
+        self.invalidate_key(id).await;
+        self.0
+            .feed
+            .announce(Change::Key {
+                key_id: id.to_string(),
+            })
+            .await;
+    }
+
     /// Drops every key and tenant held (a tenant-wide change).
     pub fn invalidate_tenants(&self) {
         self.0.cache.invalidate_tenants()
@@ -474,13 +485,7 @@ impl Keys {
         )
         .await?;
         tx.commit().await?;
-        self.invalidate_key(id).await;
-        self.0
-            .feed
-            .announce(Change::Key {
-                key_id: id.to_string(),
-            })
-            .await;
+        self.key_changed(id).await;
         Ok(Rotated {
             api_key,
             key_id: id.clone(),
@@ -525,13 +530,7 @@ impl Keys {
         )
         .await?;
         tx.commit().await?;
-        self.invalidate_key(id).await;
-        self.0
-            .feed
-            .announce(Change::Key {
-                key_id: id.to_string(),
-            })
-            .await;
+        self.key_changed(id).await;
         Ok(key)
     }
 
