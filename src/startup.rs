@@ -59,6 +59,7 @@ service_substates!(
     admins: crate::services::admins::Admins,
     audit: crate::services::audit::Audit,
     operations: crate::services::operations::Operations,
+    operators: crate::services::operators::Operators,
 );
 
 #[derive(Debug, thiserror::Error)]

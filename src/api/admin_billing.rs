@@ -30,7 +30,12 @@ pub async fn generate(
     Form(form): Form<GenerateForm>,
 ) -> Result<Response, ApiError> {
     if let Some(refused) =
-        super::admin_session::admin_gate(&session, &form.csrf_token, Some("/admin/invoices"))?
+        super::admin_session::admin_gate(
+            &session,
+            &form.csrf_token,
+            Some("/admin/invoices"),
+            crate::domain::access::Permission::BillingWrite,
+        )?
     {
         return Ok(refused);
     }

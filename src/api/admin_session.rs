@@ -11,6 +11,7 @@
 
 use super::error::ApiError;
 use super::extract::request_id;
+use crate::domain::access::Permission;
 use crate::domain::admin::AdminRole;
 use crate::services::admins::Admins;
 use crate::services::admins::{AdminSession, NewSecret, SESSION_TTL};
@@ -32,19 +33,19 @@ pub fn see_other(location: &str) -> Response {
 }
 
 /// The gate of every form that changes something: the session's CSRF token
-/// (403 when it does not match), then the admin role. A viewer gets
-/// `Some(redirect)` back to `page` with `notice=read-only`: the server
-/// refuses, nothing changes, and the page says why.
+/// (403 when it does not match), then the permission the form needs, which
+/// the admin's role holds or not (the API's permission model: a viewer holds
+/// the read ones). Without it the admin gets `Some(redirect)` back to `page`
+/// with `notice=read-only`: the server refuses, nothing changes, and the
+/// page says why.
 pub fn admin_gate(
     session: &AdminSession,
     csrf_token: &str,
     page: Option<&str>,
+    permission: Permission,
 ) -> Result<Option<Response>, ApiError> {
     session.check_csrf(csrf_token)?;
-    Ok(session
-        .require_admin()
-        .is_err()
-        .then(|| back_to(page, "notice=read-only")))
+    Ok((!session.grants().permits(permission)).then(|| back_to(page, "notice=read-only")))
 }
 
 /// Where a form asked to go back to (an admin page, never another site), with
@@ -175,7 +176,7 @@ pub async fn first_run(
     headers: HeaderMap,
     Form(form): Form<FirstRunForm>,
 ) -> Result<Response, ApiError> {
-    if !state.root.matches(&form.root_token) {
+    if !state.root.matches(&form.root_token) || !state.core.operators.root_enabled().await? {
         return Err(ApiError::unauthorized("the root token is not valid"));
     }
     if state.core.admins.admin_count().await? > 0 {
@@ -247,7 +248,7 @@ pub async fn rotate_key(
     Form(form): Form<RotateForm>,
 ) -> Result<Response, ApiError> {
     let back = form.back.as_deref();
-    if let Some(refused) = admin_gate(&session, &form.csrf_token, back)? {
+    if let Some(refused) = admin_gate(&session, &form.csrf_token, back, Permission::KeysWrite)? {
         return Ok(refused);
     }
     let id = crate::domain::ids::KeyId::parse(raw)?;
@@ -297,7 +298,7 @@ pub async fn provision(
     headers: HeaderMap,
     Form(form): Form<ProvisionForm>,
 ) -> Result<Response, ApiError> {
-    if let Some(refused) = admin_gate(&session, &form.csrf_token, None)? {
+    if let Some(refused) = admin_gate(&session, &form.csrf_token, None, Permission::TenantsWrite)? {
         return Ok(refused);
     }
     let body = super::provision::ProvisionBody {
@@ -317,6 +318,8 @@ pub async fn provision(
         expires_at: None,
         sector: None,
         use_case: None,
+        key_name: None,
+        metadata: None,
     };
     // The page says what to fix from a stable reason (a field or an error
     // code), never from text carried in the URL: a crafted link cannot put
@@ -464,7 +467,7 @@ async fn set_key_status(
     status: crate::domain::api_key::KeyStatus,
 ) -> Result<Response, ApiError> {
     let back = form.back.as_deref();
-    if let Some(refused) = admin_gate(&session, &form.csrf_token, back)? {
+    if let Some(refused) = admin_gate(&session, &form.csrf_token, back, Permission::KeysWrite)? {
         return Ok(refused);
     }
     let id = crate::domain::ids::KeyId::parse(raw)?;
@@ -547,7 +550,7 @@ pub async fn rotate_provider_secret(
     use crate::domain::secret::{SecretKind, SecretRef, Service};
     let tenant = crate::domain::ids::TenantId::parse(form.tenant_id.trim())?;
     let page = format!("/admin/customers/{tenant}");
-    if let Some(refused) = admin_gate(&session, &form.csrf_token, Some(&page))? {
+    if let Some(refused) = admin_gate(&session, &form.csrf_token, Some(&page), Permission::SecretsWrite)? {
         return Ok(refused);
     }
     let secret = SecretRef::tenant(

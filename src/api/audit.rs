@@ -1,7 +1,8 @@
 //! `GET /api/audit`: the audit trail, newest first.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiQuery, RootActor};
+use super::access::{needs, Operator};
+use super::extract::ApiQuery;
 use super::schemas::Timestamp;
 use crate::domain::audit::AuditEntry;
 use crate::services::audit::Audit;
@@ -77,17 +78,18 @@ pub struct AuditPage {
     path = "/api/audit",
     tag = "audit",
     params(AuditQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["audit:read"])),
     responses(
         (status = 200, body = AuditPage),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn audit_trail(
     State(audit): State<Audit>,
-    _root: RootActor,
+    _operator: Operator<needs::AuditRead>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);

@@ -3,7 +3,8 @@
 //! payments.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, RootActor};
+use super::access::{needs, Operator, TenantOperator};
+use super::extract::{ApiJson, ApiQuery};
 use super::schemas::{Amount, BillingMonth, Day, InvoiceStatusName};
 use crate::domain::invoice::{
     cents_to_decimal, parse_amount_cents, BillingPeriod, Invoice, InvoiceStatus,
@@ -111,20 +112,20 @@ pub struct GeneratedView {
     path = "/api/xero/generate-invoices",
     tag = "billing",
     request_body = GenerateBody,
-    security(("root_token" = [])),
+    security(("operator_token" = ["billing:write"])),
     responses(
         (status = 200, body = GeneratedView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn generate(
     State(billing): State<Billing>,
-    RootActor(actor): RootActor,
+    operator: Operator<needs::BillingWrite>,
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> Result<Json<GeneratedView>, ApiError> {
     let period = billing_period(body.period.as_deref(), body.date.as_deref())?;
-    let g = billing.generate_invoices(&actor, period).await?;
+    let g = billing.generate_invoices(&operator.actor, period).await?;
     Ok(Json(g.into()))
 }
 
@@ -159,21 +160,27 @@ fn period_param(value: Option<&str>) -> Result<Option<BillingPeriod>, Validation
     path = "/api/invoices",
     tag = "billing",
     params(ListQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["billing:read"])),
     responses(
         (status = 200, body = Vec<InvoiceView>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn list(
     State(billing): State<Billing>,
-    _root: RootActor,
+    operator: TenantOperator<needs::BillingRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<InvoiceView>>, ApiError> {
     let period = period_param(q.period.as_deref())?;
     let status = q.status.as_deref().map(InvoiceStatus::parse).transpose()?;
     let invoices = billing.invoices(period, status).await?;
-    Ok(Json(invoices.into_iter().map(InvoiceView::from).collect()))
+    Ok(Json(
+        invoices
+            .into_iter()
+            .filter(|i| operator.covers_raw(&i.tenant_id))
+            .map(InvoiceView::from)
+            .collect(),
+    ))
 }
 
 /// One invoice with its lines.
@@ -182,18 +189,23 @@ pub async fn list(
     path = "/api/invoices/{number}",
     tag = "billing",
     params(("number" = String, Path, description = "The invoice number, e.g. KW-202611-ACME")),
-    security(("root_token" = [])),
+    security(("operator_token" = ["billing:read"])),
     responses(
         (status = 200, body = InvoiceView),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 403, body = ErrorBody),
     )
 )]
 pub async fn get_invoice(
     State(billing): State<Billing>,
-    _root: RootActor,
+    operator: TenantOperator<needs::BillingRead>,
     Path(number): Path<String>,
 ) -> Result<Json<InvoiceView>, ApiError> {
-    Ok(Json(billing.invoice(&number).await?.into()))
+    let invoice = billing.invoice(&number).await?;
+    operator
+        .check(&crate::domain::ids::TenantId::parse(invoice.tenant_id.clone())?)
+        .await?;
+    Ok(Json(invoice.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -213,15 +225,15 @@ pub struct ExportQuery {
     path = "/api/xero/export",
     tag = "billing",
     params(ExportQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["billing:read"])),
     responses(
         (status = 200, description = "text/csv or application/json"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn export(
     State(billing): State<Billing>,
-    _root: RootActor,
+    _operator: Operator<needs::BillingRead>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let period = BillingPeriod::parse(&q.period)?;
@@ -264,21 +276,21 @@ pub struct PushBody {
     path = "/api/xero/push",
     tag = "billing",
     request_body = PushBody,
-    security(("root_token" = [])),
+    security(("operator_token" = ["billing:write"])),
     responses(
         (status = 200, description = "The invoices sent now", body = Vec<InvoiceView>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 409, description = "`XERO_NOT_CONFIGURED`: the operator has not configured Xero", body = ErrorBody),
         (status = 503, description = "`XERO_UNAVAILABLE`: Xero is not answering", body = ErrorBody),
     )
 )]
 pub async fn push(
     State(billing): State<Billing>,
-    RootActor(actor): RootActor,
+    operator: Operator<needs::BillingWrite>,
     ApiJson(body): ApiJson<PushBody>,
 ) -> Result<Json<Vec<InvoiceView>>, ApiError> {
     let period = BillingPeriod::parse(&body.period)?;
-    let sent = billing.push_invoices(&actor, period).await?;
+    let sent = billing.push_invoices(&operator.actor, period).await?;
     Ok(Json(sent.into_iter().map(InvoiceView::from).collect()))
 }
 
@@ -313,17 +325,17 @@ pub struct PaymentView {
     path = "/api/xero/payments",
     tag = "billing",
     request_body = PaymentBody,
-    security(("root_token" = [])),
+    security(("operator_token" = ["billing:write"])),
     responses(
         (status = 200, body = PaymentView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "A draft invoice, or a payment id reused with other figures", body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn payment(
     State(billing): State<Billing>,
-    RootActor(actor): RootActor,
+    operator: Operator<needs::BillingWrite>,
     ApiJson(body): ApiJson<PaymentBody>,
 ) -> Result<(StatusCode, Json<PaymentView>), ApiError> {
     let amount = match &body.amount {
@@ -340,7 +352,7 @@ pub async fn payment(
     let amount_cents = parse_amount_cents("amount", &amount)?;
     let r = billing
         .record_payment(
-            &actor,
+            &operator.actor,
             NewPayment {
                 payment_id: body.payment_id,
                 invoice_number: body.invoice_number,

@@ -1,7 +1,8 @@
 //! The cost engine over HTTP: usage events in, True Production Cost out.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, RootActor};
+use super::access::{needs, Operator, TenantOperator};
+use super::extract::{ApiJson, ApiQuery};
 use super::schemas::{AnalyticsDay, Label128, Label200, Label64, Timestamp};
 use crate::domain::analytics::{Earnings, Tpc};
 use crate::domain::cost::{parse_milli, Units, UsageEvent};
@@ -118,17 +119,17 @@ pub struct IngestResponse {
     path = "/api/usage/events",
     tag = "costs",
     request_body(content = Vec<EventBody>, description = "1 to 1,000 events"),
-    security(("root_token" = [])),
+    security(("operator_token" = ["usage:write"])),
     responses(
         (status = 200, body = IngestResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "An event names an unknown tenant", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn ingest(
     State(costs): State<Costs>,
-    _root: RootActor,
+    operator: TenantOperator<needs::UsageWrite>,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
     let bytes = axum::body::to_bytes(body, MAX_EVENTS_BODY_BYTES)
@@ -166,6 +167,10 @@ pub async fn ingest(
                 .map_err(|e| ValidationError::new(e.field, format!("event {i}: {}", e.message)))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let tenants: std::collections::BTreeSet<_> = events.iter().map(|e| &e.tenant_id).collect();
+    for tenant in tenants {
+        operator.check(tenant).await?;
+    }
     let done = costs.ingest_events(events).await?;
     Ok(Json(IngestResponse {
         accepted: done.accepted,
@@ -305,20 +310,21 @@ pub fn view(tenant: &TenantId, period: &str, plan: Plan, t: Tpc) -> TpcView {
     path = "/api/analytics/tpc/{tenant_id}",
     tag = "costs",
     params(("tenant_id" = TenantId, Path), TpcQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["analytics:read"])),
     responses(
         (status = 200, body = TpcView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn tpc(
     State(costs): State<Costs>,
-    _root: RootActor,
+    operator: TenantOperator<needs::AnalyticsRead>,
     Path(tenant): Path<String>,
     ApiQuery(q): ApiQuery<TpcQuery>,
 ) -> Result<Json<TpcView>, ApiError> {
     let tenant = TenantId::parse(tenant)?;
+    operator.check(&tenant).await?;
     let (period, span) = parse_span(q.period.as_deref(), q.from, q.to)?;
     let (plan, t) = costs.tpc(&tenant, span).await?;
     Ok(Json(view(&tenant, period.as_str(), plan, t)))
@@ -341,22 +347,23 @@ pub struct PlanPricingBody {
     tag = "costs",
     params(("name" = Plan, Path)),
     request_body = PlanPricingBody,
-    security(("root_token" = [])),
+    security(("operator_token" = ["billing:write"])),
     responses(
         (status = 200, body = PlanPricingBody),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 403, body = ErrorBody),
     )
 )]
 pub async fn set_plan_pricing(
     State(costs): State<Costs>,
-    RootActor(actor): RootActor,
+    operator: Operator<needs::BillingWrite>,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<PlanPricingBody>,
 ) -> Result<Json<PlanPricingBody>, ApiError> {
     let plan = Plan::parse_field("name", &name)?;
     let p = costs
         .set_plan_pricing(
-            &actor,
+            &operator.actor,
             plan,
             Earnings {
                 monthly_price_micros: body.monthly_price_micros,
@@ -418,16 +425,16 @@ pub struct ForecastView {
     path = "/api/analytics/forecast",
     tag = "costs",
     params(ForecastQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["analytics:read"])),
     responses(
         (status = 200, body = ForecastView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn forecast(
     State(costs): State<Costs>,
-    _root: RootActor,
+    operator: TenantOperator<needs::AnalyticsRead>,
     ApiQuery(q): ApiQuery<ForecastQuery>,
 ) -> Result<Json<ForecastView>, ApiError> {
     let tenant = q
@@ -435,6 +442,7 @@ pub async fn forecast(
         .as_deref()
         .map(|t| crate::domain::ids::TenantId::parse_field("tenant_id", t))
         .transpose()?;
+    let tenant = operator.only(tenant).await?;
     let f = costs
         .forecast(
             q.quarters.unwrap_or(1),
@@ -523,16 +531,16 @@ pub struct OptimizeView {
     path = "/api/analytics/optimize",
     tag = "costs",
     params(OptimizeQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["analytics:read"])),
     responses(
         (status = 200, body = OptimizeView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn optimize(
     State(costs): State<Costs>,
-    _root: RootActor,
+    _operator: Operator<needs::AnalyticsRead>,
     ApiQuery(q): ApiQuery<OptimizeQuery>,
 ) -> Result<Json<OptimizeView>, ApiError> {
     let defaults = crate::domain::analytics::Thresholds::default();

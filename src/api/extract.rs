@@ -1,9 +1,7 @@
 //! Extractors: JSON and query strings that fail with our error body, the
-//! root-token guard, and the request id.
+//! bearer token, and the request id (the management guard is `access`).
 
 use super::error::ApiError;
-use crate::domain::audit::Actor;
-use crate::startup::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
@@ -151,30 +149,4 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .ok()?
         .strip_prefix("Bearer ")
         .map(str::trim)
-}
-
-/// Admits only callers presenting the root token; yields the audit actor.
-pub struct RootActor(pub Actor);
-
-impl FromRequestParts<AppState> for RootActor {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        match bearer(parts) {
-            Some(token) if state.root.matches(token) => Ok(Self(Actor {
-                name: "root".into(),
-                request_id: request_id(&parts.headers),
-            })),
-            Some(_) => {
-                tracing::warn!(path = %parts.uri.path(), "management call with a wrong token");
-                Err(ApiError::unauthorized("the bearer token is not valid"))
-            }
-            None => Err(ApiError::unauthorized(
-                "this call needs 'Authorization: Bearer <root token>'",
-            )),
-        }
-    }
 }

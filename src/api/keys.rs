@@ -1,12 +1,15 @@
 //! `/api/keys`: list, inspect, verify, rotate, disable, enable.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, OptionalJson, RootActor};
-use crate::domain::api_key::{ApiKey, KeyStatus, Rotation, SecretState, VerifyCode};
+use super::access::{needs, Needs, TenantOperator};
+use super::extract::{ApiJson, ApiQuery, OptionalJson};
+use super::schemas::{KeyPermission, NamespaceScope, Timestamp};
+use crate::domain::api_key::{ApiKey, KeyStatus, Permission, Rotation, SecretState, VerifyCode};
+use crate::domain::namespace::NamespacePattern;
+use crate::services::keys::KeyChanges;
 use crate::domain::ids::{KeyId, NamespaceName, TenantId};
 use crate::services;
 use crate::services::keys::Keys;
-use crate::startup::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -21,8 +24,12 @@ pub struct KeyView {
     pub integration: String,
     pub project_id: String,
     pub scopes: Vec<String>,
-    /// active | disabled
+    /// active | disabled | revoked
     pub status: String,
+    pub name: String,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Rights beyond the data plane.
+    pub permissions: Vec<String>,
     /// Per-key monthly quota override, if any.
     pub rate_limit: Option<i64>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -54,6 +61,13 @@ impl From<ApiKey> for KeyView {
             project_id: key.project_id.to_string(),
             scopes: key.scopes.iter().map(ToString::to_string).collect(),
             status: key.status.as_str().to_string(),
+            name: key.name,
+            metadata: key.metadata,
+            permissions: key
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
             rate_limit: key.rate_limit,
             expires_at: key.expires_at,
             created_at: key.created_at,
@@ -92,27 +106,166 @@ pub struct KeyList {
     path = "/api/keys",
     tag = "keys",
     params(KeyListQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["keys:read"])),
     responses(
         (status = 200, body = KeyList),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn list_keys(
     State(keys): State<Keys>,
-    _root: RootActor,
+    operator: TenantOperator<needs::KeysRead>,
     ApiQuery(query): ApiQuery<KeyListQuery>,
 ) -> Result<Json<KeyList>, ApiError> {
-    let tenant = query.tenant_id.map(TenantId::parse).transpose()?;
+    let asked = query.tenant_id.map(TenantId::parse).transpose()?;
+    let tenant = operator.narrow(asked).await?;
     let keys = keys.list_keys(tenant.as_ref()).await?;
     Ok(Json(KeyList {
-        keys: keys.into_iter().map(KeyView::from).collect(),
+        keys: keys
+            .into_iter()
+            .filter(|k| operator.covers(&k.tenant_id))
+            .map(KeyView::from)
+            .collect(),
     }))
 }
 
 fn key_id(raw: String) -> Result<KeyId, ApiError> {
     Ok(KeyId::parse(raw)?)
+}
+
+/// The key with this id, when the operator may touch its tenant.
+async fn key_in_scope<P: Needs>(
+    keys: &Keys,
+    operator: &TenantOperator<P>,
+    raw: String,
+) -> Result<ApiKey, ApiError> {
+    let key = keys.get_key(&key_id(raw)?).await?;
+    operator.check(&key.tenant_id).await?;
+    Ok(key)
+}
+
+/// Reads a field that may be absent (left as is), `null` (cleared) or a value.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// What to change on a key; absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPatch {
+    #[schema(max_length = 100)]
+    pub name: Option<String>,
+    /// Replaces the key's labels (up to 50 string pairs).
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
+    pub metadata: Option<crate::domain::api_key::Metadata>,
+    /// The key's monthly quota override; `null` falls back to the plan's figure.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64, nullable)]
+    pub rate_limit: Option<Option<i64>>,
+    /// When the key stops working (in the future); `null` for never.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Timestamp>, nullable)]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// Replaces the key's namespaces and patterns (at least one).
+    #[schema(inline, value_type = Option<Vec<NamespaceScope>>)]
+    pub scopes: Option<Vec<String>>,
+    /// Replaces the key's rights beyond the data plane.
+    #[schema(inline, value_type = Option<Vec<KeyPermission>>)]
+    pub permissions: Option<Vec<String>>,
+}
+
+impl TryFrom<KeyPatch> for KeyChanges {
+    type Error = crate::domain::ValidationError;
+    fn try_from(p: KeyPatch) -> Result<Self, Self::Error> {
+        Ok(Self {
+            name: p.name,
+            metadata: p.metadata,
+            rate_limit: p.rate_limit,
+            expires_at: p.expires_at,
+            scopes: p
+                .scopes
+                .map(|s| s.into_iter().map(NamespacePattern::parse).collect())
+                .transpose()?,
+            permissions: p
+                .permissions
+                .map(|ps| ps.iter().map(|p| Permission::parse(p)).collect())
+                .transpose()?,
+        })
+    }
+}
+
+/// Change a key's name, labels, monthly quota, expiry, scopes or
+/// permissions: in force from the next request on, on every replica.
+#[utoipa::path(
+    patch,
+    path = "/api/keys/{key_id}",
+    tag = "keys",
+    params(("key_id" = KeyId, Path, description = "The stable key id")),
+    request_body = KeyPatch,
+    security(("operator_token" = ["keys:write"])),
+    responses(
+        (status = 200, body = KeyView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The key is revoked", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn update_key(
+    State(keys): State<Keys>,
+    operator: TenantOperator<needs::KeysWrite>,
+    Path(raw): Path<String>,
+    ApiJson(patch): ApiJson<KeyPatch>,
+) -> Result<Json<KeyView>, ApiError> {
+    let key = key_in_scope(&keys, &operator, raw).await?;
+    let changes = KeyChanges::try_from(patch)?;
+    if changes.scopes.is_some() && !operator.covers_every_tenant() {
+        // Patterns can reach other tenants' namespaces (pooled keys).
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "TENANT_RESTRICTED",
+            "a tenant-restricted token cannot change a key's scopes",
+        ));
+    }
+    Ok(Json(
+        keys.update_key(&key.id, changes, &operator.actor)
+            .await?
+            .into(),
+    ))
+}
+
+/// Revoke a key for good: every secret version stops at once (`KEY_REVOKED`
+/// on the next request, on every replica); the key stays listed with status
+/// `revoked`, and its history stays in usage and the audit trail.
+#[utoipa::path(
+    delete,
+    path = "/api/keys/{key_id}",
+    tag = "keys",
+    params(("key_id" = KeyId, Path, description = "The stable key id")),
+    security(("operator_token" = ["keys:write"])),
+    responses(
+        (status = 200, body = KeyView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Already revoked", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn revoke_key(
+    State(keys): State<Keys>,
+    operator: TenantOperator<needs::KeysWrite>,
+    Path(raw): Path<String>,
+) -> Result<Json<KeyView>, ApiError> {
+    let key = key_in_scope(&keys, &operator, raw).await?;
+    Ok(Json(keys.revoke_key(&key.id, &operator.actor).await?.into()))
 }
 
 /// One key with its secret versions and their states.
@@ -121,21 +274,21 @@ fn key_id(raw: String) -> Result<KeyId, ApiError> {
     path = "/api/keys/{key_id}",
     tag = "keys",
     params(("key_id" = KeyId, Path, description = "The stable key id")),
-    security(("root_token" = [])),
+    security(("operator_token" = ["keys:read"])),
     responses(
         (status = 200, body = KeyView),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn get_key(
     State(keys): State<Keys>,
-    _root: RootActor,
+    operator: TenantOperator<needs::KeysRead>,
     Path(raw): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    let id = key_id(raw)?;
-    Ok(Json(keys.get_key(&id).await?.into()))
+    Ok(Json(key_in_scope(&keys, &operator, raw).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -234,23 +387,24 @@ crate::debug_without_secrets!(RotateResponse {
     tag = "keys",
     params(("key_id" = KeyId, Path, description = "The stable key id")),
     request_body(content = Option<RotateBody>, description = "Optional"),
-    security(("root_token" = [])),
+    security(("operator_token" = ["keys:write"])),
     responses(
         (status = 200, body = RotateResponse),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn rotate_key(
     State(keys): State<Keys>,
-    RootActor(actor): RootActor,
+    operator: TenantOperator<needs::KeysWrite>,
     Path(raw): Path<String>,
     OptionalJson(body): OptionalJson<RotateBody>,
 ) -> Result<Json<RotateResponse>, ApiError> {
-    let id = key_id(raw)?;
+    let key = key_in_scope(&keys, &operator, raw).await?;
     let rotation = Rotation::parse(body.grace_seconds, body.immediate)?;
-    let done = keys.rotate(&id, rotation, &actor).await?;
+    let done = keys.rotate(&key.id, rotation, &operator.actor).await?;
     Ok(Json(RotateResponse {
         display_prefix: done.api_key.display_prefix(),
         api_key: done.api_key.expose().to_string(),
@@ -261,17 +415,14 @@ pub async fn rotate_key(
 }
 
 async fn set_status(
-    state: AppState,
-    actor: crate::domain::audit::Actor,
+    keys: Keys,
+    operator: TenantOperator<needs::KeysWrite>,
     raw: String,
     status: KeyStatus,
 ) -> Result<Json<KeyView>, ApiError> {
-    let id = key_id(raw)?;
+    let key = key_in_scope(&keys, &operator, raw).await?;
     Ok(Json(
-        state
-            .core
-            .keys
-            .set_key_status(&id, status, &actor)
+        keys.set_key_status(&key.id, status, &operator.actor)
             .await?
             .into(),
     ))
@@ -283,20 +434,21 @@ async fn set_status(
     path = "/api/keys/{key_id}/disable",
     tag = "keys",
     params(("key_id" = KeyId, Path, description = "The stable key id")),
-    security(("root_token" = [])),
+    security(("operator_token" = ["keys:write"])),
     responses(
         (status = 200, body = KeyView),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn disable_key(
-    State(state): State<AppState>,
-    RootActor(actor): RootActor,
+    State(keys): State<Keys>,
+    operator: TenantOperator<needs::KeysWrite>,
     Path(raw): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    set_status(state, actor, raw, KeyStatus::Disabled).await
+    set_status(keys, operator, raw, KeyStatus::Disabled).await
 }
 
 /// Enable a disabled key again.
@@ -305,18 +457,19 @@ pub async fn disable_key(
     path = "/api/keys/{key_id}/enable",
     tag = "keys",
     params(("key_id" = KeyId, Path, description = "The stable key id")),
-    security(("root_token" = [])),
+    security(("operator_token" = ["keys:write"])),
     responses(
         (status = 200, body = KeyView),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn enable_key(
-    State(state): State<AppState>,
-    RootActor(actor): RootActor,
+    State(keys): State<Keys>,
+    operator: TenantOperator<needs::KeysWrite>,
     Path(raw): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    set_status(state, actor, raw, KeyStatus::Active).await
+    set_status(keys, operator, raw, KeyStatus::Active).await
 }

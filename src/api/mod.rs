@@ -1,8 +1,10 @@
 //! The JSON API: one file per resource. Routes and the OpenAPI document come
 //! from the same `#[utoipa::path]` annotations, so they cannot drift apart.
 
+pub mod access;
 pub mod admin_billing;
 pub mod admin_session;
+pub mod admin_tokens;
 pub mod audit;
 pub mod billing;
 pub mod cache;
@@ -16,6 +18,7 @@ pub mod provision;
 pub mod schemas;
 pub mod secrets;
 pub mod tenants;
+pub mod tokens;
 pub mod usage;
 
 use crate::startup::AppState;
@@ -38,7 +41,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
     info(
         title = "keyward",
         description = "Self-hosted API-key and cost control plane. Management calls need \
-                       `Authorization: Bearer <root token>`; errors are \
+                       `Authorization: Bearer <operator token>` holding the permission the \
+                       operation's security requirement names (or the root token); errors are \
                        `{\"error\":{\"code\",\"message\"}}` with a 4xx status."
     ),
     modifiers(&SecuritySchemes),
@@ -59,6 +63,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         schemas::BillingMonth,
         schemas::Tier,
         schemas::KeyPermission,
+        schemas::OperatorPermission,
+        schemas::TenantScopeText,
         schemas::NamespaceScope,
         schemas::TenantStatusName,
         schemas::InvoiceStatusName,
@@ -83,8 +89,16 @@ impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "root_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            "operator_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An operator token (`kwt_...`) holding the permission each operation \
+                         lists, or the root token (every permission) while it is turned on.",
+                    ))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "api_key",
@@ -97,11 +111,12 @@ impl Modify for SecuritySchemes {
 pub fn openapi_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(provision::provision))
-        .routes(routes!(namespaces::create_namespace))
+        .routes(routes!(namespaces::create_namespace, namespaces::list_namespaces))
+        .routes(routes!(namespaces::delete_namespace))
         .routes(routes!(tenants::list_tenants))
         .routes(routes!(tenants::get_tenant, tenants::update_tenant))
         .routes(routes!(keys::list_keys))
-        .routes(routes!(keys::get_key))
+        .routes(routes!(keys::get_key, keys::update_key, keys::revoke_key))
         .routes(routes!(keys::verify_key))
         .routes(routes!(keys::rotate_key))
         .routes(routes!(keys::disable_key))
@@ -136,6 +151,9 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(billing::export))
         .routes(routes!(billing::push))
         .routes(routes!(billing::payment))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(tokens::root_token_state, tokens::set_root_token))
 }
 
 /// Data-plane bodies may be as large as the largest plan allows; each request
@@ -156,6 +174,7 @@ pub fn bench_router() -> Router<AppState> {
 pub fn dashboard_forms() -> Router<AppState> {
     admin_session::router()
         .merge(admin_billing::router())
+        .merge(admin_tokens::router())
         .layer(axum::middleware::from_fn(admin_session::for_browsers))
 }
 

@@ -1,9 +1,10 @@
 //! `POST /api/provision`: a tenant, its namespace and a key in one call.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, RootActor};
+use super::access::{needs, TenantOperator};
+use super::extract::ApiJson;
 use super::schemas::{DisplayName, FreeText, KeyPermission, NamespaceScope, Timestamp};
-use crate::domain::api_key::{parse_rate_limit, Permission};
+use crate::domain::api_key::{check_key_name, check_metadata, parse_rate_limit, Permission};
 use crate::domain::ids::{Integration, NamespaceName, ProjectId, TenantId};
 use crate::domain::namespace::NamespacePattern;
 use crate::domain::plan::Plan;
@@ -59,6 +60,12 @@ pub struct ProvisionBody {
     pub sector: Option<String>,
     #[schema(value_type = Option<FreeText>)]
     pub use_case: Option<String>,
+    /// The key's own name (e.g. "staging uploads"); changeable with PATCH.
+    #[schema(max_length = 100)]
+    pub key_name: Option<String>,
+    /// The platform's labels for the key: up to 50 string pairs.
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
+    pub metadata: Option<crate::domain::api_key::Metadata>,
 }
 
 impl TryFrom<ProvisionBody> for ProvisionRequest {
@@ -98,6 +105,12 @@ impl TryFrom<ProvisionBody> for ProvisionRequest {
             expires_at: body.expires_at,
             sector: parse_free_text("sector", body.sector.as_deref().unwrap_or(""))?,
             use_case: parse_free_text("use_case", body.use_case.as_deref().unwrap_or(""))?,
+            key_name: check_key_name(body.key_name.as_deref().unwrap_or(""))?,
+            metadata: {
+                let metadata = body.metadata.unwrap_or_default();
+                check_metadata(&metadata)?;
+                metadata
+            },
         })
     }
 }
@@ -139,10 +152,11 @@ crate::debug_without_secrets!(ProvisionResponse {
     path = "/api/provision",
     tag = "keys",
     request_body = ProvisionBody,
-    security(("root_token" = [])),
+    security(("operator_token" = ["tenants:write"])),
     responses(
         (status = 201, description = "Key created; `api_key` is shown only now", body = ProvisionResponse),
-        (status = 401, description = "Missing or wrong root token", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "The token lacks the permission or the tenant", body = ErrorBody),
         (status = 404, description = "Parent tenant not found", body = ErrorBody),
         (status = 409, description = "Namespace taken or plan mismatch", body = ErrorBody),
         (status = 422, description = "Invalid body", body = ErrorBody),
@@ -150,11 +164,23 @@ crate::debug_without_secrets!(ProvisionResponse {
 )]
 pub async fn provision(
     State(keys): State<Keys>,
-    RootActor(actor): RootActor,
+    operator: TenantOperator<needs::TenantsWrite>,
     ApiJson(body): ApiJson<ProvisionBody>,
 ) -> Result<(StatusCode, Json<ProvisionResponse>), ApiError> {
     let request = ProvisionRequest::try_from(body)?;
-    let done = keys.provision(request, &actor).await?;
+    operator.check(&request.tenant_id).await?;
+    if let Some(parent) = &request.parent_id {
+        operator.check(parent).await?;
+    }
+    if !request.scopes.is_empty() && !operator.covers_every_tenant() {
+        // Extra namespace patterns make a pooled key, which spans tenants.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "TENANT_RESTRICTED",
+            "a tenant-restricted token cannot give a key extra namespace patterns (scopes)",
+        ));
+    }
+    let done = keys.provision(request, &operator.actor).await?;
     let version = done.key.versions.last();
     Ok((
         StatusCode::CREATED,

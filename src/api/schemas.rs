@@ -199,6 +199,8 @@ schema!(
 );
 
 pub struct KeyPermission;
+pub struct OperatorPermission;
+pub struct TenantScopeText;
 pub struct NamespaceScope;
 pub struct TenantStatusName;
 pub struct InvoiceStatusName;
@@ -209,6 +211,23 @@ schema!(
     one_of(
         ["secrets:read"],
         "A right beyond the data plane: `secrets:read` reads the key's own tenant's provider secrets"
+    )
+);
+schema!(
+    OperatorPermission,
+    "OperatorPermission",
+    one_of(
+        crate::domain::access::Permission::ALL.map(crate::domain::access::Permission::as_str),
+        "A management permission; each operation's security requirement names the one it needs"
+    )
+);
+schema!(
+    TenantScopeText,
+    "TenantScope",
+    text(
+        r"^[a-zA-Z0-9_-]+\*?$",
+        TenantId::MAX_LEN + 1,
+        "One tenant id, or a non-empty id prefix followed by `*`"
     )
 );
 schema!(
@@ -360,6 +379,7 @@ schema!(
             "VALID",
             "NOT_FOUND",
             "DISABLED",
+            "REVOKED",
             "EXPIRED",
             "FORBIDDEN_NAMESPACE",
             "MALFORMED",
@@ -392,6 +412,7 @@ mod tests {
             V::Valid,
             V::NotFound,
             V::Disabled,
+            V::Revoked,
             V::Expired,
             V::ForbiddenNamespace,
             V::Malformed,

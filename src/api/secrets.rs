@@ -1,7 +1,10 @@
 //! The provider secret vault over HTTP: tenants' AI provider keys.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{bearer, request_id, ApiJson, ApiQuery, OptionalJson, RootActor};
+use super::access::{admit, needs, Needs, Operator};
+use super::extract::{bearer, request_id, ApiJson, ApiQuery, OptionalJson};
+use crate::crypto::operator_token::PlainOperatorToken;
+use std::marker::PhantomData;
 use super::schemas::{FreeText, SecretValue, Tier, Timestamp};
 use crate::domain::api_key::{Permission, VerifyCode};
 use crate::domain::audit::Actor;
@@ -21,28 +24,26 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// The root token, or a tenant's keyward API key (for reading its own secrets).
-pub struct SecretCaller(pub Caller, pub Actor);
+/// An operator (the root token, or an operator token holding `P`; its tenant
+/// scope goes to the vault), or a tenant's keyward API key (for its own
+/// secrets, as the key's permissions allow).
+pub struct SecretCaller<P: Needs>(pub Caller, pub Actor, PhantomData<P>);
 
-impl FromRequestParts<AppState> for SecretCaller {
+impl<P: Needs> FromRequestParts<AppState> for SecretCaller<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(token) = bearer(parts) else {
             return Err(ApiError::unauthorized(
-                "this call needs 'Authorization: Bearer <root token or API key>'",
+                "this call needs 'Authorization: Bearer <operator token, root token or API key>'",
             ));
         };
-        let request_id = request_id(&parts.headers);
-        if state.root.matches(token) {
-            return Ok(Self(
-                Caller::Root,
-                Actor {
-                    name: "root".into(),
-                    request_id,
-                },
-            ));
+        if PlainOperatorToken::looks_like(token) || state.root.matches(token) {
+            let (credential, actor) = admit(parts, state, P::PERMISSION).await?;
+            let tenants = credential.grants.tenants;
+            return Ok(Self(Caller::Operator { tenants }, actor, PhantomData));
         }
+        let request_id = request_id(&parts.headers);
         let v = state.core.keys.verify(token, None).await?;
         match (v.code, v.tenant_id, v.key_id) {
             (VerifyCode::Valid, Some(tenant), Some(key_id)) => Ok(Self(
@@ -54,6 +55,7 @@ impl FromRequestParts<AppState> for SecretCaller {
                     name: format!("key:{key_id}"),
                     request_id,
                 },
+                PhantomData,
             )),
             _ => Err(ApiError::unauthorized("the bearer token is not valid")),
         }
@@ -125,7 +127,7 @@ fn parse_tier(tier: Option<&str>) -> Result<Option<Plan>, ApiError> {
     tag = "vault",
     params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
     request_body(content = ResolveBody, description = "optional"),
-    security(("root_token" = []), ("api_key" = [])),
+    security(("operator_token" = ["secrets:read"]), ("api_key" = [])),
     responses(
         (status = 200, body = ResolvedKey),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -135,7 +137,7 @@ fn parse_tier(tier: Option<&str>) -> Result<Option<Plan>, ApiError> {
 )]
 pub async fn resolve(
     State(vault): State<Vault>,
-    SecretCaller(caller, actor): SecretCaller,
+    SecretCaller(caller, actor, _): SecretCaller<needs::SecretsRead>,
     Path((service, tenant)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<ResolveBody>,
 ) -> Result<Json<ResolvedKey>, ApiError> {
@@ -215,7 +217,7 @@ pub struct ProvisionSecretBody {
     tag = "vault",
     params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
     request_body(content = ProvisionSecretBody, description = "optional"),
-    security(("root_token" = []), ("api_key" = [])),
+    security(("operator_token" = ["secrets:write"]), ("api_key" = [])),
     responses(
         (status = 201, body = SecretView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -225,7 +227,7 @@ pub struct ProvisionSecretBody {
 )]
 pub async fn provision(
     State(state): State<AppState>,
-    SecretCaller(caller, actor): SecretCaller,
+    SecretCaller(caller, actor, _): SecretCaller<needs::SecretsWrite>,
     Path((service, tenant)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<ProvisionSecretBody>,
 ) -> Result<(StatusCode, Json<SecretView>), ApiError> {
@@ -253,7 +255,7 @@ pub async fn provision(
     path = "/api/keys/{service}/{tenant_id}/rotate",
     tag = "vault",
     params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
-    security(("root_token" = []), ("api_key" = [])),
+    security(("operator_token" = ["secrets:write"]), ("api_key" = [])),
     responses(
         (status = 200, body = SecretView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -263,7 +265,7 @@ pub async fn provision(
 )]
 pub async fn rotate(
     State(state): State<AppState>,
-    SecretCaller(caller, actor): SecretCaller,
+    SecretCaller(caller, actor, _): SecretCaller<needs::SecretsWrite>,
     Path((service, tenant)): Path<(String, String)>,
 ) -> Result<Json<SecretView>, ApiError> {
     let (service, tenant) =
@@ -291,7 +293,7 @@ crate::debug_without_secrets!(CustomerKeyBody {});
     tag = "vault",
     params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
     request_body = CustomerKeyBody,
-    security(("root_token" = []), ("api_key" = [])),
+    security(("operator_token" = ["secrets:write"]), ("api_key" = [])),
     responses(
         (status = 200, body = SecretView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -301,7 +303,7 @@ crate::debug_without_secrets!(CustomerKeyBody {});
 )]
 pub async fn put_customer(
     State(state): State<AppState>,
-    SecretCaller(caller, actor): SecretCaller,
+    SecretCaller(caller, actor, _): SecretCaller<needs::SecretsWrite>,
     Path((service, tenant)): Path<(String, String)>,
     ApiJson(body): ApiJson<CustomerKeyBody>,
 ) -> Result<Json<SecretView>, ApiError> {
@@ -352,7 +354,7 @@ crate::debug_without_secrets!(PutSecretBody {
     path = "/api/secrets",
     tag = "vault",
     request_body = PutSecretBody,
-    security(("root_token" = []), ("api_key" = [])),
+    security(("operator_token" = ["secrets:write"]), ("api_key" = [])),
     responses(
         (status = 200, body = SecretView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -361,13 +363,10 @@ crate::debug_without_secrets!(PutSecretBody {
 )]
 pub async fn put_secret(
     State(vault): State<Vault>,
-    SecretCaller(caller, actor): SecretCaller,
+    SecretCaller(caller, actor, _): SecretCaller<needs::SecretsWrite>,
     ApiJson(body): ApiJson<PutSecretBody>,
 ) -> Result<Json<SecretView>, ApiError> {
     let service = Service::parse(&body.service)?;
-    vault
-        .require_vault_admin(&caller, &actor, "secret.write", None, Some(service))
-        .await?;
     let kind = SecretKind::parse(&body.kind)?;
     let invalid = |m: &str| crate::domain::ValidationError::new("kind", m.to_string());
     let secret = match (kind, body.tenant_id, body.tier) {
@@ -388,6 +387,15 @@ pub async fn put_secret(
             .into())
         }
     };
+    vault
+        .require_vault_admin(
+            &caller,
+            &actor,
+            "secret.write",
+            secret.owner.tenant(),
+            Some(service),
+        )
+        .await?;
     let meta = vault
         .put_secret(&actor, &secret, &body.value, body.validate.unwrap_or(true))
         .await?;
@@ -408,7 +416,7 @@ pub struct SecretsQuery {
     path = "/api/secrets",
     tag = "vault",
     params(SecretsQuery),
-    security(("root_token" = []), ("api_key" = [])),
+    security(("operator_token" = ["secrets:read"]), ("api_key" = [])),
     responses(
         (status = 200, body = Vec<SecretView>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
@@ -416,7 +424,7 @@ pub struct SecretsQuery {
 )]
 pub async fn list(
     State(vault): State<Vault>,
-    SecretCaller(caller, actor): SecretCaller,
+    SecretCaller(caller, actor, _): SecretCaller<needs::SecretsRead>,
     ApiQuery(q): ApiQuery<SecretsQuery>,
 ) -> Result<Json<Vec<SecretView>>, ApiError> {
     let tenant = q.tenant_id.map(TenantId::parse).transpose()?;
@@ -471,15 +479,16 @@ pub struct PricesQuery {
     path = "/api/prices",
     tag = "vault",
     params(PricesQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["billing:read"])),
     responses(
         (status = 200, body = Vec<PriceView>),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 403, body = ErrorBody),
     )
 )]
 pub async fn list_prices(
     State(costs): State<Costs>,
-    _root: RootActor,
+    _operator: Operator<needs::BillingRead>,
     ApiQuery(q): ApiQuery<PricesQuery>,
 ) -> Result<Json<Vec<PriceView>>, ApiError> {
     let service = q.service.as_deref().map(CostService::parse).transpose()?;
@@ -515,15 +524,16 @@ pub struct PriceBody {
     path = "/api/prices",
     tag = "vault",
     request_body = PriceBody,
-    security(("root_token" = [])),
+    security(("operator_token" = ["billing:write"])),
     responses(
         (status = 200, body = PriceView),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 403, body = ErrorBody),
     )
 )]
 pub async fn set_price(
     State(costs): State<Costs>,
-    RootActor(actor): RootActor,
+    operator: Operator<needs::BillingWrite>,
     ApiJson(body): ApiJson<PriceBody>,
 ) -> Result<Json<PriceView>, ApiError> {
     let price = Price {
@@ -537,7 +547,7 @@ pub async fn set_price(
             .unwrap_or_else(crate::services::now)
             .trunc_subsecs(6),
     };
-    Ok(Json(costs.set_price(&actor, price).await?.into()))
+    Ok(Json(costs.set_price(&operator.actor, price).await?.into()))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -566,7 +576,7 @@ pub struct CheckResponse {
     tag = "vault",
     params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
     request_body(content = CheckBody, description = "optional"),
-    security(("root_token" = []), ("api_key" = [])),
+    security(("operator_token" = ["secrets:write"]), ("api_key" = [])),
     responses(
         (status = 200, body = CheckResponse),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -575,7 +585,7 @@ pub struct CheckResponse {
 )]
 pub async fn check(
     State(state): State<AppState>,
-    SecretCaller(caller, actor): SecretCaller,
+    SecretCaller(caller, actor, _): SecretCaller<needs::SecretsWrite>,
     Path((service, tenant)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<CheckBody>,
 ) -> Result<Json<CheckResponse>, ApiError> {

@@ -1,7 +1,8 @@
 //! `/api/tenants`: list, inspect, change plan or status.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, RootActor};
+use super::access::{needs, TenantOperator};
+use super::extract::{ApiJson, ApiQuery};
 use super::namespaces::NamespaceView;
 use super::schemas::{DisplayName, TenantStatusName};
 use crate::domain::ids::TenantId;
@@ -69,17 +70,18 @@ pub struct TenantList {
     path = "/api/tenants",
     tag = "tenants",
     params(TenantListQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["tenants:read"])),
     responses(
         (status = 200, body = TenantList),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn list_tenants(
     State(tenants): State<Tenants>,
-    _root: RootActor,
+    operator: TenantOperator<needs::TenantsRead>,
     ApiQuery(query): ApiQuery<TenantListQuery>,
 ) -> Result<Json<TenantList>, ApiError> {
     let plan = query
@@ -94,7 +96,9 @@ pub async fn list_tenants(
     if offset < 0 {
         return Err(ValidationError::new("offset", "must not be negative").into());
     }
-    let (tenants, total) = tenants.list_tenants(plan, limit, offset).await?;
+    let (tenants, total) = tenants
+        .list_tenants(plan, &operator.grants.tenants, limit, offset)
+        .await?;
     Ok(Json(TenantList {
         tenants: tenants.into_iter().map(TenantView::from).collect(),
         total,
@@ -144,20 +148,23 @@ fn tenant_id(raw: String) -> Result<TenantId, ApiError> {
     path = "/api/tenants/{id}",
     tag = "tenants",
     params(("id" = TenantId, Path, description = "Tenant id")),
-    security(("root_token" = [])),
+    security(("operator_token" = ["tenants:read"])),
     responses(
         (status = 200, body = TenantDetailView),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn get_tenant(
     State(tenants): State<Tenants>,
-    _root: RootActor,
+    operator: TenantOperator<needs::TenantsRead>,
     Path(raw): Path<String>,
 ) -> Result<Json<TenantDetailView>, ApiError> {
-    let detail = tenants.tenant_detail(&tenant_id(raw)?).await?;
+    let id = tenant_id(raw)?;
+    operator.check(&id).await?;
+    let detail = tenants.tenant_detail(&id).await?;
     Ok(Json(TenantDetailView {
         tenant: detail.tenant.into(),
         limits: detail.limits.into(),
@@ -198,23 +205,28 @@ impl TryFrom<TenantPatch> for TenantChanges {
     tag = "tenants",
     params(("id" = TenantId, Path, description = "Tenant id")),
     request_body = TenantPatch,
-    security(("root_token" = [])),
+    security(("operator_token" = ["tenants:write"])),
     responses(
         (status = 200, body = TenantView),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
 pub async fn update_tenant(
     State(tenants): State<Tenants>,
-    RootActor(actor): RootActor,
+    operator: TenantOperator<needs::TenantsWrite>,
     Path(raw): Path<String>,
     ApiJson(patch): ApiJson<TenantPatch>,
 ) -> Result<Json<TenantView>, ApiError> {
     let id = tenant_id(raw)?;
+    operator.check(&id).await?;
     let changes = TenantChanges::try_from(patch)?;
     Ok(Json(
-        tenants.update_tenant(&id, changes, &actor).await?.into(),
+        tenants
+            .update_tenant(&id, changes, &operator.actor)
+            .await?
+            .into(),
     ))
 }

@@ -1,7 +1,8 @@
 //! Usage, savings and rate-limit state per tenant; plans.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, RootActor};
+use super::access::{needs, Operator, TenantOperator};
+use super::extract::{ApiJson, ApiQuery};
 use super::schemas::Timestamp;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::{Plan, PlanLimits};
@@ -146,20 +147,21 @@ pub struct UsageRecordsView {
     path = "/api/usage/{tenant_id}/records",
     tag = "usage",
     params(("tenant_id" = TenantId, Path), RecordsQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["analytics:read"])),
     responses(
         (status = 200, body = UsageRecordsView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn usage_records(
     State(usage): State<Usage>,
-    _root: RootActor,
+    operator: TenantOperator<needs::AnalyticsRead>,
     Path(tenant): Path<String>,
     ApiQuery(q): ApiQuery<RecordsQuery>,
 ) -> Result<Json<UsageRecordsView>, ApiError> {
     let tenant = TenantId::parse(tenant)?;
+    operator.check(&tenant).await?;
     let window = Window::parse(q.from, q.to, Granularity::Hour)?;
     let limit = match q.limit {
         None => 1000,
@@ -198,20 +200,21 @@ pub async fn usage_records(
     path = "/api/usage/{tenant_id}",
     tag = "usage",
     params(("tenant_id" = TenantId, Path), UsageQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["analytics:read"])),
     responses(
         (status = 200, body = UsageReportView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn usage_report(
     State(usage): State<Usage>,
-    _root: RootActor,
+    operator: TenantOperator<needs::AnalyticsRead>,
     Path(tenant): Path<String>,
     ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> Result<Json<UsageReportView>, ApiError> {
     let tenant = TenantId::parse(tenant)?;
+    operator.check(&tenant).await?;
     let granularity = Granularity::parse(q.granularity.as_deref())?;
     let window = Window::parse(q.from, q.to, granularity)?;
     let report = usage.usage_report(&tenant, window, granularity).await?;
@@ -286,20 +289,21 @@ pub struct SavingsView {
     path = "/api/savings/{tenant_id}",
     tag = "usage",
     params(("tenant_id" = TenantId, Path), SavingsQuery),
-    security(("root_token" = [])),
+    security(("operator_token" = ["analytics:read"])),
     responses(
         (status = 200, body = SavingsView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn savings(
     State(usage): State<Usage>,
-    _root: RootActor,
+    operator: TenantOperator<needs::AnalyticsRead>,
     Path(tenant): Path<String>,
     ApiQuery(q): ApiQuery<SavingsQuery>,
 ) -> Result<Json<SavingsView>, ApiError> {
     let tenant = TenantId::parse(tenant)?;
+    operator.check(&tenant).await?;
     let d = SavingsAssumptions::default();
     let a = SavingsAssumptions {
         origin_egress_per_gb_micros: q
@@ -401,18 +405,20 @@ pub struct StorageView {
     path = "/api/ratelimit/{tenant_id}",
     tag = "usage",
     params(("tenant_id" = TenantId, Path)),
-    security(("root_token" = [])),
+    security(("operator_token" = ["analytics:read"])),
     responses(
         (status = 200, body = RateLimitView),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 403, body = ErrorBody),
     )
 )]
 pub async fn rate_limit(
     State(data_plane): State<DataPlane>,
-    _root: RootActor,
+    operator: TenantOperator<needs::AnalyticsRead>,
     Path(tenant): Path<String>,
 ) -> Result<Json<RateLimitView>, ApiError> {
     let tenant = TenantId::parse(tenant)?;
+    operator.check(&tenant).await?;
     let limits = data_plane.rate_limits(&tenant).await?;
     Ok(Json(RateLimitView {
         tenant_id: tenant.to_string(),
@@ -449,10 +455,10 @@ pub struct FlushResponse {
     post,
     path = "/api/usage/flush",
     tag = "usage",
-    security(("root_token" = [])),
-    responses((status = 200, body = FlushResponse), (status = 401, body = ErrorBody))
+    security(("operator_token" = ["usage:write"])),
+    responses((status = 200, body = FlushResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
-pub async fn flush(State(state): State<AppState>, _root: RootActor) -> Json<FlushResponse> {
+pub async fn flush(State(state): State<AppState>, _operator: Operator<needs::UsageWrite>) -> Json<FlushResponse> {
     state.core.usage.flush().await;
     Json(FlushResponse {
         flushed: true,
@@ -493,10 +499,10 @@ pub struct PlanList {
     get,
     path = "/api/plans",
     tag = "plans",
-    security(("root_token" = [])),
-    responses((status = 200, body = PlanList), (status = 401, body = ErrorBody))
+    security(("operator_token" = ["billing:read"])),
+    responses((status = 200, body = PlanList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
-pub async fn list_plans(State(state): State<AppState>, _root: RootActor) -> Json<PlanList> {
+pub async fn list_plans(State(state): State<AppState>, _operator: Operator<needs::BillingRead>) -> Json<PlanList> {
     Json(PlanList {
         plans: state
             .core
@@ -531,15 +537,15 @@ pub struct PlanBody {
     tag = "plans",
     params(("name" = Plan, Path)),
     request_body = PlanBody,
-    security(("root_token" = [])),
+    security(("operator_token" = ["billing:write"])),
     responses(
         (status = 200, body = PlanView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
     )
 )]
 pub async fn update_plan(
     State(plans): State<Plans>,
-    RootActor(actor): RootActor,
+    operator: Operator<needs::BillingWrite>,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<PlanBody>,
 ) -> Result<Json<PlanView>, ApiError> {
@@ -553,7 +559,7 @@ pub async fn update_plan(
             .max_cached_bytes
             .unwrap_or(plans.plan_limits(plan).max_cached_bytes),
     };
-    let limits = plans.update_plan(plan, limits, &actor).await?;
+    let limits = plans.update_plan(plan, limits, &operator.actor).await?;
     Ok(Json(PlanView::new(plan, limits)))
 }
 
@@ -572,10 +578,10 @@ pub struct StatsView {
     get,
     path = "/api/stats",
     tag = "usage",
-    security(("root_token" = [])),
-    responses((status = 200, body = StatsView), (status = 401, body = ErrorBody))
+    security(("operator_token" = ["analytics:read"])),
+    responses((status = 200, body = StatsView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
-pub async fn stats(State(state): State<AppState>, _root: RootActor) -> Json<StatsView> {
+pub async fn stats(State(state): State<AppState>, _operator: Operator<needs::AnalyticsRead>) -> Json<StatsView> {
     let s = state.core.stats();
     Json(StatsView {
         key_store_reads: s.key_store_reads,

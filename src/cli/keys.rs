@@ -79,7 +79,7 @@ pub(super) async fn run(settings: Settings, cmd: KeysCommand) -> Result<(), Stri
             let r = core
                 .vault
                 .resolve_secret(
-                    &crate::services::vault::Caller::Root,
+                    &crate::services::vault::Caller::everything(),
                     &actor,
                     service,
                     &tenant,

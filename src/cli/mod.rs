@@ -2,7 +2,8 @@
 //! `keyward keys get|provision|rotate <service> <tenant>`,
 //! `keyward vault rotate-master|retire-master`, `keyward costs analyze`,
 //! `keyward optimize analyze`, `keyward billing generate-invoices|export|push`,
-//! `keyward admin add-user`, `keyward migrate-store --from sqlite://... --to
+//! `keyward admin add-user`, `keyward tokens create|list|revoke|root-token`,
+//! `keyward migrate-store --from sqlite://... --to
 //! postgres://...`. Vault commands run over the
 //! same core as the server (same database, data directory and keyring), print
 //! human tables, or JSON with `--json`. One file per command group (keys,
@@ -12,6 +13,7 @@ mod admin;
 mod billing;
 mod costs;
 mod keys;
+mod tokens;
 mod vault;
 
 use crate::config::Settings;
@@ -54,6 +56,9 @@ enum Command {
     /// Dashboard admin accounts.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Operator tokens for the management API, and the root token's switch.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Copy a SQLite store into PostgreSQL (migrated first) from one consistent
     /// snapshot (the server may keep running), verified by row counts and
     /// checksums before it commits. Prints a per-table report.
@@ -88,6 +93,7 @@ pub async fn run() -> ExitCode {
         Command::Optimize(cmd) => costs::optimize(settings, cmd).await,
         Command::Billing(cmd) => billing::run(settings, cmd).await,
         Command::Admin(cmd) => admin::run(settings, cmd).await,
+        Command::Tokens(cmd) => tokens::run(settings, cmd).await,
         Command::MigrateStore { from, to, replace } => {
             crate::db::copy::copy_store(&from, &to, replace)
                 .await

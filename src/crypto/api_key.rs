@@ -50,7 +50,7 @@ pub enum MalformedKey {
     Checksum,
 }
 
-fn base62_random(len: usize) -> String {
+pub(crate) fn base62_random(len: usize) -> String {
     let mut out = String::with_capacity(len);
     while out.len() < len {
         for b in super::random_bytes::<32>() {
@@ -154,8 +154,13 @@ impl KeyHasher {
     }
 
     pub fn digest(&self, key: &PlainApiKey) -> KeyDigest {
+        self.digest_str(&key.0)
+    }
+
+    /// The digest of another credential kept the same way (operator tokens).
+    pub fn digest_str(&self, value: &str) -> KeyDigest {
         let mut mac = self.mac.clone();
-        mac.update(key.0.as_bytes());
+        mac.update(value.as_bytes());
         KeyDigest(mac.finalize().into_bytes().into())
     }
 }

@@ -2,6 +2,7 @@
 //! token, and the 0600 files in the data directory that hold local secrets.
 
 pub mod api_key;
+pub mod operator_token;
 pub mod password;
 pub mod root_token;
 pub mod secret_file;

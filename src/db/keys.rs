@@ -22,8 +22,8 @@ pub struct NewSecret<'a> {
 pub async fn insert_key(conn: &mut Conn, key: &ApiKey) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO api_keys (id, tenant_id, integration, project_id, status, rate_limit, \
-         expires_at, created_at, updated_at, permissions) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         expires_at, created_at, updated_at, permissions, name, metadata) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(key.id.as_str())
     .bind(key.tenant_id.as_str())
@@ -41,8 +41,18 @@ pub async fn insert_key(conn: &mut Conn, key: &ApiKey) -> sqlx::Result<()> {
             .collect::<Vec<_>>()
             .join(","),
     )
+    .bind(&key.name)
+    .bind(metadata_text(&key.metadata))
     .execute(&mut *conn)
     .await?;
+    insert_scopes(conn, key).await
+}
+
+fn metadata_text(metadata: &crate::domain::api_key::Metadata) -> String {
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into())
+}
+
+async fn insert_scopes(conn: &mut Conn, key: &ApiKey) -> sqlx::Result<()> {
     for pattern in &key.scopes {
         sqlx::query("INSERT INTO api_key_scopes (key_id, pattern) VALUES ($1, $2)")
             .bind(key.id.as_str())
@@ -97,6 +107,35 @@ pub async fn touch(conn: &mut Conn, id: &KeyId, now: DateTime<Utc>) -> sqlx::Res
     Ok(done.rows_affected() == 1)
 }
 
+/// Writes a key's editable fields (name, labels, quota, expiry,
+/// permissions, scopes) as `key` holds them.
+pub async fn update(conn: &mut Conn, key: &ApiKey, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE api_keys SET name = $1, metadata = $2, rate_limit = $3, expires_at = $4, \
+         permissions = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(&key.name)
+    .bind(metadata_text(&key.metadata))
+    .bind(key.rate_limit)
+    .bind(key.expires_at.map(ts))
+    .bind(
+        key.permissions
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+    .bind(ts(now))
+    .bind(key.id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM api_key_scopes WHERE key_id = $1")
+        .bind(key.id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    insert_scopes(conn, key).await
+}
+
 pub async fn set_status(
     conn: &mut Conn,
     id: &KeyId,
@@ -141,7 +180,7 @@ pub async fn retire_secrets(
 
 const KEY_COLUMNS: &str =
     "k.id, k.tenant_id, k.integration, k.project_id, k.status, k.rate_limit, \
-     k.expires_at, k.created_at, k.updated_at, k.permissions";
+     k.expires_at, k.created_at, k.updated_at, k.permissions, k.name, k.metadata";
 
 fn key_from_row(row: &AnyRow) -> sqlx::Result<ApiKey> {
     Ok(ApiKey {
@@ -150,6 +189,8 @@ fn key_from_row(row: &AnyRow) -> sqlx::Result<ApiKey> {
         integration: get_parsed(row, "integration", Integration::parse)?,
         project_id: get_parsed(row, "project_id", ProjectId::parse)?,
         scopes: Vec::new(),
+        name: row.try_get("name")?,
+        metadata: get_parsed(row, "metadata", |s| serde_json::from_str(&s))?,
         permissions: get_parsed(row, "permissions", |s| {
             s.split(',')
                 .filter(|p| !p.is_empty())

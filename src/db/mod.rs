@@ -18,6 +18,7 @@ pub mod invoices;
 pub mod keys;
 pub mod limits;
 pub mod namespaces;
+pub mod operator_tokens;
 pub mod plans;
 pub mod prices;
 pub mod secrets;

@@ -44,6 +44,27 @@ pub async fn find(conn: &mut Conn, name: &NamespaceName) -> sqlx::Result<Option<
     .transpose()
 }
 
+/// Every namespace, by name.
+pub async fn list_all(conn: &mut Conn) -> sqlx::Result<Vec<Namespace>> {
+    let rows = sqlx::query(
+        "SELECT name, tenant_id, sector, use_case, created_at FROM namespaces ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Deletes a namespace with its cached entries; the number of entries removed.
+pub async fn delete(conn: &mut Conn, name: &NamespaceName) -> sqlx::Result<u64> {
+    // Entries first: their delete trigger finds the owner through the namespace.
+    let entries = super::cache::delete_namespace(conn, name.as_str()).await?;
+    sqlx::query("DELETE FROM namespaces WHERE name = $1")
+        .bind(name.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(entries)
+}
+
 pub async fn list_for_tenant(conn: &mut Conn, tenant: &TenantId) -> sqlx::Result<Vec<Namespace>> {
     let rows = sqlx::query(
         "SELECT name, tenant_id, sector, use_case, created_at FROM namespaces \

@@ -1,6 +1,7 @@
 //! Tenants.
 
 use super::{get_parsed, get_ts, ts, Conn};
+use crate::domain::access::TenantScope;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
 use crate::domain::tenant::{Tenant, TenantStatus};
@@ -67,23 +68,50 @@ pub async fn cached_bytes(conn: &mut Conn, id: &TenantId) -> sqlx::Result<i64> {
 pub async fn list(
     conn: &mut Conn,
     plan: Option<Plan>,
+    scope: &TenantScope,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<Tenant>> {
+    let (exact, prefix) = scope_filter(scope);
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM tenants WHERE ($1 = '' OR plan = $1) ORDER BY id LIMIT $2 OFFSET $3"
+        "SELECT {COLUMNS} FROM tenants WHERE ($1 = '' OR plan = $1) AND {} \
+         ORDER BY id LIMIT $2 OFFSET $3",
+        in_scope(4)
     ))
     .bind(plan.map(Plan::as_str).unwrap_or(""))
     .bind(limit)
     .bind(offset)
+    .bind(exact)
+    .bind(prefix)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(from_row).collect()
 }
 
-pub async fn count(conn: &mut Conn, plan: Option<Plan>) -> sqlx::Result<i64> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM tenants WHERE ($1 = '' OR plan = $1)")
+/// Tenants in a credential's scope: `$n` an exact id, `$n+1` an id prefix
+/// (compared as text, so `_` in a prefix is no wildcard); `''` is no limit.
+fn in_scope(n: usize) -> String {
+    let m = n + 1;
+    format!("(${n} = '' OR id = ${n}) AND (${m} = '' OR substr(id, 1, length(${m})) = ${m})")
+}
+
+fn scope_filter(scope: &TenantScope) -> (&str, &str) {
+    match scope {
+        TenantScope::All => ("", ""),
+        TenantScope::Tenant(t) => (t.as_str(), ""),
+        TenantScope::Prefix(p) => ("", p.as_str()),
+    }
+}
+
+pub async fn count(conn: &mut Conn, plan: Option<Plan>, scope: &TenantScope) -> sqlx::Result<i64> {
+    let (exact, prefix) = scope_filter(scope);
+    let row = sqlx::query(&format!(
+        "SELECT COUNT(*) AS n FROM tenants WHERE ($1 = '' OR plan = $1) AND {}",
+        in_scope(2)
+    ))
         .bind(plan.map(Plan::as_str).unwrap_or(""))
+        .bind(exact)
+        .bind(prefix)
         .fetch_one(&mut *conn)
         .await?;
     row.try_get("n")

@@ -3,7 +3,7 @@
 use super::ValidationError;
 use serde::{Deserialize, Serialize};
 
-/// An admin changes things; a viewer sees everything and changes nothing.
+/// An admin holds every permission; a viewer the read ones (see `access::Grants::of_role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminRole {
@@ -25,10 +25,6 @@ impl AdminRole {
             "viewer" => Ok(Self::Viewer),
             _ => Err(ValidationError::new("role", "must be admin or viewer")),
         }
-    }
-
-    pub fn may_change(self) -> bool {
-        self == Self::Admin
     }
 }
 
@@ -100,9 +96,7 @@ mod tests {
     }
 
     #[test]
-    fn only_admins_may_change() {
-        assert!(AdminRole::Admin.may_change());
-        assert!(!AdminRole::Viewer.may_change());
+    fn roles_parse() {
         assert_eq!(AdminRole::parse("viewer").unwrap(), AdminRole::Viewer);
         assert!(AdminRole::parse("root").is_err());
     }

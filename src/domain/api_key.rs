@@ -20,6 +20,8 @@ pub const MAX_GRACE: Duration = Duration::days(30);
 pub enum KeyStatus {
     Active,
     Disabled,
+    /// Revoked for good (`DELETE /api/keys/{id}`): never accepted again.
+    Revoked,
 }
 
 impl KeyStatus {
@@ -27,6 +29,7 @@ impl KeyStatus {
         match value {
             "active" => Some(Self::Active),
             "disabled" => Some(Self::Disabled),
+            "revoked" => Some(Self::Revoked),
             _ => None,
         }
     }
@@ -35,6 +38,7 @@ impl KeyStatus {
         match self {
             Self::Active => "active",
             Self::Disabled => "disabled",
+            Self::Revoked => "revoked",
         }
     }
 }
@@ -78,6 +82,10 @@ pub struct ApiKey {
     pub integration: Integration,
     pub project_id: ProjectId,
     pub scopes: Vec<NamespacePattern>,
+    /// What the platform calls the key ("" when unnamed).
+    pub name: String,
+    /// The platform's own labels (string keys and values), kept with the key.
+    pub metadata: Metadata,
     /// Rights beyond the data plane, e.g. `secrets:read`.
     pub permissions: Vec<Permission>,
     pub status: KeyStatus,
@@ -147,6 +155,7 @@ pub enum VerifyCode {
     Valid,
     NotFound,
     Disabled,
+    Revoked,
     Expired,
     ForbiddenNamespace,
     Malformed,
@@ -173,6 +182,9 @@ impl ApiKey {
         let Some(secret) = self.versions.iter().find(|v| v.version == version) else {
             return VerifyCode::NotFound;
         };
+        if self.status == KeyStatus::Revoked {
+            return VerifyCode::Revoked;
+        }
         if self.status == KeyStatus::Disabled || ctx.tenant_status != TenantStatus::Active {
             return VerifyCode::Disabled;
         }
@@ -188,6 +200,39 @@ impl ApiKey {
         }
         VerifyCode::Valid
     }
+}
+
+/// A key's labels: at most 50, keys up to 40 characters, values up to 500.
+pub type Metadata = std::collections::BTreeMap<String, String>;
+
+pub const MAX_METADATA_ENTRIES: usize = 50;
+
+pub fn check_metadata(metadata: &Metadata) -> Result<(), ValidationError> {
+    let bad = |m: &str| Err(ValidationError::new("metadata", m.to_string()));
+    if metadata.len() > MAX_METADATA_ENTRIES {
+        return bad("at most 50 entries");
+    }
+    for (k, v) in metadata {
+        if k.is_empty() || k.chars().count() > 40 || k.chars().any(char::is_control) {
+            return bad("keys are 1 to 40 characters without control characters");
+        }
+        if v.chars().count() > 500 || v.chars().any(char::is_control) {
+            return bad("values are at most 500 characters without control characters");
+        }
+    }
+    Ok(())
+}
+
+/// A key's name: at most 100 characters, no control characters ("" unnamed).
+pub fn check_key_name(name: &str) -> Result<String, ValidationError> {
+    let name = name.trim();
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "name",
+            "at most 100 characters without control characters",
+        ));
+    }
+    Ok(name.to_string())
 }
 
 /// How a rotation treats the secrets it replaces.
@@ -275,6 +320,8 @@ mod tests {
             integration: Integration::parse("files").unwrap(),
             project_id: ProjectId::parse("jt").unwrap(),
             scopes: vec![NamespacePattern::parse("jt_acme").unwrap()],
+            name: String::new(),
+            metadata: Metadata::new(),
             permissions: Vec::new(),
             status: KeyStatus::Active,
             rate_limit: None,

@@ -1,6 +1,7 @@
 //! The domain core: keyward's rules and types. It knows nothing of HTTP, HTML,
 //! SQL or the terminal; it imports std, serde, chrono and thiserror only.
 
+pub mod access;
 pub mod admin;
 pub mod analytics;
 pub mod api_key;

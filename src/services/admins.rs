@@ -154,16 +154,10 @@ impl AdminSession {
         }
     }
 
-    /// Refuses viewers (the server's rule, whatever the page shows).
-    pub fn require_admin(&self) -> Result<()> {
-        if self.role.may_change() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden {
-                code: "VIEWER_READ_ONLY",
-                message: "viewers can see everything and change nothing".into(),
-            })
-        }
+    /// What this admin holds: the operator tokens' permission model (an
+    /// admin every permission, a viewer the read ones).
+    pub fn grants(&self) -> crate::domain::access::Grants {
+        crate::domain::access::Grants::of_role(self.role)
     }
 
     /// Checks a form's CSRF token against the session's, in constant time.

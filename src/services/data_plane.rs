@@ -84,6 +84,7 @@ fn refusal(code: VerifyCode) -> Error {
         }
         VerifyCode::Expired => (true, "KEY_EXPIRED", "the API key has expired"),
         VerifyCode::Disabled => (false, "KEY_DISABLED", "the API key is disabled"),
+        VerifyCode::Revoked => (true, "KEY_REVOKED", "the API key was revoked"),
         VerifyCode::ForbiddenNamespace => (
             false,
             "FORBIDDEN_NAMESPACE",

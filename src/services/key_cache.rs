@@ -50,7 +50,8 @@ pub struct KeyCache {
     /// changes here or on another replica (the change feed).
     pub unknown: Cache<KeyDigest, ()>,
     pub keys: Cache<KeyId, Arc<CachedKey>>,
-    /// namespace -> owning tenant. Namespaces never change owner.
+    /// namespace -> owning tenant. A namespace never changes owner, but it
+    /// can be deleted (and its name taken again): a tenant-wide change drops these.
     pub namespaces: Cache<NamespaceName, TenantId>,
     /// tenant -> (the tenant-wide generation it was loaded at, the tenant).
     pub tenants: Cache<TenantId, Arc<(u64, Arc<Tenant>)>>,
@@ -125,6 +126,7 @@ impl KeyCache {
         self.global_generation.fetch_add(1, Ordering::SeqCst);
         self.keys.invalidate_all();
         self.tenants.invalidate_all();
+        self.namespaces.invalidate_all();
         self.invalidate_grants();
     }
 }

@@ -40,6 +40,9 @@ pub struct ProvisionRequest {
     pub expires_at: Option<DateTime<Utc>>,
     pub sector: String,
     pub use_case: String,
+    /// The key's own name and labels.
+    pub key_name: String,
+    pub metadata: crate::domain::api_key::Metadata,
 }
 
 /// A new key: the only value that ever holds its plain secret.
@@ -65,6 +68,65 @@ pub use crate::domain::api_key::Verification;
 
 fn key_not_found(id: &KeyId) -> Error {
     Error::not_found("KEY_NOT_FOUND", format!("key '{id}' does not exist"))
+}
+
+fn key_revoked(id: &KeyId) -> Error {
+    Error::conflict(
+        "KEY_REVOKED",
+        format!("key '{id}' was revoked for good; provision a new one"),
+    )
+}
+
+/// What `PATCH /api/keys/{id}` changes; `None` leaves a field as it is, and
+/// `Some(None)` clears a quota override or an expiry.
+#[derive(Debug, Default)]
+pub struct KeyChanges {
+    pub name: Option<String>,
+    pub metadata: Option<crate::domain::api_key::Metadata>,
+    pub rate_limit: Option<Option<i64>>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub scopes: Option<Vec<NamespacePattern>>,
+    pub permissions: Option<Vec<Permission>>,
+}
+
+impl KeyChanges {
+    /// Applies the changes to `key`; the names of the fields that changed.
+    fn apply(self, key: &mut ApiKey, now: DateTime<Utc>) -> Result<Vec<&'static str>> {
+        let mut changed = Vec::new();
+        if let Some(name) = self.name {
+            key.name = crate::domain::api_key::check_key_name(&name)?;
+            changed.push("name");
+        }
+        if let Some(metadata) = self.metadata {
+            crate::domain::api_key::check_metadata(&metadata)?;
+            key.metadata = metadata;
+            changed.push("metadata");
+        }
+        if let Some(limit) = self.rate_limit {
+            key.rate_limit = crate::domain::api_key::parse_rate_limit(limit)?;
+            changed.push("rate_limit");
+        }
+        if let Some(expiry) = self.expires_at {
+            key.expires_at = parse_key_expiry(expiry, now)?;
+            changed.push("expires_at");
+        }
+        if let Some(scopes) = self.scopes {
+            if scopes.is_empty() {
+                return Err(crate::domain::ValidationError::new(
+                    "scopes",
+                    "a key needs at least one namespace or pattern",
+                )
+                .into());
+            }
+            key.scopes = scopes;
+            changed.push("scopes");
+        }
+        if let Some(permissions) = self.permissions {
+            key.permissions = permissions;
+            changed.push("permissions");
+        }
+        Ok(changed)
+    }
 }
 
 /// The keys service: the key lifecycle, and the in-memory directory of
@@ -165,6 +227,8 @@ impl Keys {
             integration: req.integration.clone(),
             project_id: req.project_id.clone(),
             scopes,
+            name: req.key_name.clone(),
+            metadata: req.metadata.clone(),
             permissions: req.permissions.clone(),
             status: KeyStatus::Active,
             rate_limit: req.rate_limit,
@@ -452,6 +516,9 @@ impl Keys {
         let key = db::keys::find(&mut tx, id)
             .await?
             .ok_or_else(|| key_not_found(id))?;
+        if key.status == KeyStatus::Revoked {
+            return Err(key_revoked(id));
+        }
         let version = db::keys::max_version(&mut tx, id).await? + 1;
         let grace_end = rotation.grace_end(now);
         db::keys::retire_secrets(&mut tx, id, grace_end).await?;
@@ -509,6 +576,9 @@ impl Keys {
             .await?
             .ok_or_else(|| key_not_found(id))?
             .status;
+        if before == KeyStatus::Revoked {
+            return Err(key_revoked(id));
+        }
         db::keys::set_status(&mut tx, id, status, now).await?;
         let key = db::keys::find(&mut tx, id)
             .await?
@@ -516,6 +586,7 @@ impl Keys {
         let action = match status {
             KeyStatus::Active => "key.enable",
             KeyStatus::Disabled => "key.disable",
+            KeyStatus::Revoked => "key.revoke",
         };
         db::audit::insert(
             &mut tx,
@@ -532,6 +603,84 @@ impl Keys {
         tx.commit().await?;
         self.key_changed(id).await;
         Ok(key)
+    }
+
+    /// Changes a key's name, labels, quota, expiry, scopes or permissions;
+    /// the next request on every replica sees them (the change is announced).
+    pub async fn update_key(
+        &self,
+        id: &KeyId,
+        changes: KeyChanges,
+        actor: &Actor,
+    ) -> Result<ApiKey> {
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        if !db::keys::touch(&mut tx, id, now).await? {
+            return Err(key_not_found(id));
+        }
+        let mut key = db::keys::find(&mut tx, id)
+            .await?
+            .ok_or_else(|| key_not_found(id))?;
+        if key.status == KeyStatus::Revoked {
+            return Err(key_revoked(id));
+        }
+        let changed = changes.apply(&mut key, now)?;
+        db::keys::update(&mut tx, &key, now).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "key.update",
+                "key",
+                id.as_str(),
+                Some(key.tenant_id.as_str()),
+                json!({
+                    "changed": changed,
+                    "rate_limit": key.rate_limit,
+                    "expires_at": key.expires_at,
+                    "scopes": key.scopes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "permissions": key.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                }),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.key_changed(id).await;
+        self.get_key(id).await
+    }
+
+    /// Revokes a key for good: every secret version retired now, the key
+    /// refused (`KEY_REVOKED`) from the next request on, on every replica;
+    /// its row and history stay (usage, audit).
+    pub async fn revoke_key(&self, id: &KeyId, actor: &Actor) -> Result<ApiKey> {
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        if !db::keys::touch(&mut tx, id, now).await? {
+            return Err(key_not_found(id));
+        }
+        let key = db::keys::find(&mut tx, id)
+            .await?
+            .ok_or_else(|| key_not_found(id))?;
+        if key.status == KeyStatus::Revoked {
+            return Err(key_revoked(id));
+        }
+        db::keys::set_status(&mut tx, id, KeyStatus::Revoked, now).await?;
+        db::keys::retire_secrets(&mut tx, id, now).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "key.revoke",
+                "key",
+                id.as_str(),
+                Some(key.tenant_id.as_str()),
+                json!({ "from": key.status.as_str() }),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.key_changed(id).await;
+        self.get_key(id).await
     }
 
     pub async fn list_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>> {

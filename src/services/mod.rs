@@ -16,6 +16,7 @@ pub mod keys;
 pub mod limits;
 mod listener;
 pub mod operations;
+pub mod operators;
 pub mod plans;
 pub mod response_cache;
 pub mod tenants;
@@ -46,6 +47,7 @@ pub struct Keyward {
     pub admins: admins::Admins,
     pub audit: audit::Audit,
     pub operations: operations::Operations,
+    pub operators: operators::Operators,
     db: Db,
     /// Background work; aborted when the last handle on the core goes.
     tasks: Arc<Tasks>,
@@ -118,6 +120,7 @@ impl Keyward {
         let postgres = db.engine() == crate::db::Engine::Postgres;
         let tasks = Arc::new(Tasks::default());
         let feed = changes::ChangeFeed::new(db.clone());
+        let operators_hasher = hasher.clone();
         let keys = keys::Keys::new(db.clone(), hasher, feed.clone());
         let plans = plans::Plans::load(db.clone(), keys.clone(), feed.clone()).await?;
         let limits = limits::Limits::new(
@@ -149,7 +152,13 @@ impl Keyward {
             feed: feed.clone(),
         });
         let core = Self {
-            tenants: tenants::Tenants::new(db.clone(), keys.clone(), plans.clone(), feed.clone()),
+            tenants: tenants::Tenants::new(
+                db.clone(),
+                keys.clone(),
+                plans.clone(),
+                feed.clone(),
+                responses.clone(),
+            ),
             usage: usage::Usage::new(db.clone(), keys.clone(), sink.clone()),
             vault: vault::Vault::new(
                 db.clone(),
@@ -167,6 +176,7 @@ impl Keyward {
                 usage: sink,
                 feed: feed.clone(),
             }),
+            operators: operators::Operators::new(db.clone(), operators_hasher, audit.clone()),
             keys,
             plans,
             limits,

@@ -6,12 +6,15 @@ use super::plans::Plans;
 use super::{now, Error, Result};
 pub use crate::db::tenants::{TenantSearch, TenantSort};
 use crate::db::{self, Db};
+use crate::domain::access::TenantScope;
 use crate::domain::audit::Actor;
 use crate::domain::ids::{NamespaceName, TenantId};
 use crate::domain::namespace::Namespace;
 use crate::domain::plan::{Plan, PlanLimits};
 use crate::domain::tenant::{Tenant, TenantStatus};
+use super::response_cache::ResponseCache;
 use serde_json::json;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct NewNamespace {
@@ -38,6 +41,13 @@ pub struct TenantChanges {
     pub status: Option<TenantStatus>,
 }
 
+fn namespace_not_found(name: &NamespaceName) -> Error {
+    Error::not_found(
+        "NAMESPACE_NOT_FOUND",
+        format!("namespace '{name}' does not exist"),
+    )
+}
+
 fn tenant_not_found(id: &TenantId) -> Error {
     Error::not_found("TENANT_NOT_FOUND", format!("tenant '{id}' does not exist"))
 }
@@ -50,11 +60,20 @@ pub struct Tenants {
     keys: Keys,
     plans: Plans,
     feed: ChangeFeed,
+    /// A deleted namespace's responses leave the memory tier too.
+    responses: Arc<ResponseCache>,
 }
 
 impl Tenants {
-    pub fn new(db: Db, keys: Keys, plans: Plans, feed: ChangeFeed) -> Self {
+    pub fn new(
+        db: Db,
+        keys: Keys,
+        plans: Plans,
+        feed: ChangeFeed,
+        responses: Arc<ResponseCache>,
+    ) -> Self {
         Self {
+            responses,
             db,
             keys,
             plans,
@@ -100,12 +119,13 @@ impl Tenants {
     pub async fn list_tenants(
         &self,
         plan: Option<Plan>,
+        scope: &TenantScope,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Tenant>, i64)> {
         let mut conn = self.db.pool().acquire().await?;
-        let tenants = db::tenants::list(&mut conn, plan, limit, offset).await?;
-        let total = db::tenants::count(&mut conn, plan).await?;
+        let tenants = db::tenants::list(&mut conn, plan, scope, limit, offset).await?;
+        let total = db::tenants::count(&mut conn, plan, scope).await?;
         Ok((tenants, total))
     }
 
@@ -120,6 +140,56 @@ impl Tenants {
             key_count: db::keys::list(&mut conn, Some(id)).await?.len(),
             tenant,
         })
+    }
+
+    /// Namespaces, of one tenant or all, by name.
+    pub async fn list_namespaces(&self, tenant: Option<&TenantId>) -> Result<Vec<Namespace>> {
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(match tenant {
+            Some(t) => db::namespaces::list_for_tenant(&mut conn, t).await?,
+            None => db::namespaces::list_all(&mut conn).await?,
+        })
+    }
+
+    pub async fn namespace(&self, name: &NamespaceName) -> Result<Namespace> {
+        let mut conn = self.db.pool().acquire().await?;
+        db::namespaces::find(&mut conn, name)
+            .await?
+            .ok_or_else(|| namespace_not_found(name))
+    }
+
+    /// Deletes a namespace and every response cached in it (store and memory,
+    /// on every replica); keys scoped to it are refused it from then on.
+    pub async fn delete_namespace(&self, name: &NamespaceName, actor: &Actor) -> Result<u64> {
+        let now = now();
+        let mut tx = self.db.pool().begin().await?;
+        let ns = db::namespaces::find(&mut tx, name)
+            .await?
+            .ok_or_else(|| namespace_not_found(name))?;
+        let entries = db::namespaces::delete(&mut tx, name).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "namespace.delete",
+                "namespace",
+                name.as_str(),
+                Some(ns.tenant_id.as_str()),
+                json!({ "cached_entries": entries }),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.responses.forget(name, None).await;
+        self.keys.invalidate_tenants();
+        self.feed.announce(Change::Tenants).await;
+        self.feed
+            .announce(Change::Responses {
+                namespace: name.to_string(),
+                digest: None,
+            })
+            .await;
+        Ok(entries)
     }
 
     /// Renames a tenant, moves it to another plan, or suspends / reactivates

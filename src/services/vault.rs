@@ -7,6 +7,7 @@ use super::keys::Keys;
 use super::{now, Error, Result};
 use crate::crypto::vault::{Keyring, Sealed, VaultError};
 use crate::db::{self, Db};
+use crate::domain::access::TenantScope;
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
@@ -33,14 +34,25 @@ pub struct Vault {
 /// Who asks for a secret.
 #[derive(Debug, Clone)]
 pub enum Caller {
-    /// The root token: any tenant.
-    Root,
+    /// The root token or an operator token (holding the route's permission):
+    /// the tenants of its scope (the root token: every tenant; the CLI on
+    /// the store: every tenant).
+    Operator { tenants: TenantScope },
     /// A tenant's keyward API key; reads its own tenant's secrets only, and
     /// only when the key carries the `secrets:read` permission.
     TenantKey {
         tenant: TenantId,
         secrets_read: bool,
     },
+}
+
+impl Caller {
+    /// Every tenant (the root token, or the CLI working on the store).
+    pub fn everything() -> Self {
+        Self::Operator {
+            tenants: TenantScope::All,
+        }
+    }
 }
 
 /// A secret handed out: the value, and which secret it came from.
@@ -169,9 +181,16 @@ impl Vault {
         tenant: Option<&TenantId>,
         service: Option<Service>,
     ) -> Result<()> {
-        match caller {
-            Caller::Root => Ok(()),
-            Caller::TenantKey { .. } => Err(self.deny(actor, action, tenant, service).await),
+        let allowed = match (caller, tenant) {
+            (Caller::Operator { tenants }, Some(t)) => tenants.covers(t),
+            // The platform's own secrets (pooled keys) need every tenant.
+            (Caller::Operator { tenants }, None) => tenants.is_all(),
+            (Caller::TenantKey { .. }, _) => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(self.deny(actor, action, tenant, service).await)
         }
     }
 
@@ -191,7 +210,7 @@ impl Vault {
         user_id: Option<&str>,
     ) -> Result<Resolved> {
         let allowed = match caller {
-            Caller::Root => true,
+            Caller::Operator { tenants } => tenants.covers(tenant),
             Caller::TenantKey {
                 tenant: own,
                 secrets_read,

@@ -830,6 +830,7 @@ pub fn AdminBar(admin: AdminView) -> impl IntoView {
                 <a href="/admin/costs">"Costs"</a>
                 <a href="/admin/optimize">"Optimisation"</a>
                 <a href="/admin/invoices">"Invoices"</a>
+                <a href="/admin/tokens">"Tokens"</a>
             </nav>
             <span class="who">{admin.email.clone()} " (" {admin.role.clone()} ")"</span>
             <form method="post" action="/admin/sign-out">

@@ -15,6 +15,7 @@ mod customer_model;
 #[cfg(feature = "ssr")]
 mod format;
 mod home;
+pub mod tokens;
 #[cfg(feature = "ssr")]
 mod optimize_model;
 
@@ -69,6 +70,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("invoices"))
                     view=admin::InvoicesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("tokens"))
+                    view=tokens::TokensPage
                     ssr=SsrMode::Async
                 />
                 <Route

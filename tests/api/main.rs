@@ -21,6 +21,7 @@ mod providers_stub;
 mod provision;
 mod replicas;
 mod restart;
+mod tokens;
 mod usage;
 mod vault;
 mod verify;

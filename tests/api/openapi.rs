@@ -7,11 +7,15 @@ use std::collections::BTreeSet;
 const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/provision"),
     ("post", "/api/namespaces"),
+    ("get", "/api/namespaces"),
+    ("delete", "/api/namespaces/{name}"),
     ("get", "/api/tenants"),
     ("get", "/api/tenants/{id}"),
     ("patch", "/api/tenants/{id}"),
     ("get", "/api/keys"),
     ("get", "/api/keys/{key_id}"),
+    ("patch", "/api/keys/{key_id}"),
+    ("delete", "/api/keys/{key_id}"),
     ("post", "/api/keys/verify"),
     ("post", "/api/keys/{key_id}/rotate"),
     ("post", "/api/keys/{key_id}/disable"),
@@ -48,6 +52,11 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/plans"),
     ("get", "/api/stats"),
     ("put", "/api/plans/{name}"),
+    ("post", "/api/tokens"),
+    ("get", "/api/tokens"),
+    ("delete", "/api/tokens/{id}"),
+    ("get", "/api/root-token"),
+    ("put", "/api/root-token"),
 ];
 
 #[tokio::test]
