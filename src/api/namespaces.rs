@@ -148,8 +148,9 @@ pub struct NamespaceDeleted {
     pub cached_entries: u64,
 }
 
-/// Delete a namespace and every response cached in it. Keys scoped to it are
-/// refused it (`FORBIDDEN_NAMESPACE`) from the next request on.
+/// Delete a namespace and every response cached in it. Keys naming it lose
+/// that scope (`FORBIDDEN_NAMESPACE` from the next request on, even if the
+/// name is taken again later).
 #[utoipa::path(
     delete,
     path = "/api/namespaces/{name}",

@@ -54,15 +54,31 @@ pub async fn list_all(conn: &mut Conn) -> sqlx::Result<Vec<Namespace>> {
     rows.iter().map(from_row).collect()
 }
 
-/// Deletes a namespace with its cached entries; the number of entries removed.
-pub async fn delete(conn: &mut Conn, name: &NamespaceName) -> sqlx::Result<u64> {
+/// What deleting a namespace removed.
+pub struct Deleted {
+    pub cached_entries: u64,
+    /// Keys' scopes naming it exactly (a name taken again later must not
+    /// open to them); patterns (`jt_*`) stay, they name no one namespace.
+    pub key_scopes: u64,
+}
+
+/// Deletes a namespace with its cached entries and the key scopes naming it.
+pub async fn delete(conn: &mut Conn, name: &NamespaceName) -> sqlx::Result<Deleted> {
     // Entries first: their delete trigger finds the owner through the namespace.
-    let entries = super::cache::delete_namespace(conn, name.as_str()).await?;
+    let cached_entries = super::cache::delete_namespace(conn, name.as_str()).await?;
+    let key_scopes = sqlx::query("DELETE FROM api_key_scopes WHERE pattern = $1")
+        .bind(name.as_str())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     sqlx::query("DELETE FROM namespaces WHERE name = $1")
         .bind(name.as_str())
         .execute(&mut *conn)
         .await?;
-    Ok(entries)
+    Ok(Deleted {
+        cached_entries,
+        key_scopes,
+    })
 }
 
 pub async fn list_for_tenant(conn: &mut Conn, tenant: &TenantId) -> sqlx::Result<Vec<Namespace>> {

@@ -36,11 +36,12 @@ pub enum Permission {
     /// Generate, push and settle invoices; set prices and plan figures.
     #[serde(rename = "billing:write")]
     BillingWrite,
-    /// Provider secrets' metadata and checks (never a decrypted value over the
-    /// management API; tenants resolve their own with their API key).
+    /// Resolve tenants' provider keys (the decrypted value) and list secrets'
+    /// metadata, within the token's tenant scope; over every tenant only when
+    /// granted by name.
     #[serde(rename = "secrets:read")]
     SecretsRead,
-    /// Store, provision and rotate provider secrets.
+    /// Store, provision, rotate and check provider secrets.
     #[serde(rename = "secrets:write")]
     SecretsWrite,
     /// Create, list and revoke operator tokens; turn the root token off.

@@ -159,14 +159,16 @@ impl Tenants {
     }
 
     /// Deletes a namespace and every response cached in it (store and memory,
-    /// on every replica); keys scoped to it are refused it from then on.
+    /// on every replica); keys naming it lose that scope, so a name taken
+    /// again later is not open to them.
     pub async fn delete_namespace(&self, name: &NamespaceName, actor: &Actor) -> Result<u64> {
         let now = now();
         let mut tx = self.db.pool().begin().await?;
         let ns = db::namespaces::find(&mut tx, name)
             .await?
             .ok_or_else(|| namespace_not_found(name))?;
-        let entries = db::namespaces::delete(&mut tx, name).await?;
+        let deleted = db::namespaces::delete(&mut tx, name).await?;
+        let entries = deleted.cached_entries;
         db::audit::insert(
             &mut tx,
             &actor.entry(
@@ -174,7 +176,7 @@ impl Tenants {
                 "namespace",
                 name.as_str(),
                 Some(ns.tenant_id.as_str()),
-                json!({ "cached_entries": entries }),
+                json!({ "cached_entries": entries, "key_scopes_removed": deleted.key_scopes }),
             ),
             now,
         )

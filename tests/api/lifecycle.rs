@@ -205,3 +205,168 @@ async fn concurrent_rotations_add_exactly_one_version_each() {
         assert_eq!(app.verify_code(s(&r["api_key"]), None).await, "VALID");
     }
 }
+
+#[tokio::test]
+async fn a_key_is_patched_in_place_and_the_next_request_obeys_it() {
+    let app = spawn_app().await;
+    let body = app.provision_tenant("acme").await;
+    let (key, key_id) = (s(&body["api_key"]).to_string(), s(&body["key_id"]).to_string());
+    app.provision_tenant("globex").await;
+    // The key serves its namespace (and is now held in memory).
+    assert_eq!(app.cache_get(&key, "jt_acme", "hi").await.status, StatusCode::OK);
+
+    let path = format!("/api/keys/{key_id}");
+    let in_a_day = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let (status, patched) = app
+        .root_json(
+            Method::PATCH,
+            &path,
+            Some(json!({
+                "name": "uploads", "metadata": {"team": "files", "env": "prod"},
+                "rate_limit": 5, "expires_at": in_a_day,
+                "scopes": ["jt_globex"], "permissions": ["secrets:read"],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["name"], "uploads");
+    assert_eq!(patched["metadata"]["team"], "files");
+    assert_eq!(patched["rate_limit"], 5);
+    assert_eq!(patched["scopes"], json!(["jt_globex"]));
+    assert_eq!(patched["permissions"], json!(["secrets:read"]));
+    // Scopes: refused its old namespace, allowed the new one, at once.
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "FORBIDDEN_NAMESPACE");
+    assert_eq!(app.verify_code(&key, Some("jt_globex")).await, "VALID");
+
+    // Null clears the quota override and the expiry; absent fields stay.
+    let (status, cleared) = app
+        .root_json(
+            Method::PATCH,
+            &path,
+            Some(json!({"rate_limit": null, "expires_at": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(cleared["rate_limit"].is_null() && cleared["expires_at"].is_null());
+    assert_eq!(cleared["name"], "uploads");
+
+    for bad in [
+        json!({"rate_limit": 0}),
+        json!({"expires_at": "2000-01-01T00:00:00Z"}),
+        json!({"scopes": []}),
+        json!({"permissions": ["root"]}),
+        json!({"name": "x".repeat(101)}),
+        json!({"colour": "red"}),
+    ] {
+        let (status, body) = app.root_json(Method::PATCH, &path, Some(bad.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let (_, trail) = app
+        .root_json(Method::GET, &format!("/api/audit?target={key_id}&action=key.update"), None)
+        .await;
+    assert_eq!(trail["entries"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_deleted_key_is_revoked_for_good_and_keeps_its_history() {
+    let app = spawn_app().await;
+    let body = app.provision_tenant("acme").await;
+    let (key, key_id) = (s(&body["api_key"]).to_string(), s(&body["key_id"]).to_string());
+    assert_eq!(app.cache_get(&key, "jt_acme", "hi").await.status, StatusCode::OK);
+    let path = format!("/api/keys/{key_id}");
+    let (status, revoked) = app.root_json(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "REVOKED");
+    let refused = app.cache_get(&key, "jt_acme", "hi").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.code(), "KEY_REVOKED");
+    // Nothing brings it back.
+    for (method, action) in [
+        (Method::POST, "enable"),
+        (Method::POST, "rotate"),
+        (Method::DELETE, ""),
+    ] {
+        let p = if action.is_empty() { path.clone() } else { format!("{path}/{action}") };
+        let (status, body) = app.root_json(method, &p, None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{p}: {body}");
+        assert_eq!(body["error"]["code"], "KEY_REVOKED");
+    }
+    let (status, _) = app
+        .root_json(Method::PATCH, &path, Some(json!({"name": "back"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Still listed, with its history in the audit trail.
+    let (status, shown) = app.root_json(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["status"], "revoked");
+    let (_, trail) = app
+        .root_json(Method::GET, &format!("/api/audit?target={key_id}"), None)
+        .await;
+    let actions: Vec<&str> = trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(&e["action"]))
+        .collect();
+    assert!(actions.contains(&"key.revoke") && actions.contains(&"key.provision"));
+}
+
+#[tokio::test]
+async fn namespaces_are_listed_and_deleted_with_their_cached_responses() {
+    let app = spawn_app().await;
+    let acme = app.provision_tenant("acme").await;
+    app.provision_tenant("globex").await;
+    let key = s(&acme["api_key"]).to_string();
+    let (status, _) = app
+        .root_json(
+            Method::POST,
+            "/api/namespaces",
+            Some(json!({"name": "jt_acme_extra", "user_id": "acme"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, all) = app.root_json(Method::GET, "/api/namespaces", None).await;
+    let names: Vec<&str> = all["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| s(&n["name"]))
+        .collect();
+    assert_eq!(names, ["jt_acme", "jt_acme_extra", "jt_globex"]);
+    let (_, mine) = app
+        .root_json(Method::GET, "/api/namespaces?tenant_id=acme", None)
+        .await;
+    assert_eq!(mine["namespaces"].as_array().unwrap().len(), 2);
+
+    // A cached response, served from the store and memory...
+    let set = app
+        .cache_set(&key, "jt_acme", "hello", json!({"answer": 42}))
+        .await;
+    assert!(set.status.is_success(), "{:?}", set.body);
+    assert_eq!(app.cache_get(&key, "jt_acme", "hello").await.status, StatusCode::OK);
+    let (status, deleted) = app
+        .root_json(Method::DELETE, "/api/namespaces/jt_acme", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted["cached_entries"], 1);
+    // ... is gone with it, and the key may no longer use the name.
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "FORBIDDEN_NAMESPACE");
+    let (_, tenant) = app.root_json(Method::GET, "/api/tenants/acme", None).await;
+    assert_eq!(tenant["namespaces"].as_array().unwrap().len(), 1);
+    let (status, body) = app
+        .root_json(Method::DELETE, "/api/namespaces/jt_acme", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "NAMESPACE_NOT_FOUND");
+    // The name may be taken again, by another tenant, and is theirs alone.
+    let (status, _) = app
+        .root_json(
+            Method::POST,
+            "/api/namespaces",
+            Some(json!({"name": "jt_acme", "user_id": "globex"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "FORBIDDEN_NAMESPACE");
+}

@@ -833,3 +833,63 @@ async fn a_master_key_rotation_by_configuration_never_leaves_a_replica_unable_to
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("KEYWARD_MASTER_KEY"), "{err}");
 }
+
+/// An operator token made on one replica works on the other, and its
+/// revocation there holds on the very next request here; so does turning
+/// the root token off.
+#[tokio::test]
+async fn operator_tokens_and_the_root_switch_hold_on_every_replica_at_once() {
+    if engine_is_postgres() {
+        return; // makes its own PostgreSQL database: run once, in the first pass
+    }
+    let db = pg_database().await;
+    let url = db.url();
+    let a = replica(Some(&url), None, &[]).await;
+    let b = replica(Some(&url), None, &[]).await;
+    let client = reqwest::Client::new();
+    let keys = |replica: &Replica, token: &str| {
+        client
+            .get(format!("{}/api/keys", replica.base))
+            .bearer_auth(token.to_string())
+            .send()
+    };
+    let (status, made) = a
+        .root(
+            reqwest::Method::POST,
+            "/api/tokens",
+            Some(json!({"name": "ops", "permissions": ["keys:read", "tokens:write"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let token = s(&made["token"]).to_string();
+    assert_eq!(keys(&b, &token).await.unwrap().status(), StatusCode::OK);
+
+    // The root token off on A: B refuses it on its next request.
+    let (status, _) = b.root(reqwest::Method::GET, "/api/keys", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let off = client
+        .put(format!("{}/api/root-token", a.base))
+        .bearer_auth(&token)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), StatusCode::OK);
+    let (status, body) = b.root(reqwest::Method::GET, "/api/keys", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "ROOT_TOKEN_DISABLED");
+
+    // Revoked through B: A refuses it on its next request.
+    let id = s(&made["id"]).to_string();
+    let revoked = client
+        .delete(format!("{}/api/tokens/{id}", b.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let refused = keys(&a, &token).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "TOKEN_REVOKED");
+}
