@@ -31,7 +31,7 @@ test("an admin creates least-privilege operator tokens, sees wildcard secret acc
   const token = await page.locator("code.secret-value").innerText();
   expect(token).toMatch(/^kwt_[A-Za-z0-9]{40}$/);
   const row = page.locator("tr", { hasText: "provisioning backend" });
-  await expect(row).toContainText("keys:write, tenants:write");
+  await expect(row).toContainText("tenants:write, keys:write");
   await expect(row).toContainText("every tenant");
   await page.screenshot({ path: `${shots}/tokens.png`, fullPage: true });
 

@@ -29,14 +29,12 @@ pub async fn generate(
     headers: HeaderMap,
     Form(form): Form<GenerateForm>,
 ) -> Result<Response, ApiError> {
-    if let Some(refused) =
-        super::admin_session::admin_gate(
-            &session,
-            &form.csrf_token,
-            Some("/admin/invoices"),
-            crate::domain::access::Permission::BillingWrite,
-        )?
-    {
+    if let Some(refused) = super::admin_session::admin_gate(
+        &session,
+        &form.csrf_token,
+        Some("/admin/invoices"),
+        crate::domain::access::Permission::BillingWrite,
+    )? {
         return Ok(refused);
     }
     let period = match BillingPeriod::parse(form.period.trim()) {

@@ -550,7 +550,12 @@ pub async fn rotate_provider_secret(
     use crate::domain::secret::{SecretKind, SecretRef, Service};
     let tenant = crate::domain::ids::TenantId::parse(form.tenant_id.trim())?;
     let page = format!("/admin/customers/{tenant}");
-    if let Some(refused) = admin_gate(&session, &form.csrf_token, Some(&page), Permission::SecretsWrite)? {
+    if let Some(refused) = admin_gate(
+        &session,
+        &form.csrf_token,
+        Some(&page),
+        Permission::SecretsWrite,
+    )? {
         return Ok(refused);
     }
     let secret = SecretRef::tenant(

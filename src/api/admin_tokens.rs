@@ -104,9 +104,12 @@ pub async fn revoke(
     Path(id): Path<String>,
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, ApiError> {
-    if let Some(refused) =
-        admin_gate(&session, &form.csrf_token, Some(PAGE), Permission::TokensWrite)?
-    {
+    if let Some(refused) = admin_gate(
+        &session,
+        &form.csrf_token,
+        Some(PAGE),
+        Permission::TokensWrite,
+    )? {
         return Ok(refused);
     }
     if form.confirm.as_deref() != Some("yes") {
@@ -131,9 +134,12 @@ pub async fn root_token(
     headers: HeaderMap,
     Form(form): Form<RootTokenForm>,
 ) -> Result<Response, ApiError> {
-    if let Some(refused) =
-        admin_gate(&session, &form.csrf_token, Some(PAGE), Permission::TokensWrite)?
-    {
+    if let Some(refused) = admin_gate(
+        &session,
+        &form.csrf_token,
+        Some(PAGE),
+        Permission::TokensWrite,
+    )? {
         return Ok(refused);
     }
     let on = match form.state.as_str() {

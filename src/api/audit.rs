@@ -1,7 +1,7 @@
 //! `GET /api/audit`: the audit trail, newest first.
 
-use super::error::{ApiError, ErrorBody};
 use super::access::{needs, Operator};
+use super::error::{ApiError, ErrorBody};
 use super::extract::ApiQuery;
 use super::schemas::Timestamp;
 use crate::domain::audit::AuditEntry;

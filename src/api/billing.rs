@@ -2,8 +2,8 @@
 //! for Xero (CSV import layout or API JSON), push them to Xero, and reconcile
 //! payments.
 
-use super::error::{ApiError, ErrorBody};
 use super::access::{needs, Operator, TenantOperator};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::schemas::{Amount, BillingMonth, Day, InvoiceStatusName};
 use crate::domain::invoice::{
@@ -203,7 +203,9 @@ pub async fn get_invoice(
 ) -> Result<Json<InvoiceView>, ApiError> {
     let invoice = billing.invoice(&number).await?;
     operator
-        .check(&crate::domain::ids::TenantId::parse(invoice.tenant_id.clone())?)
+        .check(&crate::domain::ids::TenantId::parse(
+            invoice.tenant_id.clone(),
+        )?)
         .await?;
     Ok(Json(invoice.into()))
 }

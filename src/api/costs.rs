@@ -1,7 +1,7 @@
 //! The cost engine over HTTP: usage events in, True Production Cost out.
 
-use super::error::{ApiError, ErrorBody};
 use super::access::{needs, Operator, TenantOperator};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::schemas::{AnalyticsDay, Label128, Label200, Label64, Timestamp};
 use crate::domain::analytics::{Earnings, Tpc};

@@ -1,14 +1,14 @@
 //! `/api/keys`: list, inspect, verify, rotate, disable, enable.
 
-use super::error::{ApiError, ErrorBody};
 use super::access::{needs, Needs, TenantOperator};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, OptionalJson};
 use super::schemas::{KeyPermission, NamespaceScope, Timestamp};
 use crate::domain::api_key::{ApiKey, KeyStatus, Permission, Rotation, SecretState, VerifyCode};
-use crate::domain::namespace::NamespacePattern;
-use crate::services::keys::KeyChanges;
 use crate::domain::ids::{KeyId, NamespaceName, TenantId};
+use crate::domain::namespace::NamespacePattern;
 use crate::services;
+use crate::services::keys::KeyChanges;
 use crate::services::keys::Keys;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -265,7 +265,9 @@ pub async fn revoke_key(
     Path(raw): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
     let key = key_in_scope(&keys, &operator, raw).await?;
-    Ok(Json(keys.revoke_key(&key.id, &operator.actor).await?.into()))
+    Ok(Json(
+        keys.revoke_key(&key.id, &operator.actor).await?.into(),
+    ))
 }
 
 /// One key with its secret versions and their states.

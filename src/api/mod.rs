@@ -111,7 +111,10 @@ impl Modify for SecuritySchemes {
 pub fn openapi_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(provision::provision))
-        .routes(routes!(namespaces::create_namespace, namespaces::list_namespaces))
+        .routes(routes!(
+            namespaces::create_namespace,
+            namespaces::list_namespaces
+        ))
         .routes(routes!(namespaces::delete_namespace))
         .routes(routes!(tenants::list_tenants))
         .routes(routes!(tenants::get_tenant, tenants::update_tenant))

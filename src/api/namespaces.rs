@@ -1,7 +1,7 @@
 //! `/api/namespaces`: create, list, delete (with the namespace's cached responses).
 
-use super::error::{ApiError, ErrorBody};
 use super::access::{needs, TenantOperator};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::schemas::FreeText;
 use crate::domain::ids::{NamespaceName, TenantId};

@@ -1,7 +1,7 @@
 //! `POST /api/provision`: a tenant, its namespace and a key in one call.
 
-use super::error::{ApiError, ErrorBody};
 use super::access::{needs, TenantOperator};
+use super::error::{ApiError, ErrorBody};
 use super::extract::ApiJson;
 use super::schemas::{DisplayName, FreeText, KeyPermission, NamespaceScope, Timestamp};
 use crate::domain::api_key::{check_key_name, check_metadata, parse_rate_limit, Permission};

@@ -1,11 +1,10 @@
 //! The provider secret vault over HTTP: tenants' AI provider keys.
 
-use super::error::{ApiError, ErrorBody};
 use super::access::{admit, needs, Needs, Operator};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{bearer, request_id, ApiJson, ApiQuery, OptionalJson};
-use crate::crypto::operator_token::PlainOperatorToken;
-use std::marker::PhantomData;
 use super::schemas::{FreeText, SecretValue, Tier, Timestamp};
+use crate::crypto::operator_token::PlainOperatorToken;
 use crate::domain::api_key::{Permission, VerifyCode};
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
@@ -22,6 +21,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
 use utoipa::{IntoParams, ToSchema};
 
 /// An operator (the root token, or an operator token holding `P`; its tenant

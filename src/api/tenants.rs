@@ -1,7 +1,7 @@
 //! `/api/tenants`: list, inspect, change plan or status.
 
-use super::error::{ApiError, ErrorBody};
 use super::access::{needs, TenantOperator};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::namespaces::NamespaceView;
 use super::schemas::{DisplayName, TenantStatusName};

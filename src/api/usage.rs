@@ -1,7 +1,7 @@
 //! Usage, savings and rate-limit state per tenant; plans.
 
-use super::error::{ApiError, ErrorBody};
 use super::access::{needs, Operator, TenantOperator};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::schemas::Timestamp;
 use crate::domain::ids::TenantId;
@@ -458,7 +458,10 @@ pub struct FlushResponse {
     security(("operator_token" = ["usage:write"])),
     responses((status = 200, body = FlushResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
-pub async fn flush(State(state): State<AppState>, _operator: Operator<needs::UsageWrite>) -> Json<FlushResponse> {
+pub async fn flush(
+    State(state): State<AppState>,
+    _operator: Operator<needs::UsageWrite>,
+) -> Json<FlushResponse> {
     state.core.usage.flush().await;
     Json(FlushResponse {
         flushed: true,
@@ -502,7 +505,10 @@ pub struct PlanList {
     security(("operator_token" = ["billing:read"])),
     responses((status = 200, body = PlanList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
-pub async fn list_plans(State(state): State<AppState>, _operator: Operator<needs::BillingRead>) -> Json<PlanList> {
+pub async fn list_plans(
+    State(state): State<AppState>,
+    _operator: Operator<needs::BillingRead>,
+) -> Json<PlanList> {
     Json(PlanList {
         plans: state
             .core
@@ -581,7 +587,10 @@ pub struct StatsView {
     security(("operator_token" = ["analytics:read"])),
     responses((status = 200, body = StatsView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
-pub async fn stats(State(state): State<AppState>, _operator: Operator<needs::AnalyticsRead>) -> Json<StatsView> {
+pub async fn stats(
+    State(state): State<AppState>,
+    _operator: Operator<needs::AnalyticsRead>,
+) -> Json<StatsView> {
     let s = state.core.stats();
     Json(StatsView {
         key_store_reads: s.key_store_reads,

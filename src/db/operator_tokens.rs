@@ -54,7 +54,10 @@ fn from_row(r: &AnyRow) -> sqlx::Result<OperatorToken> {
     })
 }
 
-pub async fn find_by_digest(conn: &mut Conn, digest_hex: &str) -> sqlx::Result<Option<OperatorToken>> {
+pub async fn find_by_digest(
+    conn: &mut Conn,
+    digest_hex: &str,
+) -> sqlx::Result<Option<OperatorToken>> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM operator_tokens WHERE digest = $1"
     ))
@@ -67,13 +70,15 @@ pub async fn find_by_digest(conn: &mut Conn, digest_hex: &str) -> sqlx::Result<O
 }
 
 pub async fn find(conn: &mut Conn, id: &str) -> sqlx::Result<Option<OperatorToken>> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM operator_tokens WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM operator_tokens WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 /// Every token, newest first (revoked ones too: the list is their history).

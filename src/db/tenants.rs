@@ -109,11 +109,11 @@ pub async fn count(conn: &mut Conn, plan: Option<Plan>, scope: &TenantScope) -> 
         "SELECT COUNT(*) AS n FROM tenants WHERE ($1 = '' OR plan = $1) AND {}",
         in_scope(2)
     ))
-        .bind(plan.map(Plan::as_str).unwrap_or(""))
-        .bind(exact)
-        .bind(prefix)
-        .fetch_one(&mut *conn)
-        .await?;
+    .bind(plan.map(Plan::as_str).unwrap_or(""))
+    .bind(exact)
+    .bind(prefix)
+    .fetch_one(&mut *conn)
+    .await?;
     row.try_get("n")
 }
 

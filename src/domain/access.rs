@@ -212,7 +212,10 @@ pub fn parse_permissions<S: AsRef<str>>(
             "name at least one permission",
         ));
     }
-    values.iter().map(|v| Permission::parse(v.as_ref())).collect()
+    values
+        .iter()
+        .map(|v| Permission::parse(v.as_ref()))
+        .collect()
 }
 
 /// The permissions as stored: comma-separated names.

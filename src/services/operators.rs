@@ -9,9 +9,7 @@ use super::{now, Error, Result};
 use crate::crypto::api_key::KeyHasher;
 use crate::crypto::operator_token::{new_token_id, PlainOperatorToken};
 use crate::db::{self, Db};
-use crate::domain::access::{
-    parse_permissions, Grants, OperatorToken, Permission, TenantScope,
-};
+use crate::domain::access::{parse_permissions, Grants, OperatorToken, Permission, TenantScope};
 use crate::domain::audit::{Actor, NewAuditEntry};
 use crate::domain::ValidationError;
 use chrono::{DateTime, Utc};
@@ -283,7 +281,9 @@ impl Operators {
 
 fn check_name(name: &str) -> Result<String> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control)
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
     {
         return Err(ValidationError::new(
             "name",

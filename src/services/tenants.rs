@@ -3,6 +3,7 @@
 use super::changes::{Change, ChangeFeed};
 use super::keys::{ensure_tenant, Keys};
 use super::plans::Plans;
+use super::response_cache::ResponseCache;
 use super::{now, Error, Result};
 pub use crate::db::tenants::{TenantSearch, TenantSort};
 use crate::db::{self, Db};
@@ -12,7 +13,6 @@ use crate::domain::ids::{NamespaceName, TenantId};
 use crate::domain::namespace::Namespace;
 use crate::domain::plan::{Plan, PlanLimits};
 use crate::domain::tenant::{Tenant, TenantStatus};
-use super::response_cache::ResponseCache;
 use serde_json::json;
 use std::sync::Arc;
 

@@ -15,9 +15,9 @@ mod customer_model;
 #[cfg(feature = "ssr")]
 mod format;
 mod home;
-pub mod tokens;
 #[cfg(feature = "ssr")]
 mod optimize_model;
+pub mod tokens;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

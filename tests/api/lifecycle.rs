@@ -210,10 +210,16 @@ async fn concurrent_rotations_add_exactly_one_version_each() {
 async fn a_key_is_patched_in_place_and_the_next_request_obeys_it() {
     let app = spawn_app().await;
     let body = app.provision_tenant("acme").await;
-    let (key, key_id) = (s(&body["api_key"]).to_string(), s(&body["key_id"]).to_string());
+    let (key, key_id) = (
+        s(&body["api_key"]).to_string(),
+        s(&body["key_id"]).to_string(),
+    );
     app.provision_tenant("globex").await;
     // The key serves its namespace (and is now held in memory).
-    assert_eq!(app.cache_get(&key, "jt_acme", "hi").await.status, StatusCode::OK);
+    assert_eq!(
+        app.cache_get(&key, "jt_acme", "hi").await.status,
+        StatusCode::OK
+    );
 
     let path = format!("/api/keys/{key_id}");
     let in_a_day = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
@@ -235,7 +241,10 @@ async fn a_key_is_patched_in_place_and_the_next_request_obeys_it() {
     assert_eq!(patched["scopes"], json!(["jt_globex"]));
     assert_eq!(patched["permissions"], json!(["secrets:read"]));
     // Scopes: refused its old namespace, allowed the new one, at once.
-    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "FORBIDDEN_NAMESPACE");
+    assert_eq!(
+        app.verify_code(&key, Some("jt_acme")).await,
+        "FORBIDDEN_NAMESPACE"
+    );
     assert_eq!(app.verify_code(&key, Some("jt_globex")).await, "VALID");
 
     // Null clears the quota override and the expiry; absent fields stay.
@@ -262,7 +271,11 @@ async fn a_key_is_patched_in_place_and_the_next_request_obeys_it() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
     }
     let (_, trail) = app
-        .root_json(Method::GET, &format!("/api/audit?target={key_id}&action=key.update"), None)
+        .root_json(
+            Method::GET,
+            &format!("/api/audit?target={key_id}&action=key.update"),
+            None,
+        )
         .await;
     assert_eq!(trail["entries"].as_array().unwrap().len(), 2);
 }
@@ -271,8 +284,14 @@ async fn a_key_is_patched_in_place_and_the_next_request_obeys_it() {
 async fn a_deleted_key_is_revoked_for_good_and_keeps_its_history() {
     let app = spawn_app().await;
     let body = app.provision_tenant("acme").await;
-    let (key, key_id) = (s(&body["api_key"]).to_string(), s(&body["key_id"]).to_string());
-    assert_eq!(app.cache_get(&key, "jt_acme", "hi").await.status, StatusCode::OK);
+    let (key, key_id) = (
+        s(&body["api_key"]).to_string(),
+        s(&body["key_id"]).to_string(),
+    );
+    assert_eq!(
+        app.cache_get(&key, "jt_acme", "hi").await.status,
+        StatusCode::OK
+    );
     let path = format!("/api/keys/{key_id}");
     let (status, revoked) = app.root_json(Method::DELETE, &path, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -287,7 +306,11 @@ async fn a_deleted_key_is_revoked_for_good_and_keeps_its_history() {
         (Method::POST, "rotate"),
         (Method::DELETE, ""),
     ] {
-        let p = if action.is_empty() { path.clone() } else { format!("{path}/{action}") };
+        let p = if action.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}/{action}")
+        };
         let (status, body) = app.root_json(method, &p, None).await;
         assert_eq!(status, StatusCode::CONFLICT, "{p}: {body}");
         assert_eq!(body["error"]["code"], "KEY_REVOKED");
@@ -344,14 +367,20 @@ async fn namespaces_are_listed_and_deleted_with_their_cached_responses() {
         .cache_set(&key, "jt_acme", "hello", json!({"answer": 42}))
         .await;
     assert!(set.status.is_success(), "{:?}", set.body);
-    assert_eq!(app.cache_get(&key, "jt_acme", "hello").await.status, StatusCode::OK);
+    assert_eq!(
+        app.cache_get(&key, "jt_acme", "hello").await.status,
+        StatusCode::OK
+    );
     let (status, deleted) = app
         .root_json(Method::DELETE, "/api/namespaces/jt_acme", None)
         .await;
     assert_eq!(status, StatusCode::OK, "{deleted}");
     assert_eq!(deleted["cached_entries"], 1);
     // ... is gone with it, and the key may no longer use the name.
-    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "FORBIDDEN_NAMESPACE");
+    assert_eq!(
+        app.verify_code(&key, Some("jt_acme")).await,
+        "FORBIDDEN_NAMESPACE"
+    );
     let (_, tenant) = app.root_json(Method::GET, "/api/tenants/acme", None).await;
     assert_eq!(tenant["namespaces"].as_array().unwrap().len(), 1);
     let (status, body) = app
@@ -368,5 +397,8 @@ async fn namespaces_are_listed_and_deleted_with_their_cached_responses() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(app.verify_code(&key, Some("jt_acme")).await, "FORBIDDEN_NAMESPACE");
+    assert_eq!(
+        app.verify_code(&key, Some("jt_acme")).await,
+        "FORBIDDEN_NAMESPACE"
+    );
 }

@@ -25,9 +25,7 @@ const ALL: [&str; 12] = [
 
 /// Creates a token with the root token; returns (secret, id).
 async fn token(app: &TestApp, body: Value) -> (String, String) {
-    let (status, created) = app
-        .root_json(Method::POST, "/api/tokens", Some(body))
-        .await;
+    let (status, created) = app.root_json(Method::POST, "/api/tokens", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     (
         s(&created["token"]).to_string(),
@@ -123,8 +121,15 @@ async fn every_route_needs_exactly_the_permission_its_document_names() {
             let others: Vec<&str> = ALL.iter().copied().filter(|p| *p != needed).collect();
             let without = token_with(&app, &others, None).await;
             let (status, body) = call(&app, &without, m.clone(), &concrete, None).await;
-            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} without {needed}: {body}");
-            assert_eq!(body["error"]["code"], "PERMISSION_DENIED", "{method} {path}");
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} without {needed}: {body}"
+            );
+            assert_eq!(
+                body["error"]["code"], "PERMISSION_DENIED",
+                "{method} {path}"
+            );
 
             let with = token_with(&app, &[needed], None).await;
             let (status, body) = call(&app, &with, m, &concrete, None).await;
@@ -136,7 +141,11 @@ async fn every_route_needs_exactly_the_permission_its_document_names() {
         }
     }
     assert!(checked >= 45, "only {checked} routes checked");
-    assert_eq!(seen.len(), ALL.len(), "a permission no route needs: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        ALL.len(),
+        "a permission no route needs: {seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -446,7 +455,11 @@ async fn the_root_token_turns_off_only_once_an_operator_token_can_manage_tokens(
 
     // Recovery from the store, as the README says: the CLI turns it on.
     let out = app.cli(&["tokens", "root-token", "on"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (status, _) = app.root_json(Method::GET, "/api/keys", None).await;
     assert_eq!(status, StatusCode::OK);
     let (_, trail) = app
@@ -473,11 +486,18 @@ async fn the_cli_creates_lists_and_revokes_tokens() {
         "billing:read,audit:read",
         "--json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     let secret = s(&created["token"]).to_string();
     let id = s(&created["id"]).to_string();
-    assert_eq!(created["permissions"], json!(["billing:read", "audit:read"]));
+    assert_eq!(
+        created["permissions"],
+        json!(["billing:read", "audit:read"])
+    );
     let (status, _) = call(&app, &secret, Method::GET, "/api/invoices", None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(&app, &secret, Method::GET, "/api/keys", None).await;
@@ -485,7 +505,10 @@ async fn the_cli_creates_lists_and_revokes_tokens() {
 
     let out = app.cli(&["tokens", "list"]);
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains(&id) && table.contains("finance export"), "{table}");
+    assert!(
+        table.contains(&id) && table.contains("finance export"),
+        "{table}"
+    );
     assert!(!table.contains(&secret[4..]));
 
     let out = app.cli(&["tokens", "revoke", &id]);
