@@ -78,6 +78,17 @@ pub fn integral_numbers_as_integers(value: &mut serde_json::Value) {
     }
 }
 
+/// For `#[serde(default, deserialize_with = "present")]` on an
+/// `Option<Option<T>>`: absent is `None` (leave as is), `null` is
+/// `Some(None)` (clear), a value is `Some(Some(v))`.
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// A JSON body that may be absent entirely (then `T::default()`).
 pub struct OptionalJson<T>(pub T);
 

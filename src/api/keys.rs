@@ -146,15 +146,6 @@ async fn key_in_scope<P: Needs>(
     Ok(key)
 }
 
-/// Reads a field that may be absent (left as is), `null` (cleared) or a value.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// What to change on a key; absent fields stay as they are.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -165,11 +156,11 @@ pub struct KeyPatch {
     #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     pub metadata: Option<crate::domain::api_key::Metadata>,
     /// The key's monthly quota override; `null` falls back to the plan's figure.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64, nullable)]
     pub rate_limit: Option<Option<i64>>,
     /// When the key stops working (in the future); `null` for never.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(value_type = Option<Timestamp>, nullable)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
     /// Replaces the key's namespaces and patterns (at least one).

@@ -117,7 +117,12 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(namespaces::delete_namespace))
         .routes(routes!(tenants::list_tenants))
-        .routes(routes!(tenants::get_tenant, tenants::update_tenant))
+        .routes(routes!(
+            tenants::get_tenant,
+            tenants::update_tenant,
+            tenants::erase_tenant
+        ))
+        .routes(routes!(tenants::tenant_children))
         .routes(routes!(keys::list_keys))
         .routes(routes!(keys::get_key, keys::update_key, keys::revoke_key))
         .routes(routes!(keys::verify_key))

@@ -182,6 +182,11 @@ pub struct TenantPatch {
     /// active | suspended (a suspended tenant's keys are refused as DISABLED)
     #[schema(value_type = Option<TenantStatusName>)]
     pub status: Option<String>,
+    /// Move the tenant under this parent organisation; `null` makes it a
+    /// top-level tenant. A parent below the tenant is `409 PARENT_CYCLE`.
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(value_type = Option<TenantId>, nullable)]
+    pub parent_id: Option<Option<String>>,
 }
 
 impl TryFrom<TenantPatch> for TenantChanges {
@@ -194,11 +199,16 @@ impl TryFrom<TenantPatch> for TenantChanges {
                 .status
                 .map(|v| TenantStatus::parse_field("status", &v))
                 .transpose()?,
+            parent: p
+                .parent_id
+                .map(|p| p.map(|p| TenantId::parse_field("parent_id", p)).transpose())
+                .transpose()?,
         })
     }
 }
 
-/// Rename a tenant, change its plan, or suspend / reactivate it.
+/// Rename a tenant, change its plan, suspend / reactivate it, or move it
+/// under another parent.
 #[utoipa::path(
     patch,
     path = "/api/tenants/{id}",
@@ -211,6 +221,7 @@ impl TryFrom<TenantPatch> for TenantChanges {
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
@@ -223,10 +234,107 @@ pub async fn update_tenant(
     let id = tenant_id(raw)?;
     operator.check(&id).await?;
     let changes = TenantChanges::try_from(patch)?;
+    if let Some(Some(parent)) = &changes.parent {
+        operator.check(parent).await?;
+    }
     Ok(Json(
         tenants
             .update_tenant(&id, changes, &operator.actor)
             .await?
             .into(),
     ))
+}
+
+/// What an erasure removed (invoices and the audit trail stay).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErasedView {
+    pub tenant_id: String,
+    pub keys: u64,
+    pub namespaces: u64,
+    pub cached_entries: u64,
+    pub provider_secrets: u64,
+    pub usage_records: u64,
+    pub usage_rollups: u64,
+    pub usage_events: u64,
+    pub cost_rollups: u64,
+}
+
+/// Erase a tenant: its keys (refused from the next request), namespaces and
+/// cached responses, provider secrets, usage and cost data are deleted; its
+/// invoices are kept for legal retention, and the audit trail keeps one
+/// `tenant.erase` record. Refused (409 `TENANT_HAS_CHILDREN`) while it has
+/// sub-organisations.
+#[utoipa::path(
+    delete,
+    path = "/api/tenants/{id}",
+    tag = "tenants",
+    params(("id" = TenantId, Path, description = "Tenant id")),
+    security(("operator_token" = ["tenants:write"])),
+    responses(
+        (status = 200, body = ErasedView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn erase_tenant(
+    State(tenants): State<Tenants>,
+    operator: TenantOperator<needs::TenantsWrite>,
+    Path(raw): Path<String>,
+) -> Result<Json<ErasedView>, ApiError> {
+    let id = tenant_id(raw)?;
+    operator.check(&id).await?;
+    let e = tenants.erase_tenant(&id, &operator.actor).await?;
+    Ok(Json(ErasedView {
+        tenant_id: id.to_string(),
+        keys: e.keys,
+        namespaces: e.namespaces,
+        cached_entries: e.cached_entries,
+        provider_secrets: e.provider_secrets,
+        usage_records: e.usage_records,
+        usage_rollups: e.usage_rollups,
+        usage_events: e.usage_events,
+        cost_rollups: e.cost_rollups,
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChildrenView {
+    pub tenant_id: String,
+    pub children: Vec<TenantView>,
+}
+
+/// A tenant's direct sub-organisations.
+#[utoipa::path(
+    get,
+    path = "/api/tenants/{id}/children",
+    tag = "tenants",
+    params(("id" = TenantId, Path, description = "Tenant id")),
+    security(("operator_token" = ["tenants:read"])),
+    responses(
+        (status = 200, body = ChildrenView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn tenant_children(
+    State(tenants): State<Tenants>,
+    operator: TenantOperator<needs::TenantsRead>,
+    Path(raw): Path<String>,
+) -> Result<Json<ChildrenView>, ApiError> {
+    let id = tenant_id(raw)?;
+    operator.check(&id).await?;
+    let children = tenants.children(&id).await?;
+    Ok(Json(ChildrenView {
+        tenant_id: id.to_string(),
+        children: children
+            .into_iter()
+            .filter(|c| operator.covers(&c.id))
+            .map(Into::into)
+            .collect(),
+    }))
 }

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod cache;
 pub mod copy;
 pub mod costs;
+pub mod erasure;
 pub mod fingerprints;
 pub mod invoices;
 pub mod keys;

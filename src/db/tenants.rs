@@ -43,6 +43,33 @@ pub async fn insert_if_absent(conn: &mut Conn, tenant: &Tenant) -> sqlx::Result<
     Ok(done.rows_affected() == 1)
 }
 
+/// A tenant's direct sub-organisations, by id.
+pub async fn children(conn: &mut Conn, id: &TenantId) -> sqlx::Result<Vec<Tenant>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tenants WHERE parent_id = $1 ORDER BY id"
+    ))
+    .bind(id.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Moves a tenant under another parent (or to the top with `None`).
+pub async fn set_parent(
+    conn: &mut Conn,
+    id: &TenantId,
+    parent: Option<&TenantId>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE tenants SET parent_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(parent.map(|p| p.as_str().to_string()))
+        .bind(ts(now))
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn find(conn: &mut Conn, id: &TenantId) -> sqlx::Result<Option<Tenant>> {
     sqlx::query(&format!("SELECT {COLUMNS} FROM tenants WHERE id = $1"))
         .bind(id.as_str())

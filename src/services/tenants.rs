@@ -39,6 +39,35 @@ pub struct TenantChanges {
     pub name: Option<String>,
     pub plan: Option<Plan>,
     pub status: Option<TenantStatus>,
+    /// Move under another tenant (`Some(Some(parent))`) or to the top (`Some(None)`).
+    pub parent: Option<Option<TenantId>>,
+}
+
+/// Refuses a parent that does not exist, is the tenant itself, or sits
+/// below it (a move that would make a cycle).
+async fn check_new_parent(conn: &mut db::Conn, id: &TenantId, parent: &TenantId) -> Result<()> {
+    let mut at = Some(parent.clone());
+    let mut steps = 0;
+    while let Some(current) = at {
+        if &current == id {
+            return Err(Error::conflict(
+                "PARENT_CYCLE",
+                format!("'{parent}' is '{id}' or one of its sub-organisations"),
+            ));
+        }
+        let Some(t) = db::tenants::find(conn, &current).await? else {
+            return Err(Error::not_found(
+                "TENANT_NOT_FOUND",
+                format!("parent tenant '{current}' does not exist"),
+            ));
+        };
+        steps += 1;
+        if steps > 64 {
+            return Err(Error::conflict("PARENT_CYCLE", "the hierarchy is too deep"));
+        }
+        at = t.parent_id;
+    }
+    Ok(())
 }
 
 fn namespace_not_found(name: &NamespaceName) -> Error {
@@ -142,6 +171,66 @@ impl Tenants {
         })
     }
 
+    /// Erases a tenant: its keys (refused from the next request on, on every
+    /// replica), namespaces and cached responses, provider secrets, usage
+    /// (raw records, rollups, events) and cost rollups are deleted; its
+    /// invoices stay (legal retention) and so does the audit trail, with one
+    /// `tenant.erase` record. Refused while it has sub-organisations.
+    pub async fn erase_tenant(&self, id: &TenantId, actor: &Actor) -> Result<db::erasure::Erased> {
+        let now = now();
+        let mut tx = self.db.pool().begin().await?;
+        // The write first: it takes the lock that serialises changes to the tenant.
+        if !db::tenants::update(&mut tx, id, None, None, None, now).await? {
+            return Err(tenant_not_found(id));
+        }
+        let children = db::tenants::children(&mut tx, id).await?;
+        if !children.is_empty() {
+            return Err(Error::conflict(
+                "TENANT_HAS_CHILDREN",
+                format!(
+                    "tenant '{id}' has {} sub-organisations; move them (PATCH parent_id) or erase them first",
+                    children.len()
+                ),
+            ));
+        }
+        let namespaces = db::namespaces::list_for_tenant(&mut tx, id).await?;
+        let erased = db::erasure::erase_tenant(&mut tx, id).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "tenant.erase",
+                "tenant",
+                id.as_str(),
+                Some(id.as_str()),
+                json!({ "erased": erased }),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.keys.invalidate_tenants();
+        self.feed.announce(Change::Tenants).await;
+        for ns in namespaces {
+            self.responses.forget(&ns.name, None).await;
+            self.feed
+                .announce(Change::Responses {
+                    namespace: ns.name.to_string(),
+                    digest: None,
+                })
+                .await;
+        }
+        Ok(erased)
+    }
+
+    /// A tenant's direct sub-organisations.
+    pub async fn children(&self, id: &TenantId) -> Result<Vec<Tenant>> {
+        let mut conn = self.db.pool().acquire().await?;
+        if db::tenants::find(&mut conn, id).await?.is_none() {
+            return Err(tenant_not_found(id));
+        }
+        Ok(db::tenants::children(&mut conn, id).await?)
+    }
+
     /// Namespaces, of one tenant or all, by name.
     pub async fn list_namespaces(&self, tenant: Option<&TenantId>) -> Result<Vec<Namespace>> {
         let mut conn = self.db.pool().acquire().await?;
@@ -216,6 +305,12 @@ impl Tenants {
         if !updated {
             return Err(tenant_not_found(id));
         }
+        if let Some(parent) = &changes.parent {
+            if let Some(p) = parent {
+                check_new_parent(&mut tx, id, p).await?;
+            }
+            db::tenants::set_parent(&mut tx, id, parent.as_ref(), now).await?;
+        }
         let tenant = db::tenants::find(&mut tx, id)
             .await?
             .ok_or_else(|| tenant_not_found(id))?;
@@ -230,6 +325,7 @@ impl Tenants {
                     "name": changes.name,
                     "plan": changes.plan,
                     "status": changes.status,
+                    "parent_id": changes.parent,
                 }),
             ),
             now,

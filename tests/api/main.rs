@@ -10,6 +10,7 @@ mod costs;
 mod crash;
 mod dashboards;
 mod data_plane;
+mod erasure;
 mod hardening;
 mod helpers;
 mod lifecycle;

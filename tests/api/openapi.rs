@@ -12,6 +12,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/tenants"),
     ("get", "/api/tenants/{id}"),
     ("patch", "/api/tenants/{id}"),
+    ("delete", "/api/tenants/{id}"),
+    ("get", "/api/tenants/{id}/children"),
     ("get", "/api/keys"),
     ("get", "/api/keys/{key_id}"),
     ("patch", "/api/keys/{key_id}"),
