@@ -1,18 +1,21 @@
-//! The command line: `keyward [serve]`, `keyward migrate`, and the vault:
-//! `keyward keys get|provision|rotate <service> <tenant>`,
-//! `keyward vault rotate-master|retire-master`, `keyward costs analyze`,
-//! `keyward optimize analyze`, `keyward billing generate-invoices|export|push`,
-//! `keyward admin add-user`, `keyward tokens create|list|revoke|root-token`,
-//! `keyward migrate-store --from sqlite://... --to
-//! postgres://...`. Vault commands run over the
-//! same core as the server (same database, data directory and keyring), print
-//! human tables, or JSON with `--json`. One file per command group (keys,
-//! vault, costs and optimize, billing, admin); this one parses and dispatches.
+//! The command line. On the store (same database, data directory and keyring
+//! as the server): `keyward [serve]`, `migrate`, `secrets
+//! get|list|provision|rotate`, `vault rotate-master|retire-master`, `costs
+//! analyze`, `optimize analyze`, `billing generate-invoices|export|push`,
+//! `admin add-user`, `tokens create|list|revoke|root-token`, `migrate-store`.
+//! Over a running server's API with an operator token (`remote`): `tenants`,
+//! `keys`, `namespaces`, `usage`, `prices`, `plans`, `invoices`. Tables for
+//! people, `--json` for scripts. One file per command group; this one parses
+//! and dispatches.
 
 mod admin;
+mod api_keys;
 mod billing;
+mod catalog;
 mod costs;
-mod keys;
+mod remote;
+mod secrets;
+mod tenants;
 mod tokens;
 mod vault;
 
@@ -38,9 +41,23 @@ enum Command {
     Serve,
     /// Create the data directory and database if needed and apply migrations.
     Migrate,
-    /// Tenants' AI provider keys in the vault.
+    /// Tenants' AI provider keys in the vault (on the store).
     #[command(subcommand)]
-    Keys(keys::KeysCommand),
+    Secrets(secrets::SecretsCommand),
+    /// Tenants: list, show, children, update, suspend, resume, erase (over the API).
+    Tenants(tenants::TenantsArgs),
+    /// API keys: list, show, provision, update, rotate, disable, enable, revoke (over the API).
+    Keys(api_keys::KeysArgs),
+    /// Namespaces: list, create, delete (over the API).
+    Namespaces(tenants::NamespacesArgs),
+    /// Data-plane usage and usage events (over the API).
+    Usage(catalog::UsageArgs),
+    /// Service prices (over the API).
+    Prices(catalog::PricesArgs),
+    /// Plans and their limits (over the API).
+    Plans(catalog::PlansArgs),
+    /// Invoices: list, show, generate, push to Xero, record payments (over the API).
+    Invoices(catalog::InvoicesArgs),
     /// The vault's master keys.
     #[command(subcommand)]
     Vault(vault::VaultCommand),
@@ -87,7 +104,14 @@ pub async fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
-        Command::Keys(cmd) => keys::run(settings, cmd).await,
+        Command::Secrets(cmd) => secrets::run(settings, cmd).await,
+        Command::Tenants(args) => tenants::run_tenants(args).await,
+        Command::Keys(args) => api_keys::run(args).await,
+        Command::Namespaces(args) => tenants::run_namespaces(args).await,
+        Command::Usage(args) => catalog::run_usage(args).await,
+        Command::Prices(args) => catalog::run_prices(args).await,
+        Command::Plans(args) => catalog::run_plans(args).await,
+        Command::Invoices(args) => catalog::run_invoices(args).await,
         Command::Vault(cmd) => vault::run(settings, cmd).await,
         Command::Costs(cmd) => costs::analyze(settings, cmd).await,
         Command::Optimize(cmd) => costs::optimize(settings, cmd).await,

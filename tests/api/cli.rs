@@ -222,3 +222,152 @@ fn keyward_toml_is_a_layer_between_the_defaults_and_the_environment() {
         "{err}"
     );
 }
+
+/// The resource commands over a running server's API, with an operator token.
+/// (Several workers: the CLI runs as a blocking child process while this
+/// runtime serves its requests.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_resource_commands_drive_the_api_with_an_operator_token() {
+    use crate::helpers::s;
+    use reqwest::Method;
+    let app = crate::helpers::spawn_app().await;
+    let (status, made) = app
+        .root_json(
+            Method::POST,
+            "/api/tokens",
+            Some(serde_json::json!({"name": "cli", "permissions":
+                ["tenants:read", "tenants:write", "keys:read", "keys:write", "usage:write",
+                 "analytics:read", "billing:read", "billing:write"]})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let token = s(&made["token"]).to_string();
+    let env = [
+        ("KEYWARD_URL", app.base.as_str()),
+        ("KEYWARD_TOKEN", token.as_str()),
+    ];
+    let run = |args: &[&str]| {
+        let out = app.cli_with_env(args, &env);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // Every group parses (clap checks its definitions when one is used).
+    for group in [
+        "tenants",
+        "keys",
+        "namespaces",
+        "usage",
+        "prices",
+        "plans",
+        "invoices",
+        "secrets",
+        "tokens",
+    ] {
+        let (ok, out, err) = run(&[group, "--help"]);
+        assert!(ok, "{group} --help: {err}");
+        assert!(out.contains("Usage"), "{out}");
+    }
+
+    let (ok, out, err) = run(&[
+        "keys",
+        "provision",
+        "--tenant",
+        "acme",
+        "--integration",
+        "files",
+        "--project",
+        "jt",
+        "--tier",
+        "pro",
+        "--name",
+        "uploads",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let provisioned: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key_id = s(&provisioned["key_id"]).to_string();
+    let key = s(&provisioned["api_key"]).to_string();
+
+    let (ok, table, _) = run(&["tenants", "list"]);
+    assert!(ok);
+    assert!(
+        table.starts_with("ID") && table.contains("acme") && table.contains("pro"),
+        "{table}"
+    );
+    let (ok, _, err) = run(&["tenants", "update", "acme", "--plan", "enterprise"]);
+    assert!(ok, "{err}");
+    let (ok, _, _) = run(&["tenants", "suspend", "acme"]);
+    assert!(ok);
+    assert_eq!(app.verify_code(&key, None).await, "DISABLED");
+    let (ok, _, _) = run(&["tenants", "resume", "acme"]);
+    assert!(ok);
+    assert_eq!(app.verify_code(&key, None).await, "VALID");
+
+    let (ok, out, err) = run(&[
+        "keys",
+        "update",
+        &key_id,
+        "--rate-limit",
+        "500",
+        "--label",
+        "team=files",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let updated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(updated["rate_limit"], 500);
+    assert_eq!(updated["metadata"]["team"], "files");
+    let (ok, table, _) = run(&["keys", "list", "--tenant", "acme"]);
+    assert!(
+        ok && table.contains(&key_id) && table.contains("uploads"),
+        "{table}"
+    );
+
+    let (ok, _, err) = run(&["namespaces", "create", "jt_acme_eu", "--tenant", "acme"]);
+    assert!(ok, "{err}");
+    let (_, table, _) = run(&["namespaces", "list", "--tenant", "acme"]);
+    assert!(table.contains("jt_acme_eu"), "{table}");
+    let (ok, _, _) = run(&["namespaces", "delete", "jt_acme_eu"]);
+    assert!(ok);
+    let (ok, table, _) = run(&["plans", "list"]);
+    assert!(ok && table.contains("enterprise"), "{table}");
+    let (ok, table, _) = run(&["prices", "list", "--service", "openai"]);
+    assert!(ok && table.contains("openai"), "{table}");
+    let (ok, _, err) = run(&["invoices", "list"]);
+    assert!(ok, "{err}");
+
+    // Refusals come back as the API's code, with a failing exit status.
+    let (ok, _, err) = run(&["tenants", "erase", "acme", "--confirm", "acme2"]);
+    assert!(!ok && err.contains("--confirm"), "{err}");
+    let (ok, _, err) = run(&["keys", "revoke", "key_00000000000000000000000000000000"]);
+    assert!(!ok && err.contains("KEY_NOT_FOUND"), "{err}");
+    let reader = app
+        .root_json(
+            Method::POST,
+            "/api/tokens",
+            Some(serde_json::json!({"name": "reader", "permissions": ["tenants:read"]})),
+        )
+        .await
+        .1;
+    let out = app.cli_with_env(
+        &["keys", "list"],
+        &[
+            ("KEYWARD_URL", app.base.as_str()),
+            ("KEYWARD_TOKEN", s(&reader["token"])),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PERMISSION_DENIED"));
+
+    let (ok, _, _) = run(&["keys", "revoke", &key_id]);
+    assert!(ok);
+    assert_eq!(app.verify_code(&key, None).await, "REVOKED");
+    let (ok, out, err) = run(&["tenants", "erase", "acme", "--confirm", "acme"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("erased"), "{out}");
+    let (status, _) = app.root_json(Method::GET, "/api/tenants/acme", None).await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+}

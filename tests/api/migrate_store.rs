@@ -277,7 +277,7 @@ async fn a_serving_sqlite_install_moves_to_postgres_with_nothing_lost() {
     assert_eq!(hit.body["hit"], true);
     assert_eq!(hit.body["response"], json!({"answer": "kept"}));
 
-    let out = moved.cli(&["keys", "get", "openai", "acme", "--json"]);
+    let out = moved.cli(&["secrets", "get", "openai", "acme", "--json"]);
     assert!(
         out.status.success(),
         "{}",

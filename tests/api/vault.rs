@@ -528,7 +528,7 @@ async fn the_cli_reads_provisions_and_rotates_the_master_key() {
     )
     .await;
     let run = |args: &[&str]| app.cli(args);
-    let out = run(&["keys", "get", "openai", "acme", "--json"]);
+    let out = run(&["secrets", "get", "openai", "acme", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -539,17 +539,17 @@ async fn the_cli_reads_provisions_and_rotates_the_master_key() {
         (v["key"].as_str(), v["source"].as_str()),
         (Some("valid-cli-secret"), Some("managed"))
     );
-    let table = run(&["keys", "get", "openai", "acme"]);
+    let table = run(&["secrets", "get", "openai", "acme"]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(
         text.contains("NAME") && text.contains("ai-openai-acme"),
         "{text}"
     );
 
-    let out = run(&["keys", "provision", "openai", "acme", "--json"]);
+    let out = run(&["secrets", "provision", "openai", "acme", "--json"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no key management API"));
-    let out = run(&["keys", "get", "nope", "acme"]);
+    let out = run(&["secrets", "get", "nope", "acme"]);
     assert!(!out.status.success());
 
     let out = run(&["vault", "rotate-master", "--json", "--only-replica"]);

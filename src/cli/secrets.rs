@@ -1,4 +1,5 @@
-//! `keyward keys get|provision|rotate <service> <tenant>`: tenants' AI provider keys in the vault.
+//! `keyward secrets get|provision|rotate <service> <tenant>` and `keyward
+//! secrets list`: tenants' AI provider keys in the vault, on the store.
 
 use super::{cli_actor, core, service_error};
 use crate::api::secrets::{ResolvedKey, SecretView};
@@ -6,7 +7,7 @@ use crate::config::Settings;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
-pub(super) enum KeysCommand {
+pub(super) enum SecretsCommand {
     /// Print the key a tenant gets for a service (customer, else managed, else pooled).
     Get {
         service: String,
@@ -21,6 +22,13 @@ pub(super) enum KeysCommand {
     Provision {
         service: String,
         tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Secrets' names, kinds, versions and last validation (never values).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -53,7 +61,7 @@ fn print_meta(meta: &crate::domain::secret::SecretMeta, json: bool) {
     }
 }
 
-pub(super) async fn run(settings: Settings, cmd: KeysCommand) -> Result<(), String> {
+pub(super) async fn run(settings: Settings, cmd: SecretsCommand) -> Result<(), String> {
     use crate::domain::ids::TenantId;
     use crate::domain::secret::Service;
     let core = core(&settings).await?;
@@ -65,7 +73,7 @@ pub(super) async fn run(settings: Settings, cmd: KeysCommand) -> Result<(), Stri
         ))
     };
     let result = match cmd {
-        KeysCommand::Get {
+        SecretsCommand::Get {
             service,
             tenant,
             tier,
@@ -110,12 +118,43 @@ pub(super) async fn run(settings: Settings, cmd: KeysCommand) -> Result<(), Stri
             }
             Ok(())
         }
-        KeysCommand::Provision {
+        SecretsCommand::List { tenant, json } => {
+            let tenant = tenant
+                .map(TenantId::parse)
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            let list = core
+                .vault
+                .list_secrets(tenant.as_ref())
+                .await
+                .map_err(service_error)?;
+            if json {
+                let views: Vec<SecretView> = list.into_iter().map(Into::into).collect();
+                println!("{}", serde_json::to_string(&views).unwrap_or_default());
+            } else {
+                println!(
+                    "{:<40} {:<10} {:<8} {:>7}  VALIDATION",
+                    "NAME", "SERVICE", "KIND", "VERSION"
+                );
+                for m in list {
+                    println!(
+                        "{:<40} {:<10} {:<8} {:>7}  {}",
+                        m.name,
+                        m.secret.service.as_str(),
+                        m.secret.kind.as_str(),
+                        m.version,
+                        m.last_validation.map(|v| v.as_str()).unwrap_or("-")
+                    );
+                }
+            }
+            Ok(())
+        }
+        SecretsCommand::Provision {
             service,
             tenant,
             json,
         }
-        | KeysCommand::Rotate {
+        | SecretsCommand::Rotate {
             service,
             tenant,
             json,

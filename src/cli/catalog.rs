@@ -1,0 +1,390 @@
+//! `keyward usage|prices|plans|invoices ...`, over the API (see `remote`).
+
+use super::remote::{enc, query, Server};
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+#[derive(Debug, Args)]
+pub(super) struct UsageArgs {
+    #[command(flatten)]
+    server: Server,
+    #[command(subcommand)]
+    cmd: UsageCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsageCommand {
+    /// A tenant's data-plane usage over time.
+    Report {
+        tenant: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// hour | day
+        #[arg(long)]
+        granularity: Option<String>,
+    },
+    /// A tenant's raw usage records.
+    Records {
+        tenant: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    /// Send usage events (a JSON array of 1 to 1,000) from a file, or `-` for stdin.
+    Send { file: String },
+    /// Write buffered usage records now.
+    Flush,
+}
+
+pub(super) async fn run_usage(args: UsageArgs) -> Result<(), String> {
+    let s = &args.server;
+    match args.cmd {
+        UsageCommand::Report {
+            tenant,
+            from,
+            to,
+            granularity,
+        } => {
+            let q = query(&[("from", from), ("to", to), ("granularity", granularity)]);
+            let v = s
+                .call(
+                    Method::GET,
+                    &format!("/api/usage/{}{q}", enc(&tenant)),
+                    None,
+                )
+                .await?;
+            s.show(
+                &v,
+                "/series",
+                &[
+                    ("START", "/start"),
+                    ("REQUESTS", "/requests"),
+                    ("HITS", "/hits"),
+                    ("MISSES", "/misses"),
+                    ("REJECTED", "/rejected"),
+                ],
+            );
+            if !s.json {
+                println!("\ntotal: {}", v["total"]);
+            }
+        }
+        UsageCommand::Records {
+            tenant,
+            from,
+            to,
+            limit,
+        } => {
+            let q = query(&[
+                ("from", from),
+                ("to", to),
+                ("limit", limit.map(|l| l.to_string())),
+            ]);
+            let v = s
+                .call(
+                    Method::GET,
+                    &format!("/api/usage/{}/records{q}", enc(&tenant)),
+                    None,
+                )
+                .await?;
+            s.show(
+                &v,
+                "/records",
+                &[
+                    ("AT", "/at"),
+                    ("KEY", "/key_id"),
+                    ("NAMESPACE", "/namespace"),
+                    ("OPERATION", "/operation"),
+                    ("STATUS", "/status"),
+                    ("LATENCY US", "/latency_us"),
+                ],
+            );
+        }
+        UsageCommand::Send { file } => {
+            let text = if file == "-" {
+                std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?
+            };
+            let events: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{file}: not JSON: {e}"))?;
+            let v = s
+                .call(Method::POST, "/api/usage/events", Some(events))
+                .await?;
+            s.show(
+                &v,
+                "",
+                &[
+                    ("ACCEPTED", "/accepted"),
+                    ("DUPLICATES", "/duplicates"),
+                    ("COST MICROS", "/cost_micros"),
+                ],
+            );
+        }
+        UsageCommand::Flush => {
+            let v = s.call(Method::POST, "/api/usage/flush", None).await?;
+            s.show(&v, "", &[("FLUSHED", "/flushed")]);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PricesArgs {
+    #[command(flatten)]
+    server: Server,
+    #[command(subcommand)]
+    cmd: PricesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum PricesCommand {
+    /// Prices by service, unit and model, with their effective dates.
+    List {
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Set a price from a date on (history is kept).
+    Set {
+        #[arg(long)]
+        service: String,
+        /// token_in | token_out | character | second | minute | request
+        #[arg(long)]
+        unit: String,
+        /// Micro-dollars per `per_units` units.
+        #[arg(long)]
+        price_micros: i64,
+        #[arg(long)]
+        per_units: Option<i64>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        effective_from: Option<String>,
+    },
+}
+
+const PRICE_COLUMNS: &[(&str, &str)] = &[
+    ("SERVICE", "/service"),
+    ("MODEL", "/model"),
+    ("UNIT", "/unit"),
+    ("PRICE MICROS", "/price_micros"),
+    ("PER UNITS", "/per_units"),
+    ("FROM", "/effective_from"),
+];
+
+pub(super) async fn run_prices(args: PricesArgs) -> Result<(), String> {
+    let s = &args.server;
+    match args.cmd {
+        PricesCommand::List { service } => {
+            let v = s
+                .call(
+                    Method::GET,
+                    &format!("/api/prices{}", query(&[("service", service)])),
+                    None,
+                )
+                .await?;
+            s.show(&v, "", PRICE_COLUMNS);
+        }
+        PricesCommand::Set {
+            service,
+            unit,
+            price_micros,
+            per_units,
+            model,
+            effective_from,
+        } => {
+            let body = json!({"service": service, "unit": unit, "price_micros": price_micros,
+                              "per_units": per_units, "model": model, "effective_from": effective_from});
+            let v = s.call(Method::PUT, "/api/prices", Some(body)).await?;
+            s.show(&v, "", PRICE_COLUMNS);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PlansArgs {
+    #[command(flatten)]
+    server: Server,
+    #[command(subcommand)]
+    cmd: PlansCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum PlansCommand {
+    /// Every plan with its limits.
+    List,
+    /// Set a plan's limits (all four figures; storage optional).
+    Set {
+        name: String,
+        #[arg(long)]
+        requests_per_month: i64,
+        #[arg(long)]
+        requests_per_second: i64,
+        #[arg(long)]
+        concurrent_requests: i64,
+        #[arg(long)]
+        max_payload_bytes: i64,
+        #[arg(long)]
+        max_cached_bytes: Option<i64>,
+    },
+}
+
+const PLAN_COLUMNS: &[(&str, &str)] = &[
+    ("PLAN", "/name"),
+    ("REQ/MONTH", "/requests_per_month"),
+    ("REQ/S", "/requests_per_second"),
+    ("CONCURRENT", "/concurrent_requests"),
+    ("MAX PAYLOAD", "/max_payload_bytes"),
+    ("MAX CACHED", "/max_cached_bytes"),
+];
+
+pub(super) async fn run_plans(args: PlansArgs) -> Result<(), String> {
+    let s = &args.server;
+    match args.cmd {
+        PlansCommand::List => {
+            let v = s.call(Method::GET, "/api/plans", None).await?;
+            s.show(&v, "/plans", PLAN_COLUMNS);
+        }
+        PlansCommand::Set {
+            name,
+            requests_per_month,
+            requests_per_second,
+            concurrent_requests,
+            max_payload_bytes,
+            max_cached_bytes,
+        } => {
+            let body = json!({"requests_per_month": requests_per_month,
+                "requests_per_second": requests_per_second, "concurrent_requests": concurrent_requests,
+                "max_payload_bytes": max_payload_bytes, "max_cached_bytes": max_cached_bytes});
+            let v = s
+                .call(
+                    Method::PUT,
+                    &format!("/api/plans/{}", enc(&name)),
+                    Some(body),
+                )
+                .await?;
+            s.show(&v, "", PLAN_COLUMNS);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(super) struct InvoicesArgs {
+    #[command(flatten)]
+    server: Server,
+    #[command(subcommand)]
+    cmd: InvoicesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum InvoicesCommand {
+    /// Invoices by period (YYYY-MM) and status.
+    List {
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One invoice with its lines.
+    Show { number: String },
+    /// Generate a month's draft invoices.
+    Generate {
+        #[arg(long)]
+        period: String,
+    },
+    /// Push a month's drafts to Xero.
+    Push {
+        #[arg(long)]
+        period: String,
+    },
+    /// Record a payment against an invoice.
+    Pay {
+        number: String,
+        /// A decimal amount, e.g. 12.34
+        #[arg(long)]
+        amount: String,
+        /// YYYY-MM-DD
+        #[arg(long)]
+        date: String,
+        /// Your id for the payment (a repeat with the same id is not counted twice).
+        #[arg(long)]
+        payment_id: String,
+        #[arg(long)]
+        reference: Option<String>,
+    },
+}
+
+const INVOICE_COLUMNS: &[(&str, &str)] = &[
+    ("NUMBER", "/number"),
+    ("TENANT", "/tenant_id"),
+    ("PERIOD", "/period"),
+    ("STATUS", "/status"),
+    ("TOTAL", "/total"),
+    ("DUE CENTS", "/due_cents"),
+    ("CURRENCY", "/currency"),
+];
+
+pub(super) async fn run_invoices(args: InvoicesArgs) -> Result<(), String> {
+    let s = &args.server;
+    match args.cmd {
+        InvoicesCommand::List { period, status } => {
+            let q = query(&[("period", period), ("status", status)]);
+            let v = s
+                .call(Method::GET, &format!("/api/invoices{q}"), None)
+                .await?;
+            s.show(&v, "", INVOICE_COLUMNS);
+        }
+        InvoicesCommand::Show { number } => {
+            let v = s
+                .call(
+                    Method::GET,
+                    &format!("/api/invoices/{}", enc(&number)),
+                    None,
+                )
+                .await?;
+            s.show(&v, "", INVOICE_COLUMNS);
+        }
+        InvoicesCommand::Generate { period } => {
+            let v = s
+                .call(
+                    Method::POST,
+                    "/api/xero/generate-invoices",
+                    Some(json!({"period": period})),
+                )
+                .await?;
+            s.show(&v, "/invoices", INVOICE_COLUMNS);
+        }
+        InvoicesCommand::Push { period } => {
+            let v = s
+                .call(
+                    Method::POST,
+                    "/api/xero/push",
+                    Some(json!({"period": period})),
+                )
+                .await?;
+            println!("{}", serde_json::to_string(&v).unwrap_or_default());
+        }
+        InvoicesCommand::Pay {
+            number,
+            amount,
+            date,
+            payment_id,
+            reference,
+        } => {
+            let body = json!({"payment_id": payment_id, "invoice_number": number,
+                              "amount": amount, "date": date, "reference": reference});
+            let v = s
+                .call(Method::POST, "/api/xero/payments", Some(body))
+                .await?;
+            println!("{}", serde_json::to_string(&v).unwrap_or_default());
+        }
+    }
+    Ok(())
+}
