@@ -287,6 +287,8 @@ pub struct ProvisionForm {
     pub project_id: String,
     /// The namespace to create (default `<project>_<tenant>`).
     pub namespace: Option<String>,
+    /// Namespace patterns for a pooled key, comma-separated (`jt_customer_*`).
+    pub scopes: Option<String>,
 }
 
 /// `POST /admin/provision`: a customer's tenant, namespace and key, as
@@ -311,7 +313,15 @@ pub async fn provision(
             .namespace
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty()),
-        scopes: None,
+        scopes: form
+            .scopes
+            .map(|s| {
+                s.split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| !s.is_empty()),
         permissions: None,
         name: form.name.filter(|n| !n.trim().is_empty()),
         parent_id: None,

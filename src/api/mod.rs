@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin_billing;
 pub mod admin_session;
+pub mod admin_tenants;
 pub mod admin_tokens;
 pub mod audit;
 pub mod billing;
@@ -183,6 +184,7 @@ pub fn dashboard_forms() -> Router<AppState> {
     admin_session::router()
         .merge(admin_billing::router())
         .merge(admin_tokens::router())
+        .merge(admin_tenants::router())
         .layer(axum::middleware::from_fn(admin_session::for_browsers))
 }
 

@@ -416,6 +416,13 @@ pub(crate) fn reason_text(reason: &str) -> String {
         "service" => "choose one of the listed services.".into(),
         "kind" => "choose managed or customer.".into(),
         "PROVIDER_UNAVAILABLE" => "the provider did not answer; try again, or store it unchecked.".into(),
+        "plan" => "choose the plan free, pro or enterprise.".into(),
+        "scopes" => "namespace patterns are names, or a prefix followed by '*', separated by commas.".into(),
+        "amount" => "give the amount as a decimal such as 12.34 and the day it was paid.".into(),
+        "XERO_NOT_CONFIGURED" => "Xero is not configured (KEYWARD_XERO_CLIENT_ID and KEYWARD_XERO_CLIENT_SECRET).".into(),
+        "XERO_UNAVAILABLE" => "Xero did not answer; try again later.".into(),
+        "TENANT_HAS_CHILDREN" => "the customer has sub-organisations; move or erase them first.".into(),
+        "NAMESPACE_TAKEN" | "NAMESPACE_EXISTS" => "that namespace name is taken.".into(),
         other => format!("the request was refused ({}).", safe(other)),
     }
 }
@@ -443,6 +450,10 @@ fn notice(kind: &str, key: &str, reason: &str) -> Option<(bool, String)> {
         )),
         "rotated" => Some((false, format!("Key {key} is rotated."))),
         "provisioned" => Some((false, format!("Customer provisioned: key {key}."))),
+        "erased" => Some((
+            false,
+            format!("Customer {key} erased: its keys, namespaces, cached responses, secrets and usage are gone; its invoices stay."),
+        )),
         _ => None,
     }
 }
@@ -554,6 +565,8 @@ fn ProvisionForm(csrf: String, open: bool) -> impl IntoView {
                 <input id="p-project" name="project_id" value="jt" required/>
                 <label for="p-namespace">"Namespace (optional)"</label>
                 <input id="p-namespace" name="namespace" placeholder="<project>_<tenant id>"/>
+                <label for="p-scopes">"Pooled key: namespace patterns (optional, comma-separated)"</label>
+                <input id="p-scopes" name="scopes" placeholder="jt_customer_*"/>
                 <button type="submit">"Provision"</button>
             </form>
         </details>
@@ -960,6 +973,21 @@ fn Invoices(page: InvoicesPageData) -> impl IntoView {
                 "Viewers can see everything and change nothing.".to_string(),
             )),
             Some("bad-period") => Some((true, "Give the month as YYYY-MM.".to_string())),
+            Some("pushed") => Some((
+                false,
+                match q.get("count").and_then(|c| c.parse::<u32>().ok()) {
+                    Some(n) => format!("{n} invoices pushed to Xero."),
+                    None => "Invoices pushed to Xero.".to_string(),
+                },
+            )),
+            Some("paid") => Some((false, "Payment recorded.".to_string())),
+            Some("refused") => Some((
+                true,
+                format!(
+                    "Refused: {}",
+                    reason_text(&q.get("reason").unwrap_or_default())
+                ),
+            )),
             _ => None,
         }
     };
@@ -969,8 +997,8 @@ fn Invoices(page: InvoicesPageData) -> impl IntoView {
             <h1>"Invoices " {page.period.clone()}</h1>
             {message.map(|(error, text)| view! { <Notice error text/> })}
             <InvoiceFilters period=page.period.clone() status=page.status/>
-            <InvoiceActions csrf=page.admin.csrf_token.clone() period=page.period/>
-            <InvoiceTable invoices=page.invoices/>
+            <InvoiceActions csrf=page.admin.csrf_token.clone() period=page.period.clone()/>
+            <InvoiceTable invoices=page.invoices csrf=page.admin.csrf_token.clone() period=page.period.clone()/>
         </main>
     }
     .into_any()
@@ -1005,9 +1033,14 @@ fn InvoiceActions(csrf: String, period: String) -> impl IntoView {
     view! {
         <div class="actions">
             <form method="post" action="/admin/invoices/generate">
+                <input type="hidden" name="csrf_token" value=csrf.clone()/>
+                <input type="hidden" name="period" value=period.clone()/>
+                <button type="submit">{generate}</button>
+            </form>
+            <form method="post" action="/admin/invoices/push">
                 <input type="hidden" name="csrf_token" value=csrf/>
                 <input type="hidden" name="period" value=period/>
-                <button type="submit">{generate}</button>
+                <button type="submit">"Push drafts to Xero"</button>
             </form>
             <a class="download" href=csv download>"Download Xero CSV"</a>
             <a class="download" href=json download>"Download Xero JSON"</a>
@@ -1016,9 +1049,28 @@ fn InvoiceActions(csrf: String, period: String) -> impl IntoView {
     .into_any()
 }
 
+/// Recording a payment received for a sent invoice (default: what is due, today).
+#[component]
+fn PaymentForm(number: String, due: String, csrf: String, period: String) -> impl IntoView {
+    let amount_id = format!("pay-amount-{number}");
+    let date_id = format!("pay-date-{number}");
+    view! {
+        <form class="inline" method="post" action=format!("/admin/invoices/{number}/payment")>
+            <input type="hidden" name="csrf_token" value=csrf/>
+            <input type="hidden" name="period" value=period/>
+            <label for=amount_id.clone()>"Amount"</label>
+            <input id=amount_id name="amount" value=due inputmode="decimal" size="8" required/>
+            <label for=date_id.clone()>"Paid on"</label>
+            <input id=date_id name="date" type="date" required/>
+            <button type="submit">"Record payment"</button>
+        </form>
+    }
+    .into_any()
+}
+
 /// The month's invoices, or a hint to generate them.
 #[component]
-fn InvoiceTable(invoices: Vec<InvoiceRow>) -> impl IntoView {
+fn InvoiceTable(invoices: Vec<InvoiceRow>, csrf: String, period: String) -> impl IntoView {
     if invoices.is_empty() {
         return view! { <p class="empty">"No invoices for this month yet. Generate them from the month's usage."</p> }.into_any();
     }
@@ -1035,6 +1087,7 @@ fn InvoiceTable(invoices: Vec<InvoiceRow>) -> impl IntoView {
                     <th scope="col">"Lines"</th>
                     <th scope="col">"Total"</th>
                     <th scope="col">"Outstanding"</th>
+                    <th scope="col">"Payment"</th>
                 </tr>
             </thead>
             <tbody>
@@ -1048,6 +1101,9 @@ fn InvoiceTable(invoices: Vec<InvoiceRow>) -> impl IntoView {
                         <td>{i.lines}</td>
                         <td class="num">{format!("{} {}", i.total, i.currency)}</td>
                         <td class="num">{format!("{} {}", i.due, i.currency)}</td>
+                        <td>{(i.status == "sent").then(|| view! {
+                            <PaymentForm number=i.number.clone() due=i.due.clone() csrf=csrf.clone() period=period.clone()/>
+                        })}</td>
                     </tr>
                 }).collect_view()}
             </tbody>

@@ -8,6 +8,7 @@ use super::costs::{Chart, ChartGrid, Figures};
 pub use super::customer_data::{
     AuditRow, CustomerPageData, Gauge, KeyDetail, KeyLimits, SecretRow, VersionRow, DAYS,
 };
+use super::tenant_actions::TenantActions;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -119,13 +120,33 @@ fn notice(kind: &str, q: &leptos_router::params::ParamsMap) -> Option<(bool, Str
         )),
         "active" => Some((false, format!("Key {} is enabled again.", get("key")))),
         "rotated" => Some((false, format!("Key {} is rotated.", get("key")))),
-        "confirm" => Some((
-            true,
-            "Tick the confirmation box before disabling or rotating a key.".into(),
-        )),
+        "confirm" => Some((true, "Tick the confirmation box first.".into())),
         "read-only" => Some((
             true,
             "Viewers can see everything and change nothing.".into(),
+        )),
+        "tenant-updated" => Some((
+            false,
+            format!("Now on the {} plan, {}.", get("plan"), get("status")),
+        )),
+        "namespace-created" => Some((false, format!("Namespace {} created.", get("namespace")))),
+        "namespace-deleted" => Some((
+            false,
+            format!(
+                "Namespace {} deleted with its cached responses.",
+                get("namespace")
+            ),
+        )),
+        "erase-confirm" => Some((
+            true,
+            "Not erased: type the customer's id exactly to confirm.".into(),
+        )),
+        "refused" => Some((
+            true,
+            format!(
+                "Refused: {}",
+                super::admin::reason_text(&q.get("reason").unwrap_or_default())
+            ),
         )),
         _ => None,
     }
@@ -151,10 +172,10 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
             {message.map(|(error, text)| view! { <Notice error text/> })}
             {page.new_secret.clone().map(|s| view! { <NewSecretPanel secret=s/> })}
             <TenantFacts
-                plan=page.plan
-                status=page.status
+                plan=page.plan.clone()
+                status=page.status.clone()
                 created_at=page.created_at
-                namespaces=page.namespaces
+                namespaces=page.namespaces.clone()
                 tenant_id=page.tenant_id.clone()
             />
             <UsageSection usage=page.usage charts=page.charts days=page.days/>
@@ -164,9 +185,16 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
                 secrets=page.secrets
                 services=page.services
                 csrf
-                tenant_id=page.tenant_id
+                tenant_id=page.tenant_id.clone()
             />
             <AuditSection audit=page.audit/>
+            <TenantActions
+                tenant_id=page.tenant_id.clone()
+                plan=page.plan
+                status=page.status
+                namespaces=page.namespaces
+                csrf=page.admin.csrf_token.clone()
+            />
         </main>
     }
     .into_any()

@@ -17,6 +17,7 @@ mod format;
 mod home;
 #[cfg(feature = "ssr")]
 mod optimize_model;
+mod tenant_actions;
 pub mod tokens;
 
 use leptos::prelude::*;
