@@ -68,6 +68,8 @@ pub struct Settings {
     pub xero: XeroSettings,
     /// What one client may cost the server: timeouts, memory, hashing.
     pub guard: GuardSettings,
+    /// How long usage and audit records are kept.
+    pub retention: crate::domain::retention::Retention,
     /// The `keyward.toml` (or `KEYWARD_CONFIG`) the settings came from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -160,7 +162,9 @@ impl Settings {
             "a whole number of megabytes",
         )?;
         let (change_ttl, limit_sync) = replica_sync(&vars)?;
+        let retention = retention(&vars)?;
         Ok(Self {
+            retention,
             config_file: None,
             guard,
             addr,
@@ -324,6 +328,9 @@ const VARIABLES: &[&str] = &[
     "KEYWARD_REDIS_URL",
     "KEYWARD_CHANGE_TTL_SECS",
     "KEYWARD_LIMIT_SYNC_MS",
+    "KEYWARD_USAGE_RECORD_RETENTION_DAYS",
+    "KEYWARD_USAGE_EVENT_RETENTION_DAYS",
+    "KEYWARD_AUDIT_RETENTION_DAYS",
     "KEYWARD_TRUSTED_PROXY",
     "KEYWARD_SIGN_IN_CONCURRENCY",
     "KEYWARD_HEADER_TIMEOUT_SECS",
@@ -509,6 +516,40 @@ fn provider_urls<F: Fn(&str) -> Option<String>>(
         .collect()
 }
 
+/// How long records are kept: `KEYWARD_USAGE_RECORD_RETENTION_DAYS` (raw
+/// data-plane records, default 90), `KEYWARD_USAGE_EVENT_RETENTION_DAYS`
+/// (cost events, default 400) and `KEYWARD_AUDIT_RETENTION_DAYS` (default
+/// 730, at least 365: the audit trail is the security record).
+fn retention<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<crate::domain::retention::Retention, ConfigError> {
+    use crate::domain::retention::{Retention, MIN_AUDIT_DAYS};
+    let d = Retention::default();
+    Ok(Retention {
+        usage_record_days: vars.ranged(
+            "KEYWARD_USAGE_RECORD_RETENTION_DAYS",
+            d.usage_record_days,
+            1,
+            36_500,
+            "days",
+        )?,
+        usage_event_days: vars.ranged(
+            "KEYWARD_USAGE_EVENT_RETENTION_DAYS",
+            d.usage_event_days,
+            1,
+            36_500,
+            "days",
+        )?,
+        audit_days: vars.ranged(
+            "KEYWARD_AUDIT_RETENTION_DAYS",
+            d.audit_days,
+            MIN_AUDIT_DAYS,
+            36_500,
+            "days",
+        )?,
+    })
+}
+
 /// How replicas keep in step: `KEYWARD_CHANGE_TTL_SECS` (default 10, 1 to
 /// 3600) and `KEYWARD_LIMIT_SYNC_MS` (default 200, 20 to 10000).
 fn replica_sync<F: Fn(&str) -> Option<String>>(
@@ -646,6 +687,21 @@ mod tests {
         assert_eq!(s.limit_sync, Duration::from_millis(250));
         assert_eq!(s.guard.idle_timeout, Duration::from_secs(7));
         assert_eq!(s.provider_timeout, Duration::from_millis(5_000));
+    }
+
+    #[test]
+    fn the_audit_trail_is_kept_at_least_a_year() {
+        let e = from(&[("KEYWARD_AUDIT_RETENTION_DAYS", "30")]).unwrap_err();
+        assert_eq!(e.name, "KEYWARD_AUDIT_RETENTION_DAYS");
+        assert!(e.message.contains("365"), "{}", e.message);
+        let s = from(&[
+            ("KEYWARD_AUDIT_RETENTION_DAYS", "365"),
+            ("KEYWARD_USAGE_RECORD_RETENTION_DAYS", "7"),
+        ])
+        .unwrap();
+        assert_eq!(s.retention.audit_days, 365);
+        assert_eq!(s.retention.usage_record_days, 7);
+        assert_eq!(s.retention.usage_event_days, 400);
     }
 
     #[test]

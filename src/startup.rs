@@ -258,6 +258,7 @@ pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupEr
             change_ttl: settings.change_ttl,
             limit_sync: settings.limit_sync,
             sign_in_concurrency: settings.guard.sign_in_concurrency,
+            retention: settings.retention,
         },
     )
     .await

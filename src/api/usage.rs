@@ -577,6 +577,21 @@ pub struct StatsView {
     pub usage_records_dropped: u64,
     /// Bytes held by the response cache's memory tier.
     pub cache_memory_bytes: u64,
+    pub retention: RetentionView,
+}
+
+/// How long records are kept, and what this replica's last pass removed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RetentionView {
+    pub usage_record_days: u64,
+    pub usage_event_days: u64,
+    /// At least 365.
+    pub audit_days: u64,
+    /// When this replica last applied it (hourly; null before the first pass).
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub last_removed_usage_records: u64,
+    pub last_removed_usage_events: u64,
+    pub last_removed_audit_records: u64,
 }
 
 /// Operational counters of this instance.
@@ -592,9 +607,21 @@ pub async fn stats(
     _operator: Operator<needs::AnalyticsRead>,
 ) -> Json<StatsView> {
     let s = state.core.stats();
+    let r = state.core.retention.report();
+    let last_run_at = r.last_run.as_ref().map(|run| run.at);
+    let last = r.last_run.unwrap_or_default();
     Json(StatsView {
         key_store_reads: s.key_store_reads,
         usage_records_dropped: s.usage_records_dropped,
         cache_memory_bytes: s.cache_memory_bytes,
+        retention: RetentionView {
+            usage_record_days: r.policy.usage_record_days,
+            usage_event_days: r.policy.usage_event_days,
+            audit_days: r.policy.audit_days,
+            last_run_at,
+            last_removed_usage_records: last.usage_records,
+            last_removed_usage_events: last.usage_events,
+            last_removed_audit_records: last.audit_records,
+        },
     })
 }

@@ -22,6 +22,7 @@ pub mod namespaces;
 pub mod operator_tokens;
 pub mod plans;
 pub mod prices;
+pub mod retention;
 pub mod secrets;
 pub mod tenants;
 pub mod usage;

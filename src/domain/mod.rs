@@ -17,6 +17,7 @@ pub mod namespace;
 pub mod overview;
 pub mod plan;
 pub mod pricing;
+pub mod retention;
 pub mod secret;
 pub mod tenant;
 pub mod usage;

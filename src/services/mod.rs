@@ -19,6 +19,7 @@ pub mod operations;
 pub mod operators;
 pub mod plans;
 pub mod response_cache;
+pub mod retention;
 pub mod tenants;
 pub mod usage;
 pub mod vault;
@@ -48,6 +49,7 @@ pub struct Keyward {
     pub audit: audit::Audit,
     pub operations: operations::Operations,
     pub operators: operators::Operators,
+    pub retention: retention::RetentionTask,
     db: Db,
     /// Background work; aborted when the last handle on the core goes.
     tasks: Arc<Tasks>,
@@ -111,6 +113,8 @@ pub struct CoreOptions {
     pub limit_sync: std::time::Duration,
     /// Password checks (argon2id) that may run at once.
     pub sign_in_concurrency: usize,
+    /// How long usage and audit records are kept.
+    pub retention: crate::domain::retention::Retention,
 }
 
 impl Keyward {
@@ -141,7 +145,7 @@ impl Keyward {
             options.keyring.clone(),
             options.sign_in_concurrency,
         );
-        let costs = costs::Costs::new(db.clone(), keys.clone());
+        let costs = costs::Costs::new(db.clone(), keys.clone(), options.retention.usage_event_days);
         let data_plane = data_plane::DataPlane::new(data_plane::Parts {
             db: db.clone(),
             keys: keys.clone(),
@@ -177,6 +181,7 @@ impl Keyward {
                 feed: feed.clone(),
             }),
             operators: operators::Operators::new(db.clone(), operators_hasher, audit.clone()),
+            retention: retention::RetentionTask::new(db.clone(), options.retention),
             keys,
             plans,
             limits,
@@ -226,11 +231,12 @@ impl Keyward {
     }
 
     fn spawn_maintenance(&self) {
-        let (keys, data_plane, admins, operations) = (
+        let (keys, data_plane, admins, operations, retention) = (
             self.keys.clone(),
             self.data_plane.clone(),
             self.admins.clone(),
             self.operations.clone(),
+            self.retention.clone(),
         );
         self.tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
@@ -241,6 +247,7 @@ impl Keyward {
                 admins.forget_idle();
                 admins.drop_expired_flashes().await;
                 operations.reclaim_expired().await;
+                retention.run_when_due(now()).await;
             }
         }));
         // Ingested events reach the cost rollups within a second.

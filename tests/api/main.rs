@@ -22,6 +22,7 @@ mod providers_stub;
 mod provision;
 mod replicas;
 mod restart;
+mod retention;
 mod tokens;
 mod usage;
 mod vault;

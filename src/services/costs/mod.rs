@@ -39,11 +39,18 @@ pub struct Costs {
     db: Db,
     /// Tenants are checked through the key directory's cache.
     keys: Keys,
+    /// Events older than this are refused: their duplicates may already be
+    /// deleted by retention, so they could be counted twice.
+    event_retention_days: u64,
 }
 
 impl Costs {
-    pub fn new(db: Db, keys: Keys) -> Self {
-        Self { db, keys }
+    pub fn new(db: Db, keys: Keys, event_retention_days: u64) -> Self {
+        Self {
+            db,
+            keys,
+            event_retention_days,
+        }
     }
 }
 
@@ -56,6 +63,17 @@ impl Costs {
             return Err(ValidationError::new(
                 "events",
                 format!("give 1 to {MAX_EVENTS_PER_BATCH} events"),
+            )
+            .into());
+        }
+        let oldest = crate::domain::retention::cutoff(super::now(), self.event_retention_days);
+        if let Some(i) = events.iter().position(|e| e.at < oldest) {
+            return Err(ValidationError::new(
+                "timestamp",
+                format!(
+                    "event {i}: older than the usage event retention ({} days)",
+                    self.event_retention_days
+                ),
             )
             .into());
         }
