@@ -70,6 +70,9 @@ pub struct Settings {
     pub guard: GuardSettings,
     /// How long usage and audit records are kept.
     pub retention: crate::domain::retention::Retention,
+    /// `KEYWARD_SECRET_VERSIONS_KEPT`, default 3 (0-100): previous versions
+    /// of each provider secret kept sealed, for a rollback.
+    pub secret_versions_kept: u32,
     /// The `keyward.toml` (or `KEYWARD_CONFIG`) the settings came from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -163,8 +166,11 @@ impl Settings {
         )?;
         let (change_ttl, limit_sync) = replica_sync(&vars)?;
         let retention = retention(&vars)?;
+        let secret_versions_kept =
+            vars.ranged("KEYWARD_SECRET_VERSIONS_KEPT", 3, 0, 100, "versions")? as u32;
         Ok(Self {
             retention,
+            secret_versions_kept,
             config_file: None,
             guard,
             addr,
@@ -331,6 +337,7 @@ const VARIABLES: &[&str] = &[
     "KEYWARD_USAGE_RECORD_RETENTION_DAYS",
     "KEYWARD_USAGE_EVENT_RETENTION_DAYS",
     "KEYWARD_AUDIT_RETENTION_DAYS",
+    "KEYWARD_SECRET_VERSIONS_KEPT",
     "KEYWARD_TRUSTED_PROXY",
     "KEYWARD_SIGN_IN_CONCURRENCY",
     "KEYWARD_HEADER_TIMEOUT_SECS",

@@ -259,6 +259,7 @@ pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupEr
             limit_sync: settings.limit_sync,
             sign_in_concurrency: settings.guard.sign_in_concurrency,
             retention: settings.retention,
+            secret_versions_kept: settings.secret_versions_kept,
         },
     )
     .await

@@ -318,6 +318,186 @@ pub async fn put_customer(
     Ok(Json(meta.into()))
 }
 
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretDeleted {
+    pub name: String,
+    pub deleted: bool,
+}
+
+/// Delete the tenant's own key (and its kept versions): the tenant falls
+/// back to its managed key, then to its tier's pooled key.
+#[utoipa::path(
+    delete,
+    path = "/api/keys/{service}/{tenant_id}/customer",
+    tag = "vault",
+    params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
+    security(("operator_token" = ["secrets:write"]), ("api_key" = [])),
+    responses(
+        (status = 200, body = SecretDeleted),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn delete_customer(
+    State(vault): State<Vault>,
+    SecretCaller(caller, actor, _): SecretCaller<needs::SecretsWrite>,
+    Path((service, tenant)): Path<(String, String)>,
+) -> Result<Json<SecretDeleted>, ApiError> {
+    let service = Service::parse(&service)?;
+    let tenant = TenantId::parse(tenant)?;
+    vault
+        .require_vault_admin(
+            &caller,
+            &actor,
+            "secret.delete",
+            Some(&tenant),
+            Some(service),
+        )
+        .await?;
+    let secret = SecretRef::tenant(service, tenant, SecretKind::Customer);
+    vault.delete_secret(&actor, &secret).await?;
+    Ok(Json(SecretDeleted {
+        name: secret.name(),
+        deleted: true,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionsQuery {
+    /// managed (default) | customer | admin
+    #[param(pattern = "^(managed|customer|admin)$")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PreviousVersionView {
+    pub version: i64,
+    /// The master key version it is sealed under.
+    pub key_version: i64,
+    pub created_at: DateTime<Utc>,
+    pub replaced_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VersionsView {
+    pub name: String,
+    /// The live version.
+    pub current: Option<i64>,
+    /// Kept previous versions (`KEYWARD_SECRET_VERSIONS_KEPT`), newest first; never values.
+    pub previous: Vec<PreviousVersionView>,
+}
+
+fn tenant_kind(kind: Option<&str>) -> Result<SecretKind, ApiError> {
+    match kind {
+        None => Ok(SecretKind::Managed),
+        Some(k) => match SecretKind::parse(k)? {
+            SecretKind::Pooled => Err(crate::domain::ValidationError::new(
+                "kind",
+                "pooled keys belong to a tier, not a tenant",
+            )
+            .into()),
+            kind => Ok(kind),
+        },
+    }
+}
+
+/// A tenant's secret's live version and its kept previous versions.
+#[utoipa::path(
+    get,
+    path = "/api/keys/{service}/{tenant_id}/versions",
+    tag = "vault",
+    params(("service" = Service, Path), ("tenant_id" = TenantId, Path), VersionsQuery),
+    security(("operator_token" = ["secrets:read"]), ("api_key" = [])),
+    responses(
+        (status = 200, body = VersionsView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn versions(
+    State(state): State<AppState>,
+    SecretCaller(caller, actor, _): SecretCaller<needs::SecretsRead>,
+    Path((service, tenant)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<VersionsQuery>,
+) -> Result<Json<VersionsView>, ApiError> {
+    let (service, tenant) =
+        admin_on(&state, &caller, &actor, "secret.versions", &service, tenant).await?;
+    let kind = tenant_kind(q.kind.as_deref())?;
+    let secret = SecretRef::tenant(service, tenant.clone(), kind);
+    let vault = &state.core.vault;
+    let current = vault
+        .list_secrets(Some(&tenant))
+        .await?
+        .into_iter()
+        .find(|m| m.secret == secret)
+        .map(|m| m.version);
+    let previous = vault.previous_versions(&secret).await?;
+    if current.is_none() && previous.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no secret '{}'",
+            secret.name()
+        )));
+    }
+    Ok(Json(VersionsView {
+        name: secret.name(),
+        current,
+        previous: previous
+            .into_iter()
+            .map(|p| PreviousVersionView {
+                version: p.version,
+                key_version: p.key_version,
+                created_at: p.created_at,
+                replaced_at: p.replaced_at,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    /// managed (default) | customer | admin
+    #[schema(pattern = "^(managed|customer|admin)$")]
+    pub kind: Option<String>,
+    /// A kept previous version (see `.../versions`).
+    #[schema(minimum = 1)]
+    pub version: i64,
+}
+
+/// Make a kept previous version current again (as a new version; the one it
+/// replaces is kept in turn). Audited as `secret.rollback`.
+#[utoipa::path(
+    post,
+    path = "/api/keys/{service}/{tenant_id}/rollback",
+    tag = "vault",
+    params(("service" = Service, Path), ("tenant_id" = TenantId, Path)),
+    request_body = RollbackBody,
+    security(("operator_token" = ["secrets:write"]), ("api_key" = [])),
+    responses(
+        (status = 200, body = SecretView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn rollback(
+    State(state): State<AppState>,
+    SecretCaller(caller, actor, _): SecretCaller<needs::SecretsWrite>,
+    Path((service, tenant)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RollbackBody>,
+) -> Result<Json<SecretView>, ApiError> {
+    let (service, tenant) =
+        admin_on(&state, &caller, &actor, "secret.rollback", &service, tenant).await?;
+    let kind = tenant_kind(body.kind.as_deref())?;
+    let secret = SecretRef::tenant(service, tenant, kind);
+    let meta = state
+        .core
+        .vault
+        .rollback_secret(&actor, &secret, body.version)
+        .await?;
+    Ok(Json(meta.into()))
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct PutSecretBody {
     #[schema(value_type = Service)]

@@ -73,6 +73,13 @@ pub async fn erase_tenant(conn: &mut Conn, id: &TenantId) -> sqlx::Result<Erased
     )
     .await?;
     e.keys = delete(conn, "DELETE FROM api_keys WHERE tenant_id = $1", t).await?;
+    // Kept previous versions of the tenant's secrets are owned by its id.
+    delete(
+        conn,
+        "DELETE FROM provider_secret_versions WHERE owner = $1",
+        t,
+    )
+    .await?;
     e.provider_secrets =
         delete(conn, "DELETE FROM provider_secrets WHERE tenant_id = $1", t).await?;
     for table in ["usage_hourly", "usage_latency_hourly"] {

@@ -86,14 +86,17 @@ pub async fn find(
     .transpose()
 }
 
-/// Stores a new value (a new version when one existed); returns the version.
+/// Stores a new value (a new version when one existed, the replaced one
+/// kept sealed among the newest `keep` previous versions); returns the version.
 pub async fn put(
     conn: &mut Conn,
     secret: &SecretRef,
     sealed: &Sealed,
     validation: Option<Validation>,
     now: DateTime<Utc>,
+    keep: i64,
 ) -> sqlx::Result<i64> {
+    archive_current(conn, secret, now, keep).await?;
     let row = bind_ref(
         sqlx::query(
             "INSERT INTO provider_secrets (service, owner, kind, name, tenant_id, version, key_version, \
@@ -134,6 +137,181 @@ pub async fn set_validation(
     )
     .bind(ts(now))
     .bind(validation.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Copies the live value into the previous versions, then keeps only the
+/// newest `keep` of those.
+async fn archive_current(
+    conn: &mut Conn,
+    secret: &SecretRef,
+    now: DateTime<Utc>,
+    keep: i64,
+) -> sqlx::Result<()> {
+    if keep > 0 {
+        bind_ref(
+            sqlx::query(
+                "INSERT INTO provider_secret_versions (service, owner, kind, version, key_version, \
+                 nonce, ciphertext, created_at, replaced_at) \
+                 SELECT service, owner, kind, version, key_version, nonce, ciphertext, updated_at, $4 \
+                 FROM provider_secrets WHERE service = $1 AND owner = $2 AND kind = $3 \
+                 ON CONFLICT (service, owner, kind, version) DO NOTHING",
+            ),
+            secret,
+        )
+        .bind(ts(now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    bind_ref(
+        sqlx::query(
+            "DELETE FROM provider_secret_versions WHERE service = $1 AND owner = $2 AND kind = $3 \
+             AND version NOT IN (SELECT version FROM provider_secret_versions \
+             WHERE service = $1 AND owner = $2 AND kind = $3 ORDER BY version DESC LIMIT $4)",
+        ),
+        secret,
+    )
+    .bind(keep)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A previous version kept sealed.
+#[derive(Debug, Clone)]
+pub struct PreviousVersion {
+    pub version: i64,
+    pub key_version: i64,
+    pub created_at: DateTime<Utc>,
+    pub replaced_at: DateTime<Utc>,
+}
+
+/// The kept previous versions of a secret, newest first.
+pub async fn previous_versions(
+    conn: &mut Conn,
+    secret: &SecretRef,
+) -> sqlx::Result<Vec<PreviousVersion>> {
+    let rows = bind_ref(
+        sqlx::query(
+            "SELECT version, key_version, created_at, replaced_at FROM provider_secret_versions \
+             WHERE service = $1 AND owner = $2 AND kind = $3 ORDER BY version DESC",
+        ),
+        secret,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PreviousVersion {
+                version: r.try_get("version")?,
+                key_version: r.try_get("key_version")?,
+                created_at: get_ts(r, "created_at")?,
+                replaced_at: get_ts(r, "replaced_at")?,
+            })
+        })
+        .collect()
+}
+
+fn sealed_from(row: &AnyRow) -> sqlx::Result<Sealed> {
+    let nonce: String = row.try_get("nonce")?;
+    let ciphertext: String = row.try_get("ciphertext")?;
+    Ok(Sealed {
+        key_version: row.try_get("key_version")?,
+        nonce: hex::decode(nonce).unwrap_or_default(),
+        ciphertext: B64.decode(ciphertext).unwrap_or_default(),
+    })
+}
+
+/// One kept previous version, sealed.
+pub async fn find_previous(
+    conn: &mut Conn,
+    secret: &SecretRef,
+    version: i64,
+) -> sqlx::Result<Option<Sealed>> {
+    bind_ref(
+        sqlx::query(
+            "SELECT key_version, nonce, ciphertext FROM provider_secret_versions \
+             WHERE service = $1 AND owner = $2 AND kind = $3 AND version = $4",
+        ),
+        secret,
+    )
+    .bind(version)
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(sealed_from)
+    .transpose()
+}
+
+/// Deletes a secret and its kept versions; false when there was none.
+pub async fn delete(conn: &mut Conn, secret: &SecretRef) -> sqlx::Result<bool> {
+    bind_ref(
+        sqlx::query(
+            "DELETE FROM provider_secret_versions WHERE service = $1 AND owner = $2 AND kind = $3",
+        ),
+        secret,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let done = bind_ref(
+        sqlx::query("DELETE FROM provider_secrets WHERE service = $1 AND owner = $2 AND kind = $3"),
+        secret,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Up to `limit` kept versions sealed under another master key than `current`.
+pub async fn previous_under_other_versions(
+    conn: &mut Conn,
+    current: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(SecretRef, i64, Sealed)>> {
+    let rows = sqlx::query(
+        "SELECT service, owner, kind, version, key_version, nonce, ciphertext \
+         FROM provider_secret_versions WHERE key_version <> $1 LIMIT $2",
+    )
+    .bind(current)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let secret = SecretRef {
+                service: get_parsed(r, "service", |s| Service::parse(&s))?,
+                owner: get_parsed(r, "owner", |s| owner_from(&s))?,
+                kind: get_parsed(r, "kind", |s| SecretKind::parse(&s))?,
+            };
+            Ok((secret, r.try_get("version")?, sealed_from(r)?))
+        })
+        .collect()
+}
+
+/// Replaces a kept version's ciphertext with its re-sealed form (if unchanged).
+pub async fn reseal_previous(
+    conn: &mut Conn,
+    secret: &SecretRef,
+    version: i64,
+    old: &Sealed,
+    new: &Sealed,
+) -> sqlx::Result<bool> {
+    let done = bind_ref(
+        sqlx::query(
+            "UPDATE provider_secret_versions SET key_version = $5, nonce = $6, ciphertext = $7 \
+             WHERE service = $1 AND owner = $2 AND kind = $3 AND version = $4 \
+             AND key_version = $8 AND nonce = $9",
+        ),
+        secret,
+    )
+    .bind(version)
+    .bind(new.key_version)
+    .bind(hex::encode(&new.nonce))
+    .bind(B64.encode(&new.ciphertext))
+    .bind(old.key_version)
+    .bind(hex::encode(&old.nonce))
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -181,11 +359,19 @@ pub async fn sealed_under_other_versions(
 
 /// How many secrets are sealed under master key `version`.
 pub async fn count_under_version(conn: &mut Conn, version: i64) -> sqlx::Result<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM provider_secrets WHERE key_version = $1")
-        .bind(version)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")
+    let live: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM provider_secrets WHERE key_version = $1")
+            .bind(version)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
+    let kept: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM provider_secret_versions WHERE key_version = $1")
+            .bind(version)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
+    Ok(live + kept)
 }
 
 /// Replaces a ciphertext with its re-sealed form, only if the row still holds

@@ -115,6 +115,8 @@ pub struct CoreOptions {
     pub sign_in_concurrency: usize,
     /// How long usage and audit records are kept.
     pub retention: crate::domain::retention::Retention,
+    /// Previous versions of each provider secret kept sealed for a rollback.
+    pub secret_versions_kept: u32,
 }
 
 impl Keyward {
@@ -170,6 +172,7 @@ impl Keyward {
                 audit.clone(),
                 options.keyring,
                 options.providers,
+                options.secret_versions_kept,
             ),
             billing: billing::Billing::new(db.clone(), costs.clone(), options.billing),
             operations: operations::Operations::new(operations::Parts {

@@ -29,6 +29,8 @@ pub struct Vault {
     audit: Audit,
     keyring: Arc<Keyring>,
     providers: Arc<Providers>,
+    /// Previous versions of each secret kept sealed for a rollback.
+    versions_kept: i64,
 }
 
 /// Who asks for a secret.
@@ -117,6 +119,7 @@ impl Vault {
         audit: Audit,
         keyring: Arc<Keyring>,
         providers: Arc<Providers>,
+        versions_kept: u32,
     ) -> Self {
         Self {
             db,
@@ -124,6 +127,7 @@ impl Vault {
             audit,
             keyring,
             providers,
+            versions_kept: i64::from(versions_kept),
         }
     }
 
@@ -337,7 +341,15 @@ impl Vault {
             .map_err(vault_error)?;
         let now = now();
         let mut tx = self.db.pool().begin().await?;
-        let version = db::secrets::put(&mut tx, secret, &sealed, validation, now).await?;
+        let version = db::secrets::put(
+            &mut tx,
+            secret,
+            &sealed,
+            validation,
+            now,
+            self.versions_kept,
+        )
+        .await?;
         db::audit::insert(
             &mut tx,
             &actor.entry(
@@ -404,6 +416,73 @@ impl Vault {
             Some(Validation::Valid),
             "secret.provision",
             requested_by,
+        )
+        .await
+    }
+
+    /// Deletes a tenant's own (customer) key and its kept versions: the
+    /// tenant then resolves to its managed key, else the pooled one.
+    pub async fn delete_secret(&self, actor: &Actor, secret: &SecretRef) -> Result<()> {
+        let now = now();
+        let mut tx = self.db.pool().begin().await?;
+        if !db::secrets::delete(&mut tx, secret).await? {
+            return Err(Error::not_found(
+                "SECRET_NOT_FOUND",
+                format!("no {} secret '{}'", secret.kind.as_str(), secret.name()),
+            ));
+        }
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "secret.delete",
+                "secret",
+                secret.name(),
+                secret.owner.tenant().map(|t| t.as_str()),
+                json!({"service": secret.service.as_str(), "kind": secret.kind.as_str()}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The kept previous versions of a secret (never their values), newest first.
+    pub async fn previous_versions(
+        &self,
+        secret: &SecretRef,
+    ) -> Result<Vec<db::secrets::PreviousVersion>> {
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(db::secrets::previous_versions(&mut conn, secret).await?)
+    }
+
+    /// Makes a kept previous version current again, as a new version (the
+    /// one it replaces is kept in turn), audited as `secret.rollback`.
+    pub async fn rollback_secret(
+        &self,
+        actor: &Actor,
+        secret: &SecretRef,
+        version: i64,
+    ) -> Result<SecretMeta> {
+        let sealed = {
+            let mut conn = self.db.pool().acquire().await?;
+            db::secrets::find_previous(&mut conn, secret, version)
+                .await?
+                .ok_or_else(|| {
+                    Error::not_found(
+                        "SECRET_VERSION_NOT_FOUND",
+                        format!("'{}' keeps no version {version}", secret.name()),
+                    )
+                })?
+        };
+        let value = self.open_secret(secret, &sealed)?;
+        self.store_secret(
+            actor,
+            secret,
+            &value,
+            None,
+            "secret.rollback",
+            Some(&format!("rollback to version {version}")),
         )
         .await
     }
@@ -505,6 +584,24 @@ impl Vault {
                 if db::secrets::reseal(&mut conn, &meta.secret, &old, &new).await? {
                     moved += 1;
                 }
+            }
+        }
+        // The kept previous versions move too, or retiring the old master
+        // key would leave them unreadable.
+        loop {
+            let batch = {
+                let mut conn = self.db.pool().acquire().await?;
+                db::secrets::previous_under_other_versions(&mut conn, version, 100).await?
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for (secret, v, old) in batch {
+                let aad = secret.associated_data();
+                let plain = keyring.open_sealed(&old, &aad).map_err(vault_error)?;
+                let new = keyring.seal(&plain, &aad).map_err(vault_error)?;
+                let mut conn = self.db.pool().acquire().await?;
+                db::secrets::reseal_previous(&mut conn, &secret, v, &old, &new).await?;
             }
         }
         Ok(moved)

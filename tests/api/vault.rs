@@ -825,3 +825,117 @@ async fn no_secret_value_ever_reaches_the_logs() {
         "a provisioned key leaked into the logs"
     );
 }
+
+#[tokio::test]
+async fn previous_versions_are_kept_sealed_rolled_back_and_a_customer_key_deleted() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    put_secret(
+        &app,
+        json!({"service": "openai", "kind": "managed", "tenant_id": "acme", "value": "valid-managed-acme"}),
+    )
+    .await;
+    for v in 1..=5 {
+        let (status, body) = app
+            .root_json(
+                Method::PUT,
+                "/api/keys/openai/acme/customer",
+                Some(json!({"key": format!("valid-customer-{v}")})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Three previous versions kept (the default), newest first, never a value.
+    let (status, versions) = app
+        .root_json(
+            Method::GET,
+            "/api/keys/openai/acme/versions?kind=customer",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{versions}");
+    assert_eq!(versions["current"], 5);
+    let kept: Vec<i64> = versions["previous"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(kept, [4, 3, 2]);
+    assert!(!versions.to_string().contains("valid-customer"));
+
+    // The master key rotates; the kept versions move with the live one, so
+    // the old master key retires and a rollback still opens them.
+    let out = app.cli(&["vault", "rotate-master", "--json", "--only-replica"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = app.cli(&["vault", "retire-master", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (status, rolled) = app
+        .root_json(
+            Method::POST,
+            "/api/keys/openai/acme/rollback",
+            Some(json!({"kind": "customer", "version": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rolled}");
+    assert_eq!(rolled["version"], 6);
+    let (_, got) = resolve(&app, "openai", "acme").await;
+    assert_eq!(got["key"], "valid-customer-2");
+    let (status, _) = app
+        .root_json(
+            Method::POST,
+            "/api/keys/openai/acme/rollback",
+            Some(json!({"kind": "customer", "version": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "version 1 is no longer kept");
+
+    // Deleting the customer key: the tenant falls back to its managed key.
+    let (status, deleted) = app
+        .root_json(Method::DELETE, "/api/keys/openai/acme/customer", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    let (_, got) = resolve(&app, "openai", "acme").await;
+    assert_eq!(
+        (got["key"].as_str(), got["source"].as_str()),
+        (Some("valid-managed-acme"), Some("managed"))
+    );
+    let (status, _) = app
+        .root_json(
+            Method::GET,
+            "/api/keys/openai/acme/versions?kind=customer",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .root_json(Method::DELETE, "/api/keys/openai/acme/customer", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, trail) = app
+        .root_json(
+            Method::GET,
+            "/api/audit?target=ai-openai-acme-customer",
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"secret.delete") && actions.contains(&"secret.rollback"),
+        "{actions:?}"
+    );
+}
