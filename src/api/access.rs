@@ -18,7 +18,8 @@ use crate::crypto::operator_token::PlainOperatorToken;
 use crate::domain::access::{Grants, Permission, TenantScope};
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
-use crate::services::operators::{Operator as Credential, Operators};
+pub use crate::services::operators::Operator as Credential;
+use crate::services::operators::Operators;
 use crate::startup::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -62,6 +63,8 @@ pub mod needs {
 pub struct Operator<P: Needs> {
     pub actor: Actor,
     pub grants: Grants,
+    /// Who it is, with its expiry (tokens it creates expire no later).
+    pub credential: Credential,
     _needs: PhantomData<P>,
 }
 
@@ -98,10 +101,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Credential, Api
                 "the root token is turned off; use an operator token",
             ));
         }
-        return Ok(Credential {
-            name: "root".into(),
-            grants: Grants::root(),
-        });
+        return Ok(Credential::root());
     }
     tracing::warn!(path = %parts.uri.path(), "management call with a wrong token");
     Err(ApiError::unauthorized("the bearer token is not valid"))
@@ -172,7 +172,8 @@ impl<P: Needs> FromRequestParts<AppState> for Operator<P> {
         }
         Ok(Self {
             actor,
-            grants: credential.grants,
+            grants: credential.grants.clone(),
+            credential,
             _needs: PhantomData,
         })
     }
@@ -247,6 +248,32 @@ impl<P: Needs> TenantOperator<P> {
     /// [`Self::covers`] for a tenant id as stored in a read model.
     pub fn covers_raw(&self, tenant: &str) -> bool {
         TenantId::parse(tenant).is_ok_and(|t| self.covers(&t))
+    }
+
+    /// Refuses to hand a key a right the caller lacks: an API key with
+    /// `secrets:read` reads its tenant's provider keys, so only a caller
+    /// holding `secrets:read` over that tenant may give it one.
+    pub async fn may_grant_key(
+        &self,
+        tenant: &TenantId,
+        permissions: &[crate::domain::api_key::Permission],
+    ) -> Result<(), ApiError> {
+        let wants_secrets = permissions.contains(&crate::domain::api_key::Permission::SecretsRead);
+        if wants_secrets && !self.grants.permits(Permission::SecretsRead) {
+            refuse(
+                &self.operators,
+                &self.credential,
+                &self.actor,
+                self.route.clone(),
+                serde_json::json!({ "needs": Permission::SecretsRead, "to_grant": "secrets:read" }),
+            )
+            .await;
+            return Err(forbidden(
+                "PERMISSION_NOT_HELD",
+                "giving a key secrets:read needs the secrets:read permission",
+            ));
+        }
+        self.check(tenant).await
     }
 
     /// Whether every tenant is in scope (lists over all tenants need it).

@@ -140,6 +140,8 @@ pub struct PaymentForm {
     /// YYYY-MM-DD
     pub date: String,
     pub reference: Option<String>,
+    /// The page's id for this form: a second submit of it is the same payment.
+    pub form_id: Option<String>,
 }
 
 /// `POST /admin/invoices/{number}/payment`: a payment received, reconciled.
@@ -171,7 +173,14 @@ pub async fn payment(
     };
     let actor = session.actor(super::extract::request_id(&headers));
     let new = crate::services::billing::NewPayment {
-        payment_id: format!("dashboard-{}", uuid::Uuid::new_v4()),
+        payment_id: format!(
+            "dashboard-{}",
+            form.form_id
+                .filter(
+                    |id| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+                )
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        ),
         invoice_number: number,
         amount_cents,
         paid_on,

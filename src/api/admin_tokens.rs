@@ -69,7 +69,15 @@ pub async fn create(
     let created = match state
         .core
         .operators
-        .create(new, &session.grants(), &actor)
+        .create(
+            new,
+            &crate::services::operators::Operator {
+                name: actor.name.clone(),
+                grants: session.grants(),
+                expires_at: None,
+            },
+            &actor,
+        )
         .await
     {
         Ok(c) => c,

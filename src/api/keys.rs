@@ -217,6 +217,9 @@ pub async fn update_key(
 ) -> Result<Json<KeyView>, ApiError> {
     let key = key_in_scope(&keys, &operator, raw).await?;
     let changes = KeyChanges::try_from(patch)?;
+    if let Some(permissions) = &changes.permissions {
+        operator.may_grant_key(&key.tenant_id, permissions).await?;
+    }
     if changes.scopes.is_some() && !operator.covers_every_tenant() {
         // Patterns can reach other tenants' namespaces (pooled keys).
         return Err(ApiError::new(

@@ -180,6 +180,9 @@ pub async fn provision(
             "a tenant-restricted token cannot give a key extra namespace patterns (scopes)",
         ));
     }
+    operator
+        .may_grant_key(&request.tenant_id, &request.permissions)
+        .await?;
     let done = keys.provision(request, &operator.actor).await?;
     let version = done.key.versions.last();
     Ok((

@@ -115,7 +115,7 @@ pub async fn create_token(
         all_tenants_secrets: body.all_tenants_secrets,
     };
     let created = operators
-        .create(new, &operator.grants, &operator.actor)
+        .create(new, &operator.credential, &operator.actor)
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -430,6 +430,8 @@ pub async fn rate_limit(
         keys: limits
             .subjects
             .into_iter()
+            // A pooled key of a tenant outside the token's scope is not shown.
+            .filter(|s| operator.covers(&s.key_tenant))
             .map(|s| SubjectLimitsView {
                 key_id: s.key_id.to_string(),
                 key_tenant_id: s.key_tenant.to_string(),

@@ -55,26 +55,8 @@ enum KeysCommand {
     /// Change a key in place (absent options stay as they are).
     Update {
         key_id: String,
-        #[arg(long)]
-        name: Option<String>,
-        /// Replace the labels: key=value (repeat).
-        #[arg(long = "label")]
-        labels: Vec<String>,
-        #[arg(long, conflicts_with = "plan_quota")]
-        rate_limit: Option<i64>,
-        /// Drop the key's quota override (the plan's applies).
-        #[arg(long)]
-        plan_quota: bool,
-        #[arg(long, conflicts_with = "no_expiry")]
-        expires_at: Option<String>,
-        #[arg(long)]
-        no_expiry: bool,
-        /// Replace the scopes (repeat or comma-separate).
-        #[arg(long = "scope", value_delimiter = ',')]
-        scopes: Vec<String>,
-        /// Replace the permissions (repeat or comma-separate).
-        #[arg(long = "permission", value_delimiter = ',')]
-        permissions: Vec<String>,
+        #[command(flatten)]
+        changes: KeyChangeArgs,
     },
     /// A new secret; the old one works for the grace period (default 24 h).
     Rotate {
@@ -94,6 +76,102 @@ enum KeysCommand {
     Revoke {
         key_id: String,
     },
+}
+
+#[derive(Debug, Args)]
+struct KeyChangeArgs {
+    #[arg(long)]
+    name: Option<String>,
+    /// Replace the labels: key=value (repeat).
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    #[arg(long, conflicts_with = "plan_quota")]
+    rate_limit: Option<i64>,
+    /// Drop the key's quota override (the plan's applies).
+    #[arg(long)]
+    plan_quota: bool,
+    #[arg(long, conflicts_with = "no_expiry")]
+    expires_at: Option<String>,
+    #[arg(long)]
+    no_expiry: bool,
+    /// Replace the scopes (repeat or comma-separate).
+    #[arg(long = "scope", value_delimiter = ',')]
+    scopes: Vec<String>,
+    /// Replace the permissions (repeat or comma-separate).
+    #[arg(long = "permission", value_delimiter = ',')]
+    permissions: Vec<String>,
+}
+
+/// The body of `POST /api/provision` from the command's options.
+fn provision_body(cmd: KeysCommand) -> Value {
+    let KeysCommand::Provision {
+        tenant,
+        integration,
+        project,
+        tier,
+        namespace,
+        scopes,
+        permissions,
+        rate_limit,
+        expires_at,
+        name,
+        parent,
+    } = cmd
+    else {
+        return Value::Null;
+    };
+    let mut body = json!({"user_id": tenant, "integration": integration, "project_id": project});
+    for (k, v) in [
+        ("tier", tier),
+        ("namespace", namespace),
+        ("expires_at", expires_at),
+        ("key_name", name),
+        ("parent_id", parent),
+    ] {
+        if let Some(v) = v {
+            body[k] = json!(v);
+        }
+    }
+    if !scopes.is_empty() {
+        body["scopes"] = json!(scopes);
+    }
+    if !permissions.is_empty() {
+        body["permissions"] = json!(permissions);
+    }
+    if let Some(r) = rate_limit {
+        body["rate_limit"] = json!(r);
+    }
+    body
+}
+
+/// The body of `PATCH /api/keys/{id}`: only what was given (null to clear).
+fn patch_body(c: KeyChangeArgs) -> Result<Value, String> {
+    let mut body = json!({});
+    if let Some(n) = c.name {
+        body["name"] = json!(n);
+    }
+    if !c.labels.is_empty() {
+        body["metadata"] = pairs(&c.labels)?;
+    }
+    if let Some(r) = c.rate_limit {
+        body["rate_limit"] = json!(r);
+    }
+    if c.plan_quota {
+        body["rate_limit"] = Value::Null;
+    }
+    if let Some(e) = c.expires_at {
+        body["expires_at"] = json!(e);
+    }
+    if c.no_expiry {
+        body["expires_at"] = Value::Null;
+    }
+    if !c.scopes.is_empty() {
+        body["scopes"] = json!(c.scopes);
+    }
+    if !c.permissions.is_empty() {
+        body["permissions"] = json!(c.permissions);
+    }
+    Ok(body)
 }
 
 const KEY_COLUMNS: &[(&str, &str)] = &[
@@ -125,42 +203,10 @@ pub(super) async fn run(args: KeysArgs) -> Result<(), String> {
             let v = s.call(Method::GET, &key_path(&key_id, ""), None).await?;
             s.show(&v, "", KEY_COLUMNS);
         }
-        KeysCommand::Provision {
-            tenant,
-            integration,
-            project,
-            tier,
-            namespace,
-            scopes,
-            permissions,
-            rate_limit,
-            expires_at,
-            name,
-            parent,
-        } => {
-            let mut body =
-                json!({"user_id": tenant, "integration": integration, "project_id": project});
-            for (k, v) in [
-                ("tier", tier),
-                ("namespace", namespace),
-                ("expires_at", expires_at),
-                ("key_name", name),
-                ("parent_id", parent),
-            ] {
-                if let Some(v) = v {
-                    body[k] = json!(v);
-                }
-            }
-            if !scopes.is_empty() {
-                body["scopes"] = json!(scopes);
-            }
-            if !permissions.is_empty() {
-                body["permissions"] = json!(permissions);
-            }
-            if let Some(r) = rate_limit {
-                body["rate_limit"] = json!(r);
-            }
-            let v = s.call(Method::POST, "/api/provision", Some(body)).await?;
+        cmd @ KeysCommand::Provision { .. } => {
+            let v = s
+                .call(Method::POST, "/api/provision", Some(provision_body(cmd)))
+                .await?;
             if s.json {
                 println!("{v}");
             } else {
@@ -173,44 +219,13 @@ pub(super) async fn run(args: KeysArgs) -> Result<(), String> {
                 );
             }
         }
-        KeysCommand::Update {
-            key_id,
-            name,
-            labels,
-            rate_limit,
-            plan_quota,
-            expires_at,
-            no_expiry,
-            scopes,
-            permissions,
-        } => {
-            let mut body = json!({});
-            if let Some(n) = name {
-                body["name"] = json!(n);
-            }
-            if !labels.is_empty() {
-                body["metadata"] = pairs(&labels)?;
-            }
-            if let Some(r) = rate_limit {
-                body["rate_limit"] = json!(r);
-            }
-            if plan_quota {
-                body["rate_limit"] = Value::Null;
-            }
-            if let Some(e) = expires_at {
-                body["expires_at"] = json!(e);
-            }
-            if no_expiry {
-                body["expires_at"] = Value::Null;
-            }
-            if !scopes.is_empty() {
-                body["scopes"] = json!(scopes);
-            }
-            if !permissions.is_empty() {
-                body["permissions"] = json!(permissions);
-            }
+        KeysCommand::Update { key_id, changes } => {
             let v = s
-                .call(Method::PATCH, &key_path(&key_id, ""), Some(body))
+                .call(
+                    Method::PATCH,
+                    &key_path(&key_id, ""),
+                    Some(patch_body(changes)?),
+                )
                 .await?;
             s.show(&v, "", KEY_COLUMNS);
         }

@@ -1,4 +1,4 @@
-//! `keyward usage|prices|plans|invoices ...`, over the API (see `remote`).
+//! `keyward usage|prices|plans|invoices|audit ...`, over the API (see `remote`).
 
 use super::remote::{enc, query, Server};
 use clap::{Args, Subcommand};
@@ -40,6 +40,20 @@ enum UsageCommand {
     Send { file: String },
     /// Write buffered usage records now.
     Flush,
+    /// Every limit applying to a tenant now, per key reaching its namespaces.
+    Limits { tenant: String },
+    /// What the cache saved a tenant (default assumptions).
+    Savings { tenant: String },
+}
+
+/// A JSON array of events from a file, or from stdin for `-`.
+fn read_events(file: &str) -> Result<Value, String> {
+    let text = if file == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?
+    };
+    serde_json::from_str(&text).map_err(|e| format!("{file}: not JSON: {e}"))
 }
 
 pub(super) async fn run_usage(args: UsageArgs) -> Result<(), String> {
@@ -106,15 +120,8 @@ pub(super) async fn run_usage(args: UsageArgs) -> Result<(), String> {
             );
         }
         UsageCommand::Send { file } => {
-            let text = if file == "-" {
-                std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
-            } else {
-                std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?
-            };
-            let events: Value =
-                serde_json::from_str(&text).map_err(|e| format!("{file}: not JSON: {e}"))?;
             let v = s
-                .call(Method::POST, "/api/usage/events", Some(events))
+                .call(Method::POST, "/api/usage/events", Some(read_events(&file)?))
                 .await?;
             s.show(
                 &v,
@@ -123,6 +130,45 @@ pub(super) async fn run_usage(args: UsageArgs) -> Result<(), String> {
                     ("ACCEPTED", "/accepted"),
                     ("DUPLICATES", "/duplicates"),
                     ("COST MICROS", "/cost_micros"),
+                ],
+            );
+        }
+        UsageCommand::Limits { tenant } => {
+            let v = s
+                .call(
+                    Method::GET,
+                    &format!("/api/ratelimit/{}", enc(&tenant)),
+                    None,
+                )
+                .await?;
+            s.show(
+                &v,
+                "/keys",
+                &[
+                    ("KEY", "/key_id"),
+                    ("POOLED", "/pooled"),
+                    ("REQ/S", "/per_second/limit"),
+                    ("MONTH USED", "/monthly/used"),
+                    ("MONTH LIMIT", "/monthly/limit"),
+                    ("IN FLIGHT", "/concurrent/used"),
+                    ("CONCURRENT", "/concurrent/limit"),
+                ],
+            );
+        }
+        UsageCommand::Savings { tenant } => {
+            let v = s
+                .call(Method::GET, &format!("/api/savings/{}", enc(&tenant)), None)
+                .await?;
+            s.show(
+                &v,
+                "",
+                &[
+                    ("TENANT", "/tenant_id"),
+                    ("REQUESTS", "/usage/requests"),
+                    ("HIT RATE", "/usage/hit_rate"),
+                    ("AVOIDED MICROS", "/avoided_micros"),
+                    ("CACHE COST MICROS", "/cache_cost_micros"),
+                    ("NET SAVINGS USD", "/net_savings_usd"),
                 ],
             );
         }
@@ -386,5 +432,58 @@ pub(super) async fn run_invoices(args: InvoicesArgs) -> Result<(), String> {
             println!("{}", serde_json::to_string(&v).unwrap_or_default());
         }
     }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(super) struct AuditArgs {
+    #[command(flatten)]
+    server: Server,
+    #[arg(long)]
+    tenant: Option<String>,
+    /// e.g. token:tok_..., admin:ops@example.com, root
+    #[arg(long)]
+    actor: Option<String>,
+    /// e.g. key.rotate, tenant.erase, access.refused
+    #[arg(long)]
+    action: Option<String>,
+    #[arg(long)]
+    target: Option<String>,
+    /// RFC 3339
+    #[arg(long)]
+    from: Option<String>,
+    #[arg(long)]
+    to: Option<String>,
+    #[arg(long)]
+    limit: Option<i64>,
+}
+
+/// `keyward audit`: the audit trail, newest first.
+pub(super) async fn run_audit(a: AuditArgs) -> Result<(), String> {
+    let q = query(&[
+        ("tenant_id", a.tenant),
+        ("actor", a.actor),
+        ("action", a.action),
+        ("target", a.target),
+        ("from", a.from),
+        ("to", a.to),
+        ("limit", a.limit.map(|l| l.to_string())),
+    ]);
+    let v = a
+        .server
+        .call(Method::GET, &format!("/api/audit{q}"), None)
+        .await?;
+    a.server.show(
+        &v,
+        "/entries",
+        &[
+            ("AT", "/at"),
+            ("ACTOR", "/actor"),
+            ("ACTION", "/action"),
+            ("TARGET", "/target"),
+            ("TENANT", "/tenant_id"),
+            ("OUTCOME", "/outcome"),
+        ],
+    );
     Ok(())
 }

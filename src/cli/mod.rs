@@ -4,7 +4,7 @@
 //! analyze`, `optimize analyze`, `billing generate-invoices|export|push`,
 //! `admin add-user`, `tokens create|list|revoke|root-token`, `migrate-store`.
 //! Over a running server's API with an operator token (`remote`): `tenants`,
-//! `keys`, `namespaces`, `usage`, `prices`, `plans`, `invoices`. Tables for
+//! `keys`, `namespaces`, `usage`, `prices`, `plans`, `invoices`, `audit`. Tables for
 //! people, `--json` for scripts. One file per command group; this one parses
 //! and dispatches.
 
@@ -14,6 +14,7 @@ mod billing;
 mod catalog;
 mod costs;
 mod remote;
+mod secret_store;
 mod secrets;
 mod tenants;
 mod tokens;
@@ -58,6 +59,8 @@ enum Command {
     Plans(catalog::PlansArgs),
     /// Invoices: list, show, generate, push to Xero, record payments (over the API).
     Invoices(catalog::InvoicesArgs),
+    /// The audit trail, newest first, filtered (over the API).
+    Audit(catalog::AuditArgs),
     /// The vault's master keys.
     #[command(subcommand)]
     Vault(vault::VaultCommand),
@@ -112,6 +115,7 @@ pub async fn run() -> ExitCode {
         Command::Prices(args) => catalog::run_prices(args).await,
         Command::Plans(args) => catalog::run_plans(args).await,
         Command::Invoices(args) => catalog::run_invoices(args).await,
+        Command::Audit(args) => catalog::run_audit(args).await,
         Command::Vault(cmd) => vault::run(settings, cmd).await,
         Command::Costs(cmd) => costs::analyze(settings, cmd).await,
         Command::Optimize(cmd) => costs::optimize(settings, cmd).await,

@@ -9,7 +9,7 @@ use clap::Args;
 use reqwest::Method;
 use serde_json::Value;
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub(super) struct Server {
     /// The keyward server to call.
     #[arg(
@@ -25,6 +25,16 @@ pub(super) struct Server {
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     pub(super) json: bool,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "..."))
+            .field("json", &self.json)
+            .finish()
+    }
 }
 
 impl Server {

@@ -1,5 +1,6 @@
 //! `keyward secrets get|provision|rotate <service> <tenant>` and `keyward
-//! secrets list`: tenants' AI provider keys in the vault, on the store.
+//! secrets list`: tenants' AI provider keys in the vault, on the store (the
+//! stored secret's put, delete, versions, rollback, validate: `secret_store`).
 
 use super::{cli_actor, core, service_error};
 use crate::api::secrets::{ResolvedKey, SecretView};
@@ -39,6 +40,8 @@ pub(super) enum SecretsCommand {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Stored(super::secret_store::StoredCommand),
 }
 
 /// A stored secret's metadata: the API's `SecretView` with `--json`.
@@ -61,6 +64,29 @@ fn print_meta(meta: &crate::domain::secret::SecretMeta, json: bool) {
     }
 }
 
+/// Secrets' metadata: the API's `SecretView`s with `--json`, else a table.
+fn print_list(list: Vec<crate::domain::secret::SecretMeta>, json: bool) {
+    if json {
+        let views: Vec<SecretView> = list.into_iter().map(Into::into).collect();
+        println!("{}", serde_json::to_string(&views).unwrap_or_default());
+        return;
+    }
+    println!(
+        "{:<40} {:<10} {:<8} {:>7}  VALIDATION",
+        "NAME", "SERVICE", "KIND", "VERSION"
+    );
+    for m in list {
+        println!(
+            "{:<40} {:<10} {:<8} {:>7}  {}",
+            m.name,
+            m.secret.service.as_str(),
+            m.secret.kind.as_str(),
+            m.version,
+            m.last_validation.map(|v| v.as_str()).unwrap_or("-")
+        );
+    }
+}
+
 pub(super) async fn run(settings: Settings, cmd: SecretsCommand) -> Result<(), String> {
     use crate::domain::ids::TenantId;
     use crate::domain::secret::Service;
@@ -73,6 +99,7 @@ pub(super) async fn run(settings: Settings, cmd: SecretsCommand) -> Result<(), S
         ))
     };
     let result = match cmd {
+        SecretsCommand::Stored(cmd) => super::secret_store::run(&core, cmd).await,
         SecretsCommand::Get {
             service,
             tenant,
@@ -128,25 +155,7 @@ pub(super) async fn run(settings: Settings, cmd: SecretsCommand) -> Result<(), S
                 .list_secrets(tenant.as_ref())
                 .await
                 .map_err(service_error)?;
-            if json {
-                let views: Vec<SecretView> = list.into_iter().map(Into::into).collect();
-                println!("{}", serde_json::to_string(&views).unwrap_or_default());
-            } else {
-                println!(
-                    "{:<40} {:<10} {:<8} {:>7}  VALIDATION",
-                    "NAME", "SERVICE", "KIND", "VERSION"
-                );
-                for m in list {
-                    println!(
-                        "{:<40} {:<10} {:<8} {:>7}  {}",
-                        m.name,
-                        m.secret.service.as_str(),
-                        m.secret.kind.as_str(),
-                        m.version,
-                        m.last_validation.map(|v| v.as_str()).unwrap_or("-")
-                    );
-                }
-            }
+            print_list(list, json);
             Ok(())
         }
         SecretsCommand::Provision {

@@ -129,21 +129,14 @@ pub(super) async fn run_tenants(args: TenantsArgs) -> Result<(), String> {
             parent,
             top_level,
         } => {
-            let mut body = json!({});
-            if let Some(n) = name {
-                body["name"] = json!(n);
+            let mut body = json!({"name": name, "plan": plan, "status": status});
+            if let Some(o) = body.as_object_mut() {
+                o.retain(|_, v| !v.is_null());
             }
-            if let Some(p) = plan {
-                body["plan"] = json!(p);
-            }
-            if let Some(st) = status {
-                body["status"] = json!(st);
-            }
-            if let Some(p) = parent {
-                body["parent_id"] = json!(p);
-            }
-            if top_level {
-                body["parent_id"] = Value::Null;
+            match (parent, top_level) {
+                (Some(p), _) => body["parent_id"] = json!(p),
+                (None, true) => body["parent_id"] = Value::Null,
+                (None, false) => {}
             }
             let v = patch(&id, body).await?;
             s.show(&v, "", TENANT_COLUMNS);

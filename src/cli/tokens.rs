@@ -5,7 +5,6 @@
 use super::{cli_actor, core, service_error};
 use crate::api::tokens::{CreatedTokenView, TokenView};
 use crate::config::Settings;
-use crate::domain::access::Grants;
 use crate::services::operators::NewToken;
 use clap::Subcommand;
 
@@ -94,7 +93,7 @@ async fn execute(
                 all_tenants_secrets,
             };
             let created = operators
-                .create(new, &Grants::root(), &actor)
+                .create(new, &crate::services::operators::Operator::root(), &actor)
                 .await
                 .map_err(service_error)?;
             let view = CreatedTokenView {

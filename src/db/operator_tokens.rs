@@ -106,6 +106,23 @@ pub async fn revoke(conn: &mut Conn, id: &str, now: DateTime<Utc>) -> sqlx::Resu
     Ok(!rows.is_empty())
 }
 
+/// Revokes the live tokens a creator (`token:<id>`) made; their ids.
+pub async fn revoke_created_by(
+    conn: &mut Conn,
+    creator: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<String>> {
+    let rows = sqlx::query(
+        "UPDATE operator_tokens SET revoked_at = $2 WHERE created_by = $1 AND revoked_at IS NULL \
+         RETURNING id",
+    )
+    .bind(creator)
+    .bind(ts(now))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}
+
 /// Notes a use, at most once per `every` (so a busy token writes once a minute).
 pub async fn touch(
     conn: &mut Conn,

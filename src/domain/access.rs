@@ -21,7 +21,9 @@ pub enum Permission {
     /// List and read API keys (never their secrets).
     #[serde(rename = "keys:read")]
     KeysRead,
-    /// Rotate, disable, enable API keys.
+    /// Change API keys: name, labels, monthly quota override, expiry, scopes
+    /// and permissions (granting `secrets:read` also needs `secrets:read`);
+    /// rotate, disable, enable, revoke.
     #[serde(rename = "keys:write")]
     KeysWrite,
     /// Send usage events and flush usage.

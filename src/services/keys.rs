@@ -765,6 +765,12 @@ pub(super) async fn ensure_tenant(
             )),
         };
     }
+    if db::erasure::was_erased(conn, id).await? {
+        return Err(Error::conflict(
+            "TENANT_ERASED",
+            format!("tenant '{id}' was erased; its id is not issued again (its invoices keep it)"),
+        ));
+    }
     if let Some(parent) = parent {
         if parent == id {
             return Err(crate::domain::ValidationError::new(

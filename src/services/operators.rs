@@ -45,6 +45,19 @@ pub struct Operator {
     /// `root`, or `token:<id>`.
     pub name: String,
     pub grants: Grants,
+    /// A token's expiry: what it creates expires no later.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Operator {
+    /// The root token (and whoever works on the store): everything, no expiry.
+    pub fn root() -> Self {
+        Self {
+            name: "root".into(),
+            grants: Grants::root(),
+            expires_at: None,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -65,25 +78,37 @@ impl Operators {
         }
     }
 
-    /// Creates a token holding at most what its creator holds.
+    /// Creates a token holding at most what its creator holds, expiring no
+    /// later than its creator (a token cannot outlive the one that made it).
     pub async fn create(
         &self,
         new: NewToken,
-        creator: &Grants,
+        creator: &Operator,
         actor: &Actor,
     ) -> Result<CreatedToken> {
-        let grants = grants_of(&new, creator)?;
+        let grants = grants_of(&new, &creator.grants)?;
         let now = now();
         if new.expires_at.is_some_and(|e| e <= now) {
             return Err(ValidationError::new("expires_at", "must be in the future").into());
         }
+        let expires_at = match (new.expires_at, creator.expires_at) {
+            (Some(e), Some(cap)) if e > cap => {
+                return Err(ValidationError::new(
+                    "expires_at",
+                    format!("must not be later than the creating token's expiry ({cap})"),
+                )
+                .into())
+            }
+            (None, cap) => cap,
+            (asked, _) => asked,
+        };
         let secret = PlainOperatorToken::generate();
         let token = OperatorToken {
             id: new_token_id(),
             name: check_name(&new.name)?,
             display_prefix: secret.display_prefix(),
             grants,
-            expires_at: new.expires_at,
+            expires_at,
             created_at: now,
             created_by: actor.name.clone(),
             last_used_at: None,
@@ -117,7 +142,8 @@ impl Operators {
         Ok(db::operator_tokens::list(&mut conn).await?)
     }
 
-    /// Revokes a token for good: refused from the next request on, everywhere.
+    /// Revokes a token for good, with every token it created (and theirs):
+    /// refused from the next request on, everywhere.
     pub async fn revoke(&self, id: &str, actor: &Actor) -> Result<OperatorToken> {
         let now = now();
         let mut tx = self.db.pool().begin().await?;
@@ -133,6 +159,14 @@ impl Operators {
         let token = db::operator_tokens::find(&mut tx, id)
             .await?
             .ok_or_else(|| Error::internal("revoking a token", "it vanished"))?;
+        let mut descendants = Vec::new();
+        let mut creators = vec![token.actor_name()];
+        while let Some(creator) = creators.pop() {
+            for child in db::operator_tokens::revoke_created_by(&mut tx, &creator, now).await? {
+                creators.push(format!("token:{child}"));
+                descendants.push(child);
+            }
+        }
         db::audit::insert(
             &mut tx,
             &actor.entry(
@@ -140,7 +174,7 @@ impl Operators {
                 "operator_token",
                 id,
                 None,
-                json!({ "name": token.name }),
+                json!({ "name": token.name, "also_revoked": descendants }),
             ),
             now,
         )
@@ -179,6 +213,7 @@ impl Operators {
         Ok(Operator {
             name: token.actor_name(),
             grants: token.grants,
+            expires_at: token.expires_at,
         })
     }
 

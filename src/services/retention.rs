@@ -95,6 +95,7 @@ impl RetentionTask {
                 "retention applied"
             );
         }
+        db::erasure::sweep_erased(&mut conn).await?;
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(run.clone());
         Ok(run)
     }

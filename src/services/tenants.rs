@@ -194,7 +194,7 @@ impl Tenants {
             ));
         }
         let namespaces = db::namespaces::list_for_tenant(&mut tx, id).await?;
-        let erased = db::erasure::erase_tenant(&mut tx, id).await?;
+        let erased = db::erasure::erase_tenant(&mut tx, id, now).await?;
         db::audit::insert(
             &mut tx,
             &actor.entry(
@@ -219,7 +219,25 @@ impl Tenants {
                 })
                 .await;
         }
+        self.sweep_erased_later();
         Ok(erased)
+    }
+
+    /// Sweeps, a few seconds on, what usage and cost queues in flight at
+    /// the erasure (here or on another replica) wrote afterwards; the hourly
+    /// retention pass sweeps again.
+    fn sweep_erased_later(&self) {
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            let swept = async {
+                let mut conn = db.pool().acquire().await?;
+                db::erasure::sweep_erased(&mut conn).await
+            };
+            if let Err(e) = swept.await {
+                tracing::warn!(error = %e, "sweeping erased tenants failed; the hourly pass retries");
+            }
+        });
     }
 
     /// A tenant's direct sub-organisations.

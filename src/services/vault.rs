@@ -226,10 +226,14 @@ impl Vault {
                 .await);
         }
         let t = self.keys.require_tenant(tenant).await?;
-        // A tenant's key reads its own plan's pooled key, never a richer one.
-        if matches!(caller, Caller::TenantKey { .. })
-            && tier.is_some_and(|asked| asked.above(t.plan))
-        {
+        // A tenant's key, or an operator restricted to some tenants, reads
+        // the tenant's own plan's pooled key, never a richer one (a pooled
+        // key is the platform's, beyond any tenant scope).
+        let scoped = match caller {
+            Caller::TenantKey { .. } => true,
+            Caller::Operator { tenants } => !tenants.is_all(),
+        };
+        if scoped && tier.is_some_and(|asked| asked.above(t.plan)) {
             return Err(self
                 .deny(actor, "secret.read", Some(tenant), Some(service))
                 .await);

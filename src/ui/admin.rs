@@ -866,6 +866,8 @@ pub struct InvoiceRow {
     pub total: String,
     pub due: String,
     pub currency: String,
+    /// Identifies this page's payment form: submitting it twice records one payment.
+    pub payment_form_id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -926,6 +928,7 @@ pub async fn invoices_page(
                 date: i.date.to_string(),
                 due_date: i.due_date.to_string(),
                 currency: i.currency,
+                payment_form_id: uuid::Uuid::new_v4().to_string(),
             })
             .collect(),
     }))
@@ -1051,13 +1054,20 @@ fn InvoiceActions(csrf: String, period: String) -> impl IntoView {
 
 /// Recording a payment received for a sent invoice (default: what is due, today).
 #[component]
-fn PaymentForm(number: String, due: String, csrf: String, period: String) -> impl IntoView {
+fn PaymentForm(
+    number: String,
+    due: String,
+    csrf: String,
+    period: String,
+    form_id: String,
+) -> impl IntoView {
     let amount_id = format!("pay-amount-{number}");
     let date_id = format!("pay-date-{number}");
     view! {
         <form class="inline" method="post" action=format!("/admin/invoices/{number}/payment")>
             <input type="hidden" name="csrf_token" value=csrf/>
             <input type="hidden" name="period" value=period/>
+            <input type="hidden" name="form_id" value=form_id/>
             <label for=amount_id.clone()>"Amount"</label>
             <input id=amount_id name="amount" value=due inputmode="decimal" size="8" required/>
             <label for=date_id.clone()>"Paid on"</label>
@@ -1102,7 +1112,7 @@ fn InvoiceTable(invoices: Vec<InvoiceRow>, csrf: String, period: String) -> impl
                         <td class="num">{format!("{} {}", i.total, i.currency)}</td>
                         <td class="num">{format!("{} {}", i.due, i.currency)}</td>
                         <td>{(i.status == "sent").then(|| view! {
-                            <PaymentForm number=i.number.clone() due=i.due.clone() csrf=csrf.clone() period=period.clone()/>
+                            <PaymentForm number=i.number.clone() due=i.due.clone() csrf=csrf.clone() period=period.clone() form_id=i.payment_form_id.clone()/>
                         })}</td>
                     </tr>
                 }).collect_view()}

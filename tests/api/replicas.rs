@@ -835,8 +835,8 @@ async fn a_master_key_rotation_by_configuration_never_leaves_a_replica_unable_to
 }
 
 /// An operator token made on one replica works on the other, and its
-/// revocation there holds on the very next request here; so does turning
-/// the root token off.
+/// revocation there holds on the very next request here; so do turning the
+/// root token off, and a key's patch or revocation.
 #[tokio::test]
 async fn operator_tokens_and_the_root_switch_hold_on_every_replica_at_once() {
     if engine_is_postgres() {
@@ -863,6 +863,36 @@ async fn operator_tokens_and_the_root_switch_hold_on_every_replica_at_once() {
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let token = s(&made["token"]).to_string();
     assert_eq!(keys(&b, &token).await.unwrap().status(), StatusCode::OK);
+
+    // A key patched or revoked through A: B obeys on its next request,
+    // though it serves the key from memory.
+    let (key, key_id) = provision(&a, "acme").await;
+    assert_eq!(b.get(&client, &key, "jt_acme").await.0, StatusCode::OK);
+    let (status, _) = a
+        .root(
+            reqwest::Method::PATCH,
+            &format!("/api/keys/{key_id}"),
+            Some(json!({"scopes": ["jt_other"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        b.get(&client, &key, "jt_acme").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, _) = a
+        .root(
+            reqwest::Method::DELETE,
+            &format!("/api/keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, code) = b.get(&client, &key, "jt_other").await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "KEY_REVOKED")
+    );
 
     // The root token off on A: B refuses it on its next request.
     let (status, _) = b.root(reqwest::Method::GET, "/api/keys", None).await;

@@ -520,3 +520,105 @@ async fn the_cli_creates_lists_and_revokes_tokens() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown permission"));
 }
+
+#[tokio::test]
+async fn a_token_cannot_hand_out_secret_access_outlive_its_creator_or_reach_a_richer_pool() {
+    let app = spawn_app().await;
+    // Giving a key secrets:read needs secrets:read.
+    let provisioner = token_with(&app, &["tenants:write", "keys:write", "keys:read"], None).await;
+    let body = json!({"user_id": "acme", "integration": "files", "project_id": "jt",
+                      "permissions": ["secrets:read"]});
+    let (status, refused) = call(
+        &app,
+        &provisioner,
+        Method::POST,
+        "/api/provision",
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["code"], "PERMISSION_NOT_HELD");
+    let body =
+        json!({"user_id": "acme", "integration": "files", "project_id": "jt", "tier": "free"});
+    let (status, made) = call(
+        &app,
+        &provisioner,
+        Method::POST,
+        "/api/provision",
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let path = format!("/api/keys/{}", s(&made["key_id"]));
+    let patch = json!({"permissions": ["secrets:read"]});
+    let (status, _) = call(&app, &provisioner, Method::PATCH, &path, Some(patch)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A token's tokens expire no later than it, and go when it is revoked.
+    let in_an_hour = chrono::Utc::now() + chrono::Duration::hours(1);
+    let (parent, parent_id) = token(
+        &app,
+        json!({"name": "short", "permissions": ["tokens:write", "keys:read"],
+               "expires_at": in_an_hour.to_rfc3339()}),
+    )
+    .await;
+    let later = (in_an_hour + chrono::Duration::hours(1)).to_rfc3339();
+    let (status, body) = call(
+        &app,
+        &parent,
+        Method::POST,
+        "/api/tokens",
+        Some(json!({"name": "longer", "permissions": ["keys:read"], "expires_at": later})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, child) = call(
+        &app,
+        &parent,
+        Method::POST,
+        "/api/tokens",
+        Some(json!({"name": "child", "permissions": ["keys:read"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let capped = chrono::DateTime::parse_from_rfc3339(s(&child["expires_at"])).unwrap();
+    assert!(
+        (capped.timestamp() - in_an_hour.timestamp()).abs() <= 1,
+        "{child}"
+    );
+    let child_secret = s(&child["token"]).to_string();
+    let (status, _) = call(&app, &child_secret, Method::GET, "/api/keys", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, revoked) = app
+        .root_json(Method::DELETE, &format!("/api/tokens/{parent_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(revoked["state"], "revoked");
+    let (status, body) = call(&app, &child_secret, Method::GET, "/api/keys", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "TOKEN_REVOKED");
+
+    // A token scoped to a free tenant does not read the enterprise pool.
+    let (status, _) = app
+        .root_json(
+            Method::PUT,
+            "/api/secrets",
+            Some(
+                json!({"service": "openai", "kind": "pooled", "tier": "enterprise",
+                        "value": "pool-enterprise-key", "validate": false}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let reader = token_with(&app, &["secrets:read"], Some("acme")).await;
+    let (status, body) = call(
+        &app,
+        &reader,
+        Method::POST,
+        "/api/keys/openai/acme",
+        Some(json!({"tier": "enterprise"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(!body.to_string().contains("pool-enterprise-key"));
+}
