@@ -333,9 +333,10 @@ fn check_name(name: &str) -> Result<String> {
 /// ask for every tenant's secrets without saying so.
 fn grants_of(new: &NewToken, creator: &Grants) -> Result<Grants> {
     let permissions = parse_permissions(&new.permissions)?;
-    let tenants = match new.tenant_scope.as_deref().map(str::trim) {
-        None | Some("") => TenantScope::All,
-        Some(s) => TenantScope::parse(s)?,
+    // Absent is every tenant; an empty or blank scope is a mistake, refused.
+    let tenants = match new.tenant_scope.as_deref() {
+        None => TenantScope::All,
+        Some(s) => TenantScope::parse(s.trim())?,
     };
     let grants = Grants {
         permissions,
@@ -384,6 +385,8 @@ mod tests {
         assert!(grants_of(&asking(&["secrets:read"], None, false), &root).is_err());
         assert!(grants_of(&asking(&["secrets:read"], None, true), &root).is_ok());
         assert!(grants_of(&asking(&["secrets:read"], Some("acme"), false), &root).is_ok());
+        // A blank scope is not "every tenant".
+        assert!(grants_of(&asking(&["keys:read"], Some(""), false), &root).is_err());
     }
 
     #[test]

@@ -395,6 +395,7 @@ async fn tokens_are_shown_once_hold_no_more_than_their_creator_and_note_their_us
         json!({"name": "x", "permissions": ["*"]}),
         json!({"name": "", "permissions": ["keys:read"]}),
         json!({"name": "x", "permissions": ["keys:read"], "tenant_scope": "a b"}),
+        json!({"name": "x", "permissions": ["keys:read"], "tenant_scope": ""}),
         json!({"name": "x", "permissions": ["keys:read"], "extra": 1}),
     ] {
         let (status, body) = app

@@ -939,3 +939,61 @@ async fn previous_versions_are_kept_sealed_rolled_back_and_a_customer_key_delete
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn the_cli_stores_lists_versions_rolls_back_and_deletes_a_tenants_secret() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    for v in ["valid-cli-1", "valid-cli-2"] {
+        let out = app.cli_with_stdin(
+            &[
+                "secrets",
+                "put",
+                "openai",
+                "acme",
+                "--kind",
+                "customer",
+                "--no-check",
+                "--json",
+            ],
+            &format!("{v}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains(v),
+            "a value was printed"
+        );
+    }
+    let out = app.cli(&[
+        "secrets", "versions", "openai", "acme", "--kind", "customer", "--json",
+    ]);
+    let kept: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(kept[0]["version"], 1, "{kept}");
+    let out = app.cli(&[
+        "secrets",
+        "rollback",
+        "openai",
+        "acme",
+        "--kind",
+        "customer",
+        "--version",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, got) = resolve(&app, "openai", "acme").await;
+    assert_eq!(got["key"], "valid-cli-1");
+    let out = app.cli(&["secrets", "delete", "openai", "acme", "--kind", "customer"]);
+    assert!(out.status.success());
+    let (status, _) = resolve(&app, "openai", "acme").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let out = app.cli(&["secrets", "list", "--tenant", "acme"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("NAME"));
+}
