@@ -34,6 +34,16 @@ fn refused(tenant: &TenantId, e: Error) -> Result<Response, ApiError> {
     }
 }
 
+/// The CSRF token and `tenants:write`; a refusal goes back to the customer's page.
+fn tenant_gate(
+    session: &crate::services::admins::AdminSession,
+    csrf_token: &str,
+    id: &TenantId,
+) -> Result<Option<Response>, ApiError> {
+    let back = format!("/admin/customers/{id}");
+    admin_gate(session, csrf_token, Some(&back), Permission::TenantsWrite)
+}
+
 #[derive(Debug, Deserialize)]
 pub struct TenantForm {
     pub csrf_token: String,
@@ -54,13 +64,7 @@ pub async fn update(
     Form(form): Form<TenantForm>,
 ) -> Result<Response, ApiError> {
     let id = TenantId::parse(raw)?;
-    let back = format!("/admin/customers/{id}");
-    if let Some(r) = admin_gate(
-        &session,
-        &form.csrf_token,
-        Some(&back),
-        Permission::TenantsWrite,
-    )? {
+    if let Some(r) = tenant_gate(&session, &form.csrf_token, &id)? {
         return Ok(r);
     }
     let plan = match form.plan.as_deref().filter(|p| !p.is_empty()) {
@@ -114,13 +118,7 @@ pub async fn create_namespace(
     Form(form): Form<NamespaceForm>,
 ) -> Result<Response, ApiError> {
     let id = TenantId::parse(raw)?;
-    let back = format!("/admin/customers/{id}");
-    if let Some(r) = admin_gate(
-        &session,
-        &form.csrf_token,
-        Some(&back),
-        Permission::TenantsWrite,
-    )? {
+    if let Some(r) = tenant_gate(&session, &form.csrf_token, &id)? {
         return Ok(r);
     }
     let Ok(name) = NamespaceName::parse(form.name.trim()) else {
@@ -162,13 +160,7 @@ pub async fn delete_namespace(
     let name = NamespaceName::parse(raw)?;
     let ns = tenants.namespace(&name).await?;
     let id = ns.tenant_id;
-    let back = format!("/admin/customers/{id}");
-    if let Some(r) = admin_gate(
-        &session,
-        &form.csrf_token,
-        Some(&back),
-        Permission::TenantsWrite,
-    )? {
+    if let Some(r) = tenant_gate(&session, &form.csrf_token, &id)? {
         return Ok(r);
     }
     if form.confirm.as_deref() != Some("yes") {
@@ -202,13 +194,7 @@ pub async fn erase(
     Form(form): Form<EraseForm>,
 ) -> Result<Response, ApiError> {
     let id = TenantId::parse(raw)?;
-    let back = format!("/admin/customers/{id}");
-    if let Some(r) = admin_gate(
-        &session,
-        &form.csrf_token,
-        Some(&back),
-        Permission::TenantsWrite,
-    )? {
+    if let Some(r) = tenant_gate(&session, &form.csrf_token, &id)? {
         return Ok(r);
     }
     if form.confirm_id.trim() != id.as_str() {

@@ -77,6 +77,22 @@ fn key_revoked(id: &KeyId) -> Error {
     )
 }
 
+/// Locks a key for a change (its row is written first, so concurrent changes
+/// to it are serialised) and loads it: KEY_NOT_FOUND, or KEY_REVOKED for a
+/// key revoked for good.
+async fn live_key(tx: &mut db::Conn, id: &KeyId, now: DateTime<Utc>) -> Result<ApiKey> {
+    if !db::keys::touch(tx, id, now).await? {
+        return Err(key_not_found(id));
+    }
+    let key = db::keys::find(tx, id)
+        .await?
+        .ok_or_else(|| key_not_found(id))?;
+    if key.status == KeyStatus::Revoked {
+        return Err(key_revoked(id));
+    }
+    Ok(key)
+}
+
 /// What `PATCH /api/keys/{id}` changes; `None` leaves a field as it is, and
 /// `Some(None)` clears a quota override or an expiry.
 #[derive(Debug, Default)]
@@ -510,15 +526,7 @@ impl Keys {
     pub async fn rotate(&self, id: &KeyId, rotation: Rotation, actor: &Actor) -> Result<Rotated> {
         let now = now();
         let mut tx = self.db().pool().begin().await?;
-        if !db::keys::touch(&mut tx, id, now).await? {
-            return Err(key_not_found(id));
-        }
-        let key = db::keys::find(&mut tx, id)
-            .await?
-            .ok_or_else(|| key_not_found(id))?;
-        if key.status == KeyStatus::Revoked {
-            return Err(key_revoked(id));
-        }
+        let key = live_key(&mut tx, id, now).await?;
         let version = db::keys::max_version(&mut tx, id).await? + 1;
         let grace_end = rotation.grace_end(now);
         db::keys::retire_secrets(&mut tx, id, grace_end).await?;
@@ -569,16 +577,7 @@ impl Keys {
     ) -> Result<ApiKey> {
         let now = now();
         let mut tx = self.db().pool().begin().await?;
-        if !db::keys::touch(&mut tx, id, now).await? {
-            return Err(key_not_found(id));
-        }
-        let before = db::keys::find(&mut tx, id)
-            .await?
-            .ok_or_else(|| key_not_found(id))?
-            .status;
-        if before == KeyStatus::Revoked {
-            return Err(key_revoked(id));
-        }
+        let before = live_key(&mut tx, id, now).await?.status;
         db::keys::set_status(&mut tx, id, status, now).await?;
         let key = db::keys::find(&mut tx, id)
             .await?
@@ -615,15 +614,7 @@ impl Keys {
     ) -> Result<ApiKey> {
         let now = now();
         let mut tx = self.db().pool().begin().await?;
-        if !db::keys::touch(&mut tx, id, now).await? {
-            return Err(key_not_found(id));
-        }
-        let mut key = db::keys::find(&mut tx, id)
-            .await?
-            .ok_or_else(|| key_not_found(id))?;
-        if key.status == KeyStatus::Revoked {
-            return Err(key_revoked(id));
-        }
+        let mut key = live_key(&mut tx, id, now).await?;
         let changed = changes.apply(&mut key, now)?;
         db::keys::update(&mut tx, &key, now).await?;
         db::audit::insert(
@@ -655,15 +646,7 @@ impl Keys {
     pub async fn revoke_key(&self, id: &KeyId, actor: &Actor) -> Result<ApiKey> {
         let now = now();
         let mut tx = self.db().pool().begin().await?;
-        if !db::keys::touch(&mut tx, id, now).await? {
-            return Err(key_not_found(id));
-        }
-        let key = db::keys::find(&mut tx, id)
-            .await?
-            .ok_or_else(|| key_not_found(id))?;
-        if key.status == KeyStatus::Revoked {
-            return Err(key_revoked(id));
-        }
+        let key = live_key(&mut tx, id, now).await?;
         db::keys::set_status(&mut tx, id, KeyStatus::Revoked, now).await?;
         db::keys::retire_secrets(&mut tx, id, now).await?;
         db::audit::insert(
