@@ -289,6 +289,9 @@ pub struct ProvisionForm {
     pub namespace: Option<String>,
     /// Namespace patterns for a pooled key, comma-separated (`jt_customer_*`).
     pub scopes: Option<String>,
+    /// A pooled key's overall limits (blank: none).
+    pub overall_requests_per_second: Option<String>,
+    pub overall_requests_per_month: Option<String>,
 }
 
 /// `POST /admin/provision`: a customer's tenant, namespace and key, as
@@ -303,7 +306,26 @@ pub async fn provision(
     if let Some(refused) = admin_gate(&session, &form.csrf_token, None, Permission::TenantsWrite)? {
         return Ok(refused);
     }
+    // The page says what to fix from a stable reason (a field or an error
+    // code), never from text carried in the URL: a crafted link cannot put
+    // words on the dashboard.
+    let refused =
+        |reason: &str| see_other(&format!("/admin/cache-keys?notice=invalid&reason={reason}"));
+    let number = |field: Option<&String>| -> Result<Option<i64>, ()> {
+        match field.map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| ()),
+        }
+    };
+    let Ok(overall_requests_per_second) = number(form.overall_requests_per_second.as_ref()) else {
+        return Ok(refused("overall_requests_per_second"));
+    };
+    let Ok(overall_requests_per_month) = number(form.overall_requests_per_month.as_ref()) else {
+        return Ok(refused("overall_requests_per_month"));
+    };
     let body = super::provision::ProvisionBody {
+        overall_requests_per_second,
+        overall_requests_per_month,
         user_id: form.user_id.trim().to_string(),
         integration: form.integration.trim().to_string(),
         project_id: form.project_id.trim().to_string(),
@@ -331,11 +353,6 @@ pub async fn provision(
         key_name: None,
         metadata: None,
     };
-    // The page says what to fix from a stable reason (a field or an error
-    // code), never from text carried in the URL: a crafted link cannot put
-    // words on the dashboard.
-    let refused =
-        |reason: &str| see_other(&format!("/admin/cache-keys?notice=invalid&reason={reason}"));
     let request = match crate::services::keys::ProvisionRequest::try_from(body) {
         Ok(r) => r,
         Err(e) => return Ok(refused(e.field)),

@@ -32,6 +32,10 @@ pub struct KeyView {
     pub permissions: Vec<String>,
     /// Per-key monthly quota override, if any.
     pub rate_limit: Option<i64>,
+    /// The key's per-second figure over every tenant it serves, if any.
+    pub overall_requests_per_second: Option<i64>,
+    /// The key's monthly quota over every tenant it serves, if any.
+    pub overall_requests_per_month: Option<i64>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -69,6 +73,8 @@ impl From<ApiKey> for KeyView {
                 .map(|p| p.as_str().to_string())
                 .collect(),
             rate_limit: key.rate_limit,
+            overall_requests_per_second: key.overall.requests_per_second,
+            overall_requests_per_month: key.overall.requests_per_month,
             expires_at: key.expires_at,
             created_at: key.created_at,
             updated_at: key.updated_at,
@@ -159,6 +165,16 @@ pub struct KeyPatch {
     #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64, nullable)]
     pub rate_limit: Option<Option<i64>>,
+    /// The key's per-second figure over every tenant it serves together;
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 10_000_000, nullable)]
+    pub overall_requests_per_second: Option<Option<i64>>,
+    /// The key's monthly quota over every tenant it serves together; `null`
+    /// removes it.
+    #[serde(default, deserialize_with = "super::extract::present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64, nullable)]
+    pub overall_requests_per_month: Option<Option<i64>>,
     /// When the key stops working (in the future); `null` for never.
     #[serde(default, deserialize_with = "super::extract::present")]
     #[schema(value_type = Option<Timestamp>, nullable)]
@@ -178,6 +194,8 @@ impl TryFrom<KeyPatch> for KeyChanges {
             name: p.name,
             metadata: p.metadata,
             rate_limit: p.rate_limit,
+            overall_per_second: p.overall_requests_per_second,
+            overall_monthly: p.overall_requests_per_month,
             expires_at: p.expires_at,
             scopes: p
                 .scopes

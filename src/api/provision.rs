@@ -4,7 +4,10 @@ use super::access::{needs, TenantOperator};
 use super::error::{ApiError, ErrorBody};
 use super::extract::ApiJson;
 use super::schemas::{DisplayName, FreeText, KeyPermission, NamespaceScope, Timestamp};
-use crate::domain::api_key::{check_key_name, check_metadata, parse_rate_limit, Permission};
+use crate::domain::api_key::{
+    check_key_name, check_metadata, check_overall_limits, parse_rate_limit, OverallLimits,
+    Permission,
+};
 use crate::domain::ids::{Integration, NamespaceName, ProjectId, TenantId};
 use crate::domain::namespace::NamespacePattern;
 use crate::domain::plan::Plan;
@@ -36,6 +39,15 @@ pub struct ProvisionBody {
     /// Monthly request quota for this key, overriding the plan's figure.
     #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub rate_limit: Option<i64>,
+    /// The key's own per-second figure over every tenant it serves together
+    /// (a pooled key's overall limit, on top of each tenant's plan).
+    #[schema(minimum = 1, maximum = 10_000_000)]
+    #[serde(default)]
+    pub overall_requests_per_second: Option<i64>,
+    /// The key's own monthly quota over every tenant it serves together.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    #[serde(default)]
+    pub overall_requests_per_month: Option<i64>,
     /// The tenant's namespace; `<project_id>_<user_id>` when absent (unless `scopes` is given).
     #[schema(value_type = Option<NamespaceName>)]
     pub namespace: Option<String>,
@@ -89,6 +101,10 @@ impl TryFrom<ProvisionBody> for ProvisionRequest {
                 .map(|t| Plan::parse_field("tier", &t))
                 .transpose()?,
             rate_limit: parse_rate_limit(body.rate_limit)?,
+            overall: check_overall_limits(OverallLimits {
+                requests_per_second: body.overall_requests_per_second,
+                requests_per_month: body.overall_requests_per_month,
+            })?,
             namespace: body.namespace.map(NamespaceName::parse).transpose()?,
             scopes: body
                 .scopes

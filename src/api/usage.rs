@@ -380,6 +380,13 @@ pub struct SubjectLimitsView {
     pub monthly: LimitView,
     pub concurrent: LimitView,
     pub max_payload_bytes: i64,
+    /// The key's own per-second figure over every tenant it serves
+    /// together (absent when it has none); a request needs room in both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overall_per_second: Option<LimitView>,
+    /// The key's own monthly quota over every tenant it serves together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overall_monthly: Option<LimitView>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -440,6 +447,8 @@ pub async fn rate_limit(
                 monthly: s.monthly.into(),
                 concurrent: s.concurrent.into(),
                 max_payload_bytes: s.max_payload_bytes,
+                overall_per_second: s.overall_per_second.map(Into::into),
+                overall_monthly: s.overall_monthly.map(Into::into),
             })
             .collect(),
     }))

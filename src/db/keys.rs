@@ -22,8 +22,9 @@ pub struct NewSecret<'a> {
 pub async fn insert_key(conn: &mut Conn, key: &ApiKey) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO api_keys (id, tenant_id, integration, project_id, status, rate_limit, \
-         expires_at, created_at, updated_at, permissions, name, metadata) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         expires_at, created_at, updated_at, permissions, name, metadata, \
+         overall_per_second, overall_monthly) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(key.id.as_str())
     .bind(key.tenant_id.as_str())
@@ -43,6 +44,8 @@ pub async fn insert_key(conn: &mut Conn, key: &ApiKey) -> sqlx::Result<()> {
     )
     .bind(&key.name)
     .bind(metadata_text(&key.metadata))
+    .bind(key.overall.requests_per_second)
+    .bind(key.overall.requests_per_month)
     .execute(&mut *conn)
     .await?;
     insert_scopes(conn, key).await
@@ -112,7 +115,8 @@ pub async fn touch(conn: &mut Conn, id: &KeyId, now: DateTime<Utc>) -> sqlx::Res
 pub async fn update(conn: &mut Conn, key: &ApiKey, now: DateTime<Utc>) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE api_keys SET name = $1, metadata = $2, rate_limit = $3, expires_at = $4, \
-         permissions = $5, updated_at = $6 WHERE id = $7",
+         permissions = $5, updated_at = $6, overall_per_second = $7, overall_monthly = $8 \
+         WHERE id = $9",
     )
     .bind(&key.name)
     .bind(metadata_text(&key.metadata))
@@ -126,6 +130,8 @@ pub async fn update(conn: &mut Conn, key: &ApiKey, now: DateTime<Utc>) -> sqlx::
             .join(","),
     )
     .bind(ts(now))
+    .bind(key.overall.requests_per_second)
+    .bind(key.overall.requests_per_month)
     .bind(key.id.as_str())
     .execute(&mut *conn)
     .await?;
@@ -180,7 +186,8 @@ pub async fn retire_secrets(
 
 const KEY_COLUMNS: &str =
     "k.id, k.tenant_id, k.integration, k.project_id, k.status, k.rate_limit, \
-     k.expires_at, k.created_at, k.updated_at, k.permissions, k.name, k.metadata";
+     k.expires_at, k.created_at, k.updated_at, k.permissions, k.name, k.metadata, \
+     k.overall_per_second, k.overall_monthly";
 
 fn key_from_row(row: &AnyRow) -> sqlx::Result<ApiKey> {
     Ok(ApiKey {
@@ -201,6 +208,10 @@ fn key_from_row(row: &AnyRow) -> sqlx::Result<ApiKey> {
             KeyStatus::parse(&s).ok_or_else(|| format!("unknown key status {s:?}"))
         })?,
         rate_limit: row.try_get("rate_limit")?,
+        overall: crate::domain::limits::OverallLimits {
+            requests_per_second: row.try_get("overall_per_second")?,
+            requests_per_month: row.try_get("overall_monthly")?,
+        },
         expires_at: get_opt_ts(row, "expires_at")?,
         created_at: get_ts(row, "created_at")?,
         updated_at: get_ts(row, "updated_at")?,

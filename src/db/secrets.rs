@@ -87,12 +87,15 @@ pub async fn find(
 }
 
 /// Stores a new value (a new version when one existed, the replaced one
-/// kept sealed among the newest `keep` previous versions); returns the version.
+/// kept sealed among the newest `keep` previous versions), with the
+/// provider's id of the key when known; returns the version.
+#[allow(clippy::too_many_arguments)]
 pub async fn put(
     conn: &mut Conn,
     secret: &SecretRef,
     sealed: &Sealed,
     validation: Option<Validation>,
+    provider_key_id: Option<&str>,
     now: DateTime<Utc>,
     keep: i64,
 ) -> sqlx::Result<i64> {
@@ -100,12 +103,14 @@ pub async fn put(
     let row = bind_ref(
         sqlx::query(
             "INSERT INTO provider_secrets (service, owner, kind, name, tenant_id, version, key_version, \
-             nonce, ciphertext, created_at, updated_at, last_validated_at, last_validation) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $9, $10, $11) \
+             nonce, ciphertext, created_at, updated_at, last_validated_at, last_validation, \
+             provider_key_id) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $9, $10, $11, $12) \
              ON CONFLICT (service, owner, kind) DO UPDATE SET version = provider_secrets.version + 1, \
              key_version = excluded.key_version, nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
              updated_at = excluded.updated_at, last_validated_at = excluded.last_validated_at, \
-             last_validation = excluded.last_validation RETURNING version",
+             last_validation = excluded.last_validation, \
+             provider_key_id = excluded.provider_key_id RETURNING version",
         ),
         secret,
     )
@@ -117,9 +122,28 @@ pub async fn put(
     .bind(ts(now))
     .bind(validation.map(|_| ts(now)))
     .bind(validation.map(|v| v.as_str().to_string()))
+    .bind(provider_key_id)
     .fetch_one(&mut *conn)
     .await?;
     row.try_get("version")
+}
+
+/// The provider's id of the live key, when keyward minted it and the
+/// provider reported one.
+pub async fn provider_key_id(conn: &mut Conn, secret: &SecretRef) -> sqlx::Result<Option<String>> {
+    let row = bind_ref(
+        sqlx::query(
+            "SELECT provider_key_id FROM provider_secrets \
+             WHERE service = $1 AND owner = $2 AND kind = $3",
+        ),
+        secret,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => row.try_get("provider_key_id"),
+        None => Ok(None),
+    }
 }
 
 pub async fn set_validation(

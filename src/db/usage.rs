@@ -295,6 +295,24 @@ pub async fn admitted_since(
     row.try_get("n")
 }
 
+/// Requests admitted (not refused by a limit) with a key since `from`, every
+/// tenant together (the count a key's overall limits start from).
+pub async fn admitted_by_key_since(
+    conn: &mut Conn,
+    key_id: &str,
+    from: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(requests - rejected), 0) AS BIGINT) AS n FROM usage_hourly \
+         WHERE key_id = $1 AND hour >= $2",
+    )
+    .bind(key_id)
+    .bind(ts(hour_of(from)))
+    .fetch_one(&mut *conn)
+    .await?;
+    row.try_get("n")
+}
+
 /// A tenant's rollups in `[from, to)`, per (hour, namespace).
 pub async fn tenant_hours(
     conn: &mut Conn,

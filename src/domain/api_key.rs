@@ -3,6 +3,7 @@
 //! a presented secret is accepted live here; hashing and storage do not.
 
 use super::ids::{Integration, KeyId, NamespaceName, ProjectId, TenantId};
+pub use super::limits::OverallLimits;
 use super::namespace::NamespacePattern;
 use super::plan::Plan;
 use super::tenant::TenantStatus;
@@ -91,6 +92,8 @@ pub struct ApiKey {
     pub status: KeyStatus,
     /// A per-key monthly request quota overriding the plan's figure.
     pub rate_limit: Option<i64>,
+    /// Limits over every tenant the key serves together (a pooled key's own).
+    pub overall: OverallLimits,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -285,6 +288,29 @@ pub fn parse_rate_limit(value: Option<i64>) -> Result<Option<i64>, ValidationErr
     }
 }
 
+/// A key's overall limits must be positive and sane.
+pub fn check_overall_limits(limits: OverallLimits) -> Result<OverallLimits, ValidationError> {
+    if limits
+        .requests_per_second
+        .is_some_and(|n| !(1..=10_000_000).contains(&n))
+    {
+        return Err(ValidationError::new(
+            "overall_requests_per_second",
+            "must be between 1 and 10000000 requests per second",
+        ));
+    }
+    if limits
+        .requests_per_month
+        .is_some_and(|n| !(1..=1_000_000_000_000).contains(&n))
+    {
+        return Err(ValidationError::new(
+            "overall_requests_per_month",
+            "must be between 1 and 1000000000000 requests per month",
+        ));
+    }
+    Ok(limits)
+}
+
 /// A key that expires must expire in the future.
 pub fn parse_key_expiry(
     value: Option<DateTime<Utc>>,
@@ -325,6 +351,7 @@ mod tests {
             permissions: Vec::new(),
             status: KeyStatus::Active,
             rate_limit: None,
+            overall: OverallLimits::default(),
             expires_at: None,
             created_at: now,
             updated_at: now,
@@ -434,6 +461,8 @@ pub struct Verification {
     pub plan: Option<Plan>,
     /// The key's own monthly quota, if it has one.
     pub rate_limit: Option<i64>,
+    /// The key's limits over every tenant it serves.
+    pub overall: OverallLimits,
     pub permissions: Vec<Permission>,
     pub version: Option<i64>,
     /// When this secret (or the key) stops being accepted, if ever.
@@ -451,6 +480,7 @@ impl Verification {
             namespace_plan: None,
             plan: None,
             rate_limit: None,
+            overall: OverallLimits::default(),
             permissions: Vec::new(),
             version: None,
             valid_until: None,

@@ -91,6 +91,18 @@ slug_id!(
     "tenant_id",
     64
 );
+impl TenantId {
+    /// Stands for every tenant a key serves, in the counters of a key's
+    /// overall limits; `*` is no valid tenant id, so it never meets a real one.
+    pub fn every() -> Self {
+        Self("*".to_string())
+    }
+
+    pub fn is_every(&self) -> bool {
+        self.0 == "*"
+    }
+}
+
 slug_id!(
     /// An isolated cache namespace, owned by one tenant.
     NamespaceName,
@@ -234,6 +246,10 @@ mod tests {
         assert!(TenantId::parse("a".repeat(64)).is_ok());
         assert!(TenantId::parse("a".repeat(65)).is_err());
         assert!(TenantId::parse("").is_err());
+        assert!(
+            TenantId::parse("*").is_err(),
+            "the marker of every tenant is no tenant id"
+        );
         assert!(TenantId::parse("acme co").is_err());
         assert!(TenantId::parse("acmé").is_err());
     }

@@ -35,6 +35,31 @@ impl EffectiveLimits {
     }
 }
 
+/// The limits a key carries over every tenant it serves together (a pooled
+/// key's own quota), on top of each tenant's plan limits. `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverallLimits {
+    pub requests_per_second: Option<i64>,
+    pub requests_per_month: Option<i64>,
+}
+
+impl OverallLimits {
+    /// The overall limits as a subject's limits (no concurrency, payload or
+    /// storage figure of their own), or `None` when the key has none.
+    pub fn effective(self) -> Option<EffectiveLimits> {
+        if self.requests_per_second.is_none() && self.requests_per_month.is_none() {
+            return None;
+        }
+        Some(EffectiveLimits {
+            per_second: self.requests_per_second.unwrap_or(i64::MAX),
+            monthly: self.requests_per_month.unwrap_or(i64::MAX),
+            concurrent: i64::MAX,
+            max_payload: i64::MAX,
+            max_cached: i64::MAX,
+        })
+    }
+}
+
 /// Which limit refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,6 +70,10 @@ pub enum LimitKind {
     Payload,
     /// The tenant's cached responses would exceed its plan's storage.
     Storage,
+    /// The key's overall per-second figure (all its tenants together).
+    KeyPerSecond,
+    /// The key's overall monthly quota (all its tenants together).
+    KeyMonthly,
 }
 
 impl LimitKind {
@@ -55,6 +84,17 @@ impl LimitKind {
             Self::Concurrent => "TOO_MANY_CONCURRENT_REQUESTS",
             Self::Payload => "PAYLOAD_TOO_LARGE",
             Self::Storage => "STORAGE_QUOTA_EXCEEDED",
+            Self::KeyPerSecond => "KEY_RATE_LIMITED",
+            Self::KeyMonthly => "KEY_MONTHLY_QUOTA_EXCEEDED",
+        }
+    }
+
+    /// The same limit, counted over the key as a whole.
+    pub fn overall(self) -> Self {
+        match self {
+            Self::PerSecond => Self::KeyPerSecond,
+            Self::Monthly => Self::KeyMonthly,
+            other => other,
         }
     }
 }

@@ -39,6 +39,16 @@ pub trait ProviderAdapter: Send + Sync {
     fn provisioned_key(&self, _body: &serde_json::Value) -> Option<String> {
         None
     }
+    /// The provider's id of the new key in a provisioning answer, which
+    /// `revoke_request` names it by.
+    fn provisioned_key_id(&self, _body: &serde_json::Value) -> Option<String> {
+        None
+    }
+    /// The call that revokes a key keyward minted (by the provider's id for
+    /// it) with admin credentials, when the provider has one.
+    fn revoke_request(&self, _admin_key: &str, _key_id: &str) -> Option<ProviderRequest> {
+        None
+    }
     /// The units its cost model charges by (prices live in the store).
     fn cost_units(&self) -> &'static [PriceUnit] {
         units_of(CostService::Provider(self.service()))
@@ -117,6 +127,26 @@ impl ProviderAdapter for Hume {
             .and_then(|k| k.as_str())
             .map(str::to_string)
     }
+    fn provisioned_key_id(&self, body: &serde_json::Value) -> Option<String> {
+        body.get("id")
+            .and_then(|k| k.as_str())
+            .filter(|id| {
+                !id.is_empty()
+                    && id.len() <= 128
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .map(str::to_string)
+    }
+    fn revoke_request(&self, admin_key: &str, key_id: &str) -> Option<ProviderRequest> {
+        Some(ProviderRequest {
+            method: reqwest::Method::DELETE,
+            path: format!("/v0/api-keys/{key_id}"),
+            headers: vec![("x-hume-api-key", admin_key.to_string())],
+            body: None,
+        })
+    }
 }
 
 struct ElevenLabs;
@@ -157,6 +187,12 @@ pub enum ProvisionError {
     Refused(Service),
     #[error("{0} did not answer usably: {1}")]
     Unavailable(Service, String),
+}
+
+/// A key minted at a provider, with the provider's id for it when given.
+pub struct Minted {
+    pub key: zeroize::Zeroizing<String>,
+    pub provider_key_id: Option<String>,
 }
 
 /// Every adapter with its base URL, and the HTTP client that runs them.
@@ -242,13 +278,40 @@ impl Providers {
         }
     }
 
+    /// Revokes at the provider a key keyward minted, by the provider's id.
+    pub async fn revoke(
+        &self,
+        service: Service,
+        admin_key: &str,
+        key_id: &str,
+    ) -> Result<(), ProvisionError> {
+        let req = self
+            .adapter(service)
+            .revoke_request(admin_key, key_id)
+            .ok_or(ProvisionError::Unsupported(service))?;
+        let (status, _) = self
+            .send(service, req)
+            .await
+            .map_err(|e| ProvisionError::Unavailable(service, e))?;
+        match status.as_u16() {
+            401 | 403 => Err(ProvisionError::Refused(service)),
+            // Already gone at the provider: what a revocation wants.
+            404 | 410 => Ok(()),
+            _ if status.is_success() => Ok(()),
+            _ => Err(ProvisionError::Unavailable(
+                service,
+                format!("status {status}"),
+            )),
+        }
+    }
+
     /// Mints a key for `tenant` with admin credentials.
     pub async fn provision(
         &self,
         service: Service,
         admin_key: &str,
         tenant: &str,
-    ) -> Result<String, ProvisionError> {
+    ) -> Result<Minted, ProvisionError> {
         let adapter = self.adapter(service);
         let req = adapter
             .provision_request(admin_key, tenant)
@@ -266,8 +329,12 @@ impl Providers {
                 format!("status {status}"),
             ));
         }
-        adapter
+        let key = adapter
             .provisioned_key(&body)
-            .ok_or_else(|| ProvisionError::Unavailable(service, "the answer held no key".into()))
+            .ok_or_else(|| ProvisionError::Unavailable(service, "the answer held no key".into()))?;
+        Ok(Minted {
+            key: zeroize::Zeroizing::new(key),
+            provider_key_id: adapter.provisioned_key_id(&body),
+        })
     }
 }

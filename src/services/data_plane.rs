@@ -4,7 +4,7 @@
 
 use super::changes::{Change, ChangeFeed};
 use super::keys::Keys;
-use super::limits::{Admission, EffectiveLimits, LimitState, Limits, SubjectState};
+use super::limits::{Admission, EffectiveLimits, LimitState, Limits, Overall, SubjectState};
 use super::plans::Plans;
 use super::response_cache::{entry_digest, CacheEntry, ResponseCache, Stored};
 use super::usage::UsageSink;
@@ -37,6 +37,8 @@ pub struct Access {
     pub limits: EffectiveLimits,
     state: Arc<SubjectState>,
     per_second: Arc<DefaultDirectRateLimiter>,
+    /// The key's overall limits (all its tenants together), if it has them.
+    overall: Option<Overall>,
     /// The labels of its usage records, shared rather than copied per request.
     labels: [Arc<str>; 3],
     /// When the secret (or the key) stops being accepted.
@@ -195,6 +197,10 @@ pub struct SubjectLimits {
     pub monthly: LimitState,
     pub concurrent: LimitState,
     pub max_payload_bytes: i64,
+    /// The key's overall per-second figure and monthly quota (every tenant
+    /// it serves together), where it has them.
+    pub overall_per_second: Option<LimitState>,
+    pub overall_monthly: Option<LimitState>,
 }
 
 /// The data-plane service: opens namespaces with presented keys, admits
@@ -340,7 +346,9 @@ impl DataPlane {
             .limits
             .subject_state(&(key_id.clone(), owner.clone()))
             .await?;
+        let overall = self.limits.overall(&key_id, v.overall).await?;
         let access = Arc::new(Access {
+            overall,
             per_second: state.rate_limiter(limits.per_second),
             state,
             labels: [
@@ -371,6 +379,7 @@ impl DataPlane {
                 &access.state,
                 &access.per_second,
                 &access.limits,
+                access.overall.as_ref(),
                 payload,
             )
             .await
@@ -487,7 +496,20 @@ impl DataPlane {
             let limits = EffectiveLimits::new(plan, key.rate_limit, own);
             let subject = (key.id.clone(), tenant.clone());
             let [per_second, monthly, concurrent] = self.limits.report(&subject, &limits).await?;
+            let (overall_per_second, overall_monthly) = match key.overall.effective() {
+                Some(overall) => {
+                    let every = (key.id.clone(), TenantId::every());
+                    let [s, m, _] = self.limits.report(&every, &overall).await?;
+                    (
+                        key.overall.requests_per_second.map(|_| s),
+                        key.overall.requests_per_month.map(|_| m),
+                    )
+                }
+                None => (None, None),
+            };
             out.push(SubjectLimits {
+                overall_per_second,
+                overall_monthly,
                 key_id: key.id,
                 key_tenant: key.tenant_id,
                 pooled: !own,

@@ -32,6 +32,8 @@ pub struct ProvisionRequest {
     pub project_id: ProjectId,
     pub plan: Option<Plan>,
     pub rate_limit: Option<i64>,
+    /// Limits over every tenant the key serves (a pooled key's own).
+    pub overall: crate::domain::limits::OverallLimits,
     /// The namespace to create (or reuse) for the tenant.
     pub namespace: Option<NamespaceName>,
     /// Extra namespace patterns, for pooled keys (`jt_customer_*`).
@@ -100,6 +102,8 @@ pub struct KeyChanges {
     pub name: Option<String>,
     pub metadata: Option<crate::domain::api_key::Metadata>,
     pub rate_limit: Option<Option<i64>>,
+    pub overall_per_second: Option<Option<i64>>,
+    pub overall_monthly: Option<Option<i64>>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
     pub scopes: Option<Vec<NamespacePattern>>,
     pub permissions: Option<Vec<Permission>>,
@@ -122,6 +126,15 @@ impl KeyChanges {
             key.rate_limit = crate::domain::api_key::parse_rate_limit(limit)?;
             changed.push("rate_limit");
         }
+        if let Some(n) = self.overall_per_second {
+            key.overall.requests_per_second = n;
+            changed.push("overall_requests_per_second");
+        }
+        if let Some(n) = self.overall_monthly {
+            key.overall.requests_per_month = n;
+            changed.push("overall_requests_per_month");
+        }
+        key.overall = crate::domain::api_key::check_overall_limits(key.overall)?;
         if let Some(expiry) = self.expires_at {
             key.expires_at = parse_key_expiry(expiry, now)?;
             changed.push("expires_at");
@@ -248,6 +261,7 @@ impl Keys {
             permissions: req.permissions.clone(),
             status: KeyStatus::Active,
             rate_limit: req.rate_limit,
+            overall: req.overall,
             expires_at,
             created_at: now,
             updated_at: now,
@@ -268,6 +282,7 @@ impl Keys {
                     "namespace": namespace,
                     "scopes": key.scopes.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "rate_limit": req.rate_limit,
+                    "overall": req.overall,
                     "display_prefix": api_key.display_prefix(),
                 }),
             ),
@@ -428,6 +443,7 @@ impl Keys {
             namespace_plan: namespace_owner.as_ref().map(|t| t.plan),
             plan: Some(cached.tenant.plan),
             rate_limit: cached.key.rate_limit,
+            overall: cached.key.overall,
             permissions: cached.key.permissions.clone(),
             version: Some(version),
             valid_until: cached.key.valid_until(version),
@@ -627,6 +643,7 @@ impl Keys {
                 json!({
                     "changed": changed,
                     "rate_limit": key.rate_limit,
+                    "overall": key.overall,
                     "expires_at": key.expires_at,
                     "scopes": key.scopes.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "permissions": key.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>(),

@@ -112,6 +112,26 @@ fn provision_error(e: ProvisionError) -> Error {
     }
 }
 
+/// How a secret value is written: the audited action, the validation it
+/// passed, who asked (for the record) and the provider's id of a minted key.
+struct Write<'a> {
+    action: &'static str,
+    validation: Option<Validation>,
+    requested_by: Option<&'a str>,
+    provider_key_id: Option<&'a str>,
+}
+
+impl Write<'_> {
+    fn new(action: &'static str) -> Self {
+        Self {
+            action,
+            validation: None,
+            requested_by: None,
+            provider_key_id: None,
+        }
+    }
+}
+
 impl Vault {
     pub fn new(
         db: Db,
@@ -326,8 +346,11 @@ impl Vault {
         } else {
             None
         };
-        self.store_secret(actor, secret, value, validation, "secret.write", None)
-            .await
+        let write = Write {
+            validation,
+            ..Write::new("secret.write")
+        };
+        self.store_secret(actor, secret, value, write).await
     }
 
     async fn store_secret(
@@ -335,10 +358,14 @@ impl Vault {
         actor: &Actor,
         secret: &SecretRef,
         value: &str,
-        validation: Option<Validation>,
-        action: &'static str,
-        requested_by: Option<&str>,
+        write: Write<'_>,
     ) -> Result<SecretMeta> {
+        let Write {
+            action,
+            validation,
+            requested_by,
+            provider_key_id,
+        } = write;
         let sealed = self
             .keyring
             .seal(value.as_bytes(), &secret.associated_data())
@@ -350,6 +377,7 @@ impl Vault {
             secret,
             &sealed,
             validation,
+            provider_key_id,
             now,
             self.versions_kept,
         )
@@ -376,7 +404,10 @@ impl Vault {
 
     /// Mints a managed key for a tenant at the provider (with the tenant's
     /// admin credentials, else the platform's) and stores it; the previous
-    /// managed key, if any, is replaced by a new version.
+    /// managed key, if any, is replaced by a new version and, when keyward
+    /// minted it and the adapter can, revoked at the provider (audited as
+    /// `secret.revoke_at_provider`; a failure there is recorded, and the
+    /// new key stays in force).
     pub async fn provision_managed(
         &self,
         actor: &Actor,
@@ -407,21 +438,62 @@ impl Vault {
                 )
             })?
         };
-        let key = Zeroizing::new(
-            self.providers()
-                .provision(service, &admin, tenant.as_str())
-                .await
-                .map_err(provision_error)?,
+        let secret = SecretRef::tenant(service, tenant.clone(), SecretKind::Managed);
+        let previous = {
+            let mut conn = self.db.pool().acquire().await?;
+            db::secrets::provider_key_id(&mut conn, &secret).await?
+        };
+        let minted = self
+            .providers()
+            .provision(service, &admin, tenant.as_str())
+            .await
+            .map_err(provision_error)?;
+        let meta = self
+            .store_secret(
+                actor,
+                &secret,
+                &minted.key,
+                Write {
+                    validation: Some(Validation::Valid),
+                    requested_by,
+                    provider_key_id: minted.provider_key_id.as_deref(),
+                    ..Write::new("secret.provision")
+                },
+            )
+            .await?;
+        if let Some(old) = previous.filter(|old| Some(old) != minted.provider_key_id.as_ref()) {
+            self.revoke_at_provider(actor, &secret, &admin, &old)
+                .await?;
+        }
+        Ok(meta)
+    }
+
+    /// Revokes a replaced managed key at its provider, and audits the outcome.
+    async fn revoke_at_provider(
+        &self,
+        actor: &Actor,
+        secret: &SecretRef,
+        admin: &str,
+        provider_key_id: &str,
+    ) -> Result<()> {
+        let service = secret.service;
+        let outcome = self
+            .providers()
+            .revoke(service, admin, provider_key_id)
+            .await;
+        let mut entry = actor.entry(
+            "secret.revoke_at_provider",
+            "secret",
+            secret.name(),
+            secret.owner.tenant().map(|t| t.as_str()),
+            json!({"service": service.as_str(), "provider_key_id": provider_key_id,
+                   "error": outcome.as_ref().err().map(ToString::to_string)}),
         );
-        self.store_secret(
-            actor,
-            &SecretRef::tenant(service, tenant.clone(), SecretKind::Managed),
-            &key,
-            Some(Validation::Valid),
-            "secret.provision",
-            requested_by,
-        )
-        .await
+        if let Err(e) = &outcome {
+            tracing::warn!(secret = %secret.name(), error = %e, "the replaced managed key could not be revoked at its provider");
+            entry.outcome = "failed";
+        }
+        self.audit_now(entry).await
     }
 
     /// Deletes a tenant's own (customer) key and its kept versions: the
@@ -480,15 +552,12 @@ impl Vault {
                 })?
         };
         let value = self.open_secret(secret, &sealed)?;
-        self.store_secret(
-            actor,
-            secret,
-            &value,
-            None,
-            "secret.rollback",
-            Some(&format!("rollback to version {version}")),
-        )
-        .await
+        let note = format!("rollback to version {version}");
+        let write = Write {
+            requested_by: Some(&note),
+            ..Write::new("secret.rollback")
+        };
+        self.store_secret(actor, secret, &value, write).await
     }
 
     /// The secrets of one tenant (or all), without their values.

@@ -417,6 +417,8 @@ pub(crate) fn reason_text(reason: &str) -> String {
         "kind" => "choose managed or customer.".into(),
         "PROVIDER_UNAVAILABLE" => "the provider did not answer; try again, or store it unchecked.".into(),
         "plan" => "choose the plan free, pro or enterprise.".into(),
+        "overall_requests_per_second" => "the overall per-second figure is a whole number from 1 to 10000000.".into(),
+        "overall_requests_per_month" => "the overall monthly quota is a whole number from 1 to 1000000000000.".into(),
         "scopes" => "namespace patterns are names, or a prefix followed by '*', separated by commas.".into(),
         "amount" => "give the amount as a decimal such as 12.34 and the day it was paid.".into(),
         "XERO_NOT_CONFIGURED" => "Xero is not configured (KEYWARD_XERO_CLIENT_ID and KEYWARD_XERO_CLIENT_SECRET).".into(),
@@ -567,6 +569,10 @@ fn ProvisionForm(csrf: String, open: bool) -> impl IntoView {
                 <input id="p-namespace" name="namespace" placeholder="<project>_<tenant id>"/>
                 <label for="p-scopes">"Pooled key: namespace patterns (optional, comma-separated)"</label>
                 <input id="p-scopes" name="scopes" placeholder="jt_customer_*"/>
+                <label for="p-overall-rps">"Pooled key: overall requests per second, all its tenants (optional)"</label>
+                <input id="p-overall-rps" name="overall_requests_per_second" inputmode="numeric"/>
+                <label for="p-overall-month">"Pooled key: overall requests per month, all its tenants (optional)"</label>
+                <input id="p-overall-month" name="overall_requests_per_month" inputmode="numeric"/>
                 <button type="submit">"Provision"</button>
             </form>
         </details>

@@ -302,21 +302,37 @@ fn gauge(label: &str, state: &LimitState, note: String) -> Gauge {
 
 /// One key's gauges: requests this second and month, concurrency.
 fn key_limits(s: &SubjectLimits) -> KeyLimits {
+    let mut gauges = vec![
+        gauge("Requests this second", &s.per_second, "per second".into()),
+        gauge(
+            "Requests this month",
+            &s.monthly,
+            s.monthly
+                .reset_at
+                .map(|r| format!("resets {}", r.format("%Y-%m-%d")))
+                .unwrap_or_default(),
+        ),
+        gauge("Concurrent requests", &s.concurrent, "in flight now".into()),
+    ];
+    // A pooled key's own limits, over every tenant it serves together.
+    if let Some(o) = &s.overall_per_second {
+        gauges.push(gauge(
+            "Key, all tenants: this second",
+            o,
+            "the key's own per-second figure".into(),
+        ));
+    }
+    if let Some(o) = &s.overall_monthly {
+        gauges.push(gauge(
+            "Key, all tenants: this month",
+            o,
+            "the key's own monthly quota".into(),
+        ));
+    }
     KeyLimits {
         key_id: s.key_id.to_string(),
         pooled: s.pooled,
-        gauges: vec![
-            gauge("Requests this second", &s.per_second, "per second".into()),
-            gauge(
-                "Requests this month",
-                &s.monthly,
-                s.monthly
-                    .reset_at
-                    .map(|r| format!("resets {}", r.format("%Y-%m-%d")))
-                    .unwrap_or_default(),
-            ),
-            gauge("Concurrent requests", &s.concurrent, "in flight now".into()),
-        ],
+        gauges,
     }
 }
 
@@ -482,6 +498,8 @@ mod tests {
             monthly: state(1_200, 50_000, Some(at(30, 23))),
             concurrent: state(0, 4, None),
             max_payload_bytes: 2_500_000,
+            overall_per_second: None,
+            overall_monthly: None,
         };
         let k = key_limits(&subject);
         assert_eq!(k.key_id, key.to_string());

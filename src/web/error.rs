@@ -143,15 +143,23 @@ impl ApiError {
                 ),
             );
         }
-        let what = match l.kind {
-            LimitKind::PerSecond => format!("{} requests per second", l.limit),
-            LimitKind::Monthly => format!("{} requests this month", l.limit),
-            _ => format!("{} concurrent requests", l.limit),
+        let (whose, what) = match l.kind {
+            LimitKind::PerSecond => ("the plan", format!("{} requests per second", l.limit)),
+            LimitKind::Monthly => ("the plan", format!("{} requests this month", l.limit)),
+            LimitKind::KeyPerSecond => (
+                "the key (all its tenants together)",
+                format!("{} requests per second", l.limit),
+            ),
+            LimitKind::KeyMonthly => (
+                "the key (all its tenants together)",
+                format!("{} requests this month", l.limit),
+            ),
+            _ => ("the plan", format!("{} concurrent requests", l.limit)),
         };
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             l.kind.code(),
-            format!("the plan allows {what}; retry in {} s", l.reset_seconds),
+            format!("{whose} allows {what}; retry in {} s", l.reset_seconds),
         );
         e.headers = rate_limit_headers(l.limit, l.remaining, l.reset_seconds);
         e.headers.push(("retry-after", l.reset_seconds.to_string()));

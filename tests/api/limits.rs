@@ -413,3 +413,179 @@ async fn cached_bytes_are_held_to_the_plans_storage_quota_across_namespaces() {
     assert_eq!(stored, 2, "2 of 12 fit in the 2500 bytes left");
     assert_eq!(storage(&app, "acme").await.0, 2500);
 }
+
+/// A pooled key over `jt_customer_*` serving bob and carol (free plan).
+async fn pooled_over_two_tenants(app: &TestApp, overall: serde_json::Value) -> (String, String) {
+    for (ns, tenant) in [("jt_customer_bob", "bob"), ("jt_customer_carol", "carol")] {
+        let (status, _) = app
+            .root_json(
+                Method::POST,
+                "/api/namespaces",
+                Some(json!({"name": ns, "user_id": tenant})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let mut body = json!({"user_id": "jt-platform", "integration": "files", "project_id": "jt",
+        "tier": "enterprise", "scopes": ["jt_customer_*"]});
+    for (k, v) in overall.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let pooled = app.provision(body).await;
+    (
+        s(&pooled["api_key"]).to_string(),
+        s(&pooled["key_id"]).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_pooled_keys_overall_monthly_quota_holds_across_its_tenants() {
+    let app = spawn_app().await;
+    app.set_plan("free", 100, 100, 5, MB).await;
+    let (key, key_id) =
+        pooled_over_two_tenants(&app, json!({"overall_requests_per_month": 3})).await;
+    for ns in ["jt_customer_bob", "jt_customer_bob", "jt_customer_carol"] {
+        let call = app.cache_get(&key, ns, "q").await;
+        assert_eq!(call.status, StatusCode::OK, "{:?}", call.body);
+    }
+    // The fourth, whichever tenant, is the key's: 429 naming the key's quota.
+    for ns in ["jt_customer_carol", "jt_customer_bob"] {
+        let call = app.cache_get(&key, ns, "q").await;
+        assert_eq!(call.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(call.code(), "KEY_MONTHLY_QUOTA_EXCEEDED");
+        assert_eq!(call.header("ratelimit-limit"), Some("3"));
+        assert!(call.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("all its tenants"));
+    }
+    // What the key refused is not charged to the tenant's own quota.
+    let (_, state) = app.root_json(Method::GET, "/api/ratelimit/bob", None).await;
+    let k = &state["keys"][0];
+    assert_eq!(k["monthly"]["used"], 2, "{state}");
+    assert_eq!(k["overall_monthly"]["limit"], 3, "{state}");
+    assert_eq!(k["overall_monthly"]["used"], 3, "{state}");
+    assert!(k.get("overall_per_second").is_none(), "{state}");
+
+    // Raised on the key: in force on the next request.
+    let (status, view) = app
+        .root_json(
+            Method::PATCH,
+            &format!("/api/keys/{key_id}"),
+            Some(json!({"overall_requests_per_month": 4})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["overall_requests_per_month"], 4);
+    let call = app.cache_get(&key, "jt_customer_carol", "q").await;
+    assert_eq!(call.status, StatusCode::OK);
+    // The tighter quota is the one the headers report: the key's, 0 left.
+    assert_eq!(call.header("ratelimit-limit"), Some("4"));
+    assert_eq!(call.header("ratelimit-remaining"), Some("0"));
+    assert_eq!(
+        app.cache_get(&key, "jt_customer_bob", "q").await.code(),
+        "KEY_MONTHLY_QUOTA_EXCEEDED"
+    );
+    // Removed: only the tenants' own plans apply again.
+    let (status, view) = app
+        .root_json(
+            Method::PATCH,
+            &format!("/api/keys/{key_id}"),
+            Some(json!({"overall_requests_per_month": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(view["overall_requests_per_month"].is_null());
+    assert_eq!(
+        app.cache_get(&key, "jt_customer_bob", "q").await.status,
+        StatusCode::OK
+    );
+    let (_, trail) = app
+        .root_json(Method::GET, "/api/audit?action=key.update", None)
+        .await;
+    assert_eq!(
+        trail["entries"][0]["detail"]["changed"],
+        json!(["overall_requests_per_month"])
+    );
+}
+
+#[tokio::test]
+async fn a_pooled_keys_overall_per_second_figure_holds_across_its_tenants() {
+    let app = spawn_app().await;
+    // Each tenant alone may send 100 a second; the key carries 2 for all.
+    app.set_plan("free", 1000, 100, 50, MB).await;
+    let (key, _) = pooled_over_two_tenants(&app, json!({"overall_requests_per_second": 2})).await;
+    let calls = futures::future::join_all((0..6).map(|i| {
+        let ns = if i % 2 == 0 {
+            "jt_customer_bob"
+        } else {
+            "jt_customer_carol"
+        };
+        app.cache_get(&key, ns, "q")
+    }))
+    .await;
+    let ok = calls.iter().filter(|c| c.status == StatusCode::OK).count();
+    assert!((2..=3).contains(&ok), "{ok} admitted");
+    let refused: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.status != StatusCode::OK)
+        .map(|c| c.code())
+        .collect();
+    assert!(
+        refused.iter().all(|c| *c == "KEY_RATE_LIMITED"),
+        "{refused:?}"
+    );
+    let one = calls
+        .iter()
+        .find(|c| c.code() == "KEY_RATE_LIMITED")
+        .unwrap();
+    assert_eq!(one.header("retry-after"), Some("1"));
+    // A tenant's refused requests are not charged to its monthly count.
+    let (_, state) = app.root_json(Method::GET, "/api/ratelimit/bob", None).await;
+    let bob_ok = calls
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| i % 2 == 0 && c.status == StatusCode::OK)
+        .count();
+    assert_eq!(
+        state["keys"][0]["monthly"]["used"], bob_ok as i64,
+        "{state}"
+    );
+    assert_eq!(
+        state["keys"][0]["overall_per_second"]["limit"], 2,
+        "{state}"
+    );
+}
+
+#[tokio::test]
+async fn overall_limits_out_of_range_are_refused_with_the_field() {
+    let app = spawn_app().await;
+    for (field, value) in [
+        ("overall_requests_per_second", json!(0)),
+        ("overall_requests_per_second", json!(10_000_001)),
+        ("overall_requests_per_month", json!(-1)),
+        ("overall_requests_per_month", json!(0)),
+    ] {
+        let (status, err) = app
+            .root_json(
+                Method::POST,
+                "/api/provision",
+                Some(json!({"user_id": "acme", "integration": "files", "project_id": "jt", field: value})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        assert_eq!(err["error"]["field"], field, "{err}");
+    }
+    let plain = app
+        .provision(json!({"user_id": "acme", "integration": "files", "project_id": "jt"}))
+        .await;
+    let (status, err) = app
+        .root_json(
+            Method::PATCH,
+            &format!("/api/keys/{}", s(&plain["key_id"])),
+            Some(json!({"overall_requests_per_second": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(err["error"]["field"], "overall_requests_per_second");
+}

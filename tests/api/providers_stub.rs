@@ -6,7 +6,7 @@
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +15,13 @@ use std::time::Duration;
 
 static BASE: OnceLock<String> = OnceLock::new();
 static MINTED: AtomicU64 = AtomicU64::new(0);
+static REVOKED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The provider ids of the keys revoked at the Hume stand-in so far. A key
+/// minted as `valid-hume-minted-NNNN` has the id `hk-NNNN`.
+pub fn revoked() -> Vec<String> {
+    REVOKED.lock().unwrap().clone()
+}
 
 pub fn base_url() -> String {
     BASE.get_or_init(|| {
@@ -112,8 +119,23 @@ fn router() -> Router {
                 let n = MINTED.fetch_add(1, Ordering::SeqCst);
                 (
                     StatusCode::OK,
-                    Json(json!({"api_key": format!("valid-hume-minted-{n:04}")})),
+                    Json(json!({"id": format!("hk-{n:04}"), "api_key": format!("valid-hume-minted-{n:04}")})),
                 )
+            }),
+        )
+        .route(
+            "/hume/v0/api-keys/{id}",
+            // Admin credentials `valid-flaky...` fail here with a 503.
+            delete(|Path(id): Path<String>, h: HeaderMap| async move {
+                let (status, body) = answer("hume", &h).await;
+                if status != StatusCode::OK {
+                    return (status, body);
+                }
+                if presented("hume", &h).is_some_and(|k| k.starts_with("valid-flaky")) {
+                    return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "busy"})));
+                }
+                REVOKED.lock().unwrap().push(id);
+                (StatusCode::OK, Json(json!({})))
             }),
         )
 }

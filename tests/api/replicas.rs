@@ -923,3 +923,94 @@ async fn operator_tokens_and_the_root_switch_hold_on_every_replica_at_once() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "TOKEN_REVOKED");
 }
+
+/// Namespaces of bob and carol and a pooled key over both, carrying an
+/// overall monthly quota of `quota`, made through `r`.
+async fn pooled_with_overall_quota(r: &Replica, quota: i64) -> String {
+    for (ns, tenant) in [("jt_customer_bob", "bob"), ("jt_customer_carol", "carol")] {
+        let (status, body) = r
+            .root(
+                reqwest::Method::POST,
+                "/api/namespaces",
+                Some(json!({"name": ns, "user_id": tenant, "tier": "pro"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = r
+        .root(
+            reqwest::Method::POST,
+            "/api/provision",
+            Some(
+                json!({"user_id": "jt-platform", "integration": "files", "project_id": "jt",
+                "tier": "enterprise", "scopes": ["jt_customer_*"],
+                "overall_requests_per_month": quota}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    s(&body["api_key"]).to_string()
+}
+
+#[tokio::test]
+async fn a_pooled_keys_overall_quota_holds_across_replicas_in_redis_and_postgresql() {
+    if engine_is_postgres() {
+        return; // run once, in the first pass (it brings its own stores)
+    }
+    let client = reqwest::Client::new();
+    // Shared in Redis: every decision is global at once.
+    let db = pg_database().await;
+    let url = db.url();
+    let redis = format!("redis://{REDIS}");
+    let a = replica(Some(&url), Some(&redis), &[]).await;
+    let b = replica(Some(&url), Some(&redis), &[]).await;
+    let key = pooled_with_overall_quota(&a, 5).await;
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        let r = if i % 2 == 0 { &a } else { &b };
+        let ns = if i % 3 == 0 {
+            "jt_customer_carol"
+        } else {
+            "jt_customer_bob"
+        };
+        answers.push(r.get(&client, &key, ns).await);
+    }
+    let ok = answers.iter().filter(|a| a.0 == StatusCode::OK).count();
+    assert_eq!(ok, 5, "{answers:?}");
+    assert!(
+        answers[5..]
+            .iter()
+            .all(|a| a.1 == "KEY_MONTHLY_QUOTA_EXCEEDED"),
+        "{answers:?}"
+    );
+    drop((a, b));
+
+    // Synced through PostgreSQL: global within one sync interval.
+    let db = pg_database().await;
+    let url = db.url();
+    let env = [("KEYWARD_LIMIT_SYNC_MS", "100")];
+    let a = replica(Some(&url), None, &env).await;
+    let b = replica(Some(&url), None, &env).await;
+    let key = pooled_with_overall_quota(&a, 6).await;
+    let (mut ok, mut over) = (0, 0);
+    for round in 0..5 {
+        for i in 0..2 {
+            let r = if i == 0 { &a } else { &b };
+            let ns = if round % 2 == 0 {
+                "jt_customer_bob"
+            } else {
+                "jt_customer_carol"
+            };
+            match r.get(&client, &key, ns).await {
+                (StatusCode::OK, _) => ok += 1,
+                (StatusCode::TOO_MANY_REQUESTS, code) => {
+                    assert_eq!(code, "KEY_MONTHLY_QUOTA_EXCEEDED");
+                    over += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(350)).await;
+    }
+    assert_eq!((ok, over), (6, 4));
+}

@@ -418,6 +418,49 @@ async fn hume_keys_are_provisioned_with_admin_credentials_others_say_unsupported
     );
     let (_, second) = resolve(&app, "hume", "acme").await;
     assert_ne!(first["key"], second["key"]);
+    // The replaced key was revoked at the provider, by the provider's id.
+    let id_of = |key: &Value| s(key).replace("valid-hume-minted-", "hk-");
+    let revoked = crate::providers_stub::revoked();
+    assert!(revoked.contains(&id_of(&first["key"])), "{revoked:?}");
+    assert!(!revoked.contains(&id_of(&second["key"])), "{revoked:?}");
+    let (_, trail) = app
+        .root_json(
+            Method::GET,
+            "/api/audit?action=secret.revoke_at_provider",
+            None,
+        )
+        .await;
+    assert_eq!(trail["entries"][0]["outcome"], "success", "{trail}");
+    assert_eq!(
+        trail["entries"][0]["detail"]["provider_key_id"],
+        id_of(&first["key"])
+    );
+
+    // The provider failing to revoke is recorded; the new key is in force anyway.
+    put_secret(
+        &app,
+        json!({"service": "hume", "kind": "admin", "value": "valid-flaky-admin"}),
+    )
+    .await;
+    let (status, _) = app
+        .root_json(Method::POST, "/api/keys/hume/acme/rotate", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, third) = resolve(&app, "hume", "acme").await;
+    assert_ne!(third["key"], second["key"]);
+    assert!(!crate::providers_stub::revoked().contains(&id_of(&second["key"])));
+    let (_, trail) = app
+        .root_json(
+            Method::GET,
+            "/api/audit?action=secret.revoke_at_provider",
+            None,
+        )
+        .await;
+    assert_eq!(trail["entries"][0]["outcome"], "failed", "{trail}");
+    assert_eq!(
+        trail["entries"][0]["detail"]["provider_key_id"],
+        id_of(&second["key"])
+    );
 
     let (status, err) = app
         .root_json(Method::POST, "/api/keys/openai/acme/provision", None)

@@ -59,9 +59,10 @@ impl SubjectState {
         self.pending.swap(0, Ordering::SeqCst)
     }
 
-    /// Gives back counts taken by `take_pending` that could not be delivered.
+    /// Gives back counts taken by `take_pending` that could not be delivered
+    /// (or a refund not yet synced, when negative).
     pub fn add_pending(&self, n: i64) {
-        if n > 0 {
+        if n != 0 {
             self.pending.fetch_add(n, Ordering::SeqCst);
         }
     }
@@ -103,7 +104,8 @@ impl Drop for InFlight {
     }
 }
 
-/// An admitted request: its place in flight and the monthly quota left after it.
+/// An admitted request: its place in flight and the monthly quota left after
+/// it (the tighter of the tenant's and the key's overall quota).
 #[derive(Debug)]
 pub struct Admission {
     _in_flight: InFlight,
@@ -112,6 +114,19 @@ pub struct Admission {
     pub monthly_limit: i64,
     pub monthly_remaining: i64,
     pub monthly_reset_seconds: i64,
+}
+
+impl Admission {
+    /// Reports the key's overall monthly quota instead of the tenant's when
+    /// it leaves less (`used` counts this request).
+    pub fn tighten(mut self, limit: i64, used: i64) -> Self {
+        let remaining = (limit - used).max(0);
+        if remaining < self.monthly_remaining {
+            self.monthly_limit = limit;
+            self.monthly_remaining = remaining;
+        }
+        self
+    }
 }
 
 /// One limit's state, for `GET /api/ratelimit`.
@@ -229,6 +244,24 @@ impl Limiter {
             monthly_remaining: limits.monthly - before - 1,
             monthly_reset_seconds: month_reset,
         })
+    }
+
+    /// Gives back the monthly count of a request `admit` let through that a
+    /// later check refused (the key's overall limits). Its per-second cell
+    /// stays spent: a tenant pushing past a full pool slows itself down.
+    pub fn refund(state: &SubjectState, now: DateTime<Utc>) {
+        if state.month.load(Ordering::SeqCst) == month_id(now) {
+            state.used.fetch_sub(1, Ordering::SeqCst);
+            state.pending.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts here a request the shared limits (Redis) admitted under a
+    /// key's overall limits, with the overall monthly count after it.
+    pub fn overall_admitted_elsewhere(state: &SubjectState, used: i64, now: DateTime<Utc>) {
+        state.enter_month(month_id(now));
+        state.used.fetch_max(used, Ordering::SeqCst);
+        state.count_second(now);
     }
 
     /// Refuses a body larger than the limits allow.

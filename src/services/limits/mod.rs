@@ -9,6 +9,11 @@
 //!   falling back to `local` while Redis does not answer.
 //! - `store`: PostgreSQL without Redis; decisions stay local, counters sync
 //!   through the store in the background and each replica allows its share.
+//!
+//! A key may also carry overall limits (`OverallLimits`: a pooled key's own
+//! per-second figure and monthly quota, over every tenant it serves). They
+//! are one more subject, the key with `TenantId::every()`, counted the same
+//! three ways; a request must pass its tenant's limits first, then the key's.
 
 pub mod local;
 pub mod redis;
@@ -18,12 +23,20 @@ use super::keys::Keys;
 use super::{now, Error, Result, Tasks};
 use crate::db::{self, Db};
 use crate::domain::ids::{KeyId, TenantId};
-use crate::domain::limits::{month_start, LimitExceeded};
+use crate::domain::limits::{month_start, LimitExceeded, OverallLimits};
 use governor::DefaultDirectRateLimiter;
 use std::sync::Arc;
 
 pub use crate::domain::limits::{EffectiveLimits, Subject};
 pub use local::{Admission, LimitState, Limiter, SubjectState};
+
+/// A key's overall limits with their counters.
+#[derive(Debug)]
+pub struct Overall {
+    pub limits: EffectiveLimits,
+    pub state: Arc<SubjectState>,
+    pub per_second: Arc<DefaultDirectRateLimiter>,
+}
 
 /// The limits service: counts every data-plane request against its subject's limits.
 #[derive(Clone)]
@@ -99,51 +112,128 @@ impl Limits {
     /// A subject's counters, seeded once from the usage rollups.
     pub async fn subject_state(&self, subject: &Subject) -> Result<Arc<SubjectState>> {
         let db = self.0.db.clone();
-        let (key, tenant) = (subject.0.to_string(), subject.1.to_string());
+        let (key, tenant) = (subject.0.to_string(), subject.1.clone());
         self.0
             .local
             .subject(subject, async move {
                 let mut conn = db.pool().acquire().await?;
-                db::usage::admitted_since(&mut conn, &key, &tenant, month_start(now())).await
+                let since = month_start(now());
+                if tenant.is_every() {
+                    db::usage::admitted_by_key_since(&mut conn, &key, since).await
+                } else {
+                    db::usage::admitted_since(&mut conn, &key, tenant.as_str(), since).await
+                }
             })
             .await
             .map_err(|e| Error::internal("seeding a subject's monthly count", e))
     }
 
-    /// Admits a request of `payload` bytes under `limits`: in Redis when
-    /// configured and reachable (shared by every replica), otherwise from
-    /// this replica's memory.
+    /// A key's overall limits with their counters (as this replica applies
+    /// them), or `None` when the key has none.
+    pub async fn overall(&self, key: &KeyId, limits: OverallLimits) -> Result<Option<Overall>> {
+        let Some(limits) = limits.effective() else {
+            return Ok(None);
+        };
+        let limits = self.on_this_replica(limits);
+        let state = self
+            .subject_state(&(key.clone(), TenantId::every()))
+            .await?;
+        Ok(Some(Overall {
+            per_second: state.rate_limiter(limits.per_second),
+            state,
+            limits,
+        }))
+    }
+
+    /// Admits a request of `payload` bytes under `limits`, then under the
+    /// key's `overall` limits if it has them: in Redis when configured and
+    /// reachable (shared by every replica, both checks in one atomic
+    /// script), otherwise from this replica's memory.
     pub async fn admit(
         &self,
         (key, owner): (&KeyId, &TenantId),
         state: &Arc<SubjectState>,
         per_second: &DefaultDirectRateLimiter,
         limits: &EffectiveLimits,
+        overall: Option<&Overall>,
         payload: i64,
     ) -> Result<Admission> {
         if let Some(shared) = &self.0.redis {
             Limiter::check_payload(limits, payload).map_err(Error::Limit)?;
             if shared.is_healthy() {
-                let now = now();
-                let subject = (key.clone(), owner.clone());
-                let seed = Limiter::used_this_month(state, now);
-                // What was admitted here on local limits while Redis was away.
-                let carry = state.take_pending();
-                let answer = shared.admit(&subject, limits, seed, carry, now).await;
-                if answer.is_none() {
-                    state.add_pending(carry);
-                }
-                match answer {
-                    Some(Ok(admitted)) => {
-                        return Ok(Limiter::admitted_elsewhere(state, limits, admitted, now))
-                    }
-                    Some(Err(refused)) => return Err(Error::Limit(refused)),
-                    None => {}
+                if let Some(answer) = self
+                    .admit_shared(shared, (key, owner), state, limits, overall)
+                    .await
+                {
+                    return answer;
                 }
             }
             shared.count_fallback();
         }
-        Limiter::admit(state, per_second, limits, payload, now()).map_err(Error::Limit)
+        let now = now();
+        let admission =
+            Limiter::admit(state, per_second, limits, payload, now).map_err(Error::Limit)?;
+        let Some(o) = overall else {
+            return Ok(admission);
+        };
+        match Limiter::admit(&o.state, &o.per_second, &o.limits, 0, now) {
+            Ok(a) => {
+                let used = a.monthly_limit - a.monthly_remaining;
+                Ok(admission.tighten(o.limits.monthly, used))
+            }
+            Err(mut refused) => {
+                Limiter::refund(state, now);
+                refused.kind = refused.kind.overall();
+                Err(Error::Limit(refused))
+            }
+        }
+    }
+
+    /// One admission in Redis; `None` when Redis did not answer.
+    async fn admit_shared(
+        &self,
+        shared: &redis::SharedLimits,
+        (key, owner): (&KeyId, &TenantId),
+        state: &Arc<SubjectState>,
+        limits: &EffectiveLimits,
+        overall: Option<&Overall>,
+    ) -> Option<Result<Admission>> {
+        let now = now();
+        let subject = (key.clone(), owner.clone());
+        // What was admitted here on local limits while Redis was away.
+        let carry = state.take_pending();
+        let overall_carry = overall.map_or(0, |o| o.state.take_pending());
+        let counts = redis::Counts {
+            seed: Limiter::used_this_month(state, now),
+            carry,
+            overall: overall.map(|o| redis::OverallCounts {
+                limits: o.limits,
+                seed: Limiter::used_this_month(&o.state, now),
+                carry: overall_carry,
+            }),
+        };
+        let answer = shared.admit(&subject, limits, counts, now).await;
+        let Some(answer) = answer else {
+            state.add_pending(carry);
+            if let Some(o) = overall {
+                o.state.add_pending(overall_carry);
+            }
+            return None;
+        };
+        Some(match answer {
+            Ok(admitted) => {
+                let overall_used = admitted.overall_used;
+                let admission = Limiter::admitted_elsewhere(state, limits, admitted, now);
+                match overall {
+                    Some(o) => {
+                        Limiter::overall_admitted_elsewhere(&o.state, overall_used, now);
+                        Ok(admission.tighten(o.limits.monthly, overall_used))
+                    }
+                    None => Ok(admission),
+                }
+            }
+            Err(refused) => Err(Error::Limit(refused)),
+        })
     }
 
     /// A subject's per-second, monthly and concurrency figures now.

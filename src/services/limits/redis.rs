@@ -28,25 +28,55 @@ const BACKOFF: Duration = Duration::from_secs(3);
 
 const ADMIT: &str = r#"
 -- KEYS: this second's count, this month's count, requests in flight (a
---       sorted set: one member per request, scored by its start in ms)
+--       sorted set: one member per request, scored by its start in ms),
+--       the key's overall second and month counts (all its tenants)
 -- ARGV: per second, per month, concurrent, month TTL (s), month seed,
 --       now (ms), request id, oldest start still in flight (ms),
---       admissions made locally while Redis was away (added to the month)
+--       admissions made locally while Redis was away (added to the month),
+--       overall per second (0: the key has no overall limits), overall per
+--       month, overall month seed, overall admissions made locally
+-- Every limit is checked before anything is counted: a refused request
+-- costs neither the tenant nor the key.
 redis.call('SET', KEYS[2], ARGV[5], 'NX', 'EX', ARGV[4])
 if tonumber(ARGV[9]) > 0 then redis.call('INCRBY', KEYS[2], ARGV[9]) end
 local used = tonumber(redis.call('GET', KEYS[2]))
-if used >= tonumber(ARGV[2]) then return {2, used} end
+if used >= tonumber(ARGV[2]) then return {2, used, 0} end
 -- Slots of requests that never gave them back (a crash, a lost reply) age out.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])
-if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then return {3, used} end
-local s = redis.call('INCR', KEYS[1])
-if s == 1 then redis.call('EXPIRE', KEYS[1], 2) end
-if s > tonumber(ARGV[1]) then return {1, used} end
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then return {3, used, 0} end
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then return {1, used, 0} end
+local overall = 0
+if tonumber(ARGV[10]) > 0 then
+  redis.call('SET', KEYS[5], ARGV[12], 'NX', 'EX', ARGV[4])
+  if tonumber(ARGV[13]) > 0 then redis.call('INCRBY', KEYS[5], ARGV[13]) end
+  overall = tonumber(redis.call('GET', KEYS[5]))
+  if overall >= tonumber(ARGV[11]) then return {5, used, overall} end
+  if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(ARGV[10]) then return {4, used, overall} end
+  if redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], 2) end
+  overall = redis.call('INCR', KEYS[5])
+end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], 2) end
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[6]) - tonumber(ARGV[8]))
 used = redis.call('INCR', KEYS[2])
-return {0, used}
+return {0, used, overall}
 "#;
+
+/// What one admission brings to Redis besides the limits: the monthly count
+/// known here (used when Redis has none for this month yet) and the
+/// requests admitted here on local limits while Redis was away.
+pub struct Counts {
+    pub seed: i64,
+    pub carry: i64,
+    pub overall: Option<OverallCounts>,
+}
+
+/// The same for the key's overall limits.
+pub struct OverallCounts {
+    pub limits: EffectiveLimits,
+    pub seed: i64,
+    pub carry: i64,
+}
 
 struct State {
     client: redis::Client,
@@ -109,9 +139,11 @@ impl std::fmt::Debug for SharedInFlight {
     }
 }
 
-/// A request Redis admitted: the subject's monthly count after it.
+/// A request Redis admitted: the subject's monthly count after it, and the
+/// key's overall one (0 when it has no overall limits).
 pub struct SharedAdmission {
     pub monthly_used: i64,
+    pub overall_used: i64,
     pub in_flight: SharedInFlight,
 }
 
@@ -231,21 +263,19 @@ impl SharedLimits {
         }
     }
 
-    /// Admits one request of `subject` in Redis, or says which limit refuses
-    /// it; `None` when Redis could not answer (the caller uses local limits).
-    /// `seed` is the subject's monthly count known here, used when Redis has
-    /// no count for this month yet; `carry` the requests admitted here on
-    /// local limits while Redis was away, added to the month's count.
+    /// Admits one request of `subject` in Redis, then under its key's
+    /// overall limits if `counts` has them, or says which limit refuses it;
+    /// `None` when Redis could not answer (the caller uses local limits).
     pub async fn admit(
         &self,
         subject: &Subject,
         limits: &EffectiveLimits,
-        seed: i64,
-        carry: i64,
+        counts: Counts,
         now: DateTime<Utc>,
     ) -> Option<Result<SharedAdmission, LimitExceeded>> {
         let mut conn = self.connection()?;
         let base = format!("kw:{}:{}", subject.0, subject.1);
+        let overall_base = format!("kw:{}:*", subject.0);
         let in_flight = format!("{base}:f");
         let member = {
             let mut b = [0u8; 12];
@@ -259,22 +289,32 @@ impl SharedLimits {
             .key(format!("{base}:s:{}", now.timestamp()))
             .key(format!("{base}:m:{}", month_id(now)))
             .key(&in_flight)
+            .key(format!("{overall_base}:s:{}", now.timestamp()))
+            .key(format!("{overall_base}:m:{}", month_id(now)))
             .arg(limits.per_second)
             .arg(limits.monthly)
             .arg(limits.concurrent)
             // Kept a day past the month's end, then gone.
             .arg(month_reset + 86_400)
-            .arg(seed)
+            .arg(counts.seed)
             .arg(now_ms)
             .arg(&member)
             .arg(now_ms - SLOT_MAX_AGE_MS)
-            .arg(carry);
+            .arg(counts.carry);
+        match &counts.overall {
+            Some(o) => invocation
+                .arg(o.limits.per_second)
+                .arg(o.limits.monthly)
+                .arg(o.seed)
+                .arg(o.carry),
+            None => invocation.arg(0).arg(0).arg(0).arg(0),
+        };
         let answer = tokio::time::timeout(
             CALL_TIMEOUT,
-            invocation.invoke_async::<(i64, i64)>(&mut conn),
+            invocation.invoke_async::<(i64, i64, i64)>(&mut conn),
         )
         .await;
-        let (code, used) = match answer {
+        let (code, used, overall_used) = match answer {
             Ok(Ok(a)) => a,
             Ok(Err(e)) => {
                 self.failed(&e.to_string());
@@ -296,6 +336,7 @@ impl SharedLimits {
         match code {
             0 => Some(Ok(SharedAdmission {
                 monthly_used: used,
+                overall_used,
                 in_flight: SharedInFlight {
                     limits: self.clone(),
                     key: in_flight,
@@ -304,7 +345,15 @@ impl SharedLimits {
             })),
             1 => refused(LimitKind::PerSecond, limits.per_second, 1),
             2 => refused(LimitKind::Monthly, limits.monthly, month_reset),
-            _ => refused(LimitKind::Concurrent, limits.concurrent, 1),
+            3 => refused(LimitKind::Concurrent, limits.concurrent, 1),
+            code => {
+                let o = counts.overall.as_ref().map(|o| o.limits)?;
+                if code == 4 {
+                    refused(LimitKind::KeyPerSecond, o.per_second, 1)
+                } else {
+                    refused(LimitKind::KeyMonthly, o.monthly, month_reset)
+                }
+            }
         }
     }
 }

@@ -66,7 +66,7 @@ pub fn share(limit: i64, n: i64) -> i64 {
     if n <= 1 {
         limit
     } else {
-        ((limit + n - 1) / n).max(1)
+        (limit / n + i64::from(limit % n != 0)).max(1)
     }
 }
 
@@ -136,6 +136,10 @@ impl Limits {
         for ((key, tenant), state) in subjects {
             let name = subject_name(&key, &tenant);
             let delta = state.take_pending();
+            if delta < 0 {
+                // A refund (see `Limiter::refund`) of a count already synced.
+                state.add_pending(delta);
+            }
             if delta > 0 {
                 let used = super::Limiter::used_this_month(&state, now);
                 rows.push((name.clone(), (used - delta).max(0), delta));
@@ -201,5 +205,6 @@ mod tests {
         assert_eq!(super::share(10, 2), 5);
         assert_eq!(super::share(10, 3), 4);
         assert_eq!(super::share(1, 4), 1);
+        assert_eq!(super::share(i64::MAX, 3), i64::MAX / 3 + 1, "no overflow");
     }
 }
