@@ -258,7 +258,11 @@ pub async fn export(
             }
             res
         }
-        Export::Json(value) => Json(value).into_response(),
+        Export::Json(text) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            text,
+        )
+            .into_response(),
     })
 }
 

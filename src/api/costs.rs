@@ -4,11 +4,13 @@ use super::access::{needs, Operator, TenantOperator};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::schemas::{AnalyticsDay, Label128, Label200, Label64, Timestamp};
-use crate::domain::analytics::{Earnings, Tpc};
+use crate::domain::analytics::{round_div, Tpc};
 use crate::domain::cost::{parse_milli, Units, UsageEvent};
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
 use crate::domain::pricing::CostService;
+use crate::domain::savings::{SavingsInput, SavingsProjection};
+use crate::domain::statement::{AllocationRates, BillingMode, PlanTerms, Statement};
 use crate::domain::ValidationError;
 use crate::services::costs::Costs;
 use crate::services::costs::{parse_span, MAX_EVENTS_PER_BATCH};
@@ -222,18 +224,66 @@ pub struct UserStats {
     pub std_dev_micros: i64,
 }
 
+/// Revenue, cost and profit by the money model (README, "The money model"):
+/// revenue is what the tenant is invoiced, to the cent.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Profitability {
+    /// The tenant's plan today.
     pub plan: String,
-    /// The plan's monthly price, prorated by day over the period.
-    pub plan_revenue_micros: i64,
-    /// Cost times the plan's usage markup.
-    pub usage_revenue_micros: i64,
+    /// Revenue: the sum of the invoice lines for the period.
     pub revenue_micros: i64,
+    /// The subscription line (plan pricing), prorated by day.
+    pub plan_revenue_micros: i64,
+    /// The service lines: at cost (cost-plus) or cost times the plan's usage rate.
+    pub usage_revenue_micros: i64,
+    /// The SG&A and compliance lines billed (cost-plus).
+    pub allocations_billed_micros: i64,
+    /// Direct cost: the priced usage events.
     pub cost_micros: i64,
+    /// SG&A at the platform's rate(s) on direct cost.
+    pub sga_micros: i64,
+    /// Compliance at the platform's rate(s) on direct cost.
+    pub compliance_micros: i64,
+    /// Revenue - direct cost.
     pub profit_micros: i64,
-    /// Profit over revenue in basis points; null without revenue.
+    /// Gross profit over revenue in basis points; null without revenue.
     pub margin_bps: Option<i64>,
+    /// Gross profit - SG&A - compliance.
+    pub net_profit_micros: i64,
+    /// Net profit over revenue in basis points; null without revenue.
+    pub net_margin_bps: Option<i64>,
+}
+
+impl Profitability {
+    pub fn of(plan: &str, s: &Statement) -> Self {
+        Self {
+            plan: plan.to_string(),
+            revenue_micros: s.revenue_micros,
+            plan_revenue_micros: s.subscription_micros,
+            usage_revenue_micros: s.usage_micros,
+            allocations_billed_micros: s.allocations_billed_micros,
+            cost_micros: s.direct_cost_micros,
+            sga_micros: s.sga_micros,
+            compliance_micros: s.compliance_micros,
+            profit_micros: s.gross_profit_micros,
+            margin_bps: s.gross_margin_bps(),
+            net_profit_micros: s.net_profit_micros,
+            net_margin_bps: s.net_margin_bps(),
+        }
+    }
+}
+
+/// A sub-organisation's part of its parent's figures.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberView {
+    pub tenant_id: String,
+    pub cost_micros: i64,
+    pub revenue_micros: i64,
+    pub net_profit_micros: i64,
+    /// Its share of the family's direct cost, in basis points.
+    pub cost_share_bps: i64,
+    /// Its share of the family's revenue, in basis points.
+    pub revenue_share_bps: i64,
 }
 
 /// True Production Cost of a tenant over a period. Money in integer micro-dollars.
@@ -249,7 +299,11 @@ pub struct TpcView {
     pub users: Vec<UserCostView>,
     pub user_stats: UserStats,
     pub services: Vec<ServiceCostView>,
+    /// With its sub-organisations (all levels) rolled up.
     pub profitability: Profitability,
+    /// The tenant and each sub-organisation with its share; empty for a
+    /// tenant without sub-organisations.
+    pub members: Vec<MemberView>,
 }
 
 /// The JSON of a tenant's TPC (also what `keyward costs analyze --json` prints).
@@ -259,7 +313,7 @@ pub fn view(tenant: &TenantId, period: &str, plan: Plan, t: Tpc) -> TpcView {
         period: period.into(),
         from: t.span.from,
         to: t.span.to,
-        previous_from: t.span.previous().from,
+        previous_from: t.previous.from,
         total_cost_micros: t.total_cost_micros,
         events: t.events,
         user_stats: UserStats {
@@ -291,15 +345,28 @@ pub fn view(tenant: &TenantId, period: &str, plan: Plan, t: Tpc) -> TpcView {
                 trend_bps: s.trend_bps,
             })
             .collect(),
-        profitability: Profitability {
-            plan: plan.to_string(),
-            plan_revenue_micros: t.plan_revenue_micros,
-            usage_revenue_micros: t.usage_revenue_micros,
-            revenue_micros: t.revenue_micros,
-            cost_micros: t.total_cost_micros,
-            profit_micros: t.profit_micros,
-            margin_bps: t.margin_bps,
-        },
+        profitability: Profitability::of(plan.as_str(), &t.money),
+        members: t
+            .members
+            .iter()
+            .map(|(id, s)| {
+                let share = |part: i64, whole: i64| {
+                    if whole == 0 {
+                        0
+                    } else {
+                        round_div(i128::from(part) * 10_000, i128::from(whole))
+                    }
+                };
+                MemberView {
+                    tenant_id: id.clone(),
+                    cost_micros: s.direct_cost_micros,
+                    revenue_micros: s.revenue_micros,
+                    net_profit_micros: s.net_profit_micros,
+                    cost_share_bps: share(s.direct_cost_micros, t.money.direct_cost_micros),
+                    revenue_share_bps: share(s.revenue_micros, t.money.revenue_micros),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -326,21 +393,33 @@ pub async fn tpc(
     let tenant = TenantId::parse(tenant)?;
     operator.check(&tenant).await?;
     let (period, span) = parse_span(q.period.as_deref(), q.from, q.to)?;
-    let (plan, t) = costs.tpc(&tenant, span).await?;
+    let (plan, t) = costs.tpc(&tenant, period, span).await?;
     Ok(Json(view(&tenant, period.as_str(), plan, t)))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PlanPricingBody {
-    /// The plan's price per calendar month, micro-dollars.
+    /// How the plan's tenants are invoiced: `cost_plus` (each service at
+    /// cost plus the SG&A and compliance lines) or `plan_pricing` (the
+    /// monthly subscription plus usage at cost times `usage_markup_bps`).
+    /// Default: the plan's current mode.
+    #[schema(value_type = Option<String>, example = "plan_pricing")]
+    #[serde(default)]
+    pub billing_mode: Option<BillingMode>,
+    /// The plan's subscription per calendar month, micro-dollars (plan pricing).
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub monthly_price_micros: i64,
-    /// Usage is billed at cost times this / 10000 (12000 = cost + 20%).
+    /// Usage is billed at cost times this / 10000 (12000 = cost + 20%; plan pricing).
     #[schema(minimum = 0, maximum = 1_000_000)]
     pub usage_markup_bps: i64,
+    /// The first day the terms apply (UTC, default today); earlier days keep
+    /// the terms in force then.
+    #[serde(default)]
+    pub effective_from: Option<NaiveDate>,
 }
 
-/// What a plan earns: monthly price and usage markup (used for profitability and invoices).
+/// What a plan charges from a day on: billing mode, subscription and usage
+/// rate (effective-dated; used by invoices, TPC, the dashboards and the forecast).
 #[utoipa::path(
     put,
     path = "/api/plans/{name}/pricing",
@@ -361,26 +440,159 @@ pub async fn set_plan_pricing(
     ApiJson(body): ApiJson<PlanPricingBody>,
 ) -> Result<Json<PlanPricingBody>, ApiError> {
     let plan = Plan::parse_field("name", &name)?;
-    let p = costs
-        .set_plan_pricing(
+    let mode = match body.billing_mode {
+        Some(mode) => mode,
+        None => {
+            let today = chrono::Utc::now().date_naive();
+            costs
+                .terms()
+                .await?
+                .plan_on(plan, body.effective_from.unwrap_or(today))
+                .mode
+        }
+    };
+    let (from, p) = costs
+        .set_plan_terms(
             &operator.actor,
             plan,
-            Earnings {
+            body.effective_from,
+            PlanTerms {
+                mode,
                 monthly_price_micros: body.monthly_price_micros,
-                usage_markup_bps: body.usage_markup_bps,
+                usage_rate_bps: body.usage_markup_bps,
             },
         )
         .await?;
     Ok(Json(PlanPricingBody {
+        billing_mode: Some(p.mode),
         monthly_price_micros: p.monthly_price_micros,
-        usage_markup_bps: p.usage_markup_bps,
+        usage_markup_bps: p.usage_rate_bps,
+        effective_from: Some(from),
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AllocationRatesBody {
+    /// Global SG&A as basis points of direct cost (1000 = 10%).
+    #[schema(minimum = 0, maximum = 10_000)]
+    pub sga_bps: i64,
+    /// Compliance (GDPR / SOC2 / VAT) as basis points of direct cost (500 = 5%).
+    #[schema(minimum = 0, maximum = 10_000)]
+    pub compliance_bps: i64,
+    /// The first day the rates apply (UTC, default today).
+    #[serde(default)]
+    pub effective_from: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlanTermsView {
+    pub plan: String,
+    pub effective_from: NaiveDate,
+    #[schema(value_type = String, example = "cost_plus")]
+    pub billing_mode: BillingMode,
+    pub monthly_price_micros: i64,
+    pub usage_markup_bps: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MoneyTermsView {
+    /// Every plan's terms, oldest first per plan.
+    pub plans: Vec<PlanTermsView>,
+    /// The allocation rates, oldest first.
+    pub allocation_rates: Vec<AllocationRatesBody>,
+}
+
+/// The money model's terms: each plan's billing mode, subscription and
+/// usage rate, and the SG&A and compliance rates, each with its history.
+#[utoipa::path(
+    get,
+    path = "/api/money/terms",
+    tag = "costs",
+    security(("operator_token" = ["billing:read"])),
+    responses(
+        (status = 200, body = MoneyTermsView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    )
+)]
+pub async fn money_terms(
+    State(costs): State<Costs>,
+    _operator: Operator<needs::BillingRead>,
+) -> Result<Json<MoneyTermsView>, ApiError> {
+    let terms = costs.terms().await?;
+    let mut plans = Vec::new();
+    for plan in Plan::ALL {
+        for (from, t) in terms
+            .plans
+            .get(&plan)
+            .map(|s| s.entries())
+            .unwrap_or_default()
+        {
+            plans.push(PlanTermsView {
+                plan: plan.to_string(),
+                effective_from: *from,
+                billing_mode: t.mode,
+                monthly_price_micros: t.monthly_price_micros,
+                usage_markup_bps: t.usage_rate_bps,
+            });
+        }
+    }
+    let allocation_rates = terms
+        .rates
+        .as_ref()
+        .map(|s| s.entries())
+        .unwrap_or_default()
+        .iter()
+        .map(|(from, r)| AllocationRatesBody {
+            sga_bps: r.sga_bps,
+            compliance_bps: r.compliance_bps,
+            effective_from: Some(*from),
+        })
+        .collect();
+    Ok(Json(MoneyTermsView {
+        plans,
+        allocation_rates,
+    }))
+}
+
+/// Sets the platform's SG&A and compliance allocation rates from a day on.
+#[utoipa::path(
+    put,
+    path = "/api/money/allocation-rates",
+    tag = "costs",
+    request_body = AllocationRatesBody,
+    security(("operator_token" = ["billing:write"])),
+    responses(
+        (status = 200, body = AllocationRatesBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn set_allocation_rates(
+    State(costs): State<Costs>,
+    operator: Operator<needs::BillingWrite>,
+    ApiJson(body): ApiJson<AllocationRatesBody>,
+) -> Result<Json<AllocationRatesBody>, ApiError> {
+    let (from, r) = costs
+        .set_allocation_rates(
+            &operator.actor,
+            body.effective_from,
+            AllocationRates {
+                sga_bps: body.sga_bps,
+                compliance_bps: body.compliance_bps,
+            },
+        )
+        .await?;
+    Ok(Json(AllocationRatesBody {
+        sga_bps: r.sga_bps,
+        compliance_bps: r.compliance_bps,
+        effective_from: Some(from),
     }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ForecastQuery {
-    /// Quarters (91 days each) to project, 1..=8 (default 1).
+    /// Calendar quarters to project after the current one, 1..=8 (default 1).
     #[param(minimum = 1, maximum = 8)]
     pub quarters: Option<i64>,
     /// Days of history to fit, 2..=730 (default 90), from the first day with data.
@@ -409,13 +621,20 @@ pub struct ForecastView {
     pub days: i64,
     pub cost_fit: Option<FitView>,
     pub revenue_fit: Option<FitView>,
+    pub allocated_fit: Option<FitView>,
+    /// The next calendar quarter(s): `[forecast_from, forecast_to)`.
     pub forecast_from: NaiveDate,
     pub forecast_to: NaiveDate,
     pub projected_tpc_micros: i64,
     pub projected_revenue_micros: i64,
+    /// SG&A and compliance on the projected cost.
+    pub projected_allocated_micros: i64,
     pub projected_gross_profit_micros: i64,
     /// Gross profit over revenue in basis points; null without revenue.
     pub projected_margin_bps: Option<i64>,
+    pub projected_net_profit_micros: i64,
+    /// Net profit over revenue in basis points; null without revenue.
+    pub projected_net_margin_bps: Option<i64>,
 }
 
 /// Least-squares regression over the platform's (or one tenant's) daily cost and revenue,
@@ -464,12 +683,16 @@ pub async fn forecast(
         days: f.days,
         cost_fit: fit(f.cost_fit),
         revenue_fit: fit(f.revenue_fit),
+        allocated_fit: fit(f.allocated_fit),
         forecast_from: f.forecast_from,
         forecast_to: f.forecast_to,
         projected_tpc_micros: f.tpc_micros,
         projected_revenue_micros: f.revenue_micros,
+        projected_allocated_micros: f.allocated_micros,
         projected_gross_profit_micros: f.gross_profit_micros,
         projected_margin_bps: f.margin_bps,
+        projected_net_profit_micros: f.net_profit_micros,
+        projected_net_margin_bps: f.net_margin_bps,
     }))
 }
 
@@ -610,4 +833,113 @@ pub fn optimize_view(
         trial_cohort_weekly_cost_micros: o.cohort_weekly_cost_micros,
         projected_roi_bps: o.projected_roi_bps,
     }
+}
+
+/// The inputs of the savings projection; each defaults to the seed
+/// design's worked example.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SavingsProjectionQuery {
+    /// Customers served (default 1000).
+    #[param(minimum = 1, maximum = 10_000_000)]
+    pub customers: Option<i64>,
+    /// Files each customer fetches per month (default 100).
+    #[param(minimum = 1, maximum = 1_000_000_000)]
+    pub files_per_customer_per_month: Option<i64>,
+    /// Average file size in bytes (default 20000000, 20 MB; a GB is 10^9 bytes).
+    #[param(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    pub average_file_bytes: Option<i64>,
+    /// Share of requests the cache serves, basis points (default 7000 = 70%).
+    #[param(minimum = 0, maximum = 10_000)]
+    pub hit_rate_bps: Option<i64>,
+    /// What the origin pays per GB served, micro-dollars (default 100000 = $0.10).
+    #[param(minimum = 0, maximum = 1_000_000_000)]
+    pub origin_cost_per_gb_micros: Option<i64>,
+    /// What the cache costs per month, micro-dollars (default 50000000 = $50).
+    #[param(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    pub cache_cost_per_month_micros: Option<i64>,
+    /// One-off set-up cost to repay, micro-dollars (default 0).
+    #[param(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    pub setup_cost_micros: Option<i64>,
+}
+
+impl SavingsProjectionQuery {
+    pub fn input(&self) -> SavingsInput {
+        let d = SavingsInput::default();
+        SavingsInput {
+            customers: self.customers.unwrap_or(d.customers),
+            files_per_customer_per_month: self
+                .files_per_customer_per_month
+                .unwrap_or(d.files_per_customer_per_month),
+            average_file_bytes: self.average_file_bytes.unwrap_or(d.average_file_bytes),
+            hit_rate_bps: self.hit_rate_bps.unwrap_or(d.hit_rate_bps),
+            origin_cost_per_gb_micros: self
+                .origin_cost_per_gb_micros
+                .unwrap_or(d.origin_cost_per_gb_micros),
+            cache_cost_per_month_micros: self
+                .cache_cost_per_month_micros
+                .unwrap_or(d.cache_cost_per_month_micros),
+            setup_cost_micros: self.setup_cost_micros.unwrap_or(d.setup_cost_micros),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SavingsProjectionView {
+    #[schema(value_type = Object)]
+    pub input: SavingsInput,
+    pub requests_per_month: i64,
+    pub hits_per_month: i64,
+    pub origin_cost_without_cache_micros: i64,
+    pub origin_cost_with_cache_micros: i64,
+    pub cache_cost_micros: i64,
+    pub total_with_cache_micros: i64,
+    pub monthly_saving_micros: i64,
+    /// The saving over the cost without the cache, basis points; null when that is 0.
+    pub saving_bps: Option<i64>,
+    pub first_year_saving_micros: i64,
+    /// The month by whose end the savings repaid the set-up (1 = the first); null when nothing is saved.
+    pub break_even_month: Option<i64>,
+}
+
+impl SavingsProjectionView {
+    pub fn of(input: SavingsInput, p: SavingsProjection) -> Self {
+        Self {
+            input,
+            requests_per_month: p.requests_per_month,
+            hits_per_month: p.hits_per_month,
+            origin_cost_without_cache_micros: p.origin_cost_without_cache_micros,
+            origin_cost_with_cache_micros: p.origin_cost_with_cache_micros,
+            cache_cost_micros: p.cache_cost_micros,
+            total_with_cache_micros: p.total_with_cache_micros,
+            monthly_saving_micros: p.monthly_saving_micros,
+            saving_bps: p.saving_bps,
+            first_year_saving_micros: p.first_year_saving_micros,
+            break_even_month: p.break_even_month,
+        }
+    }
+}
+
+/// The seed design's savings estimate, for any inputs: a month's cost
+/// without and with the cache, the saving, the first year and the
+/// break-even month. Compare with `GET /api/savings/{tenant_id}`, a real
+/// tenant's measured savings.
+#[utoipa::path(
+    get,
+    path = "/api/analytics/savings-projection",
+    tag = "costs",
+    params(SavingsProjectionQuery),
+    security(("operator_token" = ["analytics:read"])),
+    responses(
+        (status = 200, body = SavingsProjectionView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn savings_projection(
+    _operator: Operator<needs::AnalyticsRead>,
+    ApiQuery(q): ApiQuery<SavingsProjectionQuery>,
+) -> Result<Json<SavingsProjectionView>, ApiError> {
+    let input = q.input().check()?;
+    Ok(Json(SavingsProjectionView::of(input, input.project())))
 }

@@ -179,6 +179,11 @@ pub struct TenantPatch {
     pub name: Option<String>,
     #[schema(value_type = Option<Plan>)]
     pub plan: Option<String>,
+    /// The day (UTC) the plan change counts from for billing: today by
+    /// default, or an earlier day to correct the plan history (days from it
+    /// on are billed on the new plan; limits change now either way).
+    #[serde(default)]
+    pub plan_effective_from: Option<chrono::NaiveDate>,
     /// active | suspended (a suspended tenant's keys are refused as DISABLED)
     #[schema(value_type = Option<TenantStatusName>)]
     pub status: Option<String>,
@@ -203,6 +208,7 @@ impl TryFrom<TenantPatch> for TenantChanges {
                 .parent_id
                 .map(|p| p.map(|p| TenantId::parse_field("parent_id", p)).transpose())
                 .transpose()?,
+            plan_from: p.plan_effective_from,
         })
     }
 }

@@ -100,7 +100,7 @@ pub(super) async fn run(settings: Settings, cmd: BillingCommand) -> Result<(), S
                 .map_err(service_error)
                 .map(|export| match export {
                     Export::Csv(text) => print!("{text}"),
-                    Export::Json(value) => println!("{value:#}"),
+                    Export::Json(text) => println!("{text}"),
                 }),
             (Ok(_), other) => Err(format!("--format must be csv or json, not {other:?}")),
         },

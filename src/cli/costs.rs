@@ -20,6 +20,89 @@ pub(super) enum CostsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The seed design's savings estimate (defaults: its worked example).
+    ProjectSavings {
+        #[arg(long)]
+        customers: Option<i64>,
+        #[arg(long)]
+        files_per_customer_per_month: Option<i64>,
+        /// Bytes (a GB is 10^9 bytes).
+        #[arg(long)]
+        average_file_bytes: Option<i64>,
+        /// Basis points (7000 = 70%).
+        #[arg(long)]
+        hit_rate_bps: Option<i64>,
+        #[arg(long)]
+        origin_cost_per_gb_micros: Option<i64>,
+        #[arg(long)]
+        cache_cost_per_month_micros: Option<i64>,
+        #[arg(long)]
+        setup_cost_micros: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `keyward costs project-savings`: computed here, no store needed.
+fn project_savings(cmd: CostsCommand) -> Result<(), String> {
+    let CostsCommand::ProjectSavings {
+        customers,
+        files_per_customer_per_month,
+        average_file_bytes,
+        hit_rate_bps,
+        origin_cost_per_gb_micros,
+        cache_cost_per_month_micros,
+        setup_cost_micros,
+        json,
+    } = cmd
+    else {
+        return Err("not a projection".into());
+    };
+    let query = crate::api::costs::SavingsProjectionQuery {
+        customers,
+        files_per_customer_per_month,
+        average_file_bytes,
+        hit_rate_bps,
+        origin_cost_per_gb_micros,
+        cache_cost_per_month_micros,
+        setup_cost_micros,
+    };
+    let input = query.input().check().map_err(|e| e.to_string())?;
+    let p = input.project();
+    if json {
+        let view = crate::api::costs::SavingsProjectionView::of(input, p);
+        println!(
+            "{}",
+            serde_json::to_string(&view).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    let pct = |bps: Option<i64>| {
+        bps.map(|b| {
+            let sign = if b < 0 { "-" } else { "" };
+            format!("{sign}{}.{:02}%", b.abs() / 100, b.abs() % 100)
+        })
+        .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "{} requests a month, {} hits; origin {} without the cache, {} with it + cache {} = {}",
+        p.requests_per_month,
+        p.hits_per_month,
+        usd(p.origin_cost_without_cache_micros),
+        usd(p.origin_cost_with_cache_micros),
+        usd(p.cache_cost_micros),
+        usd(p.total_with_cache_micros)
+    );
+    println!(
+        "saving {} a month ({}); first year {}; break-even month {}",
+        usd(p.monthly_saving_micros),
+        pct(p.saving_bps),
+        usd(p.first_year_saving_micros),
+        p.break_even_month
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "never".into())
+    );
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,12 +123,19 @@ pub(super) async fn analyze(settings: Settings, cmd: CostsCommand) -> Result<(),
         period,
         from,
         json,
-    } = cmd;
+    } = cmd
+    else {
+        return project_savings(cmd);
+    };
     let tenant = crate::domain::ids::TenantId::parse(tenant).map_err(|e| e.to_string())?;
     let (period, span) =
         crate::services::costs::parse_span(Some(&period), from, None).map_err(service_error)?;
     let core = core(&settings).await?;
-    let result = core.costs.tpc(&tenant, span).await.map_err(service_error);
+    let result = core
+        .costs
+        .tpc(&tenant, period, span)
+        .await
+        .map_err(service_error);
     core.shutdown().await;
     let (plan, t) = result?;
     if json {
@@ -90,14 +180,31 @@ pub(super) async fn analyze(settings: Settings, cmd: CostsCommand) -> Result<(),
         usd(t.p99_user_cost_micros),
         usd(t.std_dev_user_cost_micros)
     );
+    let m = &t.money;
+    let margin = |bps: Option<i64>| {
+        bps.map(|b| {
+            let sign = if b < 0 { "-" } else { "" };
+            format!("{sign}{}.{:02}%", b.abs() / 100, b.abs() % 100)
+        })
+        .unwrap_or_else(|| "-".into())
+    };
     println!(
-        "revenue {}, profit {}, margin {}",
-        usd(t.revenue_micros),
-        usd(t.profit_micros),
-        t.margin_bps
-            .map(|b| format!("{:.2}%", b as f64 / 100.0))
-            .unwrap_or_else(|| "-".into())
+        "revenue {} (invoiced), gross profit {} ({}), allocated {}, net profit {} ({})",
+        usd(m.revenue_micros),
+        usd(m.gross_profit_micros),
+        margin(m.gross_margin_bps()),
+        usd(m.allocated_micros()),
+        usd(m.net_profit_micros),
+        margin(m.net_margin_bps())
     );
+    for (id, s) in &t.members {
+        println!(
+            "  {id}: cost {}, revenue {}, net profit {}",
+            usd(s.direct_cost_micros),
+            usd(s.revenue_micros),
+            usd(s.net_profit_micros)
+        );
+    }
     Ok(())
 }
 

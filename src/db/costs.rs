@@ -1,9 +1,10 @@
-//! Usage events and their daily cost rollups; plan pricing.
+//! Usage events and their daily cost rollups.
 
 use super::{corrupt, ts, Conn, Engine};
-use crate::domain::analytics::{Earnings, Period, ServiceWeek, UserWeek};
+use crate::domain::analytics::{Period, ServiceWeek, UserWeek};
 use crate::domain::cost::UsageEvent;
-use crate::domain::plan::Plan;
+use crate::domain::pricing::CostService;
+use crate::domain::statement::DayCost;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashSet};
@@ -301,22 +302,25 @@ pub struct DailyCost {
     pub cost_micros: i64,
 }
 
-/// A tenant's daily rollups for days in `[from, to)`.
+/// The daily rollups of some tenants (a tenant and its sub-organisations)
+/// for days in `[from, to)`.
 pub async fn tenant_days(
     conn: &mut Conn,
-    tenant: &crate::domain::ids::TenantId,
+    tenants: &[crate::domain::ids::TenantId],
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<DailyCost>> {
-    let rows = sqlx::query(
+    let sql = format!(
         "SELECT day, user_id, service, events, cost_micros FROM cost_daily \
-         WHERE tenant_id = $1 AND day >= $2 AND day < $3 ORDER BY day, user_id, service",
-    )
-    .bind(tenant.as_str())
-    .bind(from.to_string())
-    .bind(to.to_string())
-    .fetch_all(&mut *conn)
-    .await?;
+         WHERE day >= $1 AND day < $2 {} ORDER BY day, user_id, service",
+        super::tenants_clause("tenant_id", Some(tenants), 3)
+    );
+    let q = sqlx::query(&sql)
+        .bind(from.to_string())
+        .bind(to.to_string());
+    let rows = super::bind_tenants(q, Some(tenants))
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter()
         .map(|r| {
             let day: String = r.try_get("day")?;
@@ -333,91 +337,42 @@ pub async fn tenant_days(
         .collect()
 }
 
-pub async fn plan_pricing(conn: &mut Conn, plan: Plan) -> sqlx::Result<Earnings> {
-    let row = sqlx::query(
-        "SELECT monthly_price_micros, usage_markup_bps FROM plan_pricing WHERE plan = $1",
-    )
-    .bind(plan.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(match row {
-        Some(r) => Earnings {
-            monthly_price_micros: r.try_get("monthly_price_micros")?,
-            usage_markup_bps: r.try_get("usage_markup_bps")?,
-        },
-        None => Earnings {
-            monthly_price_micros: 0,
-            usage_markup_bps: 0,
-        },
-    })
-}
-
-pub async fn set_plan_pricing(
+/// Each tenant's use of each service per day in `[from, to)`, of the given
+/// tenants or (`None`) of all: (tenant, day cost) rows, by tenant and day.
+pub async fn tenant_day_costs(
     conn: &mut Conn,
-    plan: Plan,
-    pricing: Earnings,
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO plan_pricing (plan, monthly_price_micros, usage_markup_bps, updated_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (plan) DO UPDATE SET \
-         monthly_price_micros = excluded.monthly_price_micros, \
-         usage_markup_bps = excluded.usage_markup_bps, updated_at = excluded.updated_at",
-    )
-    .bind(plan.as_str())
-    .bind(pricing.monthly_price_micros)
-    .bind(pricing.usage_markup_bps)
-    .bind(ts(now))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Cost per day and plan (of the tenant who incurred it) for days in `[from, to)`,
-/// of one tenant or (`None`) of all.
-pub async fn daily_cost_by_plan(
-    conn: &mut Conn,
-    tenant: Option<&crate::domain::ids::TenantId>,
+    tenants: Option<&[crate::domain::ids::TenantId]>,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
-) -> sqlx::Result<Vec<(chrono::NaiveDate, Plan, i64)>> {
-    let rows = sqlx::query(
-        "SELECT c.day AS day, t.plan AS plan, CAST(SUM(c.cost_micros) AS BIGINT) AS cost \
-         FROM cost_daily_tenant c JOIN tenants t ON t.id = c.tenant_id \
-         WHERE c.day >= $1 AND c.day < $2 AND ($3 = '' OR c.tenant_id = $3) \
-         GROUP BY c.day, t.plan ORDER BY c.day",
-    )
-    .bind(from.to_string())
-    .bind(to.to_string())
-    .bind(super::tenant_filter(tenant))
-    .fetch_all(&mut *conn)
-    .await?;
+) -> sqlx::Result<Vec<(String, DayCost)>> {
+    let sql = format!(
+        "SELECT tenant_id, day, service, events, cost_micros FROM cost_daily_tenant \
+         WHERE day >= $1 AND day < $2 {} ORDER BY tenant_id, day, service",
+        super::tenants_clause("tenant_id", tenants, 3)
+    );
+    let q = sqlx::query(&sql)
+        .bind(from.to_string())
+        .bind(to.to_string());
+    let q = super::bind_tenants(q, tenants);
+    let rows = q.fetch_all(&mut *conn).await?;
     rows.iter()
         .map(|r| {
             let day: String = r.try_get("day")?;
+            let service: String = r.try_get("service")?;
             Ok((
-                day.parse()
-                    .map_err(|e| super::corrupt(format!("day: {e}")))?,
-                plan_of(r)?,
-                r.try_get("cost")?,
+                r.try_get("tenant_id")?,
+                DayCost {
+                    day: day
+                        .parse()
+                        .map_err(|e| super::corrupt(format!("day: {e}")))?,
+                    service: CostService::parse(&service)
+                        .map_err(|e| super::corrupt(format!("service: {e}")))?,
+                    events: r.try_get("events")?,
+                    cost_micros: r.try_get("cost_micros")?,
+                },
             ))
         })
         .collect()
-}
-
-/// How many tenants each plan has.
-pub async fn tenants_per_plan(conn: &mut Conn) -> sqlx::Result<Vec<(Plan, i64)>> {
-    let rows = sqlx::query("SELECT plan, CAST(COUNT(*) AS BIGINT) AS n FROM tenants GROUP BY plan")
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| Ok((plan_of(r)?, r.try_get("n")?)))
-        .collect()
-}
-
-/// The `plan` column as the domain's plan (a stored name it does not know is corrupt data).
-fn plan_of(row: &sqlx::any::AnyRow) -> sqlx::Result<Plan> {
-    super::get_parsed(row, "plan", |p| Plan::parse_field("plan", &p))
 }
 
 /// The ISO week starting on `monday`, across tenants: per service (users,
@@ -540,100 +495,70 @@ async fn stored_events(conn: &mut Conn, row: &RollupKey) -> sqlx::Result<i64> {
 pub struct CostBreakdown {
     /// (day, service, events, cost)
     pub by_day: Vec<(chrono::NaiveDate, String, i64, i64)>,
-    /// (tenant, plan, events, cost), tenants with cost in the span.
-    pub by_tenant: Vec<(String, Plan, i64, i64)>,
     /// Cost of each (tenant, user) with cost in the span.
     pub user_costs: Vec<i64>,
 }
 
 pub async fn breakdown(
     conn: &mut Conn,
-    tenant: Option<&crate::domain::ids::TenantId>,
+    tenants: Option<&[crate::domain::ids::TenantId]>,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
 ) -> sqlx::Result<CostBreakdown> {
     let (from, to) = (from.to_string(), to.to_string());
-    let by_day = sqlx::query(
+    let sql = format!(
         "SELECT day, service, CAST(SUM(events) AS BIGINT) AS events, \
          CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily_tenant \
-         WHERE day >= $1 AND day < $2 AND ($3 = '' OR tenant_id = $3) \
-         GROUP BY day, service ORDER BY day, service",
-    )
-    .bind(&from)
-    .bind(&to)
-    .bind(super::tenant_filter(tenant))
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        let day: String = r.try_get("day")?;
-        Ok((
-            day.parse().map_err(|e| corrupt(format!("day: {e}")))?,
-            r.try_get("service")?,
-            r.try_get("events")?,
-            r.try_get("cost")?,
-        ))
-    })
-    .collect::<sqlx::Result<Vec<_>>>()?;
-    let by_tenant = sqlx::query(
-        "SELECT c.tenant_id AS tenant_id, t.plan AS plan, CAST(SUM(c.events) AS BIGINT) AS events, \
-         CAST(SUM(c.cost_micros) AS BIGINT) AS cost \
-         FROM cost_daily_tenant c JOIN tenants t ON t.id = c.tenant_id \
-         WHERE c.day >= $1 AND c.day < $2 AND ($3 = '' OR c.tenant_id = $3) \
-         GROUP BY c.tenant_id, t.plan ORDER BY c.tenant_id",
-    )
-    .bind(&from)
-    .bind(&to)
-    .bind(super::tenant_filter(tenant))
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok((
-            r.try_get("tenant_id")?,
-            super::get_parsed(r, "plan", |p| Plan::parse_field("plan", &p))?,
-            r.try_get("events")?,
-            r.try_get("cost")?,
-        ))
-    })
-    .collect::<sqlx::Result<Vec<_>>>()?;
-    let user_costs = sqlx::query(
+         WHERE day >= $1 AND day < $2 {} GROUP BY day, service ORDER BY day, service",
+        super::tenants_clause("tenant_id", tenants, 3)
+    );
+    let by_day = super::bind_tenants(sqlx::query(&sql).bind(&from).bind(&to), tenants)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            let day: String = r.try_get("day")?;
+            Ok((
+                day.parse().map_err(|e| corrupt(format!("day: {e}")))?,
+                r.try_get("service")?,
+                r.try_get("events")?,
+                r.try_get("cost")?,
+            ))
+        })
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    let sql = format!(
         "SELECT CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily \
-         WHERE day >= $1 AND day < $2 AND ($3 = '' OR tenant_id = $3) AND service <> 'keyward' \
-         GROUP BY tenant_id, user_id",
-    )
-    .bind(&from)
-    .bind(&to)
-    .bind(super::tenant_filter(tenant))
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| r.try_get("cost"))
-    .collect::<sqlx::Result<Vec<i64>>>()?;
-    Ok(CostBreakdown {
-        by_day,
-        by_tenant,
-        user_costs,
-    })
+         WHERE day >= $1 AND day < $2 AND service <> 'keyward' {} GROUP BY tenant_id, user_id",
+        super::tenants_clause("tenant_id", tenants, 3)
+    );
+    let user_costs = super::bind_tenants(sqlx::query(&sql).bind(&from).bind(&to), tenants)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get("cost"))
+        .collect::<sqlx::Result<Vec<i64>>>()?;
+    Ok(CostBreakdown { by_day, user_costs })
 }
 
 /// Cost per service in `[from, to)`, of one tenant or (`None`) all.
 pub async fn service_totals(
     conn: &mut Conn,
-    tenant: Option<&crate::domain::ids::TenantId>,
+    tenants: Option<&[crate::domain::ids::TenantId]>,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query(
+    let sql = format!(
         "SELECT service, CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily_tenant \
-         WHERE day >= $1 AND day < $2 AND ($3 = '' OR tenant_id = $3) GROUP BY service",
-    )
-    .bind(from.to_string())
-    .bind(to.to_string())
-    .bind(super::tenant_filter(tenant))
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get("service")?, r.try_get("cost")?)))
-    .collect()
+         WHERE day >= $1 AND day < $2 {} GROUP BY service",
+        super::tenants_clause("tenant_id", tenants, 3)
+    );
+    let q = sqlx::query(&sql)
+        .bind(from.to_string())
+        .bind(to.to_string());
+    super::bind_tenants(q, tenants)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("service")?, r.try_get("cost")?)))
+        .collect()
 }

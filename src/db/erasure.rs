@@ -116,6 +116,7 @@ pub async fn erase_tenant(
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    delete(conn, "DELETE FROM tenant_plans WHERE tenant_id = $1", t).await?;
     delete(conn, "DELETE FROM tenants WHERE id = $1", t).await?;
     sqlx::query("INSERT INTO erased_tenants (id, erased_at) VALUES ($1, $2)")
         .bind(t)

@@ -6,39 +6,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-/// One tenant's use of one service over a span, from the daily rollups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Charge {
-    pub tenant_id: String,
-    pub service: String,
-    pub events: i64,
-    pub cost_micros: i64,
-}
-
-/// Every tenant's cost per service for days in `[from, to)`.
-pub async fn charges(conn: &mut Conn, from: NaiveDate, to: NaiveDate) -> sqlx::Result<Vec<Charge>> {
-    let rows = sqlx::query(
-        "SELECT tenant_id, service, CAST(SUM(events) AS BIGINT) AS events, \
-         CAST(SUM(cost_micros) AS BIGINT) AS cost_micros \
-         FROM cost_daily_tenant WHERE day >= $1 AND day < $2 \
-         GROUP BY tenant_id, service ORDER BY tenant_id, service",
-    )
-    .bind(from.to_string())
-    .bind(to.to_string())
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Charge {
-                tenant_id: r.try_get("tenant_id")?,
-                service: r.try_get("service")?,
-                events: r.try_get("events")?,
-                cost_micros: r.try_get("cost_micros")?,
-            })
-        })
-        .collect()
-}
-
 /// Removes a period's drafts (and their lines); returns their numbers.
 pub async fn delete_drafts(conn: &mut Conn, period: BillingPeriod) -> sqlx::Result<Vec<String>> {
     let period = period.to_string();

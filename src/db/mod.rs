@@ -18,6 +18,7 @@ pub mod fingerprints;
 pub mod invoices;
 pub mod keys;
 pub mod limits;
+pub mod money;
 pub mod namespaces;
 pub mod operator_tokens;
 pub mod plans;
@@ -41,6 +42,38 @@ pub use sqlx::AnyConnection as Conn;
 /// The sentinel stays inside `db/`; callers say `Option<&TenantId>`.
 fn tenant_filter(tenant: Option<&crate::domain::ids::TenantId>) -> &str {
     tenant.map_or("", |t| t.as_str())
+}
+
+/// `AND <column> IN ($first, ...)` for some tenants: nothing for all
+/// (`None`), never true for none. Bind them with [`bind_tenants`].
+fn tenants_clause(
+    column: &str,
+    tenants: Option<&[crate::domain::ids::TenantId]>,
+    first: usize,
+) -> String {
+    match tenants {
+        None => String::new(),
+        Some([]) => "AND 1 = 0".to_string(),
+        Some(ids) => format!(
+            "AND {column} IN ({})",
+            (0..ids.len())
+                .map(|i| format!("${}", i + first))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_tenants<'q>(
+    mut q: AnyQuery<'q>,
+    tenants: Option<&'q [crate::domain::ids::TenantId]>,
+) -> AnyQuery<'q> {
+    for t in tenants.unwrap_or_default() {
+        q = q.bind(t.as_str());
+    }
+    q
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -40,6 +40,15 @@ pub async fn insert_if_absent(conn: &mut Conn, tenant: &Tenant) -> sqlx::Result<
     .bind(ts(tenant.created_at))
     .execute(&mut *conn)
     .await?;
+    if done.rows_affected() == 1 {
+        super::money::record_plan(
+            conn,
+            &tenant.id,
+            tenant.plan,
+            tenant.created_at.date_naive(),
+        )
+        .await?;
+    }
     Ok(done.rows_affected() == 1)
 }
 
@@ -164,6 +173,9 @@ pub async fn update(
     .bind(id.as_str())
     .execute(&mut *conn)
     .await?;
+    if let (Some(plan), 1) = (plan, done.rows_affected()) {
+        super::money::record_plan(conn, id, plan, now.date_naive()).await?;
+    }
     Ok(done.rows_affected() == 1)
 }
 

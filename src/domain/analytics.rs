@@ -3,6 +3,7 @@
 //! what the tenant earned against it. Money is integer micro-dollars;
 //! statistics are rounded half up to the micro-dollar.
 
+use super::statement::Statement;
 use super::ValidationError;
 use chrono::{Datelike, Duration, NaiveDate};
 use std::collections::BTreeMap;
@@ -51,7 +52,8 @@ impl Period {
     }
 }
 
-fn next_month(first: NaiveDate) -> NaiveDate {
+/// The first day of the month after the one starting on `first`.
+pub(crate) fn next_month(first: NaiveDate) -> NaiveDate {
     let (y, m) = if first.month() == 12 {
         (first.year() + 1, 1)
     } else {
@@ -108,10 +110,34 @@ impl Span {
         (self.to - self.from).num_days()
     }
 
+    /// The equally long window just before.
     pub fn previous(&self) -> Self {
         Self {
             from: self.from - Duration::days(self.days()),
             to: self.from,
+        }
+    }
+
+    /// The period before, in the calendar: the previous month when the span
+    /// is a calendar month, the ISO week before when it is an ISO week, the
+    /// day before for a day; otherwise the equally long window just before.
+    pub fn previous_in(&self, period: Period) -> Self {
+        let before = self.from - Duration::days(1);
+        let (from, to) = period.containing(before);
+        if period.containing(self.from) == (self.from, self.to) {
+            Self { from, to }
+        } else {
+            self.previous()
+        }
+    }
+
+    /// A short name of the span for invoice lines: `2026-11` for a calendar
+    /// month, else `2026-11-02..2026-11-09`.
+    pub fn label(&self) -> String {
+        if Period::Monthly.containing(self.from) == (self.from, self.to) {
+            self.from.format("%Y-%m").to_string()
+        } else {
+            format!("{}..{}", self.from, self.to)
         }
     }
 }
@@ -151,32 +177,6 @@ pub fn std_dev(values: &[i64]) -> i64 {
     var.sqrt().round() as i64
 }
 
-/// A plan's earnings rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Earnings {
-    pub monthly_price_micros: i64,
-    pub usage_markup_bps: i64,
-}
-
-/// The plan price for `[from, to)`: each month's price times the share of its
-/// days in the window, rounded half up per month.
-pub fn prorated_plan_price(monthly_price_micros: i64, span: Span) -> i64 {
-    let mut total = 0i64;
-    let mut start = span.from;
-    while start < span.to {
-        let month_start = start.with_day(1).expect("day 1");
-        let month_end = next_month(month_start);
-        let end = month_end.min(span.to);
-        let days_in_month = (month_end - month_start).num_days();
-        total += round_div(
-            i128::from(monthly_price_micros) * i128::from((end - start).num_days()),
-            i128::from(days_in_month),
-        );
-        start = end;
-    }
-    total
-}
-
 /// One user's cost in the period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserCost {
@@ -200,6 +200,8 @@ pub struct ServiceCost {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tpc {
     pub span: Span,
+    /// The period the trends compare with.
+    pub previous: Span,
     pub total_cost_micros: i64,
     pub events: i64,
     pub users: Vec<UserCost>,
@@ -209,12 +211,11 @@ pub struct Tpc {
     pub p99_user_cost_micros: i64,
     pub std_dev_user_cost_micros: i64,
     pub services: Vec<ServiceCost>,
-    pub plan_revenue_micros: i64,
-    pub usage_revenue_micros: i64,
-    pub revenue_micros: i64,
-    pub profit_micros: i64,
-    /// profit / revenue in basis points; none without revenue.
-    pub margin_bps: Option<i64>,
+    /// What the tenant (with its sub-organisations) was billed and earned.
+    pub money: Statement,
+    /// Each member's own statement when sub-organisations are rolled up
+    /// (the tenant first); empty for a tenant without any.
+    pub members: Vec<(String, Statement)>,
 }
 
 /// The service the data plane books its requests under (per key, not per
@@ -243,13 +244,11 @@ impl ServiceCost {
     }
 }
 
-/// Profit over revenue in basis points; none without revenue.
-pub fn margin_bps(profit: i64, revenue: i64) -> Option<i64> {
-    (revenue != 0).then(|| round_div(i128::from(profit) * 10_000, i128::from(revenue)))
-}
+pub use super::statement::margin_bps;
 
-/// Computes the TPC of a period from its rollup rows and the previous period's.
-pub fn tpc(span: Span, current: &[CostRow], previous: &[CostRow], earnings: Earnings) -> Tpc {
+/// Computes the TPC of a period from its rollup rows and the previous
+/// period's, with what it was billed (`money`, see [`super::statement`]).
+pub fn tpc(span: Span, current: &[CostRow], previous: &[CostRow], money: Statement) -> Tpc {
     let mut users: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     let mut services: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     for (_, user, service, events, cost) in current {
@@ -281,15 +280,9 @@ pub fn tpc(span: Span, current: &[CostRow], previous: &[CostRow], earnings: Earn
         }
     }
     service_names.sort_unstable();
-    let plan_revenue = prorated_plan_price(earnings.monthly_price_micros, span);
-    let usage_revenue = round_div(
-        i128::from(total) * i128::from(earnings.usage_markup_bps),
-        10_000,
-    );
-    let revenue = plan_revenue + usage_revenue;
-    let profit = revenue - total;
     Tpc {
         span,
+        previous: span.previous(),
         total_cost_micros: total,
         events,
         users: users
@@ -317,11 +310,8 @@ pub fn tpc(span: Span, current: &[CostRow], previous: &[CostRow], earnings: Earn
                 ServiceCost::of(s.to_string(), events, cost, prev, total)
             })
             .collect(),
-        plan_revenue_micros: plan_revenue,
-        usage_revenue_micros: usage_revenue,
-        revenue_micros: revenue,
-        profit_micros: profit,
-        margin_bps: margin_bps(profit, revenue),
+        money,
+        members: Vec::new(),
     }
 }
 
@@ -361,13 +351,40 @@ mod tests {
             from: d(2026, 1, 25),
             to: d(2026, 2, 8),
         };
-        // 7 of 31 days of January and 7 of 28 of February at 31,000,000 µ$.
-        assert_eq!(prorated_plan_price(31_000_000, span), 7_000_000 + 7_750_000);
         assert_eq!(
             span.previous(),
             Span {
                 from: d(2026, 1, 11),
                 to: d(2026, 1, 25)
+            }
+        );
+        assert_eq!(
+            span.previous_in(Period::Monthly),
+            span.previous(),
+            "not a calendar month"
+        );
+        let march = Span {
+            from: d(2026, 3, 1),
+            to: d(2026, 4, 1),
+        };
+        assert_eq!(
+            march.previous_in(Period::Monthly),
+            Span {
+                from: d(2026, 2, 1),
+                to: d(2026, 3, 1)
+            },
+            "February, not the 31 days before"
+        );
+        assert_eq!(march.label(), "2026-03");
+        let week = Span {
+            from: d(2026, 11, 23),
+            to: d(2026, 11, 30),
+        };
+        assert_eq!(
+            week.previous_in(Period::Weekly),
+            Span {
+                from: d(2026, 11, 16),
+                to: d(2026, 11, 23)
             }
         );
     }

@@ -1,27 +1,19 @@
-//! Invoices: one per tenant per calendar month, a line per service at its
-//! True Production Cost with the service's component code, plus the Global
-//! SG&A allocation (10%) and the compliance line (GDPR/SOC2/VAT, 5%) computed
-//! on the cost lines. Amounts are integer cents on the invoice (costs are
-//! micro-dollars until they are rounded, once, per line).
+//! Invoices: one per tenant per calendar month, its lines the tenant's
+//! statement for the month (see [`super::statement`]: cost-plus or plan
+//! pricing, each line with its component code). Amounts are integer cents
+//! on the invoice.
 //!
 //! Also the two Xero renderings: the sales-invoice CSV import layout and the
-//! Xero API `Invoice` JSON.
+//! Xero API `Invoice` JSON (amounts written as exact decimals, never floats).
 
 use super::pricing::CostService;
 use super::secret::Service;
 use super::ValidationError;
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
-/// The SG&A allocation, in basis points of the cost lines.
-pub const SGA_BPS: i64 = 1_000;
-/// The compliance (GDPR / SOC2 / VAT) line, in basis points of the cost lines.
-pub const COMPLIANCE_BPS: i64 = 500;
 /// Days from the invoice date to its due date.
 pub const PAYMENT_TERMS_DAYS: i64 = 30;
-pub const SGA_CODE: &str = "90-SGA";
-pub const COMPLIANCE_CODE: &str = "91-COMPLIANCE";
 
 /// The component code of a service's invoice line.
 pub fn component_code(service: CostService) -> &'static str {
@@ -35,7 +27,7 @@ pub fn component_code(service: CostService) -> &'static str {
     }
 }
 
-fn service_label(service: CostService) -> &'static str {
+pub fn service_label(service: CostService) -> &'static str {
     match service {
         CostService::Provider(Service::Hume) => "Hume",
         CostService::Provider(Service::ElevenLabs) => "ElevenLabs",
@@ -172,72 +164,6 @@ impl InvoiceLine {
     }
 }
 
-/// What one service cost a tenant over the period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServiceCharge {
-    pub service: CostService,
-    pub events: i64,
-    pub cost_micros: i64,
-}
-
-/// Rounds micro-dollars to cents, half away from zero (see `Money::cents`).
-pub fn micros_to_cents(micros: i64) -> i64 {
-    super::money::Money::from_micros(micros).cents()
-}
-
-/// `bps` basis points of `cents`, rounded half away from zero.
-fn share_cents(cents: i64, bps: i64) -> i64 {
-    let scaled = cents * bps;
-    let (q, r) = (scaled / 10_000, scaled % 10_000);
-    if r.abs() >= 5_000 {
-        q + scaled.signum()
-    } else {
-        q
-    }
-}
-
-/// The lines of a tenant's invoice: one per service that cost anything (in
-/// the order of the component codes), then SG&A and compliance on their sum.
-/// No charges, no lines.
-pub fn invoice_lines(period: BillingPeriod, charges: &[ServiceCharge]) -> Vec<InvoiceLine> {
-    let mut charges: Vec<&ServiceCharge> = charges
-        .iter()
-        .filter(|c| c.events > 0 || c.cost_micros != 0)
-        .collect();
-    charges.sort_by_key(|c| component_code(c.service));
-    let mut lines: Vec<InvoiceLine> = charges
-        .iter()
-        .map(|c| InvoiceLine {
-            item_code: component_code(c.service).to_string(),
-            description: format!(
-                "{} usage {period} ({} event{})",
-                service_label(c.service),
-                c.events,
-                if c.events == 1 { "" } else { "s" }
-            ),
-            quantity: 1,
-            unit_amount_cents: micros_to_cents(c.cost_micros),
-        })
-        .collect();
-    if lines.is_empty() {
-        return lines;
-    }
-    let cost: i64 = lines.iter().map(InvoiceLine::amount_cents).sum();
-    lines.push(InvoiceLine {
-        item_code: SGA_CODE.into(),
-        description: format!("Global SG&A allocation at 10% of usage {period}"),
-        quantity: 1,
-        unit_amount_cents: share_cents(cost, SGA_BPS),
-    });
-    lines.push(InvoiceLine {
-        item_code: COMPLIANCE_CODE.into(),
-        description: format!("Compliance (GDPR / SOC2 / VAT) at 5% of usage {period}"),
-        quantity: 1,
-        unit_amount_cents: share_cents(cost, COMPLIANCE_BPS),
-    });
-    lines
-}
-
 /// An invoice as stored and exported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
@@ -270,17 +196,16 @@ impl Invoice {
     }
 }
 
-/// A draft invoice for a tenant's charges over a period, dated the period's
-/// last day; `None` when nothing was used.
+/// A draft invoice of a tenant's statement lines for a period, dated the
+/// period's last day; `None` when they bill nothing.
 pub fn draft_invoice(
     period: BillingPeriod,
     tenant_id: &str,
     contact_name: &str,
     currency: &str,
-    charges: &[ServiceCharge],
+    lines: Vec<InvoiceLine>,
 ) -> Option<Invoice> {
-    let lines = invoice_lines(period, charges);
-    if lines.is_empty() {
+    if lines.iter().all(|l| l.amount_cents() == 0) {
         return None;
     }
     let date = period.last_day();
@@ -421,36 +346,91 @@ pub fn xero_csv(invoices: &[Invoice], ledger: &Ledger) -> String {
     out
 }
 
-/// One invoice as a Xero API `Invoice` (type ACCREC, a sales invoice).
-pub fn xero_invoice_json(inv: &Invoice, ledger: &Ledger) -> Value {
+/// A decimal amount written into JSON as a number, digit for digit.
+fn json_decimal(cents: i64) -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string(cents_to_decimal(cents))
+        .expect("a decimal is a JSON number")
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct XeroContact<'a> {
+    name: &'a str,
+    contact_number: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct XeroLine<'a> {
+    description: &'a str,
+    quantity: i64,
+    unit_amount: Box<serde_json::value::RawValue>,
+    account_code: &'a str,
+    item_code: &'a str,
+    tax_type: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct XeroInvoice<'a> {
+    r#type: &'static str,
+    contact: XeroContact<'a>,
+    date: String,
+    due_date: String,
+    invoice_number: &'a str,
+    reference: String,
+    currency_code: &'a str,
+    line_amount_types: &'static str,
+    status: &'static str,
+    line_items: Vec<XeroLine<'a>>,
+}
+
+fn xero_invoice<'a>(inv: &'a Invoice, ledger: &'a Ledger) -> XeroInvoice<'a> {
     let status = match inv.status {
         InvoiceStatus::Draft => "DRAFT",
         InvoiceStatus::Sent | InvoiceStatus::Paid => "AUTHORISED",
     };
-    json!({
-        "Type": "ACCREC",
-        "Contact": { "Name": inv.contact_name, "ContactNumber": inv.tenant_id },
-        "Date": inv.date.to_string(),
-        "DueDate": inv.due_date.to_string(),
-        "InvoiceNumber": inv.number,
-        "Reference": inv.reference(),
-        "CurrencyCode": inv.currency,
-        "LineAmountTypes": "Exclusive",
-        "Status": status,
-        "LineItems": inv.lines.iter().map(|l| json!({
-            "Description": l.description,
-            "Quantity": l.quantity,
-            "UnitAmount": cents_to_decimal(l.unit_amount_cents).parse::<f64>().unwrap_or(0.0),
-            "AccountCode": ledger.account_code,
-            "ItemCode": l.item_code,
-            "TaxType": ledger.tax_type,
-        })).collect::<Vec<_>>(),
-    })
+    XeroInvoice {
+        r#type: "ACCREC",
+        contact: XeroContact {
+            name: &inv.contact_name,
+            contact_number: &inv.tenant_id,
+        },
+        date: inv.date.to_string(),
+        due_date: inv.due_date.to_string(),
+        invoice_number: &inv.number,
+        reference: inv.reference(),
+        currency_code: &inv.currency,
+        line_amount_types: "Exclusive",
+        status,
+        line_items: inv
+            .lines
+            .iter()
+            .map(|l| XeroLine {
+                description: &l.description,
+                quantity: l.quantity,
+                unit_amount: json_decimal(l.unit_amount_cents),
+                account_code: &ledger.account_code,
+                item_code: &l.item_code,
+                tax_type: &ledger.tax_type,
+            })
+            .collect(),
+    }
 }
 
-/// The Xero API's request body for several invoices.
-pub fn xero_invoices_json(invoices: &[Invoice], ledger: &Ledger) -> Value {
-    json!({ "Invoices": invoices.iter().map(|i| xero_invoice_json(i, ledger)).collect::<Vec<_>>() })
+/// The Xero API's request body for invoices (`{"Invoices": [...]}`, each a
+/// sales invoice, type ACCREC), as JSON text: amounts such as `0.43` are
+/// written exactly, never through a float.
+pub fn xero_invoices_json(invoices: &[Invoice], ledger: &Ledger) -> String {
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Body<'a> {
+        invoices: Vec<XeroInvoice<'a>>,
+    }
+    serde_json::to_string(&Body {
+        invoices: invoices.iter().map(|i| xero_invoice(i, ledger)).collect(),
+    })
+    .expect("invoices serialise")
 }
 
 /// Parses a decimal amount ("12.34", "12", "12.3") into cents; more than two
@@ -489,14 +469,6 @@ pub fn parse_amount_cents(field: &'static str, value: &str) -> Result<i64, Valid
 mod tests {
     use super::*;
 
-    fn charge(service: CostService, events: i64, cost_micros: i64) -> ServiceCharge {
-        ServiceCharge {
-            service,
-            events,
-            cost_micros,
-        }
-    }
-
     #[test]
     fn periods_parse_and_bound_a_month() {
         let p = BillingPeriod::parse("2026-12").unwrap();
@@ -515,63 +487,71 @@ mod tests {
         }
     }
 
-    #[test]
-    fn lines_carry_codes_and_overheads_on_the_cost_lines() {
-        let p = BillingPeriod::parse("2026-11").unwrap();
-        let lines = invoice_lines(
-            p,
-            &[
-                charge(CostService::Provider(Service::OpenAi), 3, 12_345_678), // 12.35
-                charge(CostService::Provider(Service::Hume), 1, 1_004_999),    // 1.00
-                charge(CostService::Cache, 10, 5_000),                         // 0.01
-                charge(CostService::Provider(Service::Deepgram), 0, 0),        // skipped
-            ],
-        );
-        let codes: Vec<&str> = lines.iter().map(|l| l.item_code.as_str()).collect();
-        assert_eq!(
-            codes,
-            [
-                "13-HUME",
-                "15-OPENAI",
-                "18-KEYWARD",
-                "90-SGA",
-                "91-COMPLIANCE"
-            ]
-        );
-        let amounts: Vec<i64> = lines.iter().map(|l| l.unit_amount_cents).collect();
-        // Cost lines sum to 13.36; 10% = 1.336 -> 1.34; 5% = 0.668 -> 0.67.
-        assert_eq!(amounts, [100, 1235, 1, 134, 67]);
-        assert!(lines[1].description.contains("3 events"));
-        assert!(lines[0].description.contains("1 event)"));
+    fn line(code: &str, cents: i64) -> InvoiceLine {
+        InvoiceLine {
+            item_code: code.into(),
+            description: format!("{code} usage"),
+            quantity: 1,
+            unit_amount_cents: cents,
+        }
     }
 
     #[test]
-    fn no_usage_no_invoice() {
+    fn nothing_billed_no_invoice() {
         let p = BillingPeriod::parse("2026-11").unwrap();
-        assert!(draft_invoice(p, "acme", "Acme", "USD", &[]).is_none());
+        assert!(draft_invoice(p, "acme", "Acme", "USD", Vec::new()).is_none());
+        assert!(draft_invoice(p, "acme", "Acme", "USD", vec![line("15-OPENAI", 0)]).is_none());
         let inv = draft_invoice(
             p,
             "acme",
             "Acme",
             "USD",
-            &[charge(CostService::Provider(Service::OpenAi), 1, 1_000_000)],
+            vec![line("15-OPENAI", 100), line("90-SGA", 10)],
         )
         .unwrap();
         assert_eq!(inv.number, "KW-202611-ACME");
         assert_eq!(inv.date.to_string(), "2026-11-30");
         assert_eq!(inv.due_date.to_string(), "2026-12-30");
-        assert_eq!(inv.total_cents(), 100 + 10 + 5);
+        assert_eq!(inv.total_cents(), 110);
     }
 
     #[test]
     fn rounding_is_half_away_from_zero() {
-        assert_eq!(micros_to_cents(5_000), 1);
-        assert_eq!(micros_to_cents(4_999), 0);
-        assert_eq!(micros_to_cents(-5_000), -1);
-        assert_eq!(share_cents(15, 1_000), 2); // 1.5 -> 2
-        assert_eq!(share_cents(14, 1_000), 1);
+        use crate::domain::money::Money;
+        assert_eq!(Money::from_micros(5_000).cents(), 1);
+        assert_eq!(Money::from_micros(4_999).cents(), 0);
+        assert_eq!(Money::from_micros(-5_000).cents(), -1);
         assert_eq!(cents_to_decimal(123_405), "1234.05");
         assert_eq!(cents_to_decimal(-7), "-0.07");
+    }
+
+    #[test]
+    fn the_xero_json_writes_amounts_digit_for_digit() {
+        let p = BillingPeriod::parse("2026-11").unwrap();
+        let inv = draft_invoice(
+            p,
+            "acme",
+            "Acme",
+            "USD",
+            vec![
+                line("15-OPENAI", 43),
+                line("13-HUME", 1_234_567_890_123_457),
+            ],
+        )
+        .unwrap();
+        let ledger = Ledger {
+            account_code: "200".into(),
+            tax_type: "OUTPUT".into(),
+        };
+        let text = xero_invoices_json(&[inv], &ledger);
+        assert!(text.contains(r#""UnitAmount":0.43"#), "{text}");
+        // Beyond what a float keeps exactly.
+        assert!(text.contains(r#""UnitAmount":12345678901234.57"#), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["Invoices"][0]["Type"], "ACCREC");
+        assert_eq!(v["Invoices"][0]["Contact"]["ContactNumber"], "acme");
+        assert_eq!(v["Invoices"][0]["LineItems"][1]["ItemCode"], "13-HUME");
+        assert_eq!(v["Invoices"][0]["LineAmountTypes"], "Exclusive");
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub mod overview;
 pub mod plan;
 pub mod pricing;
 pub mod retention;
+pub mod savings;
 pub mod secret;
+pub mod statement;
 pub mod tenant;
 pub mod usage;
 

@@ -1,17 +1,16 @@
 //! The cost overview the dashboards show: for a span, across tenants or for
 //! one, cost per day and service, the tenants ranked by cost with what each
 //! earned, the spread of cost over users, and the platform's profitability.
-//! Same formulas as [`super::analytics::tpc`]: for one tenant the figures
-//! equal its TPC.
+//! Revenue and profit are the tenants' statements ([`super::statement`]):
+//! for one tenant the figures equal its TPC and, for a calendar month, its
+//! invoice.
 
-use super::analytics::{
-    margin_bps, median, percentile, prorated_plan_price, round_div, std_dev, Earnings, Period,
-    ServiceCost, Span,
-};
+use super::analytics::{median, percentile, round_div, std_dev, Period, ServiceCost, Span};
 use super::plan::Plan;
+use super::statement::Statement;
 use super::ValidationError;
 use chrono::{Duration, NaiveDate};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// The windows the dashboards offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,12 +83,17 @@ impl Preset {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantProfit {
     pub tenant_id: String,
+    /// Its plan today.
     pub plan: Plan,
     pub events: i64,
     pub cost_micros: i64,
     pub revenue_micros: i64,
+    /// Gross profit: revenue - cost.
     pub profit_micros: i64,
+    /// Gross margin.
     pub margin_bps: Option<i64>,
+    pub net_profit_micros: i64,
+    pub net_margin_bps: Option<i64>,
 }
 
 /// The spread of cost over users (each (tenant, user) with cost in the span).
@@ -135,11 +139,8 @@ pub struct CostOverview {
     /// Tenants with cost in the span, costliest first.
     pub tenants: Vec<TenantProfit>,
     pub users: UserSpread,
-    pub plan_revenue_micros: i64,
-    pub usage_revenue_micros: i64,
-    pub revenue_micros: i64,
-    pub profit_micros: i64,
-    pub margin_bps: Option<i64>,
+    /// Every tenant's statement added up: revenue, allocations, profits.
+    pub money: Statement,
 }
 
 /// What the overview is computed from.
@@ -149,11 +150,9 @@ pub struct OverviewInput {
     pub by_day: Vec<(NaiveDate, String, i64, i64)>,
     /// (service, cost) of the previous span.
     pub previous: Vec<(String, i64)>,
-    /// (tenant, plan, events, cost) of tenants with cost.
-    pub by_tenant: Vec<(String, Plan, i64, i64)>,
-    /// Each plan's earnings and how many tenants (in scope) are on it; plan
-    /// revenue counts every such tenant, used or not.
-    pub plans: Vec<(Plan, Earnings, i64)>,
+    /// Each tenant in scope with its plan today and its statement for the
+    /// span (used or not: a subscription is owed either way).
+    pub statements: Vec<(String, Plan, Statement)>,
     pub user_costs: Vec<i64>,
 }
 
@@ -161,16 +160,15 @@ pub struct OverviewInput {
 /// cost with their revenue, the user spread and the platform's profit.
 pub fn overview(input: OverviewInput) -> CostOverview {
     let span = input.span;
-    let earnings: HashMap<Plan, Earnings> = input.plans.iter().map(|(p, e, _)| (*p, *e)).collect();
     let (daily, mut services) = daily_and_service_costs(&input.by_day);
     let before = previous_costs(&input.previous, &mut services);
     let total: i64 = services.values().map(|s| s.1).sum();
     let events: i64 = services.values().map(|s| s.0).sum();
-    let tenants = tenant_profits(&input.by_tenant, &earnings, span);
-    let plan_revenue = total_plan_revenue(&input.plans, span);
-    let usage_revenue = total_usage_revenue(&tenants, &earnings);
-    let revenue = plan_revenue + usage_revenue;
-    let profit = revenue - total;
+    let mut money = Statement::default();
+    for (_, _, s) in &input.statements {
+        money.add(s);
+    }
+    let tenants = tenant_profits(&input.statements);
     CostOverview {
         span,
         total_cost_micros: total,
@@ -185,11 +183,7 @@ pub fn overview(input: OverviewInput) -> CostOverview {
             .collect(),
         tenants,
         users: UserSpread::of(input.user_costs),
-        plan_revenue_micros: plan_revenue,
-        usage_revenue_micros: usage_revenue,
-        revenue_micros: revenue,
-        profit_micros: profit,
-        margin_bps: margin_bps(profit, revenue),
+        money,
     }
 }
 
@@ -226,32 +220,22 @@ fn previous_costs(
     before
 }
 
-/// Each tenant's cost, revenue (its plan's price prorated to the span plus
-/// the usage markup) and profit, costliest first (ties by tenant id).
-fn tenant_profits(
-    by_tenant: &[(String, Plan, i64, i64)],
-    earnings: &HashMap<Plan, Earnings>,
-    span: Span,
-) -> Vec<TenantProfit> {
-    let mut tenants: Vec<TenantProfit> = by_tenant
+/// Each tenant with cost or revenue in the span, with its profit,
+/// costliest first (ties by tenant id).
+fn tenant_profits(statements: &[(String, Plan, Statement)]) -> Vec<TenantProfit> {
+    let mut tenants: Vec<TenantProfit> = statements
         .iter()
-        .map(|(tenant, plan, events, cost)| {
-            let e = earnings.get(plan).copied().unwrap_or(Earnings {
-                monthly_price_micros: 0,
-                usage_markup_bps: 0,
-            });
-            let revenue = prorated_plan_price(e.monthly_price_micros, span)
-                + round_div(i128::from(*cost) * i128::from(e.usage_markup_bps), 10_000);
-            let profit = revenue - cost;
-            TenantProfit {
-                tenant_id: tenant.clone(),
-                plan: *plan,
-                events: *events,
-                cost_micros: *cost,
-                revenue_micros: revenue,
-                profit_micros: profit,
-                margin_bps: margin_bps(profit, revenue),
-            }
+        .filter(|(_, _, s)| s.events != 0 || s.direct_cost_micros != 0 || s.revenue_micros != 0)
+        .map(|(tenant, plan, s)| TenantProfit {
+            tenant_id: tenant.clone(),
+            plan: *plan,
+            events: s.events,
+            cost_micros: s.direct_cost_micros,
+            revenue_micros: s.revenue_micros,
+            profit_micros: s.gross_profit_micros,
+            margin_bps: s.gross_margin_bps(),
+            net_profit_micros: s.net_profit_micros,
+            net_margin_bps: s.net_margin_bps(),
         })
         .collect();
     tenants.sort_by(|a, b| {
@@ -260,29 +244,6 @@ fn tenant_profits(
             .then_with(|| a.tenant_id.cmp(&b.tenant_id))
     });
     tenants
-}
-
-/// Plan revenue over the span: every tenant on a plan pays its prorated
-/// price, used or not.
-fn total_plan_revenue(plans: &[(Plan, Earnings, i64)], span: Span) -> i64 {
-    plans
-        .iter()
-        .map(|(_, e, n)| n * prorated_plan_price(e.monthly_price_micros, span))
-        .sum()
-}
-
-/// Usage revenue: each tenant's cost times its plan's markup.
-fn total_usage_revenue(tenants: &[TenantProfit], earnings: &HashMap<Plan, Earnings>) -> i64 {
-    tenants
-        .iter()
-        .map(|t| {
-            let markup = earnings
-                .get(&t.plan)
-                .map(|e| e.usage_markup_bps)
-                .unwrap_or(0);
-            round_div(i128::from(t.cost_micros) * i128::from(markup), 10_000)
-        })
-        .sum()
 }
 
 #[cfg(test)]
@@ -325,18 +286,45 @@ mod tests {
 
     #[test]
     fn overview_by_hand() {
-        // November: 30 days. Pro earns 30 $/month + 20 % markup; free 0 + 0.
+        use crate::domain::statement::{
+            statement, BillingMode, DayCost, PlanTerms, Schedule, Terms,
+        };
+        // November: 30 days. Pro bills 30 $/month + usage at 120 %; free nothing.
         let span = Span {
             from: d(1),
             to: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
         };
-        let pro = Earnings {
-            monthly_price_micros: 30_000_000,
-            usage_markup_bps: 2_000,
+        let mut terms = Terms::default();
+        let on = |mode, price, rate| {
+            Schedule::new(vec![(
+                d(1),
+                PlanTerms {
+                    mode,
+                    monthly_price_micros: price,
+                    usage_rate_bps: rate,
+                },
+            )])
         };
-        let free = Earnings {
-            monthly_price_micros: 0,
-            usage_markup_bps: 0,
+        terms
+            .plans
+            .insert(Plan::Pro, on(BillingMode::PlanPricing, 30_000_000, 12_000));
+        terms
+            .plans
+            .insert(Plan::Free, on(BillingMode::PlanPricing, 0, 0));
+        let openai = |day, events, cost| DayCost {
+            day: d(day),
+            service: crate::domain::pricing::CostService::parse("openai").unwrap(),
+            events,
+            cost_micros: cost,
+        };
+        let bill = |plan, costs: &[DayCost]| {
+            statement(
+                span,
+                "2026-11",
+                &Schedule::new(vec![(d(1), plan)]),
+                &terms,
+                costs,
+            )
         };
         let o = overview(OverviewInput {
             span,
@@ -346,12 +334,22 @@ mod tests {
                 (d(3), "openai".into(), 2, 2_000_000),
             ],
             previous: vec![("openai".into(), 1_500_000), ("deepgram".into(), 9)],
-            by_tenant: vec![
-                ("acme".into(), Plan::Pro, 4, 3_000_000),
-                ("tiny".into(), Plan::Free, 2, 500_000),
+            statements: vec![
+                (
+                    "acme".into(),
+                    Plan::Pro,
+                    bill(
+                        Plan::Pro,
+                        &[openai(2, 1, 1_000_000), openai(3, 2, 2_000_000)],
+                    ),
+                ),
+                ("idle".into(), Plan::Pro, bill(Plan::Pro, &[])),
+                (
+                    "tiny".into(),
+                    Plan::Free,
+                    bill(Plan::Free, &[openai(2, 2, 500_000)]),
+                ),
             ],
-            // Two pro tenants (one without use) and one free.
-            plans: vec![(Plan::Pro, pro, 2), (Plan::Free, free, 1)],
             user_costs: vec![2_000_000, 500_000, 1_000_000],
         });
         assert_eq!(o.total_cost_micros, 3_500_000);
@@ -363,15 +361,22 @@ mod tests {
         let openai = &o.services[2];
         assert_eq!((openai.cost_micros, openai.share_bps), (3_000_000, 8_571));
         assert_eq!(openai.trend_bps, Some(10_000), "3.0 against 1.5 is +100 %");
-        // acme: 30 $ + 20 % of 3 $ = 30.6 $, profit 27.6 $; tiny: 0 revenue.
-        assert_eq!(o.tenants[0].tenant_id, "acme");
-        assert_eq!(o.tenants[0].revenue_micros, 30_600_000);
-        assert_eq!(o.tenants[0].profit_micros, 27_600_000);
+        // acme: 30 $ + 120 % of 3 $ = 33.6 $, gross 30.6 $; idle pays 30 $;
+        // tiny: no revenue, so no margin.
+        let ids: Vec<&str> = o.tenants.iter().map(|t| t.tenant_id.as_str()).collect();
+        assert_eq!(ids, ["acme", "tiny", "idle"]);
+        assert_eq!(o.tenants[0].revenue_micros, 33_600_000);
+        assert_eq!(o.tenants[0].profit_micros, 30_600_000);
         assert_eq!(o.tenants[1].margin_bps, None);
-        // Plan revenue counts both pro tenants: 60 $; usage 0.6 $.
-        assert_eq!(o.plan_revenue_micros, 60_000_000);
-        assert_eq!(o.usage_revenue_micros, 600_000);
-        assert_eq!(o.profit_micros, 60_600_000 - 3_500_000);
+        assert_eq!(o.tenants[2].revenue_micros, 30_000_000);
+        assert_eq!(o.money.subscription_micros, 60_000_000);
+        assert_eq!(o.money.usage_micros, 3_600_000);
+        assert_eq!(o.money.gross_profit_micros, 63_600_000 - 3_500_000);
+        // Allocations at 10 % + 5 % of every tenant's cost: 0.45 $ + 0.075 $.
+        assert_eq!(
+            o.money.allocated_micros(),
+            300_000 + 150_000 + 50_000 + 30_000
+        );
         assert_eq!(o.users.costs, [500_000, 1_000_000, 2_000_000]);
         assert_eq!(o.users.median_micros, 1_000_000);
         assert_eq!(o.users.p99_micros, 2_000_000);

@@ -102,14 +102,15 @@ impl XeroClient {
     /// Creates the invoices in Xero; returns Xero's id for each invoice
     /// number. The `Idempotency-Key` is a digest of the body: the same
     /// invoices sent again are answered by Xero from the first request.
-    pub async fn create_invoices(&self, body: &Value) -> Result<BTreeMap<String, String>> {
+    pub async fn create_invoices(&self, body: &str) -> Result<BTreeMap<String, String>> {
         use sha2::{Digest, Sha256};
-        let idempotency_key = hex::encode(Sha256::digest(body.to_string().as_bytes()));
+        let idempotency_key = hex::encode(Sha256::digest(body.as_bytes()));
         let req = self
             .http
             .post(self.invoices_url())
             .header("Idempotency-Key", idempotency_key)
-            .json(body);
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
         let answer = self.call(req, "create the invoices").await?;
         Ok(Self::ids(&answer, |_| true))
     }

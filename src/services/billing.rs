@@ -4,18 +4,17 @@
 use super::costs::Costs;
 use super::{now, Error, Result};
 use crate::db::{self, Db};
+use crate::domain::analytics::Span;
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::invoice::{
-    draft_invoice, xero_csv, xero_invoice_json, xero_invoices_json, BillingPeriod, Invoice,
-    InvoiceStatus, Ledger, ServiceCharge,
+    draft_invoice, xero_csv, xero_invoices_json, BillingPeriod, Invoice, InvoiceStatus, Ledger,
 };
-use crate::domain::pricing::CostService;
 use crate::domain::ValidationError;
 pub use crate::integrations::xero::XeroClient;
 use crate::integrations::xero::XeroUnavailable;
 use chrono::NaiveDate;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -67,7 +66,8 @@ pub struct Generated {
 /// An export of a period's invoices.
 pub enum Export {
     Csv(String),
-    Json(Value),
+    /// Xero API JSON text (amounts exact, never floats).
+    Json(String),
 }
 
 /// A payment to reconcile.
@@ -108,8 +108,8 @@ impl Billing {
         &self.options
     }
 
-    /// Generates the period's invoices: one draft per tenant with usage, from
-    /// the daily cost rollups. Regenerating replaces the period's drafts in
+    /// Generates the period's invoices: one draft per tenant its statement
+    /// bills anything (see `domain::statement`). Regenerating replaces the period's drafts in
     /// one transaction (same numbers, no duplicates); invoices already sent
     /// or paid are kept as they are.
     pub async fn generate_invoices(
@@ -124,29 +124,24 @@ impl Billing {
         // The write comes first, so SQLite takes its write lock up front.
         let replaced = db::invoices::delete_drafts(&mut tx, period).await?.len();
         let kept = db::invoices::issued_numbers(&mut tx, period).await?;
-        let charges = db::invoices::charges(&mut tx, period.first_day(), period.end()).await?;
-        let mut by_tenant: BTreeMap<String, Vec<ServiceCharge>> = BTreeMap::new();
-        for c in charges {
-            let service = CostService::parse(&c.service)
-                .map_err(|e| db::corrupt(format!("cost_daily.service: {e}")))?;
-            by_tenant
-                .entry(c.tenant_id)
-                .or_default()
-                .push(ServiceCharge {
-                    service,
-                    events: c.events,
-                    cost_micros: c.cost_micros,
-                });
-        }
+        let span = Span {
+            from: period.first_day(),
+            to: period.end(),
+        };
         let mut invoices = Vec::new();
-        for (tenant_id, charges) in by_tenant {
-            let id = TenantId::parse(tenant_id.clone())?;
+        for s in self.costs.statements(&mut tx, None, span).await? {
+            let id = TenantId::parse(s.tenant_id.clone())?;
             let name = db::tenants::find(&mut tx, &id)
                 .await?
                 .map(|t| t.name)
-                .unwrap_or_else(|| tenant_id.clone());
-            let Some(inv) = draft_invoice(period, &tenant_id, &name, &opts.currency, &charges)
-            else {
+                .unwrap_or_else(|| s.tenant_id.clone());
+            let Some(inv) = draft_invoice(
+                period,
+                &s.tenant_id,
+                &name,
+                &opts.currency,
+                s.statement.lines,
+            ) else {
                 continue;
             };
             if kept.contains(&inv.number) {
@@ -302,12 +297,14 @@ impl Billing {
             return Ok(ids);
         }
         let ledger = &self.billing().ledger;
-        let body = json!({
-            "Invoices": missing.iter().map(|i| {
-                let sent = Invoice { status: InvoiceStatus::Sent, ..(*i).clone() };
-                xero_invoice_json(&sent, ledger)
-            }).collect::<Vec<_>>()
-        });
+        let sent: Vec<Invoice> = missing
+            .iter()
+            .map(|i| Invoice {
+                status: InvoiceStatus::Sent,
+                ..(*i).clone()
+            })
+            .collect();
+        let body = xero_invoices_json(&sent, ledger);
         ids.extend(xero.create_invoices(&body).await.map_err(xero_error)?);
         Ok(ids)
     }

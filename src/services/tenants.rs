@@ -13,6 +13,7 @@ use crate::domain::ids::{NamespaceName, TenantId};
 use crate::domain::namespace::Namespace;
 use crate::domain::plan::{Plan, PlanLimits};
 use crate::domain::tenant::{Tenant, TenantStatus};
+use crate::domain::ValidationError;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -41,6 +42,8 @@ pub struct TenantChanges {
     pub status: Option<TenantStatus>,
     /// Move under another tenant (`Some(Some(parent))`) or to the top (`Some(None)`).
     pub parent: Option<Option<TenantId>>,
+    /// The day a plan change counts from for billing (default today).
+    pub plan_from: Option<chrono::NaiveDate>,
 }
 
 /// Refuses a parent that does not exist, is the tenant itself, or sits
@@ -323,6 +326,26 @@ impl Tenants {
         if !updated {
             return Err(tenant_not_found(id));
         }
+        match (changes.plan, changes.plan_from) {
+            (Some(plan), Some(from)) => {
+                if from > now.date_naive() || chrono::Datelike::year(&from) < 2000 {
+                    return Err(ValidationError::new(
+                        "plan_effective_from",
+                        "must be a day from 2000-01-01 up to today",
+                    )
+                    .into());
+                }
+                db::money::record_plan(&mut tx, id, plan, from).await?;
+            }
+            (None, Some(_)) => {
+                return Err(ValidationError::new(
+                    "plan_effective_from",
+                    "is the day a plan change counts from: give it with plan",
+                )
+                .into())
+            }
+            _ => {}
+        }
         if let Some(parent) = &changes.parent {
             if let Some(p) = parent {
                 check_new_parent(&mut tx, id, p).await?;
@@ -342,6 +365,7 @@ impl Tenants {
                 json!({
                     "name": changes.name,
                     "plan": changes.plan,
+                    "plan_effective_from": changes.plan_from,
                     "status": changes.status,
                     "parent_id": changes.parent,
                 }),

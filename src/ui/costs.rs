@@ -127,6 +127,7 @@ fn Costs(page: CostsPageData) -> impl IntoView {
             <UserCosts figures=page.user_stats/>
             <Profitability tenants=page.tenants total=page.tenants_total/>
             <Forecast figures=page.forecast/>
+            <Savings figures=page.savings/>
             <DailyCost services=page.day_services days=page.days/>
             <CacheDays days=page.usage_days/>
         </main>
@@ -247,7 +248,7 @@ fn Profitability(tenants: Vec<TenantRow>, total: usize) -> impl IntoView {
             <table class="customers">
                 <thead><tr>
                     <th scope="col">"Tenant"</th><th scope="col">"Plan"</th><th scope="col">"Events"</th>
-                    <th scope="col">"Cost"</th><th scope="col">"Revenue"</th><th scope="col">"Profit"</th><th scope="col">"Margin"</th>
+                    <th scope="col">"Cost"</th><th scope="col">"Revenue"</th><th scope="col">"Gross profit"</th><th scope="col">"Margin"</th><th scope="col">"Net profit"</th>
                 </tr></thead>
                 <tbody>
                     {tenants.into_iter().map(|t| view! { <TenantProfit row=t/> }).collect_view()}
@@ -267,8 +268,9 @@ fn TenantProfit(row: TenantRow) -> impl IntoView {
             <td><a href=format!("/admin/costs?tenant={}", t.tenant_id)>{t.tenant_id.clone()}</a></td>
             <td>{t.plan}</td><td class="num">{t.events}</td><td class="num">{t.cost}</td>
             <td class="num">{t.revenue}</td>
-            <td class="num">{t.profit}{t.loss.then(|| view! { " " <span class="badge disabled">"loss"</span> })}</td>
+            <td class="num">{t.profit}</td>
             <td class="num">{t.margin}</td>
+            <td class="num">{t.net_profit}{t.loss.then(|| view! { " " <span class="badge disabled">"loss"</span> })}</td>
         </tr>
     }
     .into_any()
@@ -284,6 +286,19 @@ fn Forecast(figures: Vec<(String, String)>) -> impl IntoView {
         <section aria-labelledby="forecast-h">
             <h2 id="forecast-h">"Next quarter (least-squares forecast, 95% band)"</h2>
             <Figures figures/>
+        </section>
+    }
+    .into_any()
+}
+
+/// The seed's savings projection next to the measured saving.
+#[component]
+fn Savings(figures: Vec<(String, String)>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="savings-h" data-card="savings">
+            <h2 id="savings-h">"Savings: the seed's projection and the measured saving"</h2>
+            <Figures figures/>
+            <p class="muted">"Other inputs: GET /api/analytics/savings-projection or keyward costs project-savings."</p>
         </section>
     }
     .into_any()

@@ -41,8 +41,10 @@ pub struct TenantRow {
     pub events: String,
     pub cost: String,
     pub revenue: String,
+    /// Gross profit.
     pub profit: String,
     pub margin: String,
+    pub net_profit: String,
     pub loss: bool,
 }
 
@@ -79,6 +81,8 @@ pub struct CostsPageData {
     pub usage_days: Vec<UsageDayRow>,
     /// The platform forecast's figures (across tenants only).
     pub forecast: Vec<(String, String)>,
+    /// The seed's savings projection beside what the cache saved in the period.
+    pub savings: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

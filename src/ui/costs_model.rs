@@ -70,8 +70,52 @@ pub fn page(input: Input<'_>) -> CostsPageData {
         day_services: services,
         usage_days: usage_day_rows(&days, &savings, &input.usage),
         forecast: forecast_rows(input.forecast),
+        savings: savings_rows(&savings),
         admin: input.admin,
     }
+}
+
+/// The seed design's projection (its worked example) next to what the
+/// cache measurably saved in the period.
+fn savings_rows(daily: &[i64]) -> Vec<(String, String)> {
+    let input = crate::domain::savings::SavingsInput::default();
+    let p = input.project();
+    vec![
+        (
+            "Projection (seed example)".into(),
+            format!(
+                "{} customers x {} files of {} MB, {}% hits",
+                count(input.customers),
+                count(input.files_per_customer_per_month),
+                input.average_file_bytes / 1_000_000,
+                input.hit_rate_bps / 100
+            ),
+        ),
+        (
+            "Without / with the cache".into(),
+            format!(
+                "{} / {} a month",
+                usd(p.origin_cost_without_cache_micros),
+                usd(p.total_with_cache_micros)
+            ),
+        ),
+        (
+            "Projected saving".into(),
+            format!(
+                "{} a month ({}), {} the first year, break-even month {}",
+                usd(p.monthly_saving_micros),
+                p.saving_bps.map(bps).unwrap_or_else(|| "-".into()),
+                usd(p.first_year_saving_micros),
+                p.break_even_month
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "never".into())
+            ),
+        ),
+        (
+            "Measured saving in this period".into(),
+            usd(daily.iter().sum()),
+        ),
+    ]
 }
 
 /// Whose figures the page shows, in titles.
@@ -353,8 +397,17 @@ fn forecast_rows(f: &Forecast) -> Vec<(String, String)> {
         ),
         ("Gross profit".into(), usd(f.gross_profit_micros)),
         (
-            "Margin".into(),
+            "Gross margin".into(),
             f.margin_bps.map(bps).unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "Allocated (SG&A, compliance)".into(),
+            usd(f.allocated_micros),
+        ),
+        ("Net profit".into(), usd(f.net_profit_micros)),
+        (
+            "Net margin".into(),
+            f.net_margin_bps.map(bps).unwrap_or_else(|| "-".into()),
         ),
         (
             "R\u{b2} cost / revenue".into(),
@@ -363,7 +416,18 @@ fn forecast_rows(f: &Forecast) -> Vec<(String, String)> {
     ]
 }
 
+/// A loss said in words, not only in colour.
+fn loss(profit: i64) -> &'static str {
+    if profit < 0 {
+        "loss; "
+    } else {
+        ""
+    }
+}
+
 fn kpis(o: &CostOverview) -> Vec<Kpi> {
+    let m = &o.money;
+    let margin = |v: Option<i64>| v.map(bps).unwrap_or_else(|| "-".into());
     vec![
         Kpi {
             label: "Cost".into(),
@@ -373,29 +437,36 @@ fn kpis(o: &CostOverview) -> Vec<Kpi> {
         },
         Kpi {
             label: "Revenue".into(),
-            value: usd(o.revenue_micros),
+            value: usd(m.revenue_micros),
             note: format!(
-                "plans {} + usage {}",
-                usd(o.plan_revenue_micros),
-                usd(o.usage_revenue_micros)
+                "invoiced: subscriptions {} + usage {} + allocations {}",
+                usd(m.subscription_micros),
+                usd(m.usage_micros),
+                usd(m.allocations_billed_micros)
             ),
             negative: false,
         },
         Kpi {
-            label: "Profit".into(),
-            value: usd(o.profit_micros),
-            note: if o.profit_micros < 0 {
-                "loss".into()
-            } else {
-                "".into()
-            },
-            negative: o.profit_micros < 0,
+            label: "Gross profit".into(),
+            value: usd(m.gross_profit_micros),
+            note: format!(
+                "{}margin {}",
+                loss(m.gross_profit_micros),
+                margin(m.gross_margin_bps())
+            ),
+            negative: m.gross_profit_micros < 0,
         },
         Kpi {
-            label: "Margin".into(),
-            value: o.margin_bps.map(bps).unwrap_or_else(|| "-".into()),
-            note: "profit / revenue".into(),
-            negative: o.margin_bps.is_some_and(|m| m < 0),
+            label: "Net profit".into(),
+            value: usd(m.net_profit_micros),
+            note: format!(
+                "{}after SG&A {} and compliance {}; margin {}",
+                loss(m.net_profit_micros),
+                usd(m.sga_micros),
+                usd(m.compliance_micros),
+                margin(m.net_margin_bps())
+            ),
+            negative: m.net_profit_micros < 0,
         },
     ]
 }
@@ -452,7 +523,8 @@ fn tenant_rows(o: &CostOverview) -> Vec<TenantRow> {
             revenue: usd(t.revenue_micros),
             profit: usd(t.profit_micros),
             margin: t.margin_bps.map(bps).unwrap_or_else(|| "-".into()),
-            loss: t.profit_micros < 0,
+            net_profit: usd(t.net_profit_micros),
+            loss: t.net_profit_micros < 0,
         })
         .collect()
 }
@@ -498,31 +570,40 @@ fn usage_day_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::analytics::Earnings;
     use crate::domain::overview::{overview, OverviewInput};
+    use crate::domain::statement::{statement, DayCost, Schedule, Terms};
 
     fn d(day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, day).unwrap()
     }
 
     fn sample() -> CostOverview {
-        let pro = Earnings {
-            monthly_price_micros: 30_000_000,
-            usage_markup_bps: 2_000,
+        let span = Span {
+            from: d(1),
+            to: d(4),
         };
+        let openai = |day, events, cost| DayCost {
+            day: d(day),
+            service: crate::domain::pricing::CostService::parse("openai").unwrap(),
+            events,
+            cost_micros: cost,
+        };
+        let acme = statement(
+            span,
+            "2026-11-01..2026-11-04",
+            &Schedule::new(vec![(d(1), crate::domain::plan::Plan::Pro)]),
+            &Terms::default(),
+            &[openai(2, 4, 1_500_000), openai(3, 2, 2_000_000)],
+        );
         overview(OverviewInput {
-            span: Span {
-                from: d(1),
-                to: d(4),
-            },
+            span,
             by_day: vec![
                 (d(2), "openai".into(), 3, 1_000_000),
                 (d(2), "hume".into(), 1, 500_000),
                 (d(3), "openai".into(), 2, 2_000_000),
             ],
             previous: vec![("openai".into(), 1_500_000)],
-            by_tenant: vec![("acme".into(), crate::domain::plan::Plan::Pro, 6, 3_500_000)],
-            plans: vec![(crate::domain::plan::Plan::Pro, pro, 1)],
+            statements: vec![("acme".into(), crate::domain::plan::Plan::Pro, acme)],
             user_costs: vec![3_500_000],
         })
     }
@@ -553,11 +634,18 @@ mod tests {
     #[test]
     fn a_loss_is_said_in_words_not_only_in_colour() {
         let mut o = sample();
-        o.profit_micros = -1;
+        o.money.gross_profit_micros = -1;
+        o.money.net_profit_micros = -1;
         let k = kpis(&o);
-        let profit = k.iter().find(|k| k.label == "Profit").unwrap();
-        assert!(profit.negative);
-        assert_eq!(profit.note, "loss");
+        for label in ["Gross profit", "Net profit"] {
+            let profit = k.iter().find(|k| k.label == label).unwrap();
+            assert!(profit.negative, "{label}");
+            assert!(
+                profit.note.starts_with("loss; "),
+                "{label}: {}",
+                profit.note
+            );
+        }
     }
 
     #[test]

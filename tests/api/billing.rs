@@ -33,7 +33,7 @@ async fn october(app: &TestApp) {
                 json!({"tokens_in": 2_000_000}),
                 "2026-10-31T23:59:59Z"
             ),
-            // hume: 12.5 s x 1,200 µ$/s = 15,000 µ$ = 1.5 c -> 2 c
+            // hume: 12.5 s x 2,000 µ$/s = 25,000 µ$ = 2.5 c -> 3 c
             event(
                 "b3",
                 "acme",
@@ -42,7 +42,7 @@ async fn october(app: &TestApp) {
                 json!({"seconds": 12.5}),
                 "2026-10-06T10:00:00Z"
             ),
-            // elevenlabs: 2,000 chars x 300,000 µ$ per 1,000 = 600,000 µ$ = 60 c
+            // elevenlabs: 2,000 chars x 180,000 µ$ per 1,000 = 360,000 µ$ = 36 c
             event(
                 "b4",
                 "acme",
@@ -116,24 +116,26 @@ async fn invoices_match_a_hand_computation_and_regenerate_in_place() {
     assert_eq!(acme["date"], "2026-10-31");
     assert_eq!(acme["due_date"], "2026-11-30");
     assert_eq!(acme["currency"], "USD");
-    // Cost lines 2 + 60 + 501 = 563 c; SG&A 10% = 56.3 -> 56; compliance 5% = 28.15 -> 28.
+    // acme is on pro, which bills cost-plus. Direct cost 25,000 + 360,000 +
+    // 5,007,500 = 5,392,500 µ$; SG&A 10% = 539,250 µ$ = 53.925 c -> 54;
+    // compliance 5% = 269,625 µ$ = 26.96 c -> 27.
     assert_eq!(
         lines(acme),
         owned(&[
-            ("13-HUME", 2),
-            ("14-ELEVENLABS", 60),
+            ("13-HUME", 3),
+            ("14-ELEVENLABS", 36),
             ("15-OPENAI", 501),
-            ("90-SGA", 56),
-            ("91-COMPLIANCE", 28)
+            ("90-SGA", 54),
+            ("91-COMPLIANCE", 27)
         ])
     );
-    assert_eq!(acme["total_cents"], 647);
-    assert_eq!(acme["total"], "6.47");
+    assert_eq!(acme["total_cents"], 621);
+    assert_eq!(acme["total"], "6.21");
     assert_eq!(
         s(&acme["lines"][2]["description"]),
         "OpenAI usage 2026-10 (2 events)"
     );
-    // beta: 43 c; 4.3 -> 4; 2.15 -> 2.
+    // beta: 430,000 µ$ = 43 c; SG&A 43,000 µ$ = 4.3 c -> 4; 21,500 µ$ = 2.15 c -> 2.
     let beta = &invoices[1];
     assert_eq!(beta["number"], "KW-202610-BETA");
     assert_eq!(
@@ -166,24 +168,25 @@ async fn invoices_match_a_hand_computation_and_regenerate_in_place() {
     assert_eq!(status, StatusCode::OK);
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 2, "regeneration must not duplicate");
-    // 2 + 60 + 501 + 2 = 565 c; 56.5 -> 57 (half up); 28.25 -> 28; total 650.
+    // Direct cost 5,407,500 µ$: SG&A 540,750 µ$ = 54.075 c -> 54; compliance
+    // 270,375 µ$ = 27.04 c -> 27; total 3 + 36 + 501 + 2 + 54 + 27 = 623.
     assert_eq!(
         lines(&listed[0]),
         owned(&[
-            ("13-HUME", 2),
-            ("14-ELEVENLABS", 60),
+            ("13-HUME", 3),
+            ("14-ELEVENLABS", 36),
             ("15-OPENAI", 501),
             ("16-ANTHROPIC", 2),
-            ("90-SGA", 57),
-            ("91-COMPLIANCE", 28)
+            ("90-SGA", 54),
+            ("91-COMPLIANCE", 27)
         ])
     );
-    assert_eq!(listed[0]["total_cents"], 650);
+    assert_eq!(listed[0]["total_cents"], 623);
 
-    // November holds only acme's event: 1000 x 2.5 $/M = 2,500 µ$ = 0.25 c -> 0 c; 0; 0.
+    // November holds only acme's event: 1000 x 2.5 $/M = 2,500 µ$ = 0.25 c
+    // -> 0 c, SG&A and compliance 0: it bills nothing, so no invoice.
     let nov = generate(&app, json!({"period": "2026-11"})).await;
-    assert_eq!(nov["invoices"].as_array().unwrap().len(), 1);
-    assert_eq!(nov["invoices"][0]["total_cents"], 0);
+    assert_eq!(nov["invoices"], json!([]), "{nov}");
     // An empty month: no invoices.
     let empty = generate(&app, json!({"period": "2026-09"})).await;
     assert_eq!(empty["invoices"], json!([]));
@@ -276,6 +279,22 @@ async fn exports_follow_xero_layouts_field_by_field() {
     assert_eq!(item["ItemCode"], "17-DEEPGRAM");
     assert_eq!(item["TaxType"], "OUTPUT");
     assert_eq!(inv["LineItems"].as_array().unwrap().len(), 3);
+
+    // Amounts are decimals written digit for digit, not floats re-printed.
+    let res = app
+        .root(
+            Method::GET,
+            "/api/xero/export?period=2026-10&format=json",
+            None,
+        )
+        .await;
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let text = res.text().await.unwrap();
+    assert!(text.contains(r#""UnitAmount":0.43,"#), "{text}");
+    assert!(text.contains(r#""UnitAmount":5.01,"#), "{text}");
 }
 
 #[tokio::test]
@@ -326,7 +345,7 @@ async fn push_to_xero_then_payments_reconcile() {
     assert_eq!(regen["invoices"], json!([]));
 
     let pay = |id: &str, number: &str, amount: Value| json!({"payment_id": id, "invoice_number": number, "amount": amount, "date": "2026-12-01"});
-    // 647 c due: pay 5.00, then retry the same payment, then the rest.
+    // 621 c due: pay 5.00, then retry the same payment, then the rest.
     let (status, p1) = app
         .root_json(
             Method::POST,
@@ -337,7 +356,7 @@ async fn push_to_xero_then_payments_reconcile() {
     assert_eq!(status, StatusCode::OK, "{p1}");
     assert_eq!(p1["recorded"], true);
     assert_eq!(p1["invoice"]["status"], "sent");
-    assert_eq!(p1["invoice"]["due_cents"], 147);
+    assert_eq!(p1["invoice"]["due_cents"], 121);
     let (_, retry) = app
         .root_json(
             Method::POST,
@@ -360,7 +379,7 @@ async fn push_to_xero_then_payments_reconcile() {
         .root_json(
             Method::POST,
             "/api/xero/payments",
-            Some(pay("p2", "KW-202610-ACME", json!("1.47"))),
+            Some(pay("p2", "KW-202610-ACME", json!("1.21"))),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{p2}");
@@ -382,6 +401,20 @@ async fn push_to_xero_then_payments_reconcile() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["error"]["code"], "INVOICE_NOT_FOUND");
+    // A November draft: 1,000,000 in x 2.5 $/M = $2.50.
+    let (status, _) = ingest(
+        &app,
+        &json!([event(
+            "n1",
+            "acme",
+            "u1",
+            "openai",
+            json!({"tokens_in": 1_000_000}),
+            "2026-11-02T10:00:00Z"
+        )]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     generate(&app, json!({"period": "2026-11"})).await;
     let (status, body) = app
         .root_json(
@@ -479,7 +512,7 @@ async fn the_cli_generates_and_exports_invoices() {
     let generated: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(generated["period"], "2026-10");
     assert_eq!(generated["invoices"][0]["number"], "KW-202610-ACME");
-    assert_eq!(generated["invoices"][0]["total_cents"], 647);
+    assert_eq!(generated["invoices"][0]["total_cents"], 621);
 
     let table = run(&["billing", "generate-invoices", "--period", "2026-10"]);
     let text = String::from_utf8_lossy(&table.stdout);

@@ -39,8 +39,10 @@ async fn tpc(app: &TestApp, tenant: &str, query: &str) -> Value {
 #[tokio::test]
 async fn tpc_matches_a_hand_computation() {
     let app = spawn_app().await;
-    app.provision_tenant("acme").await; // pro: 49,000,000 µ$ a month, usage at cost x 1.2
-                                        // OpenAI input tokens cost twice as much from 15 October on.
+    // pro bills cost-plus (the default): each service at cost, plus SG&A
+    // 10% and compliance 5% of direct cost.
+    app.provision_tenant("acme").await;
+    // OpenAI input tokens cost twice as much from 15 October on.
     let (status, _) = app
         .root_json(
             Method::PUT,
@@ -63,7 +65,7 @@ async fn tpc_matches_a_hand_computation() {
             json!({"tokens_in": 1000, "tokens_out": 500}),
             "2026-10-05T10:00:00Z"
         ),
-        // u1: 12.5 s x 1,200 µ$/s = 15,000 µ$
+        // u1: 12.5 s x 2,000 µ$/s = 25,000 µ$
         event(
             "e2",
             "acme",
@@ -81,7 +83,7 @@ async fn tpc_matches_a_hand_computation() {
             json!({"tokens_in": 2_000_000}),
             "2026-10-10T10:00:00Z"
         ),
-        // u3: 10 min x 4,300 µ$ = 43,000 µ$; 2,500 chars x 0.30 $/1000 = 750,000 µ$
+        // u3: 10 min x 4,300 µ$ = 43,000 µ$; 2,500 chars x 0.18 $/1000 = 450,000 µ$
         event(
             "e4",
             "acme",
@@ -121,13 +123,13 @@ async fn tpc_matches_a_hand_computation() {
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(
         done,
-        json!({"accepted": 7, "duplicates": 0, "cost_micros": 8_320_500})
+        json!({"accepted": 7, "duplicates": 0, "cost_micros": 8_030_500})
     );
     // A retried batch counts nothing twice.
     let (_, again) = ingest(&app, &batch).await;
     assert_eq!(
         again,
-        json!({"accepted": 0, "duplicates": 7, "cost_micros": 8_320_500})
+        json!({"accepted": 0, "duplicates": 7, "cost_micros": 8_030_500})
     );
 
     let t = tpc(&app, "acme", "period=monthly&from=2026-10-01").await;
@@ -137,54 +139,62 @@ async fn tpc_matches_a_hand_computation() {
             t["to"].as_str(),
             t["previous_from"].as_str()
         ),
-        (Some("2026-10-01"), Some("2026-11-01"), Some("2026-08-31"))
+        // The previous period of a calendar month is the calendar month before.
+        (Some("2026-10-01"), Some("2026-11-01"), Some("2026-09-01"))
     );
-    // 7,500 + 15,000 + 5,000,000 + 43,000 + 750,000 + 5,000
-    assert_eq!(t["total_cost_micros"], 5_820_500);
+    // 7,500 + 25,000 + 5,000,000 + 43,000 + 450,000 + 5,000
+    assert_eq!(t["total_cost_micros"], 5_530_500);
     assert_eq!(t["events"], 6);
     assert_eq!(
         t["users"],
         json!([
-            {"user_id": "u1", "events": 2, "cost_micros": 22_500},
+            {"user_id": "u1", "events": 2, "cost_micros": 32_500},
             {"user_id": "u2", "events": 1, "cost_micros": 5_000_000},
-            {"user_id": "u3", "events": 2, "cost_micros": 793_000},
+            {"user_id": "u3", "events": 2, "cost_micros": 493_000},
             {"user_id": "u4", "events": 1, "cost_micros": 5_000},
         ])
     );
-    // sorted 5,000 / 22,500 / 793,000 / 5,000,000: mean 5,820,500 / 4 = 1,455,125;
-    // median (22,500 + 793,000) / 2 = 407,750; p95 and p99 by nearest rank = the 4th;
-    // population sd = sqrt(sum (x - mean)^2 / 4) = 2,071,221 (rounded).
+    // sorted 5,000 / 32,500 / 493,000 / 5,000,000: mean 5,530,500 / 4 = 1,382,625;
+    // median (32,500 + 493,000) / 2 = 262,750; p95 and p99 by nearest rank = the 4th;
+    // population sd = sqrt(sum (x - mean)^2 / 4) = 2,097,470 (rounded).
     assert_eq!(
         t["user_stats"],
-        json!({"count": 4, "mean_micros": 1_455_125, "median_micros": 407_750,
-               "p95_micros": 5_000_000, "p99_micros": 5_000_000, "std_dev_micros": 2_071_221})
+        json!({"count": 4, "mean_micros": 1_382_625, "median_micros": 262_750,
+               "p95_micros": 5_000_000, "p99_micros": 5_000_000, "std_dev_micros": 2_097_470})
     );
-    // shares of 5,820,500 in basis points, rounded; openai's trend:
-    // (5,012,500 - 2,500,000) / 2,500,000 = +100.50% = 10,050 bps.
+    // shares of 5,530,500 in basis points, rounded; openai's trend against
+    // September: (5,012,500 - 2,500,000) / 2,500,000 = +100.50% = 10,050 bps.
     assert_eq!(
         t["services"],
         json!([
-            {"service": "deepgram", "events": 1, "cost_micros": 43_000, "share_bps": 74, "previous_cost_micros": 0, "trend_bps": null},
-            {"service": "elevenlabs", "events": 1, "cost_micros": 750_000, "share_bps": 1289, "previous_cost_micros": 0, "trend_bps": null},
-            {"service": "hume", "events": 1, "cost_micros": 15_000, "share_bps": 26, "previous_cost_micros": 0, "trend_bps": null},
-            {"service": "openai", "events": 3, "cost_micros": 5_012_500, "share_bps": 8612, "previous_cost_micros": 2_500_000, "trend_bps": 10_050},
+            {"service": "deepgram", "events": 1, "cost_micros": 43_000, "share_bps": 78, "previous_cost_micros": 0, "trend_bps": null},
+            {"service": "elevenlabs", "events": 1, "cost_micros": 450_000, "share_bps": 814, "previous_cost_micros": 0, "trend_bps": null},
+            {"service": "hume", "events": 1, "cost_micros": 25_000, "share_bps": 45, "previous_cost_micros": 0, "trend_bps": null},
+            {"service": "openai", "events": 3, "cost_micros": 5_012_500, "share_bps": 9063, "previous_cost_micros": 2_500_000, "trend_bps": 10_050},
         ])
     );
-    // revenue: the whole of October's 49,000,000 + 5,820,500 x 1.2 = 6,984,600 -> 55,984,600;
-    // profit 50,164,100; margin 50,164,100 / 55,984,600 = 89.60% = 8,960 bps.
+    // Revenue is the invoice: service lines 4 + 45 + 3 + 501 = 553 c; SG&A
+    // 553,050 µ$ = 55.3 c -> 55; compliance 276,525 µ$ = 27.65 c -> 28;
+    // 636 c. Gross 6,360,000 - 5,530,500 = 829,500 (13.04%); allocated
+    // 55 c + 28 c; net 829,500 - 830,000 = -500 (-0.79 bps -> -1).
     assert_eq!(
         t["profitability"],
-        json!({"plan": "pro", "plan_revenue_micros": 49_000_000, "usage_revenue_micros": 6_984_600,
-               "revenue_micros": 55_984_600, "cost_micros": 5_820_500, "profit_micros": 50_164_100,
-               "margin_bps": 8_960})
+        json!({"plan": "pro", "revenue_micros": 6_360_000, "plan_revenue_micros": 0,
+               "usage_revenue_micros": 5_530_000, "allocations_billed_micros": 830_000,
+               "cost_micros": 5_530_500, "sga_micros": 550_000, "compliance_micros": 280_000,
+               "profit_micros": 829_500, "margin_bps": 1_304,
+               "net_profit_micros": -500, "net_margin_bps": -1})
     );
+    assert_eq!(t["members"], json!([]), "no sub-organisations");
 
-    // Weekly: 2026-10-05 .. 10-12 holds e1, e2, e3; the week before holds nothing.
+    // Weekly: 2026-10-05 .. 10-12 holds e1, e2, e3; the ISO week before holds nothing.
     let w = tpc(&app, "acme", "period=weekly&from=2026-10-05").await;
     assert_eq!(w["to"], "2026-10-12");
-    assert_eq!(w["total_cost_micros"], 7_500 + 15_000 + 5_000_000);
-    // 7 of October's 31 days of 49,000,000 = 11,064,516.13 -> 11,064,516
-    assert_eq!(w["profitability"]["plan_revenue_micros"], 11_064_516);
+    assert_eq!(w["previous_from"], "2026-09-28");
+    assert_eq!(w["total_cost_micros"], 7_500 + 25_000 + 5_000_000);
+    // openai 5,007,500 -> 501 c, hume 3 c; SG&A 503,250 -> 50 c; compliance
+    // 251,625 -> 25 c: 579 c.
+    assert_eq!(w["profitability"]["revenue_micros"], 5_790_000);
     // Daily, one user.
     let d = tpc(&app, "acme", "period=daily&from=2026-10-16").await;
     assert_eq!(
@@ -405,15 +415,28 @@ async fn bad_batches_store_nothing_and_say_why() {
         (status, p["usage_markup_bps"].as_i64()),
         (StatusCode::OK, Some(10000))
     );
+    assert_eq!(
+        p["billing_mode"], "cost_plus",
+        "the plan's mode is kept: {p}"
+    );
     let t = tpc(&app, "acme", "period=monthly&from=2026-10-01").await;
-    // 10 in x 2.5 $/M = 25 µ$, billed at cost, no plan price.
+    // 10 in x 2.5 $/M = 25 µ$ of cost; the invoice's line rounds it to 0 c,
+    // so nothing is billed (revenue is what is invoiced).
     assert_eq!(
         (
             t["profitability"]["revenue_micros"].as_i64(),
             t["profitability"]["profit_micros"].as_i64()
         ),
-        (Some(25), Some(0))
+        (Some(0), Some(-25))
     );
+    let (status, p) = app
+        .root_json(
+            Method::PUT,
+            "/api/plans/pro/pricing",
+            Some(json!({"billing_mode": "monthly", "monthly_price_micros": 0, "usage_markup_bps": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     let (status, _) = app
         .root_json(
             Method::PUT,
@@ -422,6 +445,25 @@ async fn bad_batches_store_nothing_and_say_why() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// The next calendar quarter after `today`, worked out by hand.
+fn next_quarter(today: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    use chrono::Datelike;
+    let start = |y, m| chrono::NaiveDate::from_ymd_opt(y, m, 1).unwrap();
+    let (y, m) = match today.month() {
+        1..=3 => (today.year(), 4),
+        4..=6 => (today.year(), 7),
+        7..=9 => (today.year(), 10),
+        _ => (today.year() + 1, 1),
+    };
+    let q0 = start(y, m);
+    let q1 = if m == 10 {
+        start(y + 1, 1)
+    } else {
+        start(y, m + 3)
+    };
+    (q0, q1)
 }
 
 #[tokio::test]
@@ -440,14 +482,20 @@ async fn the_forecast_extends_the_least_squares_line() {
     assert_eq!(empty["projected_margin_bps"], Value::Null);
 
     app.provision_tenant("acme").await;
-    // Revenue is exactly 1.5 x cost: no plan price, usage marked up 50%.
-    app.root_json(
-        Method::PUT,
-        "/api/plans/pro/pricing",
-        Some(json!({"monthly_price_micros": 0, "usage_markup_bps": 15000})),
-    )
-    .await;
     let today = chrono::Utc::now().date_naive();
+    // Revenue is exactly 1.5 x cost: plan pricing with no subscription and
+    // usage at 150%, in force over the whole history.
+    let (status, body) = app
+        .root_json(
+            Method::PUT,
+            "/api/plans/pro/pricing",
+            Some(
+                json!({"billing_mode": "plan_pricing", "monthly_price_micros": 0,
+                        "usage_markup_bps": 15000, "effective_from": "2026-01-01"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _) = app
         .root_json(
             Method::PUT,
@@ -490,15 +538,23 @@ async fn the_forecast_extends_the_least_squares_line() {
     );
     assert!((fit["intercept_micros"].as_f64().unwrap() - 1000.0).abs() < 1e-6);
     assert!((fit["r_squared"].as_f64().unwrap() - 1.0).abs() < 1e-9);
-    // Next 91 days are x = 10..100: 91 x 1,000 + 100 x (5,050 - 45) = 591,500 µ$.
-    assert_eq!(f["projected_tpc_micros"], 591_500);
-    assert_eq!(f["projected_revenue_micros"], 887_250);
-    assert_eq!(f["projected_gross_profit_micros"], 295_750);
+    // The next calendar quarter, [q0, q1): x runs from (q0 - first day) for
+    // its n days; cost = sum of 1,000 + 100 x, revenue 1.5 x that, the
+    // allocations (10% + 5%) 0.15 x that.
+    let (q0, q1) = next_quarter(today);
+    assert_eq!(f["forecast_from"], json!(q0.to_string()));
+    assert_eq!(f["forecast_to"], json!(q1.to_string()));
+    let first = today - chrono::Duration::days(10);
+    let (x0, n) = ((q0 - first).num_days(), (q1 - q0).num_days());
+    let xs = n * x0 + n * (n - 1) / 2;
+    let cost = 1_000 * n + 100 * xs;
+    assert_eq!(f["projected_tpc_micros"], cost);
+    assert_eq!(f["projected_revenue_micros"], 1_500 * n + 150 * xs);
+    assert_eq!(f["projected_gross_profit_micros"], 500 * n + 50 * xs);
+    assert_eq!(f["projected_allocated_micros"], 150 * n + 15 * xs);
+    assert_eq!(f["projected_net_profit_micros"], 350 * n + 35 * xs);
     assert_eq!(f["projected_margin_bps"], 3_333);
-    assert_eq!(
-        f["forecast_to"],
-        json!((today + chrono::Duration::days(91)).to_string())
-    );
+    assert_eq!(f["projected_net_margin_bps"], 2_333);
 
     let (status, _) = app
         .root_json(Method::GET, "/api/analytics/forecast?quarters=0", None)
@@ -516,7 +572,7 @@ async fn the_weekly_optimisation_flags_rarely_used_services() {
     app.provision_tenant("acme").await;
     app.provision_tenant("globex").await;
     // Week of Monday 2026-10-05. Ten users on openai (1,000 in = 2,500 µ$ each),
-    // u0..u9 with 1..10 events; one user also on hume once (2 s = 2,400 µ$).
+    // u0..u9 with 1..10 events; one user also on hume once (2 s = 4,000 µ$).
     let mut events = Vec::new();
     for i in 0..10 {
         let tenant = if i < 5 { "acme" } else { "globex" };
@@ -560,13 +616,13 @@ async fn the_weekly_optimisation_flags_rarely_used_services() {
         (Some("2026-10-05"), Some("2026-10-12"))
     );
     assert_eq!(o["active_users"], 10);
-    // hume: 1 of 10 users (1,000 bps, not under 10%), but 2,400 / 10 = 240 µ$ per
+    // hume: 1 of 10 users (1,000 bps, not under 10%), but 4,000 / 10 = 400 µ$ per
     // active user < 1,000: flagged; openai: 25,000 / 10 = 2,500: kept.
     assert_eq!(
         o["services"],
         json!([
-            {"service": "hume", "users": 1, "user_share_bps": 1000, "events": 1, "cost_micros": 2400,
-             "cost_per_active_user_micros": 240, "under_used": true, "weekly_saving_micros": 2400},
+            {"service": "hume", "users": 1, "user_share_bps": 1000, "events": 1, "cost_micros": 4000,
+             "cost_per_active_user_micros": 400, "under_used": true, "weekly_saving_micros": 4000},
             {"service": "openai", "users": 10, "user_share_bps": 10000, "events": 55, "cost_micros": 25000,
              "cost_per_active_user_micros": 2500, "under_used": false, "weekly_saving_micros": 0},
         ])
@@ -576,7 +632,7 @@ async fn the_weekly_optimisation_flags_rarely_used_services() {
             o["weekly_saving_micros"].as_i64(),
             o["quarterly_saving_micros"].as_i64()
         ),
-        (Some(2400), Some(31_200))
+        (Some(4000), Some(52_000))
     );
     // The 3 most active: u9 (10 events), u8 (9), u7 (8); 3 x 2,500 = 7,500 µ$.
     let cohort: Vec<&str> = o["trial_cohort"]
@@ -587,8 +643,8 @@ async fn the_weekly_optimisation_flags_rarely_used_services() {
         .collect();
     assert_eq!(cohort, ["u9", "u8", "u7"]);
     assert_eq!(o["trial_cohort_weekly_cost_micros"], 7_500);
-    // 2,400 / 7,500 = 32% = 3,200 bps
-    assert_eq!(o["projected_roi_bps"], 3_200);
+    // 4,000 / 7,500 = 53.33% = 5,333 bps
+    assert_eq!(o["projected_roi_bps"], 5_333);
 
     // A stricter share threshold flags hume on both counts; bad thresholds are refused.
     let (_, strict) = app

@@ -10,7 +10,7 @@ use reqwest::header::COOKIE;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-fn add_admins(app: &TestApp) {
+pub(crate) fn add_admins(app: &TestApp) {
     for (email, role) in [
         ("ops@example.com", "admin"),
         ("viewer@example.com", "viewer"),
@@ -24,7 +24,7 @@ fn add_admins(app: &TestApp) {
 }
 
 /// A page's HTML without Leptos' hydration markers (`<!>`).
-async fn page_html(app: &TestApp, path: &str, cookie: &str) -> String {
+pub(crate) async fn page_html(app: &TestApp, path: &str, cookie: &str) -> String {
     crate::admins::page_html(app, path, cookie)
         .await
         .replace("<!>", "")

@@ -72,7 +72,7 @@ async fn an_erased_tenant_leaves_nothing_readable_but_its_invoices() {
                 "acme",
                 "acme-user-1",
                 "openai",
-                json!({"tokens_in": 1000}),
+                json!({"tokens_in": 1_000_000}),
                 &last_month
             ),
             event(
@@ -80,7 +80,7 @@ async fn an_erased_tenant_leaves_nothing_readable_but_its_invoices() {
                 "globex",
                 "globex-user-1",
                 "openai",
-                json!({"tokens_in": 1000}),
+                json!({"tokens_in": 1_000_000}),
                 &last_month
             ),
         ]),

@@ -16,6 +16,7 @@ mod helpers;
 mod lifecycle;
 mod limits;
 mod migrate_store;
+mod money;
 mod openapi;
 mod pages;
 mod providers_stub;

@@ -95,7 +95,7 @@ async fn a_serving_sqlite_install_moves_to_postgres_with_nothing_lost() {
             json!({"tokens_in": 1000, "tokens_out": 500}),
             "2026-10-05T10:00:00Z"
         ),
-        // 12.5 s x 1,200 µ$/s = 15,000 µ$
+        // 12.5 s x 2,000 µ$/s = 25,000 µ$
         event(
             "e2",
             "acme",
@@ -116,7 +116,7 @@ async fn a_serving_sqlite_install_moves_to_postgres_with_nothing_lost() {
     ]);
     let (status, done) = ingest(&app, &batch).await;
     assert_eq!(status, StatusCode::OK, "{done}");
-    assert_eq!(done["cost_micros"], 65_500);
+    assert_eq!(done["cost_micros"], 75_500);
     let key = s(&rotated["api_key"]);
     let set = app
         .cache_set(key, "jt_acme", "hello", json!({"answer": "kept"}))
@@ -149,7 +149,7 @@ async fn a_serving_sqlite_install_moves_to_postgres_with_nothing_lost() {
     app.flush_usage().await;
     let tpc_path = "/api/analytics/tpc/acme?period=monthly&from=2026-10-01";
     let (_, tpc_before) = app.root_json(Method::GET, tpc_path, None).await;
-    assert_eq!(tpc_before["total_cost_micros"], 65_500);
+    assert_eq!(tpc_before["total_cost_micros"], 75_500);
     assert_eq!(tpc_before["events"], 3);
 
     let pg = pg_database().await;

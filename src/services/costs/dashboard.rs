@@ -3,7 +3,7 @@
 
 use super::Costs;
 use crate::db;
-use crate::domain::analytics::Span;
+use crate::domain::analytics::{Period, Span};
 use crate::domain::ids::TenantId;
 use crate::domain::overview::{overview, CostOverview, OverviewInput};
 use crate::domain::plan::Plan;
@@ -13,49 +13,38 @@ use chrono::{NaiveDate, TimeZone, Utc};
 
 impl Costs {
     /// Cost per day and service, tenants ranked with their profit, the spread
-    /// over users and the platform's profitability in `span`; for one tenant
-    /// the figures equal its TPC.
+    /// over users and the platform's profitability in `span` (of every
+    /// tenant, or of one with its sub-organisations); for one tenant the
+    /// figures equal its TPC, and for a calendar month its invoices.
     pub async fn cost_overview(
         &self,
         tenant: Option<&TenantId>,
         span: Span,
     ) -> Result<CostOverview> {
-        let plan_of_tenant = match tenant {
-            Some(t) => Some(self.keys.require_tenant(t).await?.plan),
-            None => None,
-        };
+        if let Some(t) = tenant {
+            self.keys.require_tenant(t).await?;
+        }
         self.apply_cost_rollups().await?;
         let mut conn = self.db.pool().acquire().await?;
-        let b = db::costs::breakdown(&mut conn, tenant, span.from, span.to).await?;
-        let prev = span.previous();
-        let previous = db::costs::service_totals(&mut conn, tenant, prev.from, prev.to).await?;
-        let counts = match plan_of_tenant {
-            Some(plan) => vec![(plan, 1)],
-            None => db::costs::tenants_per_plan(&mut conn).await?,
+        let family = match tenant {
+            Some(t) => Some(self.family(&mut conn, t).await?),
+            None => None,
         };
-        let mut plans = Vec::new();
-        for plan in Plan::ALL {
-            let n = counts
-                .iter()
-                .find(|(p, _)| *p == plan)
-                .map(|c| c.1)
-                .unwrap_or(0);
-            let earnings = db::costs::plan_pricing(&mut conn, plan).await?;
-            plans.push((plan, earnings, n));
-        }
-        let mut by_tenant = b.by_tenant;
-        if let (Some(t), Some(plan)) = (tenant, plan_of_tenant) {
-            // The tenant is shown even without cost, as TPC shows it.
-            if by_tenant.is_empty() {
-                by_tenant.push((t.to_string(), plan, 0, 0));
-            }
-        }
+        let scope = family.as_deref();
+        let b = db::costs::breakdown(&mut conn, scope, span.from, span.to).await?;
+        let prev = span.previous_in(span_period(span));
+        let previous = db::costs::service_totals(&mut conn, scope, prev.from, prev.to).await?;
+        let statements = self
+            .statements(&mut conn, scope, span)
+            .await?
+            .into_iter()
+            .map(|s| (s.tenant_id, s.plan.unwrap_or(Plan::Free), s.statement))
+            .collect();
         Ok(overview(OverviewInput {
             span,
             by_day: b.by_day,
             previous,
-            by_tenant,
-            plans,
+            statements,
             user_costs: b.user_costs,
         }))
     }
@@ -74,4 +63,14 @@ impl Costs {
         let mut conn = self.db.pool().acquire().await?;
         Ok(db::usage::daily_totals(&mut conn, tenant, at(from), at(to)).await?)
     }
+}
+
+/// The calendar period a span is, if any (a month, an ISO week, a day), for
+/// its previous period; else monthly, which falls back to the equally long
+/// window before.
+fn span_period(span: Span) -> Period {
+    [Period::Monthly, Period::Weekly, Period::Daily]
+        .into_iter()
+        .find(|p| p.containing(span.from) == (span.from, span.to))
+        .unwrap_or(Period::Monthly)
 }

@@ -1,20 +1,23 @@
 //! The cost engine: usage events priced at ingest, and True Production Cost.
 
 mod dashboard;
+mod statements;
+
+pub use statements::TenantStatement;
 
 use super::keys::Keys;
 use super::{now, Error, Result};
 use crate::db::{self, Db};
 use crate::domain::analytics::{
-    optimize, tpc, CostRow, Earnings, Fit, Optimization, Period, Span, Thresholds, Tpc,
-    DAYS_PER_QUARTER,
+    optimize, tpc, CostRow, Fit, Optimization, Period, Span, Thresholds, Tpc,
 };
 use crate::domain::audit::Actor;
 use crate::domain::cost::{dedup_batch, UsageEvent};
-use crate::domain::forecast::{project, History};
+use crate::domain::forecast::{next_quarters, project, History};
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
 use crate::domain::pricing::{CostService, Price};
+use crate::domain::statement::{AllocationRates, PlanTerms, Statement, Terms};
 use crate::domain::ValidationError;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -102,22 +105,37 @@ impl Costs {
         })
     }
 
-    /// A tenant's True Production Cost over `span`, with the previous span for trends.
-    pub async fn tpc(&self, tenant: &TenantId, span: Span) -> Result<(Plan, Tpc)> {
+    /// A tenant's True Production Cost over `span` with its sub-organisations
+    /// rolled up, with the previous period (in the calendar, see
+    /// `Span::previous_in`) for trends, and what it was billed.
+    pub async fn tpc(&self, tenant: &TenantId, period: Period, span: Span) -> Result<(Plan, Tpc)> {
         let t = self.keys.require_tenant(tenant).await?;
         self.apply_cost_rollups().await?;
         let mut conn = self.db.pool().acquire().await?;
+        let family = self.family(&mut conn, tenant).await?;
         let rows = |days: Vec<db::costs::DailyCost>| -> Vec<CostRow> {
             days.into_iter()
                 .map(|d| (d.day, d.user_id, d.service, d.events, d.cost_micros))
                 .collect()
         };
-        let current = rows(db::costs::tenant_days(&mut conn, tenant, span.from, span.to).await?);
-        let prev_span = span.previous();
+        let current = rows(db::costs::tenant_days(&mut conn, &family, span.from, span.to).await?);
+        let prev_span = span.previous_in(period);
         let previous =
-            rows(db::costs::tenant_days(&mut conn, tenant, prev_span.from, prev_span.to).await?);
-        let earnings = db::costs::plan_pricing(&mut conn, t.plan).await?;
-        Ok((t.plan, tpc(span, &current, &previous, earnings)))
+            rows(db::costs::tenant_days(&mut conn, &family, prev_span.from, prev_span.to).await?);
+        let members = self.statements(&mut conn, Some(&family), span).await?;
+        let mut money = Statement::default();
+        for m in &members {
+            money.add(&m.statement);
+        }
+        let mut t_pc = tpc(span, &current, &previous, money);
+        t_pc.previous = prev_span;
+        if members.len() > 1 {
+            t_pc.members = members
+                .into_iter()
+                .map(|m| (m.tenant_id, m.statement))
+                .collect();
+        }
+        Ok((t.plan, t_pc))
     }
 
     /// Applies the rollup deltas queued by ingest. Runs every second in the
@@ -137,33 +155,26 @@ impl Costs {
         Ok(applied)
     }
 
-    pub async fn plan_pricing(&self, plan: Plan) -> Result<Earnings> {
+    /// Every plan's terms and the allocation rates, with their history.
+    pub async fn terms(&self) -> Result<Terms> {
         let mut conn = self.db.pool().acquire().await?;
-        Ok(db::costs::plan_pricing(&mut conn, plan).await?)
+        Ok(db::money::terms(&mut conn).await?)
     }
 
-    /// Sets what a plan earns: its monthly price and its usage markup.
-    pub async fn set_plan_pricing(
+    /// Sets what a plan charges from `from` on (today when absent): its
+    /// billing mode, monthly subscription and usage rate.
+    pub async fn set_plan_terms(
         &self,
         actor: &Actor,
         plan: Plan,
-        pricing: Earnings,
-    ) -> Result<Earnings> {
-        if !(0..=1_000_000_000_000).contains(&pricing.monthly_price_micros) {
-            return Err(ValidationError::new(
-                "monthly_price_micros",
-                "must be between 0 and 10^12",
-            )
-            .into());
-        }
-        if !(0..=1_000_000).contains(&pricing.usage_markup_bps) {
-            return Err(
-                ValidationError::new("usage_markup_bps", "must be between 0 and 1000000").into(),
-            );
-        }
+        from: Option<chrono::NaiveDate>,
+        terms: PlanTerms,
+    ) -> Result<(chrono::NaiveDate, PlanTerms)> {
+        let terms = terms.check()?;
         let now = now();
+        let from = check_effective_from(from, now.date_naive())?;
         let mut tx = self.db.pool().begin().await?;
-        db::costs::set_plan_pricing(&mut tx, plan, pricing, now).await?;
+        db::money::set_plan_terms(&mut tx, plan, from, terms, now).await?;
         db::audit::insert(
             &mut tx,
             &actor.entry(
@@ -171,14 +182,61 @@ impl Costs {
                 "plan",
                 plan.as_str(),
                 None,
-                json!({"monthly_price_micros": pricing.monthly_price_micros, "usage_markup_bps": pricing.usage_markup_bps}),
+                json!({"effective_from": from, "billing_mode": terms.mode.as_str(),
+                       "monthly_price_micros": terms.monthly_price_micros,
+                       "usage_markup_bps": terms.usage_rate_bps}),
             ),
             now,
         )
         .await?;
         tx.commit().await?;
-        Ok(pricing)
+        Ok((from, terms))
     }
+
+    /// Sets the SG&A and compliance allocation rates from `from` on (today
+    /// when absent).
+    pub async fn set_allocation_rates(
+        &self,
+        actor: &Actor,
+        from: Option<chrono::NaiveDate>,
+        rates: AllocationRates,
+    ) -> Result<(chrono::NaiveDate, AllocationRates)> {
+        let rates = rates.check()?;
+        let now = now();
+        let from = check_effective_from(from, now.date_naive())?;
+        let mut tx = self.db.pool().begin().await?;
+        db::money::set_rates(&mut tx, from, rates, now).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "allocation_rates.set",
+                "platform",
+                "allocation_rates",
+                None,
+                json!({"effective_from": from, "sga_bps": rates.sga_bps,
+                       "compliance_bps": rates.compliance_bps}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((from, rates))
+    }
+}
+
+/// An effective date of terms: today when absent, within the years 2000..=9999.
+fn check_effective_from(
+    from: Option<chrono::NaiveDate>,
+    today: chrono::NaiveDate,
+) -> std::result::Result<chrono::NaiveDate, ValidationError> {
+    let from = from.unwrap_or(today);
+    if !(2000..=9999).contains(&chrono::Datelike::year(&from)) {
+        return Err(ValidationError::new(
+            "effective_from",
+            "must be a day between the years 2000 and 9999",
+        ));
+    }
+    Ok(from)
 }
 
 /// Parses the period query of the analytics endpoints.
@@ -192,8 +250,9 @@ pub fn parse_span(
     Ok((period, span))
 }
 
-/// The forecast of the next quarters from the daily cost and revenue so far
-/// (of the platform, or of one tenant).
+/// The forecast of the next calendar quarters from the daily cost, revenue
+/// and allocated costs so far (of the platform, or of one tenant with its
+/// sub-organisations).
 #[derive(Debug, Clone)]
 pub struct Forecast {
     pub quarters: i64,
@@ -203,20 +262,24 @@ pub struct Forecast {
     pub days: i64,
     pub cost_fit: Option<Fit>,
     pub revenue_fit: Option<Fit>,
+    pub allocated_fit: Option<Fit>,
     pub forecast_from: chrono::NaiveDate,
     pub forecast_to: chrono::NaiveDate,
     pub tpc_micros: i64,
     pub revenue_micros: i64,
+    pub allocated_micros: i64,
     pub gross_profit_micros: i64,
+    pub net_profit_micros: i64,
     pub margin_bps: Option<i64>,
+    pub net_margin_bps: Option<i64>,
     /// The days the fit used: (day, cost, revenue), oldest first.
     pub history: Vec<(chrono::NaiveDate, i64, i64)>,
 }
 
 impl Costs {
-    /// Fits least-squares lines to the platform's daily cost and revenue over
-    /// the last `lookback_days` (from the first day with data) and projects
-    /// the next `quarters` quarters of 91 days.
+    /// Fits least-squares lines to the daily cost, revenue and allocated
+    /// costs over the last `lookback_days` (from the first day with data)
+    /// and projects the next `quarters` calendar quarters.
     pub async fn forecast(
         &self,
         quarters: i64,
@@ -229,26 +292,34 @@ impl Costs {
         if !(2..=730).contains(&lookback_days) {
             return Err(ValidationError::new("days", "must be between 2 and 730").into());
         }
-        let plan = match tenant {
-            Some(t) => Some(self.keys.require_tenant(t).await?.plan),
-            None => None,
-        };
+        if let Some(t) = tenant {
+            self.keys.require_tenant(t).await?;
+        }
         let today = now().date_naive();
         let start = today - chrono::Duration::days(lookback_days);
         self.apply_cost_rollups().await?;
         let mut conn = self.db.pool().acquire().await?;
-        let rows = db::costs::daily_cost_by_plan(&mut conn, tenant, start, today).await?;
-        let counts = match plan {
-            Some(plan) => vec![(plan, 1)],
-            None => db::costs::tenants_per_plan(&mut conn).await?,
+        let family = match tenant {
+            Some(t) => Some(self.family(&mut conn, t).await?),
+            None => None,
         };
-        let mut earnings = std::collections::HashMap::new();
-        for plan in Plan::ALL {
-            earnings.insert(plan, db::costs::plan_pricing(&mut conn, plan).await?);
+        let mut daily: std::collections::BTreeMap<(String, chrono::NaiveDate), i64> =
+            std::collections::BTreeMap::new();
+        for (t, c) in
+            db::costs::tenant_day_costs(&mut conn, family.as_deref(), start, today).await?
+        {
+            *daily.entry((t, c.day)).or_default() += c.cost_micros;
+        }
+        let rows: Vec<(String, chrono::NaiveDate, i64)> =
+            daily.into_iter().map(|((t, d), c)| (t, d, c)).collect();
+        let terms = db::money::terms(&mut conn).await?;
+        let mut plans = db::money::plan_histories(&mut conn, None).await?;
+        if let Some(family) = &family {
+            plans.retain(|t, _| family.iter().any(|f| f.as_str() == t));
         }
         drop(conn);
-        let first = rows.iter().map(|r| r.0).min();
-        let forecast_to = today + chrono::Duration::days(DAYS_PER_QUARTER * quarters);
+        let first = rows.iter().map(|r| r.1).min();
+        let (forecast_from, forecast_to) = next_quarters(today, quarters as u32);
         let mut forecast = Forecast {
             quarters,
             data_from: first,
@@ -256,34 +327,42 @@ impl Costs {
             days: 0,
             cost_fit: None,
             revenue_fit: None,
-            forecast_from: today,
+            allocated_fit: None,
+            forecast_from,
             forecast_to,
             tpc_micros: 0,
             revenue_micros: 0,
+            allocated_micros: 0,
             gross_profit_micros: 0,
+            net_profit_micros: 0,
             margin_bps: None,
+            net_margin_bps: None,
             history: Vec::new(),
         };
         let Some(first) = first else {
             return Ok(forecast);
         };
         let days = (today - first).num_days();
-        let (cost, revenue) = History {
+        let series = History {
             rows: &rows,
+            plans: &plans,
+            terms: &terms,
             first,
             days,
-            earnings: &earnings,
-            tenants_per_plan: &counts,
         }
         .points();
-        let p = project(first, &cost, &revenue, DAYS_PER_QUARTER * quarters);
+        let p = project(first, &series, (forecast_from, forecast_to));
         forecast.days = days;
         forecast.cost_fit = p.cost_fit;
         forecast.revenue_fit = p.revenue_fit;
+        forecast.allocated_fit = p.allocated_fit;
         forecast.tpc_micros = p.tpc_micros;
         forecast.revenue_micros = p.revenue_micros;
+        forecast.allocated_micros = p.allocated_micros;
         forecast.gross_profit_micros = p.gross_profit_micros;
+        forecast.net_profit_micros = p.net_profit_micros;
         forecast.margin_bps = p.margin_bps;
+        forecast.net_margin_bps = p.net_margin_bps;
         forecast.history = p.history;
         Ok(forecast)
     }

@@ -1,0 +1,79 @@
+//! The money model applied to the store: each tenant's statement for a
+//! span (see `domain::statement`), and the sub-organisations a parent's
+//! figures roll up.
+
+use super::Costs;
+use crate::db::{self, Conn};
+use crate::domain::analytics::Span;
+use crate::domain::ids::TenantId;
+use crate::domain::plan::Plan;
+use crate::domain::statement::{statement, DayCost, Schedule, Statement};
+use crate::services::Result;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One tenant's statement, with its plan today.
+#[derive(Debug, Clone)]
+pub struct TenantStatement {
+    pub tenant_id: String,
+    pub plan: Option<Plan>,
+    pub statement: Statement,
+}
+
+impl Costs {
+    /// The tenant and every sub-organisation below it, the tenant first.
+    pub async fn family(&self, conn: &mut Conn, tenant: &TenantId) -> Result<Vec<TenantId>> {
+        let mut out = vec![tenant.clone()];
+        let mut seen: BTreeSet<TenantId> = out.iter().cloned().collect();
+        let mut i = 0;
+        while i < out.len() {
+            for child in db::tenants::children(conn, &out[i]).await? {
+                if seen.insert(child.id.clone()) {
+                    out.push(child.id);
+                }
+            }
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    /// The statements for `span` of `tenants`, or (`None`) of every tenant,
+    /// in the order given (else by id).
+    pub(crate) async fn statements(
+        &self,
+        conn: &mut Conn,
+        tenants: Option<&[TenantId]>,
+        span: Span,
+    ) -> Result<Vec<TenantStatement>> {
+        let terms = db::money::terms(conn).await?;
+        let one = match tenants {
+            Some([t]) => Some(t),
+            _ => None,
+        };
+        let plans = db::money::plan_histories(conn, one).await?;
+        let mut costs: BTreeMap<String, Vec<DayCost>> = BTreeMap::new();
+        for (tenant, c) in db::costs::tenant_day_costs(conn, tenants, span.from, span.to).await? {
+            costs.entry(tenant).or_default().push(c);
+        }
+        let ids: Vec<String> = match tenants {
+            Some(ids) => ids.iter().map(|t| t.to_string()).collect(),
+            None => {
+                let all: BTreeSet<&String> = plans.keys().chain(costs.keys()).collect();
+                all.into_iter().cloned().collect()
+            }
+        };
+        let empty = Schedule::new(Vec::new());
+        let label = span.label();
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let history = plans.get(&id).unwrap_or(&empty);
+                let used = costs.get(&id).map(Vec::as_slice).unwrap_or_default();
+                TenantStatement {
+                    plan: history.entries().last().map(|e| e.1),
+                    statement: statement(span, &label, history, &terms, used),
+                    tenant_id: id,
+                }
+            })
+            .collect())
+    }
+}
