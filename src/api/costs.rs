@@ -3,7 +3,7 @@
 use super::access::{needs, Operator, TenantOperator};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
-use super::schemas::{AnalyticsDay, Label128, Label200, Label64, Timestamp};
+use super::schemas::{AnalyticsDay, BillingModeName, Label128, Label200, Label64, Timestamp};
 use crate::domain::analytics::{round_div, Tpc};
 use crate::domain::cost::{parse_milli, Units, UsageEvent};
 use crate::domain::ids::TenantId;
@@ -403,7 +403,7 @@ pub struct PlanPricingBody {
     /// cost plus the SG&A and compliance lines) or `plan_pricing` (the
     /// monthly subscription plus usage at cost times `usage_markup_bps`).
     /// Default: the plan's current mode.
-    #[schema(value_type = Option<String>, example = "plan_pricing")]
+    #[schema(value_type = Option<BillingModeName>)]
     #[serde(default)]
     pub billing_mode: Option<BillingMode>,
     /// The plan's subscription per calendar month, micro-dollars (plan pricing).
@@ -488,7 +488,7 @@ pub struct AllocationRatesBody {
 pub struct PlanTermsView {
     pub plan: String,
     pub effective_from: NaiveDate,
-    #[schema(value_type = String, example = "cost_plus")]
+    #[schema(value_type = BillingModeName)]
     pub billing_mode: BillingMode,
     pub monthly_price_micros: i64,
     pub usage_markup_bps: i64,

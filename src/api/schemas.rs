@@ -204,6 +204,7 @@ pub struct TenantScopeText;
 pub struct NamespaceScope;
 pub struct TenantStatusName;
 pub struct InvoiceStatusName;
+pub struct BillingModeName;
 
 schema!(
     KeyPermission,
@@ -243,6 +244,14 @@ schema!(
     TenantStatusName,
     "TenantStatus",
     one_of(["active", "suspended"], "A tenant's status")
+);
+schema!(
+    BillingModeName,
+    "BillingMode",
+    one_of(
+        ["cost_plus", "plan_pricing"],
+        "How a plan's tenants are invoiced: each service at cost plus the SG&A and compliance lines, or the plan's subscription plus usage at its rate"
+    )
 );
 schema!(
     InvoiceStatusName,

@@ -305,9 +305,14 @@ fn horizon(f: &Forecast) -> i64 {
 /// A fitted line continued over the horizon, with its 95% band, in dollars.
 fn project(f: &Forecast, fit: Option<Fit>, history: &[f64]) -> Vec<(f64, f64, f64)> {
     let fit = Fit::or_flat(fit, history.first().copied());
+    // Day indexes count from the first day of data; the horizon starts at
+    // the next calendar quarter, not tomorrow.
+    let start = f
+        .data_from
+        .map_or(f.days, |first| (f.forecast_from - first).num_days());
     (0..horizon(f))
         .map(|i| {
-            let (y, lo, hi) = fit.band_at(f.days + i);
+            let (y, lo, hi) = fit.band_at(start + i);
             (dollars(y as i64), dollars(lo as i64), dollars(hi as i64))
         })
         .collect()

@@ -59,8 +59,22 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
         })
         .await
         .map_err(server_error)?;
+    let month = crate::domain::analytics::Period::Monthly.containing(now.date_naive());
+    let (_, tpc) = core
+        .costs
+        .tpc(
+            &id,
+            crate::domain::analytics::Period::Monthly,
+            crate::domain::analytics::Span {
+                from: month.0,
+                to: month.1,
+            },
+        )
+        .await
+        .map_err(server_error)?;
     let new_secret = super::admin::take_new_secret(&state, &session.csrf_token).await?;
     Ok(Some(customer_model::page(Input {
+        money: tpc.money,
         admin: admin_view(session),
         new_secret,
         now,
@@ -178,6 +192,7 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
                 namespaces=page.namespaces.clone()
                 tenant_id=page.tenant_id.clone()
             />
+            <MoneySection money=page.money/>
             <UsageSection usage=page.usage charts=page.charts days=page.days/>
             <RateLimits max_payload=page.max_payload storage=page.storage limits=page.limits/>
             <KeysSection keys=page.keys csrf=csrf.clone() back/>
@@ -217,6 +232,19 @@ fn TenantFacts(
             <div><dt>"Namespaces"</dt><dd>{namespaces.join(", ")}</dd></div>
             <div><dt>"Costs"</dt><dd><a href=format!("/admin/costs?tenant={tenant_id}")>"cost dashboard"</a></dd></div>
         </dl>
+    }
+    .into_any()
+}
+
+/// This month's bill and what it earns, by the money model (the same
+/// figures as the invoice, TPC and the cost dashboard).
+#[component]
+fn MoneySection(money: Vec<(String, String)>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="money-h" data-card="money">
+            <h2 id="money-h">"This month so far: billed, cost and profit"</h2>
+            <Figures figures=money/>
+        </section>
     }
     .into_any()
 }

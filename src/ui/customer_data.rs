@@ -70,6 +70,8 @@ pub struct CustomerPageData {
     pub status: String,
     pub created_at: String,
     pub namespaces: Vec<String>,
+    /// (label, value) of this month's statement: revenue, cost, profits.
+    pub money: Vec<(String, String)>,
     /// (label, value) totals over the window.
     pub usage: Vec<(String, String)>,
     pub charts: Vec<Chart>,

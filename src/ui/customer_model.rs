@@ -9,7 +9,7 @@ use super::costs_data::Chart;
 use super::customer_data::{
     AuditRow, CustomerPageData, Gauge, KeyDetail, KeyLimits, SecretRow, VersionRow, DAYS,
 };
-use super::format::{bytes, count};
+use super::format::{bps, bytes, count, usd};
 use crate::domain::api_key::ApiKey;
 use crate::domain::audit::AuditEntry;
 use crate::domain::secret::{SecretMeta, Service};
@@ -34,6 +34,8 @@ pub struct Input {
     pub keys: Vec<ApiKey>,
     pub secrets: Vec<SecretMeta>,
     pub audit: Vec<AuditEntry>,
+    /// This month's statement (with any sub-organisations rolled up).
+    pub money: crate::domain::statement::Statement,
 }
 
 /// One day of the window, with its totals if it had any use.
@@ -74,6 +76,7 @@ pub fn page(input: Input) -> CustomerPageData {
             .iter()
             .map(|n| n.name.to_string())
             .collect(),
+        money: money_rows(&input.money),
         usage: usage_totals(&input.report.total),
         charts: usage_charts(&days),
         days: day_rows(&days),
@@ -334,6 +337,32 @@ fn key_limits(s: &SubjectLimits) -> KeyLimits {
         pooled: s.pooled,
         gauges,
     }
+}
+
+/// This month's statement for people.
+fn money_rows(s: &crate::domain::statement::Statement) -> Vec<(String, String)> {
+    let margin = |m: Option<i64>| m.map(bps).unwrap_or_else(|| "-".into());
+    vec![
+        ("Billed (revenue)".into(), usd(s.revenue_micros)),
+        ("Direct cost".into(), usd(s.direct_cost_micros)),
+        (
+            "Gross profit".into(),
+            format!(
+                "{} ({})",
+                usd(s.gross_profit_micros),
+                margin(s.gross_margin_bps())
+            ),
+        ),
+        ("SG&A and compliance".into(), usd(s.allocated_micros())),
+        (
+            "Net profit".into(),
+            format!(
+                "{} ({})",
+                usd(s.net_profit_micros),
+                margin(s.net_margin_bps())
+            ),
+        ),
+    ]
 }
 
 /// The largest request body the first key admits, or "-" without keys.

@@ -345,8 +345,33 @@ async fn the_customer_page_shows_use_limits_keys_secrets_and_audit() {
     );
     app.flush_usage().await;
 
+    // This month's bill: an event of $2.50 today, billed cost-plus (pro):
+    // 250 c + 25 c SG&A + 12.5 -> 13 c compliance = $2.88, the TPC's revenue.
+    let (status, body) = ingest(
+        &app,
+        &json!([event(
+            "c1",
+            "acme",
+            "u1",
+            "openai",
+            json!({"tokens_in": 1_000_000}),
+            &Utc::now().to_rfc3339()
+        )]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
     let page = page_html(&app, path, &cookie).await;
     assert!(page.contains("<h1>acme"), "{page}");
+    let money = &page[page.find("data-card=\"money\"").expect("a money card")..];
+    assert!(
+        money.contains("<dt>Billed (revenue)</dt><dd>$2.88</dd>"),
+        "{money}"
+    );
+    assert!(
+        money.contains("<dt>Direct cost</dt><dd>$2.50</dd>"),
+        "{money}"
+    );
     assert_eq!(
         series(figure(&page, "requests")),
         ["hits", "misses", "other"]
