@@ -136,6 +136,8 @@ pub struct TenantDetailView {
     pub limits: LimitsView,
     pub namespaces: Vec<NamespaceView>,
     pub key_count: usize,
+    /// Whether its invoice carries its sub-organisations' charges (they then get none of their own).
+    pub invoices_children: bool,
 }
 
 fn tenant_id(raw: String) -> Result<TenantId, ApiError> {
@@ -170,6 +172,7 @@ pub async fn get_tenant(
         limits: detail.limits.into(),
         namespaces: detail.namespaces.into_iter().map(Into::into).collect(),
         key_count: detail.key_count,
+        invoices_children: detail.invoices_children,
     }))
 }
 
@@ -184,6 +187,10 @@ pub struct TenantPatch {
     /// on are billed on the new plan; limits change now either way).
     #[serde(default)]
     pub plan_effective_from: Option<chrono::NaiveDate>,
+    /// `true`: this tenant's invoice carries its sub-organisations' charges
+    /// (all levels below it; they get no invoice of their own).
+    #[serde(default)]
+    pub invoices_children: Option<bool>,
     /// active | suspended (a suspended tenant's keys are refused as DISABLED)
     #[schema(value_type = Option<TenantStatusName>)]
     pub status: Option<String>,
@@ -209,6 +216,7 @@ impl TryFrom<TenantPatch> for TenantChanges {
                 .map(|p| p.map(|p| TenantId::parse_field("parent_id", p)).transpose())
                 .transpose()?,
             plan_from: p.plan_effective_from,
+            invoices_children: p.invoices_children,
         })
     }
 }

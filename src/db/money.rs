@@ -162,3 +162,48 @@ pub async fn plan_histories(
         .map(|(t, s)| (t, Schedule::new(s)))
         .collect())
 }
+
+/// Whether a parent takes its sub-organisations' charges on its own invoice.
+pub async fn invoices_children(conn: &mut Conn, tenant: &TenantId) -> sqlx::Result<bool> {
+    let row = sqlx::query("SELECT invoices_children FROM tenants WHERE id = $1")
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<i64, _>("invoices_children")? != 0,
+        None => false,
+    })
+}
+
+pub async fn set_invoices_children(
+    conn: &mut Conn,
+    tenant: &TenantId,
+    on: bool,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tenants SET invoices_children = $1 WHERE id = $2")
+        .bind(i64::from(on))
+        .bind(tenant.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Every tenant's parent and whether it invoices its sub-organisations.
+pub async fn billing_tree(
+    conn: &mut Conn,
+) -> sqlx::Result<HashMap<String, (Option<String>, bool)>> {
+    let rows = sqlx::query("SELECT id, parent_id, invoices_children FROM tenants")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                (
+                    r.try_get("parent_id")?,
+                    r.try_get::<i64, _>("invoices_children")? != 0,
+                ),
+            ))
+        })
+        .collect()
+}

@@ -8,7 +8,8 @@ use crate::domain::analytics::Span;
 use crate::domain::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::invoice::{
-    draft_invoice, xero_csv, xero_invoices_json, BillingPeriod, Invoice, InvoiceStatus, Ledger,
+    draft_invoice, xero_csv, xero_invoices_json, BillingPeriod, Invoice, InvoiceLine,
+    InvoiceStatus, Ledger,
 };
 use crate::domain::ValidationError;
 pub use crate::integrations::xero::XeroClient;
@@ -128,20 +129,31 @@ impl Billing {
             from: period.first_day(),
             to: period.end(),
         };
-        let mut invoices = Vec::new();
+        let tree = db::money::billing_tree(&mut tx).await?;
+        // Each invoice's lines: the tenant's own, then those of the
+        // sub-organisations it invoices, named.
+        let mut bills: BTreeMap<String, (Vec<InvoiceLine>, Vec<InvoiceLine>)> = BTreeMap::new();
         for s in self.costs.statements(&mut tx, None, span).await? {
-            let id = TenantId::parse(s.tenant_id.clone())?;
+            let to = bill_to(&tree, &s.tenant_id);
+            let bill = bills.entry(to.clone()).or_default();
+            if to == s.tenant_id {
+                bill.0.extend(s.statement.lines);
+            } else {
+                bill.1.extend(s.statement.lines.into_iter().map(|mut l| {
+                    l.description = format!("{}: {}", s.tenant_id, l.description);
+                    l
+                }));
+            }
+        }
+        let mut invoices = Vec::new();
+        for (tenant_id, (mut lines, children)) in bills {
+            lines.extend(children);
+            let id = TenantId::parse(tenant_id.clone())?;
             let name = db::tenants::find(&mut tx, &id)
                 .await?
                 .map(|t| t.name)
-                .unwrap_or_else(|| s.tenant_id.clone());
-            let Some(inv) = draft_invoice(
-                period,
-                &s.tenant_id,
-                &name,
-                &opts.currency,
-                s.statement.lines,
-            ) else {
+                .unwrap_or_else(|| tenant_id.clone());
+            let Some(inv) = draft_invoice(period, &tenant_id, &name, &opts.currency, lines) else {
                 continue;
             };
             if kept.contains(&inv.number) {
@@ -401,4 +413,23 @@ pub fn billing_period(
             "give either period (YYYY-MM) or date (YYYY-MM-DD)",
         )),
     }
+}
+
+/// Whose invoice a tenant's charges go on: its parent's when the parent
+/// invoices its sub-organisations (and so on up), else its own.
+fn bill_to(
+    tree: &std::collections::HashMap<String, (Option<String>, bool)>,
+    tenant: &str,
+) -> String {
+    let mut at = tenant.to_string();
+    // Parents form no cycle (moves are checked); the bound is a guard.
+    for _ in 0..64 {
+        match tree.get(&at) {
+            Some((Some(parent), _)) if tree.get(parent).is_some_and(|p| p.1) => {
+                at = parent.clone();
+            }
+            _ => break,
+        }
+    }
+    at
 }

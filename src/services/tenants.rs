@@ -33,6 +33,8 @@ pub struct TenantDetail {
     pub limits: PlanLimits,
     pub namespaces: Vec<Namespace>,
     pub key_count: usize,
+    /// Whether its invoice carries its sub-organisations' charges.
+    pub invoices_children: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -44,6 +46,8 @@ pub struct TenantChanges {
     pub parent: Option<Option<TenantId>>,
     /// The day a plan change counts from for billing (default today).
     pub plan_from: Option<chrono::NaiveDate>,
+    /// Take (or stop taking) its sub-organisations' charges on its invoice.
+    pub invoices_children: Option<bool>,
 }
 
 /// Refuses a parent that does not exist, is the tenant itself, or sits
@@ -170,6 +174,7 @@ impl Tenants {
             limits: db::plans::limits(&mut conn, tenant.plan).await?,
             namespaces: db::namespaces::list_for_tenant(&mut conn, id).await?,
             key_count: db::keys::list(&mut conn, Some(id)).await?.len(),
+            invoices_children: db::money::invoices_children(&mut conn, id).await?,
             tenant,
         })
     }
@@ -346,6 +351,9 @@ impl Tenants {
             }
             _ => {}
         }
+        if let Some(on) = changes.invoices_children {
+            db::money::set_invoices_children(&mut tx, id, on).await?;
+        }
         if let Some(parent) = &changes.parent {
             if let Some(p) = parent {
                 check_new_parent(&mut tx, id, p).await?;
@@ -366,6 +374,7 @@ impl Tenants {
                     "name": changes.name,
                     "plan": changes.plan,
                     "plan_effective_from": changes.plan_from,
+                    "invoices_children": changes.invoices_children,
                     "status": changes.status,
                     "parent_id": changes.parent,
                 }),

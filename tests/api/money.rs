@@ -341,6 +341,45 @@ async fn a_parent_rolls_up_its_sub_organisations_with_each_share() {
     assert_eq!(a["members"], json!([]));
     let (_, a_total) = invoice(&app, month, "kid-a").await;
     assert_eq!(a_total, 115);
+    // Once the parent invoices its sub-organisations, the family has one
+    // invoice, the parent's, equal to the family's TPC revenue.
+    let (status, body) = app
+        .root_json(
+            Method::PATCH,
+            "/api/tenants/holding",
+            Some(json!({"invoices_children": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, detail) = app
+        .root_json(Method::GET, "/api/tenants/holding", None)
+        .await;
+    assert_eq!(detail["invoices_children"], true, "{detail}");
+    let period = month.format("%Y-%m").to_string();
+    let (status, out) = app
+        .root_json(
+            Method::POST,
+            "/api/xero/generate-invoices",
+            Some(json!({ "period": period })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let invoices = out["invoices"].as_array().unwrap();
+    assert_eq!(invoices.len(), 1, "{out}");
+    assert_eq!(invoices[0]["tenant_id"], "holding");
+    assert_eq!(invoices[0]["total_cents"], 460);
+    let descriptions: Vec<&str> = invoices[0]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["description"].as_str().unwrap())
+        .collect();
+    assert!(
+        descriptions[0].starts_with("kid-a: OpenAI usage")
+            && descriptions[3].starts_with("kid-b: OpenAI usage"),
+        "{descriptions:?}"
+    );
+
     // The parent's dashboard is the family's.
     add_admins(&app);
     let (cookie, _) = signed_in(&app, "ops@example.com").await;
