@@ -196,6 +196,29 @@ impl<P: Needs> FromRequestParts<AppState> for TenantOperator<P> {
 }
 
 impl<P: Needs> TenantOperator<P> {
+    /// Refuses (403 `PERMISSION_DENIED`, audited) a part of a call that needs
+    /// one more permission than its route (e.g. dating a plan change back,
+    /// which rewrites what is billed, needs `billing:write`).
+    pub async fn also_needs(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.grants.permits(permission) {
+            return Ok(());
+        }
+        refuse(
+            &self.operators,
+            &self.credential,
+            &self.actor,
+            self.route.clone(),
+            serde_json::json!({ "needs": permission }),
+        )
+        .await;
+        Err(forbidden(
+            "PERMISSION_DENIED",
+            format!(
+                "this change needs the {permission} permission, which this token does not hold"
+            ),
+        ))
+    }
+
     /// Refuses (403 `TENANT_NOT_PERMITTED`, audited) a tenant outside the scope.
     pub async fn check(&self, tenant: &TenantId) -> Result<(), ApiError> {
         if self.grants.tenants.covers(tenant) {

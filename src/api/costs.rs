@@ -393,7 +393,7 @@ pub async fn tpc(
     let tenant = TenantId::parse(tenant)?;
     operator.check(&tenant).await?;
     let (period, span) = parse_span(q.period.as_deref(), q.from, q.to)?;
-    let (plan, t) = costs.tpc(&tenant, period, span).await?;
+    let (plan, t) = costs.tpc(&tenant, span).await?;
     Ok(Json(view(&tenant, period.as_str(), plan, t)))
 }
 

@@ -5,6 +5,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::namespaces::NamespaceView;
 use super::schemas::{DisplayName, TenantStatusName};
+use crate::domain::access::Permission;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::{Plan, PlanLimits};
 use crate::domain::tenant::{parse_display_name, Tenant, TenantStatus};
@@ -250,6 +251,10 @@ pub async fn update_tenant(
     let changes = TenantChanges::try_from(patch)?;
     if let Some(Some(parent)) = &changes.parent {
         operator.check(parent).await?;
+    }
+    // What is billed changes: dating a plan change back, or who invoices whom.
+    if changes.plan_from.is_some() || changes.invoices_children.is_some() {
+        operator.also_needs(Permission::BillingWrite).await?;
     }
     Ok(Json(
         tenants

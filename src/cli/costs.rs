@@ -131,11 +131,7 @@ pub(super) async fn analyze(settings: Settings, cmd: CostsCommand) -> Result<(),
     let (period, span) =
         crate::services::costs::parse_span(Some(&period), from, None).map_err(service_error)?;
     let core = core(&settings).await?;
-    let result = core
-        .costs
-        .tpc(&tenant, period, span)
-        .await
-        .map_err(service_error);
+    let result = core.costs.tpc(&tenant, span).await.map_err(service_error);
     core.shutdown().await;
     let (plan, t) = result?;
     if json {

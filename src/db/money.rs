@@ -207,3 +207,21 @@ pub async fn billing_tree(
         })
         .collect()
 }
+
+/// The first day terms may still change from: the day after the last
+/// period with an invoice sent or paid (which stays as it was issued), or
+/// `None` when nothing has been issued.
+pub async fn first_open_day(conn: &mut Conn) -> sqlx::Result<Option<NaiveDate>> {
+    let row =
+        sqlx::query("SELECT MAX(period) AS period FROM invoices WHERE status IN ('sent', 'paid')")
+            .fetch_one(&mut *conn)
+            .await?;
+    let period: Option<String> = row.try_get("period")?;
+    period
+        .map(|p| {
+            crate::domain::invoice::BillingPeriod::parse(&p)
+                .map(|p| p.end())
+                .map_err(|e| corrupt(format!("invoices.period: {e}")))
+        })
+        .transpose()
+}

@@ -121,14 +121,16 @@ impl Span {
     /// The period before, in the calendar: the previous month when the span
     /// is a calendar month, the ISO week before when it is an ISO week, the
     /// day before for a day; otherwise the equally long window just before.
-    pub fn previous_in(&self, period: Period) -> Self {
+    pub fn previous_period(&self) -> Self {
         let before = self.from - Duration::days(1);
-        let (from, to) = period.containing(before);
-        if period.containing(self.from) == (self.from, self.to) {
-            Self { from, to }
-        } else {
-            self.previous()
-        }
+        [Period::Monthly, Period::Weekly, Period::Daily]
+            .into_iter()
+            .find(|p| p.containing(self.from) == (self.from, self.to))
+            .map(|p| {
+                let (from, to) = p.containing(before);
+                Self { from, to }
+            })
+            .unwrap_or_else(|| self.previous())
     }
 
     /// A short name of the span for invoice lines: `2026-11` for a calendar
@@ -359,7 +361,7 @@ mod tests {
             }
         );
         assert_eq!(
-            span.previous_in(Period::Monthly),
+            span.previous_period(),
             span.previous(),
             "not a calendar month"
         );
@@ -368,7 +370,7 @@ mod tests {
             to: d(2026, 4, 1),
         };
         assert_eq!(
-            march.previous_in(Period::Monthly),
+            march.previous_period(),
             Span {
                 from: d(2026, 2, 1),
                 to: d(2026, 3, 1)
@@ -381,7 +383,7 @@ mod tests {
             to: d(2026, 11, 30),
         };
         assert_eq!(
-            week.previous_in(Period::Weekly),
+            week.previous_period(),
             Span {
                 from: d(2026, 11, 16),
                 to: d(2026, 11, 23)

@@ -160,7 +160,7 @@ pub struct InvoiceLine {
 
 impl InvoiceLine {
     pub fn amount_cents(&self) -> i64 {
-        self.quantity * self.unit_amount_cents
+        self.quantity.saturating_mul(self.unit_amount_cents)
     }
 }
 

@@ -209,11 +209,13 @@ pub struct Statement {
 
 impl Statement {
     pub fn allocated_micros(&self) -> i64 {
-        self.sga_micros + self.compliance_micros
+        self.sga_micros.saturating_add(self.compliance_micros)
     }
 
     pub fn total_cents(&self) -> i64 {
-        self.lines.iter().map(InvoiceLine::amount_cents).sum()
+        self.lines
+            .iter()
+            .fold(0i64, |t, l| t.saturating_add(l.amount_cents()))
     }
 
     pub fn gross_margin_bps(&self) -> Option<i64> {
@@ -227,16 +229,24 @@ impl Statement {
     /// Adds another tenant's statement (a sub-organisation's, a platform
     /// total); the lines are left as they are.
     pub fn add(&mut self, other: &Statement) {
-        self.events += other.events;
-        self.direct_cost_micros += other.direct_cost_micros;
-        self.subscription_micros += other.subscription_micros;
-        self.usage_micros += other.usage_micros;
-        self.allocations_billed_micros += other.allocations_billed_micros;
-        self.revenue_micros += other.revenue_micros;
-        self.sga_micros += other.sga_micros;
-        self.compliance_micros += other.compliance_micros;
-        self.gross_profit_micros += other.gross_profit_micros;
-        self.net_profit_micros += other.net_profit_micros;
+        let pairs = [
+            (&mut self.events, other.events),
+            (&mut self.direct_cost_micros, other.direct_cost_micros),
+            (&mut self.subscription_micros, other.subscription_micros),
+            (&mut self.usage_micros, other.usage_micros),
+            (
+                &mut self.allocations_billed_micros,
+                other.allocations_billed_micros,
+            ),
+            (&mut self.revenue_micros, other.revenue_micros),
+            (&mut self.sga_micros, other.sga_micros),
+            (&mut self.compliance_micros, other.compliance_micros),
+            (&mut self.gross_profit_micros, other.gross_profit_micros),
+            (&mut self.net_profit_micros, other.net_profit_micros),
+        ];
+        for (sum, part) in pairs {
+            *sum = sum.saturating_add(part);
+        }
     }
 }
 
@@ -323,8 +333,8 @@ impl Sums {
             .services
             .entry(component_code(c.service))
             .or_insert((c.service, 0, 0, 0));
-        s.1 += c.events;
-        s.2 += c.cost_micros;
+        s.1 = s.1.saturating_add(c.events);
+        s.2 = s.2.saturating_add(c.cost_micros);
         s.3 += cost * i128::from(rate);
         self.sga += cost * i128::from(rates.sga_bps);
         self.compliance += cost * i128::from(rates.compliance_bps);
@@ -364,8 +374,8 @@ impl Sums {
             ));
         }
         for (code, (service, events, cost, billed)) in &self.services {
-            out.events += events;
-            out.direct_cost_micros += cost;
+            out.events = out.events.saturating_add(*events);
+            out.direct_cost_micros = out.direct_cost_micros.saturating_add(*cost);
             if *events == 0 && *billed == 0 {
                 continue;
             }
@@ -401,20 +411,27 @@ impl Sums {
                 cents(self.compliance_billed),
             ));
         }
+        // Saturating throughout: absurd figures must not wrap into negative
+        // invoices (ingest refuses events costing over $1,000,000 each).
         for l in &lines {
-            let micros = l.amount_cents() * 10_000;
-            match l.item_code.as_str() {
-                SUBSCRIPTION_CODE => out.subscription_micros += micros,
-                SGA_CODE | COMPLIANCE_CODE => out.allocations_billed_micros += micros,
-                _ => out.usage_micros += micros,
-            }
+            let micros = l.unit_amount_cents.saturating_mul(10_000);
+            let part = match l.item_code.as_str() {
+                SUBSCRIPTION_CODE => &mut out.subscription_micros,
+                SGA_CODE | COMPLIANCE_CODE => &mut out.allocations_billed_micros,
+                _ => &mut out.usage_micros,
+            };
+            *part = part.saturating_add(micros);
         }
-        out.revenue_micros =
-            out.subscription_micros + out.usage_micros + out.allocations_billed_micros;
-        out.sga_micros = cents(self.sga) * 10_000;
-        out.compliance_micros = cents(self.compliance) * 10_000;
-        out.gross_profit_micros = out.revenue_micros - out.direct_cost_micros;
-        out.net_profit_micros = out.gross_profit_micros - out.allocated_micros();
+        out.revenue_micros = out
+            .subscription_micros
+            .saturating_add(out.usage_micros)
+            .saturating_add(out.allocations_billed_micros);
+        out.sga_micros = cents(self.sga).saturating_mul(10_000);
+        out.compliance_micros = cents(self.compliance).saturating_mul(10_000);
+        out.gross_profit_micros = out.revenue_micros.saturating_sub(out.direct_cost_micros);
+        out.net_profit_micros = out
+            .gross_profit_micros
+            .saturating_sub(out.allocated_micros());
         out.lines = lines;
         out
     }

@@ -130,10 +130,27 @@ impl Billing {
             to: period.end(),
         };
         let tree = db::money::billing_tree(&mut tx).await?;
+        // Tenants whose charges an issued (sent or paid) invoice of the
+        // period already carries, its own or a parent's: never billed twice,
+        // whatever `invoices_children` says now.
+        let mut billed = std::collections::HashSet::new();
+        for status in [InvoiceStatus::Sent, InvoiceStatus::Paid] {
+            for inv in db::invoices::list(&mut tx, Some(period), Some(status)).await? {
+                for l in &inv.lines {
+                    if let Some((child, _)) = l.description.split_once(": ") {
+                        billed.insert(child.to_string());
+                    }
+                }
+                billed.insert(inv.tenant_id);
+            }
+        }
         // Each invoice's lines: the tenant's own, then those of the
         // sub-organisations it invoices, named.
         let mut bills: BTreeMap<String, (Vec<InvoiceLine>, Vec<InvoiceLine>)> = BTreeMap::new();
         for s in self.costs.statements(&mut tx, None, span).await? {
+            if billed.contains(&s.tenant_id) {
+                continue;
+            }
             let to = bill_to(&tree, &s.tenant_id);
             let bill = bills.entry(to.clone()).or_default();
             if to == s.tenant_id {
@@ -406,8 +423,15 @@ pub fn billing_period(
         (Some(p), None) => BillingPeriod::parse(p),
         (None, Some(d)) => d
             .parse::<NaiveDate>()
+            .ok()
+            .filter(|d| (2000..=9999).contains(&chrono::Datelike::year(d)))
             .map(BillingPeriod::containing)
-            .map_err(|_| ValidationError::new("date", "must be a date as YYYY-MM-DD")),
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "date",
+                    "must be a date as YYYY-MM-DD between the years 2000 and 9999",
+                )
+            }),
         _ => Err(ValidationError::new(
             "period",
             "give either period (YYYY-MM) or date (YYYY-MM-DD)",

@@ -340,6 +340,7 @@ impl Tenants {
                     )
                     .into());
                 }
+                super::costs::check_open(&mut tx, from).await?;
                 db::money::record_plan(&mut tx, id, plan, from).await?;
             }
             (None, Some(_)) => {

@@ -64,7 +64,6 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
         .costs
         .tpc(
             &id,
-            crate::domain::analytics::Period::Monthly,
             crate::domain::analytics::Span {
                 from: month.0,
                 to: month.1,
@@ -242,7 +241,7 @@ fn TenantFacts(
 fn MoneySection(money: Vec<(String, String)>) -> impl IntoView {
     view! {
         <section aria-labelledby="money-h" data-card="money">
-            <h2 id="money-h">"This month so far: billed, cost and profit"</h2>
+            <h2 id="money-h">"This month: billed (the month's subscription, usage to date), cost and profit"</h2>
             <Figures figures=money/>
         </section>
     }

@@ -330,6 +330,38 @@ async fn push_to_xero_then_payments_reconcile() {
     assert_eq!(received["Status"], "AUTHORISED");
     assert_eq!(received["LineItems"][2]["ItemCode"], "15-OPENAI");
     assert_eq!(received["LineItems"][2]["UnitAmount"], 5.01);
+    // What was billed in a sent month can no longer be repriced: terms may
+    // change from the next month on.
+    for (path, body) in [
+        (
+            "/api/money/allocation-rates",
+            json!({"sga_bps": 2000, "compliance_bps": 500, "effective_from": "2026-10-15"}),
+        ),
+        (
+            "/api/plans/pro/pricing",
+            json!({"monthly_price_micros": 0, "usage_markup_bps": 0, "effective_from": "2026-10-31"}),
+        ),
+    ] {
+        let (status, body) = app.root_json(Method::PUT, path, Some(body)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "PERIOD_INVOICED", "{body}");
+    }
+    let (status, body) = app
+        .root_json(
+            Method::PATCH,
+            "/api/tenants/acme",
+            Some(json!({"plan": "pro", "plan_effective_from": "2026-10-01"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = app
+        .root_json(
+            Method::PUT,
+            "/api/money/allocation-rates",
+            Some(json!({"sga_bps": 1000, "compliance_bps": 500, "effective_from": "2026-11-01"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // Pushing again sends nothing (no drafts left).
     let (_, again) = app
         .root_json(

@@ -244,6 +244,27 @@ async fn a_month_is_one_number_on_the_invoice_the_tpc_and_the_dashboard_in_both_
     );
     one_number(&app, &cookie, "acme", month, subscription_cents + 655).await;
 
+    // Dating a plan change back changes what is billed: a token that may
+    // only manage tenants is refused (and the refusal audited).
+    let (_, token) = app
+        .root_json(
+            Method::POST,
+            "/api/tokens",
+            Some(json!({"name": "tenants only", "permissions": ["tenants:write"]})),
+        )
+        .await;
+    let res = app
+        .client
+        .patch(app.url("/api/tenants/acme"))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .json(&json!({"plan": "pro", "plan_effective_from": month}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "PERMISSION_DENIED", "{body}");
+
     // A plan change cannot be dated in the future, nor without a plan.
     for bad in [
         json!({"plan": "pro", "plan_effective_from": Utc::now().date_naive() + Duration::days(1)}),
@@ -405,6 +426,27 @@ async fn a_parent_rolls_up_its_sub_organisations_with_each_share() {
         "{card}"
     );
     assert!(card.contains("Measured saving in this period"), "{card}");
+}
+
+#[tokio::test]
+async fn an_event_costing_over_a_million_dollars_is_refused() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    // 10^12 characters x 180,000 µ$ per 1,000 = $180,000,000.
+    let (status, body) = ingest(
+        &app,
+        &json!([event(
+            "x1",
+            "acme",
+            "u",
+            "elevenlabs",
+            json!({"characters": 1_000_000_000_000_i64}),
+            "2026-11-02T00:00:00Z"
+        )]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "units", "{body}");
 }
 
 #[tokio::test]

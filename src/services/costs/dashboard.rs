@@ -3,7 +3,7 @@
 
 use super::Costs;
 use crate::db;
-use crate::domain::analytics::{Period, Span};
+use crate::domain::analytics::Span;
 use crate::domain::ids::TenantId;
 use crate::domain::overview::{overview, CostOverview, OverviewInput};
 use crate::domain::plan::Plan;
@@ -32,7 +32,7 @@ impl Costs {
         };
         let scope = family.as_deref();
         let b = db::costs::breakdown(&mut conn, scope, span.from, span.to).await?;
-        let prev = span.previous_in(span_period(span));
+        let prev = span.previous_period();
         let previous = db::costs::service_totals(&mut conn, scope, prev.from, prev.to).await?;
         let statements = self
             .statements(&mut conn, scope, span)
@@ -63,14 +63,4 @@ impl Costs {
         let mut conn = self.db.pool().acquire().await?;
         Ok(db::usage::daily_totals(&mut conn, tenant, at(from), at(to)).await?)
     }
-}
-
-/// The calendar period a span is, if any (a month, an ISO week, a day), for
-/// its previous period; else monthly, which falls back to the equally long
-/// window before.
-fn span_period(span: Span) -> Period {
-    [Period::Monthly, Period::Weekly, Period::Daily]
-        .into_iter()
-        .find(|p| p.containing(span.from) == (span.from, span.to))
-        .unwrap_or(Period::Monthly)
 }

@@ -24,6 +24,9 @@ use std::collections::BTreeSet;
 
 /// At most this many events per ingest call.
 pub const MAX_EVENTS_PER_BATCH: usize = 1_000;
+/// One usage event may cost at most $1,000,000 (a bound that keeps every
+/// sum of costs far from overflowing).
+pub const MAX_EVENT_COST_MICROS: i64 = 1_000_000_000_000;
 
 /// What an ingest call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,8 +92,17 @@ impl Costs {
         let prices = self.prices(None).await?;
         let priced = events
             .into_iter()
-            .map(|e| {
+            .enumerate()
+            .map(|(i, e)| {
                 let cost = e.cost_micros(&prices)?;
+                if cost > MAX_EVENT_COST_MICROS {
+                    return Err(ValidationError::new(
+                        "units",
+                        format!(
+                            "event {i}: costs more than $1,000,000; split it or check its units"
+                        ),
+                    ));
+                }
                 Ok((e, cost))
             })
             .collect::<std::result::Result<Vec<_>, ValidationError>>()?;
@@ -107,8 +119,8 @@ impl Costs {
 
     /// A tenant's True Production Cost over `span` with its sub-organisations
     /// rolled up, with the previous period (in the calendar, see
-    /// `Span::previous_in`) for trends, and what it was billed.
-    pub async fn tpc(&self, tenant: &TenantId, period: Period, span: Span) -> Result<(Plan, Tpc)> {
+    /// `Span::previous_period`) for trends, and what it was billed.
+    pub async fn tpc(&self, tenant: &TenantId, span: Span) -> Result<(Plan, Tpc)> {
         let t = self.keys.require_tenant(tenant).await?;
         self.apply_cost_rollups().await?;
         let mut conn = self.db.pool().acquire().await?;
@@ -119,7 +131,7 @@ impl Costs {
                 .collect()
         };
         let current = rows(db::costs::tenant_days(&mut conn, &family, span.from, span.to).await?);
-        let prev_span = span.previous_in(period);
+        let prev_span = span.previous_period();
         let previous =
             rows(db::costs::tenant_days(&mut conn, &family, prev_span.from, prev_span.to).await?);
         let members = self.statements(&mut conn, Some(&family), span).await?;
@@ -174,6 +186,7 @@ impl Costs {
         let now = now();
         let from = check_effective_from(from, now.date_naive())?;
         let mut tx = self.db.pool().begin().await?;
+        check_open(&mut tx, from).await?;
         db::money::set_plan_terms(&mut tx, plan, from, terms, now).await?;
         db::audit::insert(
             &mut tx,
@@ -205,6 +218,7 @@ impl Costs {
         let now = now();
         let from = check_effective_from(from, now.date_naive())?;
         let mut tx = self.db.pool().begin().await?;
+        check_open(&mut tx, from).await?;
         db::money::set_rates(&mut tx, from, rates, now).await?;
         db::audit::insert(
             &mut tx,
@@ -221,6 +235,22 @@ impl Costs {
         .await?;
         tx.commit().await?;
         Ok((from, rates))
+    }
+}
+
+/// Refuses (409 `PERIOD_INVOICED`) a change of what was billed from a day
+/// inside a period whose invoices were already sent or paid: those stay as
+/// issued, and the figures must keep agreeing with them.
+pub(crate) async fn check_open(conn: &mut db::Conn, from: chrono::NaiveDate) -> Result<()> {
+    match db::money::first_open_day(conn).await? {
+        Some(open) if from < open => Err(Error::conflict(
+            "PERIOD_INVOICED",
+            format!(
+                "invoices up to {} were sent or paid; changes may take effect from {open} on",
+                open - chrono::Duration::days(1)
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

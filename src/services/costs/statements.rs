@@ -54,10 +54,12 @@ impl Costs {
         for (tenant, c) in db::costs::tenant_day_costs(conn, tenants, span.from, span.to).await? {
             costs.entry(tenant).or_default().push(c);
         }
+        // Every tenant has a plan history from its creation; cost rows of an
+        // erased tenant (a late write not yet swept) have none and are left out.
         let ids: Vec<String> = match tenants {
             Some(ids) => ids.iter().map(|t| t.to_string()).collect(),
             None => {
-                let all: BTreeSet<&String> = plans.keys().chain(costs.keys()).collect();
+                let all: BTreeSet<&String> = plans.keys().collect();
                 all.into_iter().cloned().collect()
             }
         };
