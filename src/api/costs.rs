@@ -415,6 +415,7 @@ pub struct PlanPricingBody {
     /// The first day the terms apply (UTC, default today); earlier days keep
     /// the terms in force then.
     #[serde(default)]
+    #[schema(value_type = Option<AnalyticsDay>)]
     pub effective_from: Option<NaiveDate>,
 }
 
@@ -481,6 +482,7 @@ pub struct AllocationRatesBody {
     pub compliance_bps: i64,
     /// The first day the rates apply (UTC, default today).
     #[serde(default)]
+    #[schema(value_type = Option<AnalyticsDay>)]
     pub effective_from: Option<NaiveDate>,
 }
 

@@ -4,7 +4,7 @@ use super::access::{needs, TenantOperator};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::namespaces::NamespaceView;
-use super::schemas::{DisplayName, TenantStatusName};
+use super::schemas::{AnalyticsDay, DisplayName, TenantStatusName};
 use crate::domain::access::Permission;
 use crate::domain::ids::TenantId;
 use crate::domain::plan::{Plan, PlanLimits};
@@ -187,6 +187,7 @@ pub struct TenantPatch {
     /// default, or an earlier day to correct the plan history (days from it
     /// on are billed on the new plan; limits change now either way).
     #[serde(default)]
+    #[schema(value_type = Option<AnalyticsDay>)]
     pub plan_effective_from: Option<chrono::NaiveDate>,
     /// `true`: this tenant's invoice carries its sub-organisations' charges
     /// (all levels below it; they get no invoice of their own).
@@ -223,7 +224,9 @@ impl TryFrom<TenantPatch> for TenantChanges {
 }
 
 /// Rename a tenant, change its plan, suspend / reactivate it, or move it
-/// under another parent.
+/// under another parent. `plan_effective_from` goes with `plan` and lies on
+/// or before today (422 otherwise), and after any period already invoiced
+/// (409 `PERIOD_INVOICED`); it and `invoices_children` also need `billing:write`.
 #[utoipa::path(
     patch,
     path = "/api/tenants/{id}",
