@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of the hot path, in one go: a bare axum handler in the same
-# binary (/bench/bare), POST /api/keys/verify, and POST /api/cache/get hits,
+# binary (/bench/bare), POST /api/keys/verify, and POST /api/cache/get hits
+# (with a plain key, and with a key that carries its own overall limits),
 # each with 64 concurrent connections (wrk), printing requests/s, p50 and p99
 # and each one's throughput relative to the bare handler.
 #   scripts/bench.sh              10 s per target
@@ -27,6 +28,14 @@ KEY=$(api POST /api/provision '{"user_id":"bench","integration":"files","project
 GET_BODY='{"provider":"openai","model":"gpt-4o","namespace":"jt_bench","messages":[{"role":"user","content":"What is keyward?"}]}'
 curl -sf "$BASE/api/cache/set" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
   -d '{"provider":"openai","model":"gpt-4o","namespace":"jt_bench","messages":[{"role":"user","content":"What is keyward?"}],"response":{"choices":[{"message":{"role":"assistant","content":"A self-hosted API-key and cost control plane."}}]},"ttl":3600}' >/dev/null
+# A second key that also carries its own overall limits (a pooled key's
+# per-second figure and monthly quota over all its tenants): the extra
+# counters on the hot path.
+KEY2=$(api POST /api/provision '{"user_id":"bench2","integration":"files","project_id":"jt","tier":"enterprise","overall_requests_per_second":1000000000,"overall_requests_per_month":1000000000000}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+GET_BODY2=${GET_BODY/jt_bench/jt_bench2}
+curl -sf "$BASE/api/cache/set" -H "Authorization: Bearer $KEY2" -H 'Content-Type: application/json' \
+  -d '{"provider":"openai","model":"gpt-4o","namespace":"jt_bench2","messages":[{"role":"user","content":"What is keyward?"}],"response":{"choices":[{"message":{"role":"assistant","content":"A self-hosted API-key and cost control plane."}}]},"ttl":3600}' >/dev/null
 
 # CPU time the server has used so far, in clock ticks (user + system).
 server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER/stat"; }
@@ -74,12 +83,14 @@ step "warming up"
 wrk -t1 -c8 -d2s "$BASE/healthz" >/dev/null
 # Check that the measured calls succeed before measuring them.
 curl -sf "$BASE/api/cache/get" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$GET_BODY" | grep -q '"hit":true'
+curl -sf "$BASE/api/cache/get" -H "Authorization: Bearer $KEY2" -H 'Content-Type: application/json' -d "$GET_BODY2" | grep -q '"hit":true'
 
 step "measuring ($CONNECTIONS connections, $THREADS wrk threads, $DURATION each)"
 RESULTS=$(
   run bare /bench/bare '{"ok":true}' ""
   run verify /api/keys/verify "{\"key\":\"$KEY\",\"namespace\":\"jt_bench\"}" ""
   run cache_get_hit /api/cache/get "$GET_BODY" "$KEY"
+  run get_hit_overall /api/cache/get "$GET_BODY2" "$KEY2"
 )
 python3 - "$RESULTS" <<'PY'
 import sys

@@ -279,7 +279,48 @@ enum PlansCommand {
         #[arg(long)]
         max_cached_bytes: Option<i64>,
     },
+    /// What a plan charges from a day on: billing mode, subscription, usage rate.
+    Pricing {
+        name: String,
+        /// cost_plus | plan_pricing (default: the mode in force then)
+        #[arg(long)]
+        billing_mode: Option<String>,
+        #[arg(long)]
+        monthly_price_micros: i64,
+        /// Usage billed at cost x this / 10000 (plan pricing).
+        #[arg(long)]
+        usage_markup_bps: i64,
+        /// YYYY-MM-DD (default today)
+        #[arg(long)]
+        effective_from: Option<String>,
+    },
+    /// Every plan's terms and the allocation rates, with their history.
+    Terms,
+    /// The SG&A and compliance allocation rates from a day on.
+    Rates {
+        #[arg(long)]
+        sga_bps: i64,
+        #[arg(long)]
+        compliance_bps: i64,
+        /// YYYY-MM-DD (default today)
+        #[arg(long)]
+        effective_from: Option<String>,
+    },
 }
+
+const TERMS_COLUMNS: &[(&str, &str)] = &[
+    ("PLAN", "/plan"),
+    ("FROM", "/effective_from"),
+    ("MODE", "/billing_mode"),
+    ("MONTHLY µ$", "/monthly_price_micros"),
+    ("USAGE BPS", "/usage_markup_bps"),
+];
+
+const RATES_COLUMNS: &[(&str, &str)] = &[
+    ("FROM", "/effective_from"),
+    ("SG&A BPS", "/sga_bps"),
+    ("COMPLIANCE BPS", "/compliance_bps"),
+];
 
 const PLAN_COLUMNS: &[(&str, &str)] = &[
     ("PLAN", "/name"),
@@ -316,6 +357,38 @@ pub(super) async fn run_plans(args: PlansArgs) -> Result<(), String> {
                 )
                 .await?;
             s.show(&v, "", PLAN_COLUMNS);
+        }
+        PlansCommand::Pricing {
+            name,
+            billing_mode,
+            monthly_price_micros,
+            usage_markup_bps,
+            effective_from,
+        } => {
+            let body = json!({"billing_mode": billing_mode, "monthly_price_micros": monthly_price_micros,
+                "usage_markup_bps": usage_markup_bps, "effective_from": effective_from});
+            let path = format!("/api/plans/{}/pricing", enc(&name));
+            let v = s.call(Method::PUT, &path, Some(body)).await?;
+            s.show(&v, "", &TERMS_COLUMNS[1..]);
+        }
+        PlansCommand::Terms => {
+            let v = s.call(Method::GET, "/api/money/terms", None).await?;
+            s.show(&v, "/plans", TERMS_COLUMNS);
+            if !s.json {
+                s.show(&v, "/allocation_rates", RATES_COLUMNS);
+            }
+        }
+        PlansCommand::Rates {
+            sga_bps,
+            compliance_bps,
+            effective_from,
+        } => {
+            let body = json!({"sga_bps": sga_bps, "compliance_bps": compliance_bps,
+                "effective_from": effective_from});
+            let v = s
+                .call(Method::PUT, "/api/money/allocation-rates", Some(body))
+                .await?;
+            s.show(&v, "", RATES_COLUMNS);
         }
     }
     Ok(())

@@ -394,11 +394,18 @@ pub async fn optimize_page(
         .optimize(day, t)
         .await
         .map_err(server_error)?;
+    let money = state
+        .core
+        .costs
+        .platform_statement(span)
+        .await
+        .map_err(server_error)?;
     Ok(Some(super::optimize_model::page(
         admin_view(session),
         t,
         span,
         &o,
+        &money,
     )))
 }
 

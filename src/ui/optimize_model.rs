@@ -8,13 +8,20 @@ use super::charts::{self, Series};
 use super::costs_data::{Chart, OptimizePageData, ServiceUseRow};
 use super::format::{bps, count, percent_axis, usd};
 use crate::domain::analytics::{Optimization, Span, Thresholds};
+use crate::domain::statement::Statement;
 use chrono::Duration;
 
 /// How many users of the trial cohort the page lists.
 const COHORT_SHOWN: usize = 50;
 
 /// The whole page: the week `span`, analysed under `t`.
-pub fn page(admin: AdminView, t: Thresholds, span: Span, o: &Optimization) -> OptimizePageData {
+pub fn page(
+    admin: AdminView,
+    t: Thresholds,
+    span: Span,
+    o: &Optimization,
+    money: &Statement,
+) -> OptimizePageData {
     OptimizePageData {
         admin,
         week_start: span.from.to_string(),
@@ -22,7 +29,7 @@ pub fn page(admin: AdminView, t: Thresholds, span: Span, o: &Optimization) -> Op
         previous_week: (span.from - Duration::days(7)).to_string(),
         next_week: span.to.to_string(),
         thresholds: thresholds(t),
-        figures: figures(o),
+        figures: figures(o, money),
         chart: service_use_chart(o, t),
         services: service_rows(o),
         cohort: cohort_rows(o),
@@ -40,7 +47,8 @@ fn thresholds(t: Thresholds) -> String {
 }
 
 /// The headline figures, as (label, value).
-fn figures(o: &Optimization) -> Vec<(String, String)> {
+fn figures(o: &Optimization, money: &Statement) -> Vec<(String, String)> {
+    let margin = |m: Option<i64>| m.map(bps).unwrap_or_else(|| "-".into());
     vec![
         ("Active users".into(), count(o.active_users)),
         (
@@ -62,6 +70,15 @@ fn figures(o: &Optimization) -> Vec<(String, String)> {
         (
             "Projected ROI of the trial".into(),
             o.projected_roi_bps.map(bps).unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "The week billed (money model), net profit".into(),
+            format!(
+                "{} billed, {} net ({})",
+                usd(money.revenue_micros),
+                usd(money.net_profit_micros),
+                margin(money.net_margin_bps())
+            ),
         ),
     ]
 }
@@ -182,7 +199,13 @@ mod tests {
             from: monday(2),
             to: monday(9),
         };
-        let p = page(admin(), Thresholds::default(), span, &analysis(60));
+        let p = page(
+            admin(),
+            Thresholds::default(),
+            span,
+            &analysis(60),
+            &Statement::default(),
+        );
         assert_eq!(
             (p.week_start.as_str(), p.week_end.as_str()),
             ("2026-11-02", "2026-11-08")
@@ -199,13 +222,17 @@ mod tests {
     fn figures_and_rows_are_written_for_people() {
         let o = analysis(3);
         assert_eq!(
-            figures(&o)[3],
+            figures(&o, &Statement::default())[3],
             (
                 "Trial cohort (most active 30%)".to_string(),
                 "3 users, $1.20 a week".to_string()
             )
         );
-        assert_eq!(figures(&o)[4].1, "-", "an unknown ROI is a dash");
+        assert_eq!(
+            figures(&o, &Statement::default())[4].1,
+            "-",
+            "an unknown ROI is a dash"
+        );
         let row = &service_rows(&o)[0];
         assert_eq!(
             (

@@ -334,6 +334,50 @@ async fn the_resource_commands_drive_the_api_with_an_operator_token() {
     assert!(ok);
     let (ok, table, _) = run(&["plans", "list"]);
     assert!(ok && table.contains("enterprise"), "{table}");
+    // The money model's terms: a plan's pricing, the allocation rates.
+    let (ok, out, err) = run(&[
+        "plans",
+        "pricing",
+        "pro",
+        "--billing-mode",
+        "plan_pricing",
+        "--monthly-price-micros",
+        "30000000",
+        "--usage-markup-bps",
+        "12000",
+        "--effective-from",
+        "2026-01-01",
+    ]);
+    assert!(
+        ok && out.contains("plan_pricing") && out.contains("30000000"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = run(&[
+        "plans",
+        "rates",
+        "--sga-bps",
+        "1200",
+        "--compliance-bps",
+        "500",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let rates: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rates["sga_bps"], 1200);
+    let (ok, table, _) = run(&["plans", "terms"]);
+    assert!(
+        ok && table.contains("2026-01-01") && table.contains("1200"),
+        "{table}"
+    );
+    let (ok, _, err) = run(&[
+        "plans",
+        "rates",
+        "--sga-bps",
+        "10001",
+        "--compliance-bps",
+        "0",
+    ]);
+    assert!(!ok && err.contains("sga_bps"), "{err}");
     let (ok, table, _) = run(&["prices", "list", "--service", "openai"]);
     assert!(ok && table.contains("openai"), "{table}");
     let (ok, _, err) = run(&["invoices", "list"]);

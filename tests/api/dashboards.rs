@@ -318,6 +318,10 @@ async fn the_optimisation_page_flags_under_used_services() {
     assert!(has_text(chart, "deepgram") && has_text(chart, "openai"));
     // The cohort is the most active 30 %: 4 of 12 users.
     assert!(page.contains("Trial cohort (4 users"), "{page}");
+    // What the week billed by the money model (acme is pro, cost-plus):
+    // openai $30.00, deepgram 0.43 c -> 0; SG&A $3.00; compliance $1.50.
+    // Net: 34,500,000 - 30,004,300 - 4,500,000 = -4,300 µ$.
+    assert!(page.contains("$34.50 billed, -$0.0043 net"), "{page}");
     assert_eq!(
         status_of(&app, "/admin/optimize?week=someday", &cookie).await,
         StatusCode::UNPROCESSABLE_ENTITY

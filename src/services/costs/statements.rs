@@ -36,6 +36,18 @@ impl Costs {
         Ok(out)
     }
 
+    /// Every tenant's statement for `span` added up: what the platform bills
+    /// and earns (the optimisation page's week).
+    pub async fn platform_statement(&self, span: Span) -> Result<Statement> {
+        self.apply_cost_rollups().await?;
+        let mut conn = self.db.pool().acquire().await?;
+        let mut total = Statement::default();
+        for s in self.statements(&mut conn, None, span).await? {
+            total.add(&s.statement);
+        }
+        Ok(total)
+    }
+
     /// The statements for `span` of `tenants`, or (`None`) of every tenant,
     /// in the order given (else by id).
     pub(crate) async fn statements(
