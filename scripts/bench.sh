@@ -31,7 +31,7 @@ curl -sf "$BASE/api/cache/set" -H "Authorization: Bearer $KEY" -H 'Content-Type:
 # A second key that also carries its own overall limits (a pooled key's
 # per-second figure and monthly quota over all its tenants): the extra
 # counters on the hot path.
-KEY2=$(api POST /api/provision '{"user_id":"bench2","integration":"files","project_id":"jt","tier":"enterprise","overall_requests_per_second":1000000000,"overall_requests_per_month":1000000000000}' \
+KEY2=$(api POST /api/provision '{"user_id":"bench2","integration":"files","project_id":"jt","tier":"enterprise","overall_requests_per_second":10000000,"overall_requests_per_month":1000000000000}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 GET_BODY2=${GET_BODY/jt_bench/jt_bench2}
 curl -sf "$BASE/api/cache/set" -H "Authorization: Bearer $KEY2" -H 'Content-Type: application/json' \
