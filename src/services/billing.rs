@@ -151,7 +151,12 @@ impl Billing {
             if billed.contains(&s.tenant_id) {
                 continue;
             }
-            let to = bill_to(&tree, &s.tenant_id);
+            // A parent whose invoice of the month was already issued takes
+            // no more lines: the tenant's charges go on its own invoice.
+            let to = match bill_to(&tree, &s.tenant_id) {
+                parent if billed.contains(&parent) => s.tenant_id.clone(),
+                to => to,
+            };
             let bill = bills.entry(to.clone()).or_default();
             if to == s.tenant_id {
                 bill.0.extend(s.statement.lines);
