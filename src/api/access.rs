@@ -203,20 +203,14 @@ impl<P: Needs> TenantOperator<P> {
         if self.grants.permits(permission) {
             return Ok(());
         }
-        refuse(
-            &self.operators,
-            &self.credential,
-            &self.actor,
-            self.route.clone(),
+        self.refused(
             serde_json::json!({ "needs": permission }),
-        )
-        .await;
-        Err(forbidden(
             "PERMISSION_DENIED",
             format!(
                 "this change needs the {permission} permission, which this token does not hold"
             ),
-        ))
+        )
+        .await
     }
 
     /// Refuses (403 `TENANT_NOT_PERMITTED`, audited) a tenant outside the scope.
@@ -224,18 +218,30 @@ impl<P: Needs> TenantOperator<P> {
         if self.grants.tenants.covers(tenant) {
             return Ok(());
         }
+        self.refused(
+            serde_json::json!({ "tenant_id": tenant }),
+            "TENANT_NOT_PERMITTED",
+            "this token may not act on that tenant".into(),
+        )
+        .await
+    }
+
+    /// Audits a refusal of this call (`detail` says why) and answers 403 `code`.
+    async fn refused(
+        &self,
+        detail: serde_json::Value,
+        code: &'static str,
+        message: String,
+    ) -> Result<(), ApiError> {
         refuse(
             &self.operators,
             &self.credential,
             &self.actor,
             self.route.clone(),
-            serde_json::json!({ "tenant_id": tenant }),
+            detail,
         )
         .await;
-        Err(forbidden(
-            "TENANT_NOT_PERMITTED",
-            "this token may not act on that tenant",
-        ))
+        Err(forbidden(code, message))
     }
 
     /// The tenant a list is narrowed to: the one asked for (checked), or for

@@ -77,13 +77,6 @@ fn project_savings(cmd: CostsCommand) -> Result<(), String> {
         );
         return Ok(());
     }
-    let pct = |bps: Option<i64>| {
-        bps.map(|b| {
-            let sign = if b < 0 { "-" } else { "" };
-            format!("{sign}{}.{:02}%", b.abs() / 100, b.abs() % 100)
-        })
-        .unwrap_or_else(|| "-".into())
-    };
     println!(
         "{} requests a month, {} hits; origin {} without the cache, {} with it + cache {} = {}",
         p.requests_per_month,
@@ -96,7 +89,7 @@ fn project_savings(cmd: CostsCommand) -> Result<(), String> {
     println!(
         "saving {} a month ({}); first year {}; break-even month {}",
         usd(p.monthly_saving_micros),
-        pct(p.saving_bps),
+        percent(p.saving_bps),
         usd(p.first_year_saving_micros),
         p.break_even_month
             .map(|m| m.to_string())
@@ -177,21 +170,14 @@ pub(super) async fn analyze(settings: Settings, cmd: CostsCommand) -> Result<(),
         usd(t.std_dev_user_cost_micros)
     );
     let m = &t.money;
-    let margin = |bps: Option<i64>| {
-        bps.map(|b| {
-            let sign = if b < 0 { "-" } else { "" };
-            format!("{sign}{}.{:02}%", b.abs() / 100, b.abs() % 100)
-        })
-        .unwrap_or_else(|| "-".into())
-    };
     println!(
         "revenue {} (invoiced), gross profit {} ({}), allocated {}, net profit {} ({})",
         usd(m.revenue_micros),
         usd(m.gross_profit_micros),
-        margin(m.gross_margin_bps()),
+        percent(m.gross_margin_bps()),
         usd(m.allocated_micros()),
         usd(m.net_profit_micros),
-        margin(m.net_margin_bps())
+        percent(m.net_margin_bps())
     );
     for (id, s) in &t.members {
         println!(
@@ -252,4 +238,13 @@ pub(super) async fn optimize(settings: Settings, cmd: OptimizeCommand) -> Result
             .unwrap_or_else(|| "-".into())
     );
     Ok(())
+}
+
+/// Basis points as an exact percentage for people ("-0.05%"), "-" for none.
+fn percent(bps: Option<i64>) -> String {
+    bps.map(|b| {
+        let sign = if b < 0 { "-" } else { "" };
+        format!("{sign}{}.{:02}%", b.abs() / 100, b.abs() % 100)
+    })
+    .unwrap_or_else(|| "-".into())
 }
