@@ -4,6 +4,7 @@ export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
 CARGO_LEPTOS_VERSION=0.3.5
 BINARYEN_VERSION=132.0.0
 SCHEMATHESIS_VERSION=4.32.5
+STANDARDWEBHOOKS_VERSION=1.3.0
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 

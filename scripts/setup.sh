@@ -44,6 +44,17 @@ if [ "$MODE" = "test" ]; then
     python3 -m venv .tools/venv
     .tools/venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
   fi
+  if ! .tools/venv/bin/python -c "import standardwebhooks" 2>/dev/null \
+      || ! .tools/venv/bin/pip show standardwebhooks 2>/dev/null | grep -q "^Version: ${STANDARDWEBHOOKS_VERSION}\$"; then
+    step "installing standardwebhooks ${STANDARDWEBHOOKS_VERSION} (PyPI) into .tools/venv"
+    .tools/venv/bin/pip install --quiet --disable-pip-version-check "standardwebhooks==${STANDARDWEBHOOKS_VERSION}"
+  fi
+  if ! command -v promtool >/dev/null 2>&1; then
+    step "installing Debian's prometheus package (for promtool check metrics)"
+    as_root apt-get update -qq
+    # Only its promtool is used; a container without systemd does not start the server.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     step "installing the end2end npm packages (no browser download)"
     (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)

@@ -60,6 +60,15 @@ pub struct Settings {
     /// `KEYWARD_LIMIT_SYNC_MS`, default 200 (20 to 10000): on PostgreSQL
     /// without Redis, how often replicas exchange their limit counts.
     pub limit_sync: Duration,
+    /// The job scheduler: `KEYWARD_SCHEDULER=off` stops this replica running
+    /// scheduled occurrences; `KEYWARD_SCHEDULER_TICK_MS` (default 1000, 50
+    /// to 60000) and `KEYWARD_JOB_LEASE_SECS` (default 60, 1 to 3600).
+    pub scheduler: crate::services::scheduler::SchedulerOptions,
+    /// Webhooks: `KEYWARD_WEBHOOK_RETRY_BASE_MS` (first retry, default
+    /// 5000, 10 to 600000), `KEYWARD_WEBHOOK_MAX_ATTEMPTS` (default 8, 1 to
+    /// 20), `KEYWARD_WEBHOOK_POLL_MS` (default 1000, 50 to 60000),
+    /// `KEYWARD_WEBHOOK_TIMEOUT_MS` (default 10000, 100 to 60000).
+    pub webhooks: crate::services::webhooks::WebhookOptions,
     /// `KEYWARD_TRUSTED_PROXY=1`: requests come through a proxy that appends
     /// the client's address to `X-Forwarded-For` (sign-in limits count it).
     pub trusted_proxy: bool,
@@ -165,6 +174,7 @@ impl Settings {
             "a whole number of megabytes",
         )?;
         let (change_ttl, limit_sync) = replica_sync(&vars)?;
+        let (scheduler, webhooks) = automation(&vars)?;
         let retention = retention(&vars)?;
         let secret_versions_kept =
             vars.ranged("KEYWARD_SECRET_VERSIONS_KEPT", 3, 0, 100, "versions")? as u32;
@@ -192,6 +202,8 @@ impl Settings {
             redis_url: vars.non_empty("KEYWARD_REDIS_URL"),
             change_ttl,
             limit_sync,
+            scheduler,
+            webhooks,
             trusted_proxy: vars.flag("KEYWARD_TRUSTED_PROXY"),
             bench_routes: vars.flag("KEYWARD_BENCH_ROUTES"),
             site_root: vars
@@ -334,6 +346,13 @@ const VARIABLES: &[&str] = &[
     "KEYWARD_REDIS_URL",
     "KEYWARD_CHANGE_TTL_SECS",
     "KEYWARD_LIMIT_SYNC_MS",
+    "KEYWARD_SCHEDULER",
+    "KEYWARD_SCHEDULER_TICK_MS",
+    "KEYWARD_JOB_LEASE_SECS",
+    "KEYWARD_WEBHOOK_RETRY_BASE_MS",
+    "KEYWARD_WEBHOOK_MAX_ATTEMPTS",
+    "KEYWARD_WEBHOOK_POLL_MS",
+    "KEYWARD_WEBHOOK_TIMEOUT_MS",
     "KEYWARD_USAGE_RECORD_RETENTION_DAYS",
     "KEYWARD_USAGE_EVENT_RETENTION_DAYS",
     "KEYWARD_AUDIT_RETENTION_DAYS",
@@ -568,6 +587,71 @@ fn replica_sync<F: Fn(&str) -> Option<String>>(
         Duration::from_secs(change_ttl_secs),
         Duration::from_millis(limit_sync_ms),
     ))
+}
+
+/// The scheduler's and the webhooks' tunables (`KEYWARD_SCHEDULER*`,
+/// `KEYWARD_JOB_LEASE_SECS`, `KEYWARD_WEBHOOK_*`).
+fn automation<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<
+    (
+        crate::services::scheduler::SchedulerOptions,
+        crate::services::webhooks::WebhookOptions,
+    ),
+    ConfigError,
+> {
+    let enabled = match vars.non_empty("KEYWARD_SCHEDULER").as_deref() {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(_) => {
+            return Err(ConfigError {
+                name: "KEYWARD_SCHEDULER",
+                message: "must be on or off".into(),
+            })
+        }
+    };
+    let scheduler = crate::services::scheduler::SchedulerOptions {
+        tick: Duration::from_millis(vars.ranged(
+            "KEYWARD_SCHEDULER_TICK_MS",
+            1000,
+            50,
+            60_000,
+            "milliseconds",
+        )?),
+        lease: Duration::from_secs(vars.ranged(
+            "KEYWARD_JOB_LEASE_SECS",
+            60,
+            1,
+            3600,
+            "seconds",
+        )?),
+        enabled,
+    };
+    let webhooks = crate::services::webhooks::WebhookOptions {
+        retry_base: Duration::from_millis(vars.ranged(
+            "KEYWARD_WEBHOOK_RETRY_BASE_MS",
+            5000,
+            10,
+            600_000,
+            "milliseconds",
+        )?),
+        max_attempts: vars.ranged("KEYWARD_WEBHOOK_MAX_ATTEMPTS", 8, 1, 20, "attempts")? as i64,
+        poll: Duration::from_millis(vars.ranged(
+            "KEYWARD_WEBHOOK_POLL_MS",
+            1000,
+            50,
+            60_000,
+            "milliseconds",
+        )?),
+        timeout: Duration::from_millis(vars.ranged(
+            "KEYWARD_WEBHOOK_TIMEOUT_MS",
+            10_000,
+            100,
+            60_000,
+            "milliseconds",
+        )?),
+    };
+    Ok((scheduler, webhooks))
 }
 
 impl GuardSettings {

@@ -77,6 +77,10 @@ pub fn routes(
             ui::shell,
         ))
         .layer(axum::middleware::from_fn_with_state(
+            state.core.metrics.clone(),
+            web::metrics::record,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             body_guard::BodyGuard::new(
                 guard.body_memory_mb * 1024 * 1024,
                 guard.body_timeout,

@@ -60,6 +60,10 @@ service_substates!(
     audit: crate::services::audit::Audit,
     operations: crate::services::operations::Operations,
     operators: crate::services::operators::Operators,
+    metrics: crate::services::metrics::Metrics,
+    webhooks: crate::services::webhooks::Webhooks,
+    scheduler: crate::services::scheduler::Scheduler,
+    budgets: crate::services::budgets::Budgets,
 );
 
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +264,8 @@ pub async fn open_core(settings: &Settings, db: Db) -> Result<Keyward, StartupEr
             sign_in_concurrency: settings.guard.sign_in_concurrency,
             retention: settings.retention,
             secret_versions_kept: settings.secret_versions_kept,
+            webhooks: settings.webhooks.clone(),
+            scheduler: settings.scheduler.clone(),
         },
     )
     .await

@@ -56,6 +56,11 @@ pub mod needs {
         SecretsWrite,
         TokensWrite,
         AuditRead,
+        JobsRead,
+        JobsWrite,
+        WebhooksRead,
+        WebhooksWrite,
+        MetricsRead,
     );
 }
 

@@ -487,3 +487,105 @@ pub async fn enable_key(
 ) -> Result<Json<KeyView>, ApiError> {
     set_status(keys, operator, raw, KeyStatus::Active).await
 }
+
+/// A rotation policy: rotate every this many days (null: no policy).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotationPolicy {
+    #[schema(minimum = 1, maximum = 3650)]
+    pub rotate_every_days: Option<i64>,
+}
+
+/// Sets a key's rotation policy: the `rotate_keys` job rotates it when its
+/// newest secret is this many days old, keeps the old one for the job's
+/// grace, and sends the new secret sealed to the webhooks subscribed to
+/// `key.secret_rotated`.
+#[utoipa::path(
+    put,
+    path = "/api/keys/{key_id}/rotation-policy",
+    tag = "keys",
+    params(("key_id" = KeyId, Path, description = "The stable key id")),
+    request_body = RotationPolicy,
+    security(("operator_token" = ["keys:write"])),
+    responses(
+        (status = 200, body = RotationPolicy),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn set_rotation_policy(
+    State(keys): State<Keys>,
+    operator: TenantOperator<needs::KeysWrite>,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<RotationPolicy>,
+) -> Result<Json<RotationPolicy>, ApiError> {
+    let key = key_in_scope(&keys, &operator, raw).await?;
+    let days = keys
+        .set_rotation_policy(&key.id, body.rotate_every_days, &operator.actor)
+        .await?;
+    Ok(Json(RotationPolicy {
+        rotate_every_days: days,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/keys/{key_id}/rotation-policy",
+    tag = "keys",
+    params(("key_id" = KeyId, Path, description = "The stable key id")),
+    security(("operator_token" = ["keys:read"])),
+    responses(
+        (status = 200, body = RotationPolicy),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn rotation_policy(
+    State(keys): State<Keys>,
+    operator: TenantOperator<needs::KeysRead>,
+    Path(raw): Path<String>,
+) -> Result<Json<RotationPolicy>, ApiError> {
+    let key = key_in_scope(&keys, &operator, raw).await?;
+    Ok(Json(RotationPolicy {
+        rotate_every_days: keys.rotation_policy(&key.id).await?,
+    }))
+}
+
+/// Sets a plan's rotation policy, for its keys without their own.
+#[utoipa::path(
+    put,
+    path = "/api/plans/{plan}/rotation-policy",
+    tag = "keys",
+    params(("plan" = crate::domain::plan::Plan, Path)),
+    request_body = RotationPolicy,
+    security(("operator_token" = ["keys:write"])),
+    responses(
+        (status = 200, body = RotationPolicy),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn set_plan_rotation_policy(
+    State(keys): State<Keys>,
+    operator: super::access::Operator<needs::KeysWrite>,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<RotationPolicy>,
+) -> Result<Json<RotationPolicy>, ApiError> {
+    let plan = crate::domain::plan::Plan::parse_field("plan", &raw)?;
+    let days = keys
+        .set_plan_rotation_policy(plan, body.rotate_every_days, &operator.actor)
+        .await?;
+    Ok(Json(RotationPolicy {
+        rotate_every_days: days,
+    }))
+}

@@ -2,18 +2,22 @@
 //! from the same `#[utoipa::path]` annotations, so they cannot drift apart.
 
 pub mod access;
+pub mod admin_automation;
 pub mod admin_billing;
 pub mod admin_session;
 pub mod admin_tenants;
 pub mod admin_tokens;
 pub mod audit;
 pub mod billing;
+pub mod budgets;
 pub mod cache;
 pub mod contract;
 pub mod costs;
 pub use crate::web::error;
 pub mod extract;
+pub mod jobs;
 pub mod keys;
+pub mod metrics;
 pub mod namespaces;
 pub mod provision;
 pub mod schemas;
@@ -21,6 +25,7 @@ pub mod secrets;
 pub mod tenants;
 pub mod tokens;
 pub mod usage;
+pub mod webhooks;
 
 use crate::startup::AppState;
 use axum::extract::{DefaultBodyLimit, State};
@@ -78,6 +83,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         schemas::Label128,
         schemas::Label200,
         schemas::Amount,
+        schemas::JobName,
+        schemas::TaskName,
+        schemas::EventTypeName,
         crate::domain::api_key::VerifyCode,
         crate::domain::api_key::SecretState,
     ))
@@ -168,6 +176,25 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(tokens::root_token_state, tokens::set_root_token))
+        .routes(routes!(keys::set_rotation_policy, keys::rotation_policy))
+        .routes(routes!(keys::set_plan_rotation_policy))
+        .routes(routes!(jobs::list_jobs))
+        .routes(routes!(jobs::get_job, jobs::set_job, jobs::delete_job))
+        .routes(routes!(jobs::run_job))
+        .routes(routes!(jobs::job_runs))
+        .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
+        .routes(routes!(webhooks::delete_endpoint))
+        .routes(routes!(webhooks::test_endpoint))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::get_delivery))
+        .routes(routes!(webhooks::replay_delivery))
+        .routes(routes!(
+            budgets::set_budget,
+            budgets::get_budget,
+            budgets::delete_budget
+        ))
+        .routes(routes!(budgets::list_budgets))
+        .routes(routes!(budgets::anomalies))
 }
 
 /// Data-plane bodies may be as large as the largest plan allows; each request
@@ -190,6 +217,7 @@ pub fn dashboard_forms() -> Router<AppState> {
         .merge(admin_billing::router())
         .merge(admin_tokens::router())
         .merge(admin_tenants::router())
+        .merge(admin_automation::router())
         .layer(axum::middleware::from_fn(admin_session::for_browsers))
 }
 
@@ -206,6 +234,7 @@ pub fn router() -> Router<AppState> {
     api.route("/api/openapi.json", get(move || async move { Json(doc) }))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         .route("/api", any(unknown_route))
         .route("/api/{*rest}", any(unknown_route))
         .method_not_allowed_fallback(method_not_allowed)

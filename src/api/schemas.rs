@@ -443,3 +443,37 @@ mod tests {
         assert_eq!(values::<Plan>(), wire);
     }
 }
+
+/// A job's name in a path: lowercase letters, digits and dashes.
+pub struct JobName;
+schema!(
+    JobName,
+    "JobName",
+    text(
+        r"^[a-z0-9-]{1,64}$",
+        64,
+        "A job's name, e.g. generate-invoices"
+    )
+);
+
+pub struct TaskName;
+schema!(
+    TaskName,
+    "TaskName",
+    one_of(
+        crate::domain::schedule::Task::ALL.map(crate::domain::schedule::Task::as_str),
+        "What a job does when it runs"
+    )
+);
+
+pub struct EventTypeName;
+schema!(
+    EventTypeName,
+    "EventTypeName",
+    one_of(
+        std::iter::once("*").chain(
+            crate::domain::events::EventType::ALL.map(crate::domain::events::EventType::as_str)
+        ),
+        "An event type, or * for every one"
+    )
+);

@@ -10,6 +10,7 @@
 
 mod admin;
 mod api_keys;
+mod automation;
 mod billing;
 mod catalog;
 mod costs;
@@ -61,6 +62,12 @@ enum Command {
     Invoices(catalog::InvoicesArgs),
     /// The audit trail, newest first, filtered (over the API).
     Audit(catalog::AuditArgs),
+    /// Scheduled jobs: list, set, delete, run, runs (over the API).
+    Jobs(automation::JobsArgs),
+    /// Webhook endpoints and deliveries: list, add, remove, test, deliveries, replay (over the API).
+    Webhooks(automation::WebhooksArgs),
+    /// Tenants' monthly spend budgets: list, show, set, remove (over the API).
+    Budgets(automation::BudgetsArgs),
     /// The vault's master keys.
     #[command(subcommand)]
     Vault(vault::VaultCommand),
@@ -116,6 +123,9 @@ pub async fn run() -> ExitCode {
         Command::Plans(args) => catalog::run_plans(args).await,
         Command::Invoices(args) => catalog::run_invoices(args).await,
         Command::Audit(args) => catalog::run_audit(args).await,
+        Command::Jobs(args) => automation::run_jobs(args).await,
+        Command::Webhooks(args) => automation::run_webhooks(args).await,
+        Command::Budgets(args) => automation::run_budgets(args).await,
         Command::Vault(cmd) => vault::run(settings, cmd).await,
         Command::Costs(cmd) => costs::analyze(settings, cmd).await,
         Command::Optimize(cmd) => costs::optimize(settings, cmd).await,

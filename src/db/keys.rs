@@ -289,3 +289,104 @@ pub async fn list(conn: &mut Conn, tenant: Option<&TenantId>) -> sqlx::Result<Ve
         None => load_where(conn, "$1 = $1", "").await,
     }
 }
+
+/// An active key under a rotation policy (its own, else its tenant's
+/// plan's): how often, and when its newest secret was made.
+#[derive(Debug, Clone)]
+pub struct RotationDue {
+    pub key_id: String,
+    pub tenant_id: String,
+    pub every_days: i64,
+    pub last_rotated_at: DateTime<Utc>,
+}
+
+pub async fn under_rotation_policy(conn: &mut Conn) -> sqlx::Result<Vec<RotationDue>> {
+    sqlx::query(
+        "SELECT k.id, k.tenant_id, \
+         CAST(COALESCE(k.rotate_every_days, p.rotate_every_days) AS BIGINT) AS every_days, \
+         MAX(s.created_at) AS last_rotated_at \
+         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
+         JOIN plans p ON p.name = t.plan JOIN api_key_secrets s ON s.key_id = k.id \
+         WHERE k.status = 'active' AND t.status = 'active' \
+         AND COALESCE(k.rotate_every_days, p.rotate_every_days) IS NOT NULL \
+         GROUP BY k.id, k.tenant_id, k.rotate_every_days, p.rotate_every_days \
+         ORDER BY k.id",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(RotationDue {
+            key_id: r.try_get("id")?,
+            tenant_id: r.try_get("tenant_id")?,
+            every_days: r.try_get("every_days")?,
+            last_rotated_at: get_ts(r, "last_rotated_at")?,
+        })
+    })
+    .collect()
+}
+
+/// Sets (or, with `None`, clears) a key's rotation policy.
+pub async fn set_rotation_policy(
+    conn: &mut Conn,
+    id: &KeyId,
+    every_days: Option<i64>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE api_keys SET rotate_every_days = $1 WHERE id = $2")
+        .bind(every_days)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn rotation_policy(conn: &mut Conn, id: &KeyId) -> sqlx::Result<Option<i64>> {
+    Ok(
+        sqlx::query("SELECT rotate_every_days FROM api_keys WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get::<Option<i64>, _>("rotate_every_days"))
+            .transpose()?
+            .flatten(),
+    )
+}
+
+/// Active keys expiring in `[from, to)`: (id, tenant, expiry).
+pub async fn expiring(
+    conn: &mut Conn,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> sqlx::Result<Vec<(String, String, DateTime<Utc>)>> {
+    sqlx::query(
+        "SELECT id, tenant_id, expires_at FROM api_keys WHERE status = 'active' \
+         AND expires_at IS NOT NULL AND expires_at >= $1 AND expires_at < $2 ORDER BY expires_at",
+    )
+    .bind(ts(from))
+    .bind(ts(to))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.try_get("id")?,
+            r.try_get("tenant_id")?,
+            get_ts(r, "expires_at")?,
+        ))
+    })
+    .collect()
+}
+
+/// Sets (or clears) the rotation policy of a plan's keys without their own.
+pub async fn set_plan_rotation_policy(
+    conn: &mut Conn,
+    plan: &str,
+    every_days: Option<i64>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE plans SET rotate_every_days = $1 WHERE name = $2")
+        .bind(every_days)
+        .bind(plan)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -10,12 +10,14 @@
 
 pub mod admins;
 pub mod audit;
+pub mod budgets;
 pub mod cache;
 pub mod copy;
 pub mod costs;
 pub mod erasure;
 pub mod fingerprints;
 pub mod invoices;
+pub mod jobs;
 pub mod keys;
 pub mod limits;
 pub mod money;
@@ -27,6 +29,7 @@ pub mod retention;
 pub mod secrets;
 pub mod tenants;
 pub mod usage;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};

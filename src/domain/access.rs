@@ -52,10 +52,25 @@ pub enum Permission {
     /// Read the audit trail.
     #[serde(rename = "audit:read")]
     AuditRead,
+    /// List scheduled jobs and their runs.
+    #[serde(rename = "jobs:read")]
+    JobsRead,
+    /// Create, change, delete and run jobs (a job acts with every right its task needs).
+    #[serde(rename = "jobs:write")]
+    JobsWrite,
+    /// List webhook endpoints and deliveries.
+    #[serde(rename = "webhooks:read")]
+    WebhooksRead,
+    /// Register and remove webhook endpoints, test them, replay deliveries.
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
+    /// Scrape `/metrics`.
+    #[serde(rename = "metrics:read")]
+    MetricsRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 17] = [
         Self::TenantsRead,
         Self::TenantsWrite,
         Self::KeysRead,
@@ -68,15 +83,23 @@ impl Permission {
         Self::SecretsWrite,
         Self::TokensWrite,
         Self::AuditRead,
+        Self::JobsRead,
+        Self::JobsWrite,
+        Self::WebhooksRead,
+        Self::WebhooksWrite,
+        Self::MetricsRead,
     ];
 
     /// What a viewer holds: reading, except secrets.
-    pub const READ: [Permission; 5] = [
+    pub const READ: [Permission; 8] = [
         Self::TenantsRead,
         Self::KeysRead,
         Self::AnalyticsRead,
         Self::BillingRead,
         Self::AuditRead,
+        Self::JobsRead,
+        Self::WebhooksRead,
+        Self::MetricsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -93,6 +116,11 @@ impl Permission {
             Self::SecretsWrite => "secrets:write",
             Self::TokensWrite => "tokens:write",
             Self::AuditRead => "audit:read",
+            Self::JobsRead => "jobs:read",
+            Self::JobsWrite => "jobs:write",
+            Self::WebhooksRead => "webhooks:read",
+            Self::WebhooksWrite => "webhooks:write",
+            Self::MetricsRead => "metrics:read",
         }
     }
 

@@ -4,10 +4,13 @@
 pub mod access;
 pub mod admin;
 pub mod analytics;
+pub mod anomaly;
 pub mod api_key;
 pub mod audit;
+pub mod budget;
 pub mod cache;
 pub mod cost;
+pub mod events;
 pub mod forecast;
 pub mod ids;
 pub mod invoice;
@@ -19,6 +22,8 @@ pub mod plan;
 pub mod pricing;
 pub mod retention;
 pub mod savings;
+#[cfg(feature = "ssr")]
+pub mod schedule;
 pub mod secret;
 pub mod statement;
 pub mod tenant;

@@ -2,10 +2,12 @@
 //! push to Xero's API (OAuth2 client credentials) and payment reconciliation.
 
 use super::costs::Costs;
+use super::events::Events;
 use super::{now, Error, Result};
 use crate::db::{self, Db};
 use crate::domain::analytics::Span;
 use crate::domain::audit::Actor;
+use crate::domain::events::{Event, EventType};
 use crate::domain::ids::TenantId;
 use crate::domain::invoice::{
     draft_invoice, xero_csv, xero_invoices_json, BillingPeriod, Invoice, InvoiceLine,
@@ -94,14 +96,16 @@ pub struct Billing {
     /// Invoices are drawn from the cost rollups, brought up to date first.
     costs: Costs,
     options: Arc<BillingOptions>,
+    events: Events,
 }
 
 impl Billing {
-    pub fn new(db: Db, costs: Costs, options: BillingOptions) -> Self {
+    pub fn new(db: Db, costs: Costs, options: BillingOptions, events: Events) -> Self {
         Self {
             db,
             costs,
             options: Arc::new(options),
+            events,
         }
     }
 
@@ -412,6 +416,14 @@ impl Billing {
         )
         .await?;
         tx.commit().await?;
+        if inv.status == InvoiceStatus::Paid {
+            self.events.emit(Event::new(
+                EventType::InvoicePaid,
+                Some(&inv.tenant_id),
+                json!({"number": inv.number, "tenant_id": inv.tenant_id, "period": inv.period.to_string(),
+                       "paid_cents": inv.paid_cents, "total_cents": inv.total_cents()}),
+            ));
+        }
         Ok(Reconciled {
             invoice: inv,
             recorded: true,

@@ -14,7 +14,7 @@
 
 use crate::db::{Db, Engine};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 pub const CHANNEL: &str = "keyward_changes";
@@ -43,6 +43,9 @@ pub enum Change {
 pub(super) struct Notice {
     /// The replica that made the change (it has applied it already).
     from: u64,
+    /// When it was sent (Unix milliseconds): how late notices arrive.
+    #[serde(default)]
+    sent_ms: i64,
     #[serde(flatten)]
     pub(super) change: Change,
 }
@@ -57,6 +60,8 @@ struct FeedState {
     instance_id: u64,
     /// Whether the listening connection is up (PostgreSQL).
     connected: AtomicBool,
+    /// How late the last notice heard arrived, in milliseconds.
+    lag_ms: AtomicI64,
 }
 
 impl ChangeFeed {
@@ -67,6 +72,7 @@ impl ChangeFeed {
             db,
             instance_id: u64::from_le_bytes(b),
             connected: AtomicBool::new(false),
+            lag_ms: AtomicI64::new(0),
         }))
     }
 
@@ -84,6 +90,7 @@ impl ChangeFeed {
         }
         let payload = match serde_json::to_string(&Notice {
             from: self.0.instance_id,
+            sent_ms: chrono::Utc::now().timestamp_millis(),
             change,
         }) {
             Ok(p) => p,
@@ -108,6 +115,19 @@ impl ChangeFeed {
     /// Whether a notice came from this replica (already applied here).
     pub(super) fn is_own(&self, notice: &Notice) -> bool {
         notice.from == self.0.instance_id
+    }
+
+    /// How late the last notice heard (this replica's own pings included)
+    /// arrived after it was sent, in seconds.
+    pub fn lag_seconds(&self) -> f64 {
+        self.0.lag_ms.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    pub(super) fn heard(&self, notice: &Notice) {
+        if notice.sent_ms > 0 {
+            let lag = (chrono::Utc::now().timestamp_millis() - notice.sent_ms).max(0);
+            self.0.lag_ms.store(lag, Ordering::Relaxed);
+        }
     }
 
     pub(super) fn set_connected(&self, connected: bool) {

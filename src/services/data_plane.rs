@@ -217,6 +217,11 @@ pub struct Parts {
     pub responses: Arc<ResponseCache>,
     pub usage: Arc<UsageSink>,
     pub feed: ChangeFeed,
+    /// Quota and storm events from what requests meet.
+    pub signals: super::events::Signals,
+    /// Tenants refused for their spent budget.
+    pub budgets: super::budgets::BudgetGate,
+    pub metrics: super::metrics::Metrics,
 }
 
 struct State {
@@ -373,7 +378,11 @@ impl DataPlane {
 
     /// Admits a request of `payload` bytes under the access's limits.
     pub async fn admit(&self, access: &Access, payload: i64) -> Result<Admission> {
-        self.limits
+        if self.budgets.refuses(access.owner.as_str()) {
+            return Err(super::budgets::BudgetGate::refusal(access.owner.as_str()));
+        }
+        let admitted = self
+            .limits
             .admit(
                 (&access.key_id, &access.owner),
                 &access.state,
@@ -382,7 +391,25 @@ impl DataPlane {
                 access.overall.as_ref(),
                 payload,
             )
-            .await
+            .await;
+        let owner = access.owner.as_str();
+        match &admitted {
+            Ok(a) => self.signals.monthly_use(
+                owner,
+                a.monthly_limit - a.monthly_remaining,
+                a.monthly_limit,
+                Utc::now(),
+            ),
+            Err(Error::Limit(l)) => match l.kind {
+                LimitKind::Monthly => self.signals.quota_refused(owner, l.limit, Utc::now()),
+                LimitKind::PerSecond | LimitKind::Concurrent => {
+                    self.signals.burst_refused(owner, l.kind.code(), Utc::now())
+                }
+                _ => {}
+            },
+            Err(_) => {}
+        }
+        admitted
     }
 
     pub async fn cache_get(
@@ -460,6 +487,16 @@ impl DataPlane {
     /// Hands the request's usage record, attributed to the namespace's
     /// tenant, to the batch writer (never blocks).
     pub fn record_usage(&self, access: &Access, served: Served) {
+        if let Some(hit) = served.hit {
+            self.metrics.cache_lookup(
+                hit,
+                if hit {
+                    served.bytes_out.max(0) as u64
+                } else {
+                    0
+                },
+            );
+        }
         self.usage.record(UsageRecord {
             at: now(),
             key_id: access.labels[0].clone(),

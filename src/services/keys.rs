@@ -2,6 +2,7 @@
 //! enable, list.
 
 use super::changes::{Change, ChangeFeed};
+use super::events::Events;
 use super::key_cache::{CachedKey, KeyCache, Verdict};
 use super::{now, Error, Result};
 use crate::crypto::api_key::KeyHasher;
@@ -14,6 +15,7 @@ use crate::domain::api_key::{
     VerifyContext,
 };
 use crate::domain::audit::Actor;
+use crate::domain::events::{Event, EventType};
 use crate::domain::ids::{Integration, KeyId, NamespaceName, ProjectId, TenantId};
 use crate::domain::namespace::{derive_namespace, Namespace, NamespacePattern};
 use crate::domain::plan::Plan;
@@ -168,15 +170,17 @@ struct Parts {
     hasher: KeyHasher,
     cache: KeyCache,
     feed: ChangeFeed,
+    events: Events,
 }
 
 impl Keys {
-    pub fn new(db: Db, hasher: KeyHasher, feed: ChangeFeed) -> Self {
+    pub fn new(db: Db, hasher: KeyHasher, feed: ChangeFeed, events: Events) -> Self {
         Self(Arc::new(Parts {
             db,
             hasher,
             cache: KeyCache::new(),
             feed,
+            events,
         }))
     }
 
@@ -577,6 +581,13 @@ impl Keys {
         .await?;
         tx.commit().await?;
         self.key_changed(id).await;
+        self.0.events.emit(Event::new(
+            EventType::KeyRotated,
+            Some(key.tenant_id.as_str()),
+            json!({"key_id": id, "tenant_id": key.tenant_id, "version": version,
+                   "previous_expires_at": grace_end, "display_prefix": api_key.display_prefix(),
+                   "rotated_by": actor.name}),
+        ));
         Ok(Rotated {
             api_key,
             key_id: id.clone(),
@@ -617,6 +628,13 @@ impl Keys {
         .await?;
         tx.commit().await?;
         self.key_changed(id).await;
+        if status == KeyStatus::Disabled && before != KeyStatus::Disabled {
+            self.0.events.emit(Event::new(
+                EventType::KeyDisabled,
+                Some(key.tenant_id.as_str()),
+                json!({"key_id": id, "tenant_id": key.tenant_id, "disabled_by": actor.name}),
+            ));
+        }
         Ok(key)
     }
 
@@ -815,5 +833,81 @@ impl LoadError {
             // a `sqlx::Error`: reported with what failed.
             LoadError::Store(e) => Err(Error::internal("reading the store for a cache load", e)),
         }
+    }
+}
+
+/// How often a rotation policy may rotate: 1 day to 10 years.
+fn check_rotation_days(days: Option<i64>) -> Result<()> {
+    if days.is_some_and(|d| !(1..=3650).contains(&d)) {
+        return Err(crate::domain::ValidationError::new(
+            "rotate_every_days",
+            "must be 1 to 3650 days, or null for no policy",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+impl Keys {
+    /// A key's own rotation policy (`None`: none; its plan's may apply).
+    pub async fn rotation_policy(&self, id: &KeyId) -> Result<Option<i64>> {
+        let mut conn = self.db().pool().acquire().await?;
+        Ok(db::keys::rotation_policy(&mut conn, id).await?)
+    }
+
+    /// Sets or clears a key's rotation policy: the `rotate_keys` job rotates
+    /// it this many days after its newest secret was made.
+    pub async fn set_rotation_policy(
+        &self,
+        id: &KeyId,
+        every_days: Option<i64>,
+        actor: &Actor,
+    ) -> Result<Option<i64>> {
+        check_rotation_days(every_days)?;
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        let key = live_key(&mut tx, id, now).await?;
+        db::keys::set_rotation_policy(&mut tx, id, every_days).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "key.rotation_policy",
+                "key",
+                id.as_str(),
+                Some(key.tenant_id.as_str()),
+                json!({"rotate_every_days": every_days}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(every_days)
+    }
+
+    /// Sets or clears a plan's rotation policy (for keys without their own).
+    pub async fn set_plan_rotation_policy(
+        &self,
+        plan: crate::domain::plan::Plan,
+        every_days: Option<i64>,
+        actor: &Actor,
+    ) -> Result<Option<i64>> {
+        check_rotation_days(every_days)?;
+        let now = now();
+        let mut tx = self.db().pool().begin().await?;
+        db::keys::set_plan_rotation_policy(&mut tx, plan.as_str(), every_days).await?;
+        db::audit::insert(
+            &mut tx,
+            &actor.entry(
+                "plan.rotation_policy",
+                "plan",
+                plan.as_str(),
+                None,
+                json!({"rotate_every_days": every_days}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(every_days)
     }
 }

@@ -153,7 +153,11 @@ async fn listen(
                 "listening connection lost",
             ));
         };
-        match serde_json::from_str::<Notice>(notification.payload()) {
+        let notice = serde_json::from_str::<Notice>(notification.payload());
+        if let Ok(n) = &notice {
+            feed.heard(n);
+        }
+        match notice {
             Ok(n) if feed.is_own(&n) => {}
             Ok(n) => memory.apply(n.change).await,
             Err(e) => {

@@ -8,21 +8,27 @@
 pub mod admins;
 pub mod audit;
 pub mod billing;
+pub mod budgets;
 pub mod changes;
 pub mod costs;
 pub mod data_plane;
+pub mod events;
+mod job_tasks;
 mod key_cache;
 pub mod keys;
 pub mod limits;
 mod listener;
+pub mod metrics;
 pub mod operations;
 pub mod operators;
 pub mod plans;
 pub mod response_cache;
 pub mod retention;
+pub mod scheduler;
 pub mod tenants;
 pub mod usage;
 pub mod vault;
+pub mod webhooks;
 
 use crate::crypto::api_key::KeyHasher;
 use crate::db::Db;
@@ -50,6 +56,10 @@ pub struct Keyward {
     pub operations: operations::Operations,
     pub operators: operators::Operators,
     pub retention: retention::RetentionTask,
+    pub metrics: metrics::Metrics,
+    pub webhooks: webhooks::Webhooks,
+    pub scheduler: scheduler::Scheduler,
+    pub budgets: budgets::Budgets,
     db: Db,
     /// Background work; aborted when the last handle on the core goes.
     tasks: Arc<Tasks>,
@@ -117,6 +127,10 @@ pub struct CoreOptions {
     pub retention: crate::domain::retention::Retention,
     /// Previous versions of each provider secret kept sealed for a rollback.
     pub secret_versions_kept: u32,
+    /// Webhook retries and polling.
+    pub webhooks: webhooks::WebhookOptions,
+    /// The job scheduler's tick and leases.
+    pub scheduler: scheduler::SchedulerOptions,
 }
 
 impl Keyward {
@@ -127,7 +141,10 @@ impl Keyward {
         let tasks = Arc::new(Tasks::default());
         let feed = changes::ChangeFeed::new(db.clone());
         let operators_hasher = hasher.clone();
-        let keys = keys::Keys::new(db.clone(), hasher, feed.clone());
+        let metrics = metrics::Metrics::new();
+        let (events, event_queue) = events::Events::channel(metrics.clone());
+        let gate = budgets::BudgetGate::default();
+        let keys = keys::Keys::new(db.clone(), hasher, feed.clone(), events.clone());
         let plans = plans::Plans::load(db.clone(), keys.clone(), feed.clone()).await?;
         let limits = limits::Limits::new(
             db.clone(),
@@ -156,7 +173,50 @@ impl Keyward {
             responses: responses.clone(),
             usage: sink.clone(),
             feed: feed.clone(),
+            signals: events::Signals::new(events.clone()),
+            budgets: gate.clone(),
+            metrics: metrics.clone(),
         });
+        let webhooks = webhooks::Webhooks::start(
+            db.clone(),
+            options.keyring.clone(),
+            metrics.clone(),
+            events.clone(),
+            event_queue,
+            options.webhooks.clone(),
+            &tasks,
+        );
+        let budgets =
+            budgets::Budgets::new(db.clone(), costs.clone(), webhooks.clone(), gate.clone());
+        let vault = vault::Vault::new(vault::Parts {
+            db: db.clone(),
+            keys: keys.clone(),
+            audit: audit.clone(),
+            keyring: options.keyring,
+            providers: options.providers,
+            versions_kept: options.secret_versions_kept,
+            budgets: gate,
+            events: events.clone(),
+        });
+        let billing = billing::Billing::new(db.clone(), costs.clone(), options.billing, events);
+        let retention = retention::RetentionTask::new(db.clone(), options.retention);
+        let scheduler = scheduler::Scheduler::new(
+            db.clone(),
+            job_tasks::Runner {
+                db: db.clone(),
+                billing: billing.clone(),
+                vault: vault.clone(),
+                keys: keys.clone(),
+                retention: retention.clone(),
+                budgets: budgets.clone(),
+                costs: costs.clone(),
+                webhooks: webhooks.clone(),
+                history_days: options.retention.audit_days,
+            },
+            metrics.clone(),
+            options.scheduler.clone(),
+        );
+        scheduler.seed().await?;
         let core = Self {
             tenants: tenants::Tenants::new(
                 db.clone(),
@@ -166,15 +226,8 @@ impl Keyward {
                 responses.clone(),
             ),
             usage: usage::Usage::new(db.clone(), keys.clone(), sink.clone()),
-            vault: vault::Vault::new(
-                db.clone(),
-                keys.clone(),
-                audit.clone(),
-                options.keyring,
-                options.providers,
-                options.secret_versions_kept,
-            ),
-            billing: billing::Billing::new(db.clone(), costs.clone(), options.billing),
+            vault,
+            billing,
             operations: operations::Operations::new(operations::Parts {
                 db: db.clone(),
                 keys: keys.clone(),
@@ -184,7 +237,11 @@ impl Keyward {
                 feed: feed.clone(),
             }),
             operators: operators::Operators::new(db.clone(), operators_hasher, audit.clone()),
-            retention: retention::RetentionTask::new(db.clone(), options.retention),
+            retention,
+            metrics,
+            webhooks,
+            scheduler,
+            budgets,
             keys,
             plans,
             limits,
@@ -210,6 +267,9 @@ impl Keyward {
         )
         .await;
         core.limits.spawn_background(&core.tasks);
+        core.budgets
+            .spawn_refresh(&core.tasks, std::time::Duration::from_secs(5));
+        core.scheduler.spawn(&core.tasks);
         Ok(core)
     }
 
@@ -301,6 +361,9 @@ pub enum Error {
         message: String,
         retry_after_secs: u64,
     },
+    /// The tenant's budget is spent and capped (402) until the next month or a raise.
+    #[error("{message}")]
+    PaymentRequired { code: &'static str, message: String },
     /// A plan limit refused the request (429, or 413 for size).
     #[error("{} limit reached", .0.kind.code())]
     Limit(crate::domain::limits::LimitExceeded),

@@ -55,6 +55,18 @@ impl Operations {
         }
     }
 
+    /// What `/metrics` samples when scraped.
+    pub async fn sampled(&self, webhook_queue_depth: i64) -> super::metrics::Sampled {
+        super::metrics::Sampled {
+            usage_queue_depth: self.0.usage.queued(),
+            usage_records_dropped: self.0.usage.dropped(),
+            cache_memory_bytes: self.0.responses.memory_bytes(),
+            change_feed_connected: self.0.feed.connected(),
+            change_feed_lag_seconds: self.0.feed.lag_seconds(),
+            webhook_queue_depth,
+        }
+    }
+
     /// How limits are counted now (see `Limits::health`).
     pub fn limits_health(&self) -> serde_json::Value {
         self.0.limits.health()

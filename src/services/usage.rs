@@ -68,6 +68,11 @@ impl UsageSink {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Records waiting for the writer.
+    pub fn queued(&self) -> u64 {
+        (QUEUE_CAPACITY - self.records.capacity()) as u64
+    }
+
     /// Writes everything queued so far, then returns.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();

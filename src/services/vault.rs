@@ -31,6 +31,10 @@ pub struct Vault {
     providers: Arc<Providers>,
     /// Previous versions of each secret kept sealed for a rollback.
     versions_kept: i64,
+    /// Tenants whose spent budget refuses their provider keys too.
+    budgets: super::budgets::BudgetGate,
+    /// Validation failures and healings are announced.
+    events: super::events::Events,
 }
 
 /// Who asks for a secret.
@@ -132,22 +136,30 @@ impl Write<'_> {
     }
 }
 
+/// What the vault works with (see [`Vault::new`]).
+pub struct Parts {
+    pub db: Db,
+    pub keys: Keys,
+    pub audit: Audit,
+    pub keyring: Arc<Keyring>,
+    pub providers: Arc<Providers>,
+    pub versions_kept: u32,
+    /// Tenants whose spent budget refuses their provider keys.
+    pub budgets: super::budgets::BudgetGate,
+    pub events: super::events::Events,
+}
+
 impl Vault {
-    pub fn new(
-        db: Db,
-        keys: Keys,
-        audit: Audit,
-        keyring: Arc<Keyring>,
-        providers: Arc<Providers>,
-        versions_kept: u32,
-    ) -> Self {
+    pub fn new(p: Parts) -> Self {
         Self {
-            db,
-            keys,
-            audit,
-            keyring,
-            providers,
-            versions_kept: i64::from(versions_kept),
+            db: p.db,
+            keys: p.keys,
+            audit: p.audit,
+            keyring: p.keyring,
+            providers: p.providers,
+            versions_kept: i64::from(p.versions_kept),
+            budgets: p.budgets,
+            events: p.events,
         }
     }
 
@@ -246,6 +258,9 @@ impl Vault {
                 .await);
         }
         let t = self.keys.require_tenant(tenant).await?;
+        if self.budgets.refuses(tenant.as_str()) {
+            return Err(super::budgets::BudgetGate::refusal(tenant.as_str()));
+        }
         // A tenant's key, or an operator restricted to some tenants, reads
         // the tenant's own plan's pooled key, never a richer one (a pooled
         // key is the platform's, beyond any tenant scope).
@@ -765,6 +780,7 @@ impl Vault {
                 .await
             {
                 Ok(meta) => {
+                    self.announce_check(secret, "healed");
                     self.audit_now(actor.entry(
                         "secret.heal",
                         "secret",
@@ -784,6 +800,14 @@ impl Vault {
                 }
             }
         }
+        self.announce_check(
+            secret,
+            match validation {
+                Validation::Valid => "valid",
+                Validation::Invalid => "invalid",
+                Validation::Unavailable => "unreachable",
+            },
+        );
         let mut conn = self.db.pool().acquire().await?;
         let (meta, _) = db::secrets::find(&mut conn, secret)
             .await?
@@ -793,5 +817,25 @@ impl Vault {
             validation,
             healed: false,
         })
+    }
+
+    /// Counts a check's outcome and announces a failure or a healing.
+    fn announce_check(&self, secret: &SecretRef, outcome: &'static str) {
+        use crate::domain::events::{Event, EventType};
+        self.events
+            .metrics()
+            .provider_validation(secret.service.as_str(), outcome);
+        let kind = match outcome {
+            "healed" => EventType::ProviderKeyHealed,
+            "invalid" => EventType::ProviderKeyValidationFailed,
+            _ => return,
+        };
+        let tenant = secret.owner.tenant().map(|t| t.as_str());
+        self.events.emit(Event::new(
+            kind,
+            tenant,
+            json!({"secret": secret.name(), "service": secret.service.as_str(),
+                   "kind": secret.kind.as_str(), "tenant_id": tenant}),
+        ));
     }
 }

@@ -850,6 +850,8 @@ pub fn AdminBar(admin: AdminView) -> impl IntoView {
                 <a href="/admin/optimize">"Optimisation"</a>
                 <a href="/admin/invoices">"Invoices"</a>
                 <a href="/admin/tokens">"Tokens"</a>
+                <a href="/admin/jobs">"Jobs"</a>
+                <a href="/admin/webhooks">"Webhooks"</a>
             </nav>
             <span class="who">{admin.email.clone()} " (" {admin.role.clone()} ")"</span>
             <form method="post" action="/admin/sign-out">

@@ -66,7 +66,12 @@ pub async fn costs_page(
         .forecast(1, 90, tenant_id.as_ref())
         .await
         .map_err(server_error)?;
-    Ok(Some(super::costs_model::page(super::costs_model::Input {
+    let anomalies = core
+        .budgets
+        .anomalies(tenant_id.as_ref(), span.from, span.to)
+        .await
+        .map_err(server_error)?;
+    let mut page = super::costs_model::page(super::costs_model::Input {
         admin: admin_view(session),
         preset,
         tenant: tenant_id.as_ref(),
@@ -75,7 +80,9 @@ pub async fn costs_page(
         overview: &overview,
         usage: usage.into_iter().collect(),
         forecast: &forecast,
-    })))
+    });
+    page.anomalies = super::automation_model::anomaly_rows(anomalies);
+    Ok(Some(page))
 }
 
 #[component]
@@ -128,6 +135,7 @@ fn Costs(page: CostsPageData) -> impl IntoView {
             <Profitability tenants=page.tenants total=page.tenants_total/>
             <Forecast figures=page.forecast/>
             <Savings figures=page.savings/>
+            <super::automation::AnomalySection anomalies=page.anomalies/>
             <DailyCost services=page.day_services days=page.days/>
             <CacheDays days=page.usage_days/>
         </main>

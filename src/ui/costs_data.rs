@@ -83,6 +83,8 @@ pub struct CostsPageData {
     pub forecast: Vec<(String, String)>,
     /// The seed's savings projection beside what the cache saved in the period.
     pub savings: Vec<(String, String)>,
+    /// Cost anomalies flagged in the period (of the tenant shown, or all).
+    pub anomalies: Vec<super::customer_data::AnomalyRow>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

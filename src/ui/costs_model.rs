@@ -71,6 +71,7 @@ pub fn page(input: Input<'_>) -> CostsPageData {
         usage_days: usage_day_rows(&days, &savings, &input.usage),
         forecast: forecast_rows(input.forecast),
         savings: savings_rows(&savings),
+        anomalies: Vec::new(),
         admin: input.admin,
     }
 }

@@ -71,8 +71,25 @@ pub async fn customer_page(tenant: String) -> Result<Option<CustomerPageData>, S
         )
         .await
         .map_err(server_error)?;
+    let budget = match core.budgets.get(&id).await {
+        Ok(b) => Some(b),
+        Err(crate::services::Error::NotFound { .. }) => None,
+        Err(e) => return Err(server_error(e)),
+    };
+    let today = now.date_naive();
+    let anomalies = core
+        .budgets
+        .anomalies(
+            Some(&id),
+            today - chrono::Duration::days(30),
+            today + chrono::Duration::days(1),
+        )
+        .await
+        .map_err(server_error)?;
     let new_secret = super::admin::take_new_secret(&state, &session.csrf_token).await?;
     Ok(Some(customer_model::page(Input {
+        budget,
+        anomalies,
         money: tpc.money,
         admin: admin_view(session),
         new_secret,
@@ -192,6 +209,8 @@ fn Customer(page: CustomerPageData) -> impl IntoView {
                 tenant_id=page.tenant_id.clone()
             />
             <MoneySection money=page.money/>
+            <BudgetSection budget=page.budget tenant_id=page.tenant_id.clone()/>
+            <super::automation::AnomalySection anomalies=page.anomalies/>
             <UsageSection usage=page.usage charts=page.charts days=page.days/>
             <RateLimits max_payload=page.max_payload storage=page.storage limits=page.limits/>
             <KeysSection keys=page.keys csrf=csrf.clone() back/>
@@ -243,6 +262,44 @@ fn MoneySection(money: Vec<(String, String)>) -> impl IntoView {
         <section aria-labelledby="money-h" data-card="money">
             <h2 id="money-h">"This month: billed (the month's subscription, usage to date), cost and profit"</h2>
             <Figures figures=money/>
+        </section>
+    }
+    .into_any()
+}
+
+/// The month's spend budget as a gauge (set over the API or CLI).
+#[component]
+fn BudgetSection(
+    budget: Option<super::customer_data::BudgetGauge>,
+    tenant_id: String,
+) -> impl IntoView {
+    let Some(b) = budget else {
+        return view! {
+            <section aria-labelledby="budget-h">
+                <h2 id="budget-h">"Budget"</h2>
+                <p class="empty">{format!("No monthly budget: set one with PUT /api/tenants/{tenant_id}/budget or keyward budgets set {tenant_id} --limit 500.00.")}</p>
+            </section>
+        }
+        .into_any();
+    };
+    let state = if b.capped {
+        "capped: requests refused (402) until next month or a raise"
+    } else if b.hard_cap {
+        "hard cap: requests are refused once it is reached"
+    } else {
+        "alerts only"
+    };
+    view! {
+        <section aria-labelledby="budget-h">
+            <h2 id="budget-h">{format!("Budget, {}", b.period)}</h2>
+            <div class="card gauges" data-card="budget">
+                <div class="gauge">
+                    <label for="budget-gauge">"Spend of budget"</label>
+                    <meter id="budget-gauge" min="0" max="100" low="80" high="80" optimum="0" value=b.percent.min(100)></meter>
+                    <span>{format!("{} of {} ({}%)", b.spent, b.limit, b.percent)}</span>
+                    <span class="muted">{format!("Alerts at {}; {state}.", b.alerts)}</span>
+                </div>
+            </div>
         </section>
     }
     .into_any()

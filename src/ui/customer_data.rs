@@ -60,6 +60,31 @@ pub struct AuditRow {
     pub outcome: String,
 }
 
+/// A tenant's monthly budget against the month's spend.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetGauge {
+    pub period: String,
+    pub limit: String,
+    pub spent: String,
+    pub percent: i64,
+    /// "50%, 80%, 100%"
+    pub alerts: String,
+    pub hard_cap: bool,
+    pub capped: bool,
+}
+
+/// A day whose cost of a service was far above the trailing mean.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyRow {
+    pub day: String,
+    pub tenant_id: String,
+    pub service: String,
+    pub cost: String,
+    pub mean: String,
+    /// Standard deviations above the mean, e.g. "18.4σ".
+    pub score: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CustomerPageData {
     pub admin: AdminView,
@@ -85,6 +110,8 @@ pub struct CustomerPageData {
     pub secrets: Vec<SecretRow>,
     pub services: Vec<String>,
     pub audit: Vec<AuditRow>,
+    pub budget: Option<BudgetGauge>,
+    pub anomalies: Vec<AnomalyRow>,
 }
 
 /// Days of use the page shows.

@@ -36,6 +36,10 @@ pub struct Input {
     pub audit: Vec<AuditEntry>,
     /// This month's statement (with any sub-organisations rolled up).
     pub money: crate::domain::statement::Statement,
+    /// The month's budget and spend, if the tenant has one.
+    pub budget: Option<crate::services::budgets::BudgetStatus>,
+    /// Cost anomalies flagged in the last 30 days.
+    pub anomalies: Vec<crate::domain::anomaly::Flagged>,
 }
 
 /// One day of the window, with its totals if it had any use.
@@ -94,6 +98,11 @@ pub fn page(input: Input) -> CustomerPageData {
             .map(|s| s.as_str().to_string())
             .collect(),
         audit: input.audit.into_iter().map(audit_row).collect(),
+        budget: input
+            .budget
+            .as_ref()
+            .map(super::automation_model::budget_gauge),
+        anomalies: super::automation_model::anomaly_rows(input.anomalies),
     }
 }
 

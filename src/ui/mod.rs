@@ -2,6 +2,10 @@
 //! `services`; nothing here names `db` or `crypto`.
 
 pub mod admin;
+pub mod automation;
+mod automation_data;
+#[cfg(feature = "ssr")]
+mod automation_model;
 #[cfg(feature = "ssr")]
 mod charts;
 pub mod costs;
@@ -91,6 +95,16 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("customers"), ParamSegment("tenant"))
                     view=customer::CustomerPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("jobs"))
+                    view=automation::JobsPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("webhooks"))
+                    view=automation::WebhooksPage
                     ssr=SsrMode::Async
                 />
                 <Route

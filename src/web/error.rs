@@ -19,6 +19,11 @@ pub struct ApiError {
     pub headers: Vec<(&'static str, String)>,
 }
 
+/// On a response refused by a limit or a budget: the refusal's code (the
+/// metrics layer counts refusals by it).
+#[derive(Debug, Clone, Copy)]
+pub struct Refused(pub &'static str);
+
 /// The error body every endpoint returns on failure.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -84,6 +89,9 @@ impl From<services::Error> for ApiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
             }
             E::Limit(l) => Self::from_limit(&l),
+            E::PaymentRequired { code, message } => {
+                Self::new(StatusCode::PAYMENT_REQUIRED, code, message)
+            }
             E::Busy {
                 code,
                 message,
@@ -196,7 +204,11 @@ impl IntoResponse for ApiError {
                 field: self.field.map(str::to_string),
             },
         };
+        let refused = matches!(self.status.as_u16(), 402 | 413 | 429).then_some(self.code);
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(code) = refused {
+            response.extensions_mut().insert(Refused(code));
+        }
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 response.headers_mut().insert(name, v);

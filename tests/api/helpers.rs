@@ -147,6 +147,12 @@ fn settings_for(store: &Store, extra: &[(&str, &str)]) -> Settings {
         // every cache) would only race tests that close the store on purpose.
         // tests/api/replicas.rs runs the feed and its TTL between processes.
         ("KEYWARD_CHANGE_TTL_SECS", "3600".to_string()),
+        // Scheduled occurrences would fire into unrelated tests at their
+        // hour (invoices at 02:00...); tests of the scheduler turn it on.
+        ("KEYWARD_SCHEDULER", "off".to_string()),
+        // Webhook deliveries go out at once and retry quickly.
+        ("KEYWARD_WEBHOOK_POLL_MS", "100".to_string()),
+        ("KEYWARD_WEBHOOK_RETRY_BASE_MS", "200".to_string()),
     ]);
     let stub = crate::providers_stub::base_url();
     for service in ["openai", "anthropic", "hume", "elevenlabs", "deepgram"] {

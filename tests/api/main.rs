@@ -3,6 +3,7 @@
 
 mod admins;
 mod audit;
+mod automation;
 mod bad_input;
 mod billing;
 mod cli;
@@ -21,6 +22,7 @@ mod openapi;
 mod pages;
 mod providers_stub;
 mod provision;
+mod receiver;
 mod replicas;
 mod restart;
 mod retention;
