@@ -259,6 +259,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     Json(serde_json::json!({
         "status": "ok",
         "limits": state.core.operations.limits_health(),
+        "replica": state.core.scheduler.replica(),
     }))
 }
 

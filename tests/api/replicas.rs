@@ -1014,3 +1014,122 @@ async fn a_pooled_keys_overall_quota_holds_across_replicas_in_redis_and_postgres
     }
     assert_eq!((ok, over), (6, 4));
 }
+
+/// The runs of job `name` as replica `r` lists them, oldest first.
+async fn job_runs(r: &Replica, name: &str) -> Vec<Value> {
+    let (status, body) = r
+        .root(reqwest::Method::GET, &format!("/api/jobs/{name}/runs?limit=500"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut runs = body["runs"].as_array().cloned().unwrap_or_default();
+    runs.reverse();
+    runs
+}
+
+#[tokio::test]
+async fn with_two_replicas_each_job_occurrence_runs_once() {
+    if engine_is_postgres() {
+        return; // these tests make their own PostgreSQL databases: run once, in the first pass
+    }
+    let db = pg_database().await;
+    let url = db.url();
+    let env = [("KEYWARD_SCHEDULER_TICK_MS", "50"), ("KEYWARD_JOB_LEASE_SECS", "5")];
+    let a = replica(Some(&url), None, &env).await;
+    let b = replica(Some(&url), None, &env).await;
+    let (status, body) = a
+        .root(
+            reqwest::Method::PUT,
+            "/api/jobs/sweep",
+            Some(json!({"task": "check_budgets", "schedule": "* * * * * *"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let runs = job_runs(&b, "sweep").await;
+    assert!(runs.len() >= 4, "about one run a second: {runs:?}");
+    let mut occurrences: Vec<&str> = runs.iter().map(|r| s(&r["occurrence"])).collect();
+    occurrences.sort();
+    occurrences.dedup();
+    assert_eq!(occurrences.len(), runs.len(), "an occurrence ran twice: {runs:?}");
+    assert!(runs.iter().all(|r| r["attempt"] == 1 && r["trigger"] == "schedule"));
+    let replicas: std::collections::HashSet<&str> = runs.iter().map(|r| s(&r["replica"])).collect();
+    let names = [a.health().await["replica"].clone(), b.health().await["replica"].clone()];
+    assert!(replicas.iter().all(|r| names.iter().any(|n| n == r)), "{replicas:?}");
+}
+
+#[tokio::test]
+async fn a_job_whose_replica_is_killed_mid_run_is_taken_over() {
+    if engine_is_postgres() {
+        return; // these tests make their own PostgreSQL databases: run once, in the first pass
+    }
+    let db = pg_database().await;
+    let url = db.url();
+    let openai = format!("{}/openai", crate::providers_stub::base_url());
+    // Each check of a `slow` key takes 3 s at the provider stand-in.
+    let env = [
+        ("KEYWARD_SCHEDULER_TICK_MS", "100"),
+        ("KEYWARD_JOB_LEASE_SECS", "2"),
+        ("KEYWARD_PROVIDER_OPENAI_URL", openai.as_str()),
+    ];
+    let a = replica(Some(&url), None, &env).await;
+    let b = replica(Some(&url), None, &env).await;
+    for tenant in ["t1", "t2"] {
+        provision(&a, tenant).await;
+        let (status, body) = a
+            .root(
+                reqwest::Method::PUT,
+                "/api/secrets",
+                Some(json!({"service": "openai", "kind": "customer", "tenant_id": tenant,
+                            "value": format!("slow-key-of-{tenant}"), "validate": false})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = a
+        .root(
+            reqwest::Method::PUT,
+            "/api/jobs/validate-provider-keys",
+            Some(json!({"schedule": "*/2 * * * * *"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Wait until one replica holds the job, then kill that one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let holder = loop {
+        let (_, job) = b
+            .root(reqwest::Method::GET, "/api/jobs/validate-provider-keys", None)
+            .await;
+        if let Some(h) = job["running_on"].as_str() {
+            break h.to_string();
+        }
+        assert!(Instant::now() < deadline, "the job never started: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let a_name = a.health().await["replica"].as_str().unwrap().to_string();
+    let (killed, survivor) = if holder == a_name { (a, b) } else { (b, a) };
+    let first = job_runs(&survivor, "validate-provider-keys").await;
+    let occurrence = s(&first.last().unwrap()["occurrence"]).to_string();
+    drop(killed); // SIGKILL: no lease given back, the run stays "running"
+
+    // The survivor takes the same occurrence over once the lease lapses.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let runs = loop {
+        let runs: Vec<Value> = job_runs(&survivor, "validate-provider-keys")
+            .await
+            .into_iter()
+            .filter(|r| r["occurrence"] == occurrence.as_str())
+            .collect();
+        if runs.iter().any(|r| r["outcome"] == "succeeded") {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "never taken over: {runs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!((runs[0]["attempt"].as_i64(), s(&runs[0]["outcome"])), (Some(1), "abandoned"));
+    assert_eq!(s(&runs[0]["replica"]), holder);
+    assert_eq!((runs[1]["attempt"].as_i64(), s(&runs[1]["outcome"])), (Some(2), "succeeded"));
+    assert_eq!(runs[1]["replica"], survivor.health().await["replica"]);
+    assert_eq!(runs[1]["summary"]["valid"], 2, "{runs:?}");
+}
