@@ -561,9 +561,9 @@ pub async fn rotation_policy(
 /// Sets a plan's rotation policy, for its keys without their own.
 #[utoipa::path(
     put,
-    path = "/api/plans/{plan}/rotation-policy",
+    path = "/api/plans/{name}/rotation-policy",
     tag = "keys",
-    params(("plan" = crate::domain::plan::Plan, Path)),
+    params(("name" = crate::domain::plan::Plan, Path)),
     request_body = RotationPolicy,
     security(("operator_token" = ["keys:write"])),
     responses(
@@ -581,7 +581,7 @@ pub async fn set_plan_rotation_policy(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<RotationPolicy>,
 ) -> Result<Json<RotationPolicy>, ApiError> {
-    let plan = crate::domain::plan::Plan::parse_field("plan", &raw)?;
+    let plan = crate::domain::plan::Plan::parse_field("name", &raw)?;
     let days = keys
         .set_plan_rotation_policy(plan, body.rotate_every_days, &operator.actor)
         .await?;

@@ -8,7 +8,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-const ALL: [&str; 12] = [
+/// Every permission a documented route needs (`metrics:read` guards
+/// `/metrics`, outside the document: tests/api/automation.rs checks it).
+const ALL: [&str; 16] = [
+    "jobs:read",
+    "jobs:write",
+    "webhooks:read",
+    "webhooks:write",
     "tenants:read",
     "tenants:write",
     "keys:read",
