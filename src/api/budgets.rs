@@ -88,6 +88,8 @@ fn amount_micros(v: &serde_json::Value) -> Result<i64, ApiError> {
 }
 
 /// Sets a tenant's monthly budget; it is checked at once (a raise lifts a cap).
+/// Alert percentages are 1 to 1000 (at most 10); the limit is more than zero
+/// (422 otherwise).
 #[utoipa::path(
     put,
     path = "/api/tenants/{tenant_id}/budget",

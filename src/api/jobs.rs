@@ -185,7 +185,10 @@ pub async fn get_job(
     Ok(Json(scheduler.job(&name).await?.into()))
 }
 
-/// Creates or changes a job; a new or changed schedule counts from now.
+/// Creates or changes a job; a new or changed schedule counts from now. A
+/// new job needs `task` and `schedule`; the schedule must be a cron
+/// expression (UTC) that matches some date, and `params` must suit the task
+/// (422 with the field otherwise).
 #[utoipa::path(
     put,
     path = "/api/jobs/{name}",

@@ -86,6 +86,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         schemas::JobName,
         schemas::TaskName,
         schemas::EventTypeName,
+        schemas::DeliveryStatusName,
         crate::domain::api_key::VerifyCode,
         crate::domain::api_key::SecretState,
     ))

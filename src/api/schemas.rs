@@ -477,3 +477,13 @@ schema!(
         "An event type, or * for every one"
     )
 );
+
+pub struct DeliveryStatusName;
+schema!(
+    DeliveryStatusName,
+    "DeliveryStatus",
+    one_of(
+        ["pending", "delivered", "failed"],
+        "Where a webhook delivery stands"
+    )
+);

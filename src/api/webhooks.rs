@@ -4,7 +4,7 @@ use super::access::{needs, Operator};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 #[allow(unused_imports)]
-use super::schemas::{EventTypeName, Timestamp};
+use super::schemas::{DeliveryStatusName, EventTypeName, Timestamp};
 use crate::domain::ids::TenantId;
 use crate::services::webhooks::{Attempt, Delivery, Endpoint, NewEndpoint, Webhooks};
 use axum::extract::{Path, State};
@@ -157,13 +157,15 @@ pub struct DeliveryDetail {
 pub struct DeliveriesQuery {
     pub endpoint_id: Option<String>,
     /// pending, delivered or failed.
+    #[param(value_type = Option<DeliveryStatusName>)]
     pub status: Option<String>,
     /// 1..=500, default 100.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
-/// Registers an endpoint; the answer carries its signing secret, once.
+/// Registers an endpoint; the answer carries its signing secret, once. The
+/// `url` must be an absolute http(s) URL without credentials (422 otherwise).
 #[utoipa::path(
     post,
     path = "/api/webhooks",

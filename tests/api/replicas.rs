@@ -1018,7 +1018,11 @@ async fn a_pooled_keys_overall_quota_holds_across_replicas_in_redis_and_postgres
 /// The runs of job `name` as replica `r` lists them, oldest first.
 async fn job_runs(r: &Replica, name: &str) -> Vec<Value> {
     let (status, body) = r
-        .root(reqwest::Method::GET, &format!("/api/jobs/{name}/runs?limit=500"), None)
+        .root(
+            reqwest::Method::GET,
+            &format!("/api/jobs/{name}/runs?limit=500"),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let mut runs = body["runs"].as_array().cloned().unwrap_or_default();
@@ -1033,7 +1037,10 @@ async fn with_two_replicas_each_job_occurrence_runs_once() {
     }
     let db = pg_database().await;
     let url = db.url();
-    let env = [("KEYWARD_SCHEDULER_TICK_MS", "50"), ("KEYWARD_JOB_LEASE_SECS", "5")];
+    let env = [
+        ("KEYWARD_SCHEDULER_TICK_MS", "50"),
+        ("KEYWARD_JOB_LEASE_SECS", "5"),
+    ];
     let a = replica(Some(&url), None, &env).await;
     let b = replica(Some(&url), None, &env).await;
     let (status, body) = a
@@ -1050,11 +1057,23 @@ async fn with_two_replicas_each_job_occurrence_runs_once() {
     let mut occurrences: Vec<&str> = runs.iter().map(|r| s(&r["occurrence"])).collect();
     occurrences.sort();
     occurrences.dedup();
-    assert_eq!(occurrences.len(), runs.len(), "an occurrence ran twice: {runs:?}");
-    assert!(runs.iter().all(|r| r["attempt"] == 1 && r["trigger"] == "schedule"));
+    assert_eq!(
+        occurrences.len(),
+        runs.len(),
+        "an occurrence ran twice: {runs:?}"
+    );
+    assert!(runs
+        .iter()
+        .all(|r| r["attempt"] == 1 && r["trigger"] == "schedule"));
     let replicas: std::collections::HashSet<&str> = runs.iter().map(|r| s(&r["replica"])).collect();
-    let names = [a.health().await["replica"].clone(), b.health().await["replica"].clone()];
-    assert!(replicas.iter().all(|r| names.iter().any(|n| n == r)), "{replicas:?}");
+    let names = [
+        a.health().await["replica"].clone(),
+        b.health().await["replica"].clone(),
+    ];
+    assert!(
+        replicas.iter().all(|r| names.iter().any(|n| n == r)),
+        "{replicas:?}"
+    );
 }
 
 #[tokio::test]
@@ -1079,8 +1098,10 @@ async fn a_job_whose_replica_is_killed_mid_run_is_taken_over() {
             .root(
                 reqwest::Method::PUT,
                 "/api/secrets",
-                Some(json!({"service": "openai", "kind": "customer", "tenant_id": tenant,
-                            "value": format!("slow-key-of-{tenant}"), "validate": false})),
+                Some(
+                    json!({"service": "openai", "kind": "customer", "tenant_id": tenant,
+                            "value": format!("slow-key-of-{tenant}"), "validate": false}),
+                ),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -1098,7 +1119,11 @@ async fn a_job_whose_replica_is_killed_mid_run_is_taken_over() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let holder = loop {
         let (_, job) = b
-            .root(reqwest::Method::GET, "/api/jobs/validate-provider-keys", None)
+            .root(
+                reqwest::Method::GET,
+                "/api/jobs/validate-provider-keys",
+                None,
+            )
             .await;
         if let Some(h) = job["running_on"].as_str() {
             break h.to_string();
@@ -1127,9 +1152,15 @@ async fn a_job_whose_replica_is_killed_mid_run_is_taken_over() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(runs.len(), 2, "{runs:?}");
-    assert_eq!((runs[0]["attempt"].as_i64(), s(&runs[0]["outcome"])), (Some(1), "abandoned"));
+    assert_eq!(
+        (runs[0]["attempt"].as_i64(), s(&runs[0]["outcome"])),
+        (Some(1), "abandoned")
+    );
     assert_eq!(s(&runs[0]["replica"]), holder);
-    assert_eq!((runs[1]["attempt"].as_i64(), s(&runs[1]["outcome"])), (Some(2), "succeeded"));
+    assert_eq!(
+        (runs[1]["attempt"].as_i64(), s(&runs[1]["outcome"])),
+        (Some(2), "succeeded")
+    );
     assert_eq!(runs[1]["replica"], survivor.health().await["replica"]);
     assert_eq!(runs[1]["summary"]["valid"], 2, "{runs:?}");
 }
