@@ -84,7 +84,9 @@ fn amount_micros(v: &serde_json::Value) -> Result<i64, ApiError> {
             .into())
         }
     };
-    Ok(parse_amount_cents("limit", &text)? * 10_000)
+    parse_amount_cents("limit", &text)?
+        .checked_mul(10_000)
+        .ok_or_else(|| ValidationError::new("limit", "is too large").into())
 }
 
 /// Sets a tenant's monthly budget; it is checked at once (a raise lifts a cap).

@@ -128,6 +128,22 @@ pub struct RunsQuery {
     pub limit: Option<i64>,
 }
 
+/// A job acts with keyward's rights: setting or running one also needs the
+/// permission its task's work needs (`billing:write` for invoices, ...).
+fn task_permission(
+    operator: &Operator<needs::JobsWrite>,
+    task: Option<Task>,
+) -> Result<(), ApiError> {
+    match task.and_then(Task::needs) {
+        Some(p) if !operator.grants.permits(p) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            format!("this job's task needs the {p} permission too, which this token does not hold"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn limit(q: &RunsQuery) -> Result<i64, ApiError> {
     let n = q.limit.unwrap_or(50);
     if !(1..=500).contains(&n) {
@@ -211,6 +227,11 @@ pub async fn set_job(
     ApiJson(body): ApiJson<JobBody>,
 ) -> Result<Json<JobItem>, ApiError> {
     let task = body.task.as_deref().map(Task::parse).transpose()?;
+    let effective = match task {
+        Some(t) => Some(t),
+        None => scheduler.job(&name).await.ok().map(|j| j.task),
+    };
+    task_permission(&operator, effective)?;
     let spec = JobSpec {
         task,
         schedule: body.schedule,
@@ -268,6 +289,8 @@ pub async fn run_job(
     operator: Operator<needs::JobsWrite>,
     Path(name): Path<String>,
 ) -> Result<Json<RunItem>, ApiError> {
+    let job = scheduler.job(&name).await?;
+    task_permission(&operator, Some(job.task))?;
     Ok(Json(
         scheduler.run_now(&operator.actor, &name).await?.into(),
     ))

@@ -408,6 +408,7 @@ crate::debug_without_secrets!(RotateResponse {
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 409, description = "KEY_REVOKED: the key was revoked for good", body = ErrorBody),
     )
 )]
 pub async fn rotate_key(
@@ -455,6 +456,7 @@ async fn set_status(
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 409, description = "KEY_REVOKED: the key was revoked for good", body = ErrorBody),
     )
 )]
 pub async fn disable_key(
@@ -478,6 +480,7 @@ pub async fn disable_key(
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 409, description = "KEY_REVOKED: the key was revoked for good", body = ErrorBody),
     )
 )]
 pub async fn enable_key(

@@ -5,6 +5,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 #[allow(unused_imports)]
 use super::schemas::{DeliveryStatusName, EventTypeName, Timestamp};
+use crate::domain::access::Permission;
+use crate::domain::events::EventType;
 use crate::domain::ids::TenantId;
 use crate::services::webhooks::{Attempt, Delivery, Endpoint, NewEndpoint, Webhooks};
 use axum::extract::{Path, State};
@@ -190,6 +192,19 @@ pub async fn create_endpoint(
         .tenant_id
         .map(|t| TenantId::parse_field("tenant_id", t))
         .transpose()?;
+    // Such an endpoint can open the API keys rotation policies make: only a
+    // holder of keys:write may register one.
+    let rotated_keys = body
+        .events
+        .iter()
+        .any(|e| e == "*" || e == EventType::KeySecretRotated.as_str());
+    if rotated_keys && !operator.grants.permits(Permission::KeysWrite) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "an endpoint receiving key.secret_rotated (or *) receives new API keys: it needs keys:write too",
+        ));
+    }
     let (endpoint, secret) = webhooks
         .create_endpoint(
             &operator.actor,

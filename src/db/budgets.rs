@@ -81,16 +81,22 @@ pub async fn delete(conn: &mut Conn, tenant: &str) -> sqlx::Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// Sets whether the budget is spent, unless its limit changed meanwhile
+/// (a raise made while a check ran is not undone by it).
 pub async fn set_exhausted(
     conn: &mut Conn,
     tenant: &str,
+    limit_micros: i64,
     period: Option<&str>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE budgets SET exhausted_period = $1 WHERE tenant_id = $2")
-        .bind(period)
-        .bind(tenant)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE budgets SET exhausted_period = $1 WHERE tenant_id = $2 AND limit_micros = $3",
+    )
+    .bind(period)
+    .bind(tenant)
+    .bind(limit_micros)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -395,7 +395,14 @@ pub async fn count_under_version(conn: &mut Conn, version: i64) -> sqlx::Result<
             .fetch_one(&mut *conn)
             .await?
             .try_get("n")?;
-    Ok(live + kept)
+    let signing: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM webhook_endpoints WHERE key_version = $1",
+    )
+    .bind(version)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    Ok(live + kept + signing)
 }
 
 /// Replaces a ciphertext with its re-sealed form, only if the row still holds

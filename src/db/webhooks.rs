@@ -215,13 +215,15 @@ pub struct AttemptRow {
 pub async fn record_attempt(
     conn: &mut Conn,
     delivery_id: &str,
+    holder: &str,
     a: &AttemptRow,
     status: &str,
     next_attempt_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, \
-         response, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         response, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (delivery_id, attempt) DO NOTHING",
     )
     .bind(delivery_id)
     .bind(a.attempt)
@@ -236,7 +238,7 @@ pub async fn record_attempt(
     sqlx::query(
         "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, \
          last_status_code = $4, last_error = $5, delivered_at = COALESCE($6, delivered_at), \
-         lease_holder = NULL, lease_expires_at = NULL WHERE id = $7",
+         lease_holder = NULL, lease_expires_at = NULL WHERE id = $7 AND lease_holder = $8",
     )
     .bind(status)
     .bind(a.attempt)
@@ -245,6 +247,7 @@ pub async fn record_attempt(
     .bind(&a.error)
     .bind(delivered)
     .bind(delivery_id)
+    .bind(holder)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -363,4 +366,46 @@ pub async fn delete_before(conn: &mut Conn, before: DateTime<Utc>) -> sqlx::Resu
         .execute(&mut *conn)
         .await?;
     Ok(attempts + deliveries)
+}
+
+/// Endpoints whose signing secret is sealed under another master key
+/// version than `version` (a reseal moves them).
+pub async fn endpoints_under_other_versions(
+    conn: &mut Conn,
+    version: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<EndpointRow>> {
+    sqlx::query(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE key_version <> $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(version)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(endpoint_from_row)
+    .collect()
+}
+
+/// Replaces an endpoint's sealed signing secret if it still holds `old_sealed`.
+pub async fn reseal_endpoint(
+    conn: &mut Conn,
+    id: &str,
+    old_sealed: &str,
+    key_version: i64,
+    nonce: &str,
+    sealed: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE webhook_endpoints SET key_version = $1, secret_nonce = $2, secret_sealed = $3 \
+         WHERE id = $4 AND secret_sealed = $5",
+    )
+    .bind(key_version)
+    .bind(nonce)
+    .bind(sealed)
+    .bind(id)
+    .bind(old_sealed)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

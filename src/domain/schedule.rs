@@ -69,6 +69,20 @@ impl Task {
     }
 }
 
+impl Task {
+    /// The permission a caller needs besides `jobs:write` to set or run a
+    /// job of this task: what the task does with keyward's own rights.
+    pub fn needs(self) -> Option<super::access::Permission> {
+        use super::access::Permission;
+        match self {
+            Self::GenerateInvoices | Self::PushInvoices => Some(Permission::BillingWrite),
+            Self::RotateKeys => Some(Permission::KeysWrite),
+            Self::ValidateProviderKeys => Some(Permission::SecretsWrite),
+            Self::KeyExpiry | Self::Retention | Self::CheckAnomalies | Self::CheckBudgets => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Task {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

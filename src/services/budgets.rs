@@ -256,7 +256,15 @@ impl Budgets {
         let (mut capped, mut alerts) = (Vec::new(), 0);
         for b in budgets {
             let before = b.exhausted_period.clone();
-            let status = self.check(b, at).await?;
+            let tenant = b.tenant_id.clone();
+            // One budget's failure does not hold the others up.
+            let status = match self.check(b, at).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant, error = %e, "checking a budget failed");
+                    continue;
+                }
+            };
             if status.capped {
                 capped.push(status.budget.tenant_id.clone());
             }
@@ -292,7 +300,13 @@ impl Budgets {
         let now_capped = exhausted.then(|| period.clone());
         if now_capped != budget.exhausted_period {
             let mut conn = self.db.pool().acquire().await?;
-            db::budgets::set_exhausted(&mut conn, &tenant, now_capped.as_deref()).await?;
+            db::budgets::set_exhausted(
+                &mut conn,
+                &tenant,
+                budget.limit_micros,
+                now_capped.as_deref(),
+            )
+            .await?;
             if exhausted {
                 self.webhooks
                     .publish_once(

@@ -86,7 +86,7 @@ impl Signals {
 
     /// A request admitted with `used` of `limit` requests this month.
     pub fn monthly_use(&self, tenant: &str, used: i64, limit: i64, now: DateTime<Utc>) {
-        if limit <= 0 || used * 100 < limit * 80 {
+        if limit <= 0 || i128::from(used) * 100 < i128::from(limit) * 80 {
             return;
         }
         let threshold = if used >= limit { 100 } else { 80 };

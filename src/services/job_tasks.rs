@@ -216,11 +216,23 @@ impl Runner {
             let mut conn = self.db.pool().acquire().await?;
             db::keys::under_rotation_policy(&mut conn).await?
         };
-        let mut rotated = Vec::new();
+        let (mut rotated, mut skipped) = (Vec::new(), Vec::new());
         for d in due
             .into_iter()
             .filter(|d| d.last_rotated_at + Duration::days(d.every_days) <= at)
         {
+            // The new secret reaches the platform only through a webhook:
+            // without an endpoint to receive it, rotating would lock the
+            // tenant out when the grace ends. Skipped, and said so.
+            if !self
+                .webhooks
+                .has_receiver(EventType::KeySecretRotated, Some(&d.tenant_id))
+                .await?
+            {
+                tracing::warn!(key = %d.key_id, "rotation due, but no webhook endpoint receives key.secret_rotated: not rotated");
+                skipped.push(d.key_id);
+                continue;
+            }
             let id = KeyId::parse(d.key_id.clone())?;
             let r = self
                 .keys
@@ -236,15 +248,22 @@ impl Runner {
                               "previous_expires_at": r.previous_expires_at,
                               "display_prefix": r.api_key.display_prefix(),
                               "policy_days": d.every_days});
-            self.webhooks
+            let queued = self
+                .webhooks
                 .publish_with_secret(
                     Event::new(EventType::KeySecretRotated, Some(&d.tenant_id), data),
                     Some(r.api_key.expose()),
                 )
                 .await?;
+            if queued == 0 {
+                return Err(crate::services::Error::internal(
+                    "delivering a rotated key",
+                    format!("key {} was rotated but its new secret reached no endpoint; rotate it by hand", d.key_id),
+                ));
+            }
             rotated.push(d.key_id);
         }
-        Ok(json!({"rotated": rotated}))
+        Ok(json!({"rotated": rotated, "skipped_no_endpoint": skipped}))
     }
 
     async fn key_expiry(&self, p: &Value) -> Result<Value> {

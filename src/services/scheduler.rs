@@ -229,9 +229,11 @@ impl Scheduler {
         )
         .await?;
         drop(conn);
-        let heartbeat = self.heartbeat(&job.name);
+        // Stopped however this ends (a panic included): a lease nobody
+        // renews lapses, and another replica can take the occurrence over.
+        let heartbeat = AbortOnDrop(self.heartbeat(&job.name));
         let result = inner.runner.execute(&job, actor).await;
-        heartbeat.abort();
+        drop(heartbeat);
         let (outcome, summary) = match result {
             Ok(summary) => (Outcome::Succeeded, summary),
             Err(e) => (Outcome::Failed, json!({"error": e.to_string()})),
@@ -403,7 +405,8 @@ impl Scheduler {
     }
 
     /// Runs a job now, here, whatever its schedule (its next occurrence is
-    /// left as it was); audited, and recorded like any run.
+    /// left as it was); audited, and recorded like any run. The run goes on
+    /// in its own task even if the caller stops waiting (a request timeout).
     pub async fn run_now(&self, actor: &Actor, name: &str) -> Result<JobRun> {
         let job = {
             let mut conn = self.0.db.pool().acquire().await?;
@@ -419,7 +422,15 @@ impl Scheduler {
         )
         .await?;
         drop(conn);
-        self.run(job, now(), Trigger::Manual, Some(actor)).await
+        let scheduler = self.clone();
+        let actor = actor.clone();
+        tokio::spawn(async move {
+            scheduler
+                .run(job, now(), Trigger::Manual, Some(&actor))
+                .await
+        })
+        .await
+        .map_err(|e| Error::internal("running a job", e))?
     }
 
     /// Runs newest first, of one job or all (at most 500).
@@ -431,6 +442,15 @@ impl Scheduler {
             }
         }
         Ok(db::jobs::runs(&mut conn, job, limit.clamp(1, 500)).await?)
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

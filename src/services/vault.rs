@@ -692,6 +692,32 @@ impl Vault {
                 db::secrets::reseal_previous(&mut conn, &secret, v, &old, &new).await?;
             }
         }
+        // Webhook endpoints' signing secrets are sealed by the same keyring.
+        loop {
+            let batch = {
+                let mut conn = self.db.pool().acquire().await?;
+                db::webhooks::endpoints_under_other_versions(&mut conn, version, 100).await?
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for e in batch {
+                let aad = super::webhooks::endpoint_aad(&e.id);
+                let old = super::webhooks::sealed_of(&e)?;
+                let plain = keyring.open_sealed(&old, &aad).map_err(vault_error)?;
+                let new = keyring.seal(&plain, &aad).map_err(vault_error)?;
+                let mut conn = self.db.pool().acquire().await?;
+                db::webhooks::reseal_endpoint(
+                    &mut conn,
+                    &e.id,
+                    &e.secret_sealed,
+                    new.key_version,
+                    &super::webhooks::b64(&new.nonce),
+                    &super::webhooks::b64(&new.ciphertext),
+                )
+                .await?;
+            }
+        }
         Ok(moved)
     }
 

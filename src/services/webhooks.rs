@@ -173,8 +173,25 @@ fn endpoint_view(e: &EndpointRow) -> Endpoint {
     }
 }
 
-fn endpoint_aad(id: &str) -> Vec<u8> {
+pub(crate) fn endpoint_aad(id: &str) -> Vec<u8> {
     format!("webhook-endpoint:{id}").into_bytes()
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+/// An endpoint's signing secret as sealed.
+pub(crate) fn sealed_of(e: &EndpointRow) -> Result<Sealed> {
+    let corrupt =
+        |what: &str| Error::internal("reading a webhook signing secret", what.to_string());
+    Ok(Sealed {
+        key_version: e.key_version,
+        nonce: B64.decode(&e.secret_nonce).map_err(|_| corrupt("nonce"))?,
+        ciphertext: B64
+            .decode(&e.secret_sealed)
+            .map_err(|_| corrupt("ciphertext"))?,
+    })
 }
 
 /// The Standard Webhooks signature of one message.
@@ -405,6 +422,16 @@ impl Webhooks {
         Ok(row.into())
     }
 
+    /// Whether some endpoint would receive an event of `kind` about `tenant`.
+    pub async fn has_receiver(&self, kind: EventType, tenant: Option<&str>) -> Result<bool> {
+        let mut conn = self.0.db.pool().acquire().await?;
+        let probe = Event::new(kind, tenant, serde_json::Value::Null);
+        Ok(db::webhooks::endpoints(&mut conn)
+            .await?
+            .iter()
+            .any(|e| wants(e, &probe)))
+    }
+
     /// Queues a delivery of `event` to every endpoint that wants it; returns how many.
     pub async fn publish(&self, event: Event) -> Result<usize> {
         self.publish_with_secret(event, None).await
@@ -472,19 +499,10 @@ impl Webhooks {
     }
 
     fn signing_key(&self, e: &EndpointRow) -> Result<Zeroizing<Vec<u8>>> {
-        let corrupt =
-            |what: &str| Error::internal("opening a webhook signing secret", what.to_string());
-        let sealed = Sealed {
-            key_version: e.key_version,
-            nonce: B64.decode(&e.secret_nonce).map_err(|_| corrupt("nonce"))?,
-            ciphertext: B64
-                .decode(&e.secret_sealed)
-                .map_err(|_| corrupt("ciphertext"))?,
-        };
         self.0
             .keyring
-            .open_sealed(&sealed, &endpoint_aad(&e.id))
-            .map_err(|e| corrupt(&e.to_string()))
+            .open_sealed(&sealed_of(e)?, &endpoint_aad(&e.id))
+            .map_err(|err| Error::internal("opening a webhook signing secret", err.to_string()))
     }
 
     /// Deliveries newest first (at most 500), optionally of one endpoint or status.
@@ -620,7 +638,15 @@ impl Webhooks {
         inner.metrics.webhook_attempt(outcome);
         let recorded = match inner.db.pool().acquire().await {
             Ok(mut conn) => {
-                db::webhooks::record_attempt(&mut conn, &d.id, &attempt, status, next).await
+                db::webhooks::record_attempt(
+                    &mut conn,
+                    &d.id,
+                    &inner.holder,
+                    &attempt,
+                    status,
+                    next,
+                )
+                .await
             }
             Err(e) => Err(e),
         };
@@ -690,9 +716,18 @@ impl Webhooks {
             .await
             .map_err(|e| format!("not delivered: {}", without_url(&e)))?;
         let code = res.status().as_u16();
-        let body = res.text().await.unwrap_or_default();
-        let mut kept: String = body.chars().take(RESPONSE_KEPT).collect();
-        if kept.len() < body.len() {
+        // Only the start of the answer is kept: read no more than that.
+        let mut res = res;
+        let mut body = Vec::new();
+        while body.len() <= RESPONSE_KEPT {
+            match res.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        let text = String::from_utf8_lossy(&body);
+        let mut kept: String = text.chars().take(RESPONSE_KEPT).collect();
+        if kept.len() < text.len() {
             kept.push('…');
         }
         Ok((code, kept))

@@ -1087,3 +1087,110 @@ async fn metrics_pass_promtool_and_count_the_requests_made() {
     assert!(!text.contains("jt_acme"));
     let _ = ROOT_TOKEN;
 }
+
+#[tokio::test]
+async fn jobs_and_webhooks_need_the_rights_of_what_they_reach() {
+    let app = spawn_app_with(&[]).await;
+    let token = |perms: Value| {
+        let app = &app;
+        async move {
+            let (st, t) = app
+                .root_json(
+                    Method::POST,
+                    "/api/tokens",
+                    Some(json!({"name": "t", "permissions": perms})),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{t}");
+            s(&t["token"]).to_string()
+        }
+    };
+    let call = |bearer: String, method: Method, path: &'static str, body: Option<Value>| {
+        let app = &app;
+        async move {
+            let mut req = app
+                .client
+                .request(method, app.url(path))
+                .bearer_auth(bearer);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // jobs:write alone runs a budget check, not an invoice run (billing:write).
+    let jobs = token(json!(["jobs:write"])).await;
+    let (st, b) = call(
+        jobs.clone(),
+        Method::POST,
+        "/api/jobs/generate-invoices/run",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, s(&b["error"]["code"])),
+        (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+        "{b}"
+    );
+    let (st, b) = call(
+        jobs.clone(),
+        Method::POST,
+        "/api/jobs/check-budgets/run",
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (st, _) = call(
+        jobs,
+        Method::PUT,
+        "/api/jobs/rotate-keys",
+        Some(json!({"schedule": "0 * * * *"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // webhooks:write alone cannot subscribe to rotated keys (they open with the endpoint's secret).
+    let hooks = token(json!(["webhooks:write"])).await;
+    for events in [json!(["*"]), json!(["key.secret_rotated"])] {
+        let (st, b) = call(
+            hooks.clone(),
+            Method::POST,
+            "/api/webhooks",
+            Some(json!({"url": "https://hooks.example/k", "events": events})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    }
+    let (st, b) = call(
+        hooks,
+        Method::POST,
+        "/api/webhooks",
+        Some(json!({"url": "https://hooks.example/k", "events": ["quota.reached"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+
+    // A rotation policy with nobody to receive the new secret rotates nothing
+    // (the tenant would be locked out when the grace ends) and says so.
+    let acme = app.provision_tenant("acme").await;
+    let key_id = s(&acme["key_id"]).to_string();
+    let (st, _) = app
+        .root_json(
+            Method::PUT,
+            &format!("/api/keys/{key_id}/rotation-policy"),
+            Some(json!({"rotate_every_days": 1})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    set_job(&app, "rotate-keys", json!({"params": {"ahead_days": 1}})).await;
+    let run = run_job(&app, "rotate-keys").await;
+    assert_eq!(run["summary"]["rotated"], json!([]), "{run}");
+    assert_eq!(
+        run["summary"]["skipped_no_endpoint"],
+        json!([key_id]),
+        "{run}"
+    );
+    assert_eq!(app.verify_code(s(&acme["api_key"]), None).await, "VALID");
+}
