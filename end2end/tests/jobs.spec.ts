@@ -21,7 +21,7 @@ test("an admin sees the scheduled jobs, runs one now, switches one off, and repl
   await page.getByRole("link", { name: "Jobs" }).click();
   await expect(page.getByRole("heading", { name: "Scheduled jobs" })).toBeVisible();
   const invoices = page.locator('tr[data-job="generate-invoices"]');
-  await expect(invoices).toContainText("0 2 * * *");
+  await expect(invoices.locator("input[name=schedule]")).toHaveValue("0 2 * * *");
   await expect(invoices).toContainText("generate_invoices");
 
   // Run the retention job now: the page says how it went and lists the run.
@@ -29,6 +29,16 @@ test("an admin sees the scheduled jobs, runs one now, switches one off, and repl
   await expect(page.getByRole("status")).toHaveText("The job ran and succeeded.");
   await expect(page.locator('tr[data-job="retention"] .badge').last()).toHaveText("succeeded");
   await expect(page.locator('table[aria-labelledby="runs-h"]')).toContainText("retention");
+
+  // The staging schedule from the README: weekly, Monday 3 AM UTC.
+  await invoices.locator("input[name=schedule]").fill("0 3 * * MON");
+  await invoices.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("status")).toHaveText("Saved.");
+  await expect(page.locator('tr[data-job="generate-invoices"] input[name=schedule]')).toHaveValue("0 3 * * MON");
+  await expect(page.locator('tr[data-job="generate-invoices"]')).toContainText("Monday");
+  await page.locator('tr[data-job="generate-invoices"] input[name=schedule]').fill("every day");
+  await page.locator('tr[data-job="generate-invoices"]').getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("alert")).toContainText("Not saved");
 
   // Switch the budget check off, then on again.
   const budgets = page.locator('tr[data-job="check-budgets"]');

@@ -26,6 +26,12 @@ pub struct CsrfForm {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct ScheduleForm {
+    pub csrf_token: String,
+    pub schedule: String,
+}
+
+#[derive(Debug, Deserialize)]
 pub struct EnabledForm {
     pub csrf_token: String,
     /// on | off
@@ -92,6 +98,40 @@ pub async fn set_enabled(
     }
 }
 
+/// A new cron expression for a job (it needs the job's task's permission
+/// too, as over the API: an admin holds every permission).
+pub async fn set_schedule(
+    State(scheduler): State<Scheduler>,
+    SignedInAdmin(session): SignedInAdmin,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Form(form): Form<ScheduleForm>,
+) -> Result<Response, ApiError> {
+    if let Some(refused) = admin_gate(
+        &session,
+        &form.csrf_token,
+        Some(JOBS),
+        Permission::JobsWrite,
+    )? {
+        return Ok(refused);
+    }
+    let spec = JobSpec {
+        task: None,
+        schedule: Some(form.schedule),
+        params: None,
+        enabled: None,
+    };
+    match scheduler
+        .set_job(&session.actor(request_id(&headers)), &name, spec)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("{JOBS}?notice=saved"))),
+        Err(Error::Validation(_)) => Ok(see_other(&format!("{JOBS}?notice=bad-schedule"))),
+        Err(Error::NotFound { .. }) => Ok(see_other(&format!("{JOBS}?notice=no-job"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn replay(
     State(webhooks): State<Webhooks>,
     SignedInAdmin(session): SignedInAdmin,
@@ -123,5 +163,6 @@ pub fn router() -> axum::Router<crate::startup::AppState> {
     axum::Router::new()
         .route("/admin/jobs/{name}/run", post(run_job))
         .route("/admin/jobs/{name}/enabled", post(set_enabled))
+        .route("/admin/jobs/{name}/schedule", post(set_schedule))
         .route("/admin/webhooks/deliveries/{id}/replay", post(replay))
 }

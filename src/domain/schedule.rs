@@ -383,3 +383,12 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod describe_tests {
+    #[test]
+    fn schedules_are_described_in_words() {
+        let s = super::Schedule::parse("0 3 * * MON").unwrap();
+        assert!(s.describe().contains("Monday"), "{}", s.describe());
+    }
+}

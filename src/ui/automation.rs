@@ -97,6 +97,7 @@ fn job_notice(kind: &str, outcome: &str) -> Option<(bool, String)> {
         "ran" if outcome == "succeeded" => (false, "The job ran and succeeded.".into()),
         "ran" => (true, "The job ran and failed: see its run below.".into()),
         "saved" => (false, "Saved.".into()),
+        "bad-schedule" => (true, "Not saved: the schedule must be a cron expression in UTC, e.g. 0 2 * * * or 0 3 * * MON.".into()),
         "running" => (
             true,
             "The job is running on another replica; try again when it ends.".into(),
@@ -168,7 +169,14 @@ fn JobLine(job: JobRow, csrf: String) -> impl IntoView {
         <tr data-job=j.name.clone()>
             <td><strong>{j.name.clone()}</strong><br/><span class="muted">{j.params}</span></td>
             <td>{j.task}</td>
-            <td><code>{j.schedule}</code><br/><span class="muted">{j.describes}</span></td>
+            <td>
+                <form method="post" action=format!("/admin/jobs/{}/schedule", j.name) class="inline">
+                    <input type="hidden" name="csrf_token" value=csrf.clone()/>
+                    <label for=format!("schedule-{}", j.name) class="muted">{j.describes}</label>
+                    <input id=format!("schedule-{}", j.name) name="schedule" value=j.schedule required maxlength="100" size="14"/>
+                    <button type="submit">"Save"</button>
+                </form>
+            </td>
             <td>{next}{(!j.running_on.is_empty()).then(|| view! { <br/><span class="badge">"running"</span> })}</td>
             <td><span class=format!("badge {}", j.last_outcome)>{j.last_outcome.clone()}</span></td>
             <td>
