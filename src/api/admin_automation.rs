@@ -72,30 +72,21 @@ pub async fn set_enabled(
     Path(name): Path<String>,
     Form(form): Form<EnabledForm>,
 ) -> Result<Response, ApiError> {
-    if let Some(refused) = admin_gate(
-        &session,
-        &form.csrf_token,
-        Some(JOBS),
-        Permission::JobsWrite,
-    )? {
-        return Ok(refused);
-    }
     let spec = JobSpec {
         task: None,
         schedule: None,
         params: None,
         enabled: Some(form.enabled == "on"),
     };
-    match scheduler
-        .set_job(&session.actor(request_id(&headers)), &name, spec)
-        .await
-    {
-        Ok(_) => Ok(see_other(&format!("{JOBS}?notice=saved"))),
-        Err(Error::NotFound { .. } | Error::Validation(_)) => {
-            Ok(see_other(&format!("{JOBS}?notice=no-job")))
-        }
-        Err(e) => Err(e.into()),
-    }
+    save_job(
+        &scheduler,
+        &session,
+        &headers,
+        &form.csrf_token,
+        &name,
+        spec,
+    )
+    .await
 }
 
 /// A new cron expression for a job (it needs the job's task's permission
@@ -107,29 +98,46 @@ pub async fn set_schedule(
     Path(name): Path<String>,
     Form(form): Form<ScheduleForm>,
 ) -> Result<Response, ApiError> {
-    if let Some(refused) = admin_gate(
-        &session,
-        &form.csrf_token,
-        Some(JOBS),
-        Permission::JobsWrite,
-    )? {
-        return Ok(refused);
-    }
     let spec = JobSpec {
         task: None,
         schedule: Some(form.schedule),
         params: None,
         enabled: None,
     };
-    match scheduler
-        .set_job(&session.actor(request_id(&headers)), &name, spec)
+    save_job(
+        &scheduler,
+        &session,
+        &headers,
+        &form.csrf_token,
+        &name,
+        spec,
+    )
+    .await
+}
+
+/// The jobs page's change of one job: gated, saved, and back to the page
+/// with what happened.
+async fn save_job(
+    scheduler: &Scheduler,
+    session: &crate::services::admins::AdminSession,
+    headers: &HeaderMap,
+    csrf_token: &str,
+    name: &str,
+    spec: JobSpec,
+) -> Result<Response, ApiError> {
+    if let Some(refused) = admin_gate(session, csrf_token, Some(JOBS), Permission::JobsWrite)? {
+        return Ok(refused);
+    }
+    let notice = match scheduler
+        .set_job(&session.actor(request_id(headers)), name, spec)
         .await
     {
-        Ok(_) => Ok(see_other(&format!("{JOBS}?notice=saved"))),
-        Err(Error::Validation(_)) => Ok(see_other(&format!("{JOBS}?notice=bad-schedule"))),
-        Err(Error::NotFound { .. }) => Ok(see_other(&format!("{JOBS}?notice=no-job"))),
-        Err(e) => Err(e.into()),
-    }
+        Ok(_) => "saved",
+        Err(Error::Validation(_)) => "bad-schedule",
+        Err(Error::NotFound { .. }) => "no-job",
+        Err(e) => return Err(e.into()),
+    };
+    Ok(see_other(&format!("{JOBS}?notice={notice}")))
 }
 
 pub async fn replay(
