@@ -147,16 +147,19 @@ pub async fn renew(
     Ok(done.rows_affected() == 1)
 }
 
-/// Gives the lease back; with `next` the job moves on to that occurrence.
+/// Gives the lease back. With `moves = Some((from, to))` the job moves on
+/// to occurrence `to`, but only while its next occurrence still is `from`:
+/// a schedule edited during the run keeps the occurrence the edit set.
 pub async fn release(
     conn: &mut Conn,
     name: &str,
     holder: &str,
-    next: Option<DateTime<Utc>>,
+    moves: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> sqlx::Result<()> {
-    let sql = match next {
+    let sql = match moves {
         Some(_) => {
-            "UPDATE jobs SET lease_holder = NULL, lease_expires_at = NULL, next_run_at = $3 \
+            "UPDATE jobs SET lease_holder = NULL, lease_expires_at = NULL, next_run_at = \
+             CASE WHEN next_run_at = $3 THEN $4 ELSE next_run_at END \
              WHERE name = $1 AND lease_holder = $2"
         }
         None => {
@@ -165,8 +168,8 @@ pub async fn release(
         }
     };
     let mut q = sqlx::query(sql).bind(name).bind(holder);
-    if let Some(next) = next {
-        q = q.bind(ts(next));
+    if let Some((from, to)) = moves {
+        q = q.bind(ts(from)).bind(ts(to));
     }
     q.execute(&mut *conn).await?;
     Ok(())
@@ -254,17 +257,29 @@ pub async fn finish_run(
 
 /// A job's runs (or every job's), newest first.
 pub async fn runs(conn: &mut Conn, job: Option<&str>, limit: i64) -> sqlx::Result<Vec<JobRun>> {
-    sqlx::query(&format!(
-        "SELECT {RUN_COLUMNS} FROM job_runs WHERE ($1 = '' OR job = $1) \
-         ORDER BY started_at DESC, attempt DESC LIMIT $2"
-    ))
-    .bind(job.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(run_from_row)
-    .collect()
+    // Two statements rather than `$1 = '' OR job = $1`, which keeps a
+    // planner off the (job, started_at) index.
+    let rows = match job {
+        Some(job) => {
+            sqlx::query(&format!(
+                "SELECT {RUN_COLUMNS} FROM job_runs WHERE job = $1 \
+                 ORDER BY started_at DESC, attempt DESC LIMIT $2"
+            ))
+            .bind(job)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {RUN_COLUMNS} FROM job_runs ORDER BY started_at DESC, attempt DESC LIMIT $1"
+            ))
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    rows.iter().map(run_from_row).collect()
 }
 
 /// Runs that started before `before` (retention).

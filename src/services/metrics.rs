@@ -128,6 +128,12 @@ impl Metrics {
         self.with(|| counter!("keyward_events_dropped_total").increment(1));
     }
 
+    /// Folds recorded histogram samples into their buckets (they are kept
+    /// raw until then).
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
     /// The text exposition, with the sampled gauges set first.
     pub fn render(&self, s: &Sampled) -> String {
         self.with(|| {

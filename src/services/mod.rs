@@ -313,6 +313,16 @@ impl Keyward {
                 retention.run_when_due(now()).await;
             }
         }));
+        // Histogram samples are folded into their buckets every 5 s, whether
+        // or not anyone scrapes `/metrics`: memory stays bounded.
+        let metrics = self.metrics.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                metrics.upkeep();
+            }
+        }));
         // Ingested events reach the cost rollups within a second.
         let costs = self.costs.clone();
         self.tasks.push(tokio::spawn(async move {

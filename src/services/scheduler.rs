@@ -231,22 +231,37 @@ impl Scheduler {
         drop(conn);
         // Stopped however this ends (a panic included): a lease nobody
         // renews lapses, and another replica can take the occurrence over.
-        let heartbeat = AbortOnDrop(self.heartbeat(&job.name));
-        let result = inner.runner.execute(&job, actor).await;
+        // When the lease is lost, the run stops here: another replica may
+        // already be running the same occurrence.
+        let lost = Arc::new(tokio::sync::Notify::new());
+        let heartbeat = AbortOnDrop(self.heartbeat(&job.name, lost.clone()));
+        let result = tokio::select! {
+            r = inner.runner.execute(&job, actor) => Some(r),
+            () = lost.notified() => None,
+        };
         drop(heartbeat);
         let (outcome, summary) = match result {
-            Ok(summary) => (Outcome::Succeeded, summary),
-            Err(e) => (Outcome::Failed, json!({"error": e.to_string()})),
+            Some(Ok(summary)) => (Outcome::Succeeded, summary),
+            Some(Err(e)) => (Outcome::Failed, json!({"error": e.to_string()})),
+            None => (
+                Outcome::Abandoned,
+                json!({"error": "the job's lease was lost mid-run; the run stopped"}),
+            ),
         };
         let ended = now();
-        let mut conn = inner.db.pool().acquire().await?;
-        db::jobs::finish_run(&mut conn, &run.id, outcome, &summary, ended).await?;
-        let next = match trigger {
+        let moves = match (trigger, outcome) {
+            (_, Outcome::Abandoned) | (Trigger::Manual, _) => None,
             // Strictly after now: the occurrences missed meanwhile collapse into this run.
-            Trigger::Schedule => job.schedule.next_after(ended.max(occurrence)),
-            Trigger::Manual => None,
+            (Trigger::Schedule, _) => job
+                .schedule
+                .next_after(ended.max(occurrence))
+                .map(|next| (occurrence, next)),
         };
-        db::jobs::release(&mut conn, &job.name, &inner.holder, next).await?;
+        // The run's record and the job's next occurrence change together.
+        let mut tx = inner.db.pool().begin().await?;
+        db::jobs::finish_run(&mut tx, &run.id, outcome, &summary, ended).await?;
+        db::jobs::release(&mut tx, &job.name, &inner.holder, moves).await?;
+        tx.commit().await?;
         inner.metrics.job_run(job.task.as_str(), outcome.as_str());
         if outcome == Outcome::Failed {
             tracing::warn!(job = %job.name, summary = %summary, "a job run failed");
@@ -265,8 +280,10 @@ impl Scheduler {
         })
     }
 
-    /// Renews the lease every third of its length while the run goes on.
-    fn heartbeat(&self, name: &str) -> tokio::task::JoinHandle<()> {
+    /// Renews the lease every third of its length while the run goes on;
+    /// signals `lost` once the lease is another replica's, or has lapsed
+    /// because the store could not be reached to renew it.
+    fn heartbeat(&self, name: &str, lost: Arc<tokio::sync::Notify>) -> tokio::task::JoinHandle<()> {
         let scheduler = self.clone();
         let name = name.to_string();
         tokio::spawn(async move {
@@ -274,16 +291,31 @@ impl Scheduler {
             let every = inner.options.lease / 3;
             let lease = chrono::Duration::from_std(inner.options.lease)
                 .unwrap_or(chrono::Duration::seconds(60));
+            let mut held_until = tokio::time::Instant::now() + inner.options.lease;
             loop {
                 tokio::time::sleep(every).await;
+                let asked = tokio::time::Instant::now();
                 let renewed = match inner.db.pool().acquire().await {
                     Ok(mut conn) => {
                         db::jobs::renew(&mut conn, &name, &inner.holder, now() + lease).await
                     }
                     Err(e) => Err(e),
                 };
-                if !matches!(renewed, Ok(true)) {
-                    tracing::warn!(job = %name, "could not renew a job's lease; another replica may take it over");
+                match renewed {
+                    Ok(true) => held_until = asked + inner.options.lease,
+                    Ok(false) => {
+                        tracing::warn!(job = %name, "a job's lease was taken over; its run stops");
+                        lost.notify_one();
+                        return;
+                    }
+                    Err(e) if tokio::time::Instant::now() + every >= held_until => {
+                        tracing::warn!(job = %name, error = %e, "a job's lease lapses unrenewed; its run stops");
+                        lost.notify_one();
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = %name, error = %e, "could not renew a job's lease; trying again");
+                    }
                 }
             }
         })
@@ -292,15 +324,13 @@ impl Scheduler {
     pub async fn jobs(&self) -> Result<Vec<JobView>> {
         let mut conn = self.0.db.pool().acquire().await?;
         let jobs = db::jobs::list(&mut conn).await?;
-        let recent = db::jobs::runs(&mut conn, None, 500).await?;
         let at = now();
-        Ok(jobs
-            .into_iter()
-            .map(|j| {
-                let last_run = recent.iter().find(|r| r.job == j.name).cloned();
-                view(j, last_run, at)
-            })
-            .collect())
+        let mut views = Vec::with_capacity(jobs.len());
+        for j in jobs {
+            let last_run = db::jobs::runs(&mut conn, Some(&j.name), 1).await?.pop();
+            views.push(view(j, last_run, at));
+        }
+        Ok(views)
     }
 
     pub async fn job(&self, name: &str) -> Result<JobView> {

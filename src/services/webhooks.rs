@@ -53,6 +53,8 @@ impl Default for WebhookOptions {
 const BACKOFF: [u32; 7] = [1, 6, 24, 120, 360, 720, 1440];
 /// Bytes of an endpoint's answer kept in the delivery log.
 const RESPONSE_KEPT: usize = 1024;
+/// Deliveries one replica sends at once.
+const IN_FLIGHT: usize = 50;
 const SEAL_LABEL: &[u8] = b"keyward-sealed-secret-v1";
 
 #[derive(Clone)]
@@ -67,6 +69,8 @@ struct Inner {
     options: WebhookOptions,
     /// This replica's name on the leases it takes.
     holder: String,
+    /// Sends under way on this replica (at most `IN_FLIGHT`).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// An endpoint as shown (never its secret).
@@ -278,6 +282,7 @@ impl Webhooks {
             http,
             options,
             holder: format!("replica-{}", uuid::Uuid::new_v4().simple()),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
         }));
         let writer = hooks.clone();
         tasks.push(tokio::spawn(
@@ -410,15 +415,13 @@ impl Webhooks {
         let Some(endpoint) = db::webhooks::endpoint(&mut conn, id).await? else {
             return Err(endpoint_not_found(id));
         };
-        drop(conn);
         let event = Event::new(
             EventType::WebhookTest,
             endpoint.tenant_id.as_deref(),
             json!({"endpoint_id": id, "requested_by": actor.name}),
         );
-        let row = self
-            .queue_for(&endpoint, &message_id(), &event, None)
-            .await?;
+        let row = self.delivery_for(&endpoint, &message_id(), &event, None)?;
+        db::webhooks::insert_delivery(&mut conn, &row).await?;
         Ok(row.into())
     }
 
@@ -438,34 +441,51 @@ impl Webhooks {
     }
 
     /// Publishes unless an event with `mark` went out already (any replica).
+    /// The mark and the deliveries are written together: a failure leaves
+    /// neither, so the event goes out on a later try.
     pub async fn publish_once(&self, mark: &str, event: Event) -> Result<bool> {
-        let mut conn = self.0.db.pool().acquire().await?;
-        if !db::webhooks::mark_once(&mut conn, mark, now()).await? {
+        let mut tx = self.0.db.pool().begin().await?;
+        if !db::webhooks::mark_once(&mut tx, mark, now()).await? {
             return Ok(false);
         }
-        drop(conn);
-        self.publish(event).await?;
+        self.queue_all(&mut tx, &event, None).await?;
+        tx.commit().await?;
         Ok(true)
     }
 
     /// Publishes an event carrying a new secret: each endpoint's copy has it
     /// sealed to that endpoint (`data.sealed_secret`), never in clear.
     pub async fn publish_with_secret(&self, event: Event, secret: Option<&str>) -> Result<usize> {
-        let mut conn = self.0.db.pool().acquire().await?;
-        let endpoints = db::webhooks::endpoints(&mut conn).await?;
-        drop(conn);
+        let mut tx = self.0.db.pool().begin().await?;
+        let queued = self.queue_all(&mut tx, &event, secret).await?;
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// Queues `event` for every endpoint that wants it; returns how many.
+    async fn queue_all(
+        &self,
+        conn: &mut db::Conn,
+        event: &Event,
+        secret: Option<&str>,
+    ) -> Result<usize> {
+        let endpoints = db::webhooks::endpoints(conn).await?;
         let message = message_id();
         let mut queued = 0;
-        for e in endpoints.iter().filter(|e| wants(e, &event)) {
-            match self.queue_for(e, &message, &event, secret).await {
-                Ok(_) => queued += 1,
+        for e in endpoints.iter().filter(|e| wants(e, event)) {
+            match self.delivery_for(e, &message, event, secret) {
+                Ok(row) => {
+                    db::webhooks::insert_delivery(conn, &row).await?;
+                    queued += 1;
+                }
                 Err(err) => tracing::warn!(endpoint = %e.id, error = %err, "delivery not queued"),
             }
         }
         Ok(queued)
     }
 
-    async fn queue_for(
+    /// The delivery of `event` to one endpoint, as it will be queued.
+    fn delivery_for(
         &self,
         endpoint: &EndpointRow,
         message: &str,
@@ -478,7 +498,7 @@ impl Webhooks {
             body["data"]["sealed_secret"] = seal_to_endpoint(&key, message, secret.as_bytes());
         }
         let at = now();
-        let row = DeliveryRow {
+        Ok(DeliveryRow {
             id: format!("dlv_{}", uuid::Uuid::new_v4().simple()),
             message_id: message.to_string(),
             endpoint_id: endpoint.id.clone(),
@@ -492,10 +512,7 @@ impl Webhooks {
             last_error: None,
             created_at: at,
             delivered_at: None,
-        };
-        let mut conn = self.0.db.pool().acquire().await?;
-        db::webhooks::insert_delivery(&mut conn, &row).await?;
-        Ok(row)
+        })
     }
 
     fn signing_key(&self, e: &EndpointRow) -> Result<Zeroizing<Vec<u8>>> {
@@ -582,12 +599,18 @@ impl Webhooks {
         }
     }
 
-    /// One pass of the delivery loop: sends what is due (this replica's
-    /// share: each delivery is leased to one replica), concurrently.
+    /// One pass of the delivery loop: starts sending what is due (this
+    /// replica's share: each delivery is leased to one replica), at most
+    /// `IN_FLIGHT` at once. It does not wait for the sends, so one slow
+    /// endpoint holds up only its own deliveries. Returns how many started.
     pub async fn send_due(&self) -> usize {
+        let free = self.0.in_flight.available_permits();
+        if free == 0 {
+            return 0;
+        }
         let at = now();
         let due = match self.0.db.pool().acquire().await {
-            Ok(mut conn) => db::webhooks::due(&mut conn, at, 50).await,
+            Ok(mut conn) => db::webhooks::due(&mut conn, at, free as i64).await,
             Err(e) => Err(e),
         };
         let due = match due {
@@ -597,16 +620,19 @@ impl Webhooks {
                 return 0;
             }
         };
-        let mut sends = Vec::new();
+        let mut started = 0;
         for d in due {
+            let Ok(permit) = self.0.in_flight.clone().try_acquire_owned() else {
+                break;
+            };
             let hooks = self.clone();
-            sends.push(tokio::spawn(async move { hooks.send_one(d).await }));
+            tokio::spawn(async move {
+                hooks.send_one(d).await;
+                drop(permit);
+            });
+            started += 1;
         }
-        let n = sends.len();
-        for s in sends {
-            let _ = s.await;
-        }
-        n
+        started
     }
 
     async fn send_one(&self, d: DeliveryRow) {

@@ -276,6 +276,107 @@ async fn occurrences_missed_while_down_run_once_after_a_restart() {
 }
 
 #[tokio::test]
+async fn a_schedule_edited_while_its_job_runs_keeps_the_edits_next_occurrence() {
+    let app = spawn_app_with(&[
+        ("KEYWARD_SCHEDULER", "on"),
+        ("KEYWARD_SCHEDULER_TICK_MS", "100"),
+    ])
+    .await;
+    // A key starting `slow` takes 3 s to check at the provider stand-in.
+    app.provision_tenant("t1").await;
+    let (status, body) = app
+        .root_json(
+            Method::PUT,
+            "/api/secrets",
+            Some(
+                json!({"service": "openai", "kind": "customer", "tenant_id": "t1",
+                        "value": "slow-key-of-t1", "validate": false}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    set_job(
+        &app,
+        "validate-provider-keys",
+        json!({"schedule": "*/2 * * * * *"}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, job) = app
+            .root_json(Method::GET, "/api/jobs/validate-provider-keys", None)
+            .await;
+        if job["running_on"].is_string() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ran: {job}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Mid-run, the schedule moves to once a year.
+    let edited = set_job(
+        &app,
+        "validate-provider-keys",
+        json!({"schedule": "0 0 1 1 *"}),
+    )
+    .await;
+    let yearly = s(&edited["next_run_at"]).to_string();
+    assert!(yearly.ends_with("-01-01T00:00:00Z"), "{edited}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let job = loop {
+        let (_, job) = app
+            .root_json(Method::GET, "/api/jobs/validate-provider-keys", None)
+            .await;
+        if job["running_on"].is_null() && job["last_run"]["outcome"] == "succeeded" {
+            break job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never finished: {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // The run that ended did not put the old schedule's next occurrence back.
+    assert_eq!(s(&job["next_run_at"]), yearly, "{job}");
+    assert_eq!(job["schedule"], "0 0 1 1 *");
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_holds_up_only_its_own_deliveries() {
+    let app = spawn_app_with(&[("KEYWARD_WEBHOOK_TIMEOUT_MS", "8000")]).await;
+    let stuck = Receiver::hanging().await;
+    let quick = Receiver::start(&[]).await;
+    let (stuck_id, _) = endpoint(&app, &stuck, json!(["*"])).await;
+    let (quick_id, _) = endpoint(&app, &quick, json!(["*"])).await;
+    let (_, held) = app
+        .root_json(
+            Method::POST,
+            &format!("/api/webhooks/{stuck_id}/test"),
+            None,
+        )
+        .await;
+    stuck.wait_for("webhook.test", 1).await;
+    // The stuck endpoint now holds its connection open for 8 s.
+    app.root_json(
+        Method::POST,
+        &format!("/api/webhooks/{quick_id}/test"),
+        None,
+    )
+    .await;
+    quick.wait_for("webhook.test", 1).await;
+    let (_, detail) = app
+        .root_json(
+            Method::GET,
+            &format!("/api/webhooks/deliveries/{}", s(&held["id"])),
+            None,
+        )
+        .await;
+    assert_eq!(
+        detail["delivery"]["attempts"], 0,
+        "the quick endpoint waited for the stuck one's attempt to end: {detail}"
+    );
+}
+
+#[tokio::test]
 async fn deliveries_are_signed_verified_by_standardwebhooks_retried_and_replayed() {
     let app = spawn_app_with(&[]).await;
     // The endpoint fails twice (500, 503), then accepts.

@@ -32,6 +32,8 @@ impl Received {
 struct Inner {
     received: Vec<Received>,
     answers: VecDeque<u16>,
+    /// Records each delivery and never answers (the sender's timeout ends it).
+    hang: bool,
 }
 
 #[derive(Clone)]
@@ -43,10 +45,25 @@ pub struct Receiver {
 impl Receiver {
     /// Starts one on a random port; it answers `answers` in turn, then 200.
     pub async fn start(answers: &[u16]) -> Self {
-        let inner = Arc::new(Mutex::new(Inner {
+        Self::serve(Inner {
             received: Vec::new(),
             answers: answers.iter().copied().collect(),
-        }));
+            hang: false,
+        })
+        .await
+    }
+
+    /// One that records each delivery and never answers.
+    pub async fn hanging() -> Self {
+        Self::serve(Inner {
+            hang: true,
+            ..Inner::default()
+        })
+        .await
+    }
+
+    async fn serve(inner: Inner) -> Self {
+        let inner = Arc::new(Mutex::new(inner));
         let app = axum::Router::new()
             .route("/hook", post(receive))
             .with_state(inner.clone());
@@ -92,15 +109,20 @@ async fn receive(
     headers: HeaderMap,
     body: String,
 ) -> (StatusCode, String) {
-    let mut inner = inner.lock().unwrap();
-    inner.received.push(Received {
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect(),
-        body,
-    });
-    let code = inner.answers.pop_front().unwrap_or(200);
+    let (hang, code) = {
+        let mut inner = inner.lock().unwrap();
+        inner.received.push(Received {
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                .collect(),
+            body,
+        });
+        (inner.hang, inner.answers.pop_front().unwrap_or(200))
+    };
+    if hang {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    }
     (
         StatusCode::from_u16(code).unwrap(),
         json!({"received": true, "code": code}).to_string(),
