@@ -666,7 +666,7 @@ fn CustomerRowView(row: CustomerRow, csrf: String) -> impl IntoView {
     let r = row;
     view! {
         <tr data-tenant=r.tenant_id.clone()>
-            <td><a href=format!("/admin/customers/{}", r.tenant_id)><strong>{r.tenant_id.clone()}</strong></a><br/><span class="muted">{r.name}</span></td>
+            <td><a href=format!("/admin/customers/{}", r.tenant_id) rel="external"><strong>{r.tenant_id.clone()}</strong></a><br/><span class="muted">{r.name}</span></td>
             <td>{r.plan}</td>
             <td>{r.namespaces.join(", ")}</td>
             <td><span class=format!("badge {}", r.status)>{r.status.clone()}</span></td>
@@ -846,8 +846,8 @@ pub fn AdminBar(admin: AdminView) -> impl IntoView {
             <strong>"keyward admin"</strong>
             <nav aria-label="Admin pages" class="admin-nav">
                 <a href="/admin/cache-keys">"Customers"</a>
-                <a href="/admin/costs">"Costs"</a>
-                <a href="/admin/optimize">"Optimisation"</a>
+                <a href="/admin/costs" rel="external">"Costs"</a>
+                <a href="/admin/optimize" rel="external">"Optimisation"</a>
                 <a href="/admin/invoices">"Invoices"</a>
                 <a href="/admin/tokens">"Tokens"</a>
                 <a href="/admin/jobs">"Jobs"</a>

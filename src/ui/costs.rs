@@ -126,7 +126,7 @@ fn Costs(page: CostsPageData) -> impl IntoView {
             <h1>{title}</h1>
             <PeriodFilters presets=page.presets preset=page.preset tenant=page.tenant.clone()/>
             <p class="muted">{window}
-                {(!across).then(|| view! { " \u{b7} " <a href=format!("/admin/customers/{}", page.tenant)>"customer page"</a> })}
+                {(!across).then(|| view! { " \u{b7} " <a href=format!("/admin/customers/{}", page.tenant) rel="external">"customer page"</a> })}
             </p>
             <Kpis kpis=page.kpis/>
             <ChartGrid charts=page.charts/>
@@ -273,7 +273,7 @@ fn TenantProfit(row: TenantRow) -> impl IntoView {
     let t = row;
     view! {
         <tr data-tenant=t.tenant_id.clone()>
-            <td><a href=format!("/admin/costs?tenant={}", t.tenant_id)>{t.tenant_id.clone()}</a></td>
+            <td><a href=format!("/admin/costs?tenant={}", t.tenant_id) rel="external">{t.tenant_id.clone()}</a></td>
             <td>{t.plan}</td><td class="num">{t.events}</td><td class="num">{t.cost}</td>
             <td class="num">{t.revenue}</td>
             <td class="num">{t.profit}</td>
@@ -455,8 +455,8 @@ fn Optimize(page: OptimizePageData) -> impl IntoView {
         <main class="page wide">
             <h1>{heading}</h1>
             <nav class="pager" aria-label="Weeks">
-                <a href=format!("/admin/optimize?week={}", page.previous_week) rel="prev">"Previous week"</a>
-                <a href=format!("/admin/optimize?week={}", page.next_week) rel="next">"Next week"</a>
+                <a href=format!("/admin/optimize?week={}", page.previous_week) rel="prev external">"Previous week"</a>
+                <a href=format!("/admin/optimize?week={}", page.next_week) rel="next external">"Next week"</a>
             </nav>
             <p class="muted">{page.thresholds.clone()}</p>
             <Figures figures=page.figures/>

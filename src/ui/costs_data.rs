@@ -11,8 +11,27 @@ pub struct Chart {
     pub id: String,
     pub title: String,
     pub series: Vec<String>,
+    /// Sent once, in the server's HTML: the data the page hydrates from
+    /// says only whether there is one (the browser keeps the drawn SVG).
+    #[serde(with = "drawn_only")]
     pub svg: Option<String>,
     pub empty: String,
+}
+
+/// A chart's SVG serialized as whether it was drawn; read back as an empty
+/// drawing, which hydration leaves alone (`inner_html` does not replace
+/// what the server rendered). Links to pages with charts are full page
+/// loads (`rel="external"`), so a chart is never built in the browser.
+mod drawn_only {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(svg: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(svg.is_some())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(bool::deserialize(d)?.then(String::new))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

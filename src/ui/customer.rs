@@ -248,7 +248,7 @@ fn TenantFacts(
             <div><dt>"Status"</dt><dd><span class=format!("badge {status}")>{status.clone()}</span></dd></div>
             <div><dt>"Created"</dt><dd>{created_at}</dd></div>
             <div><dt>"Namespaces"</dt><dd>{namespaces.join(", ")}</dd></div>
-            <div><dt>"Costs"</dt><dd><a href=format!("/admin/costs?tenant={tenant_id}")>"cost dashboard"</a></dd></div>
+            <div><dt>"Costs"</dt><dd><a href=format!("/admin/costs?tenant={tenant_id}") rel="external">"cost dashboard"</a></dd></div>
         </dl>
     }
     .into_any()

@@ -39,6 +39,18 @@ fn figure<'a>(html: &'a str, id: &str) -> &'a str {
     &html[start..end]
 }
 
+/// Each drawn chart's SVG is in the page once: in its figure, not again in
+/// the data the page hydrates from.
+fn svgs_sent_once(page: &str) {
+    let drawn = page.matches("<div class=\"svg\">").count();
+    assert!(drawn > 0, "no chart drawn: {page}");
+    assert_eq!(
+        page.matches("www.w3.org/2000/svg").count(),
+        drawn,
+        "an SVG is sent more than once"
+    );
+}
+
 fn series(figure: &str) -> Vec<&str> {
     let marker = "data-series=\"";
     let start = figure.find(marker).unwrap() + marker.len();
@@ -125,6 +137,7 @@ async fn the_cost_dashboard_draws_what_its_tables_and_the_api_show() {
 
     let page = page_html(&app, "/admin/costs?period=last-30-days", &cookie).await;
     assert!(page.contains("Costs across tenants"));
+    svgs_sent_once(&page);
     assert!(page.contains("$9.50"), "total cost KPI: {page}");
     let daily = figure(&page, "daily-cost");
     assert_eq!(series(daily), ["anthropic", "openai"]);
@@ -307,6 +320,7 @@ async fn the_optimisation_page_flags_under_used_services() {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let page = page_html(&app, "/admin/optimize", &cookie).await;
+    svgs_sent_once(&page);
     assert!(
         page.contains("data-service=\"deepgram\" data-under-used=\"true\""),
         "{page}"
@@ -367,6 +381,7 @@ async fn the_customer_page_shows_use_limits_keys_secrets_and_audit() {
 
     let page = page_html(&app, path, &cookie).await;
     assert!(page.contains("<h1>acme"), "{page}");
+    svgs_sent_once(&page);
     let money = &page[page.find("data-card=\"money\"").expect("a money card")..];
     assert!(
         money.contains("<dt>Billed (revenue)</dt><dd>$2.88</dd>"),
