@@ -6,7 +6,11 @@
 # and each one's throughput relative to the bare handler.
 #   scripts/bench.sh              10 s per target
 #   DURATION=30s scripts/bench.sh
-#   BENCH_ENV=KEYWARD_REDIS_URL=redis://127.0.0.1:6379 scripts/bench.sh   limits shared in Redis
+#   (with Redis answering at REDIS_URL, default redis://127.0.0.1:6379, the
+#   cache-get targets run again on a second server with limits shared in
+#   Redis, and the table shows their ratio to the local ones: "vs local";
+#   BENCH_REDIS=off skips that)
+#   BENCH_ENV="VAR=value ..." scripts/bench.sh   extra server environment
 #   PROFILE=cache_get_hit scripts/bench.sh   also perf-record the server during
 #                                            that target (target/perf-<name>.data)
 set -euo pipefail
@@ -18,24 +22,36 @@ THREADS=${THREADS:-2}
 PORT=${BENCH_PORT:-3901}
 TOKEN=bench-root-token-0123456789
 
+# Limits shared in Redis are measured too, in the same run, on a second
+# server (BENCH_REDIS=off skips them; REDIS_URL picks the Redis).
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+redis_answers() {
+  local hostport=${REDIS_URL#redis://}
+  hostport=${hostport%%/*}
+  (exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}" && printf 'PING\r\n' >&3 && head -c 5 <&3 | grep -q PONG) 2>/dev/null
+}
+
 start_bench_server "$PORT" KEYWARD_BENCH_ROUTES=1 ${BENCH_ENV:-}
 
 api() { curl -sf -X "$1" "$BASE$2" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
-# Limits out of the way: this measures the path, not the refusals.
-api PUT /api/plans/enterprise '{"requests_per_month":1000000000000,"requests_per_second":1000000000,"concurrent_requests":100000,"max_payload_bytes":10485760}' >/dev/null
-KEY=$(api POST /api/provision '{"user_id":"bench","integration":"files","project_id":"jt","tier":"enterprise"}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 GET_BODY='{"provider":"openai","model":"gpt-4o","namespace":"jt_bench","messages":[{"role":"user","content":"What is keyward?"}]}'
-curl -sf "$BASE/api/cache/set" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
-  -d '{"provider":"openai","model":"gpt-4o","namespace":"jt_bench","messages":[{"role":"user","content":"What is keyward?"}],"response":{"choices":[{"message":{"role":"assistant","content":"A self-hosted API-key and cost control plane."}}]},"ttl":3600}' >/dev/null
-# A second key that also carries its own overall limits (a pooled key's
-# per-second figure and monthly quota over all its tenants): the extra
-# counters on the hot path.
-KEY2=$(api POST /api/provision '{"user_id":"bench2","integration":"files","project_id":"jt","tier":"enterprise","overall_requests_per_second":10000000,"overall_requests_per_month":1000000000000}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 GET_BODY2=${GET_BODY/jt_bench/jt_bench2}
-curl -sf "$BASE/api/cache/set" -H "Authorization: Bearer $KEY2" -H 'Content-Type: application/json' \
-  -d '{"provider":"openai","model":"gpt-4o","namespace":"jt_bench2","messages":[{"role":"user","content":"What is keyward?"}],"response":{"choices":[{"message":{"role":"assistant","content":"A self-hosted API-key and cost control plane."}}]},"ttl":3600}' >/dev/null
+prepare() { # provisions the two keys ($KEY, $KEY2) and their cached entries on $BASE
+  # Limits out of the way: this measures the path, not the refusals.
+  api PUT /api/plans/enterprise '{"requests_per_month":1000000000000,"requests_per_second":1000000000,"concurrent_requests":100000,"max_payload_bytes":10485760}' >/dev/null
+  KEY=$(api POST /api/provision '{"user_id":"bench","integration":"files","project_id":"jt","tier":"enterprise"}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+  curl -sf "$BASE/api/cache/set" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+    -d '{"provider":"openai","model":"gpt-4o","namespace":"jt_bench","messages":[{"role":"user","content":"What is keyward?"}],"response":{"choices":[{"message":{"role":"assistant","content":"A self-hosted API-key and cost control plane."}}]},"ttl":3600}' >/dev/null
+  # A second key that also carries its own overall limits (a pooled key's
+  # per-second figure and monthly quota over all its tenants): the extra
+  # counters on the hot path.
+  KEY2=$(api POST /api/provision '{"user_id":"bench2","integration":"files","project_id":"jt","tier":"enterprise","overall_requests_per_second":10000000,"overall_requests_per_month":1000000000000}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+  curl -sf "$BASE/api/cache/set" -H "Authorization: Bearer $KEY2" -H 'Content-Type: application/json' \
+    -d '{"provider":"openai","model":"gpt-4o","namespace":"jt_bench2","messages":[{"role":"user","content":"What is keyward?"}],"response":{"choices":[{"message":{"role":"assistant","content":"A self-hosted API-key and cost control plane."}}]},"ttl":3600}' >/dev/null
+}
+prepare
 
 # CPU time the server has used so far, in clock ticks (user + system).
 server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER/stat"; }
@@ -79,11 +95,14 @@ print(f"{name}\t{rps:.0f}\t{pct(50):.2f}\t{pct(99):.2f}\t{errors.group(1) if err
 PY
 }
 
-step "warming up"
-wrk -t1 -c8 -d2s "$BASE/healthz" >/dev/null
-# Check that the measured calls succeed before measuring them.
-curl -sf "$BASE/api/cache/get" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$GET_BODY" | grep -q '"hit":true'
-curl -sf "$BASE/api/cache/get" -H "Authorization: Bearer $KEY2" -H 'Content-Type: application/json' -d "$GET_BODY2" | grep -q '"hit":true'
+warm_up() {
+  step "warming up"
+  wrk -t1 -c8 -d2s "$BASE/healthz" >/dev/null
+  # Check that the measured calls succeed before measuring them.
+  curl -sf "$BASE/api/cache/get" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$GET_BODY" | grep -q '"hit":true'
+  curl -sf "$BASE/api/cache/get" -H "Authorization: Bearer $KEY2" -H 'Content-Type: application/json' -d "$GET_BODY2" | grep -q '"hit":true'
+}
+warm_up
 
 step "measuring ($CONNECTIONS connections, $THREADS wrk threads, $DURATION each)"
 RESULTS=$(
@@ -92,11 +111,35 @@ RESULTS=$(
   run cache_get_hit /api/cache/get "$GET_BODY" "$KEY"
   run get_hit_overall /api/cache/get "$GET_BODY2" "$KEY2"
 )
+
+if [ "${BENCH_REDIS:-on}" != off ] && [ -z "${BENCH_ENV:-}" ] && redis_answers; then
+  step "the same cache-get hits with limits shared in Redis ($REDIS_URL), on a second server"
+  kill "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
+  rm -rf "$DATA"
+  start_bench_server "$PORT" KEYWARD_BENCH_ROUTES=1 KEYWARD_REDIS_URL="$REDIS_URL"
+  for _ in $(seq 1 50); do
+    curl -sf "$BASE/healthz" | grep -q '"mode":"redis"' && break
+    sleep 0.1
+  done
+  curl -sf "$BASE/healthz" | grep -q '"mode":"redis"' || { echo "the server never reached Redis" >&2; exit 1; }
+  prepare
+  warm_up
+  RESULTS+=$'\n'$(
+    run redis_get_hit /api/cache/get "$GET_BODY" "$KEY"
+    run redis_hit_overall /api/cache/get "$GET_BODY2" "$KEY2"
+  )
+  echo "lease calls to Redis: $(curl -sf "$BASE/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["limits"]["lease_calls"])')" >&2
+fi
+
 python3 - "$RESULTS" <<'PY'
 import sys
 rows = [l.split("\t") for l in sys.argv[1].strip().splitlines()]
+by_name = {r[0]: r for r in rows}
 bare = float(rows[0][1])
-print(f"{'target':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'vs bare':>10}{'non-2xx':>10}{'server us/req':>15}{'wrk us/req':>12}")
+local = {"redis_get_hit": "cache_get_hit", "redis_hit_overall": "get_hit_overall"}
+print(f"{'target':<18}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'vs bare':>10}{'vs local':>10}{'non-2xx':>10}{'server us/req':>15}{'wrk us/req':>12}")
 for name, rps, p50, p99, errs, server_us, wrk_us in rows:
-    print(f"{name:<16}{float(rps):>10.0f}{float(p50):>10.2f}{float(p99):>10.2f}{float(rps)/bare:>10.2f}{int(errs):>10}{float(server_us):>15.1f}{float(wrk_us):>12.1f}")
+    vs_local = f"{float(rps) / float(by_name[local[name]][1]):.2f}" if name in local else "-"
+    print(f"{name:<18}{float(rps):>10.0f}{float(p50):>10.2f}{float(p99):>10.2f}{float(rps)/bare:>10.2f}{vs_local:>10}{int(errs):>10}{float(server_us):>15.1f}{float(wrk_us):>12.1f}")
 PY

@@ -307,6 +307,38 @@ async fn two_replicas_share_revocations_limits_usage_and_audit() {
     }
     assert_eq!(admitted + limited, 60);
 
+    // A larger limit: each replica leases blocks of tokens from Redis (a
+    // quarter of what is left), serving from memory between leases; a
+    // burst over both still never gets past the limit in one window.
+    set_pro(&a, Some(&b), 200, 1_000_000, 1_000).await;
+    let (wide, _) = provision(&a, "wide").await;
+    tokio::time::sleep(Duration::from_millis(
+        1_050 - (chrono::Utc::now().timestamp_subsec_millis() as u64).min(1_000),
+    ))
+    .await;
+    let burst = (0..600).map(|i| {
+        let (r, client, key) = (if i % 2 == 0 { &a } else { &b }, &client, &wide);
+        async move { r.get(client, key, "jt_wide").await }
+    });
+    let started = chrono::Utc::now().timestamp();
+    let results = futures::future::join_all(burst).await;
+    let windows = (chrono::Utc::now().timestamp() - started + 1) as usize;
+    let admitted = results.iter().filter(|r| r.0 == StatusCode::OK).count();
+    let limited = results.iter().filter(|r| r.1 == "RATE_LIMITED").count();
+    eprintln!(
+        "per-second burst of 600 over two replicas, limit 200: {admitted} admitted \
+         over {windows} one-second window(s)"
+    );
+    assert_eq!(admitted + limited, 600);
+    // Never past the limit in any window the burst touched; and leases left
+    // unused at most a few of the first window's tokens.
+    assert!(admitted <= 200 * windows, "{admitted} admitted");
+    assert!(admitted >= 150, "{admitted} admitted");
+    let (_, health) = a.root(reqwest::Method::GET, "/healthz", None).await;
+    let lease_calls = health["limits"]["lease_calls"].as_u64().unwrap_or(0);
+    eprintln!("lease calls to Redis on replica A so far: {lease_calls}");
+    assert!(lease_calls > 0, "{health}");
+
     // The monthly quota, across both: exactly the quota is admitted.
     set_pro(&b, Some(&a), 1000, 25, 100).await;
     let (monthly, _) = provision(&b, "monthly").await;

@@ -30,6 +30,10 @@ pub struct SubjectState {
     /// The subject's GCRA state, with the requests-per-second figure it was
     /// built for; replaced (once) when the plan's figure changes.
     per_second: Mutex<Option<(i64, Arc<DefaultDirectRateLimiter>)>>,
+    /// The tokens and places leased from Redis (limits shared in Redis).
+    pub(super) lease: Mutex<super::redis::Lease>,
+    /// One lease call to Redis at a time for this subject on this replica.
+    pub(super) refill: tokio::sync::Mutex<()>,
 }
 
 impl SubjectState {
@@ -176,6 +180,8 @@ impl Limiter {
                     second_count: AtomicI64::new(0),
                     pending: AtomicI64::new(0),
                     per_second: Mutex::new(None),
+                    lease: Mutex::new(super::redis::Lease::default()),
+                    refill: tokio::sync::Mutex::new(()),
                 }))
             })
             .await

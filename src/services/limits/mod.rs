@@ -92,10 +92,29 @@ impl Limits {
     pub(crate) fn spawn_background(&self, tasks: &Tasks) {
         if let Some(shared) = &self.0.redis {
             tasks.push(shared.spawn_health_check());
+            tasks.push(self.spawn_lease_sweep(shared.clone()));
         }
         if self.0.store.is_some() {
             tasks.push(self.spawn_store_sync());
         }
+    }
+
+    /// Gives idle leased tokens and places back to Redis every second.
+    fn spawn_lease_sweep(&self, shared: redis::SharedLimits) -> tokio::task::JoinHandle<()> {
+        let limits = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(parts) = limits.upgrade() else {
+                    return;
+                };
+                let subjects = parts.local.subjects();
+                drop(parts);
+                shared.sweep(&subjects).await;
+            }
+        })
     }
 
     /// `limits` as this replica applies them: with store-synced limits each
@@ -189,7 +208,8 @@ impl Limits {
         }
     }
 
-    /// One admission in Redis; `None` when Redis did not answer.
+    /// One admission from this replica's leases of Redis's tokens; `None`
+    /// when Redis did not answer.
     async fn admit_shared(
         &self,
         shared: &redis::SharedLimits,
@@ -200,26 +220,15 @@ impl Limits {
     ) -> Option<Result<Admission>> {
         let now = now();
         let subject = (key.clone(), owner.clone());
-        // What was admitted here on local limits while Redis was away.
-        let carry = state.take_pending();
-        let overall_carry = overall.map_or(0, |o| o.state.take_pending());
         let counts = redis::Counts {
             seed: Limiter::used_this_month(state, now),
-            carry,
             overall: overall.map(|o| redis::OverallCounts {
                 limits: o.limits,
+                state: o.state.clone(),
                 seed: Limiter::used_this_month(&o.state, now),
-                carry: overall_carry,
             }),
         };
-        let answer = shared.admit(&subject, limits, counts, now).await;
-        let Some(answer) = answer else {
-            state.add_pending(carry);
-            if let Some(o) = overall {
-                o.state.add_pending(overall_carry);
-            }
-            return None;
-        };
+        let answer = shared.admit(&subject, state, limits, counts, now).await?;
         Some(match answer {
             Ok(admitted) => {
                 let overall_used = admitted.overall_used;

@@ -1,12 +1,20 @@
-//! Limits shared by every replica, in Redis (`KEYWARD_REDIS_URL`). One Lua
-//! script per request checks and counts, atomically, the subject's monthly
-//! quota, requests in flight and requests in the current second (a fixed
-//! one-second window per subject); the in-flight count is given back when
-//! the request ends. The local counters keep counting too, so when Redis
-//! cannot be reached keyward goes on serving on local limits (per replica),
-//! says so in `/healthz` and `/readyz` and in its log, and a health check
-//! every second switches back to Redis as soon as it answers.
+//! Limits shared by every replica, in Redis (`KEYWARD_REDIS_URL`), counted
+//! with leases: a replica takes a block of a subject's tokens from Redis
+//! (this second's requests, this month's quota, places in flight) in one
+//! atomic script, then admits requests from that block in memory, going
+//! back to Redis only when a block runs out. Blocks shrink as a limit nears
+//! (a quarter of what is left, at least one), so near a limit every request
+//! asks Redis again and no limit is ever exceeded: leased tokens are already
+//! counted there. A second's unused tokens lapse with it (tighter, never
+//! looser); unused monthly tokens and idle places are given back each
+//! second, and places at once when they are scarce. The local counters keep
+//! counting too, so when Redis cannot be reached keyward goes on serving on
+//! local limits (per replica), says so in `/healthz` and `/readyz` and in
+//! its log, and a health check every second switches back to Redis as soon
+//! as it answers.
 
+use super::local::SubjectState;
+use crate::domain::ids::TenantId;
 use crate::domain::limits::{
     month_id, next_month_start, EffectiveLimits, LimitExceeded, LimitKind, Subject,
 };
@@ -18,64 +26,287 @@ use std::time::Duration;
 
 /// How long one Redis call may take before the request falls back to local limits.
 const CALL_TIMEOUT: Duration = Duration::from_millis(250);
-/// A request's slot in flight that was never given back (a crashed replica,
-/// a reply lost to a timeout) stops counting after this long; no request
-/// lasts that long (the server's own timeouts are shorter).
+/// Places in flight held by a replica that stopped refreshing them (it
+/// crashed, or lost Redis) stop counting after this long.
 const SLOT_MAX_AGE_MS: i64 = 120_000;
 /// After a failed call, Redis is left alone at least this long before the
 /// health check may bring it back (a slow Redis does not flap).
 const BACKOFF: Duration = Duration::from_secs(3);
+/// The largest block of tokens one lease asks for.
+const BLOCK: i64 = 256;
+/// Places in flight one lease asks for at most.
+const SLOT_BLOCK: i64 = 16;
 
-const ADMIT: &str = r#"
--- KEYS: this second's count, this month's count, requests in flight (a
---       sorted set: one member per request, scored by its start in ms),
---       the key's overall second and month counts (all its tenants)
--- ARGV: per second, per month, concurrent, month TTL (s), month seed,
---       now (ms), request id, oldest start still in flight (ms),
---       admissions made locally while Redis was away (added to the month),
---       overall per second (0: the key has no overall limits), overall per
---       month, overall month seed, overall admissions made locally
--- Every limit is checked before anything is counted: a refused request
--- costs neither the tenant nor the key.
+const LEASE: &str = r#"
+-- KEYS: 1 this second's count, 2 this month's count, 3 places in flight
+--       held per replica (a hash), 4 when each replica last refreshed its
+--       places (a sorted set, ms), 5 the key's overall second count, 6 its
+--       overall month count (all its tenants)
+-- ARGV: 1 per second, 2 per month, 3 concurrent, 4 month TTL (s), 5 month
+--       seed, 6 now (ms), 7 this replica, 8 places older than this (ms) stop
+--       counting, 9 admissions made locally while Redis was away (added to
+--       the month), 10-12 tokens wanted this second / this month / places,
+--       13 overall per second (0: the key has none), 14 overall per month,
+--       15 overall month seed, 16 overall local admissions, 17-18 overall
+--       tokens wanted this second / this month
+-- Each block granted is a quarter of what is left (at least 1, at most
+-- what was asked), so near a limit every request comes here. Every limit
+-- is checked before anything is granted: a refused request costs nothing.
+local function block(want, left)
+  local g = math.floor(left / 4)
+  if g < 1 then g = 1 end
+  if g > want then g = want end
+  return g
+end
 redis.call('SET', KEYS[2], ARGV[5], 'NX', 'EX', ARGV[4])
 if tonumber(ARGV[9]) > 0 then redis.call('INCRBY', KEYS[2], ARGV[9]) end
 local used = tonumber(redis.call('GET', KEYS[2]))
-if used >= tonumber(ARGV[2]) then return {2, used, 0} end
--- Slots of requests that never gave them back (a crash, a lost reply) age out.
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])
-if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then return {3, used, 0} end
-if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then return {1, used, 0} end
-local overall = 0
-if tonumber(ARGV[10]) > 0 then
-  redis.call('SET', KEYS[5], ARGV[12], 'NX', 'EX', ARGV[4])
-  if tonumber(ARGV[13]) > 0 then redis.call('INCRBY', KEYS[5], ARGV[13]) end
-  overall = tonumber(redis.call('GET', KEYS[5]))
-  if overall >= tonumber(ARGV[11]) then return {5, used, overall} end
-  if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(ARGV[10]) then return {4, used, overall} end
-  if redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], 2) end
-  overall = redis.call('INCR', KEYS[5])
+local gm, gc, gs, gos, gom, overall = 0, 0, 0, 0, 0, 0
+if tonumber(ARGV[11]) > 0 then
+  local left = tonumber(ARGV[2]) - used
+  if left <= 0 then return {2, used, 0, 0, 0, 0, 0, 0} end
+  gm = block(tonumber(ARGV[11]), left)
 end
-if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], 2) end
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
-redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[6]) - tonumber(ARGV[8]))
-used = redis.call('INCR', KEYS[2])
-return {0, used, overall}
+if tonumber(ARGV[12]) > 0 then
+  for _, r in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[8])) do
+    redis.call('HDEL', KEYS[3], r)
+    redis.call('ZREM', KEYS[4], r)
+  end
+  local held = 0
+  for _, v in ipairs(redis.call('HVALS', KEYS[3])) do held = held + tonumber(v) end
+  local left = tonumber(ARGV[3]) - held
+  if left <= 0 then return {3, used, 0, 0, 0, 0, 0, 0} end
+  gc = block(tonumber(ARGV[12]), left)
+end
+if tonumber(ARGV[10]) > 0 then
+  local left = tonumber(ARGV[1]) - tonumber(redis.call('GET', KEYS[1]) or '0')
+  if left <= 0 then return {1, used, 0, 0, 0, 0, 0, 0} end
+  gs = block(tonumber(ARGV[10]), left)
+end
+if tonumber(ARGV[13]) > 0 then
+  redis.call('SET', KEYS[6], ARGV[15], 'NX', 'EX', ARGV[4])
+  if tonumber(ARGV[16]) > 0 then redis.call('INCRBY', KEYS[6], ARGV[16]) end
+  overall = tonumber(redis.call('GET', KEYS[6]))
+  if tonumber(ARGV[18]) > 0 then
+    local left = tonumber(ARGV[14]) - overall
+    if left <= 0 then return {5, used, overall, 0, 0, 0, 0, 0} end
+    gom = block(tonumber(ARGV[18]), left)
+  end
+  if tonumber(ARGV[17]) > 0 then
+    local left = tonumber(ARGV[13]) - tonumber(redis.call('GET', KEYS[5]) or '0')
+    if left <= 0 then return {4, used, overall, 0, 0, 0, 0, 0} end
+    gos = block(tonumber(ARGV[17]), left)
+  end
+  if gos > 0 and redis.call('INCRBY', KEYS[5], gos) == gos then redis.call('EXPIRE', KEYS[5], 2) end
+  if gom > 0 then overall = redis.call('INCRBY', KEYS[6], gom) end
+end
+if gs > 0 and redis.call('INCRBY', KEYS[1], gs) == gs then redis.call('EXPIRE', KEYS[1], 2) end
+if gc > 0 then
+  redis.call('HINCRBY', KEYS[3], ARGV[7], gc)
+  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
+  redis.call('PEXPIRE', KEYS[3], 2 * (tonumber(ARGV[6]) - tonumber(ARGV[8])))
+  redis.call('PEXPIRE', KEYS[4], 2 * (tonumber(ARGV[6]) - tonumber(ARGV[8])))
+end
+if gm > 0 then used = redis.call('INCRBY', KEYS[2], gm) end
+return {0, used, overall, gs, gm, gc, gos, gom}
 "#;
 
+/// Gives tokens and places back: a month's unused tokens, places no longer
+/// needed (the hash field goes when none is left), and refreshes this
+/// replica's places so they do not age out.
+/// KEYS: month count, places hash, refresh set. ARGV: tokens, places,
+/// replica, now (ms), how long the places' keys live (ms).
+const GIVE_BACK: &str = r#"
+if tonumber(ARGV[1]) > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('DECRBY', KEYS[1], ARGV[1])
+end
+if tonumber(ARGV[2]) > 0 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[3], -tonumber(ARGV[2])) <= 0 then
+    redis.call('HDEL', KEYS[2], ARGV[3])
+    redis.call('ZREM', KEYS[3], ARGV[3])
+    return 0
+  end
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+end
+return 0
+"#;
+
+/// The tokens and places this replica holds for one subject. Lives in the
+/// subject's counters (`SubjectState`).
+#[derive(Debug, Default)]
+pub struct Lease {
+    /// The second (Unix) this second's tokens belong to, and how many are left.
+    second: i64,
+    per_second: i64,
+    /// The month (`month_id`) the monthly tokens belong to, and how many are left.
+    month: i64,
+    monthly: i64,
+    /// Redis's monthly count after the last lease (every replica's leases in it).
+    monthly_used: i64,
+    /// When monthly tokens were last taken or used (ms): idle ones go back.
+    touched_ms: i64,
+    /// Places in flight held in Redis, and how many requests here use one.
+    slots: i64,
+    in_flight: i64,
+    /// The last block of places was 1: give places back as requests end.
+    scarce_slots: bool,
+    /// When the places held were last refreshed in Redis (ms).
+    refreshed_ms: i64,
+    /// Redis's last refusal of this second's or this month's tokens, kept
+    /// until the end of that second: the requests behind it are refused
+    /// here without asking again.
+    refused: Option<(LimitExceeded, i64)>,
+}
+
+impl Lease {
+    /// What Redis must be asked for before this request can be admitted
+    /// from here (nothing: it can).
+    fn needs(&self, now: DateTime<Utc>, with_slot: bool) -> Wants {
+        Wants {
+            per_second: i64::from(self.second != now.timestamp() || self.per_second <= 0),
+            monthly: i64::from(self.month != month_id(now) || self.monthly <= 0),
+            slots: i64::from(with_slot && self.in_flight >= self.slots),
+        }
+    }
+
+    /// Takes one of each token, and a place when `with_slot` (after
+    /// `needs` said nothing is lacking).
+    fn take(&mut self, now: DateTime<Utc>, with_slot: bool) {
+        self.per_second -= 1;
+        self.monthly -= 1;
+        self.touched_ms = now.timestamp_millis();
+        if with_slot {
+            self.in_flight += 1;
+        }
+    }
+
+    /// Adds what Redis granted at `now`.
+    fn add(&mut self, now: DateTime<Utc>, g: &Granted) {
+        if g.per_second > 0 {
+            if self.second != now.timestamp() {
+                self.second = now.timestamp();
+                self.per_second = 0;
+            }
+            self.per_second += g.per_second;
+        }
+        if g.monthly > 0 {
+            if self.month != month_id(now) {
+                self.month = month_id(now);
+                self.monthly = 0;
+                self.monthly_used = 0;
+            }
+            self.monthly += g.monthly;
+            self.monthly_used = self.monthly_used.max(g.used);
+        }
+        if g.slots > 0 {
+            self.slots += g.slots;
+            self.scarce_slots = g.slots == 1;
+            self.refreshed_ms = now.timestamp_millis();
+        }
+        self.touched_ms = now.timestamp_millis();
+    }
+
+    /// The refusal Redis gave in this second, if it still holds for `limits`.
+    fn refused(&self, now: DateTime<Utc>, limits: &EffectiveLimits) -> Option<LimitExceeded> {
+        let (refusal, second) = self.refused.as_ref()?;
+        let limit = match refusal.kind {
+            LimitKind::PerSecond | LimitKind::KeyPerSecond => limits.per_second,
+            _ => limits.monthly,
+        };
+        (*second == now.timestamp() && refusal.limit == limit).then(|| refusal.clone())
+    }
+
+    /// The subject's monthly count as seen from here: Redis's at the last
+    /// lease, less the tokens leased here and not used yet.
+    fn used(&self) -> i64 {
+        (self.monthly_used - self.monthly.max(0)).max(0)
+    }
+}
+
+/// Takes the request's tokens (and place) from the subject's lease and the
+/// key's, when both have them; what each lacks otherwise. The monthly
+/// counts as seen from here.
+fn take(
+    state: &SubjectState,
+    overall: Option<&OverallCounts>,
+    now: DateTime<Utc>,
+) -> Result<(i64, i64), (Wants, Wants)> {
+    let mut lease = state.lease.lock().expect("lease lock");
+    let mut key_lease = overall.map(|o| o.state.lease.lock().expect("lease lock"));
+    let wants = lease.needs(now, true);
+    let key_wants = key_lease
+        .as_ref()
+        .map_or_else(Wants::default, |k| k.needs(now, false));
+    if !(wants.is_empty() && key_wants.is_empty()) {
+        return Err((wants, key_wants));
+    }
+    lease.take(now, true);
+    let key_used = key_lease.as_mut().map_or(0, |k| {
+        k.take(now, false);
+        k.used()
+    });
+    Ok((lease.used(), key_used))
+}
+
+/// Tokens a lease asks Redis for (0: it has some).
+#[derive(Debug, Clone, Copy, Default)]
+struct Wants {
+    per_second: i64,
+    monthly: i64,
+    slots: i64,
+}
+
+impl Wants {
+    fn is_empty(&self) -> bool {
+        self.per_second == 0 && self.monthly == 0 && self.slots == 0
+    }
+
+    /// The block sizes asked for, by how much the limit allows.
+    fn sized(self, limits: &EffectiveLimits) -> Self {
+        Self {
+            per_second: self.per_second * limits.per_second.clamp(1, BLOCK),
+            monthly: self.monthly * limits.monthly.clamp(1, BLOCK),
+            // Small concurrency limits lease one place at a time (given
+            // back as each request ends): a place idle on one replica would
+            // refuse a request on another.
+            slots: self.slots
+                * if limits.concurrent <= 4 * SLOT_BLOCK {
+                    1
+                } else {
+                    SLOT_BLOCK
+                },
+        }
+    }
+}
+
+/// What one lease call granted.
+#[derive(Debug, Default)]
+struct Granted {
+    per_second: i64,
+    monthly: i64,
+    slots: i64,
+    /// The month's count after the grant.
+    used: i64,
+}
+
 /// What one admission brings to Redis besides the limits: the monthly count
-/// known here (used when Redis has none for this month yet) and the
-/// requests admitted here on local limits while Redis was away.
+/// known here (used when Redis has none for this month yet). Requests
+/// admitted here on local limits while Redis was away (the counters'
+/// pending count) are added with the next lease.
 pub struct Counts {
     pub seed: i64,
-    pub carry: i64,
     pub overall: Option<OverallCounts>,
 }
 
-/// The same for the key's overall limits.
+/// The same for the key's overall limits, with its counters (and lease).
 pub struct OverallCounts {
     pub limits: EffectiveLimits,
+    pub state: Arc<SubjectState>,
     pub seed: i64,
-    pub carry: i64,
 }
 
 struct State {
@@ -86,7 +317,12 @@ struct State {
     last_failure: Mutex<Option<std::time::Instant>>,
     /// Requests decided by local limits because Redis was not reachable.
     fallbacks: AtomicU64,
-    script: redis::Script,
+    /// Calls to Redis to lease tokens (one per block, not per request).
+    lease_calls: AtomicU64,
+    lease: redis::Script,
+    give_back: redis::Script,
+    /// This replica's name on the places it holds.
+    replica: String,
 }
 
 #[derive(Clone)]
@@ -101,34 +337,60 @@ pub struct SharedLimitsHealth {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub local_decisions: u64,
+    /// Calls to Redis that leased a block of tokens.
+    pub lease_calls: u64,
 }
 
-/// Gives a request's place in flight back to Redis when it ends.
+/// Keys of one subject in Redis.
+struct SubjectKeys {
+    base: String,
+}
+
+impl SubjectKeys {
+    fn of(subject: &Subject) -> Self {
+        Self {
+            base: format!("kw:{}:{}", subject.0, subject.1),
+        }
+    }
+    fn second(&self, now: DateTime<Utc>) -> String {
+        format!("{}:s:{}", self.base, now.timestamp())
+    }
+    fn month(&self, month: i64) -> String {
+        format!("{}:m:{}", self.base, month)
+    }
+    fn slots(&self) -> String {
+        format!("{}:f", self.base)
+    }
+    fn refreshed(&self) -> String {
+        format!("{}:fr", self.base)
+    }
+}
+
+/// Frees a request's place in flight when it ends: in the lease, and in
+/// Redis at once when places are scarce (the last block was a single one).
 pub struct SharedInFlight {
     limits: SharedLimits,
-    key: String,
-    member: String,
+    subject: Subject,
+    state: Arc<SubjectState>,
 }
 
 impl Drop for SharedInFlight {
     fn drop(&mut self) {
-        let limits = self.limits.clone();
-        let key = std::mem::take(&mut self.key);
-        let member = std::mem::take(&mut self.member);
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let Some(mut conn) = limits.connection() else {
-                    return;
-                };
-                let mut zrem = redis::cmd("ZREM");
-                zrem.arg(&key).arg(&member);
-                let call = zrem.query_async::<i64>(&mut conn);
-                match tokio::time::timeout(CALL_TIMEOUT, call).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => limits.failed(&e.to_string()),
-                    Err(_) => limits.failed("timed out"),
-                }
-            });
+        let give_back = {
+            let mut lease = self.state.lease.lock().expect("lease lock");
+            lease.in_flight -= 1;
+            let spare = lease.scarce_slots && lease.slots > lease.in_flight;
+            if spare {
+                lease.slots -= 1;
+            }
+            spare
+        };
+        if give_back {
+            let limits = self.limits.clone();
+            let keys = SubjectKeys::of(&self.subject);
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { limits.give_back(&keys, None, 0, 1).await });
+            }
         }
     }
 }
@@ -157,7 +419,14 @@ impl SharedLimits {
             last_error: Mutex::new(Some("not connected yet".into())),
             last_failure: Mutex::new(None),
             fallbacks: AtomicU64::new(0),
-            script: redis::Script::new(ADMIT),
+            lease_calls: AtomicU64::new(0),
+            lease: redis::Script::new(LEASE),
+            give_back: redis::Script::new(GIVE_BACK),
+            replica: {
+                let mut b = [0u8; 12];
+                getrandom::fill(&mut b).expect("system randomness");
+                hex::encode(b)
+            },
         })))
     }
 
@@ -197,6 +466,7 @@ impl SharedLimits {
                 self.0.last_error.lock().expect("redis error").clone()
             },
             local_decisions: self.0.fallbacks.load(Ordering::Relaxed),
+            lease_calls: self.0.lease_calls.load(Ordering::Relaxed),
         }
     }
 
@@ -263,34 +533,150 @@ impl SharedLimits {
         }
     }
 
-    /// Admits one request of `subject` in Redis, then under its key's
-    /// overall limits if `counts` has them, or says which limit refuses it;
-    /// `None` when Redis could not answer (the caller uses local limits).
+    /// Admits one request of `subject`, then under its key's overall limits
+    /// if `counts` has them, from this replica's leases, leasing a new block
+    /// from Redis when one runs out; or says which limit refuses it. `None`
+    /// when Redis could not answer (the caller uses local limits).
     pub async fn admit(
         &self,
         subject: &Subject,
+        state: &Arc<SubjectState>,
         limits: &EffectiveLimits,
         counts: Counts,
         now: DateTime<Utc>,
     ) -> Option<Result<SharedAdmission, LimitExceeded>> {
-        let mut conn = self.connection()?;
-        let base = format!("kw:{}:{}", subject.0, subject.1);
-        let overall_base = format!("kw:{}:*", subject.0);
-        let in_flight = format!("{base}:f");
-        let member = {
-            let mut b = [0u8; 12];
-            getrandom::fill(&mut b).expect("system randomness");
-            hex::encode(b)
+        let overall = counts.overall.as_ref();
+        let used = match take(state, overall, now) {
+            Ok(used) => used,
+            Err(_) => {
+                // One lease call at a time per subject on this replica: the
+                // requests behind it use the block it brings, or its refusal.
+                let _refill = state.refill.lock().await;
+                let mut attempts = 0;
+                loop {
+                    let (wants, key_wants) = match take(state, overall, now) {
+                        Ok(used) => break used,
+                        Err(lacking) => lacking,
+                    };
+                    let remembered = {
+                        let lease = state.lease.lock().expect("lease lock");
+                        lease.refused(now, limits).or_else(|| {
+                            overall.and_then(|o| {
+                                let key = o.state.lease.lock().expect("lease lock");
+                                key.refused(now, &o.limits)
+                            })
+                        })
+                    };
+                    if let Some(refusal) = remembered {
+                        return Some(Err(refusal));
+                    }
+                    // Other requests took the new tokens first, again and
+                    // again: the limit is all but reached.
+                    attempts += 1;
+                    if attempts > 4 {
+                        let (kind, limit) = match overall {
+                            Some(o) => (LimitKind::KeyPerSecond, o.limits.per_second),
+                            None => (LimitKind::PerSecond, limits.per_second),
+                        };
+                        return Some(Err(LimitExceeded {
+                            kind,
+                            limit,
+                            remaining: 0,
+                            reset_seconds: 1,
+                        }));
+                    }
+                    let key_wants = overall.map(|o| key_wants.sized(&o.limits));
+                    let granted = self
+                        .lease(
+                            subject,
+                            state,
+                            limits,
+                            &counts,
+                            wants.sized(limits),
+                            key_wants,
+                            now,
+                        )
+                        .await?;
+                    match granted {
+                        Ok((mine, key)) => {
+                            state.lease.lock().expect("lease lock").add(now, &mine);
+                            if let (Some(o), Some(g)) = (overall, &key) {
+                                o.state.lease.lock().expect("lease lock").add(now, g);
+                            }
+                        }
+                        Err(refusal) => {
+                            if refusal.kind != LimitKind::Concurrent {
+                                let remembered = Some((refusal.clone(), now.timestamp()));
+                                match (refusal.kind, overall) {
+                                    (LimitKind::KeyPerSecond | LimitKind::KeyMonthly, Some(o)) => {
+                                        o.state.lease.lock().expect("lease lock").refused =
+                                            remembered
+                                    }
+                                    _ => {
+                                        state.lease.lock().expect("lease lock").refused = remembered
+                                    }
+                                }
+                            }
+                            return Some(Err(refusal));
+                        }
+                    }
+                }
+            }
         };
+        let (monthly_used, overall_used) = used;
+        Some(Ok(SharedAdmission {
+            monthly_used,
+            overall_used,
+            in_flight: SharedInFlight {
+                limits: self.clone(),
+                subject: subject.clone(),
+                state: state.clone(),
+            },
+        }))
+    }
+
+    /// One lease call: blocks of what `wants` (and `key_wants`, the key's
+    /// overall limits) ask for, or the limit that refuses; `None` when Redis
+    /// did not answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn lease(
+        &self,
+        subject: &Subject,
+        state: &SubjectState,
+        limits: &EffectiveLimits,
+        counts: &Counts,
+        wants: Wants,
+        key_wants: Option<Wants>,
+        now: DateTime<Utc>,
+    ) -> Option<Result<(Granted, Option<Granted>), LimitExceeded>> {
+        let mut conn = self.connection()?;
+        self.0.lease_calls.fetch_add(1, Ordering::Relaxed);
+        // What was admitted here on local limits while Redis was away; kept
+        // for the next call if this one fails.
+        let carry = state.take_pending();
+        let key_carry = counts
+            .overall
+            .as_ref()
+            .map_or(0, |o| o.state.take_pending());
+        let keep_carries = || {
+            state.add_pending(carry);
+            if let Some(o) = &counts.overall {
+                o.state.add_pending(key_carry);
+            }
+        };
+        let keys = SubjectKeys::of(subject);
+        let key_keys = SubjectKeys::of(&(subject.0.clone(), TenantId::every()));
         let now_ms = now.timestamp_millis();
+        let month = month_id(now);
         let month_reset = (next_month_start(now) - now).num_seconds().max(1);
-        let mut invocation = self.0.script.prepare_invoke();
+        let mut invocation = self.0.lease.prepare_invoke();
         invocation
-            .key(format!("{base}:s:{}", now.timestamp()))
-            .key(format!("{base}:m:{}", month_id(now)))
-            .key(&in_flight)
-            .key(format!("{overall_base}:s:{}", now.timestamp()))
-            .key(format!("{overall_base}:m:{}", month_id(now)))
+            .key(keys.second(now))
+            .key(keys.month(month))
+            .key(keys.slots())
+            .key(keys.refreshed())
+            .key(key_keys.second(now))
+            .key(key_keys.month(month))
             .arg(limits.per_second)
             .arg(limits.monthly)
             .arg(limits.concurrent)
@@ -298,29 +684,39 @@ impl SharedLimits {
             .arg(month_reset + 86_400)
             .arg(counts.seed)
             .arg(now_ms)
-            .arg(&member)
+            .arg(&self.0.replica)
             .arg(now_ms - SLOT_MAX_AGE_MS)
-            .arg(counts.carry);
-        match &counts.overall {
-            Some(o) => invocation
+            .arg(carry)
+            .arg(wants.per_second)
+            .arg(wants.monthly)
+            .arg(wants.slots);
+        match (&counts.overall, key_wants) {
+            (Some(o), Some(w)) => invocation
                 .arg(o.limits.per_second)
                 .arg(o.limits.monthly)
                 .arg(o.seed)
-                .arg(o.carry),
-            None => invocation.arg(0).arg(0).arg(0).arg(0),
+                .arg(key_carry)
+                .arg(w.per_second)
+                .arg(w.monthly),
+            _ => invocation.arg(0).arg(0).arg(0).arg(0).arg(0).arg(0),
         };
-        let answer = tokio::time::timeout(
-            CALL_TIMEOUT,
-            invocation.invoke_async::<(i64, i64, i64)>(&mut conn),
-        )
-        .await;
-        let (code, used, overall_used) = match answer {
-            Ok(Ok(a)) => a,
+        let answer =
+            tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async::<Vec<i64>>(&mut conn))
+                .await;
+        let reply = match answer {
+            Ok(Ok(a)) if a.len() == 8 => a,
+            Ok(Ok(_)) => {
+                keep_carries();
+                self.failed("the lease script answered an unexpected shape");
+                return None;
+            }
             Ok(Err(e)) => {
+                keep_carries();
                 self.failed(&e.to_string());
                 return None;
             }
             Err(_) => {
+                keep_carries();
                 self.failed("timed out");
                 return None;
             }
@@ -333,16 +729,21 @@ impl SharedLimits {
                 reset_seconds,
             }))
         };
-        match code {
-            0 => Some(Ok(SharedAdmission {
-                monthly_used: used,
-                overall_used,
-                in_flight: SharedInFlight {
-                    limits: self.clone(),
-                    key: in_flight,
-                    member,
+        match reply[0] {
+            0 => Some(Ok((
+                Granted {
+                    used: reply[1],
+                    per_second: reply[3],
+                    monthly: reply[4],
+                    slots: reply[5],
                 },
-            })),
+                counts.overall.as_ref().map(|_| Granted {
+                    used: reply[2],
+                    per_second: reply[6],
+                    monthly: reply[7],
+                    slots: 0,
+                }),
+            ))),
             1 => refused(LimitKind::PerSecond, limits.per_second, 1),
             2 => refused(LimitKind::Monthly, limits.monthly, month_reset),
             3 => refused(LimitKind::Concurrent, limits.concurrent, 1),
@@ -353,6 +754,70 @@ impl SharedLimits {
                 } else {
                     refused(LimitKind::KeyMonthly, o.monthly, month_reset)
                 }
+            }
+        }
+    }
+
+    /// Gives `tokens` of `month` and `slots` places back to Redis, and
+    /// refreshes the places still held.
+    async fn give_back(&self, keys: &SubjectKeys, month: Option<i64>, tokens: i64, slots: i64) {
+        let Some(mut conn) = self.connection() else {
+            return;
+        };
+        let now_ms = Utc::now().timestamp_millis();
+        let mut invocation = self.0.give_back.prepare_invoke();
+        invocation
+            .key(keys.month(month.unwrap_or(0)))
+            .key(keys.slots())
+            .key(keys.refreshed())
+            .arg(if month.is_some() { tokens } else { 0 })
+            .arg(slots)
+            .arg(&self.0.replica)
+            .arg(now_ms)
+            .arg(2 * SLOT_MAX_AGE_MS);
+        let call = invocation.invoke_async::<i64>(&mut conn);
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => self.failed(&e.to_string()),
+            Err(_) => self.failed("timed out"),
+        }
+    }
+
+    /// Once a second: gives back monthly tokens idle for a second and places
+    /// no request here used for a second, and refreshes the places still
+    /// held every 30 s.
+    pub async fn sweep(&self, subjects: &[(Subject, Arc<SubjectState>)]) {
+        if !self.is_healthy() {
+            return;
+        }
+        let now = Utc::now();
+        let (now_ms, month) = (now.timestamp_millis(), month_id(now));
+        for (subject, state) in subjects {
+            let (tokens, slots, holds) = {
+                let mut lease = state.lease.lock().expect("lease lock");
+                let idle = now_ms - lease.touched_ms >= 1_000;
+                let tokens = if idle && lease.month == month && lease.monthly > 0 {
+                    std::mem::take(&mut lease.monthly)
+                } else {
+                    0
+                };
+                let slots = if idle {
+                    (lease.slots - lease.in_flight).max(0)
+                } else {
+                    0
+                };
+                lease.slots -= slots;
+                // Places still held are refreshed well before they age out.
+                let refresh = lease.slots > 0 && now_ms - lease.refreshed_ms >= SLOT_MAX_AGE_MS / 4;
+                if refresh {
+                    lease.refreshed_ms = now_ms;
+                }
+                (tokens, slots, refresh)
+            };
+            if tokens > 0 || slots > 0 || holds {
+                let keys = SubjectKeys::of(subject);
+                self.give_back(&keys, (tokens > 0).then_some(month), tokens, slots)
+                    .await;
             }
         }
     }
