@@ -177,6 +177,18 @@ impl Db {
         &self.pool
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at its
+    /// start (`BEGIN IMMEDIATE`, waiting for it up to the busy timeout): a
+    /// deferred transaction that reads, then writes, fails at once with
+    /// "database is locked" when another connection wrote in between (its
+    /// snapshot is stale), which concurrent background writers make likely.
+    pub async fn begin(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub fn engine(&self) -> Engine {
         self.engine
     }

@@ -262,7 +262,7 @@ impl Admins {
             .map_err(|e| Error::internal("hashing a password", e))?
             .map_err(|e| Error::internal("hashing a password", e))?;
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let added = db::admins::insert(
             &mut tx,
             &AdminUser {
@@ -329,7 +329,7 @@ impl Admins {
             .await
             .unwrap_or(false);
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let actor = Actor {
             name: format!("admin:{email}"),
             request_id: String::new(),
@@ -388,7 +388,7 @@ impl Admins {
     /// Ends a session (audited).
     pub async fn sign_out(&self, token: &str) -> Result<()> {
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         if let Some(email) = db::admins::delete_session(&mut tx, &token_hash(token)).await? {
             let actor = Actor {
                 name: format!("admin:{email}"),

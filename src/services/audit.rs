@@ -35,7 +35,7 @@ impl Audit {
 
     /// Writes one audit entry in its own transaction.
     pub async fn record(&self, entry: NewAuditEntry) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         db::audit::insert(&mut tx, &entry, now()).await?;
         tx.commit().await?;
         Ok(())

@@ -125,7 +125,7 @@ impl Billing {
         self.costs.apply_cost_rollups().await?;
         let now = now();
         let opts = self.billing();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         // The write comes first, so SQLite takes its write lock up front.
         let replaced = db::invoices::delete_drafts(&mut tx, period).await?.len();
         let kept = db::invoices::issued_numbers(&mut tx, period).await?;
@@ -286,7 +286,7 @@ impl Billing {
             .cloned()
             .collect();
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let mut sent = Vec::new();
         for mut inv in drafts {
             let Some(xero_id) = ids.get(&inv.number) else {
@@ -355,7 +355,7 @@ impl Billing {
             return Err(ValidationError::new("payment_id", "must be 1 to 200 characters").into());
         }
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let row = db::invoices::Payment {
             payment_id: p.payment_id.clone(),
             invoice_number: p.invoice_number.clone(),

@@ -159,7 +159,7 @@ impl Budgets {
     ) -> Result<BudgetStatus> {
         let alert_percents = Budget::check(limit_micros, alert_percents)?;
         let at = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         if db::tenants::find(&mut tx, tenant).await?.is_none() {
             return Err(Error::not_found(
                 "TENANT_NOT_FOUND",
@@ -223,7 +223,7 @@ impl Budgets {
 
     pub async fn remove(&self, actor: &Actor, tenant: &TenantId) -> Result<()> {
         let at = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         if !db::budgets::delete(&mut tx, tenant.as_str()).await? {
             return Err(Error::not_found(
                 "BUDGET_NOT_FOUND",

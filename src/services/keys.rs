@@ -272,7 +272,7 @@ impl Keys {
             versions: Vec::new(),
         };
 
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         db::audit::insert(
             &mut tx,
             &actor.entry(
@@ -545,7 +545,7 @@ impl Keys {
     /// than an end they already had).
     pub async fn rotate(&self, id: &KeyId, rotation: Rotation, actor: &Actor) -> Result<Rotated> {
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         let key = live_key(&mut tx, id, now).await?;
         let version = db::keys::max_version(&mut tx, id).await? + 1;
         let grace_end = rotation.grace_end(now);
@@ -603,7 +603,7 @@ impl Keys {
         actor: &Actor,
     ) -> Result<ApiKey> {
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         let before = live_key(&mut tx, id, now).await?.status;
         db::keys::set_status(&mut tx, id, status, now).await?;
         let key = db::keys::find(&mut tx, id)
@@ -647,7 +647,7 @@ impl Keys {
         actor: &Actor,
     ) -> Result<ApiKey> {
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         let mut key = live_key(&mut tx, id, now).await?;
         let changed = changes.apply(&mut key, now)?;
         db::keys::update(&mut tx, &key, now).await?;
@@ -680,7 +680,7 @@ impl Keys {
     /// its row and history stay (usage, audit).
     pub async fn revoke_key(&self, id: &KeyId, actor: &Actor) -> Result<ApiKey> {
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         let key = live_key(&mut tx, id, now).await?;
         db::keys::set_status(&mut tx, id, KeyStatus::Revoked, now).await?;
         db::keys::retire_secrets(&mut tx, id, now).await?;
@@ -865,7 +865,7 @@ impl Keys {
     ) -> Result<Option<i64>> {
         check_rotation_days(every_days)?;
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         let key = live_key(&mut tx, id, now).await?;
         db::keys::set_rotation_policy(&mut tx, id, every_days).await?;
         db::audit::insert(
@@ -893,7 +893,7 @@ impl Keys {
     ) -> Result<Option<i64>> {
         check_rotation_days(every_days)?;
         let now = now();
-        let mut tx = self.db().pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         db::keys::set_plan_rotation_policy(&mut tx, plan.as_str(), every_days).await?;
         db::audit::insert(
             &mut tx,

@@ -114,7 +114,7 @@ impl Operators {
             last_used_at: None,
             revoked_at: None,
         };
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         db::operator_tokens::insert(&mut tx, &token, &secret.digest(&self.hasher).to_hex()).await?;
         db::audit::insert(
             &mut tx,
@@ -146,7 +146,7 @@ impl Operators {
     /// refused from the next request on, everywhere.
     pub async fn revoke(&self, id: &str, actor: &Actor) -> Result<OperatorToken> {
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         if !db::operator_tokens::revoke(&mut tx, id, now).await? {
             return Err(match db::operator_tokens::find(&mut tx, id).await? {
                 Some(_) => Error::Conflict {
@@ -255,7 +255,7 @@ impl Operators {
     /// `tokens:write` exists, so nobody is locked out) or on again.
     pub async fn set_root_enabled(&self, enabled: bool, actor: &Actor) -> Result<()> {
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         if !enabled {
             let tokens = db::operator_tokens::list(&mut tx).await?;
             let admin_token = tokens.iter().any(|t| {

@@ -73,7 +73,7 @@ impl Plans {
     ) -> Result<PlanLimits> {
         let limits = limits.validate()?;
         let now = now();
-        let mut tx = self.0.db.pool().begin().await?;
+        let mut tx = self.0.db.begin().await?;
         db::plans::update(&mut tx, plan, &limits, now).await?;
         db::audit::insert(
             &mut tx,

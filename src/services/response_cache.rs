@@ -178,7 +178,7 @@ impl ResponseCache {
         expires_at: DateTime<Utc>,
         quota: i64,
     ) -> sqlx::Result<Stored> {
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         db::cache::upsert(
             &mut tx,
             &db::cache::NewEntry {

@@ -258,7 +258,7 @@ impl Scheduler {
                 .map(|next| (occurrence, next)),
         };
         // The run's record and the job's next occurrence change together.
-        let mut tx = inner.db.pool().begin().await?;
+        let mut tx = inner.db.begin().await?;
         db::jobs::finish_run(&mut tx, &run.id, outcome, &summary, ended).await?;
         db::jobs::release(&mut tx, &job.name, &inner.holder, moves).await?;
         tx.commit().await?;
@@ -346,7 +346,7 @@ impl Scheduler {
     pub async fn set_job(&self, actor: &Actor, name: &str, spec: JobSpec) -> Result<JobView> {
         Job::check_name(name)?;
         let at = now();
-        let mut tx = self.0.db.pool().begin().await?;
+        let mut tx = self.0.db.begin().await?;
         let existing = db::jobs::find(&mut tx, name).await?;
         let task = match (spec.task, &existing) {
             (Some(t), _) => t,
@@ -420,7 +420,7 @@ impl Scheduler {
 
     pub async fn delete_job(&self, actor: &Actor, name: &str) -> Result<()> {
         let at = now();
-        let mut tx = self.0.db.pool().begin().await?;
+        let mut tx = self.0.db.begin().await?;
         if !db::jobs::delete(&mut tx, name).await? {
             return Err(job_not_found(name));
         }

@@ -121,7 +121,7 @@ impl Tenants {
     /// told otherwise) when it does not exist yet.
     pub async fn create_namespace(&self, req: NewNamespace, actor: &Actor) -> Result<Namespace> {
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         db::audit::insert(
             &mut tx,
             &actor.entry(
@@ -186,7 +186,7 @@ impl Tenants {
     /// `tenant.erase` record. Refused while it has sub-organisations.
     pub async fn erase_tenant(&self, id: &TenantId, actor: &Actor) -> Result<db::erasure::Erased> {
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         // The write first: it takes the lock that serialises changes to the tenant.
         if !db::tenants::update(&mut tx, id, None, None, None, now).await? {
             return Err(tenant_not_found(id));
@@ -278,7 +278,7 @@ impl Tenants {
     /// again later is not open to them.
     pub async fn delete_namespace(&self, name: &NamespaceName, actor: &Actor) -> Result<u64> {
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let ns = db::namespaces::find(&mut tx, name)
             .await?
             .ok_or_else(|| namespace_not_found(name))?;
@@ -318,7 +318,7 @@ impl Tenants {
         actor: &Actor,
     ) -> Result<Tenant> {
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let updated = db::tenants::update(
             &mut tx,
             id,

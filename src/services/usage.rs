@@ -151,7 +151,7 @@ async fn drain(db: &Db, rx: &mut mpsc::Receiver<UsageRecord>, pending: &mut Vec<
 }
 
 async fn write(db: &Db, records: &[UsageRecord]) -> sqlx::Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     db::usage::write_batch(&mut tx, records).await?;
     // The data plane is a service too: its requests land in the cost rollups
     // (service "keyward") in the same transaction as the records.

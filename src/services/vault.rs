@@ -386,7 +386,7 @@ impl Vault {
             .seal(value.as_bytes(), &secret.associated_data())
             .map_err(vault_error)?;
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let version = db::secrets::put(
             &mut tx,
             secret,
@@ -515,7 +515,7 @@ impl Vault {
     /// tenant then resolves to its managed key, else the pooled one.
     pub async fn delete_secret(&self, actor: &Actor, secret: &SecretRef) -> Result<()> {
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         if !db::secrets::delete(&mut tx, secret).await? {
             return Err(Error::not_found(
                 "SECRET_NOT_FOUND",
@@ -782,7 +782,7 @@ impl Vault {
         let value = self.open_secret(secret, &sealed)?;
         let validation = self.providers().validate(secret.service, &value).await;
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         db::secrets::set_validation(&mut tx, secret, validation, now).await?;
         let mut entry = actor.entry(
             "secret.validate",

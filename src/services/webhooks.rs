@@ -360,7 +360,7 @@ impl Webhooks {
             created_at: now(),
             created_by: actor.name.clone(),
         };
-        let mut tx = self.0.db.pool().begin().await?;
+        let mut tx = self.0.db.begin().await?;
         db::webhooks::insert_endpoint(&mut tx, &row).await?;
         db::audit::insert(
             &mut tx,
@@ -388,7 +388,7 @@ impl Webhooks {
     }
 
     pub async fn delete_endpoint(&self, actor: &Actor, id: &str) -> Result<()> {
-        let mut tx = self.0.db.pool().begin().await?;
+        let mut tx = self.0.db.begin().await?;
         let Some(row) = db::webhooks::endpoint(&mut tx, id).await? else {
             return Err(endpoint_not_found(id));
         };
@@ -444,7 +444,7 @@ impl Webhooks {
     /// The mark and the deliveries are written together: a failure leaves
     /// neither, so the event goes out on a later try.
     pub async fn publish_once(&self, mark: &str, event: Event) -> Result<bool> {
-        let mut tx = self.0.db.pool().begin().await?;
+        let mut tx = self.0.db.begin().await?;
         if !db::webhooks::mark_once(&mut tx, mark, now()).await? {
             return Ok(false);
         }
@@ -456,7 +456,7 @@ impl Webhooks {
     /// Publishes an event carrying a new secret: each endpoint's copy has it
     /// sealed to that endpoint (`data.sealed_secret`), never in clear.
     pub async fn publish_with_secret(&self, event: Event, secret: Option<&str>) -> Result<usize> {
-        let mut tx = self.0.db.pool().begin().await?;
+        let mut tx = self.0.db.begin().await?;
         let queued = self.queue_all(&mut tx, &event, secret).await?;
         tx.commit().await?;
         Ok(queued)
@@ -557,7 +557,7 @@ impl Webhooks {
     /// replay from a new event), whatever its status.
     pub async fn replay(&self, actor: &Actor, id: &str) -> Result<Delivery> {
         let at = now();
-        let mut tx = self.0.db.pool().begin().await?;
+        let mut tx = self.0.db.begin().await?;
         let Some(row) = db::webhooks::delivery(&mut tx, id).await? else {
             return Err(delivery_not_found(id));
         };

@@ -377,6 +377,25 @@ async fn an_endpoint_that_never_answers_holds_up_only_its_own_deliveries() {
 }
 
 #[tokio::test]
+async fn concurrent_replays_all_succeed_while_deliveries_are_written() {
+    // Each replay reads, then writes; on SQLite a transaction that starts
+    // by reading fails with "database is locked" when another write lands
+    // in between, unless it takes the write lock first.
+    let app = spawn_app_with(&[]).await;
+    let receiver = Receiver::start(&[]).await;
+    let (id, _) = endpoint(&app, &receiver, json!(["*"])).await;
+    let (_, delivery) = app
+        .root_json(Method::POST, &format!("/api/webhooks/{id}/test"), None)
+        .await;
+    let path = format!("/api/webhooks/deliveries/{}/replay", s(&delivery["id"]));
+    let replays = (0..24).map(|_| app.root_json(Method::POST, &path, None));
+    let answers = futures::future::join_all(replays).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::ACCEPTED, "{body}");
+    }
+}
+
+#[tokio::test]
 async fn deliveries_are_signed_verified_by_standardwebhooks_retried_and_replayed() {
     let app = spawn_app_with(&[]).await;
     // The endpoint fails twice (500, 503), then accepts.

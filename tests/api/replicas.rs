@@ -334,6 +334,32 @@ async fn two_replicas_share_revocations_limits_usage_and_audit() {
     // unused at most a few of the first window's tokens.
     assert!(admitted <= 200 * windows, "{admitted} admitted");
     assert!(admitted >= 150, "{admitted} admitted");
+    // A plan change applies at once, though the replicas hold tokens leased
+    // under the old one: with the quota lowered to 5 above what was used,
+    // at most 5 more are admitted at once, and exactly 5 once the dropped
+    // tokens went back to Redis (the sweep, each second).
+    set_pro(&a, Some(&b), 200, admitted as i64 + 5, 1_000).await;
+    // In the next second (this one's tokens may be spent by the burst).
+    tokio::time::sleep(Duration::from_millis(
+        1_050 - (chrono::Utc::now().timestamp_subsec_millis() as u64).min(1_000),
+    ))
+    .await;
+    let mut more = 0;
+    for i in 0..12 {
+        let r = if i % 2 == 0 { &a } else { &b };
+        if r.get(&client, &wide, "jt_wide").await.0 == StatusCode::OK {
+            more += 1;
+        }
+    }
+    assert!(more <= 5, "{more} admitted past a lowered quota");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    for i in 0..12 {
+        let r = if i % 2 == 0 { &a } else { &b };
+        if r.get(&client, &wide, "jt_wide").await.0 == StatusCode::OK {
+            more += 1;
+        }
+    }
+    assert_eq!(more, 5, "the lowered quota's last 5 requests");
     let (_, health) = a.root(reqwest::Method::GET, "/healthz", None).await;
     let lease_calls = health["limits"]["lease_calls"].as_u64().unwrap_or(0);
     eprintln!("lease calls to Redis on replica A so far: {lease_calls}");

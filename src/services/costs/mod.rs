@@ -106,7 +106,7 @@ impl Costs {
                 Ok((e, cost))
             })
             .collect::<std::result::Result<Vec<_>, ValidationError>>()?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let accepted = db::costs::ingest(&mut tx, self.db.engine(), &priced, now()).await?;
         tx.commit().await?;
         let cost_micros = priced.iter().map(|(_, c)| *c).sum();
@@ -161,7 +161,7 @@ impl Costs {
                 return Ok(0);
             }
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let applied = db::costs::apply_pending(&mut tx, self.db.engine()).await?;
         tx.commit().await?;
         Ok(applied)
@@ -185,7 +185,7 @@ impl Costs {
         let terms = terms.check()?;
         let now = now();
         let from = check_effective_from(from, now.date_naive())?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         check_open(&mut tx, from).await?;
         db::money::set_plan_terms(&mut tx, plan, from, terms, now).await?;
         db::audit::insert(
@@ -217,7 +217,7 @@ impl Costs {
         let rates = rates.check()?;
         let now = now();
         let from = check_effective_from(from, now.date_naive())?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         check_open(&mut tx, from).await?;
         db::money::set_rates(&mut tx, from, rates, now).await?;
         db::audit::insert(
@@ -432,7 +432,7 @@ impl Costs {
     pub async fn set_price(&self, actor: &Actor, price: Price) -> Result<Price> {
         let price = price.validate()?;
         let now = now();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         db::prices::put(&mut tx, &price, now).await?;
         db::audit::insert(
             &mut tx,

@@ -58,10 +58,17 @@ local function block(want, left)
   if g > want then g = want end
   return g
 end
+-- What replicas admitted on local limits during an outage is counted first,
+-- whatever this call decides.
 redis.call('SET', KEYS[2], ARGV[5], 'NX', 'EX', ARGV[4])
 if tonumber(ARGV[9]) > 0 then redis.call('INCRBY', KEYS[2], ARGV[9]) end
 local used = tonumber(redis.call('GET', KEYS[2]))
 local gm, gc, gs, gos, gom, overall = 0, 0, 0, 0, 0, 0
+if tonumber(ARGV[13]) > 0 then
+  redis.call('SET', KEYS[6], ARGV[15], 'NX', 'EX', ARGV[4])
+  if tonumber(ARGV[16]) > 0 then redis.call('INCRBY', KEYS[6], ARGV[16]) end
+  overall = tonumber(redis.call('GET', KEYS[6]))
+end
 if tonumber(ARGV[11]) > 0 then
   local left = tonumber(ARGV[2]) - used
   if left <= 0 then return {2, used, 0, 0, 0, 0, 0, 0} end
@@ -84,9 +91,6 @@ if tonumber(ARGV[10]) > 0 then
   gs = block(tonumber(ARGV[10]), left)
 end
 if tonumber(ARGV[13]) > 0 then
-  redis.call('SET', KEYS[6], ARGV[15], 'NX', 'EX', ARGV[4])
-  if tonumber(ARGV[16]) > 0 then redis.call('INCRBY', KEYS[6], ARGV[16]) end
-  overall = tonumber(redis.call('GET', KEYS[6]))
   if tonumber(ARGV[18]) > 0 then
     local left = tonumber(ARGV[14]) - overall
     if left <= 0 then return {5, used, overall, 0, 0, 0, 0, 0} end
@@ -111,26 +115,24 @@ if gm > 0 then used = redis.call('INCRBY', KEYS[2], gm) end
 return {0, used, overall, gs, gm, gc, gos, gom}
 "#;
 
-/// Gives tokens and places back: a month's unused tokens, places no longer
-/// needed (the hash field goes when none is left), and refreshes this
-/// replica's places so they do not age out.
-/// KEYS: month count, places hash, refresh set. ARGV: tokens, places,
+/// Settles a replica's share of a subject with Redis: gives a month's
+/// unused tokens back, and sets the places it holds to what it really holds
+/// (absolute, so a lost reply or a give-back that failed heals here), with
+/// their refresh time; none held removes its entry.
+/// KEYS: month count, places hash, refresh set. ARGV: tokens, places held,
 /// replica, now (ms), how long the places' keys live (ms).
-const GIVE_BACK: &str = r#"
+const SETTLE: &str = r#"
 if tonumber(ARGV[1]) > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('DECRBY', KEYS[1], ARGV[1])
 end
 if tonumber(ARGV[2]) > 0 then
-  if redis.call('HINCRBY', KEYS[2], ARGV[3], -tonumber(ARGV[2])) <= 0 then
-    redis.call('HDEL', KEYS[2], ARGV[3])
-    redis.call('ZREM', KEYS[3], ARGV[3])
-    return 0
-  end
-end
-if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
   redis.call('PEXPIRE', KEYS[3], ARGV[5])
+else
+  redis.call('HDEL', KEYS[2], ARGV[3])
+  redis.call('ZREM', KEYS[3], ARGV[3])
 end
 return 0
 "#;
@@ -160,12 +162,44 @@ pub struct Lease {
     /// until the end of that second: the requests behind it are refused
     /// here without asking again.
     refused: Option<(LimitExceeded, i64)>,
+    /// The limits (per second, month, concurrent) the tokens were leased
+    /// under: a plan change drops them.
+    limits: Option<(i64, i64, i64)>,
+    /// Monthly tokens of `month` dropped by a plan change, to give back.
+    stale_monthly: i64,
+    /// The most requests in flight here since the last sweep: places above
+    /// it go back.
+    peak: i64,
+    /// The places Redis was last told this replica holds.
+    settled: i64,
 }
 
 impl Lease {
+    /// Drops the tokens leased under other limits (a plan change): the
+    /// next request leases under the new ones. Places above a lowered
+    /// concurrency limit go back as requests end.
+    fn adopt(&mut self, limits: &EffectiveLimits) {
+        let now_limits = (limits.per_second, limits.monthly, limits.concurrent);
+        if self.limits == Some(now_limits) {
+            return;
+        }
+        if self.limits.is_some() {
+            self.per_second = 0;
+            self.stale_monthly += self.monthly.max(0);
+            self.monthly_used -= self.monthly.max(0);
+            self.monthly = 0;
+            self.refused = None;
+            if self.slots > limits.concurrent {
+                self.scarce_slots = true;
+            }
+        }
+        self.limits = Some(now_limits);
+    }
+
     /// What Redis must be asked for before this request can be admitted
     /// from here (nothing: it can).
-    fn needs(&self, now: DateTime<Utc>, with_slot: bool) -> Wants {
+    fn needs(&mut self, now: DateTime<Utc>, limits: &EffectiveLimits, with_slot: bool) -> Wants {
+        self.adopt(limits);
         Wants {
             per_second: i64::from(self.second != now.timestamp() || self.per_second <= 0),
             monthly: i64::from(self.month != month_id(now) || self.monthly <= 0),
@@ -181,23 +215,27 @@ impl Lease {
         self.touched_ms = now.timestamp_millis();
         if with_slot {
             self.in_flight += 1;
+            self.peak = self.peak.max(self.in_flight);
         }
     }
 
     /// Adds what Redis granted at `now`.
+    /// Tokens of a window already left behind (a late answer) are dropped.
     fn add(&mut self, now: DateTime<Utc>, g: &Granted) {
-        if g.per_second > 0 {
-            if self.second != now.timestamp() {
-                self.second = now.timestamp();
+        let (second, month) = (now.timestamp(), month_id(now));
+        if g.per_second > 0 && second >= self.second {
+            if second > self.second {
+                self.second = second;
                 self.per_second = 0;
             }
             self.per_second += g.per_second;
         }
-        if g.monthly > 0 {
-            if self.month != month_id(now) {
-                self.month = month_id(now);
+        if g.monthly > 0 && month >= self.month {
+            if month > self.month {
+                self.month = month;
                 self.monthly = 0;
                 self.monthly_used = 0;
+                self.stale_monthly = 0;
             }
             self.monthly += g.monthly;
             self.monthly_used = self.monthly_used.max(g.used);
@@ -232,15 +270,17 @@ impl Lease {
 /// counts as seen from here.
 fn take(
     state: &SubjectState,
+    limits: &EffectiveLimits,
     overall: Option<&OverallCounts>,
     now: DateTime<Utc>,
 ) -> Result<(i64, i64), (Wants, Wants)> {
     let mut lease = state.lease.lock().expect("lease lock");
     let mut key_lease = overall.map(|o| o.state.lease.lock().expect("lease lock"));
-    let wants = lease.needs(now, true);
-    let key_wants = key_lease
-        .as_ref()
-        .map_or_else(Wants::default, |k| k.needs(now, false));
+    let wants = lease.needs(now, limits, true);
+    let key_wants = match (key_lease.as_mut(), overall) {
+        (Some(k), Some(o)) => k.needs(now, &o.limits, false),
+        _ => Wants::default(),
+    };
     if !(wants.is_empty() && key_wants.is_empty()) {
         return Err((wants, key_wants));
     }
@@ -270,15 +310,7 @@ impl Wants {
         Self {
             per_second: self.per_second * limits.per_second.clamp(1, BLOCK),
             monthly: self.monthly * limits.monthly.clamp(1, BLOCK),
-            // Small concurrency limits lease one place at a time (given
-            // back as each request ends): a place idle on one replica would
-            // refuse a request on another.
-            slots: self.slots
-                * if limits.concurrent <= 4 * SLOT_BLOCK {
-                    1
-                } else {
-                    SLOT_BLOCK
-                },
+            slots: self.slots * limits.concurrent.clamp(1, SLOT_BLOCK),
         }
     }
 }
@@ -320,7 +352,7 @@ struct State {
     /// Calls to Redis to lease tokens (one per block, not per request).
     lease_calls: AtomicU64,
     lease: redis::Script,
-    give_back: redis::Script,
+    settle: redis::Script,
     /// This replica's name on the places it holds.
     replica: String,
 }
@@ -358,8 +390,10 @@ impl SubjectKeys {
     fn month(&self, month: i64) -> String {
         format!("{}:m:{}", self.base, month)
     }
+    // Not `:f`, the sorted set of the per-request design before leases: a
+    // rolling upgrade runs both side by side.
     fn slots(&self) -> String {
-        format!("{}:f", self.base)
+        format!("{}:fh", self.base)
     }
     fn refreshed(&self) -> String {
         format!("{}:fr", self.base)
@@ -376,20 +410,30 @@ pub struct SharedInFlight {
 
 impl Drop for SharedInFlight {
     fn drop(&mut self) {
-        let give_back = {
+        let scarce = {
             let mut lease = self.state.lease.lock().expect("lease lock");
             lease.in_flight -= 1;
-            let spare = lease.scarce_slots && lease.slots > lease.in_flight;
-            if spare {
-                lease.slots -= 1;
-            }
-            spare
+            lease.scarce_slots && lease.slots > lease.in_flight
         };
-        if give_back {
-            let limits = self.limits.clone();
+        if scarce {
+            // Given back under the subject's refill lock, like every change
+            // of its places, so what Redis is told is never stale.
+            let (limits, state) = (self.limits.clone(), self.state.clone());
             let keys = SubjectKeys::of(&self.subject);
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move { limits.give_back(&keys, None, 0, 1).await });
+                handle.spawn(async move {
+                    let _refill = state.refill.lock().await;
+                    let held = {
+                        let mut lease = state.lease.lock().expect("lease lock");
+                        if lease.slots <= lease.in_flight {
+                            return;
+                        }
+                        lease.slots -= 1;
+                        lease.settled = lease.slots;
+                        lease.slots
+                    };
+                    limits.settle(&keys, None, held).await;
+                });
             }
         }
     }
@@ -421,7 +465,7 @@ impl SharedLimits {
             fallbacks: AtomicU64::new(0),
             lease_calls: AtomicU64::new(0),
             lease: redis::Script::new(LEASE),
-            give_back: redis::Script::new(GIVE_BACK),
+            settle: redis::Script::new(SETTLE),
             replica: {
                 let mut b = [0u8; 12];
                 getrandom::fill(&mut b).expect("system randomness");
@@ -546,15 +590,21 @@ impl SharedLimits {
         now: DateTime<Utc>,
     ) -> Option<Result<SharedAdmission, LimitExceeded>> {
         let overall = counts.overall.as_ref();
-        let used = match take(state, overall, now) {
+        let used = match take(state, limits, overall, now) {
             Ok(used) => used,
             Err(_) => {
                 // One lease call at a time per subject on this replica: the
                 // requests behind it use the block it brings, or its refusal.
                 let _refill = state.refill.lock().await;
+                // The wait may have been long (a slow Redis): the time, and
+                // whether Redis answers, are read again.
+                let now = Utc::now();
+                if !self.is_healthy() {
+                    return None;
+                }
                 let mut attempts = 0;
                 loop {
-                    let (wants, key_wants) = match take(state, overall, now) {
+                    let (wants, key_wants) = match take(state, limits, overall, now) {
                         Ok(used) => break used,
                         Err(lacking) => lacking,
                     };
@@ -758,20 +808,21 @@ impl SharedLimits {
         }
     }
 
-    /// Gives `tokens` of `month` and `slots` places back to Redis, and
-    /// refreshes the places still held.
-    async fn give_back(&self, keys: &SubjectKeys, month: Option<i64>, tokens: i64, slots: i64) {
+    /// Gives `tokens` of `month` back to Redis and tells it this replica
+    /// holds `held` places of the subject.
+    async fn settle(&self, keys: &SubjectKeys, month_tokens: Option<(i64, i64)>, held: i64) {
         let Some(mut conn) = self.connection() else {
             return;
         };
         let now_ms = Utc::now().timestamp_millis();
-        let mut invocation = self.0.give_back.prepare_invoke();
+        let (month, tokens) = month_tokens.unwrap_or((0, 0));
+        let mut invocation = self.0.settle.prepare_invoke();
         invocation
-            .key(keys.month(month.unwrap_or(0)))
+            .key(keys.month(month))
             .key(keys.slots())
             .key(keys.refreshed())
-            .arg(if month.is_some() { tokens } else { 0 })
-            .arg(slots)
+            .arg(tokens)
+            .arg(held)
             .arg(&self.0.replica)
             .arg(now_ms)
             .arg(2 * SLOT_MAX_AGE_MS);
@@ -783,42 +834,70 @@ impl SharedLimits {
         }
     }
 
-    /// Once a second: gives back monthly tokens idle for a second and places
-    /// no request here used for a second, and refreshes the places still
-    /// held every 30 s.
+    /// Once a second: gives back monthly tokens idle for a second (or
+    /// dropped by a plan change) and places above the most this replica
+    /// used since the last sweep, and settles the places it holds with
+    /// Redis whenever they changed, or every 5 s (so a lost reply or a
+    /// failed give-back heals, and held places never age out).
     pub async fn sweep(&self, subjects: &[(Subject, Arc<SubjectState>)]) {
         if !self.is_healthy() {
             return;
         }
+        let holding: Vec<_> = subjects
+            .iter()
+            .filter(|(_, state)| {
+                let lease = state.lease.lock().expect("lease lock");
+                lease.slots > 0
+                    || lease.settled != lease.slots
+                    || lease.monthly > 0
+                    || lease.stale_monthly > 0
+            })
+            .collect();
+        // Sixteen at a time: a slow Redis holds the sweep up by 250 ms per round.
+        for round in holding.chunks(16) {
+            let mut settles = tokio::task::JoinSet::new();
+            for (subject, state) in round {
+                let (me, subject, state) = (self.clone(), subject.clone(), state.clone());
+                settles.spawn(async move { me.settle_subject(&subject, &state).await });
+            }
+            while settles.join_next().await.is_some() {}
+        }
+    }
+
+    /// One subject's part of the sweep, under its refill lock (no lease call
+    /// changes its places meanwhile).
+    async fn settle_subject(&self, subject: &Subject, state: &SubjectState) {
+        let _refill = state.refill.lock().await;
         let now = Utc::now();
         let (now_ms, month) = (now.timestamp_millis(), month_id(now));
-        for (subject, state) in subjects {
-            let (tokens, slots, holds) = {
-                let mut lease = state.lease.lock().expect("lease lock");
-                let idle = now_ms - lease.touched_ms >= 1_000;
-                let tokens = if idle && lease.month == month && lease.monthly > 0 {
-                    std::mem::take(&mut lease.monthly)
-                } else {
-                    0
-                };
-                let slots = if idle {
-                    (lease.slots - lease.in_flight).max(0)
-                } else {
-                    0
-                };
-                lease.slots -= slots;
-                // Places still held are refreshed well before they age out.
-                let refresh = lease.slots > 0 && now_ms - lease.refreshed_ms >= SLOT_MAX_AGE_MS / 4;
-                if refresh {
-                    lease.refreshed_ms = now_ms;
+        let settle = {
+            let mut lease = state.lease.lock().expect("lease lock");
+            let idle = now_ms - lease.touched_ms >= 1_000;
+            let mut tokens = 0;
+            if lease.month == month {
+                tokens += std::mem::take(&mut lease.stale_monthly);
+                if idle && lease.monthly > 0 {
+                    let unused = std::mem::take(&mut lease.monthly);
+                    lease.monthly_used -= unused;
+                    tokens += unused;
                 }
-                (tokens, slots, refresh)
-            };
-            if tokens > 0 || slots > 0 || holds {
-                let keys = SubjectKeys::of(subject);
-                self.give_back(&keys, (tokens > 0).then_some(month), tokens, slots)
-                    .await;
             }
+            let spare = (lease.slots - lease.peak.max(lease.in_flight)).max(0);
+            lease.slots -= spare;
+            lease.peak = lease.in_flight;
+            let due = lease.slots > 0 && now_ms - lease.refreshed_ms >= 5_000;
+            if tokens > 0 || lease.slots != lease.settled || due {
+                lease.settled = lease.slots;
+                lease.refreshed_ms = now_ms;
+                Some((tokens, lease.slots))
+            } else {
+                None
+            }
+        };
+        if let Some((tokens, held)) = settle {
+            let keys = SubjectKeys::of(subject);
+            self.settle(&keys, (tokens > 0).then_some((month, tokens)), held)
+                .await;
         }
     }
 }
