@@ -107,12 +107,10 @@ impl Limits {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let Some(parts) = limits.upgrade() else {
+                if limits.strong_count() == 0 {
                     return;
-                };
-                let subjects = parts.local.subjects();
-                drop(parts);
-                shared.sweep(&subjects).await;
+                }
+                shared.sweep().await;
             }
         })
     }

@@ -20,6 +20,7 @@ use crate::domain::limits::{
 };
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -355,6 +356,9 @@ struct State {
     settle: redis::Script,
     /// This replica's name on the places it holds.
     replica: String,
+    /// The subjects whose leases hold tokens or places: what the sweep
+    /// visits (kept here even if the subject cache drops one).
+    holding: Mutex<HashMap<Subject, Arc<SubjectState>>>,
 }
 
 #[derive(Clone)]
@@ -471,6 +475,7 @@ impl SharedLimits {
                 getrandom::fill(&mut b).expect("system randomness");
                 hex::encode(b)
             },
+            holding: Mutex::new(HashMap::new()),
         })))
     }
 
@@ -650,8 +655,10 @@ impl SharedLimits {
                     match granted {
                         Ok((mine, key)) => {
                             state.lease.lock().expect("lease lock").add(now, &mine);
+                            self.hold(subject, state);
                             if let (Some(o), Some(g)) = (overall, &key) {
                                 o.state.lease.lock().expect("lease lock").add(now, g);
+                                self.hold(&(subject.0.clone(), TenantId::every()), &o.state);
                             }
                         }
                         Err(refusal) => {
@@ -839,19 +846,17 @@ impl SharedLimits {
     /// used since the last sweep, and settles the places it holds with
     /// Redis whenever they changed, or every 5 s (so a lost reply or a
     /// failed give-back heals, and held places never age out).
-    pub async fn sweep(&self, subjects: &[(Subject, Arc<SubjectState>)]) {
+    pub async fn sweep(&self) {
         if !self.is_healthy() {
             return;
         }
-        let holding: Vec<_> = subjects
+        let holding: Vec<(Subject, Arc<SubjectState>)> = self
+            .0
+            .holding
+            .lock()
+            .expect("holding lock")
             .iter()
-            .filter(|(_, state)| {
-                let lease = state.lease.lock().expect("lease lock");
-                lease.slots > 0
-                    || lease.settled != lease.slots
-                    || lease.monthly > 0
-                    || lease.stale_monthly > 0
-            })
+            .map(|(subject, state)| (subject.clone(), state.clone()))
             .collect();
         // Sixteen at a time: a slow Redis holds the sweep up by 250 ms per round.
         for round in holding.chunks(16) {
@@ -861,6 +866,30 @@ impl SharedLimits {
                 settles.spawn(async move { me.settle_subject(&subject, &state).await });
             }
             while settles.join_next().await.is_some() {}
+        }
+    }
+
+    /// Notes that `subject`'s lease holds something (for the sweep).
+    fn hold(&self, subject: &Subject, state: &Arc<SubjectState>) {
+        let mut holding = self.0.holding.lock().expect("holding lock");
+        if !holding.contains_key(subject) {
+            holding.insert(subject.clone(), state.clone());
+        }
+    }
+
+    /// Forgets `subject` once its lease holds nothing. The map's lock is
+    /// taken before the lease's: a grant added after the check finds the
+    /// subject gone and notes it again.
+    fn forget_if_empty(&self, subject: &Subject, state: &SubjectState) {
+        let mut holding = self.0.holding.lock().expect("holding lock");
+        let lease = state.lease.lock().expect("lease lock");
+        let empty = lease.slots == 0
+            && lease.settled == 0
+            && lease.in_flight == 0
+            && lease.monthly <= 0
+            && lease.stale_monthly == 0;
+        if empty {
+            holding.remove(subject);
         }
     }
 
@@ -899,5 +928,6 @@ impl SharedLimits {
             self.settle(&keys, (tokens > 0).then_some((month, tokens)), held)
                 .await;
         }
+        self.forget_if_empty(subject, state);
     }
 }
