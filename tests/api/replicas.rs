@@ -170,6 +170,14 @@ async fn provision(r: &Replica, tenant: &str) -> (String, String) {
 
 /// Sets the pro plan's limits through `via` and waits until `other` (if
 /// any) has them too (the change feed carries them).
+/// Sleeps until just after the next second starts (a fresh per-second window).
+async fn sleep_into_next_second() {
+    tokio::time::sleep(Duration::from_millis(
+        1_050 - (chrono::Utc::now().timestamp_subsec_millis() as u64).min(1_000),
+    ))
+    .await;
+}
+
 async fn set_pro(
     via: &Replica,
     other: Option<&Replica>,
@@ -283,10 +291,7 @@ async fn two_replicas_share_revocations_limits_usage_and_audit() {
     // next second, at most 20 (the documented tolerance). Counted per replica
     // it would be 10 on each, plus refills.
     let (quick, _) = provision(&a, "quick").await;
-    tokio::time::sleep(Duration::from_millis(
-        1_050 - (chrono::Utc::now().timestamp_subsec_millis() as u64).min(1_000),
-    ))
-    .await;
+    sleep_into_next_second().await;
     let burst = (0..60).map(|i| {
         let (r, client, key) = (if i % 2 == 0 { &a } else { &b }, &client, &quick);
         async move { r.get(client, key, "jt_quick").await }
@@ -312,10 +317,7 @@ async fn two_replicas_share_revocations_limits_usage_and_audit() {
     // burst over both still never gets past the limit in one window.
     set_pro(&a, Some(&b), 200, 1_000_000, 1_000).await;
     let (wide, _) = provision(&a, "wide").await;
-    tokio::time::sleep(Duration::from_millis(
-        1_050 - (chrono::Utc::now().timestamp_subsec_millis() as u64).min(1_000),
-    ))
-    .await;
+    sleep_into_next_second().await;
     let burst = (0..600).map(|i| {
         let (r, client, key) = (if i % 2 == 0 { &a } else { &b }, &client, &wide);
         async move { r.get(client, key, "jt_wide").await }
@@ -340,10 +342,7 @@ async fn two_replicas_share_revocations_limits_usage_and_audit() {
     // tokens went back to Redis (the sweep, each second).
     set_pro(&a, Some(&b), 200, admitted as i64 + 5, 1_000).await;
     // In the next second (this one's tokens may be spent by the burst).
-    tokio::time::sleep(Duration::from_millis(
-        1_050 - (chrono::Utc::now().timestamp_subsec_millis() as u64).min(1_000),
-    ))
-    .await;
+    sleep_into_next_second().await;
     let mut more = 0;
     for i in 0..12 {
         let r = if i % 2 == 0 { &a } else { &b };
