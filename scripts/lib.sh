@@ -30,8 +30,15 @@ start_bench_server() { # port [VAR=value ...]
   fi
   step "building keyward (release)"
   cargo build --release --features ssr --bin keyward
-  DATA=$(mktemp -d)
-  trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+  if [ -n "${BENCH_DATA:-}" ]; then
+    # A kept data directory (BENCH_DATA): reused by the next run.
+    DATA=$BENCH_DATA
+    mkdir -p "$DATA"
+    trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
+  else
+    DATA=$(mktemp -d)
+    trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+  fi
   env KEYWARD_ADDR="127.0.0.1:$port" KEYWARD_DATA_DIR="$DATA" KEYWARD_ROOT_TOKEN="$TOKEN" RUST_LOG=warn "$@" \
     target/release/keyward serve >"$DATA/server.log" 2>&1 &
   SERVER=$!

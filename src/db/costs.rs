@@ -188,15 +188,17 @@ pub async fn add_rollups(
     // Both in their primary key's order.
     let mut weekly: BTreeMap<(String, &str, &str, &str), [i64; 2]> = BTreeMap::new();
     let mut per_tenant: BTreeMap<[&str; 3], [i64; 2]> = BTreeMap::new();
+    let mut per_service: BTreeMap<[&str; 2], [i64; 2]> = BTreeMap::new();
+    let mut user_days: super::cost_spans::UserDayDeltas = BTreeMap::new();
     for ((tenant, day, user, service), &(n, cost, duration)) in deltas {
         daily.push((
             vec![day.clone(), tenant.clone(), user.clone(), service.clone()],
             vec![n, cost, duration],
         ));
-        let monday = day
+        let date = day
             .parse::<chrono::NaiveDate>()
-            .map(|d| Period::Weekly.containing(d).0.to_string())
             .map_err(|e| corrupt(format!("rollup day {day}: {e}")))?;
+        let monday = Period::Weekly.containing(date).0.to_string();
         let w = weekly
             .entry((monday, tenant.as_str(), user.as_str(), service.as_str()))
             .or_default();
@@ -207,8 +209,32 @@ pub async fn add_rollups(
             .or_default();
         t[0] += n;
         t[1] += cost;
+        let s = per_service
+            .entry([day.as_str(), service.as_str()])
+            .or_default();
+        s[0] += n;
+        s[1] += cost;
+        if service != DATA_PLANE {
+            let u = user_days.entry((tenant, user, date)).or_default();
+            u[0] += n;
+            u[1] += cost;
+        }
     }
     upsert_sums(conn, engine, "cost_daily", &DAILY_KEYS, &DAILY_SUMS, &daily).await?;
+    super::cost_spans::add(conn, engine, &user_days).await?;
+    let per_service: Vec<_> = per_service
+        .into_iter()
+        .map(|(key, sums)| (key.map(String::from).to_vec(), sums.to_vec()))
+        .collect();
+    upsert_sums(
+        conn,
+        engine,
+        "cost_daily_service",
+        &SERVICE_KEYS,
+        &COST_SUMS,
+        &per_service,
+    )
+    .await?;
     let weekly: Vec<_> = weekly
         .into_iter()
         .map(|((week, t, u, s), sums)| (vec![week, t.into(), u.into(), s.into()], sums.to_vec()))
@@ -240,13 +266,16 @@ pub async fn add_rollups(
 const DAILY_KEYS: [&str; 4] = ["day", "tenant_id", "user_id", "service"];
 const WEEKLY_KEYS: [&str; 4] = ["week", "tenant_id", "user_id", "service"];
 const TENANT_KEYS: [&str; 3] = ["day", "tenant_id", "service"];
+const SERVICE_KEYS: [&str; 2] = ["day", "service"];
+/// The data plane's rows in the cost rollups (not a user's AI use).
+const DATA_PLANE: &str = "keyward";
 const DAILY_SUMS: [&str; 3] = ["events", "cost_micros", "duration_ms"];
 const COST_SUMS: [&str; 2] = ["events", "cost_micros"];
 
 /// Adds `rows` (key values, then the values to add) to an additive rollup
 /// `table` whose primary key is `keys`: a new row is inserted, an existing one
 /// gets the values added. 200 rows a statement.
-async fn upsert_sums(
+pub(super) async fn upsert_sums(
     conn: &mut Conn,
     engine: Engine,
     table: &str,
@@ -290,6 +319,39 @@ async fn upsert_sums(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Removes a tenant from every cost rollup: its own rows, and its share of
+/// the per-service totals across tenants. Returns the rows removed.
+pub async fn forget_tenant(conn: &mut Conn, tenant: &str) -> sqlx::Result<u64> {
+    let theirs = "FROM cost_daily_tenant t WHERE t.tenant_id = $1 \
+                  AND t.day = cost_daily_service.day AND t.service = cost_daily_service.service";
+    sqlx::query(&format!(
+        "UPDATE cost_daily_service SET \
+         events = events - (SELECT CAST(SUM(t.events) AS BIGINT) {theirs}), \
+         cost_micros = cost_micros - (SELECT CAST(SUM(t.cost_micros) AS BIGINT) {theirs}) \
+         WHERE EXISTS (SELECT 1 {theirs})"
+    ))
+    .bind(tenant)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM cost_daily_service WHERE events <= 0")
+        .execute(&mut *conn)
+        .await?;
+    let mut removed = 0;
+    for table in [
+        "cost_daily",
+        "cost_daily_tenant",
+        "cost_weekly",
+        "cost_user_span",
+    ] {
+        removed += sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
+            .bind(tenant)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(removed)
 }
 
 /// One rollup row.
@@ -375,6 +437,91 @@ pub async fn tenant_day_costs(
         .collect()
 }
 
+/// Each tenant's cost per day in `[from, to)` (all services), of the given
+/// tenants or (`None`) of all: (tenant, day, cost) rows.
+pub async fn tenant_day_totals(
+    conn: &mut Conn,
+    tenants: Option<&[crate::domain::ids::TenantId]>,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> sqlx::Result<Vec<(String, chrono::NaiveDate, i64)>> {
+    let sql = format!(
+        "SELECT day, tenant_id, CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily_tenant \
+         WHERE day >= $1 AND day < $2 {} GROUP BY day, tenant_id",
+        super::tenants_clause("tenant_id", tenants, 3)
+    );
+    let q = sqlx::query(&sql)
+        .bind(from.to_string())
+        .bind(to.to_string());
+    super::bind_tenants(q, tenants)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            let day: String = r.try_get("day")?;
+            Ok((
+                r.try_get("tenant_id")?,
+                day.parse().map_err(|e| corrupt(format!("day: {e}")))?,
+                r.try_get("cost")?,
+            ))
+        })
+        .collect()
+}
+
+/// Each tenant's use of each service in `[starts[0], to)`, summed over the
+/// stretches that begin at `starts` (ascending): (tenant, cost dated on the
+/// stretch's first day) rows.
+pub async fn tenant_segment_costs(
+    conn: &mut Conn,
+    tenants: Option<&[crate::domain::ids::TenantId]>,
+    to: chrono::NaiveDate,
+    starts: &[chrono::NaiveDate],
+) -> sqlx::Result<Vec<(String, DayCost)>> {
+    let Some(first) = starts.first() else {
+        return Ok(Vec::new());
+    };
+    // Dates are chrono's own ISO text: safe to write into the statement.
+    let last = format!("'{}'", starts[starts.len() - 1]);
+    let stretch = if starts.len() == 1 {
+        last
+    } else {
+        let mut case = String::from("CASE");
+        for pair in starts.windows(2) {
+            case.push_str(&format!(" WHEN day < '{}' THEN '{}'", pair[1], pair[0]));
+        }
+        format!("{case} ELSE {last} END")
+    };
+    let sql = format!(
+        "SELECT tenant_id, {stretch} AS stretch, service, CAST(SUM(events) AS BIGINT) AS events, \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily_tenant \
+         WHERE day >= $1 AND day < $2 {} GROUP BY tenant_id, stretch, service \
+         ORDER BY tenant_id, stretch, service",
+        super::tenants_clause("tenant_id", tenants, 3)
+    );
+    let q = sqlx::query(&sql)
+        .bind(first.to_string())
+        .bind(to.to_string());
+    super::bind_tenants(q, tenants)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            let day: String = r.try_get("stretch")?;
+            let service: String = r.try_get("service")?;
+            Ok((
+                r.try_get("tenant_id")?,
+                DayCost {
+                    day: day.parse().map_err(|e| corrupt(format!("day: {e}")))?,
+                    service: CostService::parse(&service)
+                        .map_err(|e| corrupt(format!("service: {e}")))?,
+                    events: r.try_get("events")?,
+                    cost_micros: r.try_get("cost")?,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The ISO week starting on `monday`, across tenants: per service (users,
 /// events, cost) and per active user (events, cost), aggregated here.
 pub async fn week_totals(
@@ -401,24 +548,7 @@ pub async fn week_totals(
         })
     })
     .collect::<sqlx::Result<Vec<_>>>()?;
-    let users = sqlx::query(
-        "SELECT tenant_id, user_id, CAST(SUM(events) AS BIGINT) AS events, \
-         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_weekly WHERE week = $1 AND service <> 'keyward' \
-         GROUP BY tenant_id, user_id",
-    )
-    .bind(&week)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(UserWeek {
-            tenant_id: r.try_get("tenant_id")?,
-            user_id: r.try_get("user_id")?,
-            events: r.try_get("events")?,
-            cost_micros: r.try_get("cost")?,
-        })
-    })
-    .collect::<sqlx::Result<Vec<_>>>()?;
+    let users = super::cost_spans::week_users(conn, monday).await?;
     Ok((services, users))
 }
 
@@ -490,6 +620,15 @@ async fn stored_events(conn: &mut Conn, row: &RollupKey) -> sqlx::Result<i64> {
     .map(Option::unwrap_or_default)
 }
 
+/// The daily rollup to read for some tenants: across every tenant (`None`)
+/// the per-service one, sized days x services.
+fn per_day_table(tenants: Option<&[crate::domain::ids::TenantId]>) -> &'static str {
+    match tenants {
+        None => "cost_daily_service",
+        Some(_) => "cost_daily_tenant",
+    }
+}
+
 /// What the cost dashboards read for `[from, to)`, optionally of one tenant
 /// (`tenant` empty = every tenant). All aggregated here.
 pub struct CostBreakdown {
@@ -505,11 +644,13 @@ pub async fn breakdown(
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
 ) -> sqlx::Result<CostBreakdown> {
+    let (from_day, to_day) = (from, to);
     let (from, to) = (from.to_string(), to.to_string());
     let sql = format!(
         "SELECT day, service, CAST(SUM(events) AS BIGINT) AS events, \
-         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily_tenant \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM {} \
          WHERE day >= $1 AND day < $2 {} GROUP BY day, service ORDER BY day, service",
+        per_day_table(tenants),
         super::tenants_clause("tenant_id", tenants, 3)
     );
     let by_day = super::bind_tenants(sqlx::query(&sql).bind(&from).bind(&to), tenants)
@@ -526,6 +667,10 @@ pub async fn breakdown(
             ))
         })
         .collect::<sqlx::Result<Vec<_>>>()?;
+    if let Some((kind, start)) = super::cost_spans::kept_span(conn, from_day, to_day).await? {
+        let user_costs = super::cost_spans::user_costs(conn, (kind, &start), tenants).await?;
+        return Ok(CostBreakdown { by_day, user_costs });
+    }
     let sql = format!(
         "SELECT CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily \
          WHERE day >= $1 AND day < $2 AND service <> 'keyward' {} GROUP BY tenant_id, user_id",
@@ -548,8 +693,9 @@ pub async fn service_totals(
     to: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<(String, i64)>> {
     let sql = format!(
-        "SELECT service, CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily_tenant \
+        "SELECT service, CAST(SUM(cost_micros) AS BIGINT) AS cost FROM {} \
          WHERE day >= $1 AND day < $2 {} GROUP BY service",
+        per_day_table(tenants),
         super::tenants_clause("tenant_id", tenants, 3)
     );
     let q = sqlx::query(&sql)

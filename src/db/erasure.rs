@@ -98,14 +98,7 @@ pub async fn erase_tenant(
         .await?;
     }
     e.usage_events = delete(conn, "DELETE FROM usage_events WHERE tenant_id = $1", t).await?;
-    for table in ["cost_daily", "cost_daily_tenant", "cost_weekly"] {
-        e.cost_rollups += delete(
-            conn,
-            &format!("DELETE FROM {table} WHERE tenant_id = $1"),
-            t,
-        )
-        .await?;
-    }
+    e.cost_rollups = super::costs::forget_tenant(conn, t).await?;
     e.usage_records = erase_raw_records(conn, t, None).await?;
     // Tokens restricted to exactly this tenant have nothing left to act on.
     e.operator_tokens = sqlx::query(
@@ -225,6 +218,7 @@ pub async fn sweep_erased(conn: &mut Conn) -> sqlx::Result<u64> {
     for row in erased {
         let id: String = row.try_get("id")?;
         let at = super::get_ts(&row, "erased_at")?;
+        removed += super::costs::forget_tenant(conn, &id).await?;
         for table in LATE_TABLES {
             removed += delete(
                 conn,
@@ -239,11 +233,5 @@ pub async fn sweep_erased(conn: &mut Conn) -> sqlx::Result<u64> {
 }
 
 /// Where a write already queued at an erasure can still land.
-const LATE_TABLES: [&str; 6] = [
-    "usage_hourly",
-    "usage_latency_hourly",
-    "usage_events",
-    "cost_daily",
-    "cost_daily_tenant",
-    "cost_weekly",
-];
+/// (And the cost rollups: see `costs::forget_tenant`.)
+const LATE_TABLES: [&str; 3] = ["usage_hourly", "usage_latency_hourly", "usage_events"];

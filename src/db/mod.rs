@@ -13,6 +13,7 @@ pub mod audit;
 pub mod budgets;
 pub mod cache;
 pub mod copy;
+pub mod cost_spans;
 pub mod costs;
 pub mod erasure;
 pub mod fingerprints;

@@ -161,6 +161,19 @@ pub struct Terms {
 }
 
 impl Terms {
+    /// Every day on which some plan's terms or the allocation rates change.
+    pub fn change_days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        let plans = self
+            .plans
+            .values()
+            .flat_map(|s| s.entries().iter().map(|e| e.0));
+        let rates = self
+            .rates
+            .iter()
+            .flat_map(|s| s.entries().iter().map(|e| e.0));
+        plans.chain(rates)
+    }
+
     pub fn plan_on(&self, plan: Plan, day: NaiveDate) -> PlanTerms {
         self.plans
             .get(&plan)

@@ -5,7 +5,8 @@
 
 use super::admin::AdminBar;
 pub use super::costs_data::{
-    Chart, CostsPageData, Kpi, OptimizePageData, ServiceRow, ServiceUseRow, TenantRow, UsageDayRow,
+    Chart, CostsPageData, Kpi, OptimizePageData, ServerHtml, ServiceRow, ServiceUseRow, TenantRow,
+    UsageDayRow,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -136,8 +137,8 @@ fn Costs(page: CostsPageData) -> impl IntoView {
             <Forecast figures=page.forecast/>
             <Savings figures=page.savings/>
             <super::automation::AnomalySection anomalies=page.anomalies/>
-            <DailyCost services=page.day_services days=page.days/>
-            <CacheDays days=page.usage_days/>
+            <DailyCost table=page.daily_cost_table/>
+            <CacheDays table=page.cache_days_table/>
         </main>
     }
     .into_any()
@@ -314,7 +315,22 @@ fn Savings(figures: Vec<(String, String)>) -> impl IntoView {
 
 /// Daily cost by service: the cost chart's data as a table.
 #[component]
-fn DailyCost(services: Vec<String>, days: Vec<(String, Vec<String>, String)>) -> impl IntoView {
+fn DailyCost(table: ServerHtml) -> impl IntoView {
+    view! {
+        <details class="card">
+            <summary>"Daily cost by service (the chart's data)"</summary>
+            <div inner_html=table.0></div>
+        </details>
+    }
+    .into_any()
+}
+
+/// The daily cost table's markup, drawn on the server and sent once.
+#[cfg(feature = "ssr")]
+pub(crate) fn daily_cost_table(
+    services: Vec<String>,
+    days: Vec<(String, Vec<String>, String)>,
+) -> ServerHtml {
     let table = if days.is_empty() {
         view! { <p class="empty">"No cost in this period yet."</p> }.into_any()
     } else {
@@ -333,18 +349,24 @@ fn DailyCost(services: Vec<String>, days: Vec<(String, Vec<String>, String)>) ->
             </table>
         }.into_any()
     };
+    ServerHtml(table.to_html())
+}
+
+/// Cache use per day: the hit-rate and savings charts' data as a table.
+#[component]
+fn CacheDays(table: ServerHtml) -> impl IntoView {
     view! {
         <details class="card">
-            <summary>"Daily cost by service (the chart's data)"</summary>
-            {table}
+            <summary>"Cache use per day (the hit-rate and savings charts' data)"</summary>
+            <div inner_html=table.0></div>
         </details>
     }
     .into_any()
 }
 
-/// Cache use per day: the hit-rate and savings charts' data as a table.
-#[component]
-fn CacheDays(days: Vec<UsageDayRow>) -> impl IntoView {
+/// The cache-use table's markup, drawn on the server and sent once.
+#[cfg(feature = "ssr")]
+pub(crate) fn cache_days_table(days: Vec<UsageDayRow>) -> ServerHtml {
     let table = if days.is_empty() {
         view! { <p class="empty">"No cache traffic in this period yet."</p> }.into_any()
     } else {
@@ -363,13 +385,7 @@ fn CacheDays(days: Vec<UsageDayRow>) -> impl IntoView {
             </table>
         }.into_any()
     };
-    view! {
-        <details class="card">
-            <summary>"Cache use per day (the hit-rate and savings charts' data)"</summary>
-            {table}
-        </details>
-    }
-    .into_any()
+    ServerHtml(table.to_html())
 }
 
 /// The weekly optimisation report of the ISO week containing `week` (a day;

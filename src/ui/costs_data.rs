@@ -34,6 +34,26 @@ mod drawn_only {
     }
 }
 
+/// Markup rendered on the server and sent once, in its HTML: the data the
+/// page hydrates from carries none of it (read back as empty, which
+/// hydration leaves alone, as with a chart's SVG). For the long tables
+/// that only show figures (no forms, no links to follow in the app).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ServerHtml(pub String);
+
+impl Serialize for ServerHtml {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit()
+    }
+}
+
+impl<'de> Deserialize<'de> for ServerHtml {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d)?;
+        Ok(Self::default())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Kpi {
     pub label: String,
@@ -94,10 +114,10 @@ pub struct CostsPageData {
     pub tenants_total: usize,
     /// (label, value) of the per-user statistics.
     pub user_stats: Vec<(String, String)>,
-    /// Daily cost per service: the header (services) and one row per day.
-    pub day_services: Vec<String>,
-    pub days: Vec<(String, Vec<String>, String)>,
-    pub usage_days: Vec<UsageDayRow>,
+    /// Daily cost per service (the cost chart's data), a table sent once.
+    pub daily_cost_table: ServerHtml,
+    /// Cache use per day (the hit-rate and savings charts' data), a table sent once.
+    pub cache_days_table: ServerHtml,
     /// The platform forecast's figures (across tenants only).
     pub forecast: Vec<(String, String)>,
     /// The seed's savings projection beside what the cache saved in the period.

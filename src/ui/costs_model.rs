@@ -66,9 +66,15 @@ pub fn page(input: Input<'_>) -> CostsPageData {
         tenants_total: o.tenants.len(),
         tenants: tenant_rows(o),
         user_stats: user_stats(o),
-        days: day_rows(o, &days, &services),
-        day_services: services,
-        usage_days: usage_day_rows(&days, &savings, &input.usage),
+        daily_cost_table: super::costs::daily_cost_table(
+            services.clone(),
+            day_rows(o, &days, &services),
+        ),
+        cache_days_table: super::costs::cache_days_table(usage_day_rows(
+            &days,
+            &savings,
+            &input.usage,
+        )),
         forecast: forecast_rows(input.forecast),
         savings: savings_rows(&savings),
         anomalies: Vec::new(),

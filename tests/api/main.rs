@@ -26,6 +26,7 @@ mod receiver;
 mod replicas;
 mod restart;
 mod retention;
+mod rollups;
 mod tokens;
 mod usage;
 mod vault;

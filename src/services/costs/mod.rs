@@ -153,16 +153,23 @@ impl Costs {
     /// Applies the rollup deltas queued by ingest. Runs every second in the
     /// background and before every read of the rollups, so analytics always
     /// see every event ingested before they were asked.
+    ///
+    /// It also moves the rolling windows of users' cost (last 30 and 90
+    /// days) to end with today, once a UTC day.
     pub async fn apply_cost_rollups(&self) -> Result<usize> {
+        let today = now().date_naive();
         // A read first: most ticks find nothing, and need no write lock.
         {
             let mut conn = self.db.pool().acquire().await?;
-            if !db::costs::rollups_pending(&mut conn).await? {
+            if !db::costs::rollups_pending(&mut conn).await?
+                && !db::cost_spans::behind(&mut conn, today).await?
+            {
                 return Ok(0);
             }
         }
         let mut tx = self.db.begin().await?;
         let applied = db::costs::apply_pending(&mut tx, self.db.engine()).await?;
+        db::cost_spans::advance(&mut tx, self.db.engine(), today).await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -333,15 +340,7 @@ impl Costs {
             Some(t) => Some(self.family(&mut conn, t).await?),
             None => None,
         };
-        let mut daily: std::collections::BTreeMap<(String, chrono::NaiveDate), i64> =
-            std::collections::BTreeMap::new();
-        for (t, c) in
-            db::costs::tenant_day_costs(&mut conn, family.as_deref(), start, today).await?
-        {
-            *daily.entry((t, c.day)).or_default() += c.cost_micros;
-        }
-        let rows: Vec<(String, chrono::NaiveDate, i64)> =
-            daily.into_iter().map(|((t, d), c)| (t, d, c)).collect();
+        let rows = db::costs::tenant_day_totals(&mut conn, family.as_deref(), start, today).await?;
         let terms = db::money::terms(&mut conn).await?;
         let mut plans = db::money::plan_histories(&mut conn, None).await?;
         if let Some(family) = &family {
