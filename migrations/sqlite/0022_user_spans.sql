@@ -1,13 +1,14 @@
 -- Dashboards at scale. The spread of cost over users (mean, median, p95,
 -- p99, standard deviation) is read from each user's total over a span kept
--- as it is ingested, instead of grouping the per-user daily rollups (about
--- one row per event at high density) on every page view:
+-- in advance, instead of grouping the per-user daily rollups (about one row
+-- per event at high density) over the whole span on every page view:
 --   kind 'week'   start = the ISO week's Monday
 --   kind 'month'  start = the month's first day
---   kind 'last30' / 'last90'  start = '' : the rolling window ending with the
---       day in cost_window_anchor (moved forward each UTC day by adding the
---       day that enters and subtracting the one that leaves).
--- Only AI services (not the data plane's 'keyward' rows), as before.
+--   kind 'last30' / 'last90'  start = '' : the 29 / 89 days ending with the
+--       anchor, so with today (read fresh) a rolling window ending today.
+-- The rows hold whole days up to the anchor (cost_window_anchor 'spans',
+-- yesterday once the day has turned); a read adds the days after it from
+-- cost_daily. Only AI services (not the data plane's 'keyward' rows).
 CREATE TABLE cost_user_span (
     kind         TEXT NOT NULL,
     start        TEXT NOT NULL,
@@ -23,12 +24,23 @@ CREATE TABLE cost_window_anchor (
     last_day  TEXT NOT NULL
 );
 
+-- Whole days up to yesterday (UTC) are kept: a started server has nothing
+-- to fold until the day turns (services::costs folds each day that ends).
+INSERT INTO cost_window_anchor (kind, last_day) VALUES ('spans', date('now', '-1 day'));
 INSERT INTO cost_user_span (kind, start, tenant_id, user_id, events, cost_micros)
 SELECT 'week', date(day, 'weekday 0', '-6 days'), tenant_id, user_id, SUM(events), SUM(cost_micros)
-FROM cost_daily WHERE service <> 'keyward' GROUP BY 2, tenant_id, user_id;
+FROM cost_daily WHERE service <> 'keyward' AND day <= date('now', '-1 day') GROUP BY 2, tenant_id, user_id;
 INSERT INTO cost_user_span (kind, start, tenant_id, user_id, events, cost_micros)
 SELECT 'month', substr(day, 1, 8) || '01', tenant_id, user_id, SUM(events), SUM(cost_micros)
-FROM cost_daily WHERE service <> 'keyward' GROUP BY 2, tenant_id, user_id;
+FROM cost_daily WHERE service <> 'keyward' AND day <= date('now', '-1 day') GROUP BY 2, tenant_id, user_id;
+INSERT INTO cost_user_span (kind, start, tenant_id, user_id, events, cost_micros)
+SELECT 'last30', '', tenant_id, user_id, SUM(events), SUM(cost_micros) FROM cost_daily
+WHERE day >= date('now', '-29 days') AND day <= date('now', '-1 day') AND service <> 'keyward'
+GROUP BY tenant_id, user_id;
+INSERT INTO cost_user_span (kind, start, tenant_id, user_id, events, cost_micros)
+SELECT 'last90', '', tenant_id, user_id, SUM(events), SUM(cost_micros) FROM cost_daily
+WHERE day >= date('now', '-89 days') AND day <= date('now', '-1 day') AND service <> 'keyward'
+GROUP BY tenant_id, user_id;
 
 -- Cost per day and service across tenants: what the platform-wide charts
 -- and totals read (sized days x services).
@@ -45,14 +57,3 @@ SELECT day, service, SUM(events), SUM(cost_micros) FROM cost_daily_tenant GROUP 
 -- One tenant's days without scanning every tenant's.
 CREATE INDEX cost_daily_tenant_by_tenant ON cost_daily_tenant(tenant_id, day);
 
--- The rolling windows as of today (UTC), so a started server has nothing
--- to build; each later day moves them (services::costs).
-INSERT INTO cost_window_anchor (kind, last_day) VALUES ('last30', date('now')), ('last90', date('now'));
-INSERT INTO cost_user_span (kind, start, tenant_id, user_id, events, cost_micros)
-SELECT 'last30', '', tenant_id, user_id, SUM(events), SUM(cost_micros) FROM cost_daily
-WHERE day >= date('now', '-29 days') AND day <= date('now') AND service <> 'keyward'
-GROUP BY tenant_id, user_id;
-INSERT INTO cost_user_span (kind, start, tenant_id, user_id, events, cost_micros)
-SELECT 'last90', '', tenant_id, user_id, SUM(events), SUM(cost_micros) FROM cost_daily
-WHERE day >= date('now', '-89 days') AND day <= date('now') AND service <> 'keyward'
-GROUP BY tenant_id, user_id;

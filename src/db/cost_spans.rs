@@ -1,6 +1,14 @@
 //! Each user's cost over a span (ISO week, month, rolling 30 and 90 days),
-//! kept as events are applied, so the spread of cost over users is read
-//! without grouping the per-user daily rollups (see migration 0022).
+//! kept so the spread of cost over users is read without grouping the
+//! per-user daily rollups over the whole span (see migration 0022).
+//!
+//! The kept rows hold whole days up to an anchor (`cost_window_anchor`,
+//! kind 'spans': the last day folded in, yesterday once the day has turned).
+//! Once a UTC day the day that ended is folded in from `cost_daily` (and the
+//! day leaving a rolling window taken out); a late event for a day already
+//! folded is added as it is applied. A read adds the days after the anchor
+//! (today) from `cost_daily`. So applying the ingest's deltas, the hot part
+//! of ingest, adds nothing here for events of today.
 
 use super::{corrupt, Conn, Engine};
 use crate::domain::analytics::{Period, UserWeek};
@@ -8,76 +16,103 @@ use chrono::{Duration, NaiveDate};
 use sqlx::Row;
 use std::collections::BTreeMap;
 
-/// The rolling windows kept: (kind, days). A window's rows hold each user's
-/// cost over the `days` days ending with its anchor's `last_day`.
+/// The rolling windows kept: (kind, days). A window's rows hold the `days -
+/// 1` days ending with the anchor; a read adds the day after it (today).
 pub const WINDOWS: [(&str, i64); 2] = [("last30", 30), ("last90", 90)];
 
+const ANCHOR: &str = "spans";
+
+/// A kept span a read can use: its rows' key, and the first day to add from
+/// `cost_daily` (the day after the anchor, or the span's start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub kind: &'static str,
+    pub start: String,
+    pub fresh_from: NaiveDate,
+}
+
 /// Which kept span `[from, to)` is, if any: ("week", Monday), ("month", first
-/// day), or a rolling window ("last30", "") ending the day before `to` when
-/// that is the window's anchor.
+/// day), or a rolling window ("last30", "") ending with the day after the
+/// anchor.
 pub async fn kept_span(
     conn: &mut Conn,
     from: NaiveDate,
     to: NaiveDate,
-) -> sqlx::Result<Option<(&'static str, String)>> {
+) -> sqlx::Result<Option<Kept>> {
+    let Some(anchor) = anchor(conn, None).await? else {
+        return Ok(None);
+    };
+    let fresh_from = (anchor + Duration::days(1)).max(from);
+    let kept = |kind, start| {
+        Some(Kept {
+            kind,
+            start,
+            fresh_from,
+        })
+    };
     if Period::Weekly.containing(from) == (from, to) {
-        return Ok(Some(("week", from.to_string())));
+        return Ok(kept("week", from.to_string()));
     }
     if Period::Monthly.containing(from) == (from, to) {
-        return Ok(Some(("month", from.to_string())));
+        return Ok(kept("month", from.to_string()));
     }
-    let anchors = anchors(conn, None).await?;
     Ok(WINDOWS.into_iter().find_map(|(kind, days)| {
-        let last = anchors.get(kind)?;
-        (*last + Duration::days(1) == to && to - Duration::days(days) == from)
-            .then(|| (kind, String::new()))
+        (to == anchor + Duration::days(2) && to - Duration::days(days) == from)
+            .then(|| kept(kind, String::new()))
+            .flatten()
     }))
 }
 
-/// The rolling windows' anchors (last day of each). With `lock`, they are
-/// held for the transaction (on PostgreSQL; SQLite's write transactions are
-/// serial anyway), so applying deltas and moving windows serialize.
-async fn anchors(
-    conn: &mut Conn,
-    lock: Option<Engine>,
-) -> sqlx::Result<BTreeMap<String, NaiveDate>> {
+/// The last day folded into the kept spans. With `lock`, it is held for
+/// the transaction (on PostgreSQL; SQLite's write transactions are serial
+/// anyway), so applying deltas and folding days serialize.
+async fn anchor(conn: &mut Conn, lock: Option<Engine>) -> sqlx::Result<Option<NaiveDate>> {
     let sql = match lock {
-        Some(Engine::Postgres) => "SELECT kind, last_day FROM cost_window_anchor FOR UPDATE",
-        _ => "SELECT kind, last_day FROM cost_window_anchor",
+        Some(Engine::Postgres) => {
+            "SELECT last_day FROM cost_window_anchor WHERE kind = $1 FOR UPDATE"
+        }
+        _ => "SELECT last_day FROM cost_window_anchor WHERE kind = $1",
     };
-    sqlx::query(sql)
-        .fetch_all(&mut *conn)
+    let Some(row) = sqlx::query(sql)
+        .bind(ANCHOR)
+        .fetch_optional(&mut *conn)
         .await?
-        .iter()
-        .map(|r| {
-            let day: String = r.try_get("last_day")?;
-            Ok((
-                r.try_get("kind")?,
-                day.parse()
-                    .map_err(|e| corrupt(format!("cost_window_anchor: {e}")))?,
-            ))
-        })
-        .collect()
+    else {
+        return Ok(None);
+    };
+    let day: String = row.try_get("last_day")?;
+    day.parse()
+        .map(Some)
+        .map_err(|e| corrupt(format!("cost_window_anchor: {e}")))
 }
 
 /// Per (tenant, user, day): (events, cost) to add.
 pub type UserDayDeltas<'a> = BTreeMap<(&'a str, &'a str, NaiveDate), [i64; 2]>;
 
-/// Adds users' daily costs to their week's, month's and (when the day lies
-/// inside one) rolling windows' totals. Call in the transaction that adds
-/// them to `cost_daily`.
+/// Adds users' costs on days already folded in (late events) to their
+/// kept spans; days after the anchor are left to the daily fold. Call in
+/// the transaction that adds them to `cost_daily`.
 pub async fn add(conn: &mut Conn, engine: Engine, deltas: &UserDayDeltas<'_>) -> sqlx::Result<()> {
     if deltas.is_empty() {
         return Ok(());
     }
-    let anchors = anchors(conn, Some(engine)).await?;
+    // Most batches hold only today's events: nothing to do, no lock taken.
+    let Some(anchor) = anchor(conn, None).await? else {
+        return Ok(());
+    };
+    if deltas.keys().all(|k| k.2 > anchor) {
+        return Ok(());
+    }
+    let Some(anchor) = self::anchor(conn, Some(engine)).await? else {
+        return Ok(());
+    };
     let mut spans: BTreeMap<(&str, String, &str, &str), [i64; 2]> = BTreeMap::new();
     let mut put = |kind, start: String, t, u, v: &[i64; 2]| {
         let s = spans.entry((kind, start, t, u)).or_default();
         s[0] += v[0];
         s[1] += v[1];
     };
-    for (&(t, u, day), v) in deltas {
+    for (&(t, u, day), v) in deltas.iter().filter(|(k, _)| k.2 <= anchor) {
         put(
             "week",
             Period::Weekly.containing(day).0.to_string(),
@@ -93,10 +128,8 @@ pub async fn add(conn: &mut Conn, engine: Engine, deltas: &UserDayDeltas<'_>) ->
             v,
         );
         for (kind, days) in WINDOWS {
-            if let Some(&last) = anchors.get(kind) {
-                if day <= last && day > last - Duration::days(days) {
-                    put(kind, String::new(), t, u, v);
-                }
+            if day > anchor - Duration::days(days - 1) {
+                put(kind, String::new(), t, u, v);
             }
         }
     }
@@ -115,79 +148,115 @@ pub async fn add(conn: &mut Conn, engine: Engine, deltas: &UserDayDeltas<'_>) ->
 const SPAN_KEYS: [&str; 4] = ["kind", "start", "tenant_id", "user_id"];
 const SUMS: [&str; 2] = ["events", "cost_micros"];
 
-/// Moves every rolling window to end with `today`: adds the days that enter
-/// and subtracts those that leave (or, when it is missing or `days` behind,
-/// rebuilds it from `cost_daily`). Returns whether anything moved. Call in a
-/// write transaction.
-pub async fn advance(conn: &mut Conn, engine: Engine, today: NaiveDate) -> sqlx::Result<bool> {
-    let anchors = anchors(conn, Some(engine)).await?;
-    let mut moved = false;
-    for (kind, days) in WINDOWS {
-        match anchors.get(kind) {
-            Some(&last) if last >= today => continue,
-            Some(&last) if (today - last).num_days() < days => {
-                let mut day = last + Duration::days(1);
-                while day <= today {
-                    add_days(conn, kind, day, day, 1).await?;
-                    let leaving = day - Duration::days(days);
-                    add_days(conn, kind, leaving, leaving, -1).await?;
-                    day += Duration::days(1);
-                }
-                sqlx::query(
-                    "DELETE FROM cost_user_span WHERE kind = $1 AND start = '' AND events <= 0",
-                )
-                .bind(kind)
-                .execute(&mut *conn)
-                .await?;
-            }
-            _ => {
-                sqlx::query("DELETE FROM cost_user_span WHERE kind = $1")
-                    .bind(kind)
-                    .execute(&mut *conn)
-                    .await?;
-                add_days(conn, kind, today - Duration::days(days - 1), today, 1).await?;
-            }
-        }
-        sqlx::query(
-            "INSERT INTO cost_window_anchor (kind, last_day) VALUES ($1, $2) \
-             ON CONFLICT (kind) DO UPDATE SET last_day = excluded.last_day",
-        )
-        .bind(kind)
-        .bind(today.to_string())
-        .execute(&mut *conn)
-        .await?;
-        moved = true;
-    }
-    Ok(moved)
+/// Whether a day has ended since the last fold (or nothing is kept yet).
+pub async fn behind(conn: &mut Conn, today: NaiveDate) -> sqlx::Result<bool> {
+    Ok(anchor(conn, None)
+        .await?
+        .is_none_or(|a| a < today - Duration::days(1)))
 }
 
-/// Whether a rolling window is missing or ends before `today`.
-pub async fn behind(conn: &mut Conn, today: NaiveDate) -> sqlx::Result<bool> {
-    let anchors = anchors(conn, None).await?;
-    Ok(WINDOWS
-        .iter()
-        .any(|(kind, _)| anchors.get(*kind).is_none_or(|last| *last < today)))
+/// Folds every day that has ended (up to yesterday) into the kept spans:
+/// each user's cost that day added to its week, month and rolling windows,
+/// and the day leaving each window taken out. Missing, or more than a
+/// window behind, everything is rebuilt from `cost_daily`. Returns whether
+/// anything moved. Call in a write transaction.
+pub async fn advance(conn: &mut Conn, engine: Engine, today: NaiveDate) -> sqlx::Result<bool> {
+    let target = today - Duration::days(1);
+    match anchor(conn, Some(engine)).await? {
+        Some(a) if a >= target => return Ok(false),
+        Some(a) if (target - a).num_days() < 30 => {
+            let mut day = a + Duration::days(1);
+            while day <= target {
+                fold_day(conn, engine, day).await?;
+                day += Duration::days(1);
+            }
+            sqlx::query("DELETE FROM cost_user_span WHERE start = '' AND events <= 0")
+                .execute(&mut *conn)
+                .await?;
+        }
+        _ => rebuild(conn, engine, target).await?,
+    }
+    sqlx::query(
+        "INSERT INTO cost_window_anchor (kind, last_day) VALUES ($1, $2) \
+         ON CONFLICT (kind) DO UPDATE SET last_day = excluded.last_day",
+    )
+    .bind(ANCHOR)
+    .bind(target.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// Adds `day` to its week, month and the rolling windows; takes the day
+/// leaving each window out.
+async fn fold_day(conn: &mut Conn, engine: Engine, day: NaiveDate) -> sqlx::Result<()> {
+    let week = Period::Weekly.containing(day).0.to_string();
+    let month = Period::Monthly.containing(day).0.to_string();
+    for (kind, start) in [("week", week.as_str()), ("month", month.as_str())] {
+        add_days(conn, engine, (kind, start), (day, day), 1).await?;
+    }
+    for (kind, days) in WINDOWS {
+        add_days(conn, engine, (kind, ""), (day, day), 1).await?;
+        let leaving = day - Duration::days(days - 1);
+        add_days(conn, engine, (kind, ""), (leaving, leaving), -1).await?;
+    }
+    Ok(())
+}
+
+/// Every kept span from `cost_daily`, folded up to `last`.
+async fn rebuild(conn: &mut Conn, engine: Engine, last: NaiveDate) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM cost_user_span")
+        .execute(&mut *conn)
+        .await?;
+    let (week, month) = match engine {
+        Engine::Sqlite => (
+            "date(day, 'weekday 0', '-6 days')",
+            "substr(day, 1, 8) || '01'",
+        ),
+        Engine::Postgres => (
+            "to_char(date_trunc('week', CAST(day AS date)), 'YYYY-MM-DD')",
+            "substr(day, 1, 8) || '01'",
+        ),
+    };
+    for (kind, start) in [("week", week), ("month", month)] {
+        sqlx::query(&format!(
+            "INSERT INTO cost_user_span (kind, start, tenant_id, user_id, events, cost_micros) \
+             SELECT $1, {start}, tenant_id, user_id, CAST(SUM(events) AS BIGINT), \
+             CAST(SUM(cost_micros) AS BIGINT) FROM cost_daily \
+             WHERE day <= $2 AND service <> 'keyward' GROUP BY {start}, tenant_id, user_id"
+        ))
+        .bind(kind)
+        .bind(last.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (kind, days) in WINDOWS {
+        let first = last - Duration::days(days - 2);
+        add_days(conn, engine, (kind, ""), (first, last), 1).await?;
+    }
+    Ok(())
 }
 
 /// Adds (`sign` 1) or subtracts (-1) each user's cost on days
-/// `[first, last]` to window `kind`.
+/// `[first, last]` to the kept span `(kind, start)`.
 async fn add_days(
     conn: &mut Conn,
-    kind: &str,
-    first: NaiveDate,
-    last: NaiveDate,
+    _engine: Engine,
+    (kind, start): (&str, &str),
+    (first, last): (NaiveDate, NaiveDate),
     sign: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO cost_user_span (kind, start, tenant_id, user_id, events, cost_micros) \
-         SELECT $1, '', tenant_id, user_id, CAST($4 * SUM(events) AS BIGINT), \
-         CAST($4 * SUM(cost_micros) AS BIGINT) FROM cost_daily \
-         WHERE day >= $2 AND day <= $3 AND service <> 'keyward' GROUP BY tenant_id, user_id \
+         SELECT $1, $2, tenant_id, user_id, CAST($5 * SUM(events) AS BIGINT), \
+         CAST($5 * SUM(cost_micros) AS BIGINT) FROM cost_daily \
+         WHERE day >= $3 AND day <= $4 AND service <> 'keyward' GROUP BY tenant_id, user_id \
          ON CONFLICT (kind, start, tenant_id, user_id) DO UPDATE SET \
          events = cost_user_span.events + excluded.events, \
          cost_micros = cost_user_span.cost_micros + excluded.cost_micros",
     )
     .bind(kind)
+    .bind(start)
     .bind(first.to_string())
     .bind(last.to_string())
     .bind(sign)
@@ -196,44 +265,93 @@ async fn add_days(
     Ok(())
 }
 
-/// Each user's cost in a kept span (see [`kept_span`]), of some tenants or
-/// (`None`) all.
+/// The rows of a kept span with the days after its anchor added from
+/// `cost_daily`: `SELECT tenant_id, user_id, events, cost` (grouped only
+/// when there are such days). Binds: $1 kind, $2 start, $3 the first fresh
+/// day, $4 the span's end, then the tenants twice.
+fn kept_rows_sql(
+    span: &Kept,
+    to: NaiveDate,
+    tenants: Option<&[crate::domain::ids::TenantId]>,
+) -> String {
+    let n = tenants.map_or(0, <[_]>::len);
+    let kept = format!(
+        "SELECT tenant_id, user_id, events, cost_micros FROM cost_user_span \
+         WHERE kind = $1 AND start = $2 {}",
+        super::tenants_clause("tenant_id", tenants, 5)
+    );
+    if span.fresh_from >= to {
+        return format!("SELECT tenant_id, user_id, events, cost_micros AS cost FROM ({kept}) AS k WHERE $3 = $3 AND $4 = $4");
+    }
+    format!(
+        "SELECT tenant_id, user_id, CAST(SUM(events) AS BIGINT) AS events, \
+         CAST(SUM(cost_micros) AS BIGINT) AS cost FROM ({kept} UNION ALL \
+         SELECT tenant_id, user_id, events, cost_micros FROM cost_daily \
+         WHERE day >= $3 AND day < $4 AND service <> 'keyward' {}) AS u GROUP BY tenant_id, user_id",
+        super::tenants_clause("tenant_id", tenants, 5 + n)
+    )
+}
+
+async fn kept_rows(
+    conn: &mut Conn,
+    span: &Kept,
+    to: NaiveDate,
+    tenants: Option<&[crate::domain::ids::TenantId]>,
+) -> sqlx::Result<Vec<sqlx::any::AnyRow>> {
+    let sql = kept_rows_sql(span, to, tenants);
+    let q = sqlx::query(&sql)
+        .bind(span.kind)
+        .bind(span.start.as_str())
+        .bind(span.fresh_from.to_string())
+        .bind(to.to_string());
+    let q = super::bind_tenants(q, tenants);
+    let q = if span.fresh_from >= to {
+        q
+    } else {
+        super::bind_tenants(q, tenants)
+    };
+    q.fetch_all(&mut *conn).await
+}
+
+/// Each user's cost in a kept span `[.., to)` (see [`kept_span`]), of some
+/// tenants or (`None`) all.
 pub async fn user_costs(
     conn: &mut Conn,
-    (kind, start): (&str, &str),
+    span: &Kept,
+    to: NaiveDate,
     tenants: Option<&[crate::domain::ids::TenantId]>,
 ) -> sqlx::Result<Vec<i64>> {
-    let sql = format!(
-        "SELECT cost_micros FROM cost_user_span WHERE kind = $1 AND start = $2 {}",
-        super::tenants_clause("tenant_id", tenants, 3)
-    );
-    super::bind_tenants(sqlx::query(&sql).bind(kind).bind(start), tenants)
-        .fetch_all(&mut *conn)
+    kept_rows(conn, span, to, tenants)
         .await?
         .iter()
-        .map(|r| r.try_get("cost_micros"))
+        .map(|r| r.try_get("cost"))
         .collect()
 }
 
 /// Each active user's events and cost in the ISO week starting on `monday`.
 pub async fn week_users(conn: &mut Conn, monday: NaiveDate) -> sqlx::Result<Vec<UserWeek>> {
-    sqlx::query(
-        "SELECT tenant_id, user_id, events, cost_micros FROM cost_user_span \
-         WHERE kind = 'week' AND start = $1",
-    )
-    .bind(monday.to_string())
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(UserWeek {
-            tenant_id: r.try_get("tenant_id")?,
-            user_id: r.try_get("user_id")?,
-            events: r.try_get("events")?,
-            cost_micros: r.try_get("cost_micros")?,
+    let to = monday + Duration::days(7);
+    // (Without an anchor nothing is kept: every day is read fresh.)
+    let fresh_from = anchor(conn, None)
+        .await?
+        .map_or(monday, |a| (a + Duration::days(1)).max(monday));
+    let span = Kept {
+        kind: "week",
+        start: monday.to_string(),
+        fresh_from,
+    };
+    kept_rows(conn, &span, to, None)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(UserWeek {
+                tenant_id: r.try_get("tenant_id")?,
+                user_id: r.try_get("user_id")?,
+                events: r.try_get("events")?,
+                cost_micros: r.try_get("cost")?,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 #[cfg(test)]
@@ -263,24 +381,6 @@ mod tests {
             (
                 (r.get("tenant_id"), r.get("user_id")),
                 (r.get("n"), r.get("c")),
-            )
-        })
-        .collect()
-    }
-
-    async fn kept(conn: &mut Conn, kind: &str) -> BTreeMap<(String, String), (i64, i64)> {
-        sqlx::query(
-            "SELECT tenant_id, user_id, events, cost_micros FROM cost_user_span WHERE kind = $1",
-        )
-        .bind(kind)
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                (r.get("tenant_id"), r.get("user_id")),
-                (r.get("events"), r.get("cost_micros")),
             )
         })
         .collect()
@@ -316,23 +416,24 @@ mod tests {
         out
     }
 
-    /// The rolling windows agree with a direct sum over `cost_daily` after
-    /// every day they move (one day, several, or more than a window at once)
-    /// with use landing before, inside and after them in between.
+    /// The kept spans agree with a direct sum over `cost_daily` after every
+    /// day that ends (one day, several, or more than a window at once), with
+    /// use landing before, inside and after them in between.
     #[tokio::test]
-    async fn rolling_windows_agree_with_the_daily_rollups_as_days_pass() {
+    async fn kept_spans_agree_with_the_daily_rollups_as_days_pass() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&format!("sqlite:{}", dir.path().join("k.db").display()))
             .await
             .unwrap();
         db.migrate().await.unwrap();
-        // (The migration anchors the windows on the real today.)
+        // (The migration anchors the spans on the real yesterday.)
         sqlx::query("DELETE FROM cost_window_anchor")
             .execute(db.pool())
             .await
             .unwrap();
         let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         let mut today = start;
+        let mut compared = 0;
         for (step, gap) in [0, 1, 1, 2, 1, 5, 1, 29, 1, 30, 1, 95, 1, 1, 3]
             .iter()
             .enumerate()
@@ -348,14 +449,29 @@ mod tests {
                 .unwrap();
             tx.commit().await.unwrap();
             let mut conn = db.pool().acquire().await.unwrap();
-            for (kind, days) in WINDOWS {
-                let want = direct(&mut conn, today - Duration::days(days - 1), today).await;
-                assert!(!want.is_empty() || step == 0);
-                assert_eq!(kept(&mut conn, kind).await, want, "{kind} on {today}");
-            }
             let (from, to) = (today - Duration::days(29), today + Duration::days(1));
-            // (A 30-day month reads as the month: the same figures.)
-            assert!(kept_span(&mut conn, from, to).await.unwrap().is_some());
+            let spans = [
+                (from, to),
+                (today - Duration::days(89), to),
+                Period::Weekly.containing(today),
+                Period::Monthly.containing(today),
+                Period::Weekly.containing(today - Duration::days(10)),
+                Period::Monthly.containing(today - Duration::days(40)),
+            ];
+            for (from, to) in spans {
+                let kept = kept_span(&mut conn, from, to).await.unwrap().unwrap();
+                let mut got = user_costs(&mut conn, &kept, to, None).await.unwrap();
+                let mut want: Vec<i64> = direct(&mut conn, from, to - Duration::days(1))
+                    .await
+                    .into_values()
+                    .map(|v| v.1)
+                    .collect();
+                compared += want.len();
+                got.sort_unstable();
+                want.sort_unstable();
+                assert_eq!(got, want, "{from}..{to} on {today}");
+            }
         }
+        assert!(compared > 300, "only {compared} users compared");
     }
 }

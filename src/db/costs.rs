@@ -9,7 +9,12 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashSet};
 
-const EVENT_COLUMNS: usize = 16;
+use super::Col::{Int, Text};
+
+/// The stored columns of an event, in `store_new_events`' order.
+const EVENT_COLUMNS: [super::Col; 16] = [
+    Text, Text, Text, Text, Text, Text, Text, Text, Int, Int, Int, Int, Int, Int, Int, Text,
+];
 
 /// (tenant, day, user, service) of a rollup row.
 pub type RollupKey = (String, String, String, String);
@@ -31,67 +36,52 @@ pub async fn ingest(
     Ok(new_ids.len())
 }
 
-/// Inserts the events with their costs, 500 a statement, skipping those
-/// already stored; the (timestamp, event id) of each one inserted.
+/// Inserts the events with their costs in one statement (the batch bound
+/// as one JSON value), skipping those already stored; the (timestamp, event
+/// id) of each one inserted.
 async fn store_new_events(
     conn: &mut Conn,
     engine: Engine,
     events: &[(UsageEvent, i64)],
     now: &str,
 ) -> sqlx::Result<HashSet<(String, String)>> {
-    let mut new_ids: HashSet<(String, String)> = HashSet::new();
-    for chunk in events.chunks(500) {
-        let sql = insert_events_sql(engine, chunk.len());
-        let mut q = sqlx::query(&sql);
-        for (e, cost) in chunk {
+    let rows: Vec<_> = events
+        .iter()
+        .map(|(e, cost)| {
             let u = &e.units;
-            q = q
-                .bind(ts(e.at))
-                .bind(e.event_id.as_str())
-                .bind(e.trace_id.as_str())
-                .bind(e.tenant_id.as_str())
-                .bind(e.user_id.as_str())
-                .bind(e.service.as_str())
-                .bind(e.operation.as_str())
-                .bind(e.model.clone())
-                .bind(u.tokens_in)
-                .bind(u.tokens_out)
-                .bind(u.characters)
-                .bind(u.seconds_milli)
-                .bind(u.minutes_milli)
-                .bind(e.duration_ms)
-                .bind(*cost)
-                .bind(now);
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            new_ids.insert((row.try_get("occurred_at")?, row.try_get("event_id")?));
-        }
-    }
-    Ok(new_ids)
-}
-
-/// The INSERT of `rows` events that skips stored ones and returns the keys
-/// of those it inserted.
-fn insert_events_sql(engine: Engine, rows: usize) -> String {
-    let mut sql = String::from(
+            (
+                ts(e.at),
+                e.event_id.as_str(),
+                e.trace_id.as_str(),
+                e.tenant_id.as_str(),
+                e.user_id.as_str(),
+                e.service.as_str(),
+                e.operation.as_str(),
+                e.model.as_deref(),
+                u.tokens_in,
+                u.tokens_out,
+                u.characters,
+                u.seconds_milli,
+                u.minutes_milli,
+                e.duration_ms,
+                *cost,
+                now,
+            )
+        })
+        .collect();
+    let body = serde_json::to_string(&rows).map_err(|e| corrupt(e.to_string()))?;
+    let sql = format!(
         "INSERT INTO usage_events (occurred_at, event_id, trace_id, tenant_id, user_id, service, \
          operation, model, tokens_in, tokens_out, characters, seconds_milli, minutes_milli, \
-         duration_ms, cost_micros, ingested_at) VALUES ",
+         duration_ms, cost_micros, ingested_at) {} \
+         ON CONFLICT (occurred_at, event_id) DO NOTHING RETURNING occurred_at, event_id",
+        super::json_rows(engine, 1, &EVENT_COLUMNS)
     );
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        sql.push_str(&super::placeholders(
-            engine,
-            i * EVENT_COLUMNS + 1,
-            EVENT_COLUMNS,
-        ));
-        sql.push(')');
+    let mut new_ids = HashSet::with_capacity(events.len());
+    for row in sqlx::query(&sql).bind(body).fetch_all(&mut *conn).await? {
+        new_ids.insert((row.try_get("occurred_at")?, row.try_get("event_id")?));
     }
-    sql.push_str(" ON CONFLICT (occurred_at, event_id) DO NOTHING RETURNING occurred_at, event_id");
-    sql
+    Ok(new_ids)
 }
 
 /// Queues the new events' additions to the daily rollups as one
@@ -274,7 +264,8 @@ const COST_SUMS: [&str; 2] = ["events", "cost_micros"];
 
 /// Adds `rows` (key values, then the values to add) to an additive rollup
 /// `table` whose primary key is `keys`: a new row is inserted, an existing one
-/// gets the values added. 200 rows a statement.
+/// gets the values added. The rows (unique keys) are bound as one JSON value,
+/// 5,000 a statement.
 pub(super) async fn upsert_sums(
     conn: &mut Conn,
     engine: Engine,
@@ -283,40 +274,35 @@ pub(super) async fn upsert_sums(
     sums: &[&str],
     rows: &[(Vec<String>, Vec<i64>)],
 ) -> sqlx::Result<()> {
-    let width = keys.len() + sums.len();
+    let cols: Vec<super::Col> = keys
+        .iter()
+        .map(|_| Text)
+        .chain(sums.iter().map(|_| Int))
+        .collect();
     let updates: Vec<String> = sums
         .iter()
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect();
-    for chunk in rows.chunks(200) {
-        let mut sql = format!(
-            "INSERT INTO {table} ({}, {}) VALUES ",
-            keys.join(", "),
-            sums.join(", ")
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            sql.push_str(&super::placeholders(engine, i * width + 1, width));
-            sql.push(')');
-        }
-        sql.push_str(&format!(
-            " ON CONFLICT ({}) DO UPDATE SET {}",
-            keys.join(", "),
-            updates.join(", ")
-        ));
-        let mut q = sqlx::query(&sql);
-        for (key, values) in chunk {
-            for k in key {
-                q = q.bind(k.as_str());
-            }
-            for v in values {
-                q = q.bind(*v);
-            }
-        }
-        q.execute(&mut *conn).await?;
+    let sql = format!(
+        "INSERT INTO {table} ({}, {}) {} ON CONFLICT ({}) DO UPDATE SET {}",
+        keys.join(", "),
+        sums.join(", "),
+        super::json_rows(engine, 1, &cols),
+        keys.join(", "),
+        updates.join(", ")
+    );
+    for chunk in rows.chunks(5_000) {
+        let body: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|(key, values)| {
+                key.iter()
+                    .map(|k| serde_json::Value::from(k.as_str()))
+                    .chain(values.iter().map(|v| serde_json::Value::from(*v)))
+                    .collect()
+            })
+            .collect();
+        let body = serde_json::to_string(&body).map_err(|e| corrupt(e.to_string()))?;
+        sqlx::query(&sql).bind(body).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -667,8 +653,8 @@ pub async fn breakdown(
             ))
         })
         .collect::<sqlx::Result<Vec<_>>>()?;
-    if let Some((kind, start)) = super::cost_spans::kept_span(conn, from_day, to_day).await? {
-        let user_costs = super::cost_spans::user_costs(conn, (kind, &start), tenants).await?;
+    if let Some(kept) = super::cost_spans::kept_span(conn, from_day, to_day).await? {
+        let user_costs = super::cost_spans::user_costs(conn, &kept, to_day, tenants).await?;
         return Ok(CostBreakdown { by_day, user_costs });
     }
     let sql = format!(

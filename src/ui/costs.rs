@@ -235,6 +235,7 @@ fn UserCosts(figures: Vec<(String, String)>) -> impl IntoView {
         <section aria-labelledby="tpc-users">
             <h2 id="tpc-users">"Cost per user"</h2>
             <Figures figures/>
+            <p class="muted">"Exact: from each user's own total over the period, not a sample or a sketch."</p>
         </section>
     }
     .into_any()
