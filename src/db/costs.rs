@@ -36,52 +36,130 @@ pub async fn ingest(
     Ok(new_ids.len())
 }
 
-/// Inserts the events with their costs in one statement (the batch bound
-/// as one JSON value), skipping those already stored; the (timestamp, event
-/// id) of each one inserted.
+/// Inserts the events with their costs, skipping those already stored; the
+/// (timestamp, event id) of each one inserted. On PostgreSQL the batch is one
+/// statement with the events bound as one JSON value; on SQLite, where a
+/// bound value costs little and unpacking JSON per column costs more
+/// (measured: 12,900 against ~38,000 events/s at 10 million events), 500
+/// rows a statement with a parameter per column.
 async fn store_new_events(
     conn: &mut Conn,
     engine: Engine,
     events: &[(UsageEvent, i64)],
     now: &str,
 ) -> sqlx::Result<HashSet<(String, String)>> {
-    let rows: Vec<_> = events
-        .iter()
-        .map(|(e, cost)| {
-            let u = &e.units;
-            (
-                ts(e.at),
-                e.event_id.as_str(),
-                e.trace_id.as_str(),
-                e.tenant_id.as_str(),
-                e.user_id.as_str(),
-                e.service.as_str(),
-                e.operation.as_str(),
-                e.model.as_deref(),
-                u.tokens_in,
-                u.tokens_out,
-                u.characters,
-                u.seconds_milli,
-                u.minutes_milli,
-                e.duration_ms,
-                *cost,
-                now,
-            )
-        })
-        .collect();
-    let body = serde_json::to_string(&rows).map_err(|e| corrupt(e.to_string()))?;
-    let sql = format!(
-        "INSERT INTO usage_events (occurred_at, event_id, trace_id, tenant_id, user_id, service, \
-         operation, model, tokens_in, tokens_out, characters, seconds_milli, minutes_milli, \
-         duration_ms, cost_micros, ingested_at) {} \
-         ON CONFLICT (occurred_at, event_id) DO NOTHING RETURNING occurred_at, event_id",
-        super::json_rows(engine, 1, &EVENT_COLUMNS)
-    );
     let mut new_ids = HashSet::with_capacity(events.len());
-    for row in sqlx::query(&sql).bind(body).fetch_all(&mut *conn).await? {
-        new_ids.insert((row.try_get("occurred_at")?, row.try_get("event_id")?));
+    let chunk = match engine {
+        Engine::Sqlite => 500,
+        Engine::Postgres => MAX_ROWS_PER_STATEMENT,
+    };
+    for part in events.chunks(chunk) {
+        let sql = format!(
+            "INSERT INTO usage_events (occurred_at, event_id, trace_id, tenant_id, user_id, service, \
+             operation, model, tokens_in, tokens_out, characters, seconds_milli, minutes_milli, \
+             duration_ms, cost_micros, ingested_at) {} \
+             ON CONFLICT (occurred_at, event_id) DO NOTHING RETURNING occurred_at, event_id",
+            rows_source(engine, part.len(), &EVENT_COLUMNS)
+        );
+        let q = sqlx::query(&sql);
+        let q = match engine {
+            Engine::Postgres => {
+                let rows: Vec<_> = part
+                    .iter()
+                    .map(|(e, cost)| event_row(e, *cost, now))
+                    .collect();
+                q.bind(serde_json::to_string(&rows).map_err(|e| corrupt(e.to_string()))?)
+            }
+            Engine::Sqlite => part.iter().fold(q, |q, (e, cost)| {
+                let r = event_row(e, *cost, now);
+                q.bind(r.0)
+                    .bind(r.1)
+                    .bind(r.2)
+                    .bind(r.3)
+                    .bind(r.4)
+                    .bind(r.5)
+                    .bind(r.6)
+                    .bind(r.7)
+                    .bind(r.8)
+                    .bind(r.9)
+                    .bind(r.10)
+                    .bind(r.11)
+                    .bind(r.12)
+                    .bind(r.13)
+                    .bind(r.14)
+                    .bind(r.15)
+            }),
+        };
+        for row in q.fetch_all(&mut *conn).await? {
+            new_ids.insert((row.try_get("occurred_at")?, row.try_get("event_id")?));
+        }
     }
     Ok(new_ids)
+}
+
+/// The stored columns of an event.
+type EventRow<'e> = (
+    String,
+    &'e str,
+    &'e str,
+    &'e str,
+    &'e str,
+    &'e str,
+    &'e str,
+    Option<&'e str>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    i64,
+    &'e str,
+);
+
+fn event_row<'e>(e: &'e UsageEvent, cost: i64, now: &'e str) -> EventRow<'e> {
+    let u = &e.units;
+    (
+        ts(e.at),
+        e.event_id.as_str(),
+        e.trace_id.as_str(),
+        e.tenant_id.as_str(),
+        e.user_id.as_str(),
+        e.service.as_str(),
+        e.operation.as_str(),
+        e.model.as_deref(),
+        u.tokens_in,
+        u.tokens_out,
+        u.characters,
+        u.seconds_milli,
+        u.minutes_milli,
+        e.duration_ms,
+        cost,
+        now,
+    )
+}
+
+/// Rows bound as one JSON value a statement (PostgreSQL): at most this many.
+const MAX_ROWS_PER_STATEMENT: usize = 5_000;
+
+/// Where an INSERT takes `rows` rows of `cols` from: one JSON parameter on
+/// PostgreSQL ([`super::json_rows`]), a parameter per value on SQLite.
+fn rows_source(engine: Engine, rows: usize, cols: &[super::Col]) -> String {
+    match engine {
+        Engine::Postgres => super::json_rows(engine, 1, cols),
+        Engine::Sqlite => {
+            let mut sql = String::from("VALUES ");
+            for i in 0..rows {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                sql.push_str(&super::placeholders(engine, i * cols.len() + 1, cols.len()));
+                sql.push(')');
+            }
+            sql
+        }
+    }
 }
 
 /// Queues the new events' additions to the daily rollups as one
@@ -264,8 +342,9 @@ const COST_SUMS: [&str; 2] = ["events", "cost_micros"];
 
 /// Adds `rows` (key values, then the values to add) to an additive rollup
 /// `table` whose primary key is `keys`: a new row is inserted, an existing one
-/// gets the values added. The rows (unique keys) are bound as one JSON value,
-/// 5,000 a statement.
+/// gets the values added. The keys are unique. PostgreSQL takes 5,000 rows a
+/// statement as one JSON value, SQLite 200 with a parameter per value (see
+/// `store_new_events`).
 pub(super) async fn upsert_sums(
     conn: &mut Conn,
     engine: Engine,
@@ -283,26 +362,39 @@ pub(super) async fn upsert_sums(
         .iter()
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect();
-    let sql = format!(
-        "INSERT INTO {table} ({}, {}) {} ON CONFLICT ({}) DO UPDATE SET {}",
-        keys.join(", "),
-        sums.join(", "),
-        super::json_rows(engine, 1, &cols),
-        keys.join(", "),
-        updates.join(", ")
-    );
-    for chunk in rows.chunks(5_000) {
-        let body: Vec<serde_json::Value> = chunk
-            .iter()
-            .map(|(key, values)| {
-                key.iter()
-                    .map(|k| serde_json::Value::from(k.as_str()))
-                    .chain(values.iter().map(|v| serde_json::Value::from(*v)))
-                    .collect()
-            })
-            .collect();
-        let body = serde_json::to_string(&body).map_err(|e| corrupt(e.to_string()))?;
-        sqlx::query(&sql).bind(body).execute(&mut *conn).await?;
+    let chunk = match engine {
+        Engine::Sqlite => 200,
+        Engine::Postgres => MAX_ROWS_PER_STATEMENT,
+    };
+    for part in rows.chunks(chunk) {
+        let sql = format!(
+            "INSERT INTO {table} ({}, {}) {} ON CONFLICT ({}) DO UPDATE SET {}",
+            keys.join(", "),
+            sums.join(", "),
+            rows_source(engine, part.len(), &cols),
+            keys.join(", "),
+            updates.join(", ")
+        );
+        let q = sqlx::query(&sql);
+        let q = match engine {
+            Engine::Postgres => {
+                let body: Vec<serde_json::Value> = part
+                    .iter()
+                    .map(|(key, values)| {
+                        key.iter()
+                            .map(|k| serde_json::Value::from(k.as_str()))
+                            .chain(values.iter().map(|v| serde_json::Value::from(*v)))
+                            .collect()
+                    })
+                    .collect();
+                q.bind(serde_json::to_string(&body).map_err(|e| corrupt(e.to_string()))?)
+            }
+            Engine::Sqlite => part.iter().fold(q, |q, (key, values)| {
+                let q = key.iter().fold(q, |q, k| q.bind(k.as_str()));
+                values.iter().fold(q, |q, v| q.bind(*v))
+            }),
+        };
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
