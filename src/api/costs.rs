@@ -710,6 +710,40 @@ pub struct OptimizeQuery {
     /// Flag services whose weekly cost divided by all active users is below this (micro-dollars, default 1000).
     #[param(minimum = 0)]
     pub min_cost_per_active_user_micros: Option<i64>,
+    /// Trial-cohort users in this answer, 1..=1000 (default 100); `trial_cohort_size` tells how many there are.
+    #[param(minimum = 1, maximum = 1000)]
+    pub cohort_limit: Option<i64>,
+    /// Trial-cohort users to skip, in cohort order (default 0).
+    #[param(minimum = 0)]
+    pub cohort_offset: Option<i64>,
+}
+
+/// One page of the trial cohort: `limit` users from `offset` on.
+#[derive(Debug, Clone, Copy)]
+pub struct CohortPage {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl CohortPage {
+    /// The API's default page and bounds.
+    fn from_query(q: &OptimizeQuery) -> Result<Self, ValidationError> {
+        let limit = q.cohort_limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ValidationError::new(
+                "cohort_limit",
+                "must be between 1 and 1000",
+            ));
+        }
+        let offset = q.cohort_offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(ValidationError::new(
+                "cohort_offset",
+                "must not be negative",
+            ));
+        }
+        Ok(Self { limit, offset })
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -742,8 +776,14 @@ pub struct OptimizeView {
     pub services: Vec<ServiceUseView>,
     pub weekly_saving_micros: i64,
     pub quarterly_saving_micros: i64,
-    /// The innovation-trial cohort: the 30% most active users.
+    /// A page of the innovation-trial cohort (the 30% most active users, by
+    /// events, then cost, then tenant and user id): `cohort_limit` users from
+    /// `cohort_offset` on.
     pub trial_cohort: Vec<CohortUserView>,
+    /// Users in the whole cohort, across pages.
+    pub trial_cohort_size: i64,
+    pub cohort_limit: i64,
+    pub cohort_offset: i64,
     pub trial_cohort_weekly_cost_micros: i64,
     /// Weekly saving over the cohort's weekly cost, basis points; null when the cohort costs nothing.
     pub projected_roi_bps: Option<i64>,
@@ -787,19 +827,29 @@ pub async fn optimize(
         )
         .into());
     }
+    let page = CohortPage::from_query(&q)?;
     let day = q
         .week
         .unwrap_or_else(|| crate::services::now().date_naive() - chrono::Duration::days(7));
     let (span, o) = costs.optimize(day, thresholds).await?;
-    Ok(Json(optimize_view(span, thresholds, o)))
+    Ok(Json(optimize_view(span, thresholds, o, Some(page))))
 }
 
-/// The JSON of a week's optimisation (also what `keyward optimize analyze --json` prints).
+/// The JSON of a week's optimisation with a page of its cohort (`None`: all
+/// of it, what `keyward optimize analyze --json` prints).
 pub fn optimize_view(
     span: crate::domain::analytics::Span,
     thresholds: crate::domain::analytics::Thresholds,
     o: crate::domain::analytics::Optimization,
+    page: Option<CohortPage>,
 ) -> OptimizeView {
+    let size = o.cohort.len() as i64;
+    let page = page.unwrap_or(CohortPage {
+        limit: size,
+        offset: 0,
+    });
+    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
+    let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
     OptimizeView {
         week_from: span.from,
         week_to: span.to,
@@ -825,6 +875,8 @@ pub fn optimize_view(
         trial_cohort: o
             .cohort
             .into_iter()
+            .skip(skip)
+            .take(take)
             .map(|c| CohortUserView {
                 tenant_id: c.tenant_id,
                 user_id: c.user_id,
@@ -832,6 +884,9 @@ pub fn optimize_view(
                 cost_micros: c.cost_micros,
             })
             .collect(),
+        trial_cohort_size: size,
+        cohort_limit: page.limit,
+        cohort_offset: page.offset,
         trial_cohort_weekly_cost_micros: o.cohort_weekly_cost_micros,
         projected_roi_bps: o.projected_roi_bps,
     }

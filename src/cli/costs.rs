@@ -204,7 +204,7 @@ pub(super) async fn optimize(settings: Settings, cmd: OptimizeCommand) -> Result
     core.shutdown().await;
     let (span, o) = result?;
     if json {
-        let view = crate::api::costs::optimize_view(span, thresholds, o);
+        let view = crate::api::costs::optimize_view(span, thresholds, o, None);
         println!(
             "{}",
             serde_json::to_string(&view).map_err(|e| e.to_string())?

@@ -96,16 +96,16 @@ pub async fn add(conn: &mut Conn, engine: Engine, deltas: &UserDayDeltas<'_>) ->
     if deltas.is_empty() {
         return Ok(());
     }
-    // Most batches hold only today's events: nothing to do, no lock taken.
-    let Some(anchor) = anchor(conn, None).await? else {
+    // The anchor is read under its lock even when every delta looks fresh:
+    // a fold of that day on another replica must wait for this transaction
+    // (and then see its rows in `cost_daily`), or run first (and then these
+    // deltas are late and added here). Unlocked, both could skip them.
+    let Some(anchor) = anchor(conn, Some(engine)).await? else {
         return Ok(());
     };
     if deltas.keys().all(|k| k.2 > anchor) {
         return Ok(());
     }
-    let Some(anchor) = self::anchor(conn, Some(engine)).await? else {
-        return Ok(());
-    };
     let mut spans: BTreeMap<(&str, String, &str, &str), [i64; 2]> = BTreeMap::new();
     let mut put = |kind, start: String, t, u, v: &[i64; 2]| {
         let s = spans.entry((kind, start, t, u)).or_default();

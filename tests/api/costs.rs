@@ -642,7 +642,37 @@ async fn the_weekly_optimisation_flags_rarely_used_services() {
         .map(|c| c["user_id"].as_str().unwrap())
         .collect();
     assert_eq!(cohort, ["u9", "u8", "u7"]);
+    assert_eq!(
+        (o["trial_cohort_size"].as_i64(), o["cohort_limit"].as_i64()),
+        (Some(3), Some(100))
+    );
     assert_eq!(o["trial_cohort_weekly_cost_micros"], 7_500);
+    // A page of the cohort; the figures stay those of the whole cohort.
+    let (status, page) = app
+        .root_json(
+            Method::GET,
+            "/api/analytics/optimize?week=2026-10-08&cohort_limit=1&cohort_offset=1",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(
+        (
+            page["trial_cohort"][0]["user_id"].as_str(),
+            page["trial_cohort"].as_array().map(Vec::len),
+            page["trial_cohort_size"].as_i64(),
+            page["cohort_offset"].as_i64(),
+            page["trial_cohort_weekly_cost_micros"].as_i64(),
+        ),
+        (Some("u8"), Some(1), Some(3), Some(1), Some(7_500))
+    );
+    for bad in ["cohort_limit=0", "cohort_limit=1001", "cohort_offset=-1"] {
+        let (status, body) = app
+            .root_json(Method::GET, &format!("/api/analytics/optimize?{bad}"), None)
+            .await;
+        assert!(status.is_client_error(), "{bad}: {status} {body}");
+        assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{bad}: {body}");
+    }
     // 4,000 / 7,500 = 53.33% = 5,333 bps
     assert_eq!(o["projected_roi_bps"], 5_333);
 

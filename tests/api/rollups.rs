@@ -227,7 +227,7 @@ async fn check_optimize(app: &TestApp, sent: &[Sent], monday: NaiveDate) {
     let (status, o) = app
         .root_json(
             Method::GET,
-            &format!("/api/analytics/optimize?week={monday}"),
+            &format!("/api/analytics/optimize?week={monday}&cohort_limit=1000"),
             None,
         )
         .await;

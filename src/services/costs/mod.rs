@@ -159,19 +159,39 @@ impl Costs {
     pub async fn apply_cost_rollups(&self) -> Result<usize> {
         let today = now().date_naive();
         // A read first: most ticks find nothing, and need no write lock.
-        {
+        let (pending, behind) = {
             let mut conn = self.db.pool().acquire().await?;
-            if !db::costs::rollups_pending(&mut conn).await?
-                && !db::cost_spans::behind(&mut conn, today).await?
-            {
-                return Ok(0);
-            }
+            (
+                db::costs::rollups_pending(&mut conn).await?,
+                db::cost_spans::behind(&mut conn, today).await?,
+            )
+        };
+        let mut applied = 0;
+        if pending {
+            let mut tx = self.db.begin().await?;
+            applied = db::costs::apply_pending(&mut tx, self.db.engine()).await?;
+            tx.commit().await?;
         }
-        let mut tx = self.db.begin().await?;
-        let applied = db::costs::apply_pending(&mut tx, self.db.engine()).await?;
-        db::cost_spans::advance(&mut tx, self.db.engine(), today).await?;
-        tx.commit().await?;
+        if behind {
+            self.fold_days(today).await;
+        }
         Ok(applied)
+    }
+
+    /// Folds the days that have ended into users' kept spans, in its own
+    /// transaction. A failure is logged, not returned: with the anchor left
+    /// where it was, reads add more days from `cost_daily` (week, month) or
+    /// group it (rolling windows), so every figure stays right, only slower.
+    async fn fold_days(&self, today: chrono::NaiveDate) {
+        let fold = async {
+            let mut tx = self.db.begin().await?;
+            db::cost_spans::advance(&mut tx, self.db.engine(), today).await?;
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = fold.await {
+            tracing::warn!(error = %e, "folding ended days into users' kept cost spans failed; will retry");
+        }
     }
 
     /// Every plan's terms and the allocation rates, with their history.
