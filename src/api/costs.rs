@@ -4,7 +4,7 @@ use super::access::{needs, Operator, TenantOperator};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::schemas::{AnalyticsDay, BillingModeName, Label128, Label200, Label64, Timestamp};
-use crate::domain::analytics::{round_div, Tpc};
+use crate::domain::analytics::{round_div, CohortPage, Tpc};
 use crate::domain::cost::{parse_milli, Units, UsageEvent};
 use crate::domain::ids::TenantId;
 use crate::domain::plan::Plan;
@@ -718,16 +718,10 @@ pub struct OptimizeQuery {
     pub cohort_offset: Option<i64>,
 }
 
-/// One page of the trial cohort: `limit` users from `offset` on.
-#[derive(Debug, Clone, Copy)]
-pub struct CohortPage {
-    pub limit: i64,
-    pub offset: i64,
-}
-
-impl CohortPage {
-    /// The API's default page and bounds.
-    fn from_query(q: &OptimizeQuery) -> Result<Self, ValidationError> {
+impl OptimizeQuery {
+    /// The page of the trial cohort asked for, with the API's default and bounds.
+    fn cohort_page(&self) -> Result<CohortPage, ValidationError> {
+        let q = self;
         let limit = q.cohort_limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
             return Err(ValidationError::new(
@@ -742,7 +736,7 @@ impl CohortPage {
                 "must not be negative",
             ));
         }
-        Ok(Self { limit, offset })
+        Ok(CohortPage { limit, offset })
     }
 }
 
@@ -827,29 +821,27 @@ pub async fn optimize(
         )
         .into());
     }
-    let page = CohortPage::from_query(&q)?;
+    let page = q.cohort_page()?;
     let day = q
         .week
         .unwrap_or_else(|| crate::services::now().date_naive() - chrono::Duration::days(7));
-    let (span, o) = costs.optimize(day, thresholds).await?;
+    let (span, o) = costs.optimize(day, thresholds, Some(page)).await?;
     Ok(Json(optimize_view(span, thresholds, o, Some(page))))
 }
 
-/// The JSON of a week's optimisation with a page of its cohort (`None`: all
-/// of it, what `keyward optimize analyze --json` prints).
+/// The JSON of a week's optimisation with the page of its cohort it was
+/// computed for (`None`: all of it, what `keyward optimize analyze --json`
+/// prints).
 pub fn optimize_view(
     span: crate::domain::analytics::Span,
     thresholds: crate::domain::analytics::Thresholds,
     o: crate::domain::analytics::Optimization,
     page: Option<CohortPage>,
 ) -> OptimizeView {
-    let size = o.cohort.len() as i64;
     let page = page.unwrap_or(CohortPage {
-        limit: size,
+        limit: o.cohort_size,
         offset: 0,
     });
-    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
-    let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
     OptimizeView {
         week_from: span.from,
         week_to: span.to,
@@ -875,8 +867,6 @@ pub fn optimize_view(
         trial_cohort: o
             .cohort
             .into_iter()
-            .skip(skip)
-            .take(take)
             .map(|c| CohortUserView {
                 tenant_id: c.tenant_id,
                 user_id: c.user_id,
@@ -884,7 +874,7 @@ pub fn optimize_view(
                 cost_micros: c.cost_micros,
             })
             .collect(),
-        trial_cohort_size: size,
+        trial_cohort_size: o.cohort_size,
         cohort_limit: page.limit,
         cohort_offset: page.offset,
         trial_cohort_weekly_cost_micros: o.cohort_weekly_cost_micros,

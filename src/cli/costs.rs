@@ -198,7 +198,7 @@ pub(super) async fn optimize(settings: Settings, cmd: OptimizeCommand) -> Result
     let core = core(&settings).await?;
     let result = core
         .costs
-        .optimize(day, thresholds)
+        .optimize(day, thresholds, None)
         .await
         .map_err(service_error);
     core.shutdown().await;
@@ -232,7 +232,7 @@ pub(super) async fn optimize(settings: Settings, cmd: OptimizeCommand) -> Result
     println!(
         "saving {} a week; trial cohort {} users; projected ROI {}",
         usd(o.weekly_saving_micros),
-        o.cohort.len(),
+        o.cohort_size,
         o.projected_roi_bps
             .map(|b| format!("{:.2}%", b as f64 / 100.0))
             .unwrap_or_else(|| "-".into())

@@ -11,8 +11,10 @@
 //! of ingest, adds nothing here for events of today.
 
 use super::{corrupt, Conn, Engine};
-use crate::domain::analytics::{Period, UserWeek};
-use chrono::{Duration, NaiveDate};
+use crate::domain::analytics::{
+    cohort_size, CohortPage, CohortUser, Period, ServiceWeek, UserWeek, WeekUsers,
+};
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use sqlx::Row;
 use std::collections::BTreeMap;
 
@@ -89,10 +91,20 @@ async fn anchor(conn: &mut Conn, lock: Option<Engine>) -> sqlx::Result<Option<Na
 /// Per (tenant, user, day): (events, cost) to add.
 pub type UserDayDeltas<'a> = BTreeMap<(&'a str, &'a str, NaiveDate), [i64; 2]>;
 
+/// Per (Monday, tenant, user, service): (events, cost) to add to `cost_weekly`.
+pub type UserWeekDeltas<'a> = BTreeMap<(String, &'a str, &'a str, &'a str), [i64; 2]>;
+
 /// Adds users' costs on days already folded in (late events) to their
-/// kept spans; days after the anchor are left to the daily fold. Call in
-/// the transaction that adds them to `cost_daily`.
-pub async fn add(conn: &mut Conn, engine: Engine, deltas: &UserDayDeltas<'_>) -> sqlx::Result<()> {
+/// kept spans, and to the kept service weeks (`weekly`: the same deltas
+/// per week) of weeks wholly folded; days after the anchor are left to the
+/// daily fold. Call in the transaction that adds them to `cost_daily`,
+/// before `weekly` is added to `cost_weekly`.
+pub async fn add(
+    conn: &mut Conn,
+    engine: Engine,
+    deltas: &UserDayDeltas<'_>,
+    weekly: &UserWeekDeltas<'_>,
+) -> sqlx::Result<()> {
     if deltas.is_empty() {
         return Ok(());
     }
@@ -142,11 +154,100 @@ pub async fn add(conn: &mut Conn, engine: Engine, deltas: &UserDayDeltas<'_>) ->
             )
         })
         .collect();
-    super::costs::upsert_sums(conn, engine, "cost_user_span", &SPAN_KEYS, &SUMS, &rows).await
+    super::costs::upsert_sums(conn, engine, "cost_user_span", &SPAN_KEYS, &SUMS, &rows).await?;
+    add_service_weeks(conn, engine, anchor, weekly).await
+}
+
+/// Adds late use to the kept service weeks of weeks wholly folded: events
+/// and cost, and one user more where the (tenant, user, service) is new in
+/// the week's `cost_weekly`.
+async fn add_service_weeks(
+    conn: &mut Conn,
+    engine: Engine,
+    anchor: NaiveDate,
+    weekly: &UserWeekDeltas<'_>,
+) -> sqlx::Result<()> {
+    let mut late = Vec::new();
+    for (key, v) in weekly {
+        let monday: NaiveDate = key
+            .0
+            .parse()
+            .map_err(|e| corrupt(format!("cost_weekly week: {e}")))?;
+        if key.3 != super::costs::DATA_PLANE && monday + Duration::days(6) <= anchor {
+            late.push((key, v));
+        }
+    }
+    let mut known = std::collections::HashSet::new();
+    for part in late.chunks(200) {
+        known.extend(known_weekly_rows(conn, part.iter().map(|r| r.0)).await?);
+    }
+    let mut sums: BTreeMap<(&str, &str), [i64; 3]> = BTreeMap::new();
+    for ((week, t, u, service), v) in late {
+        let is_new = !known.contains(&(
+            week.clone(),
+            t.to_string(),
+            u.to_string(),
+            service.to_string(),
+        ));
+        let s = sums.entry((week.as_str(), service)).or_default();
+        s[0] += i64::from(is_new);
+        s[1] += v[0];
+        s[2] += v[1];
+    }
+    let rows: Vec<_> = sums
+        .into_iter()
+        .map(|((w, s), v)| (vec![w.to_string(), s.to_string()], v.to_vec()))
+        .collect();
+    super::costs::upsert_sums(
+        conn,
+        engine,
+        "cost_service_week",
+        &["week", "service"],
+        &["users", "events", "cost_micros"],
+        &rows,
+    )
+    .await
 }
 
 const SPAN_KEYS: [&str; 4] = ["kind", "start", "tenant_id", "user_id"];
 const SUMS: [&str; 2] = ["events", "cost_micros"];
+
+/// Which of these (week, tenant, user, service) rows `cost_weekly` holds.
+async fn known_weekly_rows<'k>(
+    conn: &mut Conn,
+    keys: impl Iterator<Item = &'k (String, &'k str, &'k str, &'k str)>,
+) -> sqlx::Result<Vec<(String, String, String, String)>> {
+    let keys: Vec<_> = keys.collect();
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<String> = (0..keys.len())
+        .map(|i| {
+            let p = i * 4;
+            format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
+        })
+        .collect();
+    let sql = format!(
+        "SELECT week, tenant_id, user_id, service FROM cost_weekly \
+         WHERE (week, tenant_id, user_id, service) IN (VALUES {})",
+        values.join(", ")
+    );
+    let q = keys.iter().fold(sqlx::query(&sql), |q, (w, t, u, s)| {
+        q.bind(w.as_str()).bind(*t).bind(*u).bind(*s)
+    });
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("week")?,
+                r.try_get("tenant_id")?,
+                r.try_get("user_id")?,
+                r.try_get("service")?,
+            ))
+        })
+        .collect()
+}
 
 /// Whether a day has ended since the last fold (or nothing is kept yet).
 pub async fn behind(conn: &mut Conn, today: NaiveDate) -> sqlx::Result<bool> {
@@ -190,6 +291,9 @@ pub async fn advance(conn: &mut Conn, engine: Engine, today: NaiveDate) -> sqlx:
 /// Adds `day` to its week, month and the rolling windows; takes the day
 /// leaving each window out.
 async fn fold_day(conn: &mut Conn, engine: Engine, day: NaiveDate) -> sqlx::Result<()> {
+    if day.weekday() == Weekday::Sun {
+        keep_service_weeks(conn, Period::Weekly.containing(day).0, day).await?;
+    }
     let week = Period::Weekly.containing(day).0.to_string();
     let month = Period::Monthly.containing(day).0.to_string();
     for (kind, start) in [("week", week.as_str()), ("month", month.as_str())] {
@@ -234,7 +338,136 @@ async fn rebuild(conn: &mut Conn, engine: Engine, last: NaiveDate) -> sqlx::Resu
         let first = last - Duration::days(days - 2);
         add_days(conn, engine, (kind, ""), (first, last), 1).await?;
     }
+    sqlx::query("DELETE FROM cost_service_week")
+        .execute(&mut *conn)
+        .await?;
+    let min = NaiveDate::from_ymd_opt(2000, 1, 3).expect("a Monday");
+    keep_service_weeks(conn, min, last - Duration::days(6)).await
+}
+
+/// Keeps each service's week across tenants (its distinct users, events and
+/// cost, from `cost_weekly`) for the weeks starting on Mondays in
+/// `[first, last]`: what the weekly optimisation reads for a week wholly
+/// folded, instead of grouping one row per user and service.
+async fn keep_service_weeks(
+    conn: &mut Conn,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> sqlx::Result<()> {
+    let (first, last) = (first.to_string(), last.to_string());
+    sqlx::query("DELETE FROM cost_service_week WHERE week >= $1 AND week <= $2")
+        .bind(&first)
+        .bind(&last)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO cost_service_week (week, service, users, events, cost_micros) \
+         SELECT week, service, CAST(COUNT(*) AS BIGINT), CAST(SUM(events) AS BIGINT), \
+         CAST(SUM(cost_micros) AS BIGINT) FROM cost_weekly \
+         WHERE week >= $1 AND week <= $2 AND service <> 'keyward' GROUP BY week, service",
+    )
+    .bind(&first)
+    .bind(&last)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
+}
+
+/// Whether the ISO week starting on `monday` is wholly folded in (its
+/// Sunday at or before the anchor), so its kept user rows and service rows
+/// hold all of it.
+pub async fn week_kept(conn: &mut Conn, monday: NaiveDate) -> sqlx::Result<bool> {
+    Ok(anchor(conn, None)
+        .await?
+        .is_some_and(|a| monday + Duration::days(6) <= a))
+}
+
+/// The kept services of a week wholly folded (see [`week_kept`]).
+pub async fn service_week(conn: &mut Conn, monday: NaiveDate) -> sqlx::Result<Vec<ServiceWeek>> {
+    sqlx::query(
+        "SELECT service, users, events, cost_micros FROM cost_service_week \
+         WHERE week = $1 ORDER BY service",
+    )
+    .bind(monday.to_string())
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(ServiceWeek {
+            service: r.try_get("service")?,
+            users: r.try_get("users")?,
+            events: r.try_get("events")?,
+            cost_micros: r.try_get("cost_micros")?,
+        })
+    })
+    .collect()
+}
+
+/// The users of a week wholly folded (see [`week_kept`]), read in rank
+/// order from the kept rows (an index holds that order): how many, the
+/// trial cohort's size and cost, and `page` of it (or all of it).
+pub async fn ranked_week_users(
+    conn: &mut Conn,
+    engine: Engine,
+    monday: NaiveDate,
+    page: Option<CohortPage>,
+) -> sqlx::Result<WeekUsers> {
+    let start = monday.to_string();
+    let active: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM cost_user_span WHERE kind = 'week' AND start = $1",
+    )
+    .bind(&start)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    let size = cohort_size(active);
+    // Ids compare as bytes, as in Rust (PostgreSQL's collation may differ).
+    let ids = match engine {
+        Engine::Sqlite => "tenant_id, user_id",
+        Engine::Postgres => "tenant_id COLLATE \"C\", user_id COLLATE \"C\"",
+    };
+    let ranked = format!(
+        "FROM cost_user_span WHERE kind = 'week' AND start = $1 \
+         ORDER BY events DESC, cost_micros DESC, {ids}"
+    );
+    let cost: i64 = sqlx::query(&format!(
+        "SELECT CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS c FROM \
+         (SELECT cost_micros {ranked} LIMIT $2) AS top"
+    ))
+    .bind(&start)
+    .bind(size)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("c")?;
+    let page = page.unwrap_or(CohortPage {
+        limit: size,
+        offset: 0,
+    });
+    let limit = page.limit.min(size - page.offset).max(0);
+    let cohort = sqlx::query(&format!(
+        "SELECT tenant_id, user_id, events, cost_micros {ranked} LIMIT $2 OFFSET $3"
+    ))
+    .bind(&start)
+    .bind(limit)
+    .bind(page.offset)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(CohortUser {
+            tenant_id: r.try_get("tenant_id")?,
+            user_id: r.try_get("user_id")?,
+            events: r.try_get("events")?,
+            cost_micros: r.try_get("cost_micros")?,
+        })
+    })
+    .collect::<sqlx::Result<Vec<_>>>()?;
+    Ok(WeekUsers {
+        active,
+        cohort_size: size,
+        cohort_cost_micros: cost,
+        cohort,
+    })
 }
 
 /// Adds (`sign` 1) or subtracts (-1) each user's cost on days
@@ -471,7 +704,59 @@ mod tests {
                 want.sort_unstable();
                 assert_eq!(got, want, "{from}..{to} on {today}");
             }
+            for back in [10, 20] {
+                let monday = Period::Weekly.containing(today - Duration::days(back)).0;
+                assert!(week_kept(&mut conn, monday).await.unwrap());
+                compared += check_week(&mut conn, monday).await;
+            }
         }
         assert!(compared > 300, "only {compared} users compared");
+    }
+
+    /// A wholly folded week's kept services and ranked users equal what
+    /// grouping its rows gives; returns the users compared.
+    async fn check_week(conn: &mut Conn, monday: NaiveDate) -> usize {
+        let want: Vec<ServiceWeek> = sqlx::query(
+            "SELECT service, CAST(COUNT(*) AS BIGINT) AS u, CAST(SUM(events) AS BIGINT) AS n, \
+             CAST(SUM(cost_micros) AS BIGINT) AS c FROM cost_weekly \
+             WHERE week = $1 AND service <> 'keyward' GROUP BY service ORDER BY service",
+        )
+        .bind(monday.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| ServiceWeek {
+            service: r.get("service"),
+            users: r.get("u"),
+            events: r.get("n"),
+            cost_micros: r.get("c"),
+        })
+        .collect();
+        assert_eq!(service_week(conn, monday).await.unwrap(), want, "{monday}");
+        let users: Vec<UserWeek> = direct(conn, monday, monday + Duration::days(6))
+            .await
+            .into_iter()
+            .map(|((t, u), (n, c))| UserWeek {
+                tenant_id: t,
+                user_id: u,
+                events: n,
+                cost_micros: c,
+            })
+            .collect();
+        let n = users.len();
+        for page in [
+            None,
+            Some(CohortPage {
+                limit: 2,
+                offset: 1,
+            }),
+        ] {
+            let got = ranked_week_users(conn, Engine::Sqlite, monday, page)
+                .await
+                .unwrap();
+            assert_eq!(got, WeekUsers::ranked(users.clone(), page), "{monday}");
+        }
+        n
     }
 }

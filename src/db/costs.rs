@@ -1,7 +1,7 @@
 //! Usage events and their daily cost rollups.
 
 use super::{corrupt, ts, Conn, Engine};
-use crate::domain::analytics::{Period, ServiceWeek, UserWeek};
+use crate::domain::analytics::{CohortPage, Period, ServiceWeek, WeekUsers};
 use crate::domain::cost::UsageEvent;
 use crate::domain::pricing::CostService;
 use crate::domain::statement::DayCost;
@@ -210,21 +210,31 @@ fn new_event_deltas<'e>(
     rollups
 }
 
-/// Whether any rollup deltas are queued.
-pub async fn rollups_pending(conn: &mut Conn) -> sqlx::Result<bool> {
-    Ok(sqlx::query("SELECT id FROM cost_rollup_pending LIMIT 1")
-        .fetch_optional(&mut *conn)
+/// The last queued batch of rollup deltas, if any is queued.
+pub async fn last_pending(conn: &mut Conn) -> sqlx::Result<Option<i64>> {
+    sqlx::query("SELECT CAST(MAX(id) AS BIGINT) AS id FROM cost_rollup_pending")
+        .fetch_one(&mut *conn)
         .await?
-        .is_some())
+        .try_get("id")
 }
 
-/// Applies every queued rollup delta (from ingest batches) to `cost_daily` and
-/// `cost_daily_tenant`, merged and in key order, and removes them from the
-/// queue, all in the caller's transaction. Returns how many batches it applied.
-pub async fn apply_pending(conn: &mut Conn, engine: Engine) -> sqlx::Result<usize> {
-    let bodies = sqlx::query("DELETE FROM cost_rollup_pending RETURNING body")
-        .fetch_all(&mut *conn)
-        .await?;
+/// Applies the first `max` queued batches of rollup deltas up to batch
+/// `upto` to the rollups, merged and in key order, and removes them from the
+/// queue, all in the caller's transaction. Returns how many it applied.
+pub async fn apply_pending(
+    conn: &mut Conn,
+    engine: Engine,
+    upto: i64,
+    max: i64,
+) -> sqlx::Result<usize> {
+    let bodies = sqlx::query(
+        "DELETE FROM cost_rollup_pending WHERE id IN \
+         (SELECT id FROM cost_rollup_pending WHERE id <= $1 ORDER BY id LIMIT $2) RETURNING body",
+    )
+    .bind(upto)
+    .bind(max)
+    .fetch_all(&mut *conn)
+    .await?;
     if bodies.is_empty() {
         return Ok(0);
     }
@@ -254,9 +264,10 @@ pub async fn add_rollups(
 ) -> sqlx::Result<()> {
     let mut daily = Vec::with_capacity(deltas.len());
     // Both in their primary key's order.
-    let mut weekly: BTreeMap<(String, &str, &str, &str), [i64; 2]> = BTreeMap::new();
+    let mut weekly: super::cost_spans::UserWeekDeltas = BTreeMap::new();
     let mut per_tenant: BTreeMap<[&str; 3], [i64; 2]> = BTreeMap::new();
     let mut per_service: BTreeMap<[&str; 2], [i64; 2]> = BTreeMap::new();
+    let mut tenant_totals: BTreeMap<[&str; 2], [i64; 2]> = BTreeMap::new();
     let mut user_days: super::cost_spans::UserDayDeltas = BTreeMap::new();
     for ((tenant, day, user, service), &(n, cost, duration)) in deltas {
         daily.push((
@@ -282,6 +293,11 @@ pub async fn add_rollups(
             .or_default();
         s[0] += n;
         s[1] += cost;
+        let s = tenant_totals
+            .entry([day.as_str(), tenant.as_str()])
+            .or_default();
+        s[0] += n;
+        s[1] += cost;
         if service != DATA_PLANE {
             let u = user_days.entry((tenant, user, date)).or_default();
             u[0] += n;
@@ -289,20 +305,17 @@ pub async fn add_rollups(
         }
     }
     upsert_sums(conn, engine, "cost_daily", &DAILY_KEYS, &DAILY_SUMS, &daily).await?;
-    super::cost_spans::add(conn, engine, &user_days).await?;
-    let per_service: Vec<_> = per_service
-        .into_iter()
-        .map(|(key, sums)| (key.map(String::from).to_vec(), sums.to_vec()))
-        .collect();
-    upsert_sums(
-        conn,
-        engine,
-        "cost_daily_service",
-        &SERVICE_KEYS,
-        &COST_SUMS,
-        &per_service,
-    )
-    .await?;
+    super::cost_spans::add(conn, engine, &user_days, &weekly).await?;
+    for (table, keys, sums) in [
+        ("cost_daily_service", &SERVICE_KEYS, per_service),
+        ("cost_daily_tenant_total", &TENANT_TOTAL_KEYS, tenant_totals),
+    ] {
+        let rows: Vec<_> = sums
+            .into_iter()
+            .map(|(key, sums)| (key.map(String::from).to_vec(), sums.to_vec()))
+            .collect();
+        upsert_sums(conn, engine, table, keys, &COST_SUMS, &rows).await?;
+    }
     let weekly: Vec<_> = weekly
         .into_iter()
         .map(|((week, t, u, s), sums)| (vec![week, t.into(), u.into(), s.into()], sums.to_vec()))
@@ -335,8 +348,9 @@ const DAILY_KEYS: [&str; 4] = ["day", "tenant_id", "user_id", "service"];
 const WEEKLY_KEYS: [&str; 4] = ["week", "tenant_id", "user_id", "service"];
 const TENANT_KEYS: [&str; 3] = ["day", "tenant_id", "service"];
 const SERVICE_KEYS: [&str; 2] = ["day", "service"];
+const TENANT_TOTAL_KEYS: [&str; 2] = ["day", "tenant_id"];
 /// The data plane's rows in the cost rollups (not a user's AI use).
-const DATA_PLANE: &str = "keyward";
+pub(super) const DATA_PLANE: &str = "keyward";
 const DAILY_SUMS: [&str; 3] = ["events", "cost_micros", "duration_ms"];
 const COST_SUMS: [&str; 2] = ["events", "cost_micros"];
 
@@ -416,10 +430,26 @@ pub async fn forget_tenant(conn: &mut Conn, tenant: &str) -> sqlx::Result<u64> {
     sqlx::query("DELETE FROM cost_daily_service WHERE events <= 0")
         .execute(&mut *conn)
         .await?;
+    let theirs = "FROM cost_weekly w WHERE w.tenant_id = $1 \
+                  AND w.week = cost_service_week.week AND w.service = cost_service_week.service";
+    sqlx::query(&format!(
+        "UPDATE cost_service_week SET \
+         users = users - (SELECT CAST(COUNT(*) AS BIGINT) {theirs}), \
+         events = events - (SELECT CAST(SUM(w.events) AS BIGINT) {theirs}), \
+         cost_micros = cost_micros - (SELECT CAST(SUM(w.cost_micros) AS BIGINT) {theirs}) \
+         WHERE EXISTS (SELECT 1 {theirs})"
+    ))
+    .bind(tenant)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM cost_service_week WHERE users <= 0")
+        .execute(&mut *conn)
+        .await?;
     let mut removed = 0;
     for table in [
         "cost_daily",
         "cost_daily_tenant",
+        "cost_daily_tenant_total",
         "cost_weekly",
         "cost_user_span",
     ] {
@@ -524,8 +554,8 @@ pub async fn tenant_day_totals(
     to: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<(String, chrono::NaiveDate, i64)>> {
     let sql = format!(
-        "SELECT day, tenant_id, CAST(SUM(cost_micros) AS BIGINT) AS cost FROM cost_daily_tenant \
-         WHERE day >= $1 AND day < $2 {} GROUP BY day, tenant_id",
+        "SELECT day, tenant_id, cost_micros AS cost FROM cost_daily_tenant_total \
+         WHERE day >= $1 AND day < $2 {}",
         super::tenants_clause("tenant_id", tenants, 3)
     );
     let q = sqlx::query(&sql)
@@ -601,11 +631,21 @@ pub async fn tenant_segment_costs(
 }
 
 /// The ISO week starting on `monday`, across tenants: per service (users,
-/// events, cost) and per active user (events, cost), aggregated here.
+/// events, cost), and its users ranked for the trial cohort with `page` of
+/// it. A week wholly folded is read from its kept rows; the current one is
+/// aggregated here.
 pub async fn week_totals(
     conn: &mut Conn,
+    engine: Engine,
     monday: chrono::NaiveDate,
-) -> sqlx::Result<(Vec<ServiceWeek>, Vec<UserWeek>)> {
+    page: Option<CohortPage>,
+) -> sqlx::Result<(Vec<ServiceWeek>, WeekUsers)> {
+    use super::cost_spans;
+    if cost_spans::week_kept(conn, monday).await? {
+        let services = cost_spans::service_week(conn, monday).await?;
+        let users = cost_spans::ranked_week_users(conn, engine, monday, page).await?;
+        return Ok((services, users));
+    }
     let week = monday.to_string();
     // One row per (tenant, user, service) and week, so a count is a user count.
     let services = sqlx::query(
@@ -626,8 +666,8 @@ pub async fn week_totals(
         })
     })
     .collect::<sqlx::Result<Vec<_>>>()?;
-    let users = super::cost_spans::week_users(conn, monday).await?;
-    Ok((services, users))
+    let users = cost_spans::week_users(conn, monday).await?;
+    Ok((services, WeekUsers::ranked(users, page)))
 }
 
 /// Adds data-plane requests to the cost rollups as service `keyward`: one

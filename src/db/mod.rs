@@ -312,3 +312,21 @@ pub(crate) fn get_parsed<T, E: std::fmt::Display>(
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+/// Whether the store refused for a while rather than for good: SQLite's
+/// write lock still held by another writer after the busy timeout
+/// (SQLITE_BUSY, 5, and its extended codes), or PostgreSQL's lock timeout
+/// or a deadlock it broke (55P03, 40P01). Nothing was written; a retry may
+/// succeed.
+pub fn is_busy(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    let Some(code) = db.code() else {
+        return false;
+    };
+    match code.parse::<i64>() {
+        Ok(sqlite) => sqlite & 0xff == 5,
+        Err(_) => matches!(code.as_ref(), "55P03" | "40P01"),
+    }
+}

@@ -535,8 +535,12 @@ pub struct Optimization {
     pub weekly_saving_micros: i64,
     /// 13 weeks of the weekly saving.
     pub quarterly_saving_micros: i64,
-    /// The most active 30% of users (by events; ties by cost, then id).
+    /// A page of the cohort, the most active 30% of users (by events; ties
+    /// by cost, then id): all of it unless a [`CohortPage`] was asked for.
     pub cohort: Vec<CohortUser>,
+    /// Users in the whole cohort.
+    pub cohort_size: i64,
+    /// The whole cohort's cost.
     pub cohort_weekly_cost_micros: i64,
     /// Saving / the cohort's weekly cost, basis points: how much of the
     /// cohort's current use the saving would fund. None when it costs nothing.
@@ -561,11 +565,72 @@ pub struct UserWeek {
     pub cost_micros: i64,
 }
 
-/// The weekly degradation analysis, from the week's per-service and per-user
-/// totals (both aggregated by the store, so a week of 100,000 users is
-/// 100,000 rows, not one per user and service).
-pub fn optimize(services: &[ServiceWeek], mut users: Vec<UserWeek>, t: Thresholds) -> Optimization {
-    let active = users.len() as i64;
+/// Which users of the trial cohort to list: `limit` from `offset` on, in
+/// cohort order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CohortPage {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A week's active users as the optimisation needs them: how many, the
+/// trial cohort's size and cost, and the page of it to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeekUsers {
+    pub active: i64,
+    pub cohort_size: i64,
+    pub cohort_cost_micros: i64,
+    pub cohort: Vec<CohortUser>,
+}
+
+/// The trial cohort's size for `active` users: 30%, rounded up.
+pub fn cohort_size(active: i64) -> i64 {
+    (active * 3 + 9) / 10
+}
+
+impl WeekUsers {
+    /// Ranks every user of the week (by events, then cost, then id): the
+    /// most active 30% are the cohort; `page` (or all of it) is listed.
+    pub fn ranked(mut users: Vec<UserWeek>, page: Option<CohortPage>) -> Self {
+        let active = users.len() as i64;
+        users.sort_by(|a, b| {
+            b.events
+                .cmp(&a.events)
+                .then(b.cost_micros.cmp(&a.cost_micros))
+                .then_with(|| (&a.tenant_id, &a.user_id).cmp(&(&b.tenant_id, &b.user_id)))
+        });
+        let size = cohort_size(active);
+        users.truncate(size as usize);
+        let cost = users.iter().map(|u| u.cost_micros).sum();
+        let page = page.unwrap_or(CohortPage {
+            limit: size,
+            offset: 0,
+        });
+        let cohort = users
+            .into_iter()
+            .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+            .map(|u| CohortUser {
+                tenant_id: u.tenant_id,
+                user_id: u.user_id,
+                events: u.events,
+                cost_micros: u.cost_micros,
+            })
+            .collect();
+        Self {
+            active,
+            cohort_size: size,
+            cohort_cost_micros: cost,
+            cohort,
+        }
+    }
+}
+
+/// The weekly degradation analysis, from the week's per-service totals and
+/// its users (both aggregated by the store: a week of 100,000 users is a
+/// count, a sum and a page of the cohort, not one row per user and service).
+pub fn optimize(services: &[ServiceWeek], users: WeekUsers, t: Thresholds) -> Optimization {
+    let active = users.active;
     let services: Vec<ServiceUse> = services
         .iter()
         .map(|w| {
@@ -586,30 +651,14 @@ pub fn optimize(services: &[ServiceWeek], mut users: Vec<UserWeek>, t: Threshold
         })
         .collect();
     let saving: i64 = services.iter().map(|s| s.weekly_saving_micros).sum();
-    users.sort_by(|a, b| {
-        b.events
-            .cmp(&a.events)
-            .then(b.cost_micros.cmp(&a.cost_micros))
-            .then_with(|| (&a.tenant_id, &a.user_id).cmp(&(&b.tenant_id, &b.user_id)))
-    });
-    let size = (users.len() * 3).div_ceil(10);
-    users.truncate(size);
-    let cohort: Vec<CohortUser> = users
-        .into_iter()
-        .map(|u| CohortUser {
-            tenant_id: u.tenant_id,
-            user_id: u.user_id,
-            events: u.events,
-            cost_micros: u.cost_micros,
-        })
-        .collect();
-    let cohort_cost: i64 = cohort.iter().map(|c| c.cost_micros).sum();
+    let cohort_cost = users.cohort_cost_micros;
     Optimization {
         active_users: active,
         services,
         weekly_saving_micros: saving,
         quarterly_saving_micros: saving * 13,
-        cohort,
+        cohort: users.cohort,
+        cohort_size: users.cohort_size,
         cohort_weekly_cost_micros: cohort_cost,
         projected_roi_bps: (cohort_cost != 0)
             .then(|| round_div(i128::from(saving) * 10_000, i128::from(cohort_cost))),
@@ -647,7 +696,36 @@ mod optimize_tests {
             u.cost_micros += cost;
         }
         let services: Vec<ServiceWeek> = services.into_values().collect();
-        super::optimize(&services, users.into_values().collect(), t)
+        super::optimize(
+            &services,
+            WeekUsers::ranked(users.into_values().collect(), None),
+            t,
+        )
+    }
+
+    #[test]
+    fn the_cohort_is_30_percent_rounded_up_and_pages_keep_its_totals() {
+        assert_eq!([0, 1, 3, 4, 10, 11].map(cohort_size), [0, 1, 1, 2, 3, 4]);
+        let users: Vec<UserWeek> = (0..10)
+            .map(|i| UserWeek {
+                tenant_id: "t".into(),
+                user_id: format!("u{i}"),
+                events: i,
+                cost_micros: 100,
+            })
+            .collect();
+        let page = WeekUsers::ranked(
+            users,
+            Some(CohortPage {
+                limit: 1,
+                offset: 1,
+            }),
+        );
+        let ids: Vec<&str> = page.cohort.iter().map(|c| c.user_id.as_str()).collect();
+        assert_eq!(
+            (page.active, page.cohort_size, page.cohort_cost_micros, ids),
+            (10, 3, 300, vec!["u8"])
+        );
     }
 
     fn row(t: &str, u: &str, s: &str, e: i64, c: i64) -> UseRow {

@@ -416,7 +416,14 @@ pub async fn optimize_page(
     let (span, o) = state
         .core
         .costs
-        .optimize(day, t)
+        .optimize(
+            day,
+            t,
+            Some(crate::domain::analytics::CohortPage {
+                limit: super::optimize_model::COHORT_SHOWN,
+                offset: 0,
+            }),
+        )
         .await
         .map_err(server_error)?;
     let money = state

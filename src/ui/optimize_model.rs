@@ -12,7 +12,7 @@ use crate::domain::statement::Statement;
 use chrono::Duration;
 
 /// How many users of the trial cohort the page lists.
-const COHORT_SHOWN: usize = 50;
+pub const COHORT_SHOWN: i64 = 50;
 
 /// The whole page: the week `span`, analysed under `t`.
 pub fn page(
@@ -33,7 +33,7 @@ pub fn page(
         chart: service_use_chart(o, t),
         services: service_rows(o),
         cohort: cohort_rows(o),
-        cohort_size: o.cohort.len(),
+        cohort_size: o.cohort_size as usize,
     }
 }
 
@@ -63,7 +63,7 @@ fn figures(o: &Optimization, money: &Statement) -> Vec<(String, String)> {
             "Trial cohort (most active 30%)".into(),
             format!(
                 "{} users, {} a week",
-                count(o.cohort.len() as i64),
+                count(o.cohort_size),
                 usd(o.cohort_weekly_cost_micros)
             ),
         ),
@@ -138,7 +138,7 @@ fn service_rows(o: &Optimization) -> Vec<ServiceUseRow> {
 fn cohort_rows(o: &Optimization) -> Vec<(String, String, String, String)> {
     o.cohort
         .iter()
-        .take(COHORT_SHOWN)
+        .take(COHORT_SHOWN as usize)
         .map(|c| {
             (
                 c.tenant_id.clone(),
@@ -187,6 +187,7 @@ mod tests {
                     cost_micros: 20_000,
                 })
                 .collect(),
+            cohort_size: cohort as i64,
             cohort_weekly_cost_micros: 1_200_000,
             projected_roi_bps: None,
         }

@@ -117,6 +117,16 @@ impl From<services::Error> for ApiError {
                 "CONFLICT",
                 "the change conflicts with existing data",
             ),
+            E::Store(e) if crate::db::is_busy(&e) => {
+                tracing::warn!(error = %e, "store busy: answered 503");
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "STORE_BUSY",
+                    "the store is busy with other writes; nothing was changed, retry shortly",
+                );
+                e.headers.push(("retry-after", "1".into()));
+                e
+            }
             E::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 Self::internal()

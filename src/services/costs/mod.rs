@@ -9,7 +9,7 @@ use super::keys::Keys;
 use super::{now, Error, Result};
 use crate::db::{self, Db};
 use crate::domain::analytics::{
-    optimize, tpc, CostRow, Fit, Optimization, Period, Span, Thresholds, Tpc,
+    optimize, tpc, CohortPage, CostRow, Fit, Optimization, Period, Span, Thresholds, Tpc,
 };
 use crate::domain::audit::Actor;
 use crate::domain::cost::{dedup_batch, UsageEvent};
@@ -159,18 +159,27 @@ impl Costs {
     pub async fn apply_cost_rollups(&self) -> Result<usize> {
         let today = now().date_naive();
         // A read first: most ticks find nothing, and need no write lock.
-        let (pending, behind) = {
+        let (upto, behind) = {
             let mut conn = self.db.pool().acquire().await?;
             (
-                db::costs::rollups_pending(&mut conn).await?,
+                db::costs::last_pending(&mut conn).await?,
                 db::cost_spans::behind(&mut conn, today).await?,
             )
         };
         let mut applied = 0;
-        if pending {
-            let mut tx = self.db.begin().await?;
-            applied = db::costs::apply_pending(&mut tx, self.db.engine()).await?;
-            tx.commit().await?;
+        if let Some(upto) = upto {
+            // What was queued when asked, a bounded part per transaction, so
+            // ingest's writes get the lock in between (SQLite has one writer).
+            loop {
+                let mut tx = self.db.begin().await?;
+                let n = db::costs::apply_pending(&mut tx, self.db.engine(), upto, APPLY_BATCHES)
+                    .await?;
+                tx.commit().await?;
+                applied += n;
+                if n < APPLY_BATCHES as usize {
+                    break;
+                }
+            }
         }
         if behind {
             self.fold_days(today).await;
@@ -333,6 +342,10 @@ pub struct Forecast {
     pub history: Vec<(chrono::NaiveDate, i64, i64)>,
 }
 
+/// Queued ingest batches applied to the rollups per transaction (each up
+/// to 1,000 events, sometimes more).
+const APPLY_BATCHES: i64 = 50;
+
 impl Costs {
     /// Fits least-squares lines to the daily cost, revenue and allocated
     /// costs over the last `lookback_days` (from the first day with data)
@@ -423,6 +436,7 @@ impl Costs {
         &self,
         day: chrono::NaiveDate,
         thresholds: Thresholds,
+        page: Option<CohortPage>,
     ) -> Result<(Span, Optimization)> {
         if !(2000..=9999).contains(&chrono::Datelike::year(&day)) {
             return Err(ValidationError::new(
@@ -434,7 +448,8 @@ impl Costs {
         let (from, to) = Period::Weekly.containing(day);
         self.apply_cost_rollups().await?;
         let mut conn = self.db.pool().acquire().await?;
-        let (services, users) = db::costs::week_totals(&mut conn, from).await?;
+        let (services, users) =
+            db::costs::week_totals(&mut conn, self.db.engine(), from, page).await?;
         Ok((Span { from, to }, optimize(&services, users, thresholds)))
     }
 }
