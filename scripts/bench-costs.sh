@@ -14,6 +14,10 @@
 #   EVENTS=1000000 TENANTS=100 scripts/bench-costs.sh       a quicker run
 #   BENCH_DATA=/tmp/kb scripts/bench-costs.sh               keep the data set; a second run
 #                                                           with the same BENCH_DATA reuses it
+#   LIVE=1 EVENTS=3000000 scripts/bench-costs.sh            every event of today so far, as a
+#       live platform sends them: the kept user spans (folded daily) take nothing per event.
+#       Without LIVE every event is of a day already folded (a backfill), their worst case.
+#       (With LIVE the reads see one day of data: use it for the ingest rate.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -42,7 +46,15 @@ start_bench_server "$PORT" "${SERVER_ENV[@]}"
 # the rate; the wrk output is kept in $DATA/ingest-PREFIX.out.
 ingest() {
   local prefix=$1 count=$2
-  local start=$(( $(date -u +%s) / 86400 * 86400 - 90 * 86400 ))
+  local now midnight start span
+  now=$(date -u +%s)
+  midnight=$(( now / 86400 * 86400 ))
+  if [ "${LIVE:-0}" = 1 ]; then
+    # Today so far, as a live platform sends its events.
+    start=$midnight span=$(( now - midnight > 120 ? now - midnight - 60 : 60 ))
+  else
+    start=$(( midnight - 90 * 86400 )) span=$(( 90 * 86400 ))
+  fi
   local batches=$(( count / 1000 / THREADS ))
   rm -f "$DATA/done-$prefix-"*
   cat >"$DATA/events-$prefix.lua" <<LUA
@@ -50,7 +62,7 @@ ingest() {
 -- time order; thread k's event n happens at START + n * 90 days / its count.
 local thread_id = 0
 local tenants, users = $TENANTS, $USERS_PER_TENANT
-local start, span = $start, 90 * 86400
+local start, span = $start, $span
 local batches = $batches
 local services = {
   {"openai", '"tokens_in":%d,"tokens_out":%d'},

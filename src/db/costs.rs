@@ -218,6 +218,18 @@ pub async fn last_pending(conn: &mut Conn) -> sqlx::Result<Option<i64>> {
         .try_get("id")
 }
 
+/// Whether any batch up to `upto` is still queued (or being applied by
+/// another transaction).
+pub async fn pending_upto(conn: &mut Conn, upto: i64) -> sqlx::Result<bool> {
+    Ok(
+        sqlx::query("SELECT id FROM cost_rollup_pending WHERE id <= $1 LIMIT 1")
+            .bind(upto)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
+}
+
 /// Applies the first `max` queued batches of rollup deltas up to batch
 /// `upto` to the rollups, merged and in key order, and removes them from the
 /// queue, all in the caller's transaction. Returns how many it applied.

@@ -233,3 +233,71 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    /// A database error with only a code, as the drivers report them.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "coded"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn store(code: &'static str) -> ApiError {
+        services::Error::Store(sqlx::Error::Database(Box::new(Coded(code)))).into()
+    }
+
+    #[test]
+    fn a_store_busy_for_now_is_a_503_to_retry_and_other_failures_stay_500() {
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, PostgreSQL lock timeout, deadlock.
+        for code in ["5", "517", "55P03", "40P01"] {
+            let e = store(code);
+            assert_eq!(
+                (e.status, e.code, e.headers.clone()),
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "STORE_BUSY",
+                    vec![("retry-after", "1".to_string())]
+                ),
+                "{code}"
+            );
+        }
+        // SQLITE_CORRUPT, SQLITE_IOERR, PostgreSQL's undefined table.
+        for code in ["11", "10", "42P01"] {
+            assert_eq!(
+                store(code).status,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{code}"
+            );
+        }
+    }
+}

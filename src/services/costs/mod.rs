@@ -176,8 +176,14 @@ impl Costs {
                     .await?;
                 tx.commit().await?;
                 applied += n;
+                // A short part may mean another applier (a replica, the
+                // background tick) holds the rest: go on until none up to
+                // `upto` is left (waiting on its lock if it is still held).
                 if n < APPLY_BATCHES as usize {
-                    break;
+                    let mut conn = self.db.pool().acquire().await?;
+                    if !db::costs::pending_upto(&mut conn, upto).await? {
+                        break;
+                    }
                 }
             }
         }
