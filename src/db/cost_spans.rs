@@ -88,6 +88,14 @@ async fn anchor(conn: &mut Conn, lock: Option<Engine>) -> sqlx::Result<Option<Na
         .map_err(|e| corrupt(format!("cost_window_anchor: {e}")))
 }
 
+/// Takes the anchor's lock for the transaction (PostgreSQL; SQLite's
+/// writes are serial anyway). Everything that changes the kept rows or what
+/// they are built from (applying deltas, the fold, erasure) takes it first,
+/// before any row lock, so they serialize without deadlocks.
+pub async fn lock(conn: &mut Conn, engine: Engine) -> sqlx::Result<()> {
+    anchor(conn, Some(engine)).await.map(drop)
+}
+
 /// Per (tenant, user, day): (events, cost) to add.
 pub type UserDayDeltas<'a> = BTreeMap<(&'a str, &'a str, NaiveDate), [i64; 2]>;
 
@@ -105,9 +113,6 @@ pub async fn add(
     deltas: &UserDayDeltas<'_>,
     weekly: &UserWeekDeltas<'_>,
 ) -> sqlx::Result<()> {
-    if deltas.is_empty() {
-        return Ok(());
-    }
     // The anchor is read under its lock even when every delta looks fresh:
     // a fold of that day on another replica must wait for this transaction
     // (and then see its rows in `cost_daily`), or run first (and then these
@@ -116,6 +121,7 @@ pub async fn add(
         return Ok(());
     };
     if deltas.keys().all(|k| k.2 > anchor) {
+        // (Also when there are none: the lock is taken all the same.)
         return Ok(());
     }
     let mut spans: BTreeMap<(&str, String, &str, &str), [i64; 2]> = BTreeMap::new();
@@ -341,7 +347,8 @@ async fn rebuild(conn: &mut Conn, engine: Engine, last: NaiveDate) -> sqlx::Resu
     sqlx::query("DELETE FROM cost_service_week")
         .execute(&mut *conn)
         .await?;
-    let min = NaiveDate::from_ymd_opt(2000, 1, 3).expect("a Monday");
+    // The Monday of the first week a day the API accepts (2000-01-01) is in.
+    let min = NaiveDate::from_ymd_opt(1999, 12, 27).expect("a Monday");
     keep_service_weeks(conn, min, last - Duration::days(6)).await
 }
 

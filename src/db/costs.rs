@@ -316,8 +316,10 @@ pub async fn add_rollups(
             u[1] += cost;
         }
     }
-    upsert_sums(conn, engine, "cost_daily", &DAILY_KEYS, &DAILY_SUMS, &daily).await?;
+    // First, so the anchor's lock is taken before any row lock (see
+    // `cost_spans::lock`), and before `weekly` is added to `cost_weekly`.
     super::cost_spans::add(conn, engine, &user_days, &weekly).await?;
+    upsert_sums(conn, engine, "cost_daily", &DAILY_KEYS, &DAILY_SUMS, &daily).await?;
     for (table, keys, sums) in [
         ("cost_daily_service", &SERVICE_KEYS, per_service),
         ("cost_daily_tenant_total", &TENANT_TOTAL_KEYS, tenant_totals),
@@ -428,6 +430,13 @@ pub(super) async fn upsert_sums(
 /// Removes a tenant from every cost rollup: its own rows, and its share of
 /// the per-service totals across tenants. Returns the rows removed.
 pub async fn forget_tenant(conn: &mut Conn, tenant: &str) -> sqlx::Result<u64> {
+    // The anchor's lock first, as every writer of the kept rows takes it: a
+    // fold or an apply of late events cannot interleave with the subtraction.
+    let engine = match conn.backend_name() {
+        "PostgreSQL" => Engine::Postgres,
+        _ => Engine::Sqlite,
+    };
+    super::cost_spans::lock(conn, engine).await?;
     let theirs = "FROM cost_daily_tenant t WHERE t.tenant_id = $1 \
                   AND t.day = cost_daily_service.day AND t.service = cost_daily_service.service";
     sqlx::query(&format!(

@@ -325,8 +325,10 @@ pub fn is_busy(err: &sqlx::Error) -> bool {
     let Some(code) = db.code() else {
         return false;
     };
+    // SQLite's codes have at most 4 digits, PostgreSQL's SQLSTATEs always 5
+    // characters (some all digits, like 42501).
     match code.parse::<i64>() {
-        Ok(sqlite) => sqlite & 0xff == 5,
-        Err(_) => matches!(code.as_ref(), "55P03" | "40P01"),
+        Ok(sqlite) if code.len() < 5 => sqlite & 0xff == 5,
+        _ => matches!(code.as_ref(), "55P03" | "40P01"),
     }
 }

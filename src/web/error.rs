@@ -291,8 +291,10 @@ mod tests {
                 "{code}"
             );
         }
-        // SQLITE_CORRUPT, SQLITE_IOERR, PostgreSQL's undefined table.
-        for code in ["11", "10", "42P01"] {
+        // SQLITE_CORRUPT, SQLITE_IOERR, PostgreSQL's undefined table, and its
+        // all-digit SQLSTATEs whose low byte would read as SQLITE_BUSY
+        // (insufficient privilege, a character not in the repertoire).
+        for code in ["11", "10", "42P01", "42501", "22021"] {
             assert_eq!(
                 store(code).status,
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -176,10 +176,15 @@ impl Costs {
                     .await?;
                 tx.commit().await?;
                 applied += n;
-                // A short part may mean another applier (a replica, the
-                // background tick) holds the rest: go on until none up to
-                // `upto` is left (waiting on its lock if it is still held).
+                // On PostgreSQL a short part may mean another applier (a
+                // replica, the background tick) holds the rest: go on until
+                // none up to `upto` is left (waiting on its lock). SQLite has
+                // one writer, so a short part is the end; its ids are reused
+                // once the queue is empty, so asking again could chase ingest.
                 if n < APPLY_BATCHES as usize {
+                    if self.db.engine() == db::Engine::Sqlite {
+                        break;
+                    }
                     let mut conn = self.db.pool().acquire().await?;
                     if !db::costs::pending_upto(&mut conn, upto).await? {
                         break;
