@@ -392,21 +392,14 @@ pub async fn week_kept(conn: &mut Conn, monday: NaiveDate) -> sqlx::Result<bool>
 /// The kept services of a week wholly folded (see [`week_kept`]).
 pub async fn service_week(conn: &mut Conn, monday: NaiveDate) -> sqlx::Result<Vec<ServiceWeek>> {
     sqlx::query(
-        "SELECT service, users, events, cost_micros FROM cost_service_week \
+        "SELECT service, users, events, cost_micros AS cost FROM cost_service_week \
          WHERE week = $1 ORDER BY service",
     )
     .bind(monday.to_string())
     .fetch_all(&mut *conn)
     .await?
     .iter()
-    .map(|r| {
-        Ok(ServiceWeek {
-            service: r.try_get("service")?,
-            users: r.try_get("users")?,
-            events: r.try_get("events")?,
-            cost_micros: r.try_get("cost_micros")?,
-        })
-    })
+    .map(super::costs::service_week_row)
     .collect()
 }
 

@@ -437,35 +437,52 @@ pub async fn forget_tenant(conn: &mut Conn, tenant: &str) -> sqlx::Result<u64> {
         _ => Engine::Sqlite,
     };
     super::cost_spans::lock(conn, engine).await?;
-    let theirs = "FROM cost_daily_tenant t WHERE t.tenant_id = $1 \
-                  AND t.day = cost_daily_service.day AND t.service = cost_daily_service.service";
-    sqlx::query(&format!(
-        "UPDATE cost_daily_service SET \
-         events = events - (SELECT CAST(SUM(t.events) AS BIGINT) {theirs}), \
-         cost_micros = cost_micros - (SELECT CAST(SUM(t.cost_micros) AS BIGINT) {theirs}) \
-         WHERE EXISTS (SELECT 1 {theirs})"
-    ))
-    .bind(tenant)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DELETE FROM cost_daily_service WHERE events <= 0")
+    // Its share of the totals across tenants, from its own rows: (total,
+    // its rows, the key they share, the column emptied rows are left with
+    // nothing in, the sums taken out).
+    let shares: [(&str, &str, &str, &str, &[&str]); 2] = [
+        (
+            "cost_daily_service",
+            "cost_daily_tenant",
+            "day",
+            "events",
+            &["events", "cost_micros"],
+        ),
+        (
+            "cost_service_week",
+            "cost_weekly",
+            "week",
+            "users",
+            &["users", "events", "cost_micros"],
+        ),
+    ];
+    for (total, rows, key, count, sums) in shares {
+        let theirs = format!(
+            "FROM {rows} r WHERE r.tenant_id = $1 \
+             AND r.{key} = {total}.{key} AND r.service = {total}.service"
+        );
+        let sets: Vec<String> = sums
+            .iter()
+            .map(|c| {
+                let taken = if *c == "users" {
+                    "COUNT(*)".to_string()
+                } else {
+                    format!("SUM(r.{c})")
+                };
+                format!("{c} = {c} - (SELECT CAST({taken} AS BIGINT) {theirs})")
+            })
+            .collect();
+        sqlx::query(&format!(
+            "UPDATE {total} SET {} WHERE EXISTS (SELECT 1 {theirs})",
+            sets.join(", ")
+        ))
+        .bind(tenant)
         .execute(&mut *conn)
         .await?;
-    let theirs = "FROM cost_weekly w WHERE w.tenant_id = $1 \
-                  AND w.week = cost_service_week.week AND w.service = cost_service_week.service";
-    sqlx::query(&format!(
-        "UPDATE cost_service_week SET \
-         users = users - (SELECT CAST(COUNT(*) AS BIGINT) {theirs}), \
-         events = events - (SELECT CAST(SUM(w.events) AS BIGINT) {theirs}), \
-         cost_micros = cost_micros - (SELECT CAST(SUM(w.cost_micros) AS BIGINT) {theirs}) \
-         WHERE EXISTS (SELECT 1 {theirs})"
-    ))
-    .bind(tenant)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DELETE FROM cost_service_week WHERE users <= 0")
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(&format!("DELETE FROM {total} WHERE {count} <= 0"))
+            .execute(&mut *conn)
+            .await?;
+    }
     let mut removed = 0;
     for table in [
         "cost_daily",
@@ -678,17 +695,20 @@ pub async fn week_totals(
     .fetch_all(&mut *conn)
     .await?
     .iter()
-    .map(|r| {
-        Ok(ServiceWeek {
-            service: r.try_get("service")?,
-            users: r.try_get("users")?,
-            events: r.try_get("events")?,
-            cost_micros: r.try_get("cost")?,
-        })
-    })
+    .map(service_week_row)
     .collect::<sqlx::Result<Vec<_>>>()?;
     let users = cost_spans::week_users(conn, monday).await?;
     Ok((services, WeekUsers::ranked(users, page)))
+}
+
+/// A service's week from a row of (service, users, events, cost).
+pub(super) fn service_week_row(r: &sqlx::any::AnyRow) -> sqlx::Result<ServiceWeek> {
+    Ok(ServiceWeek {
+        service: r.try_get("service")?,
+        users: r.try_get("users")?,
+        events: r.try_get("events")?,
+        cost_micros: r.try_get("cost")?,
+    })
 }
 
 /// Adds data-plane requests to the cost rollups as service `keyward`: one
