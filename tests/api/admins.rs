@@ -209,10 +209,12 @@ async fn first_run_sign_in_and_sign_out() {
 #[tokio::test]
 async fn sign_in_attempts_are_rate_limited_per_account() {
     let app = spawn_app().await;
-    let out = app.cli_with_stdin(
-        &["admin", "add-user", "ops@example.com"],
-        &format!("{PASSWORD}\n"),
-    );
+    let out = app
+        .cli_with_stdin(
+            &["admin", "add-user", "ops@example.com"],
+            &format!("{PASSWORD}\n"),
+        )
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -227,10 +229,12 @@ async fn sign_in_attempts_are_rate_limited_per_account() {
     assert_eq!(location(&res), "/admin/sign-in?error=limited");
     assert!(res.headers().get(SET_COOKIE).is_none());
     // Another account is not locked out by it.
-    let out = app.cli_with_stdin(
-        &["admin", "add-user", "other@example.com"],
-        &format!("{PASSWORD}\n"),
-    );
+    let out = app
+        .cli_with_stdin(
+            &["admin", "add-user", "other@example.com"],
+            &format!("{PASSWORD}\n"),
+        )
+        .await;
     assert!(out.status.success());
     let res = sign_in(&app, "other@example.com", PASSWORD).await;
     assert_eq!(location(&res), "/admin/cache-keys");
@@ -239,16 +243,18 @@ async fn sign_in_attempts_are_rate_limited_per_account() {
 #[tokio::test]
 async fn the_cli_adds_admins_and_viewers() {
     let app = spawn_app().await;
-    let out = app.cli_with_stdin(
-        &[
-            "admin",
-            "add-user",
-            "viewer@example.com",
-            "--role",
-            "viewer",
-        ],
-        &format!("{PASSWORD}\n"),
-    );
+    let out = app
+        .cli_with_stdin(
+            &[
+                "admin",
+                "add-user",
+                "viewer@example.com",
+                "--role",
+                "viewer",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -282,7 +288,7 @@ async fn the_cli_adds_admins_and_viewers() {
             "admin or viewer",
         ),
     ] {
-        let out = app.cli_with_stdin(&args, &input);
+        let out = app.cli_with_stdin(&args, &input).await;
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(message), "{args:?}: {err}");
@@ -306,10 +312,12 @@ async fn admins_disable_and_enable_keys_from_the_page_and_viewers_cannot() {
         ("ops@example.com", "admin"),
         ("viewer@example.com", "viewer"),
     ] {
-        let out = app.cli_with_stdin(
-            &["admin", "add-user", email, "--role", role],
-            &format!("{PASSWORD}\n"),
-        );
+        let out = app
+            .cli_with_stdin(
+                &["admin", "add-user", email, "--role", role],
+                &format!("{PASSWORD}\n"),
+            )
+            .await;
         assert!(out.status.success());
     }
     let disable = format!("/admin/keys/{key_id}/disable");
@@ -384,10 +392,12 @@ async fn rotating_from_the_page_shows_the_new_secret_once_and_keeps_the_old_one_
     let acme = app.provision_tenant("acme").await;
     let old_key = crate::helpers::s(&acme["api_key"]).to_string();
     let key_id = crate::helpers::s(&acme["key_id"]).to_string();
-    let out = app.cli_with_stdin(
-        &["admin", "add-user", "ops@example.com"],
-        &format!("{PASSWORD}\n"),
-    );
+    let out = app
+        .cli_with_stdin(
+            &["admin", "add-user", "ops@example.com"],
+            &format!("{PASSWORD}\n"),
+        )
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -473,10 +483,12 @@ async fn provisioning_from_the_page_shows_the_key_once() {
         ("ops@example.com", "admin"),
         ("viewer@example.com", "viewer"),
     ] {
-        let out = app.cli_with_stdin(
-            &["admin", "add-user", email, "--role", role],
-            &format!("{PASSWORD}\n"),
-        );
+        let out = app
+            .cli_with_stdin(
+                &["admin", "add-user", email, "--role", role],
+                &format!("{PASSWORD}\n"),
+            )
+            .await;
         assert!(
             out.status.success(),
             "{}",
@@ -569,10 +581,12 @@ async fn the_customers_table_searches_filters_sorts_and_shows_this_months_use() 
     app.cache_get(key, "jt_acme", "other").await;
     app.flush_usage().await;
 
-    let out = app.cli_with_stdin(
-        &["admin", "add-user", "ops@example.com"],
-        &format!("{PASSWORD}\n"),
-    );
+    let out = app
+        .cli_with_stdin(
+            &["admin", "add-user", "ops@example.com"],
+            &format!("{PASSWORD}\n"),
+        )
+        .await;
     assert!(out.status.success());
     let (cookie, _) = signed_in(&app, "ops@example.com").await;
     let view = |query: &'static str| {
@@ -636,10 +650,12 @@ async fn the_invoices_page_generates_and_downloads_what_the_api_exports() {
         ("ops@example.com", "admin"),
         ("viewer@example.com", "viewer"),
     ] {
-        let out = app.cli_with_stdin(
-            &["admin", "add-user", email, "--role", role],
-            &format!("{PASSWORD}\n"),
-        );
+        let out = app
+            .cli_with_stdin(
+                &["admin", "add-user", email, "--role", role],
+                &format!("{PASSWORD}\n"),
+            )
+            .await;
         assert!(out.status.success());
     }
     let (cookie, csrf) = signed_in(&app, "ops@example.com").await;

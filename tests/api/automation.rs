@@ -945,7 +945,7 @@ async fn a_budget_cap_refuses_until_it_is_raised_and_its_gauge_shows() {
     );
 
     // The customer page shows the budget's gauge.
-    crate::dashboards::add_admins(&app);
+    crate::dashboards::add_admins(&app).await;
     let (cookie, _) = crate::admins::signed_in(&app, "viewer@example.com").await;
     let html = crate::dashboards::page_html(&app, "/admin/customers/acme", &cookie).await;
     assert!(
@@ -1060,7 +1060,7 @@ async fn a_generated_spike_is_flagged_as_an_anomaly_and_shown() {
     assert_eq!(a["cost_micros"], 21_050_000);
     assert!(a["score_milli"].as_i64().unwrap() > 3_000, "{a}");
 
-    crate::dashboards::add_admins(&app);
+    crate::dashboards::add_admins(&app).await;
     let (cookie, _) = crate::admins::signed_in(&app, "viewer@example.com").await;
     let html = crate::dashboards::page_html(&app, "/admin/customers/acme", &cookie).await;
     assert!(

@@ -528,14 +528,15 @@ async fn billing_input_is_checked() {
 async fn the_cli_generates_and_exports_invoices() {
     let app = spawn_app().await;
     october(&app).await;
-    let run = |args: &[&str]| app.cli(args);
+    let run = async |args: &[&str]| app.cli(args).await;
     let out = run(&[
         "billing",
         "generate-invoices",
         "--date",
         "2026-10-15",
         "--json",
-    ]);
+    ])
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -546,7 +547,7 @@ async fn the_cli_generates_and_exports_invoices() {
     assert_eq!(generated["invoices"][0]["number"], "KW-202610-ACME");
     assert_eq!(generated["invoices"][0]["total_cents"], 621);
 
-    let table = run(&["billing", "generate-invoices", "--period", "2026-10"]);
+    let table = run(&["billing", "generate-invoices", "--period", "2026-10"]).await;
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("2 draft invoices (2 replaced"), "{text}");
     assert!(
@@ -556,7 +557,8 @@ async fn the_cli_generates_and_exports_invoices() {
 
     let csv = run(&[
         "billing", "export", "--period", "2026-10", "--format", "csv",
-    ]);
+    ])
+    .await;
     assert!(csv.status.success());
     let api_csv = app
         .root(
@@ -571,16 +573,18 @@ async fn the_cli_generates_and_exports_invoices() {
     assert_eq!(String::from_utf8(csv.stdout).unwrap(), api_csv);
     let json = run(&[
         "billing", "export", "--period", "2026-10", "--format", "json",
-    ]);
+    ])
+    .await;
     let parsed: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(parsed["Invoices"].as_array().unwrap().len(), 2);
 
     let bad = run(&[
         "billing", "export", "--period", "2026-10", "--format", "xml",
-    ]);
+    ])
+    .await;
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("csv or json"));
-    let bad = run(&["billing", "generate-invoices", "--period", "October"]);
+    let bad = run(&["billing", "generate-invoices", "--period", "October"]).await;
     assert!(!bad.status.success());
 }
 

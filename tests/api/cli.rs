@@ -246,8 +246,8 @@ async fn the_resource_commands_drive_the_api_with_an_operator_token() {
         ("KEYWARD_URL", app.base.as_str()),
         ("KEYWARD_TOKEN", token.as_str()),
     ];
-    let run = |args: &[&str]| {
-        let out = app.cli_with_env(args, &env);
+    let run = async |args: &[&str]| {
+        let out = app.cli_with_env(args, &env).await;
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).to_string(),
@@ -266,7 +266,7 @@ async fn the_resource_commands_drive_the_api_with_an_operator_token() {
         "secrets",
         "tokens",
     ] {
-        let (ok, out, err) = run(&[group, "--help"]);
+        let (ok, out, err) = run(&[group, "--help"]).await;
         assert!(ok, "{group} --help: {err}");
         assert!(out.contains("Usage"), "{out}");
     }
@@ -285,24 +285,25 @@ async fn the_resource_commands_drive_the_api_with_an_operator_token() {
         "--name",
         "uploads",
         "--json",
-    ]);
+    ])
+    .await;
     assert!(ok, "{err}");
     let provisioned: serde_json::Value = serde_json::from_str(&out).unwrap();
     let key_id = s(&provisioned["key_id"]).to_string();
     let key = s(&provisioned["api_key"]).to_string();
 
-    let (ok, table, _) = run(&["tenants", "list"]);
+    let (ok, table, _) = run(&["tenants", "list"]).await;
     assert!(ok);
     assert!(
         table.starts_with("ID") && table.contains("acme") && table.contains("pro"),
         "{table}"
     );
-    let (ok, _, err) = run(&["tenants", "update", "acme", "--plan", "enterprise"]);
+    let (ok, _, err) = run(&["tenants", "update", "acme", "--plan", "enterprise"]).await;
     assert!(ok, "{err}");
-    let (ok, _, _) = run(&["tenants", "suspend", "acme"]);
+    let (ok, _, _) = run(&["tenants", "suspend", "acme"]).await;
     assert!(ok);
     assert_eq!(app.verify_code(&key, None).await, "DISABLED");
-    let (ok, _, _) = run(&["tenants", "resume", "acme"]);
+    let (ok, _, _) = run(&["tenants", "resume", "acme"]).await;
     assert!(ok);
     assert_eq!(app.verify_code(&key, None).await, "VALID");
 
@@ -315,24 +316,25 @@ async fn the_resource_commands_drive_the_api_with_an_operator_token() {
         "--label",
         "team=files",
         "--json",
-    ]);
+    ])
+    .await;
     assert!(ok, "{err}");
     let updated: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(updated["rate_limit"], 500);
     assert_eq!(updated["metadata"]["team"], "files");
-    let (ok, table, _) = run(&["keys", "list", "--tenant", "acme"]);
+    let (ok, table, _) = run(&["keys", "list", "--tenant", "acme"]).await;
     assert!(
         ok && table.contains(&key_id) && table.contains("uploads"),
         "{table}"
     );
 
-    let (ok, _, err) = run(&["namespaces", "create", "jt_acme_eu", "--tenant", "acme"]);
+    let (ok, _, err) = run(&["namespaces", "create", "jt_acme_eu", "--tenant", "acme"]).await;
     assert!(ok, "{err}");
-    let (_, table, _) = run(&["namespaces", "list", "--tenant", "acme"]);
+    let (_, table, _) = run(&["namespaces", "list", "--tenant", "acme"]).await;
     assert!(table.contains("jt_acme_eu"), "{table}");
-    let (ok, _, _) = run(&["namespaces", "delete", "jt_acme_eu"]);
+    let (ok, _, _) = run(&["namespaces", "delete", "jt_acme_eu"]).await;
     assert!(ok);
-    let (ok, table, _) = run(&["plans", "list"]);
+    let (ok, table, _) = run(&["plans", "list"]).await;
     assert!(ok && table.contains("enterprise"), "{table}");
     // The money model's terms: a plan's pricing, the allocation rates.
     let (ok, out, err) = run(&[
@@ -347,7 +349,8 @@ async fn the_resource_commands_drive_the_api_with_an_operator_token() {
         "12000",
         "--effective-from",
         "2026-01-01",
-    ]);
+    ])
+    .await;
     assert!(
         ok && out.contains("plan_pricing") && out.contains("30000000"),
         "{out}{err}"
@@ -360,11 +363,12 @@ async fn the_resource_commands_drive_the_api_with_an_operator_token() {
         "--compliance-bps",
         "500",
         "--json",
-    ]);
+    ])
+    .await;
     assert!(ok, "{err}");
     let rates: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rates["sga_bps"], 1200);
-    let (ok, table, _) = run(&["plans", "terms"]);
+    let (ok, table, _) = run(&["plans", "terms"]).await;
     assert!(
         ok && table.contains("2026-01-01") && table.contains("1200"),
         "{table}"
@@ -376,17 +380,18 @@ async fn the_resource_commands_drive_the_api_with_an_operator_token() {
         "10001",
         "--compliance-bps",
         "0",
-    ]);
+    ])
+    .await;
     assert!(!ok && err.contains("sga_bps"), "{err}");
-    let (ok, table, _) = run(&["prices", "list", "--service", "openai"]);
+    let (ok, table, _) = run(&["prices", "list", "--service", "openai"]).await;
     assert!(ok && table.contains("openai"), "{table}");
-    let (ok, _, err) = run(&["invoices", "list"]);
+    let (ok, _, err) = run(&["invoices", "list"]).await;
     assert!(ok, "{err}");
 
     // Refusals come back as the API's code, with a failing exit status.
-    let (ok, _, err) = run(&["tenants", "erase", "acme", "--confirm", "acme2"]);
+    let (ok, _, err) = run(&["tenants", "erase", "acme", "--confirm", "acme2"]).await;
     assert!(!ok && err.contains("--confirm"), "{err}");
-    let (ok, _, err) = run(&["keys", "revoke", "key_00000000000000000000000000000000"]);
+    let (ok, _, err) = run(&["keys", "revoke", "key_00000000000000000000000000000000"]).await;
     assert!(!ok && err.contains("KEY_NOT_FOUND"), "{err}");
     let reader = app
         .root_json(
@@ -396,20 +401,22 @@ async fn the_resource_commands_drive_the_api_with_an_operator_token() {
         )
         .await
         .1;
-    let out = app.cli_with_env(
-        &["keys", "list"],
-        &[
-            ("KEYWARD_URL", app.base.as_str()),
-            ("KEYWARD_TOKEN", s(&reader["token"])),
-        ],
-    );
+    let out = app
+        .cli_with_env(
+            &["keys", "list"],
+            &[
+                ("KEYWARD_URL", app.base.as_str()),
+                ("KEYWARD_TOKEN", s(&reader["token"])),
+            ],
+        )
+        .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PERMISSION_DENIED"));
 
-    let (ok, _, _) = run(&["keys", "revoke", &key_id]);
+    let (ok, _, _) = run(&["keys", "revoke", &key_id]).await;
     assert!(ok);
     assert_eq!(app.verify_code(&key, None).await, "REVOKED");
-    let (ok, out, err) = run(&["tenants", "erase", "acme", "--confirm", "acme"]);
+    let (ok, out, err) = run(&["tenants", "erase", "acme", "--confirm", "acme"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("erased"), "{out}");
     let (status, _) = app.root_json(Method::GET, "/api/tenants/acme", None).await;

@@ -719,7 +719,7 @@ async fn the_cli_analyzes_costs_and_optimisation() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let run = |args: &[&str]| app.cli(args);
+    let run = async |args: &[&str]| app.cli(args).await;
     let out = run(&[
         "costs",
         "analyze",
@@ -730,7 +730,8 @@ async fn the_cli_analyzes_costs_and_optimisation() {
         "--from",
         "2026-10-05",
         "--json",
-    ]);
+    ])
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -750,17 +751,18 @@ async fn the_cli_analyzes_costs_and_optimisation() {
         "weekly",
         "--from",
         "2026-10-05",
-    ]);
+    ])
+    .await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("SERVICE") && text.contains("$0.002500"),
         "{text}"
     );
-    let out = run(&["costs", "analyze", "--tenant", "acme", "--period", "yearly"]);
+    let out = run(&["costs", "analyze", "--tenant", "acme", "--period", "yearly"]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("period"));
 
-    let out = run(&["optimize", "analyze", "--week", "2026-10-06", "--json"]);
+    let out = run(&["optimize", "analyze", "--week", "2026-10-06", "--json"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -774,6 +776,6 @@ async fn the_cli_analyzes_costs_and_optimisation() {
         ),
         (Some(1), Some(1))
     );
-    let out = run(&["optimize", "analyze", "--week", "2026-10-06"]);
+    let out = run(&["optimize", "analyze", "--week", "2026-10-06"]).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("active users"));
 }

@@ -10,15 +10,17 @@ use reqwest::header::COOKIE;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-pub(crate) fn add_admins(app: &TestApp) {
+pub(crate) async fn add_admins(app: &TestApp) {
     for (email, role) in [
         ("ops@example.com", "admin"),
         ("viewer@example.com", "viewer"),
     ] {
-        let out = app.cli_with_stdin(
-            &["admin", "add-user", email, "--role", role],
-            &format!("{PASSWORD}\n"),
-        );
+        let out = app
+            .cli_with_stdin(
+                &["admin", "add-user", email, "--role", role],
+                &format!("{PASSWORD}\n"),
+            )
+            .await;
         assert!(out.status.success(), "{out:?}");
     }
 }
@@ -91,7 +93,7 @@ async fn the_cost_dashboard_draws_what_its_tables_and_the_api_show() {
     for t in ["acme", "beta", "idle"] {
         app.provision_tenant(t).await;
     }
-    add_admins(&app);
+    add_admins(&app).await;
     let (cookie, _) = signed_in(&app, "ops@example.com").await;
 
     // Nothing yet: every chart says so instead of drawing an empty frame.
@@ -252,7 +254,7 @@ async fn the_cost_dashboard_shows_cache_hit_rate_and_savings() {
     let app = spawn_app().await;
     let acme = app.provision_tenant("acme").await;
     let key = s(&acme["api_key"]).to_string();
-    add_admins(&app);
+    add_admins(&app).await;
     let (cookie, _) = signed_in(&app, "ops@example.com").await;
     let page = page_html(&app, "/admin/costs?period=last-30-days", &cookie).await;
     assert!(page.contains("No cache lookups in this period yet."));
@@ -288,7 +290,7 @@ async fn the_cost_dashboard_shows_cache_hit_rate_and_savings() {
 async fn the_optimisation_page_flags_under_used_services() {
     let app = spawn_app().await;
     app.provision_tenant("acme").await;
-    add_admins(&app);
+    add_admins(&app).await;
     let (cookie, _) = signed_in(&app, "ops@example.com").await;
     let empty = page_html(&app, "/admin/optimize", &cookie).await;
     assert!(empty.contains("No usage in this week yet."), "{empty}");
@@ -350,7 +352,7 @@ async fn the_customer_page_shows_use_limits_keys_secrets_and_audit() {
         s(&acme["api_key"]).to_string(),
         s(&acme["key_id"]).to_string(),
     );
-    add_admins(&app);
+    add_admins(&app).await;
     let (cookie, csrf) = signed_in(&app, "ops@example.com").await;
     let path = "/admin/customers/acme";
 
@@ -504,7 +506,7 @@ async fn dashboard_forms_refuse_other_sites_and_answer_browsers_with_pages() {
     let app = spawn_app().await;
     let acme = app.provision_tenant("acme").await;
     let key_id = s(&acme["key_id"]).to_string();
-    add_admins(&app);
+    add_admins(&app).await;
     let (cookie, csrf) = signed_in(&app, "ops@example.com").await;
     // Login CSRF and friends: a form posted from another site is refused
     // before anything runs.
@@ -603,7 +605,7 @@ async fn the_customers_table_pages_by_fifty_and_keeps_its_filters() {
         json!({"user_id": "free1", "integration": "files", "project_id": "jt", "tier": "free"}),
     )
     .await;
-    add_admins(&app);
+    add_admins(&app).await;
     let (cookie, _) = signed_in(&app, "ops@example.com").await;
     let rows = crate::admins::table_rows;
 

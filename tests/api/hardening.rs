@@ -173,10 +173,12 @@ async fn concurrent_payments_add_up() {
 }
 
 async fn add_admin(app: &crate::helpers::TestApp, email: &str) {
-    let out = app.cli_with_stdin(
-        &["admin", "add-user", email],
-        &format!("{}\n", crate::admins::PASSWORD),
-    );
+    let out = app
+        .cli_with_stdin(
+            &["admin", "add-user", email],
+            &format!("{}\n", crate::admins::PASSWORD),
+        )
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -747,7 +749,7 @@ async fn a_replica_missing_a_master_key_version_refuses_to_start() {
     let app = spawn_app().await;
     app.provision_tenant("acme").await;
     // A rotation on this host writes version 2 into its data directory.
-    let out = app.cli(&["vault", "rotate-master", "--only-replica"]);
+    let out = app.cli(&["vault", "rotate-master", "--only-replica"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -896,7 +898,7 @@ async fn a_keyring_from_configuration_is_shared_and_never_rotated_on_one_host() 
         &["vault", "rotate-master"][..],
         &["vault", "rotate-master", "--only-replica"][..],
     ] {
-        let out = app.cli_with_env(args, &one);
+        let out = app.cli_with_env(args, &one).await;
         assert!(!out.status.success());
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("KEYWARD_MASTER_KEYS"),
@@ -918,7 +920,7 @@ async fn a_keyring_from_configuration_is_shared_and_never_rotated_on_one_host() 
     ];
     let app = spawn_app_in_with(store, &two).await;
     // ...then a second process re-seals everything under it.
-    let out = app.cli_with_env(&["vault", "reseal", "--json"], &two);
+    let out = app.cli_with_env(&["vault", "reseal", "--json"], &two).await;
     assert!(
         out.status.success(),
         "{}",
@@ -952,10 +954,10 @@ async fn on_postgresql_a_rotation_into_one_hosts_file_needs_only_replica() {
         return;
     }
     let app = spawn_app().await;
-    let out = app.cli(&["vault", "rotate-master"]);
+    let out = app.cli(&["vault", "rotate-master"]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--only-replica"));
-    let out = app.cli(&["vault", "rotate-master", "--only-replica"]);
+    let out = app.cli(&["vault", "rotate-master", "--only-replica"]).await;
     assert!(
         out.status.success(),
         "{}",

@@ -103,6 +103,27 @@ fn uuid_like() -> String {
     format!("{}_{}_{}", std::process::id(), t, n)
 }
 
+/// The apps' warnings (and sqlx's slow statements) in the output of the
+/// test that failed: apps run on the test's own thread, whose output the
+/// harness captures and prints only for a failure.
+fn log_warnings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("keyward=warn,sqlx=warn"))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// Runs blocking work (a process) on tokio's blocking pool, so the app on
+/// the test's thread goes on serving meanwhile.
+async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 /// A fresh app: its own temporary data directory and database.
 pub async fn spawn_app() -> TestApp {
     spawn_app_in(fresh_store().await).await
@@ -120,6 +141,7 @@ pub async fn spawn_app_in(store: Store) -> TestApp {
 
 /// An app over an existing store, with extra configuration.
 pub async fn spawn_app_in_with(store: Store, extra: &[(&str, &str)]) -> TestApp {
+    log_warnings();
     let settings = settings_for(&store, extra);
     let app = Application::build(settings).await.expect("app builds");
     serve(app, store)
@@ -421,12 +443,15 @@ impl TestApp {
 
     /// Runs the `keyward` binary as a process over this app's store and data
     /// directory (same database, keyring and pepper), with no other environment.
-    pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        self.cli_with_env(args, &[])
+    /// The app keeps running meanwhile (the process is waited for off the
+    /// test's thread, which the app shares): a CLI that waits for a lock
+    /// the app holds gets it.
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with_env(args, &[]).await
     }
 
     /// The CLI as a process over this app's store, with extra variables.
-    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    pub async fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         let data_dir = self.sqlite_path();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
         cmd.env_clear()
@@ -437,11 +462,11 @@ impl TestApp {
         if let Some(url) = self.engine_url() {
             cmd.env("DATABASE_URL", url);
         }
-        cmd.output().expect("cli runs")
+        off_thread(move || cmd.output().expect("cli runs")).await
     }
 
     /// Like [`TestApp::cli`], with `input` on the process's stdin.
-    pub fn cli_with_stdin(&self, args: &[&str], input: &str) -> std::process::Output {
+    pub async fn cli_with_stdin(&self, args: &[&str], input: &str) -> std::process::Output {
         use std::io::Write;
         let data_dir = self.sqlite_path();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
@@ -455,14 +480,18 @@ impl TestApp {
         if let Some(url) = self.engine_url() {
             cmd.env("DATABASE_URL", url);
         }
-        let mut child = cmd.spawn().expect("cli starts");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("stdin written");
-        child.wait_with_output().expect("cli runs")
+        let input = input.to_string();
+        off_thread(move || {
+            let mut child = cmd.spawn().expect("cli starts");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("stdin written");
+            child.wait_with_output().expect("cli runs")
+        })
+        .await
     }
 
     pub fn sqlite_path(&self) -> std::path::PathBuf {

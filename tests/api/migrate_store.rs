@@ -137,10 +137,12 @@ async fn a_serving_sqlite_install_moves_to_postgres_with_nothing_lost() {
         )
         .await;
     assert!(status.is_success(), "{status}");
-    let out = app.cli_with_stdin(
-        &["admin", "add-user", "ops@example.com"],
-        &format!("{PASSWORD}\n"),
-    );
+    let out = app
+        .cli_with_stdin(
+            &["admin", "add-user", "ops@example.com"],
+            &format!("{PASSWORD}\n"),
+        )
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -277,7 +279,9 @@ async fn a_serving_sqlite_install_moves_to_postgres_with_nothing_lost() {
     assert_eq!(hit.body["hit"], true);
     assert_eq!(hit.body["response"], json!({"answer": "kept"}));
 
-    let out = moved.cli(&["secrets", "get", "openai", "acme", "--json"]);
+    let out = moved
+        .cli(&["secrets", "get", "openai", "acme", "--json"])
+        .await;
     assert!(
         out.status.success(),
         "{}",

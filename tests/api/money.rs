@@ -110,7 +110,7 @@ fn owned(pairs: &[(&str, i64)]) -> Vec<(String, i64)> {
 async fn a_month_is_one_number_on_the_invoice_the_tpc_and_the_dashboard_in_both_modes() {
     let app = spawn_app().await;
     app.provision_tenant("acme").await;
-    add_admins(&app);
+    add_admins(&app).await;
     let (cookie, _) = signed_in(&app, "ops@example.com").await;
     let (month, days) = last_month();
     // acme has been on pro since the first of last month.
@@ -402,7 +402,7 @@ async fn a_parent_rolls_up_its_sub_organisations_with_each_share() {
     );
 
     // The parent's dashboard is the family's.
-    add_admins(&app);
+    add_admins(&app).await;
     let (cookie, _) = signed_in(&app, "ops@example.com").await;
     let page = page_html(
         &app,
@@ -486,11 +486,11 @@ async fn the_seeds_savings_estimate_to_the_cent() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     assert_eq!(bad["error"]["field"], "hit_rate_bps");
     // The CLI gives the same figures.
-    let out = app.cli(&["costs", "project-savings", "--json"]);
+    let out = app.cli(&["costs", "project-savings", "--json"]).await;
     assert!(out.status.success(), "{out:?}");
     let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cli["monthly_saving_micros"], 90_000_000);
-    let out = app.cli(&["costs", "project-savings"]);
+    let out = app.cli(&["costs", "project-savings"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("saving $90.000000 a month (45.00%)"),

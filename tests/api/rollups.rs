@@ -281,7 +281,7 @@ async fn rollups_agree_with_the_raw_events() {
     for t in TENANTS {
         app.provision_tenant(t).await;
     }
-    add_admins(&app);
+    add_admins(&app).await;
     let now = Utc::now();
     let change = (now - Duration::days(40))
         .date_naive()

@@ -461,7 +461,7 @@ async fn the_root_token_turns_off_only_once_an_operator_token_can_manage_tokens(
     assert_eq!(state["enabled"], false);
 
     // Recovery from the store, as the README says: the CLI turns it on.
-    let out = app.cli(&["tokens", "root-token", "on"]);
+    let out = app.cli(&["tokens", "root-token", "on"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -484,15 +484,17 @@ async fn the_root_token_turns_off_only_once_an_operator_token_can_manage_tokens(
 #[tokio::test]
 async fn the_cli_creates_lists_and_revokes_tokens() {
     let app = spawn_app().await;
-    let out = app.cli(&[
-        "tokens",
-        "create",
-        "--name",
-        "finance export",
-        "--permission",
-        "billing:read,audit:read",
-        "--json",
-    ]);
+    let out = app
+        .cli(&[
+            "tokens",
+            "create",
+            "--name",
+            "finance export",
+            "--permission",
+            "billing:read,audit:read",
+            "--json",
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -510,7 +512,7 @@ async fn the_cli_creates_lists_and_revokes_tokens() {
     let (status, _) = call(&app, &secret, Method::GET, "/api/keys", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let out = app.cli(&["tokens", "list"]);
+    let out = app.cli(&["tokens", "list"]).await;
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         table.contains(&id) && table.contains("finance export"),
@@ -518,12 +520,14 @@ async fn the_cli_creates_lists_and_revokes_tokens() {
     );
     assert!(!table.contains(&secret[4..]));
 
-    let out = app.cli(&["tokens", "revoke", &id]);
+    let out = app.cli(&["tokens", "revoke", &id]).await;
     assert!(out.status.success());
     let (status, _) = call(&app, &secret, Method::GET, "/api/invoices", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let out = app.cli(&["tokens", "create", "--name", "x", "--permission", "keys:*"]);
+    let out = app
+        .cli(&["tokens", "create", "--name", "x", "--permission", "keys:*"])
+        .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown permission"));
 }

@@ -570,8 +570,8 @@ async fn the_cli_reads_provisions_and_rotates_the_master_key() {
         json!({"service": "openai", "kind": "managed", "tenant_id": "acme", "value": "valid-cli-secret"}),
     )
     .await;
-    let run = |args: &[&str]| app.cli(args);
-    let out = run(&["secrets", "get", "openai", "acme", "--json"]);
+    let run = async |args: &[&str]| app.cli(args).await;
+    let out = run(&["secrets", "get", "openai", "acme", "--json"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -582,20 +582,20 @@ async fn the_cli_reads_provisions_and_rotates_the_master_key() {
         (v["key"].as_str(), v["source"].as_str()),
         (Some("valid-cli-secret"), Some("managed"))
     );
-    let table = run(&["secrets", "get", "openai", "acme"]);
+    let table = run(&["secrets", "get", "openai", "acme"]).await;
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(
         text.contains("NAME") && text.contains("ai-openai-acme"),
         "{text}"
     );
 
-    let out = run(&["secrets", "provision", "openai", "acme", "--json"]);
+    let out = run(&["secrets", "provision", "openai", "acme", "--json"]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no key management API"));
-    let out = run(&["secrets", "get", "nope", "acme"]);
+    let out = run(&["secrets", "get", "nope", "acme"]).await;
     assert!(!out.status.success());
 
-    let out = run(&["vault", "rotate-master", "--json", "--only-replica"]);
+    let out = run(&["vault", "rotate-master", "--json", "--only-replica"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -909,13 +909,15 @@ async fn previous_versions_are_kept_sealed_rolled_back_and_a_customer_key_delete
 
     // The master key rotates; the kept versions move with the live one, so
     // the old master key retires and a rollback still opens them.
-    let out = app.cli(&["vault", "rotate-master", "--json", "--only-replica"]);
+    let out = app
+        .cli(&["vault", "rotate-master", "--json", "--only-replica"])
+        .await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = app.cli(&["vault", "retire-master", "1"]);
+    let out = app.cli(&["vault", "retire-master", "1"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -988,19 +990,21 @@ async fn the_cli_stores_lists_versions_rolls_back_and_deletes_a_tenants_secret()
     let app = spawn_app().await;
     app.provision_tenant("acme").await;
     for v in ["valid-cli-1", "valid-cli-2"] {
-        let out = app.cli_with_stdin(
-            &[
-                "secrets",
-                "put",
-                "openai",
-                "acme",
-                "--kind",
-                "customer",
-                "--no-check",
-                "--json",
-            ],
-            &format!("{v}\n"),
-        );
+        let out = app
+            .cli_with_stdin(
+                &[
+                    "secrets",
+                    "put",
+                    "openai",
+                    "acme",
+                    "--kind",
+                    "customer",
+                    "--no-check",
+                    "--json",
+                ],
+                &format!("{v}\n"),
+            )
+            .await;
         assert!(
             out.status.success(),
             "{}",
@@ -1011,21 +1015,25 @@ async fn the_cli_stores_lists_versions_rolls_back_and_deletes_a_tenants_secret()
             "a value was printed"
         );
     }
-    let out = app.cli(&[
-        "secrets", "versions", "openai", "acme", "--kind", "customer", "--json",
-    ]);
+    let out = app
+        .cli(&[
+            "secrets", "versions", "openai", "acme", "--kind", "customer", "--json",
+        ])
+        .await;
     let kept: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(kept[0]["version"], 1, "{kept}");
-    let out = app.cli(&[
-        "secrets",
-        "rollback",
-        "openai",
-        "acme",
-        "--kind",
-        "customer",
-        "--version",
-        "1",
-    ]);
+    let out = app
+        .cli(&[
+            "secrets",
+            "rollback",
+            "openai",
+            "acme",
+            "--kind",
+            "customer",
+            "--version",
+            "1",
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -1033,10 +1041,12 @@ async fn the_cli_stores_lists_versions_rolls_back_and_deletes_a_tenants_secret()
     );
     let (_, got) = resolve(&app, "openai", "acme").await;
     assert_eq!(got["key"], "valid-cli-1");
-    let out = app.cli(&["secrets", "delete", "openai", "acme", "--kind", "customer"]);
+    let out = app
+        .cli(&["secrets", "delete", "openai", "acme", "--kind", "customer"])
+        .await;
     assert!(out.status.success());
     let (status, _) = resolve(&app, "openai", "acme").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let out = app.cli(&["secrets", "list", "--tenant", "acme"]);
+    let out = app.cli(&["secrets", "list", "--tenant", "acme"]).await;
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("NAME"));
 }
