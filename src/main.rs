@@ -7,6 +7,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    keyward::telemetry::init();
+    // `keyward` alone, or `keyward serve`, runs the server.
+    let serving = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .is_none_or(|a| a == "serve");
+    keyward::telemetry::init(serving);
     keyward::cli::run().await
 }

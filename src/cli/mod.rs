@@ -200,11 +200,16 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The services over the store, for one command. This process runs no
+/// scheduled job: it exits when the command is done, and a job it started
+/// would be cut off (the server's replicas run them; `jobs run` still works).
 pub(crate) async fn core(settings: &Settings) -> Result<crate::services::Keyward, String> {
     let db = startup::open_store(settings)
         .await
         .map_err(|e| e.to_string())?;
-    startup::open_core(settings, db)
+    let mut settings = settings.clone();
+    settings.scheduler.enabled = false;
+    startup::open_core(&settings, db)
         .await
         .map_err(|e| e.to_string())
 }

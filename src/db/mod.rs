@@ -140,6 +140,12 @@ impl Db {
             // An embedded SQLite connection cannot go away under us; pinging
             // it on every acquire is a round trip to its worker for nothing.
             .test_before_acquire(engine == Engine::Postgres)
+            // Never hand out a connection still inside a transaction (one
+            // whose owner went away before its rollback ran): closing it
+            // rolls it back and releases its locks.
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
@@ -183,11 +189,28 @@ impl Db {
     /// deferred transaction that reads, then writes, fails at once with
     /// "database is locked" when another connection wrote in between (its
     /// snapshot is stale), which concurrent background writers make likely.
+    ///
+    /// The BEGIN runs in a task of its own, so a caller dropped while it
+    /// waits (a request timing out or cancelled, a task aborted) never
+    /// leaves a connection in the pool inside a transaction nobody owns:
+    /// sqlx marks the transaction its own only once BEGIN has answered, and
+    /// a SQLite connection left inside `BEGIN IMMEDIATE` would hold the
+    /// write lock for every other writer. Here the task finishes the BEGIN
+    /// and drops the transaction it gets, which rolls it back.
     pub async fn begin(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
-        match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.pool.begin().await,
-        }
+        let (pool, engine) = (self.pool.clone(), self.engine);
+        tokio::spawn(async move {
+            match engine {
+                Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Engine::Postgres => pool.begin().await,
+            }
+        })
+        .await
+        .unwrap_or_else(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only when the runtime shuts down.
+            Err(_) => Err(sqlx::Error::PoolClosed),
+        })
     }
 
     pub fn engine(&self) -> Engine {
@@ -330,5 +353,69 @@ pub fn is_busy(err: &sqlx::Error) -> bool {
     match code.parse::<i64>() {
         Ok(sqlite) if code.len() < 5 => sqlite & 0xff == 5,
         _ => matches!(code.as_ref(), "55P03" | "40P01"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write transaction whose caller gave up while BEGIN waited for
+    /// SQLite's write lock (a request timed out, a task was aborted) leaves
+    /// no connection behind holding that lock: the next writers get it.
+    #[tokio::test]
+    async fn a_begin_given_up_while_waiting_leaves_no_writer_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite:{}", dir.path().join("b.db").display()))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let holder = db.begin().await.unwrap();
+        for wait_ms in [1, 5, 20, 50] {
+            let gave_up = tokio::time::timeout(Duration::from_millis(wait_ms), db.begin()).await;
+            assert!(gave_up.is_err(), "the write lock was held");
+        }
+        holder.rollback().await.unwrap();
+        // Given up at every point of its way: after each poll, with the
+        // work it waits for (the connection's thread) let run in between.
+        for polls in 1..64 {
+            let mut begin = Box::pin(db.begin());
+            for _ in 0..polls {
+                if futures::poll!(begin.as_mut()).is_ready() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_micros(50)).await;
+            }
+        }
+        for n in 0..8 {
+            let mut tx = db.begin().await.expect("the write lock is free again");
+            sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                .bind(n)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        // Another process (here another pool) sees them committed, and
+        // can write too: no connection is left holding the lock.
+        let other = Db::connect(&format!("sqlite:{}", dir.path().join("b.db").display()))
+            .await
+            .unwrap();
+        let mut tx = other.begin().await.expect("no writer left behind");
+        sqlx::query("INSERT INTO t (n) VALUES (8)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM t")
+            .fetch_one(other.pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        assert_eq!(n, 9);
     }
 }
