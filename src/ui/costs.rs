@@ -52,26 +52,21 @@ pub async fn costs_page(
     let today = chrono::Utc::now().date_naive();
     let span = preset.span(today);
     let core = &state.core;
-    let overview = core
-        .costs
-        .cost_overview(tenant_id.as_ref(), span)
+    // What ingest queued is applied once, then the page's four reads run at
+    // the same time, each on its own connection.
+    core.costs
+        .apply_cost_rollups()
         .await
         .map_err(server_error)?;
-    let usage = core
-        .costs
-        .usage_days(tenant_id.as_ref(), span.from, span.to)
-        .await
-        .map_err(server_error)?;
-    let forecast = core
-        .costs
-        .forecast(1, 90, tenant_id.as_ref())
-        .await
-        .map_err(server_error)?;
-    let anomalies = core
-        .budgets
-        .anomalies(tenant_id.as_ref(), span.from, span.to)
-        .await
-        .map_err(server_error)?;
+    let (overview, usage, forecast, anomalies) = tokio::try_join!(
+        core.costs.cost_overview(tenant_id.as_ref(), span),
+        core.costs
+            .usage_days(tenant_id.as_ref(), span.from, span.to),
+        core.costs.forecast(1, 90, tenant_id.as_ref()),
+        core.budgets
+            .anomalies(tenant_id.as_ref(), span.from, span.to),
+    )
+    .map_err(server_error)?;
     let mut page = super::costs_model::page(super::costs_model::Input {
         admin: admin_view(session),
         preset,

@@ -8,7 +8,7 @@ use crate::domain::ids::TenantId;
 use crate::domain::overview::{overview, CostOverview, OverviewInput};
 use crate::domain::plan::Plan;
 use crate::domain::usage::UsageTotals;
-use crate::services::Result;
+use crate::services::{Error, Result};
 use chrono::{NaiveDate, TimeZone, Utc};
 
 impl Costs {
@@ -25,18 +25,33 @@ impl Costs {
             self.keys.require_tenant(t).await?;
         }
         self.apply_cost_rollups().await?;
-        let mut conn = self.db.pool().acquire().await?;
         let family = match tenant {
-            Some(t) => Some(self.family(&mut conn, t).await?),
+            Some(t) => {
+                let mut conn = self.db.pool().acquire().await?;
+                Some(self.family(&mut conn, t).await?)
+            }
             None => None,
         };
         let scope = family.as_deref();
-        let b = db::costs::breakdown(&mut conn, scope, span.from, span.to).await?;
         let prev = span.previous_period();
-        let previous = db::costs::service_totals(&mut conn, scope, prev.from, prev.to).await?;
-        let statements = self
-            .statements(&mut conn, scope, span)
-            .await?
+        // Three reads on connections of their own, at the same time (SQLite
+        // readers run side by side in WAL mode); none holds a connection
+        // while it waits for another.
+        let (b, previous, statements) = tokio::try_join!(
+            async {
+                let mut conn = self.db.pool().acquire().await?;
+                Ok::<_, Error>(db::costs::breakdown(&mut conn, scope, span.from, span.to).await?)
+            },
+            async {
+                let mut conn = self.db.pool().acquire().await?;
+                Ok(db::costs::service_totals(&mut conn, scope, prev.from, prev.to).await?)
+            },
+            async {
+                let mut conn = self.db.pool().acquire().await?;
+                self.statements(&mut conn, scope, span).await
+            },
+        )?;
+        let statements = statements
             .into_iter()
             .map(|s| (s.tenant_id, s.plan.unwrap_or(Plan::Free), s.statement))
             .collect();
