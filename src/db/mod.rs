@@ -158,6 +158,17 @@ impl Db {
                              PRAGMA temp_store = MEMORY;",
                         )
                         .await?;
+                    } else {
+                        // Waits bounded as SQLite's busy timeout bounds them:
+                        // a lock still held after 10 s fails (55P03, answered
+                        // 503 STORE_BUSY), and a session left idle inside a
+                        // transaction for a minute (its owner gone) is ended
+                        // by the server, which releases its locks.
+                        conn.execute(
+                            "SET lock_timeout = '10s'; \
+                             SET idle_in_transaction_session_timeout = '60s'",
+                        )
+                        .await?;
                     }
                     Ok(())
                 })
@@ -443,5 +454,39 @@ mod tests {
             .try_get("n")
             .unwrap();
         assert_eq!(n, 9);
+    }
+
+    /// On PostgreSQL a lock still held by another transaction fails after
+    /// the 10 s lock timeout as busy (503 STORE_BUSY), rather than waiting
+    /// for as long as its holder likes.
+    #[tokio::test]
+    async fn a_postgres_lock_wait_ends_as_busy() {
+        let db = Db::connect("postgres://postgres@127.0.0.1:5432/test")
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432");
+        let table = format!("lock_wait_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE TABLE {table} (n INTEGER)"))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let mut holder = db.begin().await.unwrap();
+        sqlx::query(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let count = format!("SELECT COUNT(*) FROM {table}");
+        let wait = sqlx::query(&count).execute(db.pool());
+        let waited = tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .expect("the wait ends")
+            .expect_err("the table is locked");
+        assert!(is_busy(&waited), "{waited}");
+        assert!(started.elapsed() >= Duration::from_secs(9));
+        holder.rollback().await.unwrap();
+        sqlx::query(&format!("DROP TABLE {table}"))
+            .execute(db.pool())
+            .await
+            .unwrap();
     }
 }
