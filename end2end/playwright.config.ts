@@ -46,6 +46,8 @@ export default defineConfig({
       KEYWARD_ROOT_TOKEN: ROOT_TOKEN,
       LEPTOS_SITE_ROOT: "target/site",
       RUST_LOG: "warn",
+      // jobs.spec.ts registers a webhook at 127.0.0.1:9 (refusing connections).
+      KEYWARD_WEBHOOK_TARGETS: "any",
     },
   },
 });

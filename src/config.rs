@@ -627,6 +627,16 @@ fn automation<F: Fn(&str) -> Option<String>>(
         )?),
         enabled,
     };
+    let any_target = match vars.non_empty("KEYWARD_WEBHOOK_TARGETS").as_deref() {
+        None | Some("public") => false,
+        Some("any") => true,
+        Some(_) => {
+            return Err(ConfigError {
+                name: "KEYWARD_WEBHOOK_TARGETS",
+                message: "must be public or any".into(),
+            })
+        }
+    };
     let webhooks = crate::services::webhooks::WebhookOptions {
         retry_base: Duration::from_millis(vars.ranged(
             "KEYWARD_WEBHOOK_RETRY_BASE_MS",
@@ -650,6 +660,7 @@ fn automation<F: Fn(&str) -> Option<String>>(
             60_000,
             "milliseconds",
         )?),
+        any_target,
     };
     Ok((scheduler, webhooks))
 }

@@ -167,7 +167,8 @@ pub struct DeliveriesQuery {
 }
 
 /// Registers an endpoint; the answer carries its signing secret, once. The
-/// `url` must be an absolute http(s) URL without credentials (422 otherwise).
+/// `url` must be an absolute http(s) URL without credentials, at a public
+/// address unless `KEYWARD_WEBHOOK_TARGETS=any` (422 otherwise).
 #[utoipa::path(
     post,
     path = "/api/webhooks",

@@ -28,6 +28,7 @@ pub mod scheduler;
 pub mod tenants;
 pub mod usage;
 pub mod vault;
+mod webhook_targets;
 pub mod webhooks;
 
 use crate::crypto::api_key::KeyHasher;

@@ -6,6 +6,7 @@
 
 use super::events::{Events, Queued};
 use super::metrics::Metrics;
+use super::webhook_targets;
 use super::{now, Error, Result, Tasks};
 use crate::crypto::vault::{Keyring, Sealed};
 use crate::db::webhooks::{AttemptRow, DeliveryRow, EndpointRow};
@@ -37,6 +38,9 @@ pub struct WebhookOptions {
     pub poll: Duration,
     /// How long an endpoint may take to answer.
     pub timeout: Duration,
+    /// Whether endpoints may be internal addresses (`KEYWARD_WEBHOOK_TARGETS=any`);
+    /// by default only public ones are called (see `webhook_targets`).
+    pub any_target: bool,
 }
 
 impl Default for WebhookOptions {
@@ -46,6 +50,7 @@ impl Default for WebhookOptions {
             max_attempts: 8,
             poll: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
+            any_target: false,
         }
     }
 }
@@ -235,7 +240,7 @@ pub fn seal_to_endpoint(secret: &[u8], message_id: &str, plaintext: &[u8]) -> se
     })
 }
 
-fn check_url(url: &str) -> Result<String> {
+fn check_url(url: &str, any_target: bool) -> Result<String> {
     let bad = |m: &str| Error::from(ValidationError::new("url", m.to_string()));
     let parsed =
         reqwest::Url::parse(url.trim()).map_err(|_| bad("must be an absolute http(s) URL"))?;
@@ -249,6 +254,9 @@ fn check_url(url: &str) -> Result<String> {
     }
     if url.len() > 2048 {
         return Err(bad("must be at most 2048 characters"));
+    }
+    if let Some(refused) = webhook_targets::refused_host(&parsed).filter(|_| !any_target) {
+        return Err(bad(refused));
     }
     Ok(parsed.to_string())
 }
@@ -268,12 +276,18 @@ impl Webhooks {
         options: WebhookOptions,
         tasks: &Tasks,
     ) -> Self {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(options.timeout)
-            .user_agent("keyward-webhooks/1")
-            .build()
-            .expect("a TLS backend is compiled in");
+            .user_agent("keyward-webhooks/1");
+        if !options.any_target {
+            // Names resolved here, public addresses only; no proxy (it
+            // would resolve them where this check cannot see).
+            http = http
+                .dns_resolver(Arc::new(webhook_targets::PublicOnly))
+                .no_proxy();
+        }
+        let http = http.build().expect("a TLS backend is compiled in");
         let hooks = Self(Arc::new(Inner {
             db,
             keyring,
@@ -322,7 +336,7 @@ impl Webhooks {
         actor: &Actor,
         new: NewEndpoint,
     ) -> Result<(Endpoint, SigningSecret)> {
-        let url = check_url(&new.url)?;
+        let url = check_url(&new.url, self.0.options.any_target)?;
         let subscription = Subscription::parse(&new.events)?;
         let description = new.description.unwrap_or_default();
         if description.chars().count() > 200 {
@@ -726,6 +740,13 @@ impl Webhooks {
             .map_err(|e| e.to_string())?
             .ok_or("the endpoint was removed")?;
         drop(conn);
+        if !self.0.options.any_target {
+            // An endpoint stored while internal targets were allowed.
+            let url = reqwest::Url::parse(&endpoint.url).map_err(|e| e.to_string())?;
+            if let Some(refused) = webhook_targets::refused_host(&url) {
+                return Err(format!("not delivered: the URL {refused}"));
+            }
+        }
         let key = self.signing_key(&endpoint).map_err(|e| e.to_string())?;
         let timestamp = at.timestamp();
         let signature = sign(&key, &d.message_id, timestamp, &d.payload);
@@ -768,6 +789,13 @@ impl Webhooks {
 
 /// A transport error's text without the URL (it may carry a token in its query).
 fn without_url(e: &reqwest::Error) -> String {
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cause {
+        if c.to_string().contains(webhook_targets::NO_PUBLIC_ADDRESS) {
+            return format!("the host {}", webhook_targets::NO_PUBLIC_ADDRESS);
+        }
+        cause = c.source();
+    }
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

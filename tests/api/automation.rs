@@ -377,6 +377,85 @@ async fn an_endpoint_that_never_answers_holds_up_only_its_own_deliveries() {
 }
 
 #[tokio::test]
+async fn webhooks_go_only_to_public_addresses_unless_configured() {
+    let public = [("KEYWARD_WEBHOOK_TARGETS", "public")];
+    let app = spawn_app_with(&public).await;
+    for url in [
+        "http://127.0.0.1:8080/hook",
+        "http://127.1/hook",
+        "http://2130706433/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/hook",
+        "http://172.20.0.1/hook",
+        "http://192.168.1.1/hook",
+        "http://100.64.0.1/hook",
+        "http://0.0.0.0/hook",
+        "http://[fd00::1]/hook",
+        "http://[fe80::1]/hook",
+        "http://localhost:3000/hook",
+        "http://LocalHost./hook",
+        "http://admin.localhost/hook",
+    ] {
+        let (status, body) = app
+            .root_json(
+                Method::POST,
+                "/api/webhooks",
+                Some(json!({"url": url, "events": ["*"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
+        assert_eq!(body["error"]["code"], "VALIDATION_ERROR", "{url}: {body}");
+        assert!(
+            s(&body["error"]["message"]).contains("public address"),
+            "{url}: {body}"
+        );
+    }
+    // A public name is accepted (it is resolved, and checked, when sent).
+    let (status, body) = app
+        .root_json(
+            Method::POST,
+            "/api/webhooks",
+            Some(json!({"url": "https://hooks.example.com/k", "events": ["*"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let store = app.stop().await;
+
+    // An endpoint registered while internal targets were allowed...
+    let receiver = Receiver::start(&[]).await;
+    let app = spawn_app_in_with(store, &[("KEYWARD_WEBHOOK_TARGETS", "any")]).await;
+    let (id, _) = endpoint(&app, &receiver, json!(["webhook.test"])).await;
+    let store = app.stop().await;
+    // ...is not called once they are not: the attempt fails, logged why.
+    let app = spawn_app_in_with(store, &public).await;
+    let (status, d) = app
+        .root_json(Method::POST, &format!("/api/webhooks/{id}/test"), None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{d}");
+    let path = format!("/api/webhooks/deliveries/{}", s(&d["id"]));
+    let mut attempts = Value::Null;
+    for _ in 0..100 {
+        let (_, got) = app.root_json(Method::GET, &path, None).await;
+        if got["attempts"].as_array().is_some_and(|a| !a.is_empty()) {
+            attempts = got["attempts"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        s(&attempts[0]["error"]).contains("public address"),
+        "{attempts}"
+    );
+    assert!(attempts[0]["status_code"].is_null(), "{attempts}");
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+}
+
+#[tokio::test]
 async fn concurrent_replays_all_succeed_while_deliveries_are_written() {
     // Each replay reads, then writes; on SQLite a transaction that starts
     // by reading fails with "database is locked" when another write lands

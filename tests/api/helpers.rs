@@ -175,6 +175,9 @@ fn settings_for(store: &Store, extra: &[(&str, &str)]) -> Settings {
         // Webhook deliveries go out at once and retry quickly.
         ("KEYWARD_WEBHOOK_POLL_MS", "100".to_string()),
         ("KEYWARD_WEBHOOK_RETRY_BASE_MS", "200".to_string()),
+        // The tests' receivers listen on 127.0.0.1; the default (public
+        // addresses only) is tested in automation.rs.
+        ("KEYWARD_WEBHOOK_TARGETS", "any".to_string()),
     ]);
     let stub = crate::providers_stub::base_url();
     for service in ["openai", "anthropic", "hume", "elevenlabs", "deepgram"] {
