@@ -69,6 +69,15 @@ pub async fn kept_span(
 /// the transaction (on PostgreSQL; SQLite's write transactions are serial
 /// anyway), so applying deltas and folding days serialize.
 async fn anchor(conn: &mut Conn, lock: Option<Engine>) -> sqlx::Result<Option<NaiveDate>> {
+    if lock == Some(Engine::Postgres) {
+        // Waits for this lock are expected and ordered (taken first, one
+        // lock order, no deadlock): a fold or an erasure may hold it longer
+        // than the sessions' 10 s lock timeout, and the appliers behind it
+        // (every read) wait for it rather than fail.
+        sqlx::query("SET LOCAL lock_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
+    }
     let sql = match lock {
         Some(Engine::Postgres) => {
             "SELECT last_day FROM cost_window_anchor WHERE kind = $1 FOR UPDATE"

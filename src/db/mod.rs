@@ -187,7 +187,17 @@ impl Db {
             Engine::Sqlite => &SQLITE_MIGRATOR,
             Engine::Postgres => &POSTGRES_MIGRATOR,
         };
-        migrator.run(&self.pool).await?;
+        let mut conn = self.pool.acquire().await?;
+        if self.engine == Engine::Postgres {
+            // The migrator waits on an advisory lock while another process
+            // (a replica starting at the same time) migrates: no time limit
+            // on that wait, then the session's 10 s again.
+            conn.execute("SET lock_timeout = 0").await?;
+            migrator.run(&mut *conn).await?;
+            conn.execute("SET lock_timeout = '10s'").await?;
+        } else {
+            migrator.run(&mut *conn).await?;
+        }
         Ok(())
     }
 
@@ -486,6 +496,49 @@ mod tests {
         holder.rollback().await.unwrap();
         sqlx::query(&format!("DROP TABLE {table}"))
             .execute(db.pool())
+            .await
+            .unwrap();
+    }
+
+    /// The cost rollups' anchor lock is the one wait the 10 s lock timeout
+    /// leaves unbounded: an apply behind a fold that holds it for longer
+    /// waits, then goes on, rather than failing every read.
+    #[tokio::test]
+    async fn the_rollups_anchor_lock_is_waited_for_past_the_lock_timeout() {
+        let admin = Db::connect("postgres://postgres@127.0.0.1:5432/test")
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432");
+        let name = format!("kw_anchor_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(admin.pool())
+            .await
+            .unwrap();
+        let db = Db::connect(&format!("postgres://postgres@127.0.0.1:5432/{name}"))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        // (The migrations create the anchor's row.)
+        let mut fold = db.begin().await.unwrap();
+        cost_spans::lock(&mut fold, Engine::Postgres).await.unwrap();
+        let waiter = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut apply = db.begin().await?;
+                cost_spans::lock(&mut apply, Engine::Postgres).await?;
+                apply.commit().await
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert!(!waiter.is_finished(), "the apply waits for the fold");
+        fold.commit().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("the apply goes on once the fold is done")
+            .unwrap()
+            .expect("and does not fail");
+        db.pool().close().await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(admin.pool())
             .await
             .unwrap();
     }

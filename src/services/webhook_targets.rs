@@ -54,7 +54,10 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xfe00) == 0xfc00 // unique local
         || (s[0] & 0xffc0) == 0xfe80 // link-local
         || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-        || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo (reaches IPv4 through a tunnel)
+        || s[0] == 0x2002 // 6to4 (likewise)
+        || s[..3] == [0x64, 0xff9b, 1]) // local-use NAT64, RFC 8215
 }
 
 /// Why a URL's host is refused before any lookup: an address written in it
@@ -132,6 +135,9 @@ mod tests {
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
             "2001:db8::1",
+            "2001:0:4136:e378::1",
+            "2002:7f00:1::1",
+            "64:ff9b:1::a00:5",
         ] {
             assert!(!is_public(ip(a)), "{a}");
         }

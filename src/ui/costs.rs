@@ -52,8 +52,9 @@ pub async fn costs_page(
     let today = chrono::Utc::now().date_naive();
     let span = preset.span(today);
     let core = &state.core;
-    // What ingest queued is applied once, then the page's four reads run at
-    // the same time, each on its own connection.
+    // What ingest queued is applied first (the reads' own applies then find
+    // little or nothing), then the page's four reads run at the same time,
+    // each on its own connection.
     core.costs
         .apply_cost_rollups()
         .await
