@@ -541,18 +541,29 @@ async fn kept_rows(
     tenants: Option<&[crate::domain::ids::TenantId]>,
 ) -> sqlx::Result<Vec<sqlx::any::AnyRow>> {
     let sql = kept_rows_sql(span, to, tenants);
-    let q = sqlx::query(&sql)
+    kept_rows_query(&sql, span, to, tenants)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// `sql` (a query over [`kept_rows_sql`]) with its parameters bound.
+fn kept_rows_query<'q>(
+    sql: &'q str,
+    span: &'q Kept,
+    to: NaiveDate,
+    tenants: Option<&'q [crate::domain::ids::TenantId]>,
+) -> super::AnyQuery<'q> {
+    let q = sqlx::query(sql)
         .bind(span.kind)
         .bind(span.start.as_str())
         .bind(span.fresh_from.to_string())
         .bind(to.to_string());
     let q = super::bind_tenants(q, tenants);
-    let q = if span.fresh_from >= to {
+    if span.fresh_from >= to {
         q
     } else {
         super::bind_tenants(q, tenants)
-    };
-    q.fetch_all(&mut *conn).await
+    }
 }
 
 /// Each user's cost in a kept span `[.., to)` (see [`kept_span`]), of some
@@ -569,18 +580,10 @@ pub async fn user_costs(
         super::packed("CAST(cost AS TEXT)"),
         kept_rows_sql(span, to, tenants)
     );
-    let q = sqlx::query(&sql)
-        .bind(span.kind)
-        .bind(span.start.as_str())
-        .bind(span.fresh_from.to_string())
-        .bind(to.to_string());
-    let q = super::bind_tenants(q, tenants);
-    let q = if span.fresh_from >= to {
-        q
-    } else {
-        super::bind_tenants(q, tenants)
-    };
-    let packed: Option<String> = q.fetch_one(&mut *conn).await?.try_get("packed")?;
+    let packed: Option<String> = kept_rows_query(&sql, span, to, tenants)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("packed")?;
     super::unpack_ints(packed.as_deref())
 }
 
