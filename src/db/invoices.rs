@@ -1,6 +1,6 @@
 //! Invoices, their lines and the payments reconciled against them.
 
-use super::{corrupt, get_parsed, ts, Conn};
+use super::{corrupt, get_parsed, ts, Conn, Engine};
 use crate::domain::invoice::{BillingPeriod, Invoice, InvoiceLine, InvoiceStatus};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::AnyRow;
@@ -39,39 +39,68 @@ pub async fn issued_numbers(conn: &mut Conn, period: BillingPeriod) -> sqlx::Res
     rows.iter().map(|r| r.try_get("number")).collect()
 }
 
-pub async fn insert(conn: &mut Conn, inv: &Invoice, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO invoices (number, tenant_id, period, contact_name, invoice_date, due_date, \
-         currency, status, total_cents, paid_cents, xero_invoice_id, generated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(&inv.number)
-    .bind(&inv.tenant_id)
-    .bind(inv.period.to_string())
-    .bind(&inv.contact_name)
-    .bind(inv.date.to_string())
-    .bind(inv.due_date.to_string())
-    .bind(&inv.currency)
-    .bind(inv.status.as_str())
-    .bind(inv.total_cents())
-    .bind(inv.paid_cents)
-    .bind(inv.xero_invoice_id.clone())
-    .bind(ts(now))
-    .execute(&mut *conn)
-    .await?;
-    for (i, line) in inv.lines.iter().enumerate() {
-        sqlx::query(
+/// Invoices a statement (12 values each) and lines a statement (6 each):
+/// well under either engine's limit on bound values.
+const INVOICES_PER_STATEMENT: usize = 200;
+const LINES_PER_STATEMENT: usize = 400;
+
+/// Inserts drafts with their lines, many rows a statement (a month's
+/// invoices for every tenant at once).
+pub async fn insert_all(
+    conn: &mut Conn,
+    engine: Engine,
+    invoices: &[Invoice],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let now = ts(now);
+    for part in invoices.chunks(INVOICES_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO invoices (number, tenant_id, period, contact_name, invoice_date, due_date, \
+             currency, status, total_cents, paid_cents, xero_invoice_id, generated_at) {}",
+            super::values(engine, part.len(), 12)
+        );
+        let q = part.iter().fold(sqlx::query(&sql), |q, inv| {
+            q.bind(&inv.number)
+                .bind(&inv.tenant_id)
+                .bind(inv.period.to_string())
+                .bind(&inv.contact_name)
+                .bind(inv.date.to_string())
+                .bind(inv.due_date.to_string())
+                .bind(&inv.currency)
+                .bind(inv.status.as_str())
+                .bind(inv.total_cents())
+                .bind(inv.paid_cents)
+                .bind(inv.xero_invoice_id.clone())
+                .bind(&now)
+        });
+        q.execute(&mut *conn).await?;
+    }
+    let lines: Vec<(&str, i64, &InvoiceLine)> = invoices
+        .iter()
+        .flat_map(|inv| {
+            inv.lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (inv.number.as_str(), i as i64 + 1, l))
+        })
+        .collect();
+    for part in lines.chunks(LINES_PER_STATEMENT) {
+        let sql = format!(
             "INSERT INTO invoice_lines (invoice_number, line_no, item_code, description, quantity, \
-             unit_amount_cents) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&inv.number)
-        .bind(i as i64 + 1)
-        .bind(&line.item_code)
-        .bind(&line.description)
-        .bind(line.quantity)
-        .bind(line.unit_amount_cents)
-        .execute(&mut *conn)
-        .await?;
+             unit_amount_cents) {}",
+            super::values(engine, part.len(), 6)
+        );
+        let q = part
+            .iter()
+            .fold(sqlx::query(&sql), |q, (number, no, line)| {
+                q.bind(*number)
+                    .bind(*no)
+                    .bind(&line.item_code)
+                    .bind(&line.description)
+                    .bind(line.quantity)
+                    .bind(line.unit_amount_cents)
+            });
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }

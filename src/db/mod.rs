@@ -292,6 +292,21 @@ pub fn placeholders(engine: Engine, first: usize, n: usize) -> String {
         .join(",")
 }
 
+/// `VALUES (..), (..)`: `rows` rows of `cols` placeholders each, numbered
+/// from `$1` (see [`placeholders`]).
+pub fn values(engine: Engine, rows: usize, cols: usize) -> String {
+    let mut sql = String::from("VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        sql.push_str(&placeholders(engine, i * cols + 1, cols));
+        sql.push(')');
+    }
+    sql
+}
+
 /// A column of rows bound as one JSON value (see [`json_rows`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Col {

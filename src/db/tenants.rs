@@ -79,6 +79,16 @@ pub async fn set_parent(
     Ok(done.rows_affected() == 1)
 }
 
+/// Every tenant's name, by id.
+pub async fn names(conn: &mut Conn) -> sqlx::Result<std::collections::HashMap<String, String>> {
+    sqlx::query("SELECT id, name FROM tenants")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+        .collect()
+}
+
 pub async fn find(conn: &mut Conn, id: &TenantId) -> sqlx::Result<Option<Tenant>> {
     sqlx::query(&format!("SELECT {COLUMNS} FROM tenants WHERE id = $1"))
         .bind(id.as_str())

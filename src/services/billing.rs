@@ -8,7 +8,6 @@ use crate::db::{self, Db};
 use crate::domain::analytics::Span;
 use crate::domain::audit::Actor;
 use crate::domain::events::{Event, EventType};
-use crate::domain::ids::TenantId;
 use crate::domain::invoice::{
     draft_invoice, xero_csv, xero_invoices_json, BillingPeriod, Invoice, InvoiceLine,
     InvoiceStatus, Ledger,
@@ -171,23 +170,20 @@ impl Billing {
                 }));
             }
         }
+        let names = db::tenants::names(&mut tx).await?;
         let mut invoices = Vec::new();
         for (tenant_id, (mut lines, children)) in bills {
             lines.extend(children);
-            let id = TenantId::parse(tenant_id.clone())?;
-            let name = db::tenants::find(&mut tx, &id)
-                .await?
-                .map(|t| t.name)
-                .unwrap_or_else(|| tenant_id.clone());
-            let Some(inv) = draft_invoice(period, &tenant_id, &name, &opts.currency, lines) else {
+            let name = names.get(&tenant_id).unwrap_or(&tenant_id);
+            let Some(inv) = draft_invoice(period, &tenant_id, name, &opts.currency, lines) else {
                 continue;
             };
             if kept.contains(&inv.number) {
                 continue;
             }
-            db::invoices::insert(&mut tx, &inv, now).await?;
             invoices.push(inv);
         }
+        db::invoices::insert_all(&mut tx, self.db.engine(), &invoices, now).await?;
         db::audit::insert(
             &mut tx,
             &actor.entry(
