@@ -24,7 +24,9 @@ pub type RollupDelta = (i64, i64, i64);
 /// Stores the events not stored before (an event is identified by its id and
 /// timestamp; a retry resends both) with their costs, and queues exactly those
 /// for the daily rollups (one `cost_rollup_pending` row; see
-/// [`apply_pending`]). Call inside a transaction. Returns how many were new.
+/// [`apply_pending`]). Call inside a write transaction (`Db::begin`: on
+/// SQLite it holds the only write lock from its start) with each (timestamp,
+/// event id) at most once in `events`. Returns how many were new.
 pub async fn ingest(
     conn: &mut Conn,
     engine: Engine,
@@ -110,7 +112,17 @@ async fn store_new_events(
                         .bind(r.14)
                         .bind(r.15)
                 });
-                q.execute(&mut *conn).await?;
+                // Holds while this transaction has the write lock and the
+                // batch's keys are unique (`dedup_batch`); if not, the batch
+                // fails whole rather than count an event it did not store.
+                let stored = q.execute(&mut *conn).await?.rows_affected();
+                if stored != fresh.len() as u64 {
+                    return Err(corrupt(format!(
+                        "usage events: {stored} of {} new events stored; call ingest in a \
+                         write transaction with unique event keys",
+                        fresh.len()
+                    )));
+                }
                 new_ids.extend(fresh.iter().map(|(e, _)| (ts(e.at), e.event_id.clone())));
             }
         }
@@ -663,6 +675,7 @@ pub async fn tenant_day_totals(
 /// stretch's first day) rows.
 pub async fn tenant_segment_costs(
     conn: &mut Conn,
+    engine: Engine,
     tenants: Option<&[crate::domain::ids::TenantId]>,
     to: chrono::NaiveDate,
     starts: &[chrono::NaiveDate],
@@ -670,6 +683,9 @@ pub async fn tenant_segment_costs(
     let Some(first) = starts.first() else {
         return Ok(Vec::new());
     };
+    if engine == Engine::Sqlite {
+        return tenant_segment_costs_by_seek(conn, tenants, to, starts).await;
+    }
     // Dates are chrono's own ISO text: safe to write into the statement.
     let last = format!("'{}'", starts[starts.len() - 1]);
     let stretch = if starts.len() == 1 {
@@ -710,6 +726,71 @@ pub async fn tenant_segment_costs(
             ))
         })
         .collect()
+}
+
+/// [`tenant_segment_costs`] on SQLite: one seek in the index by tenant
+/// (`cost_daily_tenant_by_service`) per (tenant, service, stretch) instead of
+/// sorting every row of the span to group it, read packed. Tenant ids are
+/// slugs and dates and services fixed text: none holds a space or a comma.
+async fn tenant_segment_costs_by_seek(
+    conn: &mut Conn,
+    tenants: Option<&[crate::domain::ids::TenantId]>,
+    to: chrono::NaiveDate,
+    starts: &[chrono::NaiveDate],
+) -> sqlx::Result<Vec<(String, DayCost)>> {
+    // Dates are chrono's own ISO text and services our own names: safe to
+    // write into the statement.
+    let stretches: Vec<String> = starts
+        .iter()
+        .enumerate()
+        .map(|(i, start)| {
+            let finish = starts.get(i + 1).copied().unwrap_or(to);
+            format!("('{start}', '{finish}')")
+        })
+        .collect();
+    let services: Vec<String> = CostService::ALL
+        .iter()
+        .map(|s| format!("('{}')", s.as_str()))
+        .collect();
+    let sql = format!(
+        "WITH s(start, finish) AS (VALUES {}), v(service) AS (VALUES {}) \
+         SELECT {} AS packed FROM (SELECT t.id || ' ' || s.start || ' ' || v.service || ' ' || \
+         (SELECT SUM(c.events) || ' ' || SUM(c.cost_micros) FROM cost_daily_tenant AS c \
+          INDEXED BY cost_daily_tenant_by_service WHERE c.tenant_id = t.id \
+          AND c.service = v.service AND c.day >= s.start AND c.day < s.finish) AS line \
+         FROM tenants AS t CROSS JOIN v CROSS JOIN s WHERE 1 = 1 {}) AS l",
+        stretches.join(", "),
+        services.join(", "),
+        super::packed("line"),
+        super::tenants_clause("t.id", tenants, 1)
+    );
+    let packed: Option<String> = super::bind_tenants(sqlx::query(&sql), tenants)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("packed")?;
+    let mut out = super::unpack(packed.as_deref())
+        .map(|line| {
+            let bad = || corrupt(format!("tenant segment cost {line:?}"));
+            let mut f = line.split(' ');
+            let mut next = || f.next().ok_or_else(bad);
+            let (tenant, day, service) = (next()?, next()?, next()?);
+            let (events, cost) = (next()?, next()?);
+            Ok((
+                tenant.to_string(),
+                DayCost {
+                    day: day.parse().map_err(|_| bad())?,
+                    service: CostService::parse(service).map_err(|_| bad())?,
+                    events: events.parse().map_err(|_| bad())?,
+                    cost_micros: cost.parse().map_err(|_| bad())?,
+                },
+            ))
+        })
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    // The order of the grouped read: tenant, stretch, service.
+    out.sort_by(|a, b| {
+        (&a.0, a.1.day, a.1.service.as_str()).cmp(&(&b.0, b.1.day, b.1.service.as_str()))
+    });
+    Ok(out)
 }
 
 /// The ISO week starting on `monday`, across tenants: per service (users,

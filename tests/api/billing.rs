@@ -633,3 +633,53 @@ async fn data_plane_requests_are_a_cost_rounded_once_per_day() {
     assert_eq!(keyward["cost_micros"], 2, "{tpc}");
     assert_eq!(tpc["events"], 7, "{tpc}");
 }
+
+/// More invoices (210) and lines (630) than one statement inserts: every
+/// tenant's invoice stored whole, once, its lines in order.
+#[tokio::test]
+async fn a_month_of_many_tenants_is_invoiced_whole() {
+    let app = spawn_app().await;
+    let tenants: Vec<String> = (0..210).map(|i| format!("t{i:03}")).collect();
+    for t in &tenants {
+        app.provision_tenant(t).await;
+    }
+    // Each: deepgram 100 min = 43 c, SG&A 4 c, compliance 2 c (as beta above).
+    let events: Vec<Value> = tenants
+        .iter()
+        .map(|t| {
+            event(
+                &format!("m-{t}"),
+                t,
+                "u1",
+                "deepgram",
+                json!({"minutes": 100}),
+                "2026-10-20T08:00:00Z",
+            )
+        })
+        .collect();
+    let (status, body) = ingest(&app, &Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let out = generate(&app, json!({"period": "2026-10"})).await;
+    assert_eq!(out["invoices"].as_array().unwrap().len(), 210);
+    let (status, listed) = app
+        .root_json(Method::GET, "/api/invoices?period=2026-10", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let listed = listed.as_array().unwrap();
+    let numbers: Vec<&str> = listed.iter().map(|i| s(&i["number"])).collect();
+    let expected: Vec<String> = tenants
+        .iter()
+        .map(|t| format!("KW-202610-{}", t.to_uppercase()))
+        .collect();
+    let mut sorted = numbers.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, expected);
+    for inv in listed {
+        assert_eq!(
+            lines(inv),
+            owned(&[("17-DEEPGRAM", 43), ("90-SGA", 4), ("91-COMPLIANCE", 2)]),
+            "{inv}"
+        );
+        assert_eq!(inv["total_cents"], 49);
+    }
+}

@@ -204,6 +204,40 @@ async fn tpc_matches_a_hand_computation() {
     );
 }
 
+/// A full batch (1,000 events, stored 500 a statement) of which every third
+/// event was stored before, in both halves: only the others count, once.
+#[tokio::test]
+async fn a_full_batch_partly_stored_before_counts_only_its_new_events() {
+    let app = spawn_app().await;
+    app.provision_tenant("acme").await;
+    // openai: 1,000 in x 2.5 $/M = 2,500 µ$ each.
+    let all: Vec<Value> = (0..1000)
+        .map(|i| {
+            event(
+                &format!("f{i}"),
+                "acme",
+                &format!("u{}", i % 7),
+                "openai",
+                json!({"tokens_in": 1000}),
+                &format!("2026-10-{:02}T10:{:02}:{:02}Z", 1 + i % 28, i % 60, i / 60),
+            )
+        })
+        .collect();
+    let thirds: Vec<Value> = all.iter().step_by(3).cloned().collect();
+    let (status, first) = ingest(&app, &Value::Array(thirds)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["accepted"], 334);
+    let (status, done) = ingest(&app, &Value::Array(all)).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(
+        (done["accepted"].as_i64(), done["duplicates"].as_i64()),
+        (Some(666), Some(334))
+    );
+    let t = tpc(&app, "acme", "period=monthly&from=2026-10-01").await;
+    assert_eq!(t["events"], 1000, "{t}");
+    assert_eq!(t["total_cost_micros"], 2_500_000, "{t}");
+}
+
 #[tokio::test]
 async fn empty_periods_and_free_tenants_have_no_margin_to_divide_by() {
     let app = spawn_app().await;

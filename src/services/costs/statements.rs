@@ -63,7 +63,8 @@ impl Costs {
         };
         let plans = db::money::plan_histories(conn, one).await?;
         let mut costs: BTreeMap<String, Vec<DayCost>> = BTreeMap::new();
-        for (tenant, c) in segment_costs(conn, tenants, span, &terms, &plans).await? {
+        let engine = self.db.engine();
+        for (tenant, c) in segment_costs(conn, engine, tenants, span, &terms, &plans).await? {
             costs.entry(tenant).or_default().push(c);
         }
         // Every tenant has a plan history from its creation; cost rows of an
@@ -103,6 +104,7 @@ const MAX_SEGMENTS: usize = 64;
 /// as from the days one by one, from far fewer rows.
 async fn segment_costs(
     conn: &mut Conn,
+    engine: db::Engine,
     tenants: Option<&[TenantId]>,
     span: Span,
     terms: &crate::domain::statement::Terms,
@@ -118,5 +120,5 @@ async fn segment_costs(
         return Ok(db::costs::tenant_day_costs(conn, tenants, span.from, span.to).await?);
     }
     let starts: Vec<_> = starts.into_iter().collect();
-    Ok(db::costs::tenant_segment_costs(conn, tenants, span.to, &starts).await?)
+    Ok(db::costs::tenant_segment_costs(conn, engine, tenants, span.to, &starts).await?)
 }
