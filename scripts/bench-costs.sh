@@ -18,6 +18,8 @@
 #       live platform sends them: the kept user spans (folded daily) take nothing per event.
 #       Without LIVE every event is of a day already folded (a backfill), their worst case.
 #       (With LIVE the reads see one day of data: use it for the ingest rate.)
+#   INGEST_ONLY=1 ...                                       stop once the rollups have caught up
+#       with the ingest (the ingest rate and the catch-up time, no reads)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -194,6 +196,7 @@ measure() {
 
 step "the rollups catch up with the ingest (the first read applies what is queued)"
 echo "$(time_call api "/api/analytics/tpc/t1?period=daily") (s, bytes, status)"
+if [ "${INGEST_ONLY:-0}" = 1 ]; then exit 0; fi
 step "timing each call on a quiet server (median of ${RUNS:-3})"
 measure "$DATA/quiet.txt"
 cat "$DATA/quiet.txt"

@@ -41,6 +41,43 @@ use std::time::Duration;
 
 pub use sqlx::AnyConnection as Conn;
 
+/// How long a writer waits for SQLite's write lock (its busy timeout, also
+/// the wait for a turn at it) or PostgreSQL for a row or table lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A write transaction ([`Db::begin`]): it reads and writes as a
+/// connection (`&mut *tx`) and ends with [`WriteTx::commit`]; dropped
+/// without it, it rolls back. On SQLite it also holds this process's turn
+/// at the write lock until it ends.
+pub struct WriteTx {
+    // Dropped first: the rollback is under way before the turn passes on.
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> sqlx::Result<()> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.tx
+    }
+}
+
 /// The text a report query binds for "one tenant, or all of them": its id,
 /// or `''`, which the query's `($n = '' OR tenant_id = $n)` reads as all.
 /// The sentinel stays inside `db/`; callers say `Option<&TenantId>`.
@@ -105,6 +142,9 @@ impl Engine {
 pub struct Db {
     pool: AnyPool,
     engine: Engine,
+    /// SQLite: this process's writers take turns here, first come first
+    /// served, before asking for the write lock (see [`Db::begin`]).
+    write_turns: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     /// The URL it was opened with (the change feed opens its own connection).
     url: std::sync::Arc<str>,
 }
@@ -179,6 +219,8 @@ impl Db {
             pool,
             engine,
             url: given,
+            write_turns: (engine == Engine::Sqlite)
+                .then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))),
         })
     }
 
@@ -211,27 +253,57 @@ impl Db {
     /// "database is locked" when another connection wrote in between (its
     /// snapshot is stale), which concurrent background writers make likely.
     ///
+    /// On SQLite this process's writers first wait for their turn in a
+    /// queue (at most the busy timeout; then busy, 503 `STORE_BUSY`): each
+    /// gets the lock the moment the one before it lets go. Left to SQLite,
+    /// a writer that finds the lock taken sleeps (1, 2, 5, ... up to 100 ms)
+    /// and tries again, so under concurrent ingest the lock sat idle while
+    /// its waiters slept, and a batch could wait over a second.
+    ///
     /// The BEGIN runs in a task of its own, so a caller dropped while it
     /// waits (a request timing out or cancelled, a task aborted) never
     /// leaves a connection in the pool inside a transaction nobody owns:
     /// sqlx marks the transaction its own only once BEGIN has answered, and
     /// a SQLite connection left inside `BEGIN IMMEDIATE` would hold the
     /// write lock for every other writer. Here the task finishes the BEGIN
-    /// and drops the transaction it gets, which rolls it back.
-    pub async fn begin(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    /// and drops the transaction it gets, which rolls it back (and gives up
+    /// the turn).
+    pub async fn begin(&self) -> sqlx::Result<WriteTx> {
         let (pool, engine) = (self.pool.clone(), self.engine);
+        let turns = self.write_turns.clone();
+        let (answer, answered) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            match engine {
+            let turn = match turns {
+                Some(turns) => {
+                    let wait = tokio::time::timeout(BUSY_TIMEOUT, turns.acquire_owned());
+                    tokio::select! {
+                        turn = wait => match turn {
+                            Ok(Ok(turn)) => Some(turn),
+                            Ok(Err(_)) => {
+                                let _ = answer.send(Err(sqlx::Error::PoolClosed));
+                                return;
+                            }
+                            Err(_) => {
+                                let _ = answer.send(Err(sqlx::Error::PoolTimedOut));
+                                return;
+                            }
+                        },
+                        // Its caller gave up: the turn goes to the next.
+                        _ = answer.closed() => return,
+                    }
+                }
+                None => None,
+            };
+            let tx = match engine {
                 Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
                 Engine::Postgres => pool.begin().await,
-            }
-        })
-        .await
-        .unwrap_or_else(|e| match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            // Only when the runtime shuts down.
-            Err(_) => Err(sqlx::Error::PoolClosed),
-        })
+            };
+            // Not taken (its caller gave up meanwhile): dropped here,
+            // which rolls it back.
+            let _ = answer.send(tx.map(|tx| WriteTx { tx, _turn: turn }));
+        });
+        // No answer only when the runtime shuts down.
+        answered.await.unwrap_or(Err(sqlx::Error::PoolClosed))
     }
 
     pub fn engine(&self) -> Engine {
@@ -401,9 +473,13 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 /// Whether the store refused for a while rather than for good: SQLite's
 /// write lock still held by another writer after the busy timeout
 /// (SQLITE_BUSY, 5, and its extended codes), or PostgreSQL's lock timeout
-/// or a deadlock it broke (55P03, 40P01). Nothing was written; a retry may
-/// succeed.
+/// or a deadlock it broke (55P03, 40P01), or this process's writers or
+/// connections all taken for as long (`PoolTimedOut`). Nothing was written;
+/// a retry may succeed.
 pub fn is_busy(err: &sqlx::Error) -> bool {
+    if matches!(err, sqlx::Error::PoolTimedOut) {
+        return true;
+    }
     let sqlx::Error::Database(db) = err else {
         return false;
     };
@@ -479,6 +555,50 @@ mod tests {
             .try_get("n")
             .unwrap();
         assert_eq!(n, 9);
+    }
+
+    /// This process's SQLite writers get the write lock in the order they
+    /// asked for it, the moment it is let go. Left to SQLite's busy
+    /// handler, a writer that has waited a while sleeps up to 100 ms between
+    /// tries, so one that asks just as the lock is let go takes it first.
+    #[tokio::test]
+    async fn sqlite_writers_take_the_lock_in_the_order_they_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite:{}", dir.path().join("o.db").display()))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (name TEXT)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let write = |name: &'static str| {
+            let db = db.clone();
+            async move {
+                let mut tx = db.begin().await.unwrap();
+                sqlx::query("INSERT INTO t (name) VALUES ($1)")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+        };
+        let holder = db.begin().await.unwrap();
+        let first = tokio::spawn(write("first"));
+        // Long enough for a writer left to SQLite to sleep 100 ms at a time.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        holder.commit().await.unwrap();
+        let second = tokio::spawn(write("second"));
+        second.await.unwrap();
+        first.await.unwrap();
+        let order: Vec<String> = sqlx::query("SELECT name FROM t ORDER BY rowid")
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("name").unwrap())
+            .collect();
+        assert_eq!(order, ["first", "second"]);
     }
 
     /// On PostgreSQL a lock still held by another transaction fails after
