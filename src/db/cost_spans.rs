@@ -133,12 +133,10 @@ pub async fn add(
         // (Also when there are none: the lock is taken all the same.)
         return Ok(());
     }
-    let mut spans: BTreeMap<(&str, String, &str, &str), [i64; 2]> = BTreeMap::new();
-    let mut put = |kind, start: String, t, u, v: &[i64; 2]| {
-        let s = spans.entry((kind, start, t, u)).or_default();
-        s[0] += v[0];
-        s[1] += v[1];
-    };
+    // (kind, start, tenant, user) and its sums, added up below.
+    type SpanKey<'k> = (&'static str, String, &'k str, &'k str);
+    let mut spans: Vec<(SpanKey, [i64; 2])> = Vec::new();
+    let mut put = |kind, start: String, t, u, v: &[i64; 2]| spans.push(((kind, start, t, u), *v));
     for (&(t, u, day), v) in deltas.iter().filter(|(k, _)| k.2 <= anchor) {
         put(
             "week",
@@ -160,7 +158,7 @@ pub async fn add(
             }
         }
     }
-    let rows: Vec<_> = spans
+    let rows: Vec<_> = super::summed(spans)
         .into_iter()
         .map(|((k, s, t, u), v)| {
             (
@@ -194,7 +192,7 @@ async fn add_service_weeks(
     }
     let mut known = std::collections::HashSet::new();
     for part in late.chunks(200) {
-        known.extend(known_weekly_rows(conn, part.iter().map(|r| r.0)).await?);
+        known.extend(known_weekly_rows(conn, engine, part.iter().map(|r| r.0)).await?);
     }
     let mut sums: BTreeMap<(&str, &str), [i64; 3]> = BTreeMap::new();
     for ((week, t, u, service), v) in late {
@@ -230,22 +228,19 @@ const SUMS: [&str; 2] = ["events", "cost_micros"];
 /// Which of these (week, tenant, user, service) rows `cost_weekly` holds.
 async fn known_weekly_rows<'k>(
     conn: &mut Conn,
+    engine: Engine,
     keys: impl Iterator<Item = &'k (String, &'k str, &'k str, &'k str)>,
 ) -> sqlx::Result<Vec<(String, String, String, String)>> {
     let keys: Vec<_> = keys.collect();
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let values: Vec<String> = (0..keys.len())
-        .map(|i| {
-            let p = i * 4;
-            format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
-        })
-        .collect();
+    // Anonymous placeholders on SQLite (see `placeholders`): named ones are
+    // looked up one by one, so 800 of them cost 800 x 800 steps to bind.
     let sql = format!(
         "SELECT week, tenant_id, user_id, service FROM cost_weekly \
-         WHERE (week, tenant_id, user_id, service) IN (VALUES {})",
-        values.join(", ")
+         WHERE (week, tenant_id, user_id, service) IN ({})",
+        super::values(engine, keys.len(), 4)
     );
     let q = keys.iter().fold(sqlx::query(&sql), |q, (w, t, u, s)| {
         q.bind(w.as_str()).bind(*t).bind(*u).bind(*s)

@@ -297,19 +297,23 @@ pub async fn apply_pending(
     if bodies.is_empty() {
         return Ok(0);
     }
-    let mut merged: BTreeMap<RollupKey, RollupDelta> = BTreeMap::new();
+    let mut rows = Vec::new();
     for row in &bodies {
         let body: String = row.try_get("body")?;
-        let rows: Vec<(String, String, String, String, i64, i64, i64)> =
+        let batch: Vec<(String, String, String, String, i64, i64, i64)> =
             serde_json::from_str(&body)
                 .map_err(|e| corrupt(format!("cost_rollup_pending: {e}")))?;
-        for (t, d, u, s, n, c, ms) in rows {
-            let r = merged.entry((t, d, u, s)).or_default();
-            r.0 += n;
-            r.1 += c;
-            r.2 += ms;
-        }
+        rows.extend(
+            batch
+                .into_iter()
+                .map(|(t, d, u, s, n, c, ms)| ((t, d, u, s), [n, c, ms])),
+        );
     }
+    // Each batch is in key order: merged, not sorted (see `summed`).
+    let merged: BTreeMap<RollupKey, RollupDelta> = super::summed(rows)
+        .into_iter()
+        .map(|(k, [n, c, ms])| (k, (n, c, ms)))
+        .collect();
     add_rollups(conn, engine, &merged).await?;
     Ok(bodies.len())
 }
@@ -322,12 +326,14 @@ pub async fn add_rollups(
     deltas: &BTreeMap<RollupKey, RollupDelta>,
 ) -> sqlx::Result<()> {
     let mut daily = Vec::with_capacity(deltas.len());
-    // Both in their primary key's order.
-    let mut weekly: super::cost_spans::UserWeekDeltas = BTreeMap::new();
-    let mut per_tenant: BTreeMap<[&str; 3], [i64; 2]> = BTreeMap::new();
-    let mut per_service: BTreeMap<[&str; 2], [i64; 2]> = BTreeMap::new();
-    let mut tenant_totals: BTreeMap<[&str; 2], [i64; 2]> = BTreeMap::new();
-    let mut user_days: super::cost_spans::UserDayDeltas = BTreeMap::new();
+    // Gathered, then added up in key order (`summed`): one row per event or
+    // so, where inserting each into an ordered map compared keys dozens of
+    // times (measured: a seventh of the server's time during a backfill).
+    let mut weekly = Vec::with_capacity(deltas.len());
+    let mut per_tenant = Vec::with_capacity(deltas.len());
+    let mut per_service = Vec::with_capacity(deltas.len());
+    let mut tenant_totals = Vec::with_capacity(deltas.len());
+    let mut user_days = Vec::with_capacity(deltas.len());
     for ((tenant, day, user, service), &(n, cost, duration)) in deltas {
         daily.push((
             vec![day.clone(), tenant.clone(), user.clone(), service.clone()],
@@ -337,32 +343,22 @@ pub async fn add_rollups(
             .parse::<chrono::NaiveDate>()
             .map_err(|e| corrupt(format!("rollup day {day}: {e}")))?;
         let monday = Period::Weekly.containing(date).0.to_string();
-        let w = weekly
-            .entry((monday, tenant.as_str(), user.as_str(), service.as_str()))
-            .or_default();
-        w[0] += n;
-        w[1] += cost;
-        let t = per_tenant
-            .entry([day.as_str(), tenant.as_str(), service.as_str()])
-            .or_default();
-        t[0] += n;
-        t[1] += cost;
-        let s = per_service
-            .entry([day.as_str(), service.as_str()])
-            .or_default();
-        s[0] += n;
-        s[1] += cost;
-        let s = tenant_totals
-            .entry([day.as_str(), tenant.as_str()])
-            .or_default();
-        s[0] += n;
-        s[1] += cost;
+        let sums = [n, cost];
+        weekly.push((
+            (monday, tenant.as_str(), user.as_str(), service.as_str()),
+            sums,
+        ));
+        per_tenant.push(([day.as_str(), tenant.as_str(), service.as_str()], sums));
+        per_service.push(([day.as_str(), service.as_str()], sums));
+        tenant_totals.push(([day.as_str(), tenant.as_str()], sums));
         if service != DATA_PLANE {
-            let u = user_days.entry((tenant, user, date)).or_default();
-            u[0] += n;
-            u[1] += cost;
+            user_days.push(((tenant.as_str(), user.as_str(), date), sums));
         }
     }
+    // Both in their primary key's order.
+    let weekly: super::cost_spans::UserWeekDeltas = super::summed(weekly).into_iter().collect();
+    let user_days: super::cost_spans::UserDayDeltas =
+        super::summed(user_days).into_iter().collect();
     // First, so the anchor's lock is taken before any row lock (see
     // `cost_spans::lock`), and before `weekly` is added to `cost_weekly`.
     super::cost_spans::add(conn, engine, &user_days, &weekly).await?;
@@ -371,7 +367,7 @@ pub async fn add_rollups(
         ("cost_daily_service", &SERVICE_KEYS, per_service),
         ("cost_daily_tenant_total", &TENANT_TOTAL_KEYS, tenant_totals),
     ] {
-        let rows: Vec<_> = sums
+        let rows: Vec<_> = super::summed(sums)
             .into_iter()
             .map(|(key, sums)| (key.map(String::from).to_vec(), sums.to_vec()))
             .collect();
@@ -390,7 +386,7 @@ pub async fn add_rollups(
         &weekly,
     )
     .await?;
-    let per_tenant: Vec<_> = per_tenant
+    let per_tenant: Vec<_> = super::summed(per_tenant)
         .into_iter()
         .map(|(key, sums)| (key.map(String::from).to_vec(), sums.to_vec()))
         .collect();

@@ -255,10 +255,11 @@ impl Db {
     ///
     /// On SQLite this process's writers first wait for their turn in a
     /// queue (at most the busy timeout; then busy, 503 `STORE_BUSY`): each
-    /// gets the lock the moment the one before it lets go. Left to SQLite,
-    /// a writer that finds the lock taken sleeps (1, 2, 5, ... up to 100 ms)
-    /// and tries again, so under concurrent ingest the lock sat idle while
-    /// its waiters slept, and a batch could wait over a second.
+    /// gets the lock the moment the one before it lets go, first come first
+    /// served. Left to SQLite, a writer that finds the lock taken sleeps (1,
+    /// 2, 5, ... up to 100 ms) and tries again, so the one that waited
+    /// longest could lose to one that just came. (Measured on a backfill:
+    /// the same ingest rate, p99 per batch 1.31-1.33 s against 1.45-1.53 s.)
     ///
     /// The BEGIN runs in a task of its own, so a caller dropped while it
     /// waits (a request timing out or cancelled, a task aborted) never
@@ -271,7 +272,7 @@ impl Db {
     pub async fn begin(&self) -> sqlx::Result<WriteTx> {
         let (pool, engine) = (self.pool.clone(), self.engine);
         let turns = self.write_turns.clone();
-        let (answer, answered) = tokio::sync::oneshot::channel();
+        let (mut answer, answered) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             let turn = match turns {
                 Some(turns) => {
@@ -349,6 +350,27 @@ impl Db {
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, fixed width, so text order is time order.
 pub fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The rows with the sums of equal keys added up, in key order. Sorting
+/// once and adding up neighbours compares far fewer keys than inserting
+/// each row into an ordered map (a rollup apply has one key per event or
+/// so), and the sort is stable, so rows that come as a few sorted runs
+/// (queued batches, each in key order) are merged rather than sorted.
+pub(crate) fn summed<K: Ord, const N: usize>(mut rows: Vec<(K, [i64; N])>) -> Vec<(K, [i64; N])> {
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(K, [i64; N])> = Vec::with_capacity(rows.len());
+    for (key, sums) in rows {
+        match out.last_mut() {
+            Some((last, total)) if *last == key => {
+                for (t, s) in total.iter_mut().zip(sums) {
+                    *t += s;
+                }
+            }
+            _ => out.push((key, sums)),
+        }
+    }
+    out
 }
 
 /// `n` bind placeholders starting at `$first`. SQLite gets anonymous `?`
@@ -555,6 +577,30 @@ mod tests {
             .try_get("n")
             .unwrap();
         assert_eq!(n, 9);
+    }
+
+    /// Equal keys are added up, whichever run they came in, and the rows
+    /// come out in key order.
+    #[test]
+    fn summed_adds_up_equal_keys_in_key_order() {
+        let runs = vec![
+            (("a", 2), [1, 10]),
+            (("b", 1), [2, 20]),
+            (("c", 0), [3, 30]),
+            (("a", 2), [4, 40]),
+            (("b", 0), [5, 50]),
+            (("c", 0), [6, 60]),
+        ];
+        assert_eq!(
+            summed(runs),
+            vec![
+                (("a", 2), [5, 50]),
+                (("b", 0), [5, 50]),
+                (("b", 1), [2, 20]),
+                (("c", 0), [9, 90]),
+            ]
+        );
+        assert!(summed::<u8, 1>(Vec::new()).is_empty());
     }
 
     /// This process's SQLite writers get the write lock in the order they
