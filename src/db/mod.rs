@@ -45,6 +45,19 @@ pub use sqlx::AnyConnection as Conn;
 /// the wait for a turn at it) or PostgreSQL for a row or table lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// This process's writers waited the busy timeout for their turn at
+/// SQLite's write lock ([`Db::begin`]); [`is_busy`] says so.
+#[derive(Debug, thiserror::Error)]
+#[error("waited the busy timeout for a turn at the SQLite write lock")]
+struct WriteQueueTimeout;
+
+fn write_queue_timeout() -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        WriteQueueTimeout,
+    ))
+}
+
 /// A write transaction ([`Db::begin`]): it reads and writes as a
 /// connection (`&mut *tx`) and ends with [`WriteTx::commit`]; dropped
 /// without it, it rolls back. On SQLite it also holds this process's turn
@@ -260,6 +273,10 @@ impl Db {
     /// 2, 5, ... up to 100 ms) and tries again, so the one that waited
     /// longest could lose to one that just came. (Measured on a backfill:
     /// the same ingest rate, p99 per batch 1.31-1.33 s against 1.45-1.53 s.)
+    /// Writes outside `begin` (single statements on a pooled connection,
+    /// other processes such as the CLI) still meet SQLite's busy handler,
+    /// and so may the next writer when a transaction was dropped rather
+    /// than ended (its rollback is queued to its connection's thread).
     ///
     /// The BEGIN runs in a task of its own, so a caller dropped while it
     /// waits (a request timing out or cancelled, a task aborted) never
@@ -273,7 +290,7 @@ impl Db {
         let (pool, engine) = (self.pool.clone(), self.engine);
         let turns = self.write_turns.clone();
         let (mut answer, answered) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let turn = match turns {
                 Some(turns) => {
                     let wait = tokio::time::timeout(BUSY_TIMEOUT, turns.acquire_owned());
@@ -285,7 +302,7 @@ impl Db {
                                 return;
                             }
                             Err(_) => {
-                                let _ = answer.send(Err(sqlx::Error::PoolTimedOut));
+                                let _ = answer.send(Err(write_queue_timeout()));
                                 return;
                             }
                         },
@@ -303,8 +320,15 @@ impl Db {
             // which rolls it back.
             let _ = answer.send(tx.map(|tx| WriteTx { tx, _turn: turn }));
         });
-        // No answer only when the runtime shuts down.
-        answered.await.unwrap_or(Err(sqlx::Error::PoolClosed))
+        match answered.await {
+            Ok(answer) => answer,
+            // No answer: BEGIN panicked (raised here, as before), or the
+            // runtime shuts down.
+            Err(_) => match task.await {
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                _ => Err(sqlx::Error::PoolClosed),
+            },
+        }
     }
 
     pub fn engine(&self) -> Engine {
@@ -495,12 +519,15 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 /// Whether the store refused for a while rather than for good: SQLite's
 /// write lock still held by another writer after the busy timeout
 /// (SQLITE_BUSY, 5, and its extended codes), or PostgreSQL's lock timeout
-/// or a deadlock it broke (55P03, 40P01), or this process's writers or
-/// connections all taken for as long (`PoolTimedOut`). Nothing was written;
-/// a retry may succeed.
+/// or a deadlock it broke (55P03, 40P01), or this process's other writers
+/// ahead of it for as long ([`Db::begin`]). Nothing was written; a retry
+/// may succeed. (A pool with no connection to give, `PoolTimedOut`, is not
+/// busy: it may be a store that is down.)
 pub fn is_busy(err: &sqlx::Error) -> bool {
-    if matches!(err, sqlx::Error::PoolTimedOut) {
-        return true;
+    if let sqlx::Error::Io(e) = err {
+        return e
+            .get_ref()
+            .is_some_and(|inner| inner.is::<WriteQueueTimeout>());
     }
     let sqlx::Error::Database(db) = err else {
         return false;
@@ -577,6 +604,19 @@ mod tests {
             .try_get("n")
             .unwrap();
         assert_eq!(n, 9);
+    }
+
+    /// A writer that waited its turn for the busy timeout is busy (503
+    /// STORE_BUSY, retry); a pool with no connection to give is not (it
+    /// may be a store that is down: 500, logged as a storage failure).
+    #[test]
+    fn a_turn_not_given_in_time_is_busy_a_pool_timeout_is_not() {
+        assert!(is_busy(&write_queue_timeout()));
+        assert!(!is_busy(&sqlx::Error::PoolTimedOut));
+        assert!(!is_busy(&sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out"
+        ))));
     }
 
     /// Equal keys are added up, whichever run they came in, and the rows
